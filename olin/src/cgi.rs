@@ -1,0 +1,495 @@
+//! CGI (RFC 3875), as pure functions: the request environment a guest sees,
+//! and the parse of what it prints on stdout into an HTTP response.
+//!
+//! Nothing here touches Wasmer or the network, so every rule is unit-tested.
+
+use bytes::Bytes;
+use olin_proto::v1::{Header, InvocationRequest};
+use thiserror::Error;
+
+/// Value of `SERVER_SOFTWARE`.
+pub const SERVER_SOFTWARE: &str = concat!("Olincloud/", env!("CARGO_PKG_VERSION"));
+
+/// Most bytes of header block a guest may print before its body.
+pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
+
+/// Headers the platform frames itself: a guest's value is dropped.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Builds the RFC 3875 environment for `req`: the meta-variables, one
+/// `HTTP_*` per request header (never `HTTP_PROXY`), `RUN_ID`, `WORKER_ID`,
+/// then the function's own configuration, which cannot shadow any of those.
+/// Nothing of the worker's own environment is included.
+pub fn environment(req: &InvocationRequest, worker_id: &str) -> Vec<(String, String)> {
+    let script_name = format!("/f/{}", req.function);
+    let mut env: Vec<(String, String)> = Vec::with_capacity(24 + req.headers.len() + req.env.len());
+    let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
+
+    set("GATEWAY_INTERFACE", "CGI/1.1".to_owned());
+    set("SERVER_SOFTWARE", SERVER_SOFTWARE.to_owned());
+    set("SERVER_PROTOCOL", "HTTP/1.1".to_owned());
+    set("SERVER_NAME", req.host.clone());
+    set("SERVER_PORT", req.server_port.to_string());
+    set("REQUEST_METHOD", req.method.clone());
+    set("REQUEST_SCHEME", if req.scheme.is_empty() { "http".to_owned() } else { req.scheme.clone() });
+    if req.scheme == "https" {
+        set("HTTPS", "on".to_owned());
+    }
+    let uri = if req.query.is_empty() {
+        format!("{script_name}{}", req.path)
+    } else {
+        format!("{script_name}{}?{}", req.path, req.query)
+    };
+    set("REQUEST_URI", uri);
+    set("SCRIPT_NAME", script_name);
+    set("PATH_INFO", percent_decode(&req.path));
+    set("QUERY_STRING", req.query.clone());
+    let (addr, port) = split_remote(&req.remote_addr);
+    set("REMOTE_ADDR", addr.to_owned());
+    if let Some(port) = port {
+        set("REMOTE_PORT", port.to_owned());
+    }
+    if !req.body.is_empty() || header(&req.headers, "content-length").is_some() {
+        set("CONTENT_LENGTH", req.body.len().to_string());
+    }
+    if let Some(ct) = header(&req.headers, "content-type") {
+        set("CONTENT_TYPE", String::from_utf8_lossy(ct).into_owned());
+    }
+    set("RUN_ID", req.invocation_id.clone());
+    set("WORKER_ID", worker_id.to_owned());
+
+    for h in &req.headers {
+        let Some(name) = http_var_name(&h.name) else { continue };
+        if name == "HTTP_PROXY" || name == "HTTP_CONTENT_TYPE" || name == "HTTP_CONTENT_LENGTH" {
+            continue;
+        }
+        if h.value.contains(&0) {
+            continue;
+        }
+        let value = String::from_utf8_lossy(&h.value);
+        match env.iter_mut().find(|(k, _)| *k == name) {
+            // Repeated headers are folded into one list, as RFC 9110 allows.
+            Some((_, v)) => {
+                let sep = if name == "HTTP_COOKIE" { "; " } else { ", " };
+                v.push_str(sep);
+                v.push_str(&value);
+            }
+            None => env.push((name, value.into_owned())),
+        }
+    }
+    let platform_len = env.len();
+    for var in &req.env {
+        let reserved = var.name.starts_with("HTTP_")
+            || env[..platform_len].iter().any(|(k, _)| *k == var.name);
+        if !reserved && !var.name.is_empty() && !var.name.contains(['=', '\0']) && !var.value.contains('\0') {
+            env.push((var.name.clone(), var.value.clone()));
+        }
+    }
+    env
+}
+
+fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| h.value.as_ref())
+}
+
+/// `User-Agent` -> `HTTP_USER_AGENT`; `None` if the name is not an HTTP token.
+fn http_var_name(name: &str) -> Option<String> {
+    if name.is_empty() || !name.bytes().all(is_token_char) {
+        return None;
+    }
+    let mut out = String::with_capacity(5 + name.len());
+    out.push_str("HTTP_");
+    for c in name.chars() {
+        out.push(if c == '-' { '_' } else { c.to_ascii_uppercase() });
+    }
+    Some(out)
+}
+
+fn is_token_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+fn split_remote(remote: &str) -> (&str, Option<&str>) {
+    // "1.2.3.4:5678", "[::1]:5678", or a bare address.
+    if let Some(rest) = remote.strip_prefix('[') {
+        if let Some((ip, port)) = rest.split_once("]:") {
+            return (ip, Some(port));
+        }
+        return (rest.trim_end_matches(']'), None);
+    }
+    match remote.rsplit_once(':') {
+        Some((ip, port)) if !ip.contains(':') => (ip, Some(port)),
+        _ => (remote, None),
+    }
+}
+
+/// Decodes `%XX` escapes; a result that is not UTF-8 keeps the raw text.
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_owned();
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b.get(i), b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+            (Some(b'%'), Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (Some(c), _, _) => {
+                out.push(*c);
+                i += 1;
+            }
+            (None, _, _) => break,
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+/// An HTTP response parsed from CGI output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Response headers in the order printed, without `Status` and hop-by-hop headers.
+    pub headers: Vec<Header>,
+    /// Everything after the blank line.
+    pub body: Bytes,
+}
+
+/// Why stdout is not a CGI response. Each maps to 502 `BAD_CGI_OUTPUT`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CgiError {
+    /// The guest printed nothing.
+    #[error("the function printed nothing on stdout (a CGI response starts with headers such as Content-Type, then a blank line)")]
+    Empty,
+    /// No blank line ends the header block.
+    #[error("no blank line ends the CGI header block")]
+    NoHeaderEnd,
+    /// The header block is empty: the output started with a blank line.
+    #[error("the CGI header block is empty (at least Content-Type, Location or Status is required)")]
+    NoHeaders,
+    /// The header block is larger than [`MAX_HEADER_BLOCK`].
+    #[error("the CGI header block exceeds {MAX_HEADER_BLOCK} bytes")]
+    HeadersTooLarge,
+    /// A header line is not `Name: value`.
+    #[error("malformed CGI header line {line}: {reason}")]
+    MalformedHeader {
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `Status` is not a three-digit code from 100 to 599.
+    #[error("invalid CGI Status {value:?}")]
+    BadStatus {
+        /// The value printed.
+        value: String,
+    },
+}
+
+/// Parses CGI output: a header block ended by a blank line (`\n` or `\r\n`
+/// line ends), then the body. `Status: 404 Not Found` sets the status,
+/// `Location` without `Status` is a 302, otherwise 200.
+///
+/// # Errors
+/// [`CgiError`] when the header block is missing or malformed.
+pub fn parse_output(stdout: Bytes) -> Result<Response, CgiError> {
+    if stdout.is_empty() {
+        return Err(CgiError::Empty);
+    }
+    let mut status: Option<u16> = None;
+    let mut has_location = false;
+    let mut headers = Vec::new();
+    let mut pos = 0;
+    let mut line_no = 0;
+    loop {
+        if pos > MAX_HEADER_BLOCK {
+            return Err(CgiError::HeadersTooLarge);
+        }
+        let rest = stdout.get(pos..).unwrap_or_default();
+        let Some(nl) = rest.iter().position(|&c| c == b'\n') else {
+            return Err(if rest.len() + pos > MAX_HEADER_BLOCK {
+                CgiError::HeadersTooLarge
+            } else {
+                CgiError::NoHeaderEnd
+            });
+        };
+        line_no += 1;
+        let raw = rest.get(..nl).unwrap_or_default();
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        pos += nl + 1;
+        if line.is_empty() {
+            break;
+        }
+        let bad = |reason| CgiError::MalformedHeader { line: line_no, reason };
+        let colon = line.iter().position(|&c| c == b':').ok_or(bad("no ':'"))?;
+        let (name, value) = (line.get(..colon).unwrap_or_default(), line.get(colon + 1..).unwrap_or_default());
+        if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
+            return Err(bad("the name is not an HTTP token"));
+        }
+        let value = trim_ows(value);
+        if value.iter().any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f) {
+            return Err(bad("the value holds a control character"));
+        }
+        // A token is ASCII, so this cannot fail.
+        let name = String::from_utf8_lossy(name).into_owned();
+        if name.eq_ignore_ascii_case("status") {
+            status = Some(parse_status(value)?);
+            continue;
+        }
+        if name.eq_ignore_ascii_case("location") {
+            has_location = true;
+        }
+        if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
+            continue;
+        }
+        headers.push(Header { name, value: Bytes::copy_from_slice(value) });
+    }
+    if line_no == 1 {
+        return Err(CgiError::NoHeaders);
+    }
+    let status = status.unwrap_or(if has_location { 302 } else { 200 });
+    Ok(Response { status, headers, body: stdout.slice(pos..) })
+}
+
+fn trim_ows(v: &[u8]) -> &[u8] {
+    let start = v.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(v.len());
+    let end = v.iter().rposition(|c| !matches!(c, b' ' | b'\t')).map_or(start, |e| e + 1);
+    v.get(start..end).unwrap_or_default()
+}
+
+fn parse_status(value: &[u8]) -> Result<u16, CgiError> {
+    let bad = || CgiError::BadStatus { value: String::from_utf8_lossy(value).into_owned() };
+    let code = value.get(..3).ok_or_else(bad)?;
+    if value.get(3).is_some_and(|c| *c != b' ') || !code.iter().all(u8::is_ascii_digit) {
+        return Err(bad());
+    }
+    let n = code.iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+    if (100..=599).contains(&n) { Ok(n) } else { Err(bad()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use olin_proto::v1::EnvVar;
+
+    fn h(name: &str, value: &str) -> Header {
+        Header { name: name.into(), value: Bytes::copy_from_slice(value.as_bytes()) }
+    }
+
+    fn request() -> InvocationRequest {
+        InvocationRequest {
+            invocation_id: "0190aa".into(),
+            function: "hello".into(),
+            method: "POST".into(),
+            path: "/a%20b/c".into(),
+            query: "x=1&y=%20".into(),
+            headers: vec![
+                h("Content-Type", "text/plain"),
+                h("User-Agent", "curl/8"),
+                h("X-Multi", "a"),
+                h("x-multi", "b"),
+                h("Proxy", "http://evil"),
+                h("Cookie", "a=1"),
+                h("Cookie", "b=2"),
+                h("Bad Name", "x"),
+            ],
+            body: Bytes::from_static(b"hello"),
+            remote_addr: "10.0.0.7:5555".into(),
+            scheme: "https".into(),
+            host: "example.com".into(),
+            server_port: 443,
+            env: vec![
+                EnvVar { name: "GREETING".into(), value: "hi".into() },
+                EnvVar { name: "REQUEST_METHOD".into(), value: "SPOOF".into() },
+                EnvVar { name: "HTTP_HOST".into(), value: "spoof".into() },
+            ],
+            ..Default::default()
+        }
+    }
+
+    fn get<'a>(env: &'a [(String, String)], k: &str) -> Option<&'a str> {
+        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn meta_variables() {
+        let env = environment(&request(), "w1");
+        assert_eq!(get(&env, "GATEWAY_INTERFACE"), Some("CGI/1.1"));
+        assert_eq!(get(&env, "REQUEST_METHOD"), Some("POST"));
+        assert_eq!(get(&env, "SCRIPT_NAME"), Some("/f/hello"));
+        assert_eq!(get(&env, "PATH_INFO"), Some("/a b/c"));
+        assert_eq!(get(&env, "REQUEST_URI"), Some("/f/hello/a%20b/c?x=1&y=%20"));
+        assert_eq!(get(&env, "QUERY_STRING"), Some("x=1&y=%20"));
+        assert_eq!(get(&env, "CONTENT_LENGTH"), Some("5"));
+        assert_eq!(get(&env, "CONTENT_TYPE"), Some("text/plain"));
+        assert_eq!(get(&env, "SERVER_NAME"), Some("example.com"));
+        assert_eq!(get(&env, "SERVER_PORT"), Some("443"));
+        assert_eq!(get(&env, "SERVER_PROTOCOL"), Some("HTTP/1.1"));
+        assert_eq!(get(&env, "HTTPS"), Some("on"));
+        assert_eq!(get(&env, "REMOTE_ADDR"), Some("10.0.0.7"));
+        assert_eq!(get(&env, "REMOTE_PORT"), Some("5555"));
+        assert_eq!(get(&env, "RUN_ID"), Some("0190aa"));
+        assert_eq!(get(&env, "WORKER_ID"), Some("w1"));
+        assert!(get(&env, "SERVER_SOFTWARE").unwrap().starts_with("Olincloud/"));
+    }
+
+    #[test]
+    fn http_headers_become_variables_except_proxy() {
+        let env = environment(&request(), "w1");
+        assert_eq!(get(&env, "HTTP_USER_AGENT"), Some("curl/8"));
+        assert_eq!(get(&env, "HTTP_X_MULTI"), Some("a, b"));
+        assert_eq!(get(&env, "HTTP_COOKIE"), Some("a=1; b=2"));
+        assert_eq!(get(&env, "HTTP_PROXY"), None, "httpoxy");
+        assert_eq!(get(&env, "HTTP_CONTENT_TYPE"), None);
+        assert!(env.iter().all(|(k, _)| !k.contains(' ')));
+    }
+
+    #[test]
+    fn function_env_cannot_shadow_platform_variables() {
+        let env = environment(&request(), "w1");
+        assert_eq!(get(&env, "GREETING"), Some("hi"));
+        assert_eq!(env.iter().filter(|(k, _)| k == "REQUEST_METHOD").count(), 1);
+        assert_eq!(get(&env, "REQUEST_METHOD"), Some("POST"));
+        assert_eq!(get(&env, "HTTP_HOST"), None);
+    }
+
+    #[test]
+    fn no_body_no_content_length_plain_http() {
+        let req = InvocationRequest { method: "GET".into(), remote_addr: "[::1]:80".into(), ..Default::default() };
+        let env = environment(&req, "w");
+        assert_eq!(get(&env, "CONTENT_LENGTH"), None);
+        assert_eq!(get(&env, "HTTPS"), None);
+        assert_eq!(get(&env, "REQUEST_SCHEME"), Some("http"));
+        assert_eq!(get(&env, "REMOTE_ADDR"), Some("::1"));
+        assert_eq!(get(&env, "PATH_INFO"), Some(""));
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("/a%2Fb"), "/a/b");
+        assert_eq!(percent_decode("/100%"), "/100%");
+        assert_eq!(percent_decode("/%zz"), "/%zz");
+        assert_eq!(percent_decode("/%ff"), "/%ff", "not UTF-8: raw");
+    }
+
+    fn parse(s: &'static [u8]) -> Result<Response, CgiError> {
+        parse_output(Bytes::from_static(s))
+    }
+
+    #[test]
+    fn lf_and_crlf() {
+        for out in [&b"Content-Type: text/plain\n\nhi"[..], b"Content-Type: text/plain\r\n\r\nhi"] {
+            let r = parse_output(Bytes::copy_from_slice(out)).unwrap();
+            assert_eq!(r.status, 200);
+            assert_eq!(r.headers, vec![h("Content-Type", "text/plain")]);
+            assert_eq!(&r.body[..], b"hi");
+        }
+    }
+
+    #[test]
+    fn status_header() {
+        let r = parse(b"Status: 404 Not Found\nContent-Type: text/plain\n\nnope").unwrap();
+        assert_eq!(r.status, 404);
+        assert_eq!(r.headers.len(), 1);
+        assert_eq!(parse(b"Status: 201\n\n").unwrap().status, 201);
+        assert_eq!(parse(b"status:503 Busy\n\n").unwrap().status, 503);
+        for bad in [&b"Status: 99\n\n"[..], b"Status: 600\n\n", b"Status: abc\n\n", b"Status: 2000\n\n", b"Status:\n\n"] {
+            assert!(matches!(parse_output(Bytes::copy_from_slice(bad)), Err(CgiError::BadStatus { .. })), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn location_redirects() {
+        let r = parse(b"Location: https://example.com/\n\n").unwrap();
+        assert_eq!(r.status, 302);
+        assert_eq!(r.headers, vec![h("Location", "https://example.com/")]);
+        assert_eq!(parse(b"Location: /x\nStatus: 301 Moved\n\n").unwrap().status, 301);
+    }
+
+    #[test]
+    fn body_is_kept_byte_for_byte() {
+        let r = parse(b"Content-Type: a/b\n\n\n\r\nline\x00\xff").unwrap();
+        assert_eq!(&r.body[..], b"\n\r\nline\x00\xff");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped() {
+        let r = parse(b"Content-Length: 999\nTransfer-Encoding: chunked\nConnection: close\nX-A: 1\n\nbody").unwrap();
+        assert_eq!(r.headers, vec![h("X-A", "1")]);
+    }
+
+    #[test]
+    fn value_whitespace_is_trimmed() {
+        let r = parse(b"X-A:   spaced value \t\n\n").unwrap();
+        assert_eq!(r.headers, vec![h("X-A", "spaced value")]);
+    }
+
+    #[test]
+    fn malformed_outputs() {
+        assert_eq!(parse(b""), Err(CgiError::Empty));
+        assert_eq!(parse(b"Content-Type: text/plain"), Err(CgiError::NoHeaderEnd));
+        assert_eq!(parse(b"hello world, no headers at all"), Err(CgiError::NoHeaderEnd));
+        assert_eq!(parse(b"\nbody"), Err(CgiError::NoHeaders));
+        assert_eq!(parse(b"\r\nbody"), Err(CgiError::NoHeaders));
+        assert!(matches!(parse(b"just text\n\n"), Err(CgiError::MalformedHeader { line: 1, .. })));
+        assert!(matches!(parse(b"A: 1\nBad Name: x\n\n"), Err(CgiError::MalformedHeader { line: 2, .. })));
+        assert!(matches!(parse(b": x\n\n"), Err(CgiError::MalformedHeader { .. })));
+        assert!(matches!(parse(b"A: \x01\n\n"), Err(CgiError::MalformedHeader { .. })));
+        assert!(matches!(parse(b"A: 1\n continued\n\n"), Err(CgiError::MalformedHeader { .. })));
+        let mut big = b"X: ".to_vec();
+        big.extend(std::iter::repeat_n(b'a', MAX_HEADER_BLOCK + 10));
+        assert_eq!(parse_output(Bytes::from(big.clone())), Err(CgiError::HeadersTooLarge));
+        big.extend(b"\n\n");
+        assert_eq!(parse_output(Bytes::from(big)), Err(CgiError::HeadersTooLarge));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(data in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_output(Bytes::from(data));
+        }
+
+        #[test]
+        fn parser_never_panics_on_header_like_input(
+            lines in proptest::collection::vec("[A-Za-z:\\- \t\r]{0,12}", 0..8),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let mut out = lines.join("\n").into_bytes();
+            out.extend_from_slice(b"\n\n");
+            out.extend(body.iter());
+            if let Ok(r) = parse_output(Bytes::from(out)) {
+                proptest::prop_assert!((100..=599).contains(&r.status));
+            }
+        }
+
+        #[test]
+        fn environment_never_panics(
+            path in ".{0,40}", query in ".{0,40}", remote in ".{0,30}",
+            names in proptest::collection::vec(".{0,10}", 0..6),
+        ) {
+            let req = InvocationRequest {
+                path, query, remote_addr: remote,
+                headers: names.iter().map(|n| h(n, "v")).collect(),
+                ..Default::default()
+            };
+            let env = environment(&req, "w");
+            proptest::prop_assert!(env.iter().all(|(k, _)| !k.contains('=')));
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! The one long-lived Wasmer engine of a process, compilation with metering,
+//! and serialized artifacts.
+//!
+//! Each compile gets a fresh cranelift config with its own `Metering`
+//! middleware (one `Metering` instance serves one module). The compiled module
+//! is serialized and loaded into the shared headless engine, so every module
+//! runs from one engine whose [`LimitingTunables`] cap each instance's memory.
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use olin_proto::v1::Abi;
+use thiserror::Error;
+use wasmer::sys::{BaseTunables, CompilerConfig, Cranelift, EngineBuilder, NativeEngineExt, Tunables};
+use wasmer::sys::vm::{VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition};
+use wasmer::{Engine, ExternType, FunctionType, MemoryError, MemoryStyle, MemoryType, Pages, TableStyle, TableType};
+use wasmer_middlewares::Metering;
+
+use crate::{abi, wasi};
+
+/// Fuel a module's start section may use, before per-call fuel is set.
+const START_FUEL: u64 = 1_000_000_000;
+
+/// Changes whenever artifacts built by this crate stop being loadable by it
+/// (metering cost function, tunables, import conventions).
+const ARTIFACT_FORMAT: u32 = 1;
+
+/// Why a module cannot be compiled or loaded.
+#[derive(Debug, Error)]
+pub enum CompileError {
+    /// The bytes are not a valid WebAssembly module.
+    #[error("invalid WebAssembly module: {0}")]
+    Invalid(String),
+    /// The module imports something neither ABI provides.
+    #[error("unsupported import {module}::{name}: modules may import only olin functions from `env`/`cwa` or WASI preview1 functions from `wasi_snapshot_preview1`")]
+    UnsupportedImport {
+        /// Import namespace.
+        module: String,
+        /// Import name.
+        name: String,
+    },
+    /// The module imports from both ABIs.
+    #[error("the module imports both the olin ABI and WASI preview1; use one")]
+    MixedAbi,
+    /// No `_start` function of type `() -> ()` is exported.
+    #[error("the module does not export a `_start` function of type () -> ()")]
+    NoStart,
+    /// Its declared memory is above the server maximum.
+    #[error("the module declares {declared_pages} pages of memory, above the maximum of {max_pages}")]
+    MemoryTooLarge {
+        /// Pages declared as the memory's minimum.
+        declared_pages: u32,
+        /// The server maximum.
+        max_pages: u32,
+    },
+    /// Serializing or deserializing the compiled artifact failed.
+    #[error("compiled artifact unusable: {0}")]
+    Artifact(String),
+}
+
+thread_local! {
+    /// The memory cap of the instance being created on this thread, in pages.
+    static MEMORY_CAP: Cell<u32> = const { Cell::new(65_536) };
+    /// Set when a memory was refused for asking more than the cap.
+    static MEMORY_REFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets the memory cap for instances created on this thread until the guard drops.
+pub(crate) struct MemoryCapGuard(u32);
+
+impl MemoryCapGuard {
+    pub(crate) fn set(pages: u32) -> Self {
+        MEMORY_REFUSED.with(|r| r.set(false));
+        MemoryCapGuard(MEMORY_CAP.with(|c| c.replace(pages)))
+    }
+
+    /// Whether a memory was refused since [`MemoryCapGuard::set`].
+    pub(crate) fn refused(&self) -> bool {
+        MEMORY_REFUSED.with(Cell::get)
+    }
+}
+
+impl Drop for MemoryCapGuard {
+    fn drop(&mut self) {
+        MEMORY_CAP.with(|c| c.set(self.0));
+    }
+}
+
+/// Tunables that clamp each memory's maximum to the current call's cap, so a
+/// `memory.grow` past it fails (returns -1) instead of taking the worker's RAM.
+pub struct LimitingTunables {
+    base: BaseTunables,
+}
+
+impl LimitingTunables {
+    fn clamp(&self, ty: &MemoryType) -> Result<MemoryType, MemoryError> {
+        let cap = MEMORY_CAP.with(Cell::get);
+        if ty.minimum.0 > cap {
+            MEMORY_REFUSED.with(|r| r.set(true));
+            return Err(MemoryError::MinimumMemoryTooLarge {
+                min_requested: ty.minimum,
+                max_allowed: Pages(cap),
+            });
+        }
+        let max = ty.maximum.map_or(cap, |m| m.0.min(cap));
+        Ok(MemoryType { minimum: ty.minimum, maximum: Some(Pages(max)), shared: ty.shared })
+    }
+}
+
+impl Tunables for LimitingTunables {
+    fn memory_style(&self, memory: &MemoryType) -> MemoryStyle {
+        self.base.memory_style(memory)
+    }
+
+    fn table_style(&self, table: &TableType) -> TableStyle {
+        self.base.table_style(table)
+    }
+
+    fn create_host_memory(&self, ty: &MemoryType, style: &MemoryStyle) -> Result<VMMemory, MemoryError> {
+        self.base.create_host_memory(&self.clamp(ty)?, style)
+    }
+
+    unsafe fn create_vm_memory(
+        &self,
+        ty: &MemoryType,
+        style: &MemoryStyle,
+        vm_definition_location: NonNull<VMMemoryDefinition>,
+    ) -> Result<VMMemory, MemoryError> {
+        let ty = self.clamp(ty)?;
+        // SAFETY: forwarded unchanged from the caller, who upholds the contract.
+        unsafe { self.base.create_vm_memory(&ty, style, vm_definition_location) }
+    }
+
+    fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
+        self.base.create_host_table(ty, style)
+    }
+
+    unsafe fn create_vm_table(
+        &self,
+        ty: &TableType,
+        style: &TableStyle,
+        vm_definition_location: NonNull<VMTableDefinition>,
+    ) -> Result<VMTable, String> {
+        // SAFETY: forwarded unchanged from the caller, who upholds the contract.
+        unsafe { self.base.create_vm_table(ty, style, vm_definition_location) }
+    }
+}
+
+/// How one import is satisfied.
+#[derive(Debug, Clone)]
+pub(crate) enum Link {
+    /// An olin host function (the name, linked under the import's namespace).
+    Olin,
+    /// A WASI preview1 function (or an ENOSYS stub) of this type.
+    Wasi(FunctionType),
+}
+
+/// One import of a module and how it is linked.
+#[derive(Debug, Clone)]
+pub(crate) struct Import {
+    pub(crate) module: String,
+    pub(crate) name: String,
+    pub(crate) link: Link,
+}
+
+/// A compiled, validated module ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct Module {
+    pub(crate) inner: wasmer::Module,
+    pub(crate) abi: Abi,
+    pub(crate) imports: Arc<[Import]>,
+}
+
+impl std::fmt::Debug for Module {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Module").field("abi", &self.abi).field("imports", &self.imports.len()).finish()
+    }
+}
+
+impl Module {
+    /// The ABI the module was built against, from its imports.
+    pub fn abi(&self) -> Abi {
+        self.abi
+    }
+}
+
+/// The process-wide engine.
+#[derive(Clone)]
+pub struct Runtime {
+    engine: Engine,
+    max_memory_pages: u32,
+}
+
+impl Runtime {
+    /// Creates the engine. `max_memory_pages` is the server maximum, used to
+    /// reject modules that declare more.
+    pub fn new(max_memory_pages: u32) -> Self {
+        let mut engine = Engine::headless();
+        engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
+        Runtime { engine, max_memory_pages }
+    }
+
+    /// Identifies the artifact format: artifacts from another fingerprint
+    /// must not be loaded.
+    pub fn fingerprint() -> String {
+        format!("wasmer-{}-{}-olin{ARTIFACT_FORMAT}", wasmer_version(), std::env::consts::ARCH)
+    }
+
+    /// Validates and compiles `wasm`, returning the module and its serialized
+    /// artifact (for the disk cache).
+    ///
+    /// # Errors
+    /// [`CompileError`] naming what is wrong with the module.
+    pub fn compile(&self, wasm: &[u8]) -> Result<(Module, Bytes), CompileError> {
+        let mut config = Cranelift::default();
+        config.push_middleware(Arc::new(Metering::new(START_FUEL, |_| 1)));
+        let mut compile_engine = Engine::from(EngineBuilder::new(config));
+        compile_engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
+        let compiled =
+            wasmer::Module::new(&compile_engine, wasm).map_err(|e| CompileError::Invalid(e.to_string()))?;
+        let imports = self.check(&compiled)?;
+        let artifact = compiled.serialize().map_err(|e| CompileError::Artifact(e.to_string()))?;
+        let module = self.load_checked(&artifact, imports)?;
+        Ok((module, artifact))
+    }
+
+    /// Loads an artifact produced by [`Runtime::compile`] with the same
+    /// [`Runtime::fingerprint`].
+    ///
+    /// # Safety
+    /// The bytes must be an artifact this crate serialized, unmodified: the
+    /// archive is validated, but its machine code cannot be. Callers verify a
+    /// checksum first.
+    ///
+    /// # Errors
+    /// [`CompileError::Artifact`] if the archive does not validate.
+    pub unsafe fn load(&self, artifact: &[u8]) -> Result<Module, CompileError> {
+        // SAFETY: the caller guarantees the bytes came from `compile`.
+        let probe = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
+            .map_err(|e| CompileError::Artifact(e.to_string()))?;
+        let imports = self.check(&probe)?;
+        Ok(Module { abi: abi_of(&imports), inner: probe, imports })
+    }
+
+    fn load_checked(&self, artifact: &[u8], imports: Arc<[Import]>) -> Result<Module, CompileError> {
+        // SAFETY: the artifact was serialized by `compile` a moment ago.
+        let inner = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
+            .map_err(|e| CompileError::Artifact(e.to_string()))?;
+        Ok(Module { abi: abi_of(&imports), inner, imports })
+    }
+
+    /// Checks imports, `_start` and declared memory; returns the link plan.
+    fn check(&self, module: &wasmer::Module) -> Result<Arc<[Import]>, CompileError> {
+        let mut imports = Vec::new();
+        let (mut olin, mut wasi_seen) = (false, false);
+        for import in module.imports() {
+            let unsupported = || CompileError::UnsupportedImport {
+                module: import.module().to_owned(),
+                name: import.name().to_owned(),
+            };
+            let ExternType::Function(ty) = import.ty() else { return Err(unsupported()) };
+            let link = if abi::NAMESPACES.contains(&import.module()) && abi::is_known(import.name()) {
+                olin = true;
+                Link::Olin
+            } else if import.module() == wasi::NAMESPACE && wasi::is_known(import.name()) {
+                wasi_seen = true;
+                Link::Wasi(ty.clone())
+            } else {
+                return Err(unsupported());
+            };
+            imports.push(Import { module: import.module().to_owned(), name: import.name().to_owned(), link });
+        }
+        if olin && wasi_seen {
+            return Err(CompileError::MixedAbi);
+        }
+        let start_ok = module.exports().any(|e| {
+            e.name() == "_start"
+                && matches!(e.ty(), ExternType::Function(f) if f.params().is_empty() && f.results().is_empty())
+        });
+        if !start_ok {
+            return Err(CompileError::NoStart);
+        }
+        for export in module.exports() {
+            if let ExternType::Memory(m) = export.ty()
+                && m.minimum.0 > self.max_memory_pages
+            {
+                return Err(CompileError::MemoryTooLarge {
+                    declared_pages: m.minimum.0,
+                    max_pages: self.max_memory_pages,
+                });
+            }
+        }
+        Ok(imports.into())
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn abi_of(imports: &[Import]) -> Abi {
+    if imports.iter().any(|i| matches!(i.link, Link::Wasi(_))) { Abi::WasiP1 } else { Abi::Olin }
+}
+
+fn wasmer_version() -> &'static str {
+    // Pinned in the workspace; artifacts are only valid for this exact wasmer.
+    "7.4.2"
+}

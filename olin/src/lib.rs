@@ -1,0 +1,31 @@
+//! The Olincloud sandbox: runs one WebAssembly module for one HTTP request,
+//! CGI-style, under hard limits, and reports what it used. No NATS and no
+//! network of its own: the worker and the benchmarks drive it.
+//!
+//! # Layout
+//! - [`engine`]: the process-wide Wasmer engine, compilation with metering,
+//!   artifacts, memory-capping tunables.
+//! - `run`: [`Runtime::run`], one call from `InvocationRequest` to `InvocationResponse`.
+//! - `abi`: the olin ABI host (`env`/`cwa`), one module per namespace.
+//! - `wasi`: a lean WASI preview1 host for CGI programs.
+//! - [`cgi`]: RFC 3875 environment and output parsing, pure.
+//! - [`limits`]: per-call limits, defaults and maxima.
+//! - `process`, `memory`, `errno`, `watchdog`: per-call state, bounds-checked
+//!   guest memory, result codes, wall-clock deadlines.
+#![warn(missing_docs)]
+
+mod abi;
+pub mod cgi;
+pub mod engine;
+mod errno;
+pub mod limits;
+mod memory;
+mod process;
+mod run;
+mod wasi;
+mod watchdog;
+
+pub use engine::{CompileError, Module, Runtime};
+pub use limits::Limits;
+pub use olin_proto::v1::Abi;
+pub use run::RunContext;

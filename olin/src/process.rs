@@ -1,0 +1,173 @@
+//! Per-call host state: what one guest instance sees and what the host learns
+//! from it. A fresh [`Process`] is built for every call and lives in the
+//! Wasmer `FunctionEnv` of that call's `Store`.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use thiserror::Error;
+use wasmer::{FunctionEnvMut, Memory, MemoryView};
+
+use crate::abi::resource::Resources;
+
+/// Why the host stopped a guest from inside a host function. Carried through
+/// Wasmer as a user error and recovered by `downcast` after the call.
+#[derive(Debug, Error)]
+pub(crate) enum Stop {
+    /// The guest called `runtime_exit` or `proc_exit`.
+    #[error("the guest exited with code {0}")]
+    Exit(i32),
+    /// The guest wrote more than the stdout cap.
+    #[error("the guest wrote more than {cap} bytes to stdout")]
+    OutputTooLarge {
+        /// The cap in bytes.
+        cap: usize,
+    },
+}
+
+/// Keeps the last `cap` bytes written, and counts all of them.
+#[derive(Debug, Default)]
+pub(crate) struct Tail {
+    buf: Vec<u8>,
+    cap: usize,
+    /// Every byte ever written, kept or not.
+    pub(crate) total: u64,
+}
+
+impl Tail {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self { buf: Vec::new(), cap, total: 0 }
+    }
+
+    pub(crate) fn push(&mut self, data: &[u8]) {
+        self.total += data.len() as u64;
+        if self.cap == 0 {
+            return;
+        }
+        let data = data.get(data.len().saturating_sub(self.cap)..).unwrap_or(data);
+        self.buf.extend_from_slice(data);
+        // Trim at twice the cap so trimming is amortised.
+        if self.buf.len() > 2 * self.cap {
+            let cut = self.buf.len() - self.cap;
+            self.buf.drain(..cut);
+        }
+    }
+
+    pub(crate) fn into_bytes(mut self) -> Bytes {
+        if self.buf.len() > self.cap {
+            let cut = self.buf.len() - self.cap;
+            self.buf.drain(..cut);
+        }
+        Bytes::from(self.buf)
+    }
+}
+
+/// Host state of one call.
+pub(crate) struct Process {
+    /// The guest's exported memory, set right after instantiation.
+    pub(crate) memory: Option<Memory>,
+    /// The request body.
+    pub(crate) stdin: Bytes,
+    /// How much of stdin the guest has read.
+    pub(crate) stdin_pos: usize,
+    /// What the guest printed: the CGI response.
+    pub(crate) stdout: Vec<u8>,
+    /// Most bytes stdout may hold.
+    pub(crate) stdout_cap: usize,
+    /// The tail of stderr, where logs go too.
+    pub(crate) stderr: Tail,
+    /// The CGI environment plus the function's configuration.
+    pub(crate) env: Vec<(String, String)>,
+    /// argv; argv[0] is the function name.
+    pub(crate) args: Vec<String>,
+    /// Host calls by name, in first-call order.
+    pub(crate) calls: Vec<(&'static str, u64)>,
+    /// Open olin resources.
+    pub(crate) resources: Resources,
+    /// Every URL passed to `resource_open`, allowed or not.
+    pub(crate) resource_urls: Vec<String>,
+    /// When the wall-clock budget runs out (caps `runtime_msleep`).
+    pub(crate) deadline: Instant,
+}
+
+impl Default for Process {
+    fn default() -> Self {
+        Process {
+            memory: None,
+            stdin: Bytes::new(),
+            stdin_pos: 0,
+            stdout: Vec::new(),
+            stdout_cap: 0,
+            stderr: Tail::new(0),
+            env: Vec::new(),
+            args: Vec::new(),
+            calls: Vec::new(),
+            resources: Resources::new(0),
+            resource_urls: Vec::new(),
+            deadline: Instant::now(),
+        }
+    }
+}
+
+impl Process {
+    pub(crate) fn count(&mut self, name: &'static str) {
+        match self.calls.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => self.calls.push((name, 1)),
+        }
+    }
+
+    /// Appends to stdout, or stops the guest once the cap would be passed.
+    pub(crate) fn write_stdout(&mut self, data: &[u8]) -> Result<(), Stop> {
+        if self.stdout.len() + data.len() > self.stdout_cap {
+            return Err(Stop::OutputTooLarge { cap: self.stdout_cap });
+        }
+        self.stdout.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Copies up to `max` unread bytes of stdin.
+    pub(crate) fn read_stdin(&mut self, max: usize) -> &[u8] {
+        let start = self.stdin_pos.min(self.stdin.len());
+        let end = start.saturating_add(max).min(self.stdin.len());
+        self.stdin_pos = end;
+        self.stdin.get(start..end).unwrap_or_default()
+    }
+}
+
+/// Runs `f` with the process state and a view of guest memory, counting the
+/// call under `name`. Every host function enters through here.
+pub(crate) fn with_guest<R>(
+    env: &mut FunctionEnvMut<'_, Process>,
+    name: &'static str,
+    f: impl FnOnce(&mut Process, Option<&MemoryView<'_>>) -> R,
+) -> R {
+    let (p, store) = env.data_and_store_mut();
+    p.count(name);
+    let mem = p.memory.clone();
+    let view = mem.as_ref().map(|m| m.view(&store));
+    f(p, view.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_bytes() {
+        let mut t = Tail::new(4);
+        t.push(b"ab");
+        t.push(b"cdef");
+        t.push(b"g");
+        assert_eq!(t.total, 7);
+        assert_eq!(&t.into_bytes()[..], b"defg");
+        let mut t = Tail::new(3);
+        t.push(&[b'x'; 1000]);
+        t.push(b"yz");
+        assert_eq!(&t.into_bytes()[..], b"xyz");
+        let mut t = Tail::new(0);
+        t.push(b"abc");
+        assert_eq!(t.total, 3);
+        assert!(t.into_bytes().is_empty());
+    }
+}

@@ -1,0 +1,212 @@
+//! The face of the sandbox: one call of one module, from an
+//! `InvocationRequest` to an `InvocationResponse` with usage.
+//!
+//! Per call: a fresh `Store`, fresh host state, only the host functions the
+//! module imports, an instance, `_start` under fuel, memory and wall-clock
+//! limits, then the CGI parse of stdout.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use olin_proto::v1::{HostCall, InvocationRequest, InvocationResponse, Outcome, Usage};
+use wasmer::{Function, FunctionEnv, Imports, Instance, Store, TypedFunction};
+use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
+
+use crate::abi::resource::Resources;
+use crate::engine::{Link, MemoryCapGuard, Module, Runtime};
+use crate::limits::{Limits, PAGE};
+use crate::process::{Process, Stop, Tail};
+use crate::watchdog::Deadline;
+use crate::{abi, cgi, wasi};
+
+/// What a call needs besides the module and request.
+#[derive(Debug, Clone)]
+pub struct RunContext<'a> {
+    /// Reported to the guest as `WORKER_ID` and in the response.
+    pub worker_id: &'a str,
+    /// Server defaults for limits the request leaves at zero.
+    pub defaults: &'a Limits,
+    /// Server maxima.
+    pub maxima: &'a Limits,
+}
+
+/// How the guest run ended, before CGI parsing.
+enum Ended {
+    Exit(i32),
+    OutputTooLarge(usize),
+    Fuel,
+    Timeout,
+    Memory(String),
+    Trap(String),
+}
+
+impl Runtime {
+    /// Runs `module` for `req`. Never panics and never fails: every guest
+    /// fault becomes an outcome in the response.
+    pub fn run(&self, module: &Module, req: &InvocationRequest, ctx: &RunContext<'_>) -> InvocationResponse {
+        let started = Instant::now();
+        let limits = Limits::resolve(req.limits.as_ref(), ctx.defaults, ctx.maxima);
+        let mut store = Store::new(self.engine().clone());
+        let process = Process {
+            memory: None,
+            stdin: req.body.clone(),
+            stdin_pos: 0,
+            stdout: Vec::new(),
+            stdout_cap: usize::try_from(limits.max_output_bytes).unwrap_or(usize::MAX),
+            stderr: Tail::new(usize::try_from(limits.stderr_tail_bytes).unwrap_or(0)),
+            env: cgi::environment(req, ctx.worker_id),
+            args: vec![req.function.clone()],
+            calls: Vec::new(),
+            resources: Resources::new(limits.max_open_resources as usize),
+            resource_urls: Vec::new(),
+            deadline: started + limits.wall,
+        };
+        let env = FunctionEnv::new(&mut store, process);
+        let imports = link(&mut store, &env, module);
+
+        let deadline = Deadline::arm(store.interrupter(), started + limits.wall);
+        let (ended, instance) = {
+            let cap = MemoryCapGuard::set(limits.memory_pages());
+            match Instance::new(&mut store, &module.inner, &imports) {
+                Ok(instance) => (None, Some(instance)),
+                Err(e) if cap.refused() => (Some(Ended::Memory(e.to_string())), None),
+                Err(e) => (Some(Ended::Trap(format!("instantiation failed: {e}"))), None),
+            }
+        };
+        let mut fuel_used = 0;
+        let ended = match (ended, &instance) {
+            (Some(ended), _) => ended,
+            (None, None) => Ended::Trap("instantiation failed".into()),
+            (None, Some(instance)) => {
+                let memory = instance.exports.get_memory("memory").ok().cloned();
+                env.as_mut(&mut store).memory = memory;
+                set_remaining_points(&mut store, instance, limits.fuel);
+                let ended = call_start(&mut store, instance, &deadline);
+                fuel_used = match get_remaining_points(&mut store, instance) {
+                    MeteringPoints::Remaining(left) => limits.fuel.saturating_sub(left),
+                    MeteringPoints::Exhausted => limits.fuel,
+                };
+                match ended {
+                    Ended::Trap(_) if fuel_used >= limits.fuel => Ended::Fuel,
+                    other => other,
+                }
+            }
+        };
+        drop(deadline);
+
+        let peak_memory = env
+            .as_ref(&store)
+            .memory
+            .as_ref()
+            .map_or(0, |m| m.view(&store).data_size());
+        let ended = match ended {
+            // A guest that failed with its memory at the cap most likely failed to grow it.
+            Ended::Trap(msg) | Ended::Memory(msg) if peak_memory + PAGE > limits.memory_bytes => Ended::Memory(msg),
+            Ended::Exit(code) if code != 0 && peak_memory + PAGE > limits.memory_bytes => {
+                Ended::Memory(format!("exit code {code}"))
+            }
+            other => other,
+        };
+        let process = std::mem::take(env.as_mut(&mut store));
+        respond(req, ctx.worker_id, ended, process, fuel_used, peak_memory, started.elapsed())
+    }
+}
+
+/// Builds the imports the module asks for, one host function per distinct
+/// name (an olin function imported under both `env` and `cwa` is built once).
+fn link(store: &mut Store, env: &FunctionEnv<Process>, module: &Module) -> Imports {
+    let mut imports = Imports::new();
+    let mut built: Vec<(&str, Function)> = Vec::with_capacity(module.imports.len());
+    for import in module.imports.iter() {
+        let func = match &import.link {
+            Link::Olin => match built.iter().find(|(n, _)| *n == import.name) {
+                Some((_, f)) => Some(f.clone()),
+                None => {
+                    let f = abi::function(store, env, &import.name);
+                    if let Some(f) = &f {
+                        built.push((&import.name, f.clone()));
+                    }
+                    f
+                }
+            },
+            Link::Wasi(ty) => Some(wasi::function(store, env, &import.name, ty)),
+        };
+        if let Some(func) = func {
+            imports.define(&import.module, &import.name, func);
+        }
+    }
+    imports
+}
+
+fn call_start(store: &mut Store, instance: &Instance, deadline: &Deadline) -> Ended {
+    let start: TypedFunction<(), ()> = match instance.exports.get_typed_function(store, "_start") {
+        Ok(f) => f,
+        Err(e) => return Ended::Trap(format!("no _start: {e}")),
+    };
+    match start.call(store) {
+        Ok(()) => Ended::Exit(0),
+        Err(err) => match err.downcast::<Stop>() {
+            Ok(Stop::Exit(code)) => Ended::Exit(code),
+            Ok(Stop::OutputTooLarge { cap }) => Ended::OutputTooLarge(cap),
+            Err(err) if deadline.fired() => {
+                let _ = err;
+                Ended::Timeout
+            }
+            Err(err) => Ended::Trap(err.message()),
+        },
+    }
+}
+
+fn respond(
+    req: &InvocationRequest,
+    worker_id: &str,
+    ended: Ended,
+    process: Process,
+    fuel_used: u64,
+    peak_memory: u64,
+    wall: Duration,
+) -> InvocationResponse {
+    let Process { stdout, stderr, calls, resource_urls, .. } = process;
+    let bytes_out = stdout.len() as u64;
+    let mut resp = InvocationResponse {
+        invocation_id: req.invocation_id.clone(),
+        worker_id: worker_id.to_owned(),
+        stderr_tail: stderr.into_bytes(),
+        ..Default::default()
+    };
+    let (outcome, exit_code, error) = match ended {
+        Ended::Exit(0) => match cgi::parse_output(Bytes::from(stdout)) {
+            Ok(out) => {
+                resp.status = u32::from(out.status);
+                resp.headers = out.headers;
+                resp.body = out.body;
+                (Outcome::Ok, 0, String::new())
+            }
+            Err(e) => (Outcome::BadCgiOutput, 0, e.to_string()),
+        },
+        Ended::Exit(code) => (Outcome::GuestError, code, format!("the function exited with code {code}")),
+        Ended::OutputTooLarge(cap) => {
+            (Outcome::OutputTooLarge, -1, format!("the function wrote more than {cap} bytes to stdout"))
+        }
+        Ended::Fuel => (Outcome::FuelExhausted, -1, "the function ran out of fuel".to_owned()),
+        Ended::Timeout => (Outcome::Timeout, -1, "the function ran past its wall-clock limit".to_owned()),
+        Ended::Memory(msg) => (Outcome::MemoryExceeded, -1, format!("the function exceeded its memory limit ({msg})")),
+        Ended::Trap(msg) => (Outcome::GuestError, -1, format!("the function trapped: {msg}")),
+    };
+    resp.outcome = outcome as i32;
+    resp.exit_code = exit_code;
+    resp.error = error;
+    if outcome != Outcome::Ok {
+        resp.status = u32::from(outcome.http_status());
+    }
+    resp.usage = Some(Usage {
+        wall_us: wall.as_micros() as u64,
+        fuel_used,
+        peak_memory_bytes: peak_memory,
+        host_calls: calls.into_iter().map(|(name, count)| HostCall { name: name.to_owned(), count }).collect(),
+        bytes_in: req.body.len() as u64,
+        bytes_out,
+        resource_urls,
+    });
+    resp
+}

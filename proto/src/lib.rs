@@ -1,0 +1,64 @@
+//! The Olincloud contract: the protobuf messages that travel over NATS and the
+//! names (subjects, streams, consumers, KV buckets, headers) they travel under.
+//!
+//! # Layout
+//! - [`v1`]: prost types generated from `proto/olin/v1/*.proto` by `build.rs`.
+//! - [`subject`]: every NATS subject, stream, consumer, bucket and header name.
+//!   No other crate builds a subject with `format!`.
+//! - [`topology`] (feature `jetstream`): idempotent creation of the streams,
+//!   the shared `workers` consumer and the KV buckets.
+#![warn(missing_docs)]
+
+pub mod subject;
+#[cfg(feature = "jetstream")]
+pub mod topology;
+
+/// Generated protobuf types of package `olin.v1`. Never edit: see `build.rs`.
+#[allow(missing_docs, clippy::all)]
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/olin.v1.rs"));
+}
+
+pub use prost::Message;
+
+impl v1::Outcome {
+    /// The `Olin-Outcome` header value for this outcome, e.g. `GUEST_ERROR`.
+    pub fn header_value(self) -> &'static str {
+        self.as_str_name().trim_start_matches("OUTCOME_")
+    }
+}
+
+impl v1::Outcome {
+    /// The HTTP status a caller sees for a non-OK outcome (an OK outcome
+    /// carries the function's own status). 502 for faults of the function,
+    /// 504 for timeouts, 503 when the module cannot be had, 500 for ours.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::Ok => 200,
+            Self::Timeout => 504,
+            Self::ModuleUnavailable => 503,
+            Self::Internal | Self::Unspecified => 500,
+            Self::GuestError
+            | Self::FuelExhausted
+            | Self::MemoryExceeded
+            | Self::OutputTooLarge
+            | Self::BadCgiOutput => 502,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::v1::Outcome;
+
+    #[test]
+    fn outcome_statuses_and_names() {
+        assert_eq!(Outcome::GuestError.http_status(), 502);
+        assert_eq!(Outcome::BadCgiOutput.http_status(), 502);
+        assert_eq!(Outcome::Timeout.http_status(), 504);
+        assert_eq!(Outcome::ModuleUnavailable.http_status(), 503);
+        assert_eq!(Outcome::Internal.http_status(), 500);
+        assert_eq!(Outcome::FuelExhausted.header_value(), "FUEL_EXHAUSTED");
+        assert_eq!(Outcome::Ok.header_value(), "OK");
+    }
+}

@@ -1,0 +1,226 @@
+//! NATS names of Olincloud. Every subject, stream, consumer, KV bucket and
+//! header name is built here and nowhere else, so the contract has one home.
+//!
+//! Function names are DNS labels (`[a-z0-9-]`, 1..=63, no leading or trailing
+//! `-`): they are then safe as a subject token, a KV key and a host name.
+
+use thiserror::Error;
+
+/// Stream holding pending invocations (work-queue retention).
+pub const STREAM_INVOCATIONS: &str = "OLIN_INVOCATIONS";
+/// Stream holding execution events (limits retention).
+pub const STREAM_EVENTS: &str = "OLIN_EVENTS";
+/// Stream holding dead-lettered invocations, with the reason in a header.
+pub const STREAM_DEAD: &str = "OLIN_DEAD";
+/// The durable pull consumer shared by every worker.
+pub const CONSUMER_WORKERS: &str = "workers";
+/// KV bucket: function name -> `RouteRecord`.
+pub const KV_ROUTES: &str = "OLIN_ROUTES";
+/// KV bucket: worker id -> heartbeat (TTL).
+pub const KV_WORKERS: &str = "OLIN_WORKERS";
+/// KV bucket: invocation id -> `InvocationResponse` of async calls (TTL).
+pub const KV_RESULTS: &str = "OLIN_RESULTS";
+
+/// JetStream de-duplication header; carries the invocation id.
+pub const HDR_MSG_ID: &str = "Nats-Msg-Id";
+/// Where the worker publishes the `InvocationResponse` (core NATS).
+pub const HDR_REPLY_TO: &str = "Olin-Reply-To";
+/// Unix milliseconds after which the caller no longer waits.
+pub const HDR_DEADLINE: &str = "Olin-Deadline";
+/// W3C trace context.
+pub const HDR_TRACEPARENT: &str = "traceparent";
+/// Why a message was dead-lettered.
+pub const HDR_DEAD_REASON: &str = "Olin-Dead-Reason";
+
+/// HTTP response header naming the invocation.
+pub const HTTP_INVOCATION_ID: &str = "olin-invocation-id";
+/// HTTP response header naming the outcome (`OK`, `GUEST_ERROR`, ...).
+pub const HTTP_OUTCOME: &str = "olin-outcome";
+/// HTTP response header set when the platform, not the function, failed.
+pub const HTTP_ERROR: &str = "olin-error";
+
+const INVOKE_PREFIX: &str = "olin.invoke";
+const EVENT_PREFIX: &str = "olin.event";
+const DEAD_PREFIX: &str = "olin.dead";
+const REPLY_PREFIX: &str = "olin.reply";
+const CTL_PREFIX: &str = "olin.ctl";
+
+/// A name that cannot be used as a NATS subject token.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NameError {
+    /// The function name is not a DNS label.
+    #[error("invalid function name {name:?}: use 1-63 of a-z, 0-9 and '-', not starting or ending with '-'")]
+    Function {
+        /// The rejected name.
+        name: String,
+    },
+    /// An id (gateway, invocation, worker) holds a character that would split a subject.
+    #[error("invalid id {id:?}: use only a-z, A-Z, 0-9, '-' and '_'")]
+    Id {
+        /// The rejected id.
+        id: String,
+    },
+}
+
+/// Whether `name` is a valid function name (a lower-case DNS label).
+pub fn is_valid_function_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.first() != Some(&b'-')
+        && b.last() != Some(&b'-')
+}
+
+fn function_token(name: &str) -> Result<&str, NameError> {
+    if is_valid_function_name(name) {
+        Ok(name)
+    } else {
+        Err(NameError::Function { name: name.to_owned() })
+    }
+}
+
+fn id_token(id: &str) -> Result<&str, NameError> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+    if ok { Ok(id) } else { Err(NameError::Id { id: id.to_owned() }) }
+}
+
+/// Subject an invocation of `function` is published to.
+///
+/// # Errors
+/// [`NameError::Function`] if `function` is not a DNS label.
+pub fn invoke_subject(function: &str) -> Result<String, NameError> {
+    Ok(format!("{INVOKE_PREFIX}.{}", function_token(function)?))
+}
+
+/// Subjects of the invocation stream (all functions).
+pub fn invoke_subjects() -> String {
+    format!("{INVOKE_PREFIX}.>")
+}
+
+/// Subject an execution event of `function` is published to.
+///
+/// # Errors
+/// [`NameError::Function`] if `function` is not a DNS label.
+pub fn event_subject(function: &str) -> Result<String, NameError> {
+    Ok(format!("{EVENT_PREFIX}.{}", function_token(function)?))
+}
+
+/// Subjects of the event stream.
+pub fn event_subjects() -> String {
+    format!("{EVENT_PREFIX}.>")
+}
+
+/// Subject a dead-lettered invocation is stored under. Undecodable messages,
+/// whose function is unknown, go to `olin.dead._undecodable`.
+pub fn dead_subject(function: Option<&str>) -> String {
+    match function.filter(|f| is_valid_function_name(f)) {
+        Some(f) => format!("{DEAD_PREFIX}.{f}"),
+        None => format!("{DEAD_PREFIX}._undecodable"),
+    }
+}
+
+/// Subjects of the dead-letter stream.
+pub fn dead_subjects() -> String {
+    format!("{DEAD_PREFIX}.>")
+}
+
+/// The reply subject for one invocation answered to one gateway.
+///
+/// # Errors
+/// [`NameError::Id`] if either id holds a character outside `[A-Za-z0-9_-]`.
+pub fn reply_subject(gateway_id: &str, invocation_id: &str) -> Result<String, NameError> {
+    Ok(format!("{REPLY_PREFIX}.{}.{}", id_token(gateway_id)?, id_token(invocation_id)?))
+}
+
+/// The wildcard a gateway subscribes to once, receiving every reply sent to it.
+///
+/// # Errors
+/// [`NameError::Id`] if `gateway_id` holds a character outside `[A-Za-z0-9_-]`.
+pub fn reply_subscription(gateway_id: &str) -> Result<String, NameError> {
+    Ok(format!("{REPLY_PREFIX}.{}.*", id_token(gateway_id)?))
+}
+
+/// The invocation id at the end of a reply subject, if it is one.
+pub fn invocation_id_of_reply(subject: &str) -> Option<&str> {
+    let rest = subject.strip_prefix(REPLY_PREFIX)?.strip_prefix('.')?;
+    let (_gateway, id) = rest.split_once('.')?;
+    id_token(id).ok()
+}
+
+/// Core NATS subject on which control asks workers to prewarm a module.
+pub fn ctl_prewarm() -> String {
+    format!("{CTL_PREFIX}.prewarm")
+}
+
+/// Core NATS subject on which control asks workers to evict a module.
+pub fn ctl_evict() -> String {
+    format!("{CTL_PREFIX}.evict")
+}
+
+/// The on-store key of a module: `modules/<sha256>.wasm`.
+pub fn module_object_key(sha256_hex: &str) -> String {
+    format!("modules/{sha256_hex}.wasm")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn function_names_are_dns_labels() {
+        for ok in ["a", "hello", "hello-world", "x1", &"a".repeat(63)] {
+            assert!(is_valid_function_name(ok), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "Hello", "a.b", "a*", "a>", "a b", "é", &"a".repeat(64)] {
+            assert!(!is_valid_function_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subjects() {
+        assert_eq!(invoke_subject("hello").unwrap(), "olin.invoke.hello");
+        assert_eq!(event_subject("hello").unwrap(), "olin.event.hello");
+        assert_eq!(invoke_subjects(), "olin.invoke.>");
+        assert_eq!(event_subjects(), "olin.event.>");
+        assert_eq!(dead_subjects(), "olin.dead.>");
+        assert_eq!(dead_subject(Some("hello")), "olin.dead.hello");
+        assert_eq!(dead_subject(Some("bad.name")), "olin.dead._undecodable");
+        assert_eq!(dead_subject(None), "olin.dead._undecodable");
+        assert!(matches!(invoke_subject("a.>"), Err(NameError::Function { .. })));
+        assert!(event_subject("*").is_err());
+        assert_eq!(ctl_prewarm(), "olin.ctl.prewarm");
+        assert_eq!(ctl_evict(), "olin.ctl.evict");
+        assert_eq!(module_object_key("ab12"), "modules/ab12.wasm");
+    }
+
+    #[test]
+    fn reply_subjects_round_trip() {
+        let s = reply_subject("gw-1", "0190-abc").unwrap();
+        assert_eq!(s, "olin.reply.gw-1.0190-abc");
+        assert_eq!(reply_subscription("gw-1").unwrap(), "olin.reply.gw-1.*");
+        assert_eq!(invocation_id_of_reply(&s), Some("0190-abc"));
+        assert_eq!(invocation_id_of_reply("olin.reply.gw"), None);
+        assert_eq!(invocation_id_of_reply("other.gw.id"), None);
+        assert!(reply_subject("gw.1", "x").is_err());
+        assert!(reply_subject("gw", "").is_err());
+        assert!(reply_subscription("*").is_err());
+    }
+
+    #[test]
+    fn names_are_stable() {
+        // These names are the public contract: changing one breaks deployed clients.
+        assert_eq!(STREAM_INVOCATIONS, "OLIN_INVOCATIONS");
+        assert_eq!(STREAM_EVENTS, "OLIN_EVENTS");
+        assert_eq!(STREAM_DEAD, "OLIN_DEAD");
+        assert_eq!(CONSUMER_WORKERS, "workers");
+        assert_eq!(KV_ROUTES, "OLIN_ROUTES");
+        assert_eq!(KV_WORKERS, "OLIN_WORKERS");
+        assert_eq!(KV_RESULTS, "OLIN_RESULTS");
+        assert_eq!(HDR_REPLY_TO, "Olin-Reply-To");
+        assert_eq!(HDR_DEADLINE, "Olin-Deadline");
+        assert_eq!(HDR_MSG_ID, "Nats-Msg-Id");
+    }
+}

@@ -1,0 +1,227 @@
+//! Idempotent creation of the JetStream topology of DESIGN.md section 3.
+//!
+//! Every service calls [`ensure`] (or the single `ensure_*` it needs) at
+//! start-up; running it again with the same settings changes nothing, and a
+//! changed setting (say a larger `max_msgs`) updates the existing object.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, kv, stream};
+use thiserror::Error;
+
+use crate::subject;
+
+/// Settings of the streams, consumer and buckets. [`Default`] gives the
+/// production defaults of DESIGN.md; tests shrink them.
+#[derive(Debug, Clone)]
+pub struct TopologyConfig {
+    /// Most pending invocations before publishes are refused (discard-new).
+    pub invocations_max_msgs: i64,
+    /// Most pending invocation bytes before publishes are refused.
+    pub invocations_max_bytes: i64,
+    /// Window in which a repeated `Nats-Msg-Id` is dropped as a duplicate.
+    pub duplicate_window: Duration,
+    /// How long a worker may hold a message without acking or sending progress.
+    pub ack_wait: Duration,
+    /// Deliveries before a message is dead-lettered.
+    pub max_deliver: i64,
+    /// How long execution events are kept.
+    pub events_max_age: Duration,
+    /// How long dead-lettered invocations are kept.
+    pub dead_max_age: Duration,
+    /// Time-to-live of a worker heartbeat.
+    pub worker_ttl: Duration,
+    /// Time-to-live of an async result.
+    pub results_ttl: Duration,
+    /// JetStream replicas of every stream and bucket (3 in a NATS cluster).
+    pub replicas: usize,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        Self {
+            invocations_max_msgs: 100_000,
+            invocations_max_bytes: 1 << 30,
+            duplicate_window: Duration::from_secs(120),
+            // The longest allowed run is 5 minutes; AckProgress keeps long runs alive.
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 3,
+            events_max_age: Duration::from_secs(7 * 24 * 3600),
+            dead_max_age: Duration::from_secs(14 * 24 * 3600),
+            worker_ttl: Duration::from_secs(10),
+            results_ttl: Duration::from_secs(24 * 3600),
+            replicas: 1,
+        }
+    }
+}
+
+/// Creating or updating one object of the topology failed.
+#[derive(Debug, Error)]
+#[error("creating JetStream {what} failed: {source}")]
+pub struct TopologyError {
+    /// The stream, consumer or bucket.
+    pub what: &'static str,
+    /// The NATS error.
+    #[source]
+    pub source: async_nats::Error,
+}
+
+fn err<E: Into<async_nats::Error>>(what: &'static str) -> impl FnOnce(E) -> TopologyError {
+    move |e| TopologyError { what, source: e.into() }
+}
+
+/// Handles to the topology a data-plane service uses.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Stream `OLIN_INVOCATIONS`.
+    pub invocations: stream::Stream,
+    /// Bucket `OLIN_ROUTES`.
+    pub routes: kv::Store,
+    /// Bucket `OLIN_WORKERS`.
+    pub workers: kv::Store,
+    /// Bucket `OLIN_RESULTS`.
+    pub results: kv::Store,
+}
+
+/// Creates (or updates) every stream and bucket, idempotently.
+///
+/// # Errors
+/// [`TopologyError`] naming the object that could not be created.
+pub async fn ensure(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Topology, TopologyError> {
+    let invocations = ensure_invocations(js, cfg).await?;
+    ensure_events(js, cfg).await?;
+    ensure_dead(js, cfg).await?;
+    let routes = ensure_routes(js, cfg).await?;
+    let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg).await?;
+    let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg).await?;
+    Ok(Topology { invocations, routes, workers, results })
+}
+
+/// Stream `OLIN_INVOCATIONS`: work-queue retention, bounded, discard-new.
+///
+/// # Errors
+/// [`TopologyError`] if the stream cannot be created or updated.
+pub async fn ensure_invocations(
+    js: &jetstream::Context,
+    cfg: &TopologyConfig,
+) -> Result<stream::Stream, TopologyError> {
+    let config = stream::Config {
+        name: subject::STREAM_INVOCATIONS.to_owned(),
+        description: Some("Pending function invocations, one worker each".to_owned()),
+        subjects: vec![subject::invoke_subjects()],
+        retention: stream::RetentionPolicy::WorkQueue,
+        storage: stream::StorageType::File,
+        discard: stream::DiscardPolicy::New,
+        max_messages: cfg.invocations_max_msgs,
+        max_bytes: cfg.invocations_max_bytes,
+        duplicate_window: cfg.duplicate_window,
+        num_replicas: cfg.replicas,
+        ..Default::default()
+    };
+    create_or_update(js, config, "stream OLIN_INVOCATIONS").await
+}
+
+/// Stream `OLIN_EVENTS`: limits retention, aged out.
+///
+/// # Errors
+/// [`TopologyError`] if the stream cannot be created or updated.
+pub async fn ensure_events(
+    js: &jetstream::Context,
+    cfg: &TopologyConfig,
+) -> Result<stream::Stream, TopologyError> {
+    let config = stream::Config {
+        name: subject::STREAM_EVENTS.to_owned(),
+        description: Some("Execution events for accounting".to_owned()),
+        subjects: vec![subject::event_subjects()],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        max_age: cfg.events_max_age,
+        duplicate_window: cfg.duplicate_window,
+        num_replicas: cfg.replicas,
+        ..Default::default()
+    };
+    create_or_update(js, config, "stream OLIN_EVENTS").await
+}
+
+/// Stream `OLIN_DEAD`: dead-lettered invocations with their reason.
+///
+/// # Errors
+/// [`TopologyError`] if the stream cannot be created or updated.
+pub async fn ensure_dead(
+    js: &jetstream::Context,
+    cfg: &TopologyConfig,
+) -> Result<stream::Stream, TopologyError> {
+    let config = stream::Config {
+        name: subject::STREAM_DEAD.to_owned(),
+        description: Some("Invocations that could not be run".to_owned()),
+        subjects: vec![subject::dead_subjects()],
+        retention: stream::RetentionPolicy::Limits,
+        storage: stream::StorageType::File,
+        max_age: cfg.dead_max_age,
+        num_replicas: cfg.replicas,
+        ..Default::default()
+    };
+    create_or_update(js, config, "stream OLIN_DEAD").await
+}
+
+async fn create_or_update(
+    js: &jetstream::Context,
+    config: stream::Config,
+    what: &'static str,
+) -> Result<stream::Stream, TopologyError> {
+    let name = config.name.clone();
+    js.create_or_update_stream(config).await.map_err(err(what))?;
+    js.get_stream(name).await.map_err(err(what))
+}
+
+/// The durable pull consumer `workers` shared by every worker.
+///
+/// # Errors
+/// [`TopologyError`] if the consumer cannot be created.
+pub async fn ensure_workers_consumer(
+    invocations: &stream::Stream,
+    cfg: &TopologyConfig,
+) -> Result<consumer::PullConsumer, TopologyError> {
+    let config = consumer::pull::Config {
+        durable_name: Some(subject::CONSUMER_WORKERS.to_owned()),
+        description: Some("Shared by all workers: each invocation runs on one".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: cfg.ack_wait,
+        max_deliver: cfg.max_deliver,
+        deliver_policy: consumer::DeliverPolicy::All,
+        max_ack_pending: 100_000,
+        ..Default::default()
+    };
+    invocations
+        .get_or_create_consumer(subject::CONSUMER_WORKERS, config)
+        .await
+        .map_err(err("consumer workers"))
+}
+
+/// Bucket `OLIN_ROUTES`: the latest route record of each function.
+///
+/// # Errors
+/// [`TopologyError`] if the bucket cannot be created.
+pub async fn ensure_routes(
+    js: &jetstream::Context,
+    cfg: &TopologyConfig,
+) -> Result<kv::Store, TopologyError> {
+    bucket(js, subject::KV_ROUTES, Duration::ZERO, cfg).await
+}
+
+async fn bucket(
+    js: &jetstream::Context,
+    name: &'static str,
+    ttl: Duration,
+    cfg: &TopologyConfig,
+) -> Result<kv::Store, TopologyError> {
+    let config = kv::Config {
+        bucket: name.to_owned(),
+        history: 1,
+        max_age: ttl,
+        storage: stream::StorageType::File,
+        num_replicas: cfg.replicas,
+        ..Default::default()
+    };
+    js.create_or_update_key_value(config).await.map_err(err(name))
+}
