@@ -215,13 +215,25 @@ async fn bucket(
     ttl: Duration,
     cfg: &TopologyConfig,
 ) -> Result<kv::Store, TopologyError> {
-    let config = kv::Config {
-        bucket: name.to_owned(),
-        history: 1,
+    // The KV stream is created directly rather than through
+    // `create_or_update_key_value`, which first queries account info in a
+    // shape that NATS 2.9 servers (Debian's) do not send. The settings are
+    // those the KV API itself uses.
+    let config = stream::Config {
+        name: format!("KV_{name}"),
+        description: Some(format!("Key-value bucket {name}")),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
         max_age: ttl,
         storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
         num_replicas: cfg.replicas,
+        duplicate_window: if ttl.is_zero() { Duration::from_secs(120) } else { ttl.min(Duration::from_secs(120)) },
         ..Default::default()
     };
-    js.create_or_update_key_value(config).await.map_err(err(name))
+    js.create_or_update_stream(config).await.map_err(err(name))?;
+    js.get_key_value(name).await.map_err(err(name))
 }

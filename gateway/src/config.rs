@@ -1,0 +1,45 @@
+//! Gateway configuration: every flag has an environment twin.
+
+use std::net::SocketAddr;
+
+/// `olin-gateway` settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "olin-gateway", version, about = "The Olincloud HTTP gateway")]
+pub struct Config {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Address to serve functions on.
+    #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// This gateway's id, used in its reply subjects (default: a fresh UUID).
+    #[arg(long, env = "GATEWAY_ID")]
+    pub gateway_id: Option<String>,
+    /// Wall-clock limit assumed for functions that set none, in milliseconds.
+    #[arg(long, env = "GATEWAY_DEFAULT_WALL_MS", default_value_t = 30_000)]
+    pub default_wall_ms: u64,
+    /// Time a call may wait in the queue on top of its run time, in milliseconds.
+    #[arg(long, env = "GATEWAY_QUEUE_SLACK_MS", default_value_t = 5_000)]
+    pub queue_slack_ms: u64,
+    /// Largest request body accepted, in bytes (413 above).
+    #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 10 << 20)]
+    pub max_body_bytes: u64,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Config {
+    /// Settings for tests and embedding: defaults, listening where told.
+    pub fn with_listen(listen: SocketAddr) -> Self {
+        Config {
+            nats_url: "nats://127.0.0.1:4222".into(),
+            listen,
+            gateway_id: None,
+            default_wall_ms: 30_000,
+            queue_slack_ms: 5_000,
+            max_body_bytes: 10 << 20,
+            log_format: "text".into(),
+        }
+    }
+}

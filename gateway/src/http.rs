@@ -1,0 +1,259 @@
+//! The HTTP face: `ANY /f/{function}[/{path..}]`, `/healthz`, `/readyz`.
+//! One catch-all warp filter hands every request to [`handle`], which keeps
+//! routing, limits and error shapes in plain code.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use olin_proto::subject;
+use olin_proto::v1::{Header, InvocationRequest, InvocationResponse, Limits, Outcome, RouteRecord};
+use tracing::{info, warn};
+use warp::reply::Response;
+
+use crate::Gateway;
+use crate::invoke::{self, InvokeError};
+
+/// A finished request, as the gateway will answer it.
+pub(crate) async fn handle(
+    gw: Arc<Gateway>,
+    method: Method,
+    path: warp::path::FullPath,
+    query: Option<String>,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+    body: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin,
+) -> Response {
+    let path = path.as_str();
+    match path {
+        "/healthz" => return text(StatusCode::OK, "ok"),
+        "/readyz" => {
+            return match gw.readiness().await {
+                Ok(()) => text(StatusCode::OK, "ready"),
+                Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
+            };
+        }
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix("/f/") else {
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; functions are under /f/<name>/", None);
+    };
+    let (function, fn_path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let Some(route) = gw.routes.get(function).filter(|_| subject::is_valid_function_name(function)) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "FUNCTION_NOT_FOUND",
+            &format!("no function named {function:?} is deployed"),
+            None,
+        );
+    };
+    let Some(target) = pick_target(&route) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "NO_TARGET", "the function has no deployed version", None);
+    };
+    let body = match read_body(body, gw.config.max_body_bytes).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                &format!("the request body exceeds {} bytes", gw.config.max_body_bytes),
+                None,
+            );
+        }
+        Err(BodyError::Read(err)) => {
+            return error(StatusCode::BAD_REQUEST, "BAD_BODY", &format!("reading the request body failed: {err}"), None);
+        }
+    };
+
+    let invocation_id = uuid::Uuid::now_v7().to_string();
+    let wall_ms = route.limits.as_ref().map(|l| l.wall_ms).filter(|w| *w > 0).unwrap_or(gw.config.default_wall_ms);
+    let timeout = Duration::from_millis(wall_ms + gw.config.queue_slack_ms);
+    let (host, port) = host_and_port(&headers, gw.local_port);
+    let req = InvocationRequest {
+        invocation_id: invocation_id.clone(),
+        function: function.to_owned(),
+        module_sha256: target.to_owned(),
+        deployment_id: route.deployment_id.clone(),
+        method: method.as_str().to_owned(),
+        path: fn_path.to_owned(),
+        query: query.unwrap_or_default(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| Header { name: n.as_str().to_owned(), value: Bytes::copy_from_slice(v.as_bytes()) })
+            .collect(),
+        body,
+        remote_addr: remote.map(|a| a.to_string()).unwrap_or_default(),
+        scheme: "http".to_owned(),
+        host,
+        deadline_unix_ms: now_ms() + timeout.as_millis() as u64,
+        limits: route.limits.clone().or(Some(Limits::default())),
+        env: route.env.clone(),
+        r#async: false,
+        abi: route.abi,
+        server_port: u32::from(port),
+        traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+    };
+    let span = tracing::info_span!("invoke", invocation_id = %invocation_id, function = %function);
+    let _e = span.enter();
+    let result = invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await;
+    let mut resp = match result {
+        Ok(r) => reply(r),
+        Err(InvokeError::Timeout) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "TIMEOUT",
+            "the function did not answer before its deadline",
+            Some(Outcome::Timeout),
+        ),
+        Err(InvokeError::QueueFull) => {
+            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later", None);
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            r
+        }
+        Err(InvokeError::TooLarge) => {
+            error(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request exceeds the message size limit", None)
+        }
+        Err(err) => {
+            warn!(%err, "invocation failed");
+            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &err.to_string(), None);
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
+            r
+        }
+    };
+    info!(status = resp.status().as_u16(), "answered");
+    if let Ok(v) = HeaderValue::from_str(&invocation_id) {
+        resp.headers_mut().insert(subject::HTTP_INVOCATION_ID, v);
+    }
+    resp
+}
+
+/// Picks the module of one call: weighted among a canary's targets.
+fn pick_target(route: &RouteRecord) -> Option<&str> {
+    let total: u32 = route.targets.iter().map(|t| t.weight).sum();
+    if total == 0 {
+        return route.targets.first().map(|t| t.module_sha256.as_str());
+    }
+    let mut roll = rand::random::<u32>() % total;
+    for t in &route.targets {
+        if roll < t.weight {
+            return Some(&t.module_sha256);
+        }
+        roll -= t.weight;
+    }
+    route.targets.last().map(|t| t.module_sha256.as_str())
+}
+
+enum BodyError {
+    TooLarge,
+    Read(warp::Error),
+}
+
+async fn read_body(mut body: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin, max: u64) -> Result<Bytes, BodyError> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(BodyError::Read)?;
+        if (buf.len() + chunk.remaining()) as u64 > max {
+            return Err(BodyError::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            buf.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+fn host_and_port(headers: &HeaderMap, local_port: u16) -> (String, u16) {
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    // "[::1]:8080", "example.com:8080", "example.com"
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if !p.contains(']') => (n, p.parse().unwrap_or(local_port)),
+        _ => (host, local_port),
+    };
+    (name.trim_start_matches('[').trim_end_matches(']').to_owned(), port)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Turns a worker's reply into the HTTP response.
+fn reply(r: InvocationResponse) -> Response {
+    let outcome = r.outcome();
+    if outcome != Outcome::Ok {
+        let status = StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
+        let message = if r.error.is_empty() { "the function failed".to_owned() } else { r.error.clone() };
+        return error(status, outcome.header_value(), &message, Some(outcome));
+    }
+    let mut resp = Response::new(r.body.into());
+    *resp.status_mut() = StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::OK);
+    let headers = resp.headers_mut();
+    for h in r.headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(&h.value)) {
+            headers.append(name, value);
+        }
+    }
+    headers.insert(subject::HTTP_OUTCOME, HeaderValue::from_static("OK"));
+    resp
+}
+
+fn text(status: StatusCode, body: &str) -> Response {
+    let mut r = Response::new(body.to_owned().into());
+    *r.status_mut() = status;
+    r
+}
+
+/// A platform error: JSON body `{"error": {"code", "message"}}`, the
+/// `Olin-Error` header (absent from a function's own responses), and the
+/// outcome when a worker was involved.
+fn error(status: StatusCode, code: &str, message: &str, outcome: Option<Outcome>) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    let mut r = Response::new(body.to_string().into());
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(code) {
+        h.insert(subject::HTTP_ERROR, v);
+    }
+    if let Some(outcome) = outcome {
+        h.insert(subject::HTTP_OUTCOME, HeaderValue::from_static(outcome.header_value()));
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use olin_proto::v1::RouteTarget;
+
+    #[test]
+    fn hosts() {
+        let mut h = HeaderMap::new();
+        assert_eq!(host_and_port(&h, 80), ("".into(), 80));
+        h.insert("host", HeaderValue::from_static("example.com:8080"));
+        assert_eq!(host_and_port(&h, 80), ("example.com".into(), 8080));
+        h.insert("host", HeaderValue::from_static("[::1]:9"));
+        assert_eq!(host_and_port(&h, 80), ("::1".into(), 9));
+        h.insert("host", HeaderValue::from_static("[::1]"));
+        assert_eq!(host_and_port(&h, 80), ("::1".into(), 80));
+    }
+
+    #[test]
+    fn weighted_targets() {
+        let t = |s: &str, w| RouteTarget { module_sha256: s.into(), weight: w, version_id: String::new() };
+        let route = RouteRecord { targets: vec![t("a", 90), t("b", 10)], ..Default::default() };
+        let n = 10_000;
+        let a = (0..n).filter(|_| pick_target(&route) == Some("a")).count();
+        assert!((8_700..9_300).contains(&a), "{a}");
+        let single = RouteRecord { targets: vec![t("x", 0)], ..Default::default() };
+        assert_eq!(pick_target(&single), Some("x"));
+        assert_eq!(pick_target(&RouteRecord::default()), None);
+    }
+}

@@ -1,0 +1,141 @@
+//! Publishing an invocation and waiting for its reply.
+//!
+//! The gateway subscribes once to `olin.reply.<gateway-id>.*`. Each call
+//! registers a one-shot slot under its invocation id before publishing; the
+//! first reply fills it, and later replies for the same id (a redelivered
+//! call answered twice) find no slot and are dropped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use futures::StreamExt;
+use olin_proto::Message as _;
+use olin_proto::subject;
+use olin_proto::v1::{InvocationRequest, InvocationResponse};
+use thiserror::Error;
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, warn};
+
+/// A call that got no reply.
+#[derive(Debug, Error)]
+pub(crate) enum InvokeError {
+    /// The stream is at its limits: the queue is full.
+    #[error("the invocation queue is full")]
+    QueueFull,
+    /// The request is larger than NATS' `max_payload`.
+    #[error("the request is larger than the message size NATS accepts")]
+    TooLarge,
+    /// JetStream did not take the message.
+    #[error("publishing the invocation failed: {0}")]
+    Publish(String),
+    /// No reply before the deadline.
+    #[error("no reply before the deadline")]
+    Timeout,
+    /// A name could not be built (bad function or id).
+    #[error(transparent)]
+    Name(#[from] subject::NameError),
+}
+
+/// Pending calls of one gateway, by invocation id.
+#[derive(Default)]
+pub(crate) struct Replies {
+    pending: Mutex<HashMap<String, oneshot::Sender<InvocationResponse>>>,
+    /// Replies that found no waiting call (late or duplicate).
+    pub(crate) dropped: AtomicU64,
+}
+
+impl Replies {
+    fn register(self: &Arc<Self>, id: &str) -> Pending {
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), tx);
+        Pending { replies: self.clone(), id: id.to_owned(), rx: Some(rx) }
+    }
+
+    fn deliver(&self, id: &str, resp: InvocationResponse) {
+        let slot = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        match slot {
+            Some(tx) => {
+                let _ = tx.send(resp);
+            }
+            None => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                debug!(invocation_id = id, "reply for no pending call dropped (duplicate or late)");
+            }
+        }
+    }
+
+    /// Receives every reply sent to this gateway until `stop`.
+    pub(crate) async fn receive(self: Arc<Self>, mut sub: async_nats::Subscriber, mut stop: watch::Receiver<bool>) {
+        loop {
+            let msg = tokio::select! {
+                m = sub.next() => m,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let Some(msg) = msg else { return };
+            let Some(id) = subject::invocation_id_of_reply(&msg.subject) else { continue };
+            match InvocationResponse::decode(msg.payload) {
+                Ok(resp) => self.deliver(id, resp),
+                Err(err) => warn!(%err, invocation_id = id, "undecodable reply dropped"),
+            }
+        }
+    }
+}
+
+/// A registered call; dropping it (timeout, client gone) frees the slot.
+struct Pending {
+    replies: Arc<Replies>,
+    id: String,
+    rx: Option<oneshot::Receiver<InvocationResponse>>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.replies.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
+/// Publishes `req` and waits up to `timeout` for its reply.
+pub(crate) async fn invoke(
+    js: &async_nats::jetstream::Context,
+    replies: &Arc<Replies>,
+    gateway_id: &str,
+    req: &InvocationRequest,
+    timeout: Duration,
+) -> Result<InvocationResponse, InvokeError> {
+    let subj = subject::invoke_subject(&req.function)?;
+    let reply_to = subject::reply_subject(gateway_id, &req.invocation_id)?;
+    let mut pending = replies.register(&req.invocation_id);
+
+    let mut headers = HeaderMap::new();
+    headers.insert(subject::HDR_REPLY_TO, reply_to.as_str());
+    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
+    if !req.traceparent.is_empty() {
+        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
+    }
+    let publish = PublishMessage::build()
+        .payload(req.encode_to_vec().into())
+        .headers(headers)
+        .message_id(req.invocation_id.as_str());
+    let wait = async {
+        let ack = js.send_publish(subj, publish).await.map_err(|e| match e.kind() {
+            PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
+            _ => InvokeError::Publish(e.to_string()),
+        })?;
+        ack.await.map_err(|e| {
+            let text = e.to_string();
+            if text.contains("maximum messages") || text.contains("maximum bytes") || text.contains("resource limits") {
+                InvokeError::QueueFull
+            } else {
+                InvokeError::Publish(text)
+            }
+        })?;
+        let rx = pending.rx.take().ok_or(InvokeError::Timeout)?;
+        rx.await.map_err(|_| InvokeError::Timeout)
+    };
+    tokio::time::timeout(timeout, wait).await.map_err(|_| InvokeError::Timeout)?
+}

@@ -1,0 +1,119 @@
+//! The Olincloud gateway: the public data-plane entry. Each HTTP request to
+//! `/f/{function}/...` becomes an `InvocationRequest` published to the
+//! `OLIN_INVOCATIONS` stream; the worker's reply becomes the HTTP response.
+//!
+//! # Layout
+//! - [`config`]: [`Config`], flags with environment twins.
+//! - `http`: the warp face: routing, body limits, error shapes.
+//! - `invoke`: publish, then await the reply on this gateway's own subject.
+//! - [`route_table`]: the in-memory copy of `OLIN_ROUTES`.
+
+pub mod config;
+mod http;
+mod invoke;
+pub mod route_table;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_nats::connection::State;
+use olin_proto::subject;
+use olin_proto::topology::{self, TopologyConfig, TopologyError};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::info;
+use warp::Filter;
+
+pub use config::Config;
+pub use route_table::RouteTable;
+
+/// The gateway could not start.
+#[derive(Debug, Error)]
+pub enum GatewayError {
+    /// The JetStream topology could not be created.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// The reply subscription failed.
+    #[error("subscribing to replies failed: {0}")]
+    Subscribe(#[from] async_nats::SubscribeError),
+    /// A subject could not be built from the gateway id.
+    #[error(transparent)]
+    Name(#[from] subject::NameError),
+    /// The listener has no local address.
+    #[error("listener: {0}")]
+    Listener(#[from] std::io::Error),
+}
+
+/// State shared by every request.
+pub(crate) struct Gateway {
+    pub(crate) id: String,
+    pub(crate) config: Config,
+    pub(crate) nats: async_nats::Client,
+    pub(crate) js: async_nats::jetstream::Context,
+    pub(crate) routes: Arc<RouteTable>,
+    pub(crate) replies: Arc<invoke::Replies>,
+    pub(crate) local_port: u16,
+}
+
+impl Gateway {
+    /// Ready when NATS is connected, the invocation stream exists and the
+    /// route table has loaded.
+    pub(crate) async fn readiness(&self) -> Result<(), &'static str> {
+        if self.nats.connection_state() != State::Connected {
+            return Err("nats disconnected");
+        }
+        if !self.routes.is_synced() {
+            return Err("routes not loaded");
+        }
+        match tokio::time::timeout(std::time::Duration::from_secs(2), self.js.get_stream(subject::STREAM_INVOCATIONS)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err("invocation stream unavailable"),
+        }
+    }
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves, then lets the
+/// requests in flight finish.
+///
+/// # Errors
+/// [`GatewayError`] if the topology or the reply subscription cannot be set up.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    nats: async_nats::Client,
+    topology_config: TopologyConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), GatewayError> {
+    let js = async_nats::jetstream::new(nats.clone());
+    let topo = topology::ensure(&js, &topology_config).await?;
+    let id = config.gateway_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let sub = nats.subscribe(subject::reply_subscription(&id)?).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let routes = Arc::new(RouteTable::default());
+    let replies = Arc::new(invoke::Replies::default());
+    let follow = tokio::spawn(routes.clone().follow(topo.routes.clone(), stop_rx.clone()));
+    let receive = tokio::spawn(replies.clone().receive(sub, stop_rx.clone()));
+    let local_port = listener.local_addr()?.port();
+    let gw = Arc::new(Gateway { id, config, nats, js, routes, replies, local_port });
+
+    let state = gw.clone();
+    let filter = warp::any()
+        .map(move || state.clone())
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(warp::query::raw().map(Some).or(warp::any().map(|| None)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(warp::body::stream())
+        .then(|gw, method, path, query, headers, remote, body| async move {
+            http::handle(gw, method, path, query, headers, remote, Box::pin(body)).await
+        });
+    info!(gateway_id = %gw.id, addr = ?listener.local_addr().ok(), "gateway serving");
+    warp::serve(filter).incoming(listener).graceful(shutdown).run().await;
+    let _ = stop_tx.send(true);
+    let _ = follow.await;
+    let _ = receive.await;
+    info!("gateway stopped");
+    Ok(())
+}

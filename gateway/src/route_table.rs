@@ -1,0 +1,85 @@
+//! The gateway's copy of `OLIN_ROUTES`, kept current by a KV watch: the hot
+//! path reads memory, never NATS or a database.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, Operation};
+use futures::StreamExt;
+use olin_proto::Message as _;
+use olin_proto::v1::RouteRecord;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+/// Function name -> route record.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: RwLock<HashMap<String, Arc<RouteRecord>>>,
+    synced: AtomicBool,
+}
+
+impl RouteTable {
+    /// The route of `function`, if deployed.
+    pub fn get(&self, function: &str) -> Option<Arc<RouteRecord>> {
+        self.routes.read().unwrap_or_else(|e| e.into_inner()).get(function).cloned()
+    }
+
+    /// Whether the table has loaded the bucket at least once.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Relaxed)
+    }
+
+    fn apply(&self, entry: kv::Entry) {
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        match entry.operation {
+            Operation::Delete | Operation::Purge => {
+                debug!(function = %entry.key, "route removed");
+                routes.remove(&entry.key);
+            }
+            Operation::Put => match RouteRecord::decode(entry.value) {
+                Ok(r) => {
+                    debug!(function = %entry.key, deployment = %r.deployment_id, "route updated");
+                    routes.insert(entry.key, Arc::new(r));
+                }
+                Err(err) => warn!(%err, key = %entry.key, "undecodable route record ignored"),
+            },
+        }
+    }
+
+    /// Follows the bucket until `stop`; a broken watch is re-established.
+    pub(crate) async fn follow(self: Arc<Self>, kv: kv::Store, mut stop: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let watch = tokio::select! {
+                w = kv.watch_with_history(">") => w,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let mut watch = match watch {
+                Ok(w) => {
+                    self.synced.store(true, Ordering::Relaxed);
+                    backoff = Duration::from_millis(100);
+                    w
+                }
+                Err(err) => {
+                    warn!(%err, "route watch failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            loop {
+                tokio::select! {
+                    next = watch.next() => match next {
+                        Some(Ok(entry)) => self.apply(entry),
+                        Some(Err(err)) => { warn!(%err, "route watch error"); break; }
+                        None => break,
+                    },
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+}

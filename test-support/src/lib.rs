@@ -1,0 +1,39 @@
+//! Shared test harness (a dev-dependency only). Everything here talks to
+//! real components: a `nats-server` process per test, a fresh Postgres
+//! database per test, an S3 server in-process (`s3s-fs`), and the gateway
+//! and workers running in-process on `127.0.0.1:0`.
+//!
+//! A missing service is a loud failure naming what to install, never a skip.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod db;
+mod nats;
+mod s3;
+mod services;
+
+pub use db::TestDb;
+pub use nats::NatsServer;
+pub use s3::S3Server;
+pub use services::{GatewayHandle, WorkerHandle, deploy, spawn_gateway, spawn_worker, test_topology};
+
+/// The committed example modules and test fixtures.
+pub mod fixtures {
+    /// `examples/hello`: a C WASI CGI program.
+    pub const HELLO_WASM: &[u8] = include_bytes!("../../examples/hello/hello.wasm");
+    /// `examples/echo`: an olin ABI guest, as compiled WebAssembly.
+    pub const ECHO_WASM: &[u8] = include_bytes!("../../examples/echo/echo.wasm");
+
+    /// Compiles a `.wat` fixture from `test-support/fixtures/`.
+    pub fn wat(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+        wat::parse_file(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+    }
+}
+
+/// Installs a test log subscriber once (`RUST_LOG` to choose levels).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}

@@ -1,0 +1,93 @@
+//! Worker configuration: every flag has an environment twin.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use olin::Limits;
+
+use crate::module_store::ModuleStoreArgs;
+
+/// `olin-worker` settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "olin-worker", version, about = "Runs Olincloud functions pulled from NATS JetStream")]
+pub struct Config {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// This worker's id (default: a fresh UUID). Reported to guests as WORKER_ID.
+    #[arg(long, env = "WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Guests run at once (default: the number of cores).
+    #[arg(long, env = "WORKER_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "WORKER_LISTEN", default_value = "0.0.0.0:9091")]
+    pub listen: SocketAddr,
+    /// Default fuel per call when the function sets none.
+    #[arg(long, env = "WORKER_DEFAULT_FUEL", default_value_t = Limits::DEFAULT.fuel)]
+    pub default_fuel: u64,
+    /// Default memory cap per call, in MiB.
+    #[arg(long, env = "WORKER_DEFAULT_MEMORY_MIB", default_value_t = Limits::DEFAULT.memory_bytes >> 20)]
+    pub default_memory_mib: u64,
+    /// Default wall-clock limit per call, in milliseconds.
+    #[arg(long, env = "WORKER_DEFAULT_WALL_MS", default_value_t = Limits::DEFAULT.wall.as_millis() as u64)]
+    pub default_wall_ms: u64,
+    /// Largest wall-clock limit any function may ask for, in milliseconds.
+    #[arg(long, env = "WORKER_MAX_WALL_MS", default_value_t = Limits::MAXIMUM.wall.as_millis() as u64)]
+    pub max_wall_ms: u64,
+    /// Largest memory cap any function may ask for, in MiB.
+    #[arg(long, env = "WORKER_MAX_MEMORY_MIB", default_value_t = Limits::MAXIMUM.memory_bytes >> 20)]
+    pub max_memory_mib: u64,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub store: ModuleStoreArgs,
+}
+
+impl Config {
+    /// The defaults of every flag, for embedding (`olinctl dev`) and tests.
+    pub fn new(nats_url: &str, store: ModuleStoreArgs) -> Config {
+        Config {
+            nats_url: nats_url.to_owned(),
+            worker_id: None,
+            concurrency: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            default_fuel: Limits::DEFAULT.fuel,
+            default_memory_mib: Limits::DEFAULT.memory_bytes >> 20,
+            default_wall_ms: Limits::DEFAULT.wall.as_millis() as u64,
+            max_wall_ms: Limits::MAXIMUM.wall.as_millis() as u64,
+            max_memory_mib: Limits::MAXIMUM.memory_bytes >> 20,
+            log_format: "text".to_owned(),
+            store,
+        }
+    }
+
+    /// The concurrency to use.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
+            .max(1)
+    }
+
+    /// Server default limits.
+    pub fn defaults(&self) -> Limits {
+        let max = self.maxima();
+        Limits {
+            fuel: self.default_fuel.min(max.fuel),
+            memory_bytes: (self.default_memory_mib << 20).min(max.memory_bytes),
+            wall: Duration::from_millis(self.default_wall_ms).min(max.wall),
+            ..Limits::DEFAULT
+        }
+    }
+
+    /// Server maxima.
+    pub fn maxima(&self) -> Limits {
+        Limits {
+            memory_bytes: self.max_memory_mib << 20,
+            wall: Duration::from_millis(self.max_wall_ms),
+            ..Limits::MAXIMUM
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The Olincloud worker: pulls invocations from the shared JetStream consumer
+//! `workers`, runs each in the sandbox (crate `olin`) and replies.
+//!
+//! # Layout
+//! - [`config`]: [`Config`], flags with environment twins.
+//! - `consumer`: the pull loop, one pull per free slot; reply, event, ack.
+//! - [`module_cache`]: compiled modules by sha256, compiled once.
+//! - [`module_store`]: `modules/<sha256>.wasm` in S3/B2 or a directory.
+//! - `health`: `/healthz`, `/readyz`, `/metrics`.
+
+pub mod config;
+mod consumer;
+mod health;
+pub mod module_cache;
+pub mod module_store;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use olin::{Limits, Runtime};
+use olin_proto::topology::{self, TopologyConfig, TopologyError};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+pub use config::Config;
+pub use module_cache::ModuleCache;
+pub use module_store::ModuleStoreArgs;
+
+/// The worker could not start.
+#[derive(Debug, Error)]
+pub enum WorkerError {
+    /// The JetStream topology could not be created.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+}
+
+/// Counters a worker keeps; exported at `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Calls answered (any outcome).
+    pub executions: AtomicU64,
+    /// Calls running now.
+    pub in_flight: AtomicU64,
+    /// Messages moved to `OLIN_DEAD`.
+    pub dead_lettered: AtomicU64,
+}
+
+/// What every task of a worker shares.
+pub(crate) struct Ctx {
+    pub(crate) worker_id: String,
+    pub(crate) nats: async_nats::Client,
+    pub(crate) js: async_nats::jetstream::Context,
+    pub(crate) runtime: Runtime,
+    pub(crate) modules: ModuleCache,
+    pub(crate) defaults: Limits,
+    pub(crate) maxima: Limits,
+    pub(crate) ack_wait: Duration,
+    pub(crate) max_deliver: i64,
+    pub(crate) stats: Arc<Stats>,
+}
+
+/// External clients a worker runs with.
+pub struct Deps {
+    /// A connected NATS client.
+    pub nats: async_nats::Client,
+    /// The module store.
+    pub store: Arc<dyn ObjectStore>,
+    /// JetStream settings (tests shrink them).
+    pub topology: TopologyConfig,
+}
+
+/// A started worker, not yet serving.
+pub struct Worker {
+    ctx: Arc<Ctx>,
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+    workers_kv: async_nats::jetstream::kv::Store,
+    concurrency: usize,
+}
+
+impl Worker {
+    /// Creates the topology (idempotently) and the worker's engine.
+    ///
+    /// # Errors
+    /// [`WorkerError`] if JetStream is unreachable or refuses the topology.
+    pub async fn start(cfg: &Config, deps: Deps) -> Result<Worker, WorkerError> {
+        let js = async_nats::jetstream::new(deps.nats.clone());
+        let topo = topology::ensure(&js, &deps.topology).await?;
+        let consumer = topology::ensure_workers_consumer(&topo.invocations, &deps.topology).await?;
+        let maxima = cfg.maxima();
+        let runtime = Runtime::new(maxima.memory_pages());
+        let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let ctx = Ctx {
+            worker_id,
+            nats: deps.nats,
+            js,
+            modules: ModuleCache::new(runtime.clone(), deps.store),
+            runtime,
+            defaults: cfg.defaults(),
+            maxima,
+            ack_wait: deps.topology.ack_wait,
+            max_deliver: deps.topology.max_deliver,
+            stats: Arc::default(),
+        };
+        Ok(Worker { ctx: Arc::new(ctx), consumer, workers_kv: topo.workers, concurrency: cfg.concurrency() })
+    }
+
+    /// This worker's id.
+    pub fn id(&self) -> &str {
+        &self.ctx.worker_id
+    }
+
+    /// The worker's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.ctx.stats.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains: stops pulling, finishes
+    /// the calls in flight, and returns.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut slots = tokio::task::JoinSet::new();
+        for _ in 0..self.concurrency {
+            slots.spawn(consumer::slot(self.ctx.clone(), self.consumer.clone(), stop_rx.clone()));
+        }
+        let heartbeat = tokio::spawn(heartbeat(self.ctx.clone(), self.workers_kv.clone(), self.concurrency, stop_rx.clone()));
+        let health = tokio::spawn(health::serve(listener, self.ctx.clone(), stop_rx.clone()));
+        info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
+        shutdown.await;
+        info!("draining: no new pulls, finishing calls in flight");
+        let _ = stop_tx.send(true);
+        while slots.join_next().await.is_some() {}
+        let _ = heartbeat.await;
+        if let Err(err) = self.workers_kv.delete(&self.ctx.worker_id).await {
+            warn!(%err, "could not remove the worker heartbeat");
+        }
+        let _ = self.ctx.nats.flush().await;
+        let _ = health.await;
+        info!("worker stopped");
+    }
+}
+
+/// Publishes this worker's presence to `OLIN_WORKERS` until stopped.
+async fn heartbeat(ctx: Arc<Ctx>, kv: async_nats::jetstream::kv::Store, concurrency: usize, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let beat = serde_json::json!({
+            "worker_id": ctx.worker_id,
+            "concurrency": concurrency,
+            "in_flight": ctx.stats.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+            "executions": ctx.stats.executions.load(std::sync::atomic::Ordering::Relaxed),
+        });
+        if let Err(err) = kv.put(&ctx.worker_id, beat.to_string().into()).await {
+            warn!(%err, "heartbeat failed");
+        }
+    }
+}
+
+/// Runs a worker until `shutdown` resolves: [`Worker::start`] then [`Worker::serve`].
+///
+/// # Errors
+/// [`WorkerError`] if the worker cannot start.
+pub async fn run(cfg: &Config, listener: TcpListener, deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
+    Worker::start(cfg, deps).await?.serve(listener, shutdown).await;
+    Ok(())
+}
