@@ -23,7 +23,11 @@ pub struct RouteTable {
 impl RouteTable {
     /// The route of `function`, if deployed.
     pub fn get(&self, function: &str) -> Option<Arc<RouteRecord>> {
-        self.routes.read().unwrap_or_else(|e| e.into_inner()).get(function).cloned()
+        self.routes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(function)
+            .cloned()
     }
 
     /// Whether the table has loaded the bucket at least once.

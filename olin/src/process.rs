@@ -36,7 +36,11 @@ pub(crate) struct Tail {
 
 impl Tail {
     pub(crate) fn new(cap: usize) -> Self {
-        Self { buf: Vec::new(), cap, total: 0 }
+        Self {
+            buf: Vec::new(),
+            cap,
+            total: 0,
+        }
     }
 
     pub(crate) fn push(&mut self, data: &[u8]) {
@@ -44,7 +48,9 @@ impl Tail {
         if self.cap == 0 {
             return;
         }
-        let data = data.get(data.len().saturating_sub(self.cap)..).unwrap_or(data);
+        let data = data
+            .get(data.len().saturating_sub(self.cap)..)
+            .unwrap_or(data);
         self.buf.extend_from_slice(data);
         // Trim at twice the cap so trimming is amortised.
         if self.buf.len() > 2 * self.cap {
@@ -120,7 +126,9 @@ impl Process {
     /// Appends to stdout, or stops the guest once the cap would be passed.
     pub(crate) fn write_stdout(&mut self, data: &[u8]) -> Result<(), Stop> {
         if self.stdout.len() + data.len() > self.stdout_cap {
-            return Err(Stop::OutputTooLarge { cap: self.stdout_cap });
+            return Err(Stop::OutputTooLarge {
+                cap: self.stdout_cap,
+            });
         }
         self.stdout.extend_from_slice(data);
         Ok(())

@@ -43,7 +43,12 @@ enum Ended {
 impl Runtime {
     /// Runs `module` for `req`. Never panics and never fails: every guest
     /// fault becomes an outcome in the response.
-    pub fn run(&self, module: &Module, req: &InvocationRequest, ctx: &RunContext<'_>) -> InvocationResponse {
+    pub fn run(
+        &self,
+        module: &Module,
+        req: &InvocationRequest,
+        ctx: &RunContext<'_>,
+    ) -> InvocationResponse {
         let started = Instant::now();
         let limits = Limits::resolve(req.limits.as_ref(), ctx.defaults, ctx.maxima);
         let mut store = Store::new(self.engine().clone());
@@ -70,7 +75,10 @@ impl Runtime {
             match Instance::new(&mut store, &module.inner, &imports) {
                 Ok(instance) => (None, Some(instance)),
                 Err(e) if cap.refused() => (Some(Ended::Memory(e.to_string())), None),
-                Err(e) => (Some(Ended::Trap(format!("instantiation failed: {e}"))), None),
+                Err(e) => (
+                    Some(Ended::Trap(format!("instantiation failed: {e}"))),
+                    None,
+                ),
             }
         };
         let mut fuel_used = 0;
@@ -101,14 +109,24 @@ impl Runtime {
             .map_or(0, |m| m.view(&store).data_size());
         let ended = match ended {
             // A guest that failed with its memory at the cap most likely failed to grow it.
-            Ended::Trap(msg) | Ended::Memory(msg) if peak_memory + PAGE > limits.memory_bytes => Ended::Memory(msg),
+            Ended::Trap(msg) | Ended::Memory(msg) if peak_memory + PAGE > limits.memory_bytes => {
+                Ended::Memory(msg)
+            }
             Ended::Exit(code) if code != 0 && peak_memory + PAGE > limits.memory_bytes => {
                 Ended::Memory(format!("exit code {code}"))
             }
             other => other,
         };
         let process = std::mem::take(env.as_mut(&mut store));
-        respond(req, ctx.worker_id, ended, process, fuel_used, peak_memory, started.elapsed())
+        respond(
+            req,
+            ctx.worker_id,
+            ended,
+            process,
+            fuel_used,
+            peak_memory,
+            started.elapsed(),
+        )
     }
 }
 
@@ -166,7 +184,13 @@ fn respond(
     peak_memory: u64,
     wall: Duration,
 ) -> InvocationResponse {
-    let Process { stdout, stderr, calls, resource_urls, .. } = process;
+    let Process {
+        stdout,
+        stderr,
+        calls,
+        resource_urls,
+        ..
+    } = process;
     let bytes_out = stdout.len() as u64;
     let mut resp = InvocationResponse {
         invocation_id: req.invocation_id.clone(),
@@ -184,14 +208,36 @@ fn respond(
             }
             Err(e) => (Outcome::BadCgiOutput, 0, e.to_string()),
         },
-        Ended::Exit(code) => (Outcome::GuestError, code, format!("the function exited with code {code}")),
-        Ended::OutputTooLarge(cap) => {
-            (Outcome::OutputTooLarge, -1, format!("the function wrote more than {cap} bytes to stdout"))
-        }
-        Ended::Fuel => (Outcome::FuelExhausted, -1, "the function ran out of fuel".to_owned()),
-        Ended::Timeout => (Outcome::Timeout, -1, "the function ran past its wall-clock limit".to_owned()),
-        Ended::Memory(msg) => (Outcome::MemoryExceeded, -1, format!("the function exceeded its memory limit ({msg})")),
-        Ended::Trap(msg) => (Outcome::GuestError, -1, format!("the function trapped: {msg}")),
+        Ended::Exit(code) => (
+            Outcome::GuestError,
+            code,
+            format!("the function exited with code {code}"),
+        ),
+        Ended::OutputTooLarge(cap) => (
+            Outcome::OutputTooLarge,
+            -1,
+            format!("the function wrote more than {cap} bytes to stdout"),
+        ),
+        Ended::Fuel => (
+            Outcome::FuelExhausted,
+            -1,
+            "the function ran out of fuel".to_owned(),
+        ),
+        Ended::Timeout => (
+            Outcome::Timeout,
+            -1,
+            "the function ran past its wall-clock limit".to_owned(),
+        ),
+        Ended::Memory(msg) => (
+            Outcome::MemoryExceeded,
+            -1,
+            format!("the function exceeded its memory limit ({msg})"),
+        ),
+        Ended::Trap(msg) => (
+            Outcome::GuestError,
+            -1,
+            format!("the function trapped: {msg}"),
+        ),
     };
     resp.outcome = outcome as i32;
     resp.exit_code = exit_code;
@@ -203,7 +249,13 @@ fn respond(
         wall_us: wall.as_micros() as u64,
         fuel_used,
         peak_memory_bytes: peak_memory,
-        host_calls: calls.into_iter().map(|(name, count)| HostCall { name: name.to_owned(), count }).collect(),
+        host_calls: calls
+            .into_iter()
+            .map(|(name, count)| HostCall {
+                name: name.to_owned(),
+                count,
+            })
+            .collect(),
         bytes_in: req.body.len() as u64,
         bytes_out,
         resource_urls,

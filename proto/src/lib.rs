@@ -47,6 +47,23 @@ impl v1::Outcome {
     }
 }
 
+impl v1::RouteRecord {
+    /// A route that sends every call of `function` to one module, under a
+    /// fresh deployment id: what a plain deploy publishes.
+    pub fn single(function: &str, module_sha256: &str, deployment_id: &str) -> Self {
+        v1::RouteRecord {
+            function: function.to_owned(),
+            deployment_id: deployment_id.to_owned(),
+            targets: vec![v1::RouteTarget {
+                module_sha256: module_sha256.to_owned(),
+                weight: 100,
+                version_id: String::new(),
+            }],
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::v1::Outcome;

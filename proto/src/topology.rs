@@ -67,7 +67,10 @@ pub struct TopologyError {
 }
 
 fn err<E: Into<async_nats::Error>>(what: &'static str) -> impl FnOnce(E) -> TopologyError {
-    move |e| TopologyError { what, source: e.into() }
+    move |e| TopologyError {
+        what,
+        source: e.into(),
+    }
 }
 
 /// Handles to the topology a data-plane service uses.
@@ -87,14 +90,22 @@ pub struct Topology {
 ///
 /// # Errors
 /// [`TopologyError`] naming the object that could not be created.
-pub async fn ensure(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Topology, TopologyError> {
+pub async fn ensure(
+    js: &jetstream::Context,
+    cfg: &TopologyConfig,
+) -> Result<Topology, TopologyError> {
     let invocations = ensure_invocations(js, cfg).await?;
     ensure_events(js, cfg).await?;
     ensure_dead(js, cfg).await?;
     let routes = ensure_routes(js, cfg).await?;
     let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg).await?;
     let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg).await?;
-    Ok(Topology { invocations, routes, workers, results })
+    Ok(Topology {
+        invocations,
+        routes,
+        workers,
+        results,
+    })
 }
 
 /// Stream `OLIN_INVOCATIONS`: work-queue retention, bounded, discard-new.
@@ -170,7 +181,9 @@ async fn create_or_update(
     what: &'static str,
 ) -> Result<stream::Stream, TopologyError> {
     let name = config.name.clone();
-    js.create_or_update_stream(config).await.map_err(err(what))?;
+    js.create_or_update_stream(config)
+        .await
+        .map_err(err(what))?;
     js.get_stream(name).await.map_err(err(what))
 }
 
@@ -231,9 +244,30 @@ async fn bucket(
         allow_direct: true,
         discard: stream::DiscardPolicy::New,
         num_replicas: cfg.replicas,
-        duplicate_window: if ttl.is_zero() { Duration::from_secs(120) } else { ttl.min(Duration::from_secs(120)) },
+        duplicate_window: if ttl.is_zero() {
+            Duration::from_secs(120)
+        } else {
+            ttl.min(Duration::from_secs(120))
+        },
         ..Default::default()
     };
-    js.create_or_update_stream(config).await.map_err(err(name))?;
+    js.create_or_update_stream(config)
+        .await
+        .map_err(err(name))?;
     js.get_key_value(name).await.map_err(err(name))
+}
+
+/// Publishes `record` as the route of its function in `OLIN_ROUTES`.
+///
+/// # Errors
+/// [`TopologyError`] if the write fails.
+pub async fn put_route(
+    routes: &kv::Store,
+    record: &crate::v1::RouteRecord,
+) -> Result<u64, TopologyError> {
+    use prost::Message as _;
+    routes
+        .put(&record.function, record.encode_to_vec().into())
+        .await
+        .map_err(err(subject::KV_ROUTES))
 }

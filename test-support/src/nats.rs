@@ -1,21 +1,26 @@
 //! A real `nats-server` per test, on a random port with its own JetStream
 //! store, killed and deleted on drop (after nats.rs's own test harness).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
+use olin_cli::nats_process::{NatsProcess, NatsProcessError};
 use tempfile::TempDir;
-
-/// Largest message the test servers accept: a 10 MiB body plus framing.
-const MAX_PAYLOAD: usize = 16 << 20;
 
 /// A running `nats-server` with JetStream.
 pub struct NatsServer {
-    child: Option<Child>,
-    dir: TempDir,
+    process: Option<NatsProcess>,
     port: u16,
+    // Dropped after the process: the store is deleted once the server is gone.
+    dir: TempDir,
+}
+
+fn start(dir: &TempDir, port: i32) -> NatsProcess {
+    match NatsProcess::start(dir.path(), port) {
+        Ok(p) => p,
+        Err(NatsProcessError::NotInstalled) => panic!(
+            "nats-server is not installed: `apt-get install -y nats-server` \
+             (the integration tests need a real NATS server with JetStream; they never skip)"
+        ),
+        Err(e) => panic!("cannot start nats-server: {e}"),
+    }
 }
 
 impl NatsServer {
@@ -24,9 +29,16 @@ impl NatsServer {
     /// # Panics
     /// If `nats-server` is not installed or does not start: tests never skip.
     pub fn start() -> NatsServer {
-        let dir = tempfile::Builder::new().prefix("olin-nats-").tempdir().expect("temp dir");
-        let (child, port) = spawn(&dir, -1);
-        NatsServer { child: Some(child), dir, port }
+        let dir = tempfile::Builder::new()
+            .prefix("olin-nats-")
+            .tempdir()
+            .expect("temp dir");
+        let process = start(&dir, -1);
+        NatsServer {
+            port: process.port(),
+            process: Some(process),
+            dir,
+        }
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -41,22 +53,23 @@ impl NatsServer {
 
     /// A connected client.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url()).await.expect("connect to the test nats-server")
+        async_nats::connect(self.url())
+            .await
+            .expect("connect to the test nats-server")
     }
 
     /// Kills the server and starts it again on the same port and store.
     pub fn restart(&mut self) {
         self.stop();
-        let (child, port) = spawn(&self.dir, i32::from(self.port));
-        self.child = Some(child);
-        assert_eq!(port, self.port);
+        let process = start(&self.dir, i32::from(self.port));
+        assert_eq!(process.port(), self.port);
+        self.process = Some(process);
     }
 
     /// Stops the server (it can be started again with [`NatsServer::restart`]).
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut p) = self.process.take() {
+            p.kill();
         }
     }
 }
@@ -64,46 +77,5 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn spawn(dir: &TempDir, port: i32) -> (Child, u16) {
-    let conf = dir.path().join("nats.conf");
-    std::fs::write(&conf, format!("max_payload: {MAX_PAYLOAD}\n")).expect("write nats.conf");
-    let mut child = Command::new("nats-server")
-        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-        .arg(dir.path().join("jetstream"))
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot start nats-server ({e}): install it with `apt-get install -y nats-server` \
-                 (the integration tests need a real NATS server with JetStream)"
-            )
-        });
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut tx = Some(tx);
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                let port = rest.trim().rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
-                if let (Some(tx), Some(port)) = (tx.take(), port) {
-                    let _ = tx.send(port);
-                }
-            }
-            // Keep draining so the server never blocks on a full pipe.
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(port) => (child, port),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("nats-server did not report its port within 20 s");
-        }
     }
 }

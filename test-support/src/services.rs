@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use olin_proto::Message as _;
 use olin_proto::topology::{self, TopologyConfig};
-use olin_proto::v1::{Abi, RouteRecord, RouteTarget};
+use olin_proto::v1::RouteRecord;
 use olin_worker::{Deps, ModuleStoreArgs, Stats};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -17,7 +16,10 @@ use tokio::task::JoinHandle;
 
 /// JetStream settings for tests: quick redelivery, small limits.
 pub fn test_topology() -> TopologyConfig {
-    TopologyConfig { ack_wait: Duration::from_secs(5), ..TopologyConfig::default() }
+    TopologyConfig {
+        ack_wait: Duration::from_secs(5),
+        ..TopologyConfig::default()
+    }
 }
 
 /// A worker running in this process.
@@ -43,7 +45,9 @@ impl WorkerHandle {
 
     /// Calls answered so far.
     pub fn executions(&self) -> u64 {
-        self.stats.executions.load(std::sync::atomic::Ordering::Relaxed)
+        self.stats
+            .executions
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -54,22 +58,41 @@ impl Drop for WorkerHandle {
 }
 
 /// Starts a worker with `concurrency` slots against `nats_url` and `store`.
-pub async fn spawn_worker(nats_url: &str, store: ModuleStoreArgs, concurrency: usize) -> WorkerHandle {
+pub async fn spawn_worker(
+    nats_url: &str,
+    store: ModuleStoreArgs,
+    concurrency: usize,
+) -> WorkerHandle {
     let mut cfg = olin_worker::Config::new(nats_url, store);
     cfg.concurrency = Some(concurrency);
-    let nats = async_nats::connect(nats_url).await.expect("worker connects to NATS");
+    let nats = async_nats::connect(nats_url)
+        .await
+        .expect("worker connects to NATS");
     let store = cfg.store.open().expect("open module store");
     let listener = TcpListener::bind(cfg.listen).await.expect("bind worker");
     let addr = listener.local_addr().expect("worker addr");
-    let worker = olin_worker::Worker::start(&cfg, Deps { nats, store, topology: test_topology() })
-        .await
-        .expect("worker starts");
+    let worker = olin_worker::Worker::start(
+        &cfg,
+        Deps {
+            nats,
+            store,
+            topology: test_topology(),
+        },
+    )
+    .await
+    .expect("worker starts");
     let (id, stats) = (worker.id().to_owned(), worker.stats());
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(worker.serve(listener, async {
         let _ = rx.await;
     }));
-    WorkerHandle { id, stats, addr, shutdown: Some(tx), task }
+    WorkerHandle {
+        id,
+        stats,
+        addr,
+        shutdown: Some(tx),
+        task,
+    }
 }
 
 /// A gateway running in this process.
@@ -108,11 +131,15 @@ impl Drop for GatewayHandle {
 
 /// Starts a gateway against `nats_url` and waits until it is ready.
 pub async fn spawn_gateway(nats_url: &str) -> GatewayHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
     let addr = listener.local_addr().expect("gateway addr");
     let mut cfg = olin_gateway::Config::with_listen(addr);
     cfg.nats_url = nats_url.to_owned();
-    let nats = async_nats::connect(nats_url).await.expect("gateway connects to NATS");
+    let nats = async_nats::connect(nats_url)
+        .await
+        .expect("gateway connects to NATS");
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         let shutdown = async {
@@ -122,7 +149,11 @@ pub async fn spawn_gateway(nats_url: &str) -> GatewayHandle {
             panic!("gateway failed: {err}");
         }
     });
-    let handle = GatewayHandle { addr, shutdown: Some(tx), task };
+    let handle = GatewayHandle {
+        addr,
+        shutdown: Some(tx),
+        task,
+    };
     wait_ready(&format!("{}/readyz", handle.url())).await;
     handle
 }
@@ -143,7 +174,12 @@ async fn http_status(url: &str) -> Option<u16> {
     let path = format!("/{}", url.strip_prefix("http://")?.split_once('/')?.1);
     let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).await.ok()?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .ok()?;
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).await.ok()?;
     let line = String::from_utf8_lossy(&buf);
@@ -152,20 +188,24 @@ async fn http_status(url: &str) -> Option<u16> {
 
 /// Stores `wasm` in the module store and publishes a route for `function`
 /// to `OLIN_ROUTES`, as control does on deploy. Returns the module's sha256.
-pub async fn deploy(nats: &async_nats::Client, store: &ModuleStoreArgs, function: &str, wasm: &[u8]) -> String {
+pub async fn deploy(
+    nats: &async_nats::Client,
+    store: &ModuleStoreArgs,
+    function: &str,
+    wasm: &[u8],
+) -> String {
     let objects = store.open().expect("open module store");
-    let sha256 = olin_worker::module_store::put_module(objects.as_ref(), Bytes::copy_from_slice(wasm))
-        .await
-        .expect("store module");
+    let sha256 =
+        olin_worker::module_store::put_module(objects.as_ref(), Bytes::copy_from_slice(wasm))
+            .await
+            .expect("store module");
     let js = async_nats::jetstream::new(nats.clone());
-    let routes = topology::ensure_routes(&js, &test_topology()).await.expect("routes bucket");
-    let record = RouteRecord {
-        function: function.to_owned(),
-        deployment_id: uuid::Uuid::now_v7().to_string(),
-        targets: vec![RouteTarget { module_sha256: sha256.clone(), weight: 100, version_id: String::new() }],
-        abi: Abi::Unspecified as i32,
-        ..Default::default()
-    };
-    routes.put(function, record.encode_to_vec().into()).await.expect("publish route");
+    let routes = topology::ensure_routes(&js, &test_topology())
+        .await
+        .expect("routes bucket");
+    let record = RouteRecord::single(function, &sha256, &uuid::Uuid::now_v7().to_string());
+    topology::put_route(&routes, &record)
+        .await
+        .expect("publish route");
     sha256
 }

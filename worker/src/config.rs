@@ -9,7 +9,11 @@ use crate::module_store::ModuleStoreArgs;
 
 /// `olin-worker` settings.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "olin-worker", version, about = "Runs Olincloud functions pulled from NATS JetStream")]
+#[command(
+    name = "olin-worker",
+    version,
+    about = "Runs Olincloud functions pulled from NATS JetStream"
+)]
 pub struct Config {
     /// NATS server URL(s), comma-separated.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]

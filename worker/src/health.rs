@@ -17,8 +17,16 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch:
     let ready_ctx = ctx.clone();
     let readyz = warp::path!("readyz").map(move || {
         let connected = ready_ctx.nats.connection_state() == State::Connected;
-        let status = if connected { warp::http::StatusCode::OK } else { warp::http::StatusCode::SERVICE_UNAVAILABLE };
-        let body = if connected { "ready" } else { "nats disconnected" };
+        let status = if connected {
+            warp::http::StatusCode::OK
+        } else {
+            warp::http::StatusCode::SERVICE_UNAVAILABLE
+        };
+        let body = if connected {
+            "ready"
+        } else {
+            "nats disconnected"
+        };
         warp::reply::with_status(body.to_owned(), status)
     });
     let metrics = warp::path!("metrics").map(move || render(&ctx));
@@ -36,11 +44,35 @@ fn render(ctx: &Ctx) -> String {
     let s = &ctx.stats;
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{worker_id=\"{}\"}} {value}", ctx.worker_id);
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{worker_id=\"{}\"}} {value}",
+            ctx.worker_id
+        );
     };
-    metric("olin_worker_executions_total", "counter", "Calls answered, any outcome.", s.executions.load(Ordering::Relaxed));
-    metric("olin_worker_in_flight", "gauge", "Calls running now.", s.in_flight.load(Ordering::Relaxed));
-    metric("olin_worker_dead_lettered_total", "counter", "Messages moved to OLIN_DEAD.", s.dead_lettered.load(Ordering::Relaxed));
-    metric("olin_worker_modules_compiled_total", "counter", "Modules compiled by this worker.", ctx.modules.compiles());
+    metric(
+        "olin_worker_executions_total",
+        "counter",
+        "Calls answered, any outcome.",
+        s.executions.load(Ordering::Relaxed),
+    );
+    metric(
+        "olin_worker_in_flight",
+        "gauge",
+        "Calls running now.",
+        s.in_flight.load(Ordering::Relaxed),
+    );
+    metric(
+        "olin_worker_dead_lettered_total",
+        "counter",
+        "Messages moved to OLIN_DEAD.",
+        s.dead_lettered.load(Ordering::Relaxed),
+    );
+    metric(
+        "olin_worker_modules_compiled_total",
+        "counter",
+        "Modules compiled by this worker.",
+        ctx.modules.compiles(),
+    );
     out
 }

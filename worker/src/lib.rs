@@ -93,7 +93,10 @@ impl Worker {
         let consumer = topology::ensure_workers_consumer(&topo.invocations, &deps.topology).await?;
         let maxima = cfg.maxima();
         let runtime = Runtime::new(maxima.memory_pages());
-        let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let worker_id = cfg
+            .worker_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let ctx = Ctx {
             worker_id,
             nats: deps.nats,
@@ -106,7 +109,12 @@ impl Worker {
             max_deliver: deps.topology.max_deliver,
             stats: Arc::default(),
         };
-        Ok(Worker { ctx: Arc::new(ctx), consumer, workers_kv: topo.workers, concurrency: cfg.concurrency() })
+        Ok(Worker {
+            ctx: Arc::new(ctx),
+            consumer,
+            workers_kv: topo.workers,
+            concurrency: cfg.concurrency(),
+        })
     }
 
     /// This worker's id.
@@ -125,9 +133,18 @@ impl Worker {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut slots = tokio::task::JoinSet::new();
         for _ in 0..self.concurrency {
-            slots.spawn(consumer::slot(self.ctx.clone(), self.consumer.clone(), stop_rx.clone()));
+            slots.spawn(consumer::slot(
+                self.ctx.clone(),
+                self.consumer.clone(),
+                stop_rx.clone(),
+            ));
         }
-        let heartbeat = tokio::spawn(heartbeat(self.ctx.clone(), self.workers_kv.clone(), self.concurrency, stop_rx.clone()));
+        let heartbeat = tokio::spawn(heartbeat(
+            self.ctx.clone(),
+            self.workers_kv.clone(),
+            self.concurrency,
+            stop_rx.clone(),
+        ));
         let health = tokio::spawn(health::serve(listener, self.ctx.clone(), stop_rx.clone()));
         info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
         shutdown.await;
@@ -145,7 +162,12 @@ impl Worker {
 }
 
 /// Publishes this worker's presence to `OLIN_WORKERS` until stopped.
-async fn heartbeat(ctx: Arc<Ctx>, kv: async_nats::jetstream::kv::Store, concurrency: usize, mut stop: watch::Receiver<bool>) {
+async fn heartbeat(
+    ctx: Arc<Ctx>,
+    kv: async_nats::jetstream::kv::Store,
+    concurrency: usize,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tokio::select! {
@@ -168,7 +190,15 @@ async fn heartbeat(ctx: Arc<Ctx>, kv: async_nats::jetstream::kv::Store, concurre
 ///
 /// # Errors
 /// [`WorkerError`] if the worker cannot start.
-pub async fn run(cfg: &Config, listener: TcpListener, deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
-    Worker::start(cfg, deps).await?.serve(listener, shutdown).await;
+pub async fn run(
+    cfg: &Config,
+    listener: TcpListener,
+    deps: Deps,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
+    Worker::start(cfg, deps)
+        .await?
+        .serve(listener, shutdown)
+        .await;
     Ok(())
 }

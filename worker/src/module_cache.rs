@@ -38,7 +38,10 @@ pub enum CacheError {
 impl CacheError {
     /// Whether retrying later (on this or another worker) may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, CacheError::Store(StoreError::Backend { .. }) | CacheError::Aborted { .. })
+        matches!(
+            self,
+            CacheError::Store(StoreError::Backend { .. }) | CacheError::Aborted { .. }
+        )
     }
 }
 
@@ -53,7 +56,12 @@ pub struct ModuleCache {
 impl ModuleCache {
     /// An empty cache over `store`.
     pub fn new(runtime: Runtime, store: Arc<dyn ObjectStore>) -> Self {
-        ModuleCache { runtime, store, entries: Mutex::default(), compiles: AtomicU64::new(0) }
+        ModuleCache {
+            runtime,
+            store,
+            entries: Mutex::default(),
+            compiles: AtomicU64::new(0),
+        }
     }
 
     /// How many modules this cache has compiled.
@@ -76,8 +84,13 @@ impl ModuleCache {
                 let runtime = self.runtime.clone();
                 let compiled = tokio::task::spawn_blocking(move || runtime.compile(&wasm))
                     .await
-                    .map_err(|_| CacheError::Aborted { sha256: sha256.to_owned() })?
-                    .map_err(|source| CacheError::Compile { sha256: sha256.to_owned(), source })?;
+                    .map_err(|_| CacheError::Aborted {
+                        sha256: sha256.to_owned(),
+                    })?
+                    .map_err(|source| CacheError::Compile {
+                        sha256: sha256.to_owned(),
+                        source,
+                    })?;
                 self.compiles.fetch_add(1, Ordering::Relaxed);
                 Ok::<_, CacheError>(compiled.0)
             })
@@ -85,7 +98,10 @@ impl ModuleCache {
             .cloned();
         if result.is_err() {
             let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if entries.get(sha256).is_some_and(|c| Arc::ptr_eq(c, &cell) && !c.initialized()) {
+            if entries
+                .get(sha256)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell) && !c.initialized())
+            {
                 entries.remove(sha256);
             }
         }

@@ -43,7 +43,10 @@ pub(crate) struct Resources {
 
 impl Resources {
     pub(crate) fn new(cap: usize) -> Self {
-        Self { slots: Vec::new(), cap }
+        Self {
+            slots: Vec::new(),
+            cap,
+        }
     }
 
     fn insert(&mut self, r: Resource) -> Result<i32, OlinError> {
@@ -81,14 +84,25 @@ impl Resources {
 fn parse_url(url: &str) -> Result<(&str, &str), OlinError> {
     let (scheme, rest) = url.split_once("://").ok_or(OlinError::InvalidArgument)?;
     let valid = !scheme.is_empty()
-        && scheme.bytes().all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
-        && scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic);
-    if valid { Ok((scheme, rest)) } else { Err(OlinError::InvalidArgument) }
+        && scheme
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+        && scheme
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphabetic);
+    if valid {
+        Ok((scheme, rest))
+    } else {
+        Err(OlinError::InvalidArgument)
+    }
 }
 
 fn query_param<'a>(rest: &'a str, key: &str) -> Option<&'a str> {
     let (_, query) = rest.split_once('?')?;
-    query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// `resource_open(url_ptr, url_len) -> fd`.
@@ -98,16 +112,24 @@ pub(crate) fn open(mut env: FunctionEnvMut<'_, Process>, url_ptr: i32, url_len: 
             if memory::u(url_len) > memory::u(MAX_URL) {
                 return Err(OlinError::InvalidArgument);
             }
-            let url = memory::read_str(mem, url_ptr, url_len).map_err(|_| OlinError::InvalidArgument)?;
+            let url =
+                memory::read_str(mem, url_ptr, url_len).map_err(|_| OlinError::InvalidArgument)?;
             p.resource_urls.push(url.clone());
             let (scheme, rest) = parse_url(&url)?;
             let resource = match scheme.to_ascii_lowercase().as_str() {
-                "log" => Resource::Log { prefix: query_param(rest, "prefix").map(str::to_owned) },
+                "log" => Resource::Log {
+                    prefix: query_param(rest, "prefix").map(str::to_owned),
+                },
                 "null" => Resource::Null,
                 "zero" => Resource::Zero,
                 "random" => Resource::Random,
                 "http" | "https" => {
-                    if rest.split(['/', '?', '#']).next().unwrap_or_default().is_empty() {
+                    if rest
+                        .split(['/', '?', '#'])
+                        .next()
+                        .unwrap_or_default()
+                        .is_empty()
+                    {
                         return Err(OlinError::InvalidArgument);
                     }
                     // Egress is denied by default; no allow-list admits hosts yet.
@@ -152,7 +174,12 @@ pub(crate) fn read(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len:
 
 /// `resource_write(fd, ptr, len) -> n`: always complete; a stdout write past
 /// the output cap stops the guest.
-pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len: i32) -> Result<i32, Stop> {
+pub(crate) fn write(
+    mut env: FunctionEnvMut<'_, Process>,
+    fd: i32,
+    ptr: i32,
+    len: i32,
+) -> Result<i32, Stop> {
     with_guest(&mut env, "resource_write", |p, mem| {
         let data = match memory::read(mem, ptr, len) {
             Ok(d) => d,
@@ -188,7 +215,11 @@ pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len
 pub(crate) fn flush(mut env: FunctionEnvMut<'_, Process>, fd: i32) -> i32 {
     with_guest(&mut env, "resource_flush", |p, _| {
         let known = (STDIN..=STDERR).contains(&fd) || p.resources.get(fd).is_some();
-        olin(if known { Ok(0) } else { Err(OlinError::InvalidArgument) })
+        olin(if known {
+            Ok(0)
+        } else {
+            Err(OlinError::InvalidArgument)
+        })
     })
 }
 
@@ -207,7 +238,10 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(parse_url("log://?prefix=x"), Ok(("log", "?prefix=x")));
-        assert_eq!(parse_url("https://example.com/a"), Ok(("https", "example.com/a")));
+        assert_eq!(
+            parse_url("https://example.com/a"),
+            Ok(("https", "example.com/a"))
+        );
         assert_eq!(parse_url("nope"), Err(OlinError::InvalidArgument));
         assert_eq!(parse_url("://x"), Err(OlinError::InvalidArgument));
         assert_eq!(parse_url("1a://x"), Err(OlinError::InvalidArgument));
@@ -225,7 +259,11 @@ mod tests {
         assert!(r.remove(3).is_none());
         assert!(r.remove(-1).is_none());
         assert!(r.remove(1).is_none());
-        assert_eq!(r.insert(Resource::Random), Ok(3), "the lowest free fd is reused");
+        assert_eq!(
+            r.insert(Resource::Random),
+            Ok(3),
+            "the lowest free fd is reused"
+        );
         assert!(r.get(4).is_some());
         assert!(r.get(99).is_none());
     }
