@@ -18,11 +18,7 @@ use crate::nats_process::{NatsProcess, NatsProcessError};
 
 /// The examples `--demo` deploys: (name, module, what to try).
 const DEMO: &[(&str, &[u8], &str)] = &[
-    (
-        "hello",
-        include_bytes!("../../examples/hello/hello.wasm"),
-        "/world?greeting=hi",
-    ),
+    ("hello", include_bytes!("../../examples/hello/hello.wasm"), "/world?greeting=hi"),
     ("echo", include_bytes!("../../examples/echo/echo.wasm"), ""),
 ];
 
@@ -60,12 +56,8 @@ impl Dev {
     /// # Errors
     /// [`DevError::Prerequisite`] when `nats-server` is missing; otherwise
     /// any start-up failure.
-    pub async fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), DevError> {
-        let data_dir =
-            std::path::absolute(&self.data_dir).context("resolving the data directory")?;
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), DevError> {
+        let data_dir = std::path::absolute(&self.data_dir).context("resolving the data directory")?;
         let nats_dir = data_dir.join("nats");
         // Each run starts from an empty queue: a stale store would replay old calls.
         let _ = std::fs::remove_dir_all(&nats_dir);
@@ -100,30 +92,19 @@ impl Dev {
         };
         let objects = store.open().context("opening the module store")?;
         let topo = TopologyConfig::default();
-        let client = async_nats::connect(nats.url())
-            .await
-            .context("connecting to nats-server")?;
+        let client = async_nats::connect(nats.url()).await.context("connecting to nats-server")?;
 
         let mut worker_cfg = olin_worker::Config::new(&nats.url(), store.clone());
         worker_cfg.concurrency = self.concurrency;
         let worker = olin_worker::Worker::start(
             &worker_cfg,
-            olin_worker::Deps {
-                nats: client.clone(),
-                store: objects.clone(),
-                topology: topo.clone(),
-            },
+            olin_worker::Deps { nats: client.clone(), store: objects.clone(), topology: topo.clone() },
         )
         .await
         .context("starting the worker")?;
-        let worker_listener = TcpListener::bind(worker_cfg.listen)
-            .await
-            .context("binding the worker")?;
+        let worker_listener = TcpListener::bind(worker_cfg.listen).await.context("binding the worker")?;
         let gateway_listener = TcpListener::bind(self.gateway).await.with_context(|| {
-            format!(
-                "binding the gateway to {} (in use? pass --gateway 127.0.0.1:<port>)",
-                self.gateway
-            )
+            format!("binding the gateway to {} (in use? pass --gateway 127.0.0.1:<port>)", self.gateway)
         })?;
         let gateway_addr = gateway_listener.local_addr()?;
 
@@ -134,24 +115,15 @@ impl Dev {
         let worker_task = tokio::spawn(worker.serve(worker_listener, stopped(stop_rx.clone())));
         let mut gw_cfg = olin_gateway::Config::with_listen(gateway_addr);
         gw_cfg.nats_url = nats.url();
-        let gw_task = tokio::spawn(olin_gateway::run(
-            gw_cfg,
-            gateway_listener,
-            client.clone(),
-            topo.clone(),
-            stopped(stop_rx),
-        ));
+        let gw_task =
+            tokio::spawn(olin_gateway::run(gw_cfg, gateway_listener, client.clone(), topo.clone(), stopped(stop_rx)));
 
         let base = format!("http://{gateway_addr}");
         if self.demo {
             let js = async_nats::jetstream::new(client.clone());
             let routes = topology::ensure_routes(&js, &topo).await?;
             for (name, wasm, _) in DEMO {
-                let sha256 = olin_worker::module_store::put_module(
-                    objects.as_ref(),
-                    Bytes::from_static(wasm),
-                )
-                .await?;
+                let sha256 = olin_worker::module_store::put_module(objects.as_ref(), Bytes::from_static(wasm)).await?;
                 let record = RouteRecord::single(name, &sha256, &uuid::Uuid::now_v7().to_string());
                 topology::put_route(&routes, &record).await?;
             }

@@ -60,10 +60,7 @@ impl NatsProcess {
                 std::io::ErrorKind::NotFound => NatsProcessError::NotInstalled,
                 _ => NatsProcessError::Io(e),
             })?;
-        let stderr = child
-            .stderr
-            .take()
-            .ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
+        let stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
@@ -71,11 +68,7 @@ impl NatsProcess {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
-                    let port = rest
-                        .trim()
-                        .rsplit(':')
-                        .next()
-                        .and_then(|p| p.parse::<u16>().ok());
+                    let port = rest.trim().rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
                     if let (Some(tx), Some(port)) = (tx.take(), port) {
                         let _ = tx.send(port);
                     }
@@ -84,11 +77,7 @@ impl NatsProcess {
         });
         let wait = Duration::from_secs(20);
         match rx.recv_timeout(wait) {
-            Ok(port) => Ok(NatsProcess {
-                child,
-                port,
-                store_dir,
-            }),
+            Ok(port) => Ok(NatsProcess { child, port, store_dir }),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();

@@ -39,22 +39,13 @@ pub(crate) async fn handle(
         _ => {}
     }
     let Some(rest) = path.strip_prefix("/f/") else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "no such route; functions are under /f/<name>/",
-            None,
-        );
+        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; functions are under /f/<name>/", None);
     };
     let (function, fn_path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    let Some(route) = gw
-        .routes
-        .get(function)
-        .filter(|_| subject::is_valid_function_name(function))
-    else {
+    let Some(route) = gw.routes.get(function).filter(|_| subject::is_valid_function_name(function)) else {
         return error(
             StatusCode::NOT_FOUND,
             "FUNCTION_NOT_FOUND",
@@ -63,12 +54,7 @@ pub(crate) async fn handle(
         );
     };
     let Some(target) = pick_target(&route) else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "NO_TARGET",
-            "the function has no deployed version",
-            None,
-        );
+        return error(StatusCode::SERVICE_UNAVAILABLE, "NO_TARGET", "the function has no deployed version", None);
     };
     let body = match read_body(body, gw.config.max_body_bytes).await {
         Ok(b) => b,
@@ -76,10 +62,7 @@ pub(crate) async fn handle(
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "BODY_TOO_LARGE",
-                &format!(
-                    "the request body exceeds {} bytes",
-                    gw.config.max_body_bytes
-                ),
+                &format!("the request body exceeds {} bytes", gw.config.max_body_bytes),
                 None,
             );
         }
@@ -94,12 +77,7 @@ pub(crate) async fn handle(
     };
 
     let invocation_id = uuid::Uuid::now_v7().to_string();
-    let wall_ms = route
-        .limits
-        .as_ref()
-        .map(|l| l.wall_ms)
-        .filter(|w| *w > 0)
-        .unwrap_or(gw.config.default_wall_ms);
+    let wall_ms = route.limits.as_ref().map(|l| l.wall_ms).filter(|w| *w > 0).unwrap_or(gw.config.default_wall_ms);
     let timeout = Duration::from_millis(wall_ms + gw.config.queue_slack_ms);
     let (host, port) = host_and_port(&headers, gw.local_port);
     let req = InvocationRequest {
@@ -112,10 +90,7 @@ pub(crate) async fn handle(
         query: query.unwrap_or_default(),
         headers: headers
             .iter()
-            .map(|(n, v)| Header {
-                name: n.as_str().to_owned(),
-                value: Bytes::copy_from_slice(v.as_bytes()),
-            })
+            .map(|(n, v)| Header { name: n.as_str().to_owned(), value: Bytes::copy_from_slice(v.as_bytes()) })
             .collect(),
         body,
         remote_addr: remote.map(|a| a.to_string()).unwrap_or_default(),
@@ -127,11 +102,8 @@ pub(crate) async fn handle(
         r#async: false,
         abi: route.abi,
         server_port: u32::from(port),
-        traceparent: headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
+        egress_allow: route.egress_allow.clone(),
+        traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
     };
     let span = tracing::info_span!("invoke", invocation_id = %invocation_id, function = %function);
     let _e = span.enter();
@@ -145,32 +117,18 @@ pub(crate) async fn handle(
             Some(Outcome::Timeout),
         ),
         Err(InvokeError::QueueFull) => {
-            let mut r = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "QUEUE_FULL",
-                "too many calls are waiting; retry later",
-                None,
-            );
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+            let mut r =
+                error(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later", None);
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             r
         }
-        Err(InvokeError::TooLarge) => error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BODY_TOO_LARGE",
-            "the request exceeds the message size limit",
-            None,
-        ),
+        Err(InvokeError::TooLarge) => {
+            error(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request exceeds the message size limit", None)
+        }
         Err(err) => {
             warn!(%err, "invocation failed");
-            let mut r = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                &err.to_string(),
-                None,
-            );
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &err.to_string(), None);
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             r
         }
     };
@@ -223,27 +181,17 @@ async fn read_body(
 }
 
 fn host_and_port(headers: &HeaderMap, local_port: u16) -> (String, u16) {
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
     // "[::1]:8080", "example.com:8080", "example.com"
     let (name, port) = match host.rsplit_once(':') {
         Some((n, p)) if !p.contains(']') => (n, p.parse().unwrap_or(local_port)),
         _ => (host, local_port),
     };
-    (
-        name.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port,
-    )
+    (name.trim_start_matches('[').trim_end_matches(']').to_owned(), port)
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Turns a worker's reply into the HTTP response.
@@ -251,21 +199,14 @@ fn reply(r: InvocationResponse) -> Response {
     let outcome = r.outcome();
     if outcome != Outcome::Ok {
         let status = StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
-        let message = if r.error.is_empty() {
-            "the function failed".to_owned()
-        } else {
-            r.error.clone()
-        };
+        let message = if r.error.is_empty() { "the function failed".to_owned() } else { r.error.clone() };
         return error(status, outcome.header_value(), &message, Some(outcome));
     }
     let mut resp = Response::new(r.body.into());
     *resp.status_mut() = StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::OK);
     let headers = resp.headers_mut();
     for h in r.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(h.name.as_bytes()),
-            HeaderValue::from_bytes(&h.value),
-        ) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(&h.value)) {
             headers.append(name, value);
         }
     }
@@ -287,18 +228,12 @@ fn error(status: StatusCode, code: &str, message: &str, outcome: Option<Outcome>
     let mut r = Response::new(body.to_string().into());
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(v) = HeaderValue::from_str(code) {
         h.insert(subject::HTTP_ERROR, v);
     }
     if let Some(outcome) = outcome {
-        h.insert(
-            subject::HTTP_OUTCOME,
-            HeaderValue::from_static(outcome.header_value()),
-        );
+        h.insert(subject::HTTP_OUTCOME, HeaderValue::from_static(outcome.header_value()));
     }
     r
 }
@@ -322,22 +257,12 @@ mod tests {
 
     #[test]
     fn weighted_targets() {
-        let t = |s: &str, w| RouteTarget {
-            module_sha256: s.into(),
-            weight: w,
-            version_id: String::new(),
-        };
-        let route = RouteRecord {
-            targets: vec![t("a", 90), t("b", 10)],
-            ..Default::default()
-        };
+        let t = |s: &str, w| RouteTarget { module_sha256: s.into(), weight: w, version_id: String::new() };
+        let route = RouteRecord { targets: vec![t("a", 90), t("b", 10)], ..Default::default() };
         let n = 10_000;
         let a = (0..n).filter(|_| pick_target(&route) == Some("a")).count();
         assert!((8_700..9_300).contains(&a), "{a}");
-        let single = RouteRecord {
-            targets: vec![t("x", 0)],
-            ..Default::default()
-        };
+        let single = RouteRecord { targets: vec![t("x", 0)], ..Default::default() };
         assert_eq!(pick_target(&single), Some("x"));
         assert_eq!(pick_target(&RouteRecord::default()), None);
     }

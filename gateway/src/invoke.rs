@@ -52,43 +52,25 @@ pub(crate) struct Replies {
 impl Replies {
     fn register(self: &Arc<Self>, id: &str) -> Pending {
         let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned(), tx);
-        Pending {
-            replies: self.clone(),
-            id: id.to_owned(),
-            rx: Some(rx),
-        }
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), tx);
+        Pending { replies: self.clone(), id: id.to_owned(), rx: Some(rx) }
     }
 
     fn deliver(&self, id: &str, resp: InvocationResponse) {
-        let slot = self
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        let slot = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         match slot {
             Some(tx) => {
                 let _ = tx.send(resp);
             }
             None => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                debug!(
-                    invocation_id = id,
-                    "reply for no pending call dropped (duplicate or late)"
-                );
+                debug!(invocation_id = id, "reply for no pending call dropped (duplicate or late)");
             }
         }
     }
 
     /// Receives every reply sent to this gateway until `stop`.
-    pub(crate) async fn receive(
-        self: Arc<Self>,
-        mut sub: async_nats::Subscriber,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    pub(crate) async fn receive(self: Arc<Self>, mut sub: async_nats::Subscriber, mut stop: watch::Receiver<bool>) {
         loop {
             let msg = tokio::select! {
                 m = sub.next() => m,
@@ -115,11 +97,7 @@ struct Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.replies
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        self.replies.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
     }
 }
 
@@ -137,10 +115,7 @@ pub(crate) async fn invoke(
 
     let mut headers = HeaderMap::new();
     headers.insert(subject::HDR_REPLY_TO, reply_to.as_str());
-    headers.insert(
-        subject::HDR_DEADLINE,
-        req.deadline_unix_ms.to_string().as_str(),
-    );
+    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
     if !req.traceparent.is_empty() {
         headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
     }
@@ -149,19 +124,13 @@ pub(crate) async fn invoke(
         .headers(headers)
         .message_id(req.invocation_id.as_str());
     let wait = async {
-        let ack = js
-            .send_publish(subj, publish)
-            .await
-            .map_err(|e| match e.kind() {
-                PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
-                _ => InvokeError::Publish(e.to_string()),
-            })?;
+        let ack = js.send_publish(subj, publish).await.map_err(|e| match e.kind() {
+            PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
+            _ => InvokeError::Publish(e.to_string()),
+        })?;
         ack.await.map_err(|e| {
             let text = e.to_string();
-            if text.contains("maximum messages")
-                || text.contains("maximum bytes")
-                || text.contains("resource limits")
-            {
+            if text.contains("maximum messages") || text.contains("maximum bytes") || text.contains("resource limits") {
                 InvokeError::QueueFull
             } else {
                 InvokeError::Publish(text)
@@ -170,7 +139,5 @@ pub(crate) async fn invoke(
         let rx = pending.rx.take().ok_or(InvokeError::Timeout)?;
         rx.await.map_err(|_| InvokeError::Timeout)
     };
-    tokio::time::timeout(timeout, wait)
-        .await
-        .map_err(|_| InvokeError::Timeout)?
+    tokio::time::timeout(timeout, wait).await.map_err(|_| InvokeError::Timeout)?
 }

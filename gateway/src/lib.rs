@@ -66,11 +66,8 @@ impl Gateway {
         if !self.routes.is_synced() {
             return Err("routes not loaded");
         }
-        match tokio::time::timeout(
-            std::time::Duration::from_secs(2),
-            self.js.get_stream(subject::STREAM_INVOCATIONS),
-        )
-        .await
+        match tokio::time::timeout(std::time::Duration::from_secs(2), self.js.get_stream(subject::STREAM_INVOCATIONS))
+            .await
         {
             Ok(Ok(_)) => Ok(()),
             _ => Err("invocation stream unavailable"),
@@ -92,10 +89,7 @@ pub async fn run(
 ) -> Result<(), GatewayError> {
     let js = async_nats::jetstream::new(nats.clone());
     let topo = topology::ensure(&js, &topology_config).await?;
-    let id = config
-        .gateway_id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let id = config.gateway_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let sub = nats.subscribe(subject::reply_subscription(&id)?).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let routes = Arc::new(RouteTable::default());
@@ -103,41 +97,22 @@ pub async fn run(
     let follow = tokio::spawn(routes.clone().follow(topo.routes.clone(), stop_rx.clone()));
     let receive = tokio::spawn(replies.clone().receive(sub, stop_rx.clone()));
     let local_port = listener.local_addr()?.port();
-    let gw = Arc::new(Gateway {
-        id,
-        config,
-        nats,
-        js,
-        routes,
-        replies,
-        local_port,
-    });
+    let gw = Arc::new(Gateway { id, config, nats, js, routes, replies, local_port });
 
     let state = gw.clone();
     let filter = warp::any()
         .map(move || state.clone())
         .and(warp::method())
         .and(warp::path::full())
-        .and(
-            warp::query::raw()
-                .map(Some)
-                .or(warp::any().map(|| None))
-                .unify(),
-        )
+        .and(warp::query::raw().map(Some).or(warp::any().map(|| None)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::addr::remote())
         .and(warp::body::stream())
-        .then(
-            |gw, method, path, query, headers, remote, body| async move {
-                http::handle(gw, method, path, query, headers, remote, Box::pin(body)).await
-            },
-        );
+        .then(|gw, method, path, query, headers, remote, body| async move {
+            http::handle(gw, method, path, query, headers, remote, Box::pin(body)).await
+        });
     info!(gateway_id = %gw.id, addr = ?listener.local_addr().ok(), "gateway serving");
-    warp::serve(filter)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+    warp::serve(filter).incoming(listener).graceful(shutdown).run().await;
     let _ = stop_tx.send(true);
     let _ = follow.await;
     let _ = receive.await;

@@ -8,27 +8,18 @@ use olin_gateway::Config;
 async fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
     init_tracing(&cfg.log_format);
-    let nats = async_nats::connect(&cfg.nats_url)
-        .await
-        .with_context(|| format!("connecting to NATS at {}", cfg.nats_url))?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("binding {}", cfg.listen))?;
+    let nats =
+        async_nats::connect(&cfg.nats_url).await.with_context(|| format!("connecting to NATS at {}", cfg.nats_url))?;
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
     olin_gateway::run(cfg, listener, nats, Default::default(), shutdown_signal()).await?;
     Ok(())
 }
 
 fn init_tracing(format: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init()
-    } else {
-        builder.init()
-    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" { builder.json().init() } else { builder.init() }
 }
 
 async fn shutdown_signal() {

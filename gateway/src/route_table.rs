@@ -23,11 +23,7 @@ pub struct RouteTable {
 impl RouteTable {
     /// The route of `function`, if deployed.
     pub fn get(&self, function: &str) -> Option<Arc<RouteRecord>> {
-        self.routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(function)
-            .cloned()
+        self.routes.read().unwrap_or_else(|e| e.into_inner()).get(function).cloned()
     }
 
     /// Whether the table has loaded the bucket at least once.
@@ -56,13 +52,31 @@ impl RouteTable {
     pub(crate) async fn follow(self: Arc<Self>, kv: kv::Store, mut stop: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let watch = tokio::select! {
-                w = kv.watch_with_history(">") => w,
+            // The table is loaded once the watch has delivered every record
+            // that existed when it began (the last one has delta 0), or at
+            // once if the bucket holds none.
+            let mut stream = kv.stream.clone();
+            let existing = tokio::select! {
+                info = stream.info() => info.map(|i| i.state.messages),
                 _ = stop.wait_for(|s| *s) => return,
+            };
+            let watch = match existing {
+                Ok(n) => {
+                    let w = kv.watch_with_history(">").await;
+                    if n == 0 && w.is_ok() {
+                        self.synced.store(true, Ordering::Relaxed);
+                    }
+                    w
+                }
+                Err(err) => {
+                    warn!(%err, "route bucket unreadable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
             };
             let mut watch = match watch {
                 Ok(w) => {
-                    self.synced.store(true, Ordering::Relaxed);
                     backoff = Duration::from_millis(100);
                     w
                 }
@@ -76,7 +90,13 @@ impl RouteTable {
             loop {
                 tokio::select! {
                     next = watch.next() => match next {
-                        Some(Ok(entry)) => self.apply(entry),
+                        Some(Ok(entry)) => {
+                            let caught_up = entry.delta == 0;
+                            self.apply(entry);
+                            if caught_up {
+                                self.synced.store(true, Ordering::Relaxed);
+                            }
+                        }
                         Some(Err(err)) => { warn!(%err, "route watch error"); break; }
                         None => break,
                     },

@@ -40,14 +40,7 @@ pub fn environment(req: &InvocationRequest, worker_id: &str) -> Vec<(String, Str
     set("SERVER_NAME", req.host.clone());
     set("SERVER_PORT", req.server_port.to_string());
     set("REQUEST_METHOD", req.method.clone());
-    set(
-        "REQUEST_SCHEME",
-        if req.scheme.is_empty() {
-            "http".to_owned()
-        } else {
-            req.scheme.clone()
-        },
-    );
+    set("REQUEST_SCHEME", if req.scheme.is_empty() { "http".to_owned() } else { req.scheme.clone() });
     if req.scheme == "https" {
         set("HTTPS", "on".to_owned());
     }
@@ -97,13 +90,8 @@ pub fn environment(req: &InvocationRequest, worker_id: &str) -> Vec<(String, Str
     }
     let platform_len = env.len();
     for var in &req.env {
-        let reserved = var.name.starts_with("HTTP_")
-            || env[..platform_len].iter().any(|(k, _)| *k == var.name);
-        if !reserved
-            && !var.name.is_empty()
-            && !var.name.contains(['=', '\0'])
-            && !var.value.contains('\0')
-        {
+        let reserved = var.name.starts_with("HTTP_") || env[..platform_len].iter().any(|(k, _)| *k == var.name);
+        if !reserved && !var.name.is_empty() && !var.name.contains(['=', '\0']) && !var.value.contains('\0') {
             env.push((var.name.clone(), var.value.clone()));
         }
     }
@@ -111,10 +99,7 @@ pub fn environment(req: &InvocationRequest, worker_id: &str) -> Vec<(String, Str
 }
 
 fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
-    headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_ref())
+    headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_ref())
 }
 
 /// `User-Agent` -> `HTTP_USER_AGENT`; `None` if the name is not an HTTP token.
@@ -125,11 +110,7 @@ fn http_var_name(name: &str) -> Option<String> {
     let mut out = String::with_capacity(5 + name.len());
     out.push_str("HTTP_");
     for c in name.chars() {
-        out.push(if c == '-' {
-            '_'
-        } else {
-            c.to_ascii_uppercase()
-        });
+        out.push(if c == '-' { '_' } else { c.to_ascii_uppercase() });
     }
     Some(out)
 }
@@ -162,11 +143,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b.get(i),
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
+        match (b.get(i), b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
             (Some(b'%'), Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -204,9 +181,7 @@ pub enum CgiError {
     #[error("no blank line ends the CGI header block")]
     NoHeaderEnd,
     /// The header block is empty: the output started with a blank line.
-    #[error(
-        "the CGI header block is empty (at least Content-Type, Location or Status is required)"
-    )]
+    #[error("the CGI header block is empty (at least Content-Type, Location or Status is required)")]
     NoHeaders,
     /// The header block is larger than [`MAX_HEADER_BLOCK`].
     #[error("the CGI header block exceeds {MAX_HEADER_BLOCK} bytes")]
@@ -261,15 +236,9 @@ pub fn parse_output(stdout: Bytes) -> Result<Response, CgiError> {
         if line.is_empty() {
             break;
         }
-        let bad = |reason| CgiError::MalformedHeader {
-            line: line_no,
-            reason,
-        };
+        let bad = |reason| CgiError::MalformedHeader { line: line_no, reason };
         let colon = line.iter().position(|&c| c == b':').ok_or(bad("no ':'"))?;
-        let (name, value) = (
-            line.get(..colon).unwrap_or_default(),
-            line.get(colon + 1..).unwrap_or_default(),
-        );
+        let (name, value) = (line.get(..colon).unwrap_or_default(), line.get(colon + 1..).unwrap_or_default());
         if name.is_empty() || !name.iter().all(|&c| is_token_char(c)) {
             return Err(bad("the name is not an HTTP token"));
         }
@@ -289,50 +258,29 @@ pub fn parse_output(stdout: Bytes) -> Result<Response, CgiError> {
         if HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h)) {
             continue;
         }
-        headers.push(Header {
-            name,
-            value: Bytes::copy_from_slice(value),
-        });
+        headers.push(Header { name, value: Bytes::copy_from_slice(value) });
     }
     if line_no == 1 {
         return Err(CgiError::NoHeaders);
     }
     let status = status.unwrap_or(if has_location { 302 } else { 200 });
-    Ok(Response {
-        status,
-        headers,
-        body: stdout.slice(pos..),
-    })
+    Ok(Response { status, headers, body: stdout.slice(pos..) })
 }
 
 fn trim_ows(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|c| !matches!(c, b' ' | b'\t'))
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|c| !matches!(c, b' ' | b'\t'))
-        .map_or(start, |e| e + 1);
+    let start = v.iter().position(|c| !matches!(c, b' ' | b'\t')).unwrap_or(v.len());
+    let end = v.iter().rposition(|c| !matches!(c, b' ' | b'\t')).map_or(start, |e| e + 1);
     v.get(start..end).unwrap_or_default()
 }
 
 fn parse_status(value: &[u8]) -> Result<u16, CgiError> {
-    let bad = || CgiError::BadStatus {
-        value: String::from_utf8_lossy(value).into_owned(),
-    };
+    let bad = || CgiError::BadStatus { value: String::from_utf8_lossy(value).into_owned() };
     let code = value.get(..3).ok_or_else(bad)?;
     if value.get(3).is_some_and(|c| *c != b' ') || !code.iter().all(u8::is_ascii_digit) {
         return Err(bad());
     }
-    let n = code
-        .iter()
-        .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
-    if (100..=599).contains(&n) {
-        Ok(n)
-    } else {
-        Err(bad())
-    }
+    let n = code.iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+    if (100..=599).contains(&n) { Ok(n) } else { Err(bad()) }
 }
 
 #[cfg(test)]
@@ -341,10 +289,7 @@ mod tests {
     use olin_proto::v1::EnvVar;
 
     fn h(name: &str, value: &str) -> Header {
-        Header {
-            name: name.into(),
-            value: Bytes::copy_from_slice(value.as_bytes()),
-        }
+        Header { name: name.into(), value: Bytes::copy_from_slice(value.as_bytes()) }
     }
 
     fn request() -> InvocationRequest {
@@ -370,18 +315,9 @@ mod tests {
             host: "example.com".into(),
             server_port: 443,
             env: vec![
-                EnvVar {
-                    name: "GREETING".into(),
-                    value: "hi".into(),
-                },
-                EnvVar {
-                    name: "REQUEST_METHOD".into(),
-                    value: "SPOOF".into(),
-                },
-                EnvVar {
-                    name: "HTTP_HOST".into(),
-                    value: "spoof".into(),
-                },
+                EnvVar { name: "GREETING".into(), value: "hi".into() },
+                EnvVar { name: "REQUEST_METHOD".into(), value: "SPOOF".into() },
+                EnvVar { name: "HTTP_HOST".into(), value: "spoof".into() },
             ],
             ..Default::default()
         }
@@ -410,11 +346,7 @@ mod tests {
         assert_eq!(get(&env, "REMOTE_PORT"), Some("5555"));
         assert_eq!(get(&env, "RUN_ID"), Some("0190aa"));
         assert_eq!(get(&env, "WORKER_ID"), Some("w1"));
-        assert!(
-            get(&env, "SERVER_SOFTWARE")
-                .unwrap()
-                .starts_with("Olincloud/")
-        );
+        assert!(get(&env, "SERVER_SOFTWARE").unwrap().starts_with("Olincloud/"));
     }
 
     #[test]
@@ -439,11 +371,7 @@ mod tests {
 
     #[test]
     fn no_body_no_content_length_plain_http() {
-        let req = InvocationRequest {
-            method: "GET".into(),
-            remote_addr: "[::1]:80".into(),
-            ..Default::default()
-        };
+        let req = InvocationRequest { method: "GET".into(), remote_addr: "[::1]:80".into(), ..Default::default() };
         let env = environment(&req, "w");
         assert_eq!(get(&env, "CONTENT_LENGTH"), None);
         assert_eq!(get(&env, "HTTPS"), None);
@@ -466,10 +394,7 @@ mod tests {
 
     #[test]
     fn lf_and_crlf() {
-        for out in [
-            &b"Content-Type: text/plain\n\nhi"[..],
-            b"Content-Type: text/plain\r\n\r\nhi",
-        ] {
+        for out in [&b"Content-Type: text/plain\n\nhi"[..], b"Content-Type: text/plain\r\n\r\nhi"] {
             let r = parse_output(Bytes::copy_from_slice(out)).unwrap();
             assert_eq!(r.status, 200);
             assert_eq!(r.headers, vec![h("Content-Type", "text/plain")]);
@@ -484,20 +409,9 @@ mod tests {
         assert_eq!(r.headers.len(), 1);
         assert_eq!(parse(b"Status: 201\n\n").unwrap().status, 201);
         assert_eq!(parse(b"status:503 Busy\n\n").unwrap().status, 503);
-        for bad in [
-            &b"Status: 99\n\n"[..],
-            b"Status: 600\n\n",
-            b"Status: abc\n\n",
-            b"Status: 2000\n\n",
-            b"Status:\n\n",
-        ] {
-            assert!(
-                matches!(
-                    parse_output(Bytes::copy_from_slice(bad)),
-                    Err(CgiError::BadStatus { .. })
-                ),
-                "{bad:?}"
-            );
+        for bad in [&b"Status: 99\n\n"[..], b"Status: 600\n\n", b"Status: abc\n\n", b"Status: 2000\n\n", b"Status:\n\n"]
+        {
+            assert!(matches!(parse_output(Bytes::copy_from_slice(bad)), Err(CgiError::BadStatus { .. })), "{bad:?}");
         }
     }
 
@@ -506,12 +420,7 @@ mod tests {
         let r = parse(b"Location: https://example.com/\n\n").unwrap();
         assert_eq!(r.status, 302);
         assert_eq!(r.headers, vec![h("Location", "https://example.com/")]);
-        assert_eq!(
-            parse(b"Location: /x\nStatus: 301 Moved\n\n")
-                .unwrap()
-                .status,
-            301
-        );
+        assert_eq!(parse(b"Location: /x\nStatus: 301 Moved\n\n").unwrap().status, 301);
     }
 
     #[test]
@@ -522,10 +431,7 @@ mod tests {
 
     #[test]
     fn hop_by_hop_headers_are_dropped() {
-        let r = parse(
-            b"Content-Length: 999\nTransfer-Encoding: chunked\nConnection: close\nX-A: 1\n\nbody",
-        )
-        .unwrap();
+        let r = parse(b"Content-Length: 999\nTransfer-Encoding: chunked\nConnection: close\nX-A: 1\n\nbody").unwrap();
         assert_eq!(r.headers, vec![h("X-A", "1")]);
     }
 
@@ -538,47 +444,20 @@ mod tests {
     #[test]
     fn malformed_outputs() {
         assert_eq!(parse(b""), Err(CgiError::Empty));
-        assert_eq!(
-            parse(b"Content-Type: text/plain"),
-            Err(CgiError::NoHeaderEnd)
-        );
-        assert_eq!(
-            parse(b"hello world, no headers at all"),
-            Err(CgiError::NoHeaderEnd)
-        );
+        assert_eq!(parse(b"Content-Type: text/plain"), Err(CgiError::NoHeaderEnd));
+        assert_eq!(parse(b"hello world, no headers at all"), Err(CgiError::NoHeaderEnd));
         assert_eq!(parse(b"\nbody"), Err(CgiError::NoHeaders));
         assert_eq!(parse(b"\r\nbody"), Err(CgiError::NoHeaders));
-        assert!(matches!(
-            parse(b"just text\n\n"),
-            Err(CgiError::MalformedHeader { line: 1, .. })
-        ));
-        assert!(matches!(
-            parse(b"A: 1\nBad Name: x\n\n"),
-            Err(CgiError::MalformedHeader { line: 2, .. })
-        ));
-        assert!(matches!(
-            parse(b": x\n\n"),
-            Err(CgiError::MalformedHeader { .. })
-        ));
-        assert!(matches!(
-            parse(b"A: \x01\n\n"),
-            Err(CgiError::MalformedHeader { .. })
-        ));
-        assert!(matches!(
-            parse(b"A: 1\n continued\n\n"),
-            Err(CgiError::MalformedHeader { .. })
-        ));
+        assert!(matches!(parse(b"just text\n\n"), Err(CgiError::MalformedHeader { line: 1, .. })));
+        assert!(matches!(parse(b"A: 1\nBad Name: x\n\n"), Err(CgiError::MalformedHeader { line: 2, .. })));
+        assert!(matches!(parse(b": x\n\n"), Err(CgiError::MalformedHeader { .. })));
+        assert!(matches!(parse(b"A: \x01\n\n"), Err(CgiError::MalformedHeader { .. })));
+        assert!(matches!(parse(b"A: 1\n continued\n\n"), Err(CgiError::MalformedHeader { .. })));
         let mut big = b"X: ".to_vec();
         big.extend(std::iter::repeat_n(b'a', MAX_HEADER_BLOCK + 10));
-        assert_eq!(
-            parse_output(Bytes::from(big.clone())),
-            Err(CgiError::HeadersTooLarge)
-        );
+        assert_eq!(parse_output(Bytes::from(big.clone())), Err(CgiError::HeadersTooLarge));
         big.extend(b"\n\n");
-        assert_eq!(
-            parse_output(Bytes::from(big)),
-            Err(CgiError::HeadersTooLarge)
-        );
+        assert_eq!(parse_output(Bytes::from(big)), Err(CgiError::HeadersTooLarge));
     }
 
     proptest::proptest! {

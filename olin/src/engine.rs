@@ -14,13 +14,8 @@ use bytes::Bytes;
 use olin_proto::v1::Abi;
 use thiserror::Error;
 use wasmer::sys::vm::{VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition};
-use wasmer::sys::{
-    BaseTunables, CompilerConfig, Cranelift, EngineBuilder, NativeEngineExt, Tunables,
-};
-use wasmer::{
-    Engine, ExternType, FunctionType, MemoryError, MemoryStyle, MemoryType, Pages, TableStyle,
-    TableType,
-};
+use wasmer::sys::{BaseTunables, CompilerConfig, Cranelift, EngineBuilder, NativeEngineExt, Tunables};
+use wasmer::{Engine, ExternType, FunctionType, MemoryError, MemoryStyle, MemoryType, Pages, TableStyle, TableType};
 use wasmer_middlewares::Metering;
 
 use crate::{abi, wasi};
@@ -55,9 +50,7 @@ pub enum CompileError {
     #[error("the module does not export a `_start` function of type () -> ()")]
     NoStart,
     /// Its declared memory is above the server maximum.
-    #[error(
-        "the module declares {declared_pages} pages of memory, above the maximum of {max_pages}"
-    )]
+    #[error("the module declares {declared_pages} pages of memory, above the maximum of {max_pages}")]
     MemoryTooLarge {
         /// Pages declared as the memory's minimum.
         declared_pages: u32,
@@ -108,17 +101,10 @@ impl LimitingTunables {
         let cap = MEMORY_CAP.with(Cell::get);
         if ty.minimum.0 > cap {
             MEMORY_REFUSED.with(|r| r.set(true));
-            return Err(MemoryError::MinimumMemoryTooLarge {
-                min_requested: ty.minimum,
-                max_allowed: Pages(cap),
-            });
+            return Err(MemoryError::MinimumMemoryTooLarge { min_requested: ty.minimum, max_allowed: Pages(cap) });
         }
         let max = ty.maximum.map_or(cap, |m| m.0.min(cap));
-        Ok(MemoryType {
-            minimum: ty.minimum,
-            maximum: Some(Pages(max)),
-            shared: ty.shared,
-        })
+        Ok(MemoryType { minimum: ty.minimum, maximum: Some(Pages(max)), shared: ty.shared })
     }
 }
 
@@ -131,11 +117,7 @@ impl Tunables for LimitingTunables {
         self.base.table_style(table)
     }
 
-    fn create_host_memory(
-        &self,
-        ty: &MemoryType,
-        style: &MemoryStyle,
-    ) -> Result<VMMemory, MemoryError> {
+    fn create_host_memory(&self, ty: &MemoryType, style: &MemoryStyle) -> Result<VMMemory, MemoryError> {
         self.base.create_host_memory(&self.clamp(ty)?, style)
     }
 
@@ -147,10 +129,7 @@ impl Tunables for LimitingTunables {
     ) -> Result<VMMemory, MemoryError> {
         let ty = self.clamp(ty)?;
         // SAFETY: forwarded unchanged from the caller, who upholds the contract.
-        unsafe {
-            self.base
-                .create_vm_memory(&ty, style, vm_definition_location)
-        }
+        unsafe { self.base.create_vm_memory(&ty, style, vm_definition_location) }
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
@@ -191,14 +170,13 @@ pub struct Module {
     pub(crate) inner: wasmer::Module,
     pub(crate) abi: Abi,
     pub(crate) imports: Arc<[Import]>,
+    /// Whether the code counts fuel (only benchmarks turn this off).
+    pub(crate) metered: bool,
 }
 
 impl std::fmt::Debug for Module {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Module")
-            .field("abi", &self.abi)
-            .field("imports", &self.imports.len())
-            .finish()
+        f.debug_struct("Module").field("abi", &self.abi).field("imports", &self.imports.len()).finish()
     }
 }
 
@@ -214,6 +192,7 @@ impl Module {
 pub struct Runtime {
     engine: Engine,
     max_memory_pages: u32,
+    metering: bool,
 }
 
 impl Runtime {
@@ -221,23 +200,21 @@ impl Runtime {
     /// reject modules that declare more.
     pub fn new(max_memory_pages: u32) -> Self {
         let mut engine = Engine::headless();
-        engine.set_tunables(LimitingTunables {
-            base: BaseTunables::new(),
-        });
-        Runtime {
-            engine,
-            max_memory_pages,
-        }
+        engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
+        Runtime { engine, max_memory_pages, metering: true }
+    }
+
+    /// A runtime whose modules count no fuel: for measuring what metering
+    /// costs. Production never runs guests without fuel.
+    pub fn without_metering(max_memory_pages: u32) -> Self {
+        Runtime { metering: false, ..Runtime::new(max_memory_pages) }
     }
 
     /// Identifies the artifact format: artifacts from another fingerprint
     /// must not be loaded.
-    pub fn fingerprint() -> String {
-        format!(
-            "wasmer-{}-{}-olin{ARTIFACT_FORMAT}",
-            wasmer_version(),
-            std::env::consts::ARCH
-        )
+    pub fn fingerprint(&self) -> String {
+        let meter = if self.metering { "metered" } else { "unmetered" };
+        format!("wasmer-{}-{}-olin{ARTIFACT_FORMAT}-{meter}", wasmer_version(), std::env::consts::ARCH)
     }
 
     /// Validates and compiles `wasm`, returning the module and its serialized
@@ -247,17 +224,14 @@ impl Runtime {
     /// [`CompileError`] naming what is wrong with the module.
     pub fn compile(&self, wasm: &[u8]) -> Result<(Module, Bytes), CompileError> {
         let mut config = Cranelift::default();
-        config.push_middleware(Arc::new(Metering::new(START_FUEL, |_| 1)));
+        if self.metering {
+            config.push_middleware(Arc::new(Metering::new(START_FUEL, |_| 1)));
+        }
         let mut compile_engine = Engine::from(EngineBuilder::new(config));
-        compile_engine.set_tunables(LimitingTunables {
-            base: BaseTunables::new(),
-        });
-        let compiled = wasmer::Module::new(&compile_engine, wasm)
-            .map_err(|e| CompileError::Invalid(e.to_string()))?;
+        compile_engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
+        let compiled = wasmer::Module::new(&compile_engine, wasm).map_err(|e| CompileError::Invalid(e.to_string()))?;
         let imports = self.check(&compiled)?;
-        let artifact = compiled
-            .serialize()
-            .map_err(|e| CompileError::Artifact(e.to_string()))?;
+        let artifact = compiled.serialize().map_err(|e| CompileError::Artifact(e.to_string()))?;
         let module = self.load_checked(&artifact, imports)?;
         Ok((module, artifact))
     }
@@ -277,26 +251,14 @@ impl Runtime {
         let probe = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
             .map_err(|e| CompileError::Artifact(e.to_string()))?;
         let imports = self.check(&probe)?;
-        Ok(Module {
-            abi: abi_of(&imports),
-            inner: probe,
-            imports,
-        })
+        Ok(Module { abi: abi_of(&imports), inner: probe, imports, metered: self.metering })
     }
 
-    fn load_checked(
-        &self,
-        artifact: &[u8],
-        imports: Arc<[Import]>,
-    ) -> Result<Module, CompileError> {
+    fn load_checked(&self, artifact: &[u8], imports: Arc<[Import]>) -> Result<Module, CompileError> {
         // SAFETY: the artifact was serialized by `compile` a moment ago.
         let inner = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
             .map_err(|e| CompileError::Artifact(e.to_string()))?;
-        Ok(Module {
-            abi: abi_of(&imports),
-            inner,
-            imports,
-        })
+        Ok(Module { abi: abi_of(&imports), inner, imports, metered: self.metering })
     }
 
     /// Checks imports, `_start` and declared memory; returns the link plan.
@@ -311,8 +273,7 @@ impl Runtime {
             let ExternType::Function(ty) = import.ty() else {
                 return Err(unsupported());
             };
-            let link = if abi::NAMESPACES.contains(&import.module()) && abi::is_known(import.name())
-            {
+            let link = if abi::NAMESPACES.contains(&import.module()) && abi::is_known(import.name()) {
                 olin = true;
                 Link::Olin
             } else if import.module() == wasi::NAMESPACE && wasi::is_known(import.name()) {
@@ -321,11 +282,7 @@ impl Runtime {
             } else {
                 return Err(unsupported());
             };
-            imports.push(Import {
-                module: import.module().to_owned(),
-                name: import.name().to_owned(),
-                link,
-            });
+            imports.push(Import { module: import.module().to_owned(), name: import.name().to_owned(), link });
         }
         if olin && wasi_seen {
             return Err(CompileError::MixedAbi);
@@ -356,11 +313,7 @@ impl Runtime {
 }
 
 fn abi_of(imports: &[Import]) -> Abi {
-    if imports.iter().any(|i| matches!(i.link, Link::Wasi(_))) {
-        Abi::WasiP1
-    } else {
-        Abi::Olin
-    }
+    if imports.iter().any(|i| matches!(i.link, Link::Wasi(_))) { Abi::WasiP1 } else { Abi::Olin }
 }
 
 fn wasmer_version() -> &'static str {

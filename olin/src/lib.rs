@@ -16,6 +16,7 @@
 
 mod abi;
 pub mod cgi;
+pub mod egress;
 pub mod engine;
 mod errno;
 pub mod limits;
@@ -25,6 +26,7 @@ mod run;
 mod wasi;
 mod watchdog;
 
+pub use egress::{Egress, EgressRequest, EgressResponse};
 pub use engine::{CompileError, Module, Runtime};
 pub use limits::Limits;
 pub use olin_proto::v1::Abi;

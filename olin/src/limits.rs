@@ -49,8 +49,7 @@ impl Limits {
     /// Resolves a request's limits: zero fields take `defaults`, and every
     /// field is clamped to `maxima`.
     pub fn resolve(requested: Option<&v1::Limits>, defaults: &Limits, maxima: &Limits) -> Limits {
-        let pick =
-            |asked: u64, default: u64, max: u64| if asked == 0 { default } else { asked }.min(max);
+        let pick = |asked: u64, default: u64, max: u64| if asked == 0 { default } else { asked }.min(max);
         let r = requested.cloned().unwrap_or_default();
         Limits {
             fuel: pick(r.fuel, defaults.fuel, maxima.fuel),
@@ -60,11 +59,7 @@ impl Limits {
                 defaults.wall.as_millis() as u64,
                 maxima.wall.as_millis() as u64,
             )),
-            max_output_bytes: pick(
-                r.max_output_bytes,
-                defaults.max_output_bytes,
-                maxima.max_output_bytes,
-            ),
+            max_output_bytes: pick(r.max_output_bytes, defaults.max_output_bytes, maxima.max_output_bytes),
             stderr_tail_bytes: defaults.stderr_tail_bytes.min(maxima.stderr_tail_bytes),
             max_open_resources: defaults.max_open_resources.min(maxima.max_open_resources),
         }
@@ -72,9 +67,7 @@ impl Limits {
 
     /// The memory cap in whole pages.
     pub fn memory_pages(&self) -> u32 {
-        u32::try_from(self.memory_bytes / PAGE)
-            .unwrap_or(u32::MAX)
-            .min(65_536)
+        u32::try_from(self.memory_bytes / PAGE).unwrap_or(u32::MAX).min(65_536)
     }
 }
 
@@ -93,12 +86,7 @@ mod tests {
         let d = Limits::DEFAULT;
         let m = Limits::MAXIMUM;
         assert_eq!(Limits::resolve(None, &d, &m), d);
-        let asked = v1::Limits {
-            fuel: 5,
-            memory_bytes: 0,
-            wall_ms: 10_000_000,
-            max_output_bytes: 1,
-        };
+        let asked = v1::Limits { fuel: 5, memory_bytes: 0, wall_ms: 10_000_000, max_output_bytes: 1 };
         let l = Limits::resolve(Some(&asked), &d, &m);
         assert_eq!(l.fuel, 5);
         assert_eq!(l.memory_bytes, d.memory_bytes);

@@ -21,10 +21,7 @@ fn view<'a, 'b>(mem: Option<&'a MemoryView<'b>>) -> Result<&'a MemoryView<'b>, F
 pub(crate) fn read(mem: Option<&MemoryView<'_>>, ptr: i32, len: i32) -> Result<Vec<u8>, Fault> {
     let view = view(mem)?;
     let (start, len) = (u(ptr), u(len));
-    if start
-        .checked_add(len)
-        .is_none_or(|end| end > view.data_size())
-    {
+    if start.checked_add(len).is_none_or(|end| end > view.data_size()) {
         return Err(Fault);
     }
     let mut buf = vec![0; usize::try_from(len).map_err(|_| Fault)?];
@@ -38,17 +35,9 @@ pub(crate) fn read_str(mem: Option<&MemoryView<'_>>, ptr: i32, len: i32) -> Resu
 }
 
 /// Appends `len` bytes at `ptr` to `out`, without an intermediate copy.
-pub(crate) fn read_append(
-    mem: Option<&MemoryView<'_>>,
-    ptr: u64,
-    len: u64,
-    out: &mut Vec<u8>,
-) -> Result<(), Fault> {
+pub(crate) fn read_append(mem: Option<&MemoryView<'_>>, ptr: u64, len: u64, out: &mut Vec<u8>) -> Result<(), Fault> {
     let view = view(mem)?;
-    if ptr
-        .checked_add(len)
-        .is_none_or(|end| end > view.data_size())
-    {
+    if ptr.checked_add(len).is_none_or(|end| end > view.data_size()) {
         return Err(Fault);
     }
     let len = usize::try_from(len).map_err(|_| Fault)?;
@@ -96,11 +85,7 @@ mod tests {
         assert!(write(m, 65_532, b"abcd").is_ok());
         assert_eq!(read(m, 65_532, 4).unwrap(), b"abcd");
         assert_eq!(read(m, 65_533, 4), Err(Fault));
-        assert_eq!(
-            read(m, -1, 2),
-            Err(Fault),
-            "negative pointers are huge unsigned ones"
-        );
+        assert_eq!(read(m, -1, 2), Err(Fault), "negative pointers are huge unsigned ones");
         assert_eq!(read(m, 0, -1), Err(Fault));
         assert_eq!(read(m, 65_536, 0).unwrap(), b"");
         assert_eq!(check(m, 65_536, 1), Err(Fault));

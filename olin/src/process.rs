@@ -2,6 +2,7 @@
 //! from it. A fresh [`Process`] is built for every call and lives in the
 //! Wasmer `FunctionEnv` of that call's `Store`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -9,6 +10,7 @@ use thiserror::Error;
 use wasmer::{FunctionEnvMut, Memory, MemoryView};
 
 use crate::abi::resource::Resources;
+use crate::egress::Egress;
 
 /// Why the host stopped a guest from inside a host function. Carried through
 /// Wasmer as a user error and recovered by `downcast` after the call.
@@ -36,11 +38,7 @@ pub(crate) struct Tail {
 
 impl Tail {
     pub(crate) fn new(cap: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            cap,
-            total: 0,
-        }
+        Self { buf: Vec::new(), cap, total: 0 }
     }
 
     pub(crate) fn push(&mut self, data: &[u8]) {
@@ -48,9 +46,7 @@ impl Tail {
         if self.cap == 0 {
             return;
         }
-        let data = data
-            .get(data.len().saturating_sub(self.cap)..)
-            .unwrap_or(data);
+        let data = data.get(data.len().saturating_sub(self.cap)..).unwrap_or(data);
         self.buf.extend_from_slice(data);
         // Trim at twice the cap so trimming is amortised.
         if self.buf.len() > 2 * self.cap {
@@ -94,6 +90,10 @@ pub(crate) struct Process {
     pub(crate) resource_urls: Vec<String>,
     /// When the wall-clock budget runs out (caps `runtime_msleep`).
     pub(crate) deadline: Instant,
+    /// Performs outbound HTTP for `http(s)` resources, if the embedder allows any.
+    pub(crate) egress: Option<Arc<dyn Egress>>,
+    /// Hosts the function may reach.
+    pub(crate) egress_allow: Vec<String>,
 }
 
 impl Default for Process {
@@ -111,6 +111,8 @@ impl Default for Process {
             resources: Resources::new(0),
             resource_urls: Vec::new(),
             deadline: Instant::now(),
+            egress: None,
+            egress_allow: Vec::new(),
         }
     }
 }
@@ -126,9 +128,7 @@ impl Process {
     /// Appends to stdout, or stops the guest once the cap would be passed.
     pub(crate) fn write_stdout(&mut self, data: &[u8]) -> Result<(), Stop> {
         if self.stdout.len() + data.len() > self.stdout_cap {
-            return Err(Stop::OutputTooLarge {
-                cap: self.stdout_cap,
-            });
+            return Err(Stop::OutputTooLarge { cap: self.stdout_cap });
         }
         self.stdout.extend_from_slice(data);
         Ok(())

@@ -5,6 +5,7 @@
 //! module imports, an instance, `_start` under fuel, memory and wall-clock
 //! limits, then the CGI parse of stdout.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use wasmer::{Function, FunctionEnv, Imports, Instance, Store, TypedFunction};
 use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
 
 use crate::abi::resource::Resources;
+use crate::egress::Egress;
 use crate::engine::{Link, MemoryCapGuard, Module, Runtime};
 use crate::limits::{Limits, PAGE};
 use crate::process::{Process, Stop, Tail};
@@ -20,7 +22,7 @@ use crate::watchdog::Deadline;
 use crate::{abi, cgi, wasi};
 
 /// What a call needs besides the module and request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunContext<'a> {
     /// Reported to the guest as `WORKER_ID` and in the response.
     pub worker_id: &'a str,
@@ -28,6 +30,8 @@ pub struct RunContext<'a> {
     pub defaults: &'a Limits,
     /// Server maxima.
     pub maxima: &'a Limits,
+    /// Outbound HTTP for `http(s)` resources; `None` refuses them all.
+    pub egress: Option<Arc<dyn Egress>>,
 }
 
 /// How the guest run ended, before CGI parsing.
@@ -43,12 +47,7 @@ enum Ended {
 impl Runtime {
     /// Runs `module` for `req`. Never panics and never fails: every guest
     /// fault becomes an outcome in the response.
-    pub fn run(
-        &self,
-        module: &Module,
-        req: &InvocationRequest,
-        ctx: &RunContext<'_>,
-    ) -> InvocationResponse {
+    pub fn run(&self, module: &Module, req: &InvocationRequest, ctx: &RunContext<'_>) -> InvocationResponse {
         let started = Instant::now();
         let limits = Limits::resolve(req.limits.as_ref(), ctx.defaults, ctx.maxima);
         let mut store = Store::new(self.engine().clone());
@@ -65,6 +64,8 @@ impl Runtime {
             resources: Resources::new(limits.max_open_resources as usize),
             resource_urls: Vec::new(),
             deadline: started + limits.wall,
+            egress: ctx.egress.clone(),
+            egress_allow: req.egress_allow.clone(),
         };
         let env = FunctionEnv::new(&mut store, process);
         let imports = link(&mut store, &env, module);
@@ -75,10 +76,7 @@ impl Runtime {
             match Instance::new(&mut store, &module.inner, &imports) {
                 Ok(instance) => (None, Some(instance)),
                 Err(e) if cap.refused() => (Some(Ended::Memory(e.to_string())), None),
-                Err(e) => (
-                    Some(Ended::Trap(format!("instantiation failed: {e}"))),
-                    None,
-                ),
+                Err(e) => (Some(Ended::Trap(format!("instantiation failed: {e}"))), None),
             }
         };
         let mut fuel_used = 0;
@@ -88,12 +86,16 @@ impl Runtime {
             (None, Some(instance)) => {
                 let memory = instance.exports.get_memory("memory").ok().cloned();
                 env.as_mut(&mut store).memory = memory;
-                set_remaining_points(&mut store, instance, limits.fuel);
+                if module.metered {
+                    set_remaining_points(&mut store, instance, limits.fuel);
+                }
                 let ended = call_start(&mut store, instance, &deadline);
-                fuel_used = match get_remaining_points(&mut store, instance) {
-                    MeteringPoints::Remaining(left) => limits.fuel.saturating_sub(left),
-                    MeteringPoints::Exhausted => limits.fuel,
-                };
+                if module.metered {
+                    fuel_used = match get_remaining_points(&mut store, instance) {
+                        MeteringPoints::Remaining(left) => limits.fuel.saturating_sub(left),
+                        MeteringPoints::Exhausted => limits.fuel,
+                    };
+                }
                 match ended {
                     Ended::Trap(_) if fuel_used >= limits.fuel => Ended::Fuel,
                     other => other,
@@ -102,31 +104,17 @@ impl Runtime {
         };
         drop(deadline);
 
-        let peak_memory = env
-            .as_ref(&store)
-            .memory
-            .as_ref()
-            .map_or(0, |m| m.view(&store).data_size());
+        let peak_memory = env.as_ref(&store).memory.as_ref().map_or(0, |m| m.view(&store).data_size());
         let ended = match ended {
             // A guest that failed with its memory at the cap most likely failed to grow it.
-            Ended::Trap(msg) | Ended::Memory(msg) if peak_memory + PAGE > limits.memory_bytes => {
-                Ended::Memory(msg)
-            }
+            Ended::Trap(msg) | Ended::Memory(msg) if peak_memory + PAGE > limits.memory_bytes => Ended::Memory(msg),
             Ended::Exit(code) if code != 0 && peak_memory + PAGE > limits.memory_bytes => {
                 Ended::Memory(format!("exit code {code}"))
             }
             other => other,
         };
         let process = std::mem::take(env.as_mut(&mut store));
-        respond(
-            req,
-            ctx.worker_id,
-            ended,
-            process,
-            fuel_used,
-            peak_memory,
-            started.elapsed(),
-        )
+        respond(req, ctx.worker_id, ended, process, fuel_used, peak_memory, started.elapsed())
     }
 }
 
@@ -184,13 +172,7 @@ fn respond(
     peak_memory: u64,
     wall: Duration,
 ) -> InvocationResponse {
-    let Process {
-        stdout,
-        stderr,
-        calls,
-        resource_urls,
-        ..
-    } = process;
+    let Process { stdout, stderr, calls, resource_urls, .. } = process;
     let bytes_out = stdout.len() as u64;
     let mut resp = InvocationResponse {
         invocation_id: req.invocation_id.clone(),
@@ -208,36 +190,14 @@ fn respond(
             }
             Err(e) => (Outcome::BadCgiOutput, 0, e.to_string()),
         },
-        Ended::Exit(code) => (
-            Outcome::GuestError,
-            code,
-            format!("the function exited with code {code}"),
-        ),
-        Ended::OutputTooLarge(cap) => (
-            Outcome::OutputTooLarge,
-            -1,
-            format!("the function wrote more than {cap} bytes to stdout"),
-        ),
-        Ended::Fuel => (
-            Outcome::FuelExhausted,
-            -1,
-            "the function ran out of fuel".to_owned(),
-        ),
-        Ended::Timeout => (
-            Outcome::Timeout,
-            -1,
-            "the function ran past its wall-clock limit".to_owned(),
-        ),
-        Ended::Memory(msg) => (
-            Outcome::MemoryExceeded,
-            -1,
-            format!("the function exceeded its memory limit ({msg})"),
-        ),
-        Ended::Trap(msg) => (
-            Outcome::GuestError,
-            -1,
-            format!("the function trapped: {msg}"),
-        ),
+        Ended::Exit(code) => (Outcome::GuestError, code, format!("the function exited with code {code}")),
+        Ended::OutputTooLarge(cap) => {
+            (Outcome::OutputTooLarge, -1, format!("the function wrote more than {cap} bytes to stdout"))
+        }
+        Ended::Fuel => (Outcome::FuelExhausted, -1, "the function ran out of fuel".to_owned()),
+        Ended::Timeout => (Outcome::Timeout, -1, "the function ran past its wall-clock limit".to_owned()),
+        Ended::Memory(msg) => (Outcome::MemoryExceeded, -1, format!("the function exceeded its memory limit ({msg})")),
+        Ended::Trap(msg) => (Outcome::GuestError, -1, format!("the function trapped: {msg}")),
     };
     resp.outcome = outcome as i32;
     resp.exit_code = exit_code;
@@ -249,13 +209,7 @@ fn respond(
         wall_us: wall.as_micros() as u64,
         fuel_used,
         peak_memory_bytes: peak_memory,
-        host_calls: calls
-            .into_iter()
-            .map(|(name, count)| HostCall {
-                name: name.to_owned(),
-                count,
-            })
-            .collect(),
+        host_calls: calls.into_iter().map(|(name, count)| HostCall { name: name.to_owned(), count }).collect(),
         bytes_in: req.body.len() as u64,
         bytes_out,
         resource_urls,

@@ -111,12 +111,7 @@ fn env_entries(p: &Process) -> impl Iterator<Item = Vec<u8>> + '_ {
 
 fn args_get(mut env: FunctionEnvMut<'_, Process>, argv: i32, argv_buf: i32) -> i32 {
     with_guest(&mut env, "args_get", |p, mem| {
-        wasi(write_strings(
-            mem,
-            p.args.iter().map(|a| a.clone().into_bytes()),
-            argv,
-            argv_buf,
-        ))
+        wasi(write_strings(mem, p.args.iter().map(|a| a.clone().into_bytes()), argv, argv_buf))
     })
 }
 
@@ -131,9 +126,7 @@ fn args_sizes_get(mut env: FunctionEnvMut<'_, Process>, argc: i32, size: i32) ->
 }
 
 fn environ_get(mut env: FunctionEnvMut<'_, Process>, environ: i32, environ_buf: i32) -> i32 {
-    with_guest(&mut env, "environ_get", |p, mem| {
-        wasi(write_strings(mem, env_entries(p), environ, environ_buf))
-    })
+    with_guest(&mut env, "environ_get", |p, mem| wasi(write_strings(mem, env_entries(p), environ, environ_buf)))
 }
 
 fn environ_sizes_get(mut env: FunctionEnvMut<'_, Process>, count: i32, size: i32) -> i32 {
@@ -147,11 +140,7 @@ fn environ_sizes_get(mut env: FunctionEnvMut<'_, Process>, count: i32, size: i32
 }
 
 /// Reads the iovec array `(buf, len)*n`.
-fn iovecs(
-    mem: Option<&wasmer::MemoryView<'_>>,
-    iovs: i32,
-    n: i32,
-) -> Result<Vec<(u64, u64)>, Errno> {
+fn iovecs(mem: Option<&wasmer::MemoryView<'_>>, iovs: i32, n: i32) -> Result<Vec<(u64, u64)>, Errno> {
     let n = n as u32;
     if n > IOV_MAX {
         return Err(Errno::Inval);
@@ -160,20 +149,13 @@ fn iovecs(
     Ok(raw
         .chunks_exact(8)
         .map(|c| {
-            let word =
-                |i: usize| u64::from(u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]));
+            let word = |i: usize| u64::from(u32::from_le_bytes([c[i], c[i + 1], c[i + 2], c[i + 3]]));
             (word(0), word(4))
         })
         .collect())
 }
 
-fn fd_write(
-    mut env: FunctionEnvMut<'_, Process>,
-    fd: i32,
-    iovs: i32,
-    n: i32,
-    nwritten: i32,
-) -> Result<i32, Stop> {
+fn fd_write(mut env: FunctionEnvMut<'_, Process>, fd: i32, iovs: i32, n: i32, nwritten: i32) -> Result<i32, Stop> {
     with_guest(&mut env, "fd_write", |p, mem| {
         let vecs = match iovecs(mem, iovs, n) {
             Ok(v) => v,
@@ -190,9 +172,7 @@ fn fd_write(
             2 => p.stderr.push(&data),
             _ => return Ok(Errno::Badf.code()),
         }
-        Ok(wasi(
-            memory::write_u32(mem, memory::u(nwritten), data.len() as u32).map_err(fault),
-        ))
+        Ok(wasi(memory::write_u32(mem, memory::u(nwritten), data.len() as u32).map_err(fault)))
     })
 }
 
@@ -219,29 +199,11 @@ fn fd_read(mut env: FunctionEnvMut<'_, Process>, fd: i32, iovs: i32, n: i32, nre
 }
 
 fn fd_close(mut env: FunctionEnvMut<'_, Process>, fd: i32) -> i32 {
-    with_guest(&mut env, "fd_close", |_, _| {
-        wasi(if (0..=2).contains(&fd) {
-            Ok(())
-        } else {
-            Err(Errno::Badf)
-        })
-    })
+    with_guest(&mut env, "fd_close", |_, _| wasi(if (0..=2).contains(&fd) { Ok(()) } else { Err(Errno::Badf) }))
 }
 
-fn fd_seek(
-    mut env: FunctionEnvMut<'_, Process>,
-    fd: i32,
-    _offset: i64,
-    _whence: i32,
-    _new: i32,
-) -> i32 {
-    with_guest(&mut env, "fd_seek", |_, _| {
-        wasi(Err(if (0..=2).contains(&fd) {
-            Errno::Spipe
-        } else {
-            Errno::Badf
-        }))
-    })
+fn fd_seek(mut env: FunctionEnvMut<'_, Process>, fd: i32, _offset: i64, _whence: i32, _new: i32) -> i32 {
+    with_guest(&mut env, "fd_seek", |_, _| wasi(Err(if (0..=2).contains(&fd) { Errno::Spipe } else { Errno::Badf })))
 }
 
 fn fd_fdstat_get(mut env: FunctionEnvMut<'_, Process>, fd: i32, buf: i32) -> i32 {
@@ -267,15 +229,8 @@ fn fd_prestat_get(mut env: FunctionEnvMut<'_, Process>, _fd: i32, _buf: i32) -> 
     with_guest(&mut env, "fd_prestat_get", |_, _| wasi(Err(Errno::Badf)))
 }
 
-fn fd_prestat_dir_name(
-    mut env: FunctionEnvMut<'_, Process>,
-    _fd: i32,
-    _path: i32,
-    _len: i32,
-) -> i32 {
-    with_guest(&mut env, "fd_prestat_dir_name", |_, _| {
-        wasi(Err(Errno::Badf))
-    })
+fn fd_prestat_dir_name(mut env: FunctionEnvMut<'_, Process>, _fd: i32, _path: i32, _len: i32) -> i32 {
+    with_guest(&mut env, "fd_prestat_dir_name", |_, _| wasi(Err(Errno::Badf)))
 }
 
 fn proc_exit(mut env: FunctionEnvMut<'_, Process>, code: i32) -> Result<(), Stop> {
@@ -291,9 +246,7 @@ fn clock_time_get(mut env: FunctionEnvMut<'_, Process>, id: i32, _precision: i64
     with_guest(&mut env, "clock_time_get", |_, mem| {
         wasi((|| {
             let ns = match id {
-                0 => SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as u64),
+                0 => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
                 1..=3 => monotonic_ns(),
                 _ => return Err(Errno::Inval),
             };

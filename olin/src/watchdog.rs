@@ -49,11 +49,7 @@ impl Watchdog {
         };
         loop {
             let now = Instant::now();
-            let due: Vec<(Instant, u64)> = state
-                .by_deadline
-                .range(..=(now, u64::MAX))
-                .map(|(k, _)| *k)
-                .collect();
+            let due: Vec<(Instant, u64)> = state.by_deadline.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
             for key in due {
                 if let Some(entry) = state.by_deadline.remove(&key) {
                     entry.fired.store(true, Ordering::SeqCst);
@@ -61,11 +57,7 @@ impl Watchdog {
                     state.by_deadline.insert((now + REFIRE, key.1), entry);
                 }
             }
-            let wait = state
-                .by_deadline
-                .keys()
-                .next()
-                .map(|(at, _)| at.saturating_duration_since(Instant::now()));
+            let wait = state.by_deadline.keys().next().map(|(at, _)| at.saturating_duration_since(Instant::now()));
             state = match wait {
                 Some(d) => match self.wake.wait_timeout(state, d) {
                     Ok((s, _)) => s,
@@ -95,13 +87,7 @@ impl Deadline {
         if let Ok(mut state) = w.state.lock() {
             state.next_id += 1;
             id = state.next_id;
-            state.by_deadline.insert(
-                (at, id),
-                Entry {
-                    interrupter,
-                    fired: fired.clone(),
-                },
-            );
+            state.by_deadline.insert((at, id), Entry { interrupter, fired: fired.clone() });
         }
         w.wake.notify_one();
         Deadline { id, fired }
@@ -116,11 +102,7 @@ impl Deadline {
 impl Drop for Deadline {
     fn drop(&mut self) {
         if let Ok(mut state) = watchdog().state.lock() {
-            let key = state
-                .by_deadline
-                .iter()
-                .find(|(k, _)| k.1 == self.id)
-                .map(|(k, _)| *k);
+            let key = state.by_deadline.iter().find(|(k, _)| k.1 == self.id).map(|(k, _)| *k);
             if let Some(key) = key {
                 state.by_deadline.remove(&key);
             }

@@ -21,10 +21,7 @@ fn request(method: &str, path: &str, body: &[u8]) -> InvocationRequest {
         method: method.into(),
         path: path.into(),
         query: "a=1&b=two".into(),
-        headers: vec![Header {
-            name: "User-Agent".into(),
-            value: Bytes::from_static(b"olin-test/1"),
-        }],
+        headers: vec![Header { name: "User-Agent".into(), value: Bytes::from_static(b"olin-test/1") }],
         body: Bytes::copy_from_slice(body),
         remote_addr: "127.0.0.1:1234".into(),
         host: "localhost".into(),
@@ -37,19 +34,12 @@ fn run(rt: &Runtime, wasm: &[u8], req: &InvocationRequest) -> InvocationResponse
     rt.run(
         &module,
         req,
-        &RunContext {
-            worker_id: "w-test",
-            defaults: &Limits::DEFAULT,
-            maxima: &Limits::MAXIMUM,
-        },
+        &RunContext { worker_id: "w-test", defaults: &Limits::DEFAULT, maxima: &Limits::MAXIMUM, egress: None },
     )
 }
 
 fn header<'a>(r: &'a InvocationResponse, name: &str) -> Option<&'a [u8]> {
-    r.headers
-        .iter()
-        .find(|h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_ref())
+    r.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_ref())
 }
 
 #[test]
@@ -58,18 +48,9 @@ fn hello_wasi_cgi() {
     let (module, _) = rt.compile(HELLO).unwrap();
     assert_eq!(module.abi(), Abi::WasiP1);
     let r = run(&rt, HELLO, &request("POST", "/some/path", b"12345"));
-    assert_eq!(
-        r.outcome(),
-        Outcome::Ok,
-        "{}: {:?}",
-        r.error,
-        String::from_utf8_lossy(&r.stderr_tail)
-    );
+    assert_eq!(r.outcome(), Outcome::Ok, "{}: {:?}", r.error, String::from_utf8_lossy(&r.stderr_tail));
     assert_eq!(r.status, 200);
-    assert_eq!(
-        header(&r, "content-type"),
-        Some(&b"text/plain; charset=utf-8"[..])
-    );
+    assert_eq!(header(&r, "content-type"), Some(&b"text/plain; charset=utf-8"[..]));
     let body = String::from_utf8(r.body.to_vec()).unwrap();
     assert!(body.contains("method: POST\n"), "{body}");
     assert!(body.contains("path: /some/path\n"), "{body}");
@@ -101,19 +82,10 @@ fn echo_olin_large_body() {
     let wasm = wat::parse_str(ECHO_WAT).unwrap();
     let (module, _) = rt.compile(&wasm).unwrap();
     assert_eq!(module.abi(), Abi::Olin);
-    let body: Vec<u8> = (0..(1 << 20))
-        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
-        .collect();
+    let body: Vec<u8> = (0..(1 << 20)).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let r = run(&rt, &wasm, &request("PUT", "/", &body));
     assert_eq!(r.outcome(), Outcome::Ok, "{}", r.error);
-    assert_eq!(
-        header(&r, "content-type"),
-        Some(&b"application/octet-stream"[..])
-    );
+    assert_eq!(header(&r, "content-type"), Some(&b"application/octet-stream"[..]));
     assert!(r.body == body, "the 1 MiB body comes back intact");
-    assert_eq!(
-        String::from_utf8_lossy(&r.stderr_tail),
-        "INFO: PUT\n",
-        "logs go to stderr only"
-    );
+    assert_eq!(String::from_utf8_lossy(&r.stderr_tail), "INFO: PUT\n", "logs go to stderr only");
 }

@@ -49,9 +49,7 @@ const CTL_PREFIX: &str = "olin.ctl";
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum NameError {
     /// The function name is not a DNS label.
-    #[error(
-        "invalid function name {name:?}: use 1-63 of a-z, 0-9 and '-', not starting or ending with '-'"
-    )]
+    #[error("invalid function name {name:?}: use 1-63 of a-z, 0-9 and '-', not starting or ending with '-'")]
     Function {
         /// The rejected name.
         name: String,
@@ -69,33 +67,19 @@ pub fn is_valid_function_name(name: &str) -> bool {
     let b = name.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b.first() != Some(&b'-')
         && b.last() != Some(&b'-')
 }
 
 fn function_token(name: &str) -> Result<&str, NameError> {
-    if is_valid_function_name(name) {
-        Ok(name)
-    } else {
-        Err(NameError::Function {
-            name: name.to_owned(),
-        })
-    }
+    if is_valid_function_name(name) { Ok(name) } else { Err(NameError::Function { name: name.to_owned() }) }
 }
 
 fn id_token(id: &str) -> Result<&str, NameError> {
-    let ok = !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
-    if ok {
-        Ok(id)
-    } else {
-        Err(NameError::Id { id: id.to_owned() })
-    }
+    let ok =
+        !id.is_empty() && id.len() <= 128 && id.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+    if ok { Ok(id) } else { Err(NameError::Id { id: id.to_owned() }) }
 }
 
 /// Subject an invocation of `function` is published to.
@@ -143,11 +127,7 @@ pub fn dead_subjects() -> String {
 /// # Errors
 /// [`NameError::Id`] if either id holds a character outside `[A-Za-z0-9_-]`.
 pub fn reply_subject(gateway_id: &str, invocation_id: &str) -> Result<String, NameError> {
-    Ok(format!(
-        "{REPLY_PREFIX}.{}.{}",
-        id_token(gateway_id)?,
-        id_token(invocation_id)?
-    ))
+    Ok(format!("{REPLY_PREFIX}.{}.{}", id_token(gateway_id)?, id_token(invocation_id)?))
 }
 
 /// The wildcard a gateway subscribes to once, receiving every reply sent to it.
@@ -189,18 +169,7 @@ mod tests {
         for ok in ["a", "hello", "hello-world", "x1", &"a".repeat(63)] {
             assert!(is_valid_function_name(ok), "{ok}");
         }
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "Hello",
-            "a.b",
-            "a*",
-            "a>",
-            "a b",
-            "é",
-            &"a".repeat(64),
-        ] {
+        for bad in ["", "-a", "a-", "Hello", "a.b", "a*", "a>", "a b", "é", &"a".repeat(64)] {
             assert!(!is_valid_function_name(bad), "{bad}");
         }
     }
@@ -215,10 +184,7 @@ mod tests {
         assert_eq!(dead_subject(Some("hello")), "olin.dead.hello");
         assert_eq!(dead_subject(Some("bad.name")), "olin.dead._undecodable");
         assert_eq!(dead_subject(None), "olin.dead._undecodable");
-        assert!(matches!(
-            invoke_subject("a.>"),
-            Err(NameError::Function { .. })
-        ));
+        assert!(matches!(invoke_subject("a.>"), Err(NameError::Function { .. })));
         assert!(event_subject("*").is_err());
         assert_eq!(ctl_prewarm(), "olin.ctl.prewarm");
         assert_eq!(ctl_evict(), "olin.ctl.evict");

@@ -67,10 +67,7 @@ pub struct TopologyError {
 }
 
 fn err<E: Into<async_nats::Error>>(what: &'static str) -> impl FnOnce(E) -> TopologyError {
-    move |e| TopologyError {
-        what,
-        source: e.into(),
-    }
+    move |e| TopologyError { what, source: e.into() }
 }
 
 /// Handles to the topology a data-plane service uses.
@@ -90,22 +87,14 @@ pub struct Topology {
 ///
 /// # Errors
 /// [`TopologyError`] naming the object that could not be created.
-pub async fn ensure(
-    js: &jetstream::Context,
-    cfg: &TopologyConfig,
-) -> Result<Topology, TopologyError> {
+pub async fn ensure(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Topology, TopologyError> {
     let invocations = ensure_invocations(js, cfg).await?;
     ensure_events(js, cfg).await?;
     ensure_dead(js, cfg).await?;
     let routes = ensure_routes(js, cfg).await?;
     let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg).await?;
     let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg).await?;
-    Ok(Topology {
-        invocations,
-        routes,
-        workers,
-        results,
-    })
+    Ok(Topology { invocations, routes, workers, results })
 }
 
 /// Stream `OLIN_INVOCATIONS`: work-queue retention, bounded, discard-new.
@@ -136,10 +125,7 @@ pub async fn ensure_invocations(
 ///
 /// # Errors
 /// [`TopologyError`] if the stream cannot be created or updated.
-pub async fn ensure_events(
-    js: &jetstream::Context,
-    cfg: &TopologyConfig,
-) -> Result<stream::Stream, TopologyError> {
+pub async fn ensure_events(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<stream::Stream, TopologyError> {
     let config = stream::Config {
         name: subject::STREAM_EVENTS.to_owned(),
         description: Some("Execution events for accounting".to_owned()),
@@ -158,10 +144,7 @@ pub async fn ensure_events(
 ///
 /// # Errors
 /// [`TopologyError`] if the stream cannot be created or updated.
-pub async fn ensure_dead(
-    js: &jetstream::Context,
-    cfg: &TopologyConfig,
-) -> Result<stream::Stream, TopologyError> {
+pub async fn ensure_dead(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<stream::Stream, TopologyError> {
     let config = stream::Config {
         name: subject::STREAM_DEAD.to_owned(),
         description: Some("Invocations that could not be run".to_owned()),
@@ -181,9 +164,7 @@ async fn create_or_update(
     what: &'static str,
 ) -> Result<stream::Stream, TopologyError> {
     let name = config.name.clone();
-    js.create_or_update_stream(config)
-        .await
-        .map_err(err(what))?;
+    js.create_or_update_stream(config).await.map_err(err(what))?;
     js.get_stream(name).await.map_err(err(what))
 }
 
@@ -205,20 +186,14 @@ pub async fn ensure_workers_consumer(
         max_ack_pending: 100_000,
         ..Default::default()
     };
-    invocations
-        .get_or_create_consumer(subject::CONSUMER_WORKERS, config)
-        .await
-        .map_err(err("consumer workers"))
+    invocations.get_or_create_consumer(subject::CONSUMER_WORKERS, config).await.map_err(err("consumer workers"))
 }
 
 /// Bucket `OLIN_ROUTES`: the latest route record of each function.
 ///
 /// # Errors
 /// [`TopologyError`] if the bucket cannot be created.
-pub async fn ensure_routes(
-    js: &jetstream::Context,
-    cfg: &TopologyConfig,
-) -> Result<kv::Store, TopologyError> {
+pub async fn ensure_routes(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<kv::Store, TopologyError> {
     bucket(js, subject::KV_ROUTES, Duration::ZERO, cfg).await
 }
 
@@ -244,16 +219,10 @@ async fn bucket(
         allow_direct: true,
         discard: stream::DiscardPolicy::New,
         num_replicas: cfg.replicas,
-        duplicate_window: if ttl.is_zero() {
-            Duration::from_secs(120)
-        } else {
-            ttl.min(Duration::from_secs(120))
-        },
+        duplicate_window: if ttl.is_zero() { Duration::from_secs(120) } else { ttl.min(Duration::from_secs(120)) },
         ..Default::default()
     };
-    js.create_or_update_stream(config)
-        .await
-        .map_err(err(name))?;
+    js.create_or_update_stream(config).await.map_err(err(name))?;
     js.get_key_value(name).await.map_err(err(name))
 }
 
@@ -261,13 +230,7 @@ async fn bucket(
 ///
 /// # Errors
 /// [`TopologyError`] if the write fails.
-pub async fn put_route(
-    routes: &kv::Store,
-    record: &crate::v1::RouteRecord,
-) -> Result<u64, TopologyError> {
+pub async fn put_route(routes: &kv::Store, record: &crate::v1::RouteRecord) -> Result<u64, TopologyError> {
     use prost::Message as _;
-    routes
-        .put(&record.function, record.encode_to_vec().into())
-        .await
-        .map_err(err(subject::KV_ROUTES))
+    routes.put(&record.function, record.encode_to_vec().into()).await.map_err(err(subject::KV_ROUTES))
 }

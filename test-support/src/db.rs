@@ -19,8 +19,7 @@ impl TestDb {
     /// # Panics
     /// If Postgres cannot be reached: tests never skip.
     pub async fn new() -> TestDb {
-        let admin_url =
-            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+        let admin_url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
         let admin = Database::connect(&admin_url).await.unwrap_or_else(|e| {
             panic!(
                 "cannot reach Postgres at {admin_url} ({e}): start it (`apt-get install -y postgresql` and \
@@ -28,19 +27,12 @@ impl TestDb {
             )
         });
         let name = format!("olin_test_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create test database");
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
         let url = match admin_url.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("DATABASE_URL {admin_url} has no database part"),
         };
-        TestDb {
-            admin_url,
-            name,
-            url,
-        }
+        TestDb { admin_url, name, url }
     }
 
     /// The URL of this test's database.
@@ -50,9 +42,7 @@ impl TestDb {
 
     /// A connection to this test's database.
     pub async fn connect(&self) -> DatabaseConnection {
-        Database::connect(&self.url)
-            .await
-            .expect("connect to the test database")
+        Database::connect(&self.url).await.expect("connect to the test database")
     }
 }
 
@@ -61,16 +51,10 @@ impl Drop for TestDb {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         // Drop runs outside any runtime guarantee: use a thread of our own.
         let dropped = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
             rt.block_on(async {
                 let admin = Database::connect(&admin_url).await.ok()?;
-                admin
-                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .ok()
+                admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.ok()
             })
         })
         .join();

@@ -15,7 +15,7 @@ pub use db::TestDb;
 pub use nats::NatsServer;
 pub use s3::S3Server;
 pub use services::{
-    GatewayHandle, WorkerHandle, deploy, spawn_gateway, spawn_worker, test_topology,
+    GatewayHandle, WorkerHandle, deploy, deploy_route, spawn_gateway, spawn_worker, spawn_worker_with, test_topology,
 };
 
 /// The committed example modules and test fixtures.
@@ -27,9 +27,7 @@ pub mod fixtures {
 
     /// Compiles a `.wat` fixture from `test-support/fixtures/`.
     pub fn wat(name: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures")
-            .join(name);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
         wat::parse_file(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
     }
 }
@@ -37,9 +35,7 @@ pub mod fixtures {
 /// Installs a test log subscriber once (`RUST_LOG` to choose levels).
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_test_writer()
         .try_init();
 }

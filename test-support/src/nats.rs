@@ -29,16 +29,9 @@ impl NatsServer {
     /// # Panics
     /// If `nats-server` is not installed or does not start: tests never skip.
     pub fn start() -> NatsServer {
-        let dir = tempfile::Builder::new()
-            .prefix("olin-nats-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = tempfile::Builder::new().prefix("olin-nats-").tempdir().expect("temp dir");
         let process = start(&dir, -1);
-        NatsServer {
-            port: process.port(),
-            process: Some(process),
-            dir,
-        }
+        NatsServer { port: process.port(), process: Some(process), dir }
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -53,9 +46,7 @@ impl NatsServer {
 
     /// A connected client.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url())
-            .await
-            .expect("connect to the test nats-server")
+        async_nats::connect(self.url()).await.expect("connect to the test nats-server")
     }
 
     /// Kills the server and starts it again on the same port and store.

@@ -25,10 +25,7 @@ pub struct S3Server {
 impl S3Server {
     /// Starts the server on `127.0.0.1:0` with a fresh bucket.
     pub async fn start() -> S3Server {
-        let dir = tempfile::Builder::new()
-            .prefix("olin-s3-")
-            .tempdir()
-            .expect("temp dir");
+        let dir = tempfile::Builder::new().prefix("olin-s3-").tempdir().expect("temp dir");
         let bucket = "olin-modules".to_owned();
         std::fs::create_dir(dir.path().join(&bucket)).expect("bucket dir");
         let fs = s3s_fs::FileSystem::new(dir.path()).expect("s3s-fs root");
@@ -45,20 +42,13 @@ impl S3Server {
                 let Ok((socket, _)) = listener.accept().await else {
                     continue;
                 };
-                let conn = http
-                    .serve_connection(TokioIo::new(socket), service.clone())
-                    .into_owned();
+                let conn = http.serve_connection(TokioIo::new(socket), service.clone()).into_owned();
                 tokio::spawn(async move {
                     let _ = conn.await;
                 });
             }
         });
-        S3Server {
-            addr,
-            bucket,
-            _dir: dir,
-            task,
-        }
+        S3Server { addr, bucket, _dir: dir, task }
     }
 
     /// `http://127.0.0.1:<port>`.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use olin_proto::topology::{self, TopologyConfig};
 use olin_proto::v1::RouteRecord;
+use olin_worker::module_cache::CacheCounters;
 use olin_worker::{Deps, ModuleStoreArgs, Stats};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -16,10 +17,7 @@ use tokio::task::JoinHandle;
 
 /// JetStream settings for tests: quick redelivery, small limits.
 pub fn test_topology() -> TopologyConfig {
-    TopologyConfig {
-        ack_wait: Duration::from_secs(5),
-        ..TopologyConfig::default()
-    }
+    TopologyConfig { ack_wait: Duration::from_secs(5), ..TopologyConfig::default() }
 }
 
 /// A worker running in this process.
@@ -28,6 +26,8 @@ pub struct WorkerHandle {
     pub id: String,
     /// Its counters.
     pub stats: Arc<Stats>,
+    /// Where its modules came from (memory, disk, compile).
+    pub cache: Arc<CacheCounters>,
     /// Its health and metrics address.
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
@@ -45,9 +45,7 @@ impl WorkerHandle {
 
     /// Calls answered so far.
     pub fn executions(&self) -> u64 {
-        self.stats
-            .executions
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.stats.executions.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -58,41 +56,32 @@ impl Drop for WorkerHandle {
 }
 
 /// Starts a worker with `concurrency` slots against `nats_url` and `store`.
-pub async fn spawn_worker(
+pub async fn spawn_worker(nats_url: &str, store: ModuleStoreArgs, concurrency: usize) -> WorkerHandle {
+    spawn_worker_with(nats_url, store, |cfg| cfg.concurrency = Some(concurrency)).await
+}
+
+/// Starts a worker (2 slots unless `edit` says otherwise) whose
+/// configuration `edit` adjusts first.
+pub async fn spawn_worker_with(
     nats_url: &str,
     store: ModuleStoreArgs,
-    concurrency: usize,
+    edit: impl FnOnce(&mut olin_worker::Config),
 ) -> WorkerHandle {
     let mut cfg = olin_worker::Config::new(nats_url, store);
-    cfg.concurrency = Some(concurrency);
-    let nats = async_nats::connect(nats_url)
-        .await
-        .expect("worker connects to NATS");
+    cfg.concurrency = Some(2);
+    edit(&mut cfg);
+    let nats = async_nats::connect(nats_url).await.expect("worker connects to NATS");
     let store = cfg.store.open().expect("open module store");
     let listener = TcpListener::bind(cfg.listen).await.expect("bind worker");
     let addr = listener.local_addr().expect("worker addr");
-    let worker = olin_worker::Worker::start(
-        &cfg,
-        Deps {
-            nats,
-            store,
-            topology: test_topology(),
-        },
-    )
-    .await
-    .expect("worker starts");
-    let (id, stats) = (worker.id().to_owned(), worker.stats());
+    let worker =
+        olin_worker::Worker::start(&cfg, Deps { nats, store, topology: test_topology() }).await.expect("worker starts");
+    let (id, stats, cache) = (worker.id().to_owned(), worker.stats(), worker.cache_counters());
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(worker.serve(listener, async {
         let _ = rx.await;
     }));
-    WorkerHandle {
-        id,
-        stats,
-        addr,
-        shutdown: Some(tx),
-        task,
-    }
+    WorkerHandle { id, stats, cache, addr, shutdown: Some(tx), task }
 }
 
 /// A gateway running in this process.
@@ -131,15 +120,11 @@ impl Drop for GatewayHandle {
 
 /// Starts a gateway against `nats_url` and waits until it is ready.
 pub async fn spawn_gateway(nats_url: &str) -> GatewayHandle {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind gateway");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
     let addr = listener.local_addr().expect("gateway addr");
     let mut cfg = olin_gateway::Config::with_listen(addr);
     cfg.nats_url = nats_url.to_owned();
-    let nats = async_nats::connect(nats_url)
-        .await
-        .expect("gateway connects to NATS");
+    let nats = async_nats::connect(nats_url).await.expect("gateway connects to NATS");
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         let shutdown = async {
@@ -149,11 +134,7 @@ pub async fn spawn_gateway(nats_url: &str) -> GatewayHandle {
             panic!("gateway failed: {err}");
         }
     });
-    let handle = GatewayHandle {
-        addr,
-        shutdown: Some(tx),
-        task,
-    };
+    let handle = GatewayHandle { addr, shutdown: Some(tx), task };
     wait_ready(&format!("{}/readyz", handle.url())).await;
     handle
 }
@@ -175,9 +156,7 @@ async fn http_status(url: &str) -> Option<u16> {
     let mut stream = tokio::net::TcpStream::connect(&addr).await.ok()?;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .ok()?;
     let mut buf = Vec::new();
@@ -188,24 +167,27 @@ async fn http_status(url: &str) -> Option<u16> {
 
 /// Stores `wasm` in the module store and publishes a route for `function`
 /// to `OLIN_ROUTES`, as control does on deploy. Returns the module's sha256.
-pub async fn deploy(
+pub async fn deploy(nats: &async_nats::Client, store: &ModuleStoreArgs, function: &str, wasm: &[u8]) -> String {
+    deploy_route(nats, store, function, wasm, |_| {}).await
+}
+
+/// As [`deploy`], with the route record adjusted by `edit` (limits, env,
+/// egress allow-list) before it is published.
+pub async fn deploy_route(
     nats: &async_nats::Client,
     store: &ModuleStoreArgs,
     function: &str,
     wasm: &[u8],
+    edit: impl FnOnce(&mut RouteRecord),
 ) -> String {
     let objects = store.open().expect("open module store");
-    let sha256 =
-        olin_worker::module_store::put_module(objects.as_ref(), Bytes::copy_from_slice(wasm))
-            .await
-            .expect("store module");
+    let sha256 = olin_worker::module_store::put_module(objects.as_ref(), Bytes::copy_from_slice(wasm))
+        .await
+        .expect("store module");
     let js = async_nats::jetstream::new(nats.clone());
-    let routes = topology::ensure_routes(&js, &test_topology())
-        .await
-        .expect("routes bucket");
-    let record = RouteRecord::single(function, &sha256, &uuid::Uuid::now_v7().to_string());
-    topology::put_route(&routes, &record)
-        .await
-        .expect("publish route");
+    let routes = topology::ensure_routes(&js, &test_topology()).await.expect("routes bucket");
+    let mut record = RouteRecord::single(function, &sha256, &uuid::Uuid::now_v7().to_string());
+    edit(&mut record);
+    topology::put_route(&routes, &record).await.expect("publish route");
     sha256
 }

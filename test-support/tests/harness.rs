@@ -11,12 +11,10 @@ async fn test_db_is_fresh_and_dropped() {
     let db = TestDb::new().await;
     let name = db.url().rsplit('/').next().unwrap().to_owned();
     let conn = db.connect().await;
-    conn.execute_unprepared("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")
-        .await
-        .unwrap();
+    conn.execute_unprepared("CREATE TABLE t (x int); INSERT INTO t VALUES (1)").await.unwrap();
     drop(conn);
-    let admin_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url =
+        std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let admin = Database::connect(&admin_url).await.unwrap();
     let exists = |admin: sea_orm::DatabaseConnection, name: String| async move {
         let stmt = Statement::from_sql_and_values(
@@ -45,20 +43,12 @@ async fn nats_servers_are_separate_and_restartable() {
     })
     .await
     .unwrap();
-    js.publish("t.x", "kept".into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    js.publish("t.x", "kept".into()).await.unwrap().await.unwrap();
     a.restart();
     let client = a.client().await;
     let js = async_nats::jetstream::new(client);
     let mut stream = js.get_stream("T").await.unwrap();
-    assert_eq!(
-        stream.info().await.unwrap().state.messages,
-        1,
-        "the JetStream store survives a restart"
-    );
+    assert_eq!(stream.info().await.unwrap().state.messages, 1, "the JetStream store survives a restart");
     assert!(b.client().await.server_info().jetstream);
 }
 
@@ -66,22 +56,11 @@ async fn nats_servers_are_separate_and_restartable() {
 async fn s3_server_serves_the_module_store() {
     let s3 = S3Server::start().await;
     let store = s3.store_args().open().unwrap();
-    let sha = olin_worker::module_store::put_module(
-        store.as_ref(),
-        Bytes::from_static(b"\0asm\x01\0\0\0"),
-    )
-    .await
-    .unwrap();
-    let back = olin_worker::module_store::get_module(store.as_ref(), &sha)
-        .await
-        .unwrap();
+    let sha =
+        olin_worker::module_store::put_module(store.as_ref(), Bytes::from_static(b"\0asm\x01\0\0\0")).await.unwrap();
+    let back = olin_worker::module_store::get_module(store.as_ref(), &sha).await.unwrap();
     assert_eq!(&back[..], b"\0asm\x01\0\0\0");
     let missing = olin_worker::module_store::sha256_hex(b"other");
-    let err = olin_worker::module_store::get_module(store.as_ref(), &missing)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, olin_worker::module_store::StoreError::NotFound { .. }),
-        "{err}"
-    );
+    let err = olin_worker::module_store::get_module(store.as_ref(), &missing).await.unwrap_err();
+    assert!(matches!(err, olin_worker::module_store::StoreError::NotFound { .. }), "{err}");
 }

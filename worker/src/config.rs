@@ -1,6 +1,7 @@
 //! Worker configuration: every flag has an environment twin.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use olin::Limits;
@@ -9,11 +10,7 @@ use crate::module_store::ModuleStoreArgs;
 
 /// `olin-worker` settings.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(
-    name = "olin-worker",
-    version,
-    about = "Runs Olincloud functions pulled from NATS JetStream"
-)]
+#[command(name = "olin-worker", version, about = "Runs Olincloud functions pulled from NATS JetStream")]
 pub struct Config {
     /// NATS server URL(s), comma-separated.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
@@ -42,6 +39,12 @@ pub struct Config {
     /// Largest memory cap any function may ask for, in MiB.
     #[arg(long, env = "WORKER_MAX_MEMORY_MIB", default_value_t = Limits::MAXIMUM.memory_bytes >> 20)]
     pub max_memory_mib: u64,
+    /// Directory for compiled artifacts, kept across restarts (none: memory only).
+    #[arg(long, env = "WORKER_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Memory budget of compiled modules, in MiB (least recently used are evicted).
+    #[arg(long, env = "WORKER_CACHE_MEMORY_MIB", default_value_t = 512)]
+    pub cache_memory_mib: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -63,6 +66,8 @@ impl Config {
             default_wall_ms: Limits::DEFAULT.wall.as_millis() as u64,
             max_wall_ms: Limits::MAXIMUM.wall.as_millis() as u64,
             max_memory_mib: Limits::MAXIMUM.memory_bytes >> 20,
+            cache_dir: None,
+            cache_memory_mib: 512,
             log_format: "text".to_owned(),
             store,
         }
@@ -70,9 +75,7 @@ impl Config {
 
     /// The concurrency to use.
     pub fn concurrency(&self) -> usize {
-        self.concurrency
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
-            .max(1)
+        self.concurrency.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from)).max(1)
     }
 
     /// Server default limits.

@@ -26,12 +26,7 @@ const PULL_EXPIRES: Duration = Duration::from_secs(2);
 pub(crate) async fn slot(ctx: Arc<Ctx>, consumer: PullConsumer, stop: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(50);
     while !*stop.borrow() {
-        let batch = consumer
-            .batch()
-            .max_messages(1)
-            .expires(PULL_EXPIRES)
-            .messages()
-            .await;
+        let batch = consumer.batch().max_messages(1).expires(PULL_EXPIRES).messages().await;
         let mut batch = match batch {
             Ok(b) => {
                 backoff = Duration::from_millis(50);
@@ -60,35 +55,20 @@ fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 async fn handle(ctx: &Ctx, msg: jetstream::Message) {
     let delivered = msg.info().map_or(1, |i| i.delivered);
     let reply_to = header(msg.headers.as_ref(), subject::HDR_REPLY_TO).map(str::to_owned);
     let req = match InvocationRequest::decode(msg.payload.clone()) {
-        Ok(req)
-            if subject::is_valid_function_name(&req.function) && !req.invocation_id.is_empty() =>
-        {
-            req
-        }
+        Ok(req) if subject::is_valid_function_name(&req.function) && !req.invocation_id.is_empty() => req,
         Ok(req) => {
-            let reason = format!(
-                "invalid invocation: function {:?}, id {:?}",
-                req.function, req.invocation_id
-            );
+            let reason = format!("invalid invocation: function {:?}, id {:?}", req.function, req.invocation_id);
             return dead_letter(ctx, &msg, None, &reason).await;
         }
         Err(err) => {
-            return dead_letter(
-                ctx,
-                &msg,
-                None,
-                &format!("undecodable InvocationRequest: {err}"),
-            )
-            .await;
+            return dead_letter(ctx, &msg, None, &format!("undecodable InvocationRequest: {err}")).await;
         }
     };
     let span = tracing::info_span!("invocation", invocation_id = %req.invocation_id, function = %req.function,
@@ -100,12 +80,7 @@ async fn handle(ctx: &Ctx, msg: jetstream::Message) {
         .and_then(|d| d.parse::<u64>().ok())
         .unwrap_or(req.deadline_unix_ms);
     if deadline != 0 && started_ms >= deadline {
-        let resp = platform_response(
-            ctx,
-            &req,
-            Outcome::Timeout,
-            "the deadline passed before a worker was free",
-        );
+        let resp = platform_response(ctx, &req, Outcome::Timeout, "the deadline passed before a worker was free");
         return finish(ctx, &msg, &req, reply_to.as_deref(), resp, started_ms).await;
     }
 
@@ -129,14 +104,11 @@ async fn handle(ctx: &Ctx, msg: jetstream::Message) {
     ctx.stats.in_flight.fetch_add(1, Ordering::Relaxed);
     let runtime = ctx.runtime.clone();
     let (worker_id, defaults, maxima) = (ctx.worker_id.clone(), ctx.defaults, ctx.maxima);
+    let egress = ctx.egress.clone();
     let req = Arc::new(req);
     let job_req = req.clone();
     let mut job = tokio::task::spawn_blocking(move || {
-        let rc = olin::RunContext {
-            worker_id: &worker_id,
-            defaults: &defaults,
-            maxima: &maxima,
-        };
+        let rc = olin::RunContext { worker_id: &worker_id, defaults: &defaults, maxima: &maxima, egress };
         runtime.run(&module, &job_req, &rc)
     });
     // Long runs keep their message: tell JetStream the work goes on.
@@ -155,22 +127,12 @@ async fn handle(ctx: &Ctx, msg: jetstream::Message) {
     ctx.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
     let resp = match result {
         Ok(resp) => resp,
-        Err(err) => platform_response(
-            ctx,
-            &req,
-            Outcome::Internal,
-            &format!("the run was aborted: {err}"),
-        ),
+        Err(err) => platform_response(ctx, &req, Outcome::Internal, &format!("the run was aborted: {err}")),
     };
     finish(ctx, &msg, &req, reply_to.as_deref(), resp, started_ms).await;
 }
 
-fn platform_response(
-    ctx: &Ctx,
-    req: &InvocationRequest,
-    outcome: Outcome,
-    error: &str,
-) -> InvocationResponse {
+fn platform_response(ctx: &Ctx, req: &InvocationRequest, outcome: Outcome, error: &str) -> InvocationResponse {
     InvocationResponse {
         invocation_id: req.invocation_id.clone(),
         outcome: outcome as i32,
@@ -218,16 +180,11 @@ async fn finish(
         "executed"
     );
     if let Some(reply_to) = reply_to
-        && let Err(err) = ctx
-            .nats
-            .publish(reply_to.to_owned(), resp.encode_to_vec().into())
-            .await
+        && let Err(err) = ctx.nats.publish(reply_to.to_owned(), resp.encode_to_vec().into()).await
     {
         // Not acked: the call is redelivered and answered again.
         warn!(%err, "reply failed; nak");
-        let _ = msg
-            .ack_with(AckKind::Nak(Some(Duration::from_millis(100))))
-            .await;
+        let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
         return;
     }
     if let Ok(subj) = subject::event_subject(&req.function)
@@ -249,25 +206,13 @@ async fn dead_letter(ctx: &Ctx, msg: &jetstream::Message, function: Option<&str>
     let mut headers = HeaderMap::new();
     headers.insert(subject::HDR_DEAD_REASON, reason);
     if let Some(h) = msg.headers.as_ref() {
-        for name in [
-            subject::HDR_MSG_ID,
-            subject::HDR_REPLY_TO,
-            subject::HDR_DEADLINE,
-            subject::HDR_TRACEPARENT,
-        ] {
+        for name in [subject::HDR_MSG_ID, subject::HDR_REPLY_TO, subject::HDR_DEADLINE, subject::HDR_TRACEPARENT] {
             if let Some(v) = h.get(name) {
                 headers.insert(name, v.as_str());
             }
         }
     }
-    let stored = match ctx
-        .js
-        .publish_with_headers(
-            subject::dead_subject(function),
-            headers,
-            msg.payload.clone(),
-        )
-        .await
+    let stored = match ctx.js.publish_with_headers(subject::dead_subject(function), headers, msg.payload.clone()).await
     {
         Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),

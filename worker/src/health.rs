@@ -17,16 +17,8 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch:
     let ready_ctx = ctx.clone();
     let readyz = warp::path!("readyz").map(move || {
         let connected = ready_ctx.nats.connection_state() == State::Connected;
-        let status = if connected {
-            warp::http::StatusCode::OK
-        } else {
-            warp::http::StatusCode::SERVICE_UNAVAILABLE
-        };
-        let body = if connected {
-            "ready"
-        } else {
-            "nats disconnected"
-        };
+        let status = if connected { warp::http::StatusCode::OK } else { warp::http::StatusCode::SERVICE_UNAVAILABLE };
+        let body = if connected { "ready" } else { "nats disconnected" };
         warp::reply::with_status(body.to_owned(), status)
     });
     let metrics = warp::path!("metrics").map(move || render(&ctx));
@@ -56,23 +48,22 @@ fn render(ctx: &Ctx) -> String {
         "Calls answered, any outcome.",
         s.executions.load(Ordering::Relaxed),
     );
-    metric(
-        "olin_worker_in_flight",
-        "gauge",
-        "Calls running now.",
-        s.in_flight.load(Ordering::Relaxed),
-    );
+    metric("olin_worker_in_flight", "gauge", "Calls running now.", s.in_flight.load(Ordering::Relaxed));
     metric(
         "olin_worker_dead_lettered_total",
         "counter",
         "Messages moved to OLIN_DEAD.",
         s.dead_lettered.load(Ordering::Relaxed),
     );
-    metric(
-        "olin_worker_modules_compiled_total",
-        "counter",
-        "Modules compiled by this worker.",
-        ctx.modules.compiles(),
-    );
+    let c = ctx.modules.counters();
+    for (name, help, v) in [
+        ("olin_worker_module_memory_hits_total", "Module lookups served from memory.", &c.memory_hits),
+        ("olin_worker_module_disk_loads_total", "Modules loaded from a disk artifact.", &c.disk_loads),
+        ("olin_worker_modules_compiled_total", "Modules compiled from the module store.", &c.compiles),
+        ("olin_worker_module_disk_rejected_total", "Disk artifacts found corrupt and deleted.", &c.disk_rejected),
+        ("olin_worker_module_evictions_total", "Modules evicted from memory.", &c.evictions),
+    ] {
+        metric(name, "counter", help, v.load(Ordering::Relaxed));
+    }
     out
 }

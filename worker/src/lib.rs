@@ -10,6 +10,7 @@
 
 pub mod config;
 mod consumer;
+mod egress;
 mod health;
 pub mod module_cache;
 pub mod module_store;
@@ -62,6 +63,7 @@ pub(crate) struct Ctx {
     pub(crate) ack_wait: Duration,
     pub(crate) max_deliver: i64,
     pub(crate) stats: Arc<Stats>,
+    pub(crate) egress: Option<Arc<dyn olin::Egress>>,
 }
 
 /// External clients a worker runs with.
@@ -93,33 +95,42 @@ impl Worker {
         let consumer = topology::ensure_workers_consumer(&topo.invocations, &deps.topology).await?;
         let maxima = cfg.maxima();
         let runtime = Runtime::new(maxima.memory_pages());
-        let worker_id = cfg
-            .worker_id
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let ctx = Ctx {
             worker_id,
             nats: deps.nats,
             js,
-            modules: ModuleCache::new(runtime.clone(), deps.store),
+            modules: ModuleCache::new(
+                runtime.clone(),
+                deps.store,
+                cfg.cache_dir.as_deref(),
+                cfg.cache_memory_mib << 20,
+            ),
             runtime,
             defaults: cfg.defaults(),
             maxima,
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats: Arc::default(),
+            egress: match egress::HttpEgress::new(tokio::runtime::Handle::current()) {
+                Ok(e) => Some(Arc::new(e)),
+                Err(err) => {
+                    warn!(%err, "outbound HTTP unavailable; guests' http resources will fail");
+                    None
+                }
+            },
         };
-        Ok(Worker {
-            ctx: Arc::new(ctx),
-            consumer,
-            workers_kv: topo.workers,
-            concurrency: cfg.concurrency(),
-        })
+        Ok(Worker { ctx: Arc::new(ctx), consumer, workers_kv: topo.workers, concurrency: cfg.concurrency() })
     }
 
     /// This worker's id.
     pub fn id(&self) -> &str {
         &self.ctx.worker_id
+    }
+
+    /// Where modules came from (memory, disk, compile).
+    pub fn cache_counters(&self) -> Arc<module_cache::CacheCounters> {
+        self.ctx.modules.counters()
     }
 
     /// The worker's counters.
@@ -133,18 +144,10 @@ impl Worker {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut slots = tokio::task::JoinSet::new();
         for _ in 0..self.concurrency {
-            slots.spawn(consumer::slot(
-                self.ctx.clone(),
-                self.consumer.clone(),
-                stop_rx.clone(),
-            ));
+            slots.spawn(consumer::slot(self.ctx.clone(), self.consumer.clone(), stop_rx.clone()));
         }
-        let heartbeat = tokio::spawn(heartbeat(
-            self.ctx.clone(),
-            self.workers_kv.clone(),
-            self.concurrency,
-            stop_rx.clone(),
-        ));
+        let heartbeat =
+            tokio::spawn(heartbeat(self.ctx.clone(), self.workers_kv.clone(), self.concurrency, stop_rx.clone()));
         let health = tokio::spawn(health::serve(listener, self.ctx.clone(), stop_rx.clone()));
         info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
         shutdown.await;
@@ -196,9 +199,6 @@ pub async fn run(
     deps: Deps,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
-    Worker::start(cfg, deps)
-        .await?
-        .serve(listener, shutdown)
-        .await;
+    Worker::start(cfg, deps).await?.serve(listener, shutdown).await;
     Ok(())
 }

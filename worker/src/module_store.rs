@@ -17,11 +17,7 @@ use thiserror::Error;
 pub struct ModuleStoreArgs {
     /// Where modules are stored: `s3://<bucket>` (S3-compatible, e.g.
     /// Backblaze B2) or `file:///absolute/dir` (a local directory).
-    #[arg(
-        long = "module-store",
-        env = "MODULE_STORE",
-        default_value = "file:///var/lib/olincloud/modules"
-    )]
+    #[arg(long = "module-store", env = "MODULE_STORE", default_value = "file:///var/lib/olincloud/modules")]
     pub url: String,
     /// S3 endpoint, e.g. `https://s3.us-west-004.backblazeb2.com` for B2.
     #[arg(long = "s3-endpoint", env = "S3_ENDPOINT")]
@@ -33,11 +29,7 @@ pub struct ModuleStoreArgs {
     #[arg(long = "s3-access-key-id", env = "S3_ACCESS_KEY_ID")]
     pub s3_access_key_id: Option<String>,
     /// S3 secret access key (B2: the application key).
-    #[arg(
-        long = "s3-secret-access-key",
-        env = "S3_SECRET_ACCESS_KEY",
-        hide_env_values = true
-    )]
+    #[arg(long = "s3-secret-access-key", env = "S3_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub s3_secret_access_key: Option<String>,
     /// Allow a plain-http S3 endpoint (local test servers only).
     #[arg(long = "s3-allow-http", env = "S3_ALLOW_HTTP")]
@@ -99,9 +91,7 @@ impl ModuleStoreArgs {
     /// # Errors
     /// [`StoreError`] if the URL or the S3 settings are unusable.
     pub fn open(&self) -> Result<Arc<dyn ObjectStore>, StoreError> {
-        let bad = || StoreError::BadUrl {
-            url: self.url.clone(),
-        };
+        let bad = || StoreError::BadUrl { url: self.url.clone() };
         if let Some(bucket) = self.url.strip_prefix("s3://") {
             let bucket = bucket.trim_end_matches('/');
             if bucket.is_empty() || bucket.contains('/') {
@@ -120,26 +110,13 @@ impl ModuleStoreArgs {
             if let Some(s) = &self.s3_secret_access_key {
                 b = b.with_secret_access_key(s);
             }
-            let s3 = b.build().map_err(|source| StoreError::Backend {
-                what: "configuration",
-                source,
-            })?;
+            let s3 = b.build().map_err(|source| StoreError::Backend { what: "configuration", source })?;
             return Ok(Arc::new(s3));
         }
-        let dir = self
-            .url
-            .strip_prefix("file://")
-            .filter(|d| d.starts_with('/'))
-            .ok_or_else(bad)?;
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let local =
-            LocalFileSystem::new_with_prefix(dir).map_err(|source| StoreError::Backend {
-                what: "configuration",
-                source,
-            })?;
+        let dir = self.url.strip_prefix("file://").filter(|d| d.starts_with('/')).ok_or_else(bad)?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_owned(), source })?;
+        let local = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|source| StoreError::Backend { what: "configuration", source })?;
         Ok(Arc::new(local))
     }
 }
@@ -151,16 +128,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Whether `s` is a lower-case hex sha256 (safe to use in an object key).
 pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    s.len() == 64 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 fn key(sha256: &str) -> Result<Path, StoreError> {
     if !is_sha256_hex(sha256) {
-        return Err(StoreError::BadHash {
-            sha256: sha256.to_owned(),
-        });
+        return Err(StoreError::BadHash { sha256: sha256.to_owned() });
     }
     Ok(Path::from(olin_proto::subject::module_object_key(sha256)))
 }
@@ -174,10 +147,7 @@ pub async fn put_module(store: &dyn ObjectStore, wasm: Bytes) -> Result<String, 
     store
         .put(&key(&sha256)?, PutPayload::from_bytes(wasm))
         .await
-        .map_err(|source| StoreError::Backend {
-            what: "write",
-            source,
-        })?;
+        .map_err(|source| StoreError::Backend { what: "write", source })?;
     Ok(sha256)
 }
 
@@ -193,23 +163,15 @@ pub async fn get_module(store: &dyn ObjectStore, sha256: &str) -> Result<Bytes, 
     let bytes = match fetched {
         Ok(b) => b,
         Err(object_store::Error::NotFound { .. }) => {
-            return Err(StoreError::NotFound {
-                sha256: sha256.to_owned(),
-            });
+            return Err(StoreError::NotFound { sha256: sha256.to_owned() });
         }
         Err(source) => {
-            return Err(StoreError::Backend {
-                what: "read",
-                source,
-            });
+            return Err(StoreError::Backend { what: "read", source });
         }
     };
     let actual = sha256_hex(&bytes);
     if actual != sha256 {
-        return Err(StoreError::Corrupt {
-            sha256: sha256.to_owned(),
-            actual,
-        });
+        return Err(StoreError::Corrupt { sha256: sha256.to_owned(), actual });
     }
     Ok(bytes)
 }
@@ -238,22 +200,10 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert!(matches!(
-            args("http://x").open(),
-            Err(StoreError::BadUrl { .. })
-        ));
-        assert!(matches!(
-            args("file://relative").open(),
-            Err(StoreError::BadUrl { .. })
-        ));
-        assert!(matches!(
-            args("s3://").open(),
-            Err(StoreError::BadUrl { .. })
-        ));
-        assert!(matches!(
-            args("s3://a/b").open(),
-            Err(StoreError::BadUrl { .. })
-        ));
+        assert!(matches!(args("http://x").open(), Err(StoreError::BadUrl { .. })));
+        assert!(matches!(args("file://relative").open(), Err(StoreError::BadUrl { .. })));
+        assert!(matches!(args("s3://").open(), Err(StoreError::BadUrl { .. })));
+        assert!(matches!(args("s3://a/b").open(), Err(StoreError::BadUrl { .. })));
         assert!(args("s3://bucket").open().is_ok());
     }
 
@@ -261,33 +211,14 @@ mod tests {
     async fn local_round_trip_and_corruption() {
         let dir = std::env::temp_dir().join(format!("olin-store-{}", uuid::Uuid::new_v4()));
         let store = args(&format!("file://{}", dir.display())).open().unwrap();
-        let sha = put_module(store.as_ref(), Bytes::from_static(b"\0asm"))
-            .await
-            .unwrap();
-        assert_eq!(
-            get_module(store.as_ref(), &sha).await.unwrap(),
-            Bytes::from_static(b"\0asm")
-        );
-        assert_eq!(
-            sha,
-            put_module(store.as_ref(), Bytes::from_static(b"\0asm"))
-                .await
-                .unwrap()
-        );
+        let sha = put_module(store.as_ref(), Bytes::from_static(b"\0asm")).await.unwrap();
+        assert_eq!(get_module(store.as_ref(), &sha).await.unwrap(), Bytes::from_static(b"\0asm"));
+        assert_eq!(sha, put_module(store.as_ref(), Bytes::from_static(b"\0asm")).await.unwrap());
         let missing = sha256_hex(b"missing");
-        assert!(matches!(
-            get_module(store.as_ref(), &missing).await,
-            Err(StoreError::NotFound { .. })
-        ));
+        assert!(matches!(get_module(store.as_ref(), &missing).await, Err(StoreError::NotFound { .. })));
         std::fs::write(dir.join("modules").join(format!("{sha}.wasm")), b"tampered").unwrap();
-        assert!(matches!(
-            get_module(store.as_ref(), &sha).await,
-            Err(StoreError::Corrupt { .. })
-        ));
-        assert!(matches!(
-            get_module(store.as_ref(), "bad").await,
-            Err(StoreError::BadHash { .. })
-        ));
+        assert!(matches!(get_module(store.as_ref(), &sha).await, Err(StoreError::Corrupt { .. })));
+        assert!(matches!(get_module(store.as_ref(), "bad").await, Err(StoreError::BadHash { .. })));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -2,14 +2,21 @@
 //! and 2 are the call's stdin, stdout and stderr; opened resources take the
 //! lowest free fd from 3, up to a cap on open resources.
 //!
-//! Schemes: `log://[?prefix=p]`, `null://`, `zero://`, `random://`. Network
-//! schemes (`http`, `https`) are refused with -3 unless the function's egress
-//! allow-list admits the host; an unknown scheme is -4, an unparsable URL -2.
+//! Schemes: `log://[?prefix=p]`, `null://`, `zero://`, `random://`, and
+//! `http://`/`https://` in the buffered model: the guest writes a whole
+//! HTTP/1.1 request, `resource_flush` sends it (to the *opened* origin, never
+//! the `Host` header) through the embedder's [`Egress`], and reads return the
+//! serialized response. Network schemes are refused with -3 unless the
+//! function's egress allow-list admits the host. An unknown scheme is -4, an
+//! unparsable URL -2.
+
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use wasmer::FunctionEnvMut;
 
 use crate::abi::log;
+use crate::egress::{self, Egress, EgressRequest, EgressResponse, Origin};
 use crate::errno::{OlinError, olin};
 use crate::memory;
 use crate::process::{Process, Stop, with_guest};
@@ -25,6 +32,15 @@ const FIRST_FD: usize = 3;
 /// Longest URL `resource_open` reads.
 const MAX_URL: i32 = 8 * 1024;
 
+/// Largest request a guest may buffer in an `http(s)` resource.
+const MAX_HTTP_REQUEST: usize = 10 << 20;
+
+/// Largest response body accepted from outbound HTTP.
+const MAX_HTTP_RESPONSE: usize = 10 << 20;
+
+/// Longest single outbound exchange (the call's deadline may cut it shorter).
+const MAX_HTTP_TIME: Duration = Duration::from_secs(30);
+
 /// An opened resource.
 #[derive(Debug)]
 pub(crate) enum Resource {
@@ -32,6 +48,7 @@ pub(crate) enum Resource {
     Null,
     Zero,
     Random,
+    Http { origin: Origin, request: Vec<u8>, response: Option<(Vec<u8>, usize)> },
 }
 
 /// The fd table of one call.
@@ -43,10 +60,7 @@ pub(crate) struct Resources {
 
 impl Resources {
     pub(crate) fn new(cap: usize) -> Self {
-        Self {
-            slots: Vec::new(),
-            cap,
-        }
+        Self { slots: Vec::new(), cap }
     }
 
     fn insert(&mut self, r: Resource) -> Result<i32, OlinError> {
@@ -84,25 +98,14 @@ impl Resources {
 fn parse_url(url: &str) -> Result<(&str, &str), OlinError> {
     let (scheme, rest) = url.split_once("://").ok_or(OlinError::InvalidArgument)?;
     let valid = !scheme.is_empty()
-        && scheme
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
-        && scheme
-            .as_bytes()
-            .first()
-            .is_some_and(u8::is_ascii_alphabetic);
-    if valid {
-        Ok((scheme, rest))
-    } else {
-        Err(OlinError::InvalidArgument)
-    }
+        && scheme.bytes().all(|c| c.is_ascii_alphanumeric() || b"+-.".contains(&c))
+        && scheme.as_bytes().first().is_some_and(u8::is_ascii_alphabetic);
+    if valid { Ok((scheme, rest)) } else { Err(OlinError::InvalidArgument) }
 }
 
 fn query_param<'a>(rest: &'a str, key: &str) -> Option<&'a str> {
     let (_, query) = rest.split_once('?')?;
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    query.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 /// `resource_open(url_ptr, url_len) -> fd`.
@@ -112,28 +115,22 @@ pub(crate) fn open(mut env: FunctionEnvMut<'_, Process>, url_ptr: i32, url_len: 
             if memory::u(url_len) > memory::u(MAX_URL) {
                 return Err(OlinError::InvalidArgument);
             }
-            let url =
-                memory::read_str(mem, url_ptr, url_len).map_err(|_| OlinError::InvalidArgument)?;
+            let url = memory::read_str(mem, url_ptr, url_len).map_err(|_| OlinError::InvalidArgument)?;
             p.resource_urls.push(url.clone());
             let (scheme, rest) = parse_url(&url)?;
             let resource = match scheme.to_ascii_lowercase().as_str() {
-                "log" => Resource::Log {
-                    prefix: query_param(rest, "prefix").map(str::to_owned),
-                },
+                "log" => Resource::Log { prefix: query_param(rest, "prefix").map(str::to_owned) },
                 "null" => Resource::Null,
                 "zero" => Resource::Zero,
                 "random" => Resource::Random,
                 "http" | "https" => {
-                    if rest
-                        .split(['/', '?', '#'])
-                        .next()
-                        .unwrap_or_default()
-                        .is_empty()
-                    {
-                        return Err(OlinError::InvalidArgument);
+                    let origin = Origin::parse(&url).ok_or(OlinError::InvalidArgument)?;
+                    if !egress::allowed(&p.egress_allow, &origin) {
+                        let why = format!("egress to {} denied", origin.base());
+                        log::line(p, "WARN", Some("olincloud"), why.as_bytes());
+                        return Err(OlinError::PermissionDenied);
                     }
-                    // Egress is denied by default; no allow-list admits hosts yet.
-                    return Err(OlinError::PermissionDenied);
+                    Resource::Http { origin, request: Vec::new(), response: None }
                 }
                 _ => return Err(OlinError::NotFound),
             };
@@ -161,6 +158,14 @@ pub(crate) fn read(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len:
                     }
                     Resource::Null => Vec::new(),
                     Resource::Log { .. } => return Err(OlinError::Unknown),
+                    // A read before flush has no response to read.
+                    Resource::Http { response: None, .. } => return Err(OlinError::Unknown),
+                    Resource::Http { response: Some((body, pos)), .. } => {
+                        let start = (*pos).min(body.len());
+                        let end = start.saturating_add(len).min(body.len());
+                        *pos = end;
+                        body.get(start..end).unwrap_or_default().to_vec()
+                    }
                 },
             };
             if data.is_empty() && len > 0 {
@@ -174,12 +179,7 @@ pub(crate) fn read(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len:
 
 /// `resource_write(fd, ptr, len) -> n`: always complete; a stdout write past
 /// the output cap stops the guest.
-pub(crate) fn write(
-    mut env: FunctionEnvMut<'_, Process>,
-    fd: i32,
-    ptr: i32,
-    len: i32,
-) -> Result<i32, Stop> {
+pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len: i32) -> Result<i32, Stop> {
     with_guest(&mut env, "resource_write", |p, mem| {
         let data = match memory::read(mem, ptr, len) {
             Ok(d) => d,
@@ -205,22 +205,148 @@ pub(crate) fn write(
                 }
                 Some(Resource::Null | Resource::Zero) => Ok(n),
                 Some(Resource::Random) => Err(OlinError::Unknown),
+                Some(Resource::Http { request, .. }) => {
+                    if request.len() + data.len() > MAX_HTTP_REQUEST {
+                        Err(OlinError::Unknown)
+                    } else {
+                        request.extend_from_slice(&data);
+                        Ok(n)
+                    }
+                }
             },
         };
         Ok(olin(r))
     })
 }
 
-/// `resource_flush(fd) -> i32`: 0, or -2 for a bad fd.
+/// `resource_flush(fd) -> i32`: 0, -2 for a bad fd; for `http(s)`, sends
+/// the buffered request (-2 if it does not parse, -1 if the exchange fails,
+/// with the reason in the guest's log).
 pub(crate) fn flush(mut env: FunctionEnvMut<'_, Process>, fd: i32) -> i32 {
     with_guest(&mut env, "resource_flush", |p, _| {
-        let known = (STDIN..=STDERR).contains(&fd) || p.resources.get(fd).is_some();
-        olin(if known {
-            Ok(0)
-        } else {
-            Err(OlinError::InvalidArgument)
-        })
+        if (STDIN..=STDERR).contains(&fd) {
+            return 0;
+        }
+        let egress = p.egress.clone();
+        let deadline = p.deadline;
+        let outcome = match p.resources.get(fd) {
+            None => return OlinError::InvalidArgument.code(),
+            Some(Resource::Http { origin, request, response }) => {
+                let sent = send_http(egress.as_deref(), origin, request, deadline);
+                request.clear();
+                match sent {
+                    Ok(serialized) => {
+                        *response = Some((serialized, 0));
+                        Ok(0)
+                    }
+                    Err((code, why)) => Err((code, format!("{}: {why}", origin.base()))),
+                }
+            }
+            Some(_) => Ok(0),
+        };
+        match outcome {
+            Ok(v) => v,
+            Err((code, why)) => {
+                log::line(p, "WARN", Some("olincloud"), format!("http resource: {why}").as_bytes());
+                code.code()
+            }
+        }
     })
+}
+
+fn send_http(
+    egress: Option<&dyn Egress>,
+    origin: &Origin,
+    raw: &[u8],
+    deadline: Instant,
+) -> Result<Vec<u8>, (OlinError, String)> {
+    let Some(egress) = egress else {
+        return Err((OlinError::Unknown, "outbound HTTP is not available on this worker".to_owned()));
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 100];
+    let mut req = httparse::Request::new(&mut headers);
+    let head = match req.parse(raw) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => {
+            return Err((OlinError::InvalidArgument, "incomplete request head".into()));
+        }
+        Err(e) => return Err((OlinError::InvalidArgument, format!("unparsable request: {e}"))),
+    };
+    let (Some(method), Some(path)) = (req.method, req.path) else {
+        return Err((OlinError::InvalidArgument, "no request line".into()));
+    };
+    if !path.starts_with('/') {
+        let why = "the request target must be a path (origin-form)".to_owned();
+        return Err((OlinError::InvalidArgument, why));
+    }
+    let mut body = raw.get(head..).unwrap_or_default().to_vec();
+    let mut out_headers = vec![("host".to_owned(), origin.host_header().into_bytes())];
+    for h in req.headers.iter() {
+        let name = h.name.to_ascii_lowercase();
+        if name == "content-length" {
+            let len = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<usize>().ok());
+            if let Some(len) = len {
+                body.truncate(len);
+            }
+            continue;
+        }
+        let hop = ["host", "connection", "transfer-encoding", "keep-alive", "upgrade", "te"];
+        if !hop.contains(&name.as_str()) {
+            out_headers.push((name, h.value.to_vec()));
+        }
+    }
+    let timeout = deadline.saturating_duration_since(Instant::now()).min(MAX_HTTP_TIME);
+    if timeout.is_zero() {
+        return Err((OlinError::Unknown, "the call's deadline has passed".into()));
+    }
+    let resp = egress
+        .send(EgressRequest {
+            method: method.to_owned(),
+            url: format!("{}{path}", origin.base()),
+            headers: out_headers,
+            body,
+            timeout,
+            max_response_bytes: MAX_HTTP_RESPONSE,
+        })
+        .map_err(|why| (OlinError::Unknown, why))?;
+    Ok(serialize_response(&resp))
+}
+
+/// `HTTP/1.1 <status> <reason>` + headers + blank line + body, with a
+/// `content-length` that matches the body.
+fn serialize_response(resp: &EgressResponse) -> Vec<u8> {
+    let mut out = format!("HTTP/1.1 {} {}\r\n", resp.status, http_reason(resp.status)).into_bytes();
+    for (name, value) in &resp.headers {
+        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding") {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("content-length: {}\r\n\r\n", resp.body.len()).as_bytes());
+    out.extend_from_slice(&resp.body);
+    out
+}
+
+fn http_reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "",
+    }
 }
 
 /// `resource_close(fd)`: closing an unknown fd does nothing (pa'i trapped);
@@ -238,15 +364,22 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(parse_url("log://?prefix=x"), Ok(("log", "?prefix=x")));
-        assert_eq!(
-            parse_url("https://example.com/a"),
-            Ok(("https", "example.com/a"))
-        );
+        assert_eq!(parse_url("https://example.com/a"), Ok(("https", "example.com/a")));
         assert_eq!(parse_url("nope"), Err(OlinError::InvalidArgument));
         assert_eq!(parse_url("://x"), Err(OlinError::InvalidArgument));
         assert_eq!(parse_url("1a://x"), Err(OlinError::InvalidArgument));
         assert_eq!(query_param("?prefix=app&x=1", "prefix"), Some("app"));
         assert_eq!(query_param("", "prefix"), None);
+    }
+
+    #[test]
+    fn responses_serialize_as_http_1_1() {
+        let r = EgressResponse {
+            status: 404,
+            headers: vec![("x-a".into(), b"1".to_vec()), ("content-length".into(), b"999".to_vec())],
+            body: b"nope".to_vec(),
+        };
+        assert_eq!(serialize_response(&r), b"HTTP/1.1 404 Not Found\r\nx-a: 1\r\ncontent-length: 4\r\n\r\nnope");
     }
 
     #[test]
@@ -259,11 +392,7 @@ mod tests {
         assert!(r.remove(3).is_none());
         assert!(r.remove(-1).is_none());
         assert!(r.remove(1).is_none());
-        assert_eq!(
-            r.insert(Resource::Random),
-            Ok(3),
-            "the lowest free fd is reused"
-        );
+        assert_eq!(r.insert(Resource::Random), Ok(3), "the lowest free fd is reused");
         assert!(r.get(4).is_some());
         assert!(r.get(99).is_none());
     }

@@ -24,10 +24,8 @@ pub(crate) fn name(mut env: FunctionEnvMut<'_, Process>, ptr: i32, len: i32) -> 
     with_guest(&mut env, "runtime_name", |_, mem| {
         olin((|| {
             if memory::u(len) >= NAME.len() as u64 {
-                memory::check(mem, ptr, NAME.len() as i32)
-                    .map_err(|_| OlinError::InvalidArgument)?;
-                memory::write(mem, memory::u(ptr), NAME.as_bytes())
-                    .map_err(|_| OlinError::InvalidArgument)?;
+                memory::check(mem, ptr, NAME.len() as i32).map_err(|_| OlinError::InvalidArgument)?;
+                memory::write(mem, memory::u(ptr), NAME.as_bytes()).map_err(|_| OlinError::InvalidArgument)?;
             }
             Ok(NAME.len() as i32)
         })())

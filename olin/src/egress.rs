@@ -1,0 +1,168 @@
+//! Outbound HTTP made on a guest's behalf (the olin `http`/`https`
+//! resources). The sandbox has no network of its own: the embedder passes an
+//! [`Egress`] that performs the exchange, and a per-function allow-list
+//! decides which hosts a guest may open. Everything is denied by default.
+
+use std::time::Duration;
+
+/// One request a guest built in an `http`/`https` resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Absolute URL: the *opened* origin plus the request's path.
+    pub url: String,
+    /// Request headers (`Host` is the opened host).
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Request body.
+    pub body: Vec<u8>,
+    /// Give up after this long (bounded by the call's deadline).
+    pub timeout: Duration,
+    /// Refuse responses larger than this many body bytes.
+    pub max_response_bytes: usize,
+}
+
+/// The answer to an [`EgressRequest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// Response body.
+    pub body: Vec<u8>,
+}
+
+/// Performs outbound HTTP for guests. Called from the guest's (blocking)
+/// thread; implementations must verify TLS and must not follow redirects
+/// (a redirect could leave the allow-list).
+pub trait Egress: Send + Sync {
+    /// Sends `req` and returns the response, or a reason for the guest's log.
+    ///
+    /// # Errors
+    /// A human-readable reason (connection refused, TLS failure, too large, timeout).
+    fn send(&self, req: EgressRequest) -> Result<EgressResponse, String>;
+}
+
+/// The parts of an `http(s)://host[:port][/path]` URL the allow-list needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) scheme: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+}
+
+impl Origin {
+    /// Parses the origin of an `http`/`https` URL; `None` if it has no host,
+    /// carries credentials, or has a bad port.
+    pub(crate) fn parse(url: &str) -> Option<Origin> {
+        let (scheme, rest) = url.split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let authority = rest.split(['/', '?', '#']).next()?;
+        if authority.is_empty() || authority.contains('@') {
+            return None;
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (h, after) = v6.split_once(']')?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().ok()?,
+                None if after.is_empty() => default_port,
+                None => return None,
+            };
+            (format!("[{h}]"), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), p.parse().ok()?),
+                None => (authority.to_owned(), default_port),
+            }
+        };
+        let valid = !host.is_empty() && host.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.[]:".contains(&c));
+        valid.then(|| Origin { scheme, host: host.to_ascii_lowercase(), port })
+    }
+
+    /// `scheme://host:port`.
+    pub(crate) fn base(&self) -> String {
+        format!("{}://{}:{}", self.scheme, self.host, self.port)
+    }
+
+    /// The `Host` header value.
+    pub(crate) fn host_header(&self) -> String {
+        match (self.scheme.as_str(), self.port) {
+            ("http", 80) | ("https", 443) => self.host.clone(),
+            _ => format!("{}:{}", self.host, self.port),
+        }
+    }
+}
+
+/// Whether `origin` is admitted by one of `allow`: `*` (everything),
+/// `host` (any port), `host:port`, or `*.domain` (any subdomain, any port).
+pub(crate) fn allowed(allow: &[String], origin: &Origin) -> bool {
+    allow.iter().any(|pattern| {
+        let pattern = pattern.trim().to_ascii_lowercase();
+        if pattern == "*" {
+            return true;
+        }
+        let (host_pat, port_pat) = match pattern.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(']') || pattern.starts_with('[') => match p.parse::<u16>() {
+                Ok(port) => (h.to_owned(), Some(port)),
+                Err(_) => (pattern.clone(), None),
+            },
+            _ => (pattern.clone(), None),
+        };
+        if port_pat.is_some_and(|p| p != origin.port) {
+            return false;
+        }
+        match host_pat.strip_prefix("*.") {
+            Some(domain) => origin.host.ends_with(&format!(".{domain}")),
+            None => origin.host == host_pat,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(url: &str) -> Origin {
+        Origin::parse(url).unwrap()
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(o("https://Example.com/a?b").host, "example.com");
+        assert_eq!(o("https://example.com").port, 443);
+        assert_eq!(o("http://example.com").port, 80);
+        assert_eq!(o("http://127.0.0.1:8080/x").port, 8080);
+        assert_eq!(o("http://[::1]:81/").host, "[::1]");
+        assert_eq!(o("http://example.com:8080").host_header(), "example.com:8080");
+        assert_eq!(o("https://example.com").base(), "https://example.com:443");
+        for bad in
+            ["http://", "http:///x", "http://user@host/", "http://h:99999", "ftp://h", "http://h:x", "http://a b"]
+        {
+            assert!(Origin::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allow_list_denies_by_default() {
+        let allow =
+            |pats: &[&str], url: &str| allowed(&pats.iter().map(|s| s.to_string()).collect::<Vec<_>>(), &o(url));
+        assert!(!allow(&[], "https://example.com"));
+        assert!(allow(&["*"], "https://example.com"));
+        assert!(allow(&["example.com"], "https://example.com/x"));
+        assert!(allow(&["example.com"], "http://example.com:8080"));
+        assert!(!allow(&["example.com"], "https://evil-example.com"));
+        assert!(!allow(&["example.com"], "https://api.example.com"));
+        assert!(allow(&["*.example.com"], "https://api.example.com"));
+        assert!(!allow(&["*.example.com"], "https://example.com"));
+        assert!(!allow(&["*.example.com"], "https://apiexample.com"));
+        assert!(allow(&["127.0.0.1:8080"], "http://127.0.0.1:8080/"));
+        assert!(!allow(&["127.0.0.1:8080"], "http://127.0.0.1:8081/"));
+        assert!(allow(&["[::1]:81"], "http://[::1]:81/"));
+    }
+}

@@ -1,0 +1,201 @@
+//! The sandbox behind the real worker: hostile guests are stopped with the
+//! right outcome and the worker serves the next call; outbound HTTP goes to
+//! the opened origin only when allowed; compiled artifacts survive restarts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use olin_proto::v1::{EnvVar, Limits};
+use olin_test_support::{
+    NatsServer, S3Server, deploy, deploy_route, fixtures, spawn_gateway, spawn_worker, spawn_worker_with,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+fn small_limits() -> Limits {
+    Limits { fuel: 50_000_000, memory_bytes: 32 << 20, wall_ms: 3_000, max_output_bytes: 10 << 20 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_guests_never_take_the_worker_down() {
+    olin_test_support::init_tracing();
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let store = s3.store_args();
+    deploy(&client, &store, "hello", fixtures::HELLO_WASM).await;
+    let cases: &[(&str, &str, Limits, &str, u16)] = &[
+        ("loop", "loop.wat", small_limits(), "FUEL_EXHAUSTED", 502),
+        ("loop-wall", "loop.wat", Limits { fuel: 200_000_000_000, wall_ms: 300, ..small_limits() }, "TIMEOUT", 504),
+        ("grow", "grow.wat", small_limits(), "MEMORY_EXCEEDED", 502),
+        ("mem32", "mem32.wat", Limits { memory_bytes: 16 << 20, ..small_limits() }, "MEMORY_EXCEEDED", 502),
+        ("bigmem", "bigmem.wat", small_limits(), "MODULE_UNAVAILABLE", 503),
+        ("flood", "flood.wat", small_limits(), "OUTPUT_TOO_LARGE", 502),
+        ("recurse", "recurse.wat", Limits { fuel: 2_000_000_000, ..small_limits() }, "GUEST_ERROR", 502),
+        ("unreachable", "unreachable.wat", small_limits(), "GUEST_ERROR", 502),
+        ("exit3", "exit3.wat", small_limits(), "GUEST_ERROR", 502),
+        ("badcgi", "badcgi.wat", small_limits(), "BAD_CGI_OUTPUT", 502),
+        ("opens", "opens.wat", small_limits(), "OK", 200),
+    ];
+    for (name, file, limits, _, _) in cases {
+        let limits = *limits;
+        deploy_route(&client, &store, name, &fixtures::wat(file), |r| r.limits = Some(limits)).await;
+    }
+    let worker = spawn_worker(&nats.url(), store.clone(), 1).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+
+    for (name, _, _, outcome, status) in cases {
+        let r = http.get(gateway.function_url(name, "/")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), *status, "{name}");
+        assert_eq!(r.headers()["olin-outcome"], *outcome, "{name}");
+        if *outcome != "OK" {
+            assert_eq!(r.headers()["olin-error"], *outcome, "{name}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], *outcome, "{name}: {v}");
+        }
+        let ok = http.get(gateway.function_url("hello", "/after")).send().await.unwrap();
+        assert_eq!(ok.status(), 200, "the worker serves normally after {name}");
+    }
+    assert_eq!(worker.executions(), 2 * cases.len() as u64);
+}
+
+/// A one-route HTTP server on 127.0.0.1 that records each request head.
+async fn upstream() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut n = 0;
+                while !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    let m = sock.read(&mut buf[n..]).await.unwrap();
+                    if m == 0 {
+                        return;
+                    }
+                    n += m;
+                }
+                log.lock().await.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                let body = "hello from upstream";
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Upstream: 1\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                sock.write_all(resp.as_bytes()).await.unwrap();
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn http_resources_reach_allowed_hosts_only() {
+    olin_test_support::init_tracing();
+    let (port, seen) = upstream().await;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let store = s3.store_args();
+    let wasm = fixtures::wat("http.wat");
+    let target = EnvVar { name: "TARGET_URL".into(), value: format!("http://127.0.0.1:{port}/ignored/path") };
+    let t = target.clone();
+    deploy_route(&client, &store, "allowed", &wasm, |r| {
+        r.env = vec![t];
+        r.egress_allow = vec![format!("127.0.0.1:{port}")];
+    })
+    .await;
+    let t = target.clone();
+    deploy_route(&client, &store, "denied", &wasm, |r| r.env = vec![t]).await;
+    let t = target.clone();
+    deploy_route(&client, &store, "other-port", &wasm, |r| {
+        r.env = vec![t];
+        r.egress_allow = vec!["127.0.0.1:1".into()];
+    })
+    .await;
+    let _worker = spawn_worker(&nats.url(), store, 2).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+
+    let r = http.get(gateway.function_url("allowed", "/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-open"], "0");
+    assert_eq!(r.headers()["x-flush"], "0");
+    let body = r.text().await.unwrap();
+    assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+    assert!(body.contains("x-upstream: 1\r\n"), "{body}");
+    assert!(body.ends_with("\r\n\r\nhello from upstream"), "{body}");
+    let requests = seen.lock().await.clone();
+    assert_eq!(requests.len(), 1);
+    let head = requests[0].to_ascii_lowercase();
+    assert!(head.starts_with("get /hello?x=1 http/1.1\r\n"), "the request's own path: {head}");
+    assert!(head.contains(&format!("host: 127.0.0.1:{port}\r\n")), "the opened host, not the guest's: {head}");
+    assert!(!head.contains("evil.example"), "{head}");
+    assert!(head.contains("x-guest: yes\r\n"), "{head}");
+
+    for name in ["denied", "other-port"] {
+        let r = http.get(gateway.function_url(name, "/")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        assert_eq!(r.headers()["x-open"], "-3", "{name}: permission denied");
+        assert!(r.text().await.unwrap().is_empty());
+    }
+    assert_eq!(seen.lock().await.len(), 1, "denied calls never reached the upstream");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn artifacts_survive_a_restart_and_corruption_is_recovered() {
+    olin_test_support::init_tracing();
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let store = s3.store_args();
+    let sha = deploy(&client, &store, "hello", fixtures::HELLO_WASM).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = cache.path().to_owned();
+    let call = || async {
+        let r = http.get(gateway.function_url("hello", "/")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    };
+
+    let first = spawn_worker_with(&nats.url(), store.clone(), |c| c.cache_dir = Some(dir.clone())).await;
+    call().await;
+    call().await;
+    assert_eq!(first.cache.compiles.load(Ordering::Relaxed), 1);
+    assert_eq!(first.cache.memory_hits.load(Ordering::Relaxed), 1);
+    first.stop().await;
+
+    let second = spawn_worker_with(&nats.url(), store.clone(), |c| c.cache_dir = Some(dir.clone())).await;
+    call().await;
+    assert_eq!(second.cache.compiles.load(Ordering::Relaxed), 0, "no recompile after a restart");
+    assert_eq!(second.cache.disk_loads.load(Ordering::Relaxed), 1);
+    second.stop().await;
+
+    // Corrupt the artifact: flip bytes in its middle.
+    let artifact = std::fs::read_dir(&dir)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&sha))
+        .expect("the artifact is on disk");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let mid = bytes.len() / 2;
+    for b in &mut bytes[mid..mid + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&artifact, bytes).unwrap();
+
+    let third = spawn_worker_with(&nats.url(), store, |c| c.cache_dir = Some(dir.clone())).await;
+    call().await;
+    assert_eq!(third.cache.disk_rejected.load(Ordering::Relaxed), 1);
+    assert_eq!(third.cache.compiles.load(Ordering::Relaxed), 1, "recompiled from the store");
+    call().await;
+    assert!(artifact.exists(), "a good artifact replaced the corrupt one");
+}

@@ -1,0 +1,54 @@
+//! Outbound HTTP for guests' `http(s)` resources, over reqwest with rustls:
+//! TLS verified against the Web PKI roots, no redirects followed (a redirect
+//! could leave the function's allow-list), time and size capped.
+
+use std::time::Duration;
+
+use olin::{Egress, EgressRequest, EgressResponse};
+use tokio::runtime::Handle;
+
+/// The worker's [`Egress`].
+pub(crate) struct HttpEgress {
+    client: reqwest::Client,
+    handle: Handle,
+}
+
+impl HttpEgress {
+    /// Builds the client; `handle` runs its futures (guests call from blocking threads).
+    pub(crate) fn new(handle: Handle) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("olincloud-worker/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(HttpEgress { client, handle })
+    }
+
+    async fn exchange(&self, req: EgressRequest) -> Result<EgressResponse, String> {
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut builder = self.client.request(method, &req.url).body(req.body);
+        for (name, value) in &req.headers {
+            builder = builder.header(name.as_str(), value.as_slice());
+        }
+        let mut resp = builder.send().await.map_err(|e| format!("request failed: {e}"))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading the response failed: {e}"))? {
+            if body.len() + chunk.len() > req.max_response_bytes {
+                return Err(format!("the response exceeds {} bytes", req.max_response_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(EgressResponse { status, headers, body })
+    }
+}
+
+impl Egress for HttpEgress {
+    fn send(&self, req: EgressRequest) -> Result<EgressResponse, String> {
+        let timeout = req.timeout;
+        self.handle
+            .block_on(async { tokio::time::timeout(timeout, self.exchange(req)).await })
+            .map_err(|_| format!("no response within {timeout:?}"))?
+    }
+}
