@@ -24,6 +24,12 @@ pub struct Config {
     /// Largest request body accepted, in bytes (413 above).
     #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 10 << 20)]
     pub max_body_bytes: u64,
+    /// Largest total of request header bytes accepted (431 above).
+    #[arg(long, env = "GATEWAY_MAX_HEADER_BYTES", default_value_t = 32 << 10)]
+    pub max_header_bytes: u64,
+    /// Serve `{function}.{base-domain}` as the function (host routing), besides `/f/{function}/`.
+    #[arg(long, env = "GATEWAY_BASE_DOMAIN")]
+    pub base_domain: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -39,6 +45,8 @@ impl Config {
             default_wall_ms: 30_000,
             queue_slack_ms: 5_000,
             max_body_bytes: 10 << 20,
+            max_header_bytes: 32 << 10,
+            base_domain: None,
             log_format: "text".into(),
         }
     }

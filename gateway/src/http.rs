@@ -17,7 +17,48 @@ use warp::reply::Response;
 use crate::Gateway;
 use crate::invoke::{self, InvokeError};
 
-/// A finished request, as the gateway will answer it.
+/// Where a request goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Target<'a> {
+    Health,
+    Ready,
+    Metrics,
+    /// A function call: the function and the path after its prefix.
+    Function {
+        name: &'a str,
+        path: &'a str,
+    },
+    NotFound,
+}
+
+/// Routes by host (`{function}.{base_domain}`, the whole path is the
+/// function's) or by path (`/f/{function}/...`).
+fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Option<&str>) -> Target<'a> {
+    if let (Some(host), Some(base)) = (host, base_domain) {
+        let host =
+            host.rsplit_once(':').map_or(host, |(h, p)| if p.bytes().all(|c| c.is_ascii_digit()) { h } else { host });
+        if let Some(label) = host.strip_suffix(base).and_then(|h| h.strip_suffix('.'))
+            && !label.is_empty()
+            && !label.contains('.')
+        {
+            return Target::Function { name: label, path };
+        }
+    }
+    match path {
+        "/healthz" => Target::Health,
+        "/readyz" => Target::Ready,
+        "/metrics" => Target::Metrics,
+        _ => match path.strip_prefix("/f/") {
+            Some(rest) => match rest.find('/') {
+                Some(i) => Target::Function { name: &rest[..i], path: &rest[i..] },
+                None => Target::Function { name: rest, path: "" },
+            },
+            None => Target::NotFound,
+        },
+    }
+}
+
+/// Answers one request and records it in the metrics.
 pub(crate) async fn handle(
     gw: Arc<Gateway>,
     method: Method,
@@ -27,23 +68,40 @@ pub(crate) async fn handle(
     remote: Option<SocketAddr>,
     body: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin,
 ) -> Response {
-    let path = path.as_str();
-    match path {
-        "/healthz" => return text(StatusCode::OK, "ok"),
-        "/readyz" => {
+    let started = std::time::Instant::now();
+    gw.metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut label = String::new();
+    let resp = answer(&gw, method, path.as_str(), query, headers, remote, body, &mut label).await;
+    gw.metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    gw.metrics.observe(&label, resp.status().as_u16(), started.elapsed());
+    resp
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    gw: &Arc<Gateway>,
+    method: Method,
+    path: &str,
+    query: Option<String>,
+    headers: HeaderMap,
+    remote: Option<SocketAddr>,
+    body: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin,
+    label: &mut String,
+) -> Response {
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
+    let (function, fn_path) = match target(path, host, gw.config.base_domain.as_deref()) {
+        Target::Health => return text(StatusCode::OK, "ok"),
+        Target::Ready => {
             return match gw.readiness().await {
                 Ok(()) => text(StatusCode::OK, "ready"),
                 Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
             };
         }
-        _ => {}
-    }
-    let Some(rest) = path.strip_prefix("/f/") else {
-        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; functions are under /f/<name>/", None);
-    };
-    let (function, fn_path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
+        Target::Metrics => return text(StatusCode::OK, &gw.metrics.render()),
+        Target::NotFound => {
+            return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; functions are under /f/<name>/", None);
+        }
+        Target::Function { name, path } => (name, path),
     };
     let Some(route) = gw.routes.get(function).filter(|_| subject::is_valid_function_name(function)) else {
         return error(
@@ -53,19 +111,29 @@ pub(crate) async fn handle(
             None,
         );
     };
+    label.push_str(function);
+    let header_bytes: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
+    if header_bytes as u64 > gw.config.max_header_bytes {
+        return error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADERS_TOO_LARGE",
+            &format!("the request headers exceed {} bytes", gw.config.max_header_bytes),
+            None,
+        );
+    }
+    let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > gw.config.max_body_bytes) {
+        return too_large(gw.config.max_body_bytes);
+    }
     let Some(target) = pick_target(&route) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "NO_TARGET", "the function has no deployed version", None);
     };
+    if gw.presence.live() == 0 && gw.presence.refresh(&gw.workers_kv).await == 0 {
+        return retry_later(StatusCode::SERVICE_UNAVAILABLE, "NO_WORKERS", "no worker is running; retry later");
+    }
     let body = match read_body(body, gw.config.max_body_bytes).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BODY_TOO_LARGE",
-                &format!("the request body exceeds {} bytes", gw.config.max_body_bytes),
-                None,
-            );
-        }
+        Err(BodyError::TooLarge) => return too_large(gw.config.max_body_bytes),
         Err(BodyError::Read(err)) => {
             return error(
                 StatusCode::BAD_REQUEST,
@@ -117,19 +185,14 @@ pub(crate) async fn handle(
             Some(Outcome::Timeout),
         ),
         Err(InvokeError::QueueFull) => {
-            let mut r =
-                error(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later", None);
-            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
-            r
+            retry_later(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later")
         }
         Err(InvokeError::TooLarge) => {
             error(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request exceeds the message size limit", None)
         }
         Err(err) => {
             warn!(%err, "invocation failed");
-            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &err.to_string(), None);
-            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
-            r
+            retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &err.to_string())
         }
     };
     info!(status = resp.status().as_u16(), "answered");
@@ -214,6 +277,17 @@ fn reply(r: InvocationResponse) -> Response {
     resp
 }
 
+fn too_large(max: u64) -> Response {
+    error(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", &format!("the request body exceeds {max} bytes"), None)
+}
+
+/// A platform error the client should retry after a second.
+fn retry_later(status: StatusCode, code: &str, message: &str) -> Response {
+    let mut r = error(status, code, message, None);
+    r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
+
 fn text(status: StatusCode, body: &str) -> Response {
     let mut r = Response::new(body.to_owned().into());
     *r.status_mut() = status;
@@ -242,6 +316,29 @@ fn error(status: StatusCode, code: &str, message: &str, outcome: Option<Outcome>
 mod tests {
     use super::*;
     use olin_proto::v1::RouteTarget;
+
+    #[test]
+    fn targets() {
+        let none = None;
+        assert_eq!(target("/healthz", none, none), Target::Health);
+        assert_eq!(target("/readyz", none, none), Target::Ready);
+        assert_eq!(target("/metrics", none, none), Target::Metrics);
+        assert_eq!(target("/f/hello", none, none), Target::Function { name: "hello", path: "" });
+        assert_eq!(target("/f/hello/", none, none), Target::Function { name: "hello", path: "/" });
+        assert_eq!(target("/f/hello/a/b", none, none), Target::Function { name: "hello", path: "/a/b" });
+        assert_eq!(target("/x", none, none), Target::NotFound);
+        let base = Some("fn.example.com");
+        assert_eq!(
+            target("/healthz", Some("hello.fn.example.com:8080"), base),
+            Target::Function { name: "hello", path: "/healthz" },
+            "a function host owns its whole path"
+        );
+        assert_eq!(target("/a", Some("hello.fn.example.com"), base), Target::Function { name: "hello", path: "/a" });
+        assert_eq!(target("/healthz", Some("fn.example.com"), base), Target::Health);
+        assert_eq!(target("/a", Some("a.b.fn.example.com"), base), Target::NotFound);
+        assert_eq!(target("/a", Some("hellofn.example.com"), base), Target::NotFound);
+        assert_eq!(target("/f/x", Some("other.org"), base), Target::Function { name: "x", path: "" });
+    }
 
     #[test]
     fn hosts() {

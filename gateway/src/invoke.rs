@@ -6,7 +6,7 @@
 //! call answered twice) find no slot and are dropped.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ use olin_proto::v1::{InvocationRequest, InvocationResponse};
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn};
+
+use crate::metrics::Metrics;
 
 /// A call that got no reply.
 #[derive(Debug, Error)]
@@ -42,14 +44,16 @@ pub(crate) enum InvokeError {
 }
 
 /// Pending calls of one gateway, by invocation id.
-#[derive(Default)]
 pub(crate) struct Replies {
     pending: Mutex<HashMap<String, oneshot::Sender<InvocationResponse>>>,
-    /// Replies that found no waiting call (late or duplicate).
-    pub(crate) dropped: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 impl Replies {
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+        Replies { pending: Mutex::default(), metrics }
+    }
+
     fn register(self: &Arc<Self>, id: &str) -> Pending {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), tx);
@@ -63,7 +67,7 @@ impl Replies {
                 let _ = tx.send(resp);
             }
             None => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.metrics.dropped_replies.fetch_add(1, Ordering::Relaxed);
                 debug!(invocation_id = id, "reply for no pending call dropped (duplicate or late)");
             }
         }

@@ -11,6 +11,8 @@
 pub mod config;
 mod http;
 mod invoke;
+pub mod metrics;
+mod presence;
 pub mod route_table;
 
 use std::future::Future;
@@ -54,6 +56,9 @@ pub(crate) struct Gateway {
     pub(crate) routes: Arc<RouteTable>,
     pub(crate) replies: Arc<invoke::Replies>,
     pub(crate) local_port: u16,
+    pub(crate) metrics: Arc<metrics::Metrics>,
+    pub(crate) presence: Arc<presence::Presence>,
+    pub(crate) workers_kv: async_nats::jetstream::kv::Store,
 }
 
 impl Gateway {
@@ -93,11 +98,28 @@ pub async fn run(
     let sub = nats.subscribe(subject::reply_subscription(&id)?).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let routes = Arc::new(RouteTable::default());
-    let replies = Arc::new(invoke::Replies::default());
+    let metrics = Arc::new(metrics::Metrics::default());
+    let replies = Arc::new(invoke::Replies::new(metrics.clone()));
+    let presence = Arc::new(presence::Presence::new(topology_config.worker_ttl));
     let follow = tokio::spawn(routes.clone().follow(topo.routes.clone(), stop_rx.clone()));
     let receive = tokio::spawn(replies.clone().receive(sub, stop_rx.clone()));
+    let watch_workers = {
+        let (presence, kv, stop) = (presence.clone(), topo.workers.clone(), stop_rx.clone());
+        tokio::spawn(async move { presence.follow(kv, stop).await })
+    };
     let local_port = listener.local_addr()?.port();
-    let gw = Arc::new(Gateway { id, config, nats, js, routes, replies, local_port });
+    let gw = Arc::new(Gateway {
+        id,
+        config,
+        nats,
+        js,
+        routes,
+        replies,
+        local_port,
+        metrics,
+        presence,
+        workers_kv: topo.workers.clone(),
+    });
 
     let state = gw.clone();
     let filter = warp::any()
@@ -116,6 +138,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     let _ = follow.await;
     let _ = receive.await;
+    let _ = watch_workers.await;
     info!("gateway stopped");
     Ok(())
 }

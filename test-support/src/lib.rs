@@ -15,7 +15,8 @@ pub use db::TestDb;
 pub use nats::NatsServer;
 pub use s3::S3Server;
 pub use services::{
-    GatewayHandle, WorkerHandle, deploy, deploy_route, spawn_gateway, spawn_worker, spawn_worker_with, test_topology,
+    GatewayHandle, WorkerHandle, deploy, deploy_route, spawn_gateway, spawn_gateway_with, spawn_worker,
+    spawn_worker_with, test_topology,
 };
 
 /// The committed example modules and test fixtures.

@@ -120,17 +120,28 @@ impl Drop for GatewayHandle {
 
 /// Starts a gateway against `nats_url` and waits until it is ready.
 pub async fn spawn_gateway(nats_url: &str) -> GatewayHandle {
+    spawn_gateway_with(nats_url, test_topology(), |_| {}).await
+}
+
+/// Starts a gateway with the JetStream settings `topology` and the
+/// configuration `edit` adjusts, and waits until it is ready.
+pub async fn spawn_gateway_with(
+    nats_url: &str,
+    topology: TopologyConfig,
+    edit: impl FnOnce(&mut olin_gateway::Config),
+) -> GatewayHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
     let addr = listener.local_addr().expect("gateway addr");
     let mut cfg = olin_gateway::Config::with_listen(addr);
     cfg.nats_url = nats_url.to_owned();
+    edit(&mut cfg);
     let nats = async_nats::connect(nats_url).await.expect("gateway connects to NATS");
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         let shutdown = async {
             let _ = rx.await;
         };
-        if let Err(err) = olin_gateway::run(cfg, listener, nats, test_topology(), shutdown).await {
+        if let Err(err) = olin_gateway::run(cfg, listener, nats, topology, shutdown).await {
             panic!("gateway failed: {err}");
         }
     });

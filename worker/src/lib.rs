@@ -32,6 +32,9 @@ pub use config::Config;
 pub use module_cache::ModuleCache;
 pub use module_store::ModuleStoreArgs;
 
+/// How often a worker refreshes its heartbeat (the bucket's TTL is longer).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
 /// The worker could not start.
 #[derive(Debug, Error)]
 pub enum WorkerError {
@@ -120,7 +123,10 @@ impl Worker {
                 }
             },
         };
-        Ok(Worker { ctx: Arc::new(ctx), consumer, workers_kv: topo.workers, concurrency: cfg.concurrency() })
+        let worker = Worker { ctx: Arc::new(ctx), consumer, workers_kv: topo.workers, concurrency: cfg.concurrency() };
+        // Visible to gateways before the first pull.
+        beat(&worker.ctx, &worker.workers_kv, worker.concurrency).await;
+        Ok(worker)
     }
 
     /// This worker's id.
@@ -164,6 +170,19 @@ impl Worker {
     }
 }
 
+/// Writes one heartbeat of this worker to `OLIN_WORKERS`.
+async fn beat(ctx: &Ctx, kv: &async_nats::jetstream::kv::Store, concurrency: usize) {
+    let beat = serde_json::json!({
+        "worker_id": ctx.worker_id,
+        "concurrency": concurrency,
+        "in_flight": ctx.stats.in_flight.load(std::sync::atomic::Ordering::Relaxed),
+        "executions": ctx.stats.executions.load(std::sync::atomic::Ordering::Relaxed),
+    });
+    if let Err(err) = kv.put(&ctx.worker_id, beat.to_string().into()).await {
+        warn!(%err, "heartbeat failed");
+    }
+}
+
 /// Publishes this worker's presence to `OLIN_WORKERS` until stopped.
 async fn heartbeat(
     ctx: Arc<Ctx>,
@@ -171,20 +190,12 @@ async fn heartbeat(
     concurrency: usize,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.tick().await;
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tick.tick() => beat(&ctx, &kv, concurrency).await,
             _ = stop.changed() => return,
-        }
-        let beat = serde_json::json!({
-            "worker_id": ctx.worker_id,
-            "concurrency": concurrency,
-            "in_flight": ctx.stats.in_flight.load(std::sync::atomic::Ordering::Relaxed),
-            "executions": ctx.stats.executions.load(std::sync::atomic::Ordering::Relaxed),
-        });
-        if let Err(err) = kv.put(&ctx.worker_id, beat.to_string().into()).await {
-            warn!(%err, "heartbeat failed");
         }
     }
 }

@@ -1,0 +1,115 @@
+//! The gateway's own answers: limits, refusal when nothing can run a call,
+//! host routing, metrics. Real NATS, real workers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use olin_proto::v1::Limits;
+use olin_test_support::{
+    NatsServer, S3Server, deploy, deploy_route, fixtures, spawn_gateway, spawn_gateway_with, spawn_worker,
+    test_topology,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_worker_means_503_at_once() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let started = Instant::now();
+    let r = reqwest::get(gateway.function_url("hello", "/")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.headers()["olin-error"], "NO_WORKERS");
+
+    // A worker that starts is seen at once, and one that stops is gone.
+    let worker = spawn_worker(&nats.url(), s3.store_args(), 1).await;
+    let r = reqwest::get(gateway.function_url("hello", "/")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    worker.stop().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = reqwest::get(gateway.function_url("hello", "/")).await.unwrap();
+    assert_eq!(r.status(), 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_queue_is_refused_with_retry_after() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    // A function that never answers in time, and a queue of three.
+    deploy_route(&client, &s3.store_args(), "slow", &fixtures::wat("sleepy.wat"), |r| {
+        r.limits = Some(Limits { wall_ms: 3_000, ..Default::default() })
+    })
+    .await;
+    let topology = olin_proto::topology::TopologyConfig { invocations_max_msgs: 3, ..test_topology() };
+    let gateway = spawn_gateway_with(&nats.url(), topology, |c| c.queue_slack_ms = 500).await;
+    // A heartbeat with no worker behind it: calls are queued and never taken.
+    let js = async_nats::jetstream::new(client.clone());
+    let workers = js.get_key_value(olin_proto::subject::KV_WORKERS).await.unwrap();
+    workers.put("phantom", "{}".into()).await.unwrap();
+
+    let http = reqwest::Client::new();
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let (http, url) = (http.clone(), gateway.function_url("slow", "/"));
+        waiting.push(tokio::spawn(async move { http.get(url).send().await.unwrap().status() }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let r = http.get(gateway.function_url("slow", "/")).send().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["olin-error"], "QUEUE_FULL");
+    assert_eq!(r.headers()["retry-after"], "1");
+    for w in waiting {
+        assert_eq!(w.await.unwrap(), 504, "the queued calls time out at their deadline");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_host_routing_and_metrics() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    deploy(&client, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
+        c.max_body_bytes = 1024;
+        c.max_header_bytes = 2048;
+        c.base_domain = Some("fn.test".into());
+    })
+    .await;
+    let http = reqwest::Client::new();
+
+    let r = http.post(gateway.function_url("echo", "")).body(vec![b'x'; 1025]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.headers()["olin-error"], "BODY_TOO_LARGE");
+    let r = http.post(gateway.function_url("echo", "")).body(vec![b'x'; 1024]).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().len(), 1024);
+
+    let r = http.get(gateway.function_url("echo", "")).header("x-big", "y".repeat(3000)).send().await.unwrap();
+    assert_eq!(r.status(), 431);
+    assert_eq!(r.headers()["olin-error"], "HEADERS_TOO_LARGE");
+
+    // Host routing: echo.fn.test owns its whole path space.
+    let r = http.post(format!("{}/any/path", gateway.url())).header("host", "echo.fn.test").body("via host").send();
+    let r = r.await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "via host");
+    let r = http.get(format!("{}/", gateway.url())).header("host", "nope.fn.test").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["olin-error"], "FUNCTION_NOT_FOUND");
+
+    // Every answer names its invocation; metrics count them by function and status.
+    let r = http.get(gateway.function_url("echo", "")).send().await.unwrap();
+    assert!(r.headers().contains_key("olin-invocation-id"));
+    let metrics = http.get(format!("{}/metrics", gateway.url())).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("olin_gateway_requests_total{function=\"echo\",status=\"200\"} 3"), "{metrics}");
+    assert!(metrics.contains("olin_gateway_requests_total{function=\"echo\",status=\"413\"} 1"), "{metrics}");
+    assert!(metrics.contains("olin_gateway_request_duration_seconds_count{function=\"echo\"}"), "{metrics}");
+    assert!(metrics.contains("olin_gateway_in_flight"), "{metrics}");
+}
