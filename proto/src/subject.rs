@@ -145,6 +145,12 @@ pub fn invocation_id_of_reply(subject: &str) -> Option<&str> {
     id_token(id).ok()
 }
 
+/// JetStream's advisory for an invocation that exhausted its deliveries on
+/// the `workers` consumer.
+pub fn max_deliveries_advisory() -> String {
+    format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM_INVOCATIONS}.{CONSUMER_WORKERS}")
+}
+
 /// Core NATS subject on which control asks workers to prewarm a module.
 pub fn ctl_prewarm() -> String {
     format!("{CTL_PREFIX}.prewarm")
@@ -187,6 +193,7 @@ mod tests {
         assert!(matches!(invoke_subject("a.>"), Err(NameError::Function { .. })));
         assert!(event_subject("*").is_err());
         assert_eq!(ctl_prewarm(), "olin.ctl.prewarm");
+        assert_eq!(max_deliveries_advisory(), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.OLIN_INVOCATIONS.workers");
         assert_eq!(ctl_evict(), "olin.ctl.evict");
         assert_eq!(module_object_key("ab12"), "modules/ab12.wasm");
     }

@@ -16,7 +16,7 @@ pub use nats::NatsServer;
 pub use s3::S3Server;
 pub use services::{
     GatewayHandle, WorkerHandle, deploy, deploy_route, spawn_gateway, spawn_gateway_with, spawn_worker,
-    spawn_worker_with, test_topology,
+    spawn_worker_topology, spawn_worker_with, test_topology,
 };
 
 /// The committed example modules and test fixtures.

@@ -67,6 +67,16 @@ pub async fn spawn_worker_with(
     store: ModuleStoreArgs,
     edit: impl FnOnce(&mut olin_worker::Config),
 ) -> WorkerHandle {
+    spawn_worker_topology(nats_url, store, test_topology(), edit).await
+}
+
+/// As [`spawn_worker_with`], with JetStream settings of its own.
+pub async fn spawn_worker_topology(
+    nats_url: &str,
+    store: ModuleStoreArgs,
+    topology: TopologyConfig,
+    edit: impl FnOnce(&mut olin_worker::Config),
+) -> WorkerHandle {
     let mut cfg = olin_worker::Config::new(nats_url, store);
     cfg.concurrency = Some(2);
     edit(&mut cfg);
@@ -74,8 +84,7 @@ pub async fn spawn_worker_with(
     let store = cfg.store.open().expect("open module store");
     let listener = TcpListener::bind(cfg.listen).await.expect("bind worker");
     let addr = listener.local_addr().expect("worker addr");
-    let worker =
-        olin_worker::Worker::start(&cfg, Deps { nats, store, topology: test_topology() }).await.expect("worker starts");
+    let worker = olin_worker::Worker::start(&cfg, Deps { nats, store, topology }).await.expect("worker starts");
     let (id, stats, cache) = (worker.id().to_owned(), worker.stats(), worker.cache_counters());
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(worker.serve(listener, async {

@@ -17,7 +17,7 @@ use olin_proto::v1::{ExecutionEvent, InvocationRequest, InvocationResponse, Outc
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::Ctx;
+use crate::{Ctx, dead_letter};
 
 /// How long one pull request waits on the server for a message.
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
@@ -65,10 +65,10 @@ async fn handle(ctx: &Ctx, msg: jetstream::Message) {
         Ok(req) if subject::is_valid_function_name(&req.function) && !req.invocation_id.is_empty() => req,
         Ok(req) => {
             let reason = format!("invalid invocation: function {:?}, id {:?}", req.function, req.invocation_id);
-            return dead_letter(ctx, &msg, None, &reason).await;
+            return dead_letter::message(ctx, &msg, None, &reason).await;
         }
         Err(err) => {
-            return dead_letter(ctx, &msg, None, &format!("undecodable InvocationRequest: {err}")).await;
+            return dead_letter::message(ctx, &msg, None, &format!("undecodable InvocationRequest: {err}")).await;
         }
     };
     let span = tracing::info_span!("invocation", invocation_id = %req.invocation_id, function = %req.function,
@@ -194,37 +194,5 @@ async fn finish(
     }
     if let Err(err) = msg.ack().await {
         warn!(%err, "ack failed; the call may run again and its duplicate reply be dropped");
-    }
-}
-
-/// Moves a message that cannot be run to `OLIN_DEAD` with its reason, and
-/// stops its redelivery. If the dead-letter write fails, the message is
-/// nak'd instead so nothing is lost.
-async fn dead_letter(ctx: &Ctx, msg: &jetstream::Message, function: Option<&str>, reason: &str) {
-    warn!(reason, "dead-lettering invocation");
-    ctx.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-    let mut headers = HeaderMap::new();
-    headers.insert(subject::HDR_DEAD_REASON, reason);
-    if let Some(h) = msg.headers.as_ref() {
-        for name in [subject::HDR_MSG_ID, subject::HDR_REPLY_TO, subject::HDR_DEADLINE, subject::HDR_TRACEPARENT] {
-            if let Some(v) = h.get(name) {
-                headers.insert(name, v.as_str());
-            }
-        }
-    }
-    let stored = match ctx.js.publish_with_headers(subject::dead_subject(function), headers, msg.payload.clone()).await
-    {
-        Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    let kind = match stored {
-        Ok(()) => AckKind::Term,
-        Err(err) => {
-            warn!(%err, "dead-letter write failed; nak");
-            AckKind::Nak(Some(Duration::from_secs(1)))
-        }
-    };
-    if let Err(err) = msg.ack_with(kind).await {
-        warn!(%err, "ack of dead-lettered message failed");
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod config;
 mod consumer;
+mod dead_letter;
 mod egress;
 mod health;
 pub mod module_cache;
@@ -82,6 +83,7 @@ pub struct Deps {
 /// A started worker, not yet serving.
 pub struct Worker {
     ctx: Arc<Ctx>,
+    invocations: async_nats::jetstream::stream::Stream,
     consumer: async_nats::jetstream::consumer::PullConsumer,
     workers_kv: async_nats::jetstream::kv::Store,
     concurrency: usize,
@@ -123,7 +125,13 @@ impl Worker {
                 }
             },
         };
-        let worker = Worker { ctx: Arc::new(ctx), consumer, workers_kv: topo.workers, concurrency: cfg.concurrency() };
+        let worker = Worker {
+            ctx: Arc::new(ctx),
+            invocations: topo.invocations,
+            consumer,
+            workers_kv: topo.workers,
+            concurrency: cfg.concurrency(),
+        };
         // Visible to gateways before the first pull.
         beat(&worker.ctx, &worker.workers_kv, worker.concurrency).await;
         Ok(worker)
@@ -155,12 +163,15 @@ impl Worker {
         let heartbeat =
             tokio::spawn(heartbeat(self.ctx.clone(), self.workers_kv.clone(), self.concurrency, stop_rx.clone()));
         let health = tokio::spawn(health::serve(listener, self.ctx.clone(), stop_rx.clone()));
+        let advisories =
+            tokio::spawn(dead_letter::follow_advisories(self.ctx.clone(), self.invocations.clone(), stop_rx.clone()));
         info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
         shutdown.await;
         info!("draining: no new pulls, finishing calls in flight");
         let _ = stop_tx.send(true);
         while slots.join_next().await.is_some() {}
         let _ = heartbeat.await;
+        let _ = advisories.await;
         if let Err(err) = self.workers_kv.delete(&self.ctx.worker_id).await {
             warn!(%err, "could not remove the worker heartbeat");
         }

@@ -1,0 +1,152 @@
+//! Queue semantics on a real JetStream: poison messages are dead-lettered,
+//! a repeated invocation id runs once, and a call whose workers keep dying
+//! is dead-lettered and answered instead of waiting for its deadline.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use olin_proto::Message as _;
+use olin_proto::subject;
+use olin_proto::topology::{self, TopologyConfig};
+use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
+use olin_test_support::{NatsServer, S3Server, deploy, fixtures, spawn_worker, spawn_worker_topology, test_topology};
+
+async fn dead_letters(
+    js: &async_nats::jetstream::Context,
+    n: usize,
+) -> Vec<async_nats::jetstream::message::StreamMessage> {
+    let stream = js.get_stream(subject::STREAM_DEAD).await.unwrap();
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        out.clear();
+        let mut seq = 1;
+        while let Ok(m) = stream.get_raw_message(seq).await {
+            out.push(m);
+            seq += 1;
+        }
+        if out.len() >= n {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    out
+}
+
+fn request(function: &str, sha256: &str, id: &str) -> InvocationRequest {
+    InvocationRequest {
+        invocation_id: id.into(),
+        function: function.into(),
+        module_sha256: sha256.into(),
+        method: "GET".into(),
+        path: "/".into(),
+        ..Default::default()
+    }
+}
+
+fn headers(reply_to: &str, id: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(subject::HDR_REPLY_TO, reply_to);
+    h.insert(subject::HDR_MSG_ID, id);
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poison_messages_are_dead_lettered_once() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let client = nats.client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    js.publish(subject::invoke_subject("hello").unwrap(), "\u{ff}garbage, not protobuf".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    let dead = dead_letters(&js, 1).await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].headers.get(subject::HDR_DEAD_REASON).unwrap().as_str().to_owned();
+    assert!(reason.contains("undecodable"), "{reason}");
+    assert_eq!(dead[0].subject.as_str(), "olin.dead._undecodable");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut invocations = js.get_stream(subject::STREAM_INVOCATIONS).await.unwrap();
+    assert_eq!(invocations.info().await.unwrap().state.messages, 0, "removed from the queue, not redelivered");
+    assert_eq!(worker.stats.dead_lettered.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(worker.executions(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_same_invocation_id_runs_once() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut replies = client.subscribe("test.replies.>").await.unwrap();
+    let req = request("hello", &sha, "dup-1").encode_to_vec();
+    for _ in 0..2 {
+        let ack = js
+            .publish_with_headers(
+                subject::invoke_subject("hello").unwrap(),
+                headers("test.replies.dup-1", "dup-1"),
+                req.clone().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(ack.sequence, 1, "the second publish is a duplicate of the first");
+    }
+    let first = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
+    let resp = InvocationResponse::decode(first.payload).unwrap();
+    assert_eq!(resp.outcome(), Outcome::Ok, "{}", resp.error);
+    assert!(tokio::time::timeout(Duration::from_millis(700), replies.next()).await.is_err(), "one reply only");
+    assert_eq!(worker.executions(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exhausted_deliveries_are_dead_lettered_and_answered() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+    let topo = TopologyConfig { ack_wait: Duration::from_millis(400), max_deliver: 2, ..test_topology() };
+    let js = async_nats::jetstream::new(client.clone());
+    let t = topology::ensure(&js, &topo).await.unwrap();
+    let consumer = topology::ensure_workers_consumer(&t.invocations, &topo).await.unwrap();
+    let mut replies = client.subscribe("test.replies.>").await.unwrap();
+    js.publish_with_headers(
+        subject::invoke_subject("hello").unwrap(),
+        headers("test.replies.lost-1", "lost-1"),
+        request("hello", &sha, "lost-1").encode_to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    // Two workers take the call and die before acking it.
+    for delivery in 1..=2 {
+        let mut batch = consumer.batch().max_messages(1).expires(Duration::from_secs(3)).messages().await.unwrap();
+        let msg = batch.next().await.unwrap().unwrap();
+        assert_eq!(msg.info().unwrap().delivered, delivery);
+        drop(msg);
+    }
+    // A live worker picks up JetStream's max-deliveries advisory.
+    let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |_| {}).await;
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
+    let resp = InvocationResponse::decode(reply.payload).unwrap();
+    assert_eq!(resp.outcome(), Outcome::Internal);
+    assert!(resp.error.contains("delivered 2 times"), "{}", resp.error);
+    let dead = dead_letters(&js, 1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].subject.as_str(), "olin.dead.hello");
+    assert!(dead[0].headers.get(subject::HDR_DEAD_REASON).unwrap().as_str().contains("2 times"));
+    let mut invocations = js.get_stream(subject::STREAM_INVOCATIONS).await.unwrap();
+    assert_eq!(invocations.info().await.unwrap().state.messages, 0);
+    assert_eq!(worker.executions(), 0, "the exhausted call is not run again");
+}

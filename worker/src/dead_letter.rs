@@ -1,0 +1,140 @@
+//! The dead-letter stream `OLIN_DEAD`: invocations that cannot be run, kept
+//! with the reason in the `Olin-Dead-Reason` header so they can be listed
+//! and re-driven.
+//!
+//! Two ways in: a worker that pulls an undecodable message moves it here at
+//! once, and a message that ran out of deliveries (its workers kept dying
+//! before acking) is moved here when JetStream's max-deliveries advisory
+//! arrives; its caller then gets an `INTERNAL` answer instead of waiting for
+//! the deadline.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, AckKind};
+use bytes::Bytes;
+use futures::StreamExt;
+use olin_proto::Message as _;
+use olin_proto::subject;
+use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::Ctx;
+
+/// Queue group of the advisory followers: one worker handles each advisory.
+const ADVISORY_GROUP: &str = "olin-dead-letter";
+
+/// Writes `payload` to `OLIN_DEAD` with `reason` and the call's own headers.
+async fn store(
+    ctx: &Ctx,
+    function: Option<&str>,
+    reason: &str,
+    original: Option<&HeaderMap>,
+    payload: Bytes,
+) -> Result<(), String> {
+    let mut headers = HeaderMap::new();
+    headers.insert(subject::HDR_DEAD_REASON, reason);
+    if let Some(h) = original {
+        for name in [subject::HDR_MSG_ID, subject::HDR_REPLY_TO, subject::HDR_DEADLINE, subject::HDR_TRACEPARENT] {
+            if let Some(v) = h.get(name) {
+                headers.insert(name, v.as_str());
+            }
+        }
+    }
+    let ack = ctx
+        .js
+        .publish_with_headers(subject::dead_subject(function), headers, payload)
+        .await
+        .map_err(|e| e.to_string())?;
+    ack.await.map(|_| ()).map_err(|e| e.to_string())?;
+    ctx.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Moves a pulled message that cannot be run to `OLIN_DEAD` and stops its
+/// redelivery. If the dead-letter write fails, the message is nak'd instead,
+/// so nothing is lost.
+pub(crate) async fn message(ctx: &Ctx, msg: &jetstream::Message, function: Option<&str>, reason: &str) {
+    warn!(reason, "dead-lettering invocation");
+    let kind = match store(ctx, function, reason, msg.headers.as_ref(), msg.payload.clone()).await {
+        Ok(()) => AckKind::Term,
+        Err(err) => {
+            warn!(%err, "dead-letter write failed; nak");
+            AckKind::Nak(Some(Duration::from_secs(1)))
+        }
+    };
+    if let Err(err) = msg.ack_with(kind).await {
+        warn!(%err, "ack of dead-lettered message failed");
+    }
+}
+
+/// The fields of JetStream's max-deliveries advisory that matter here.
+#[derive(serde::Deserialize)]
+struct MaxDeliveries {
+    stream_seq: u64,
+    deliveries: u64,
+}
+
+/// Follows max-deliveries advisories of the `workers` consumer until `stop`.
+pub(crate) async fn follow_advisories(
+    ctx: Arc<Ctx>,
+    invocations: jetstream::stream::Stream,
+    mut stop: watch::Receiver<bool>,
+) {
+    let subject = subject::max_deliveries_advisory();
+    let mut sub = match ctx.nats.queue_subscribe(subject.clone(), ADVISORY_GROUP.to_owned()).await {
+        Ok(s) => s,
+        Err(err) => {
+            warn!(%err, subject, "cannot follow max-deliveries advisories");
+            return;
+        }
+    };
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => m,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        let Some(msg) = msg else { return };
+        match serde_json::from_slice::<MaxDeliveries>(&msg.payload) {
+            Ok(adv) => give_up(&ctx, &invocations, adv).await,
+            Err(err) => warn!(%err, "unreadable max-deliveries advisory"),
+        }
+    }
+}
+
+async fn give_up(ctx: &Ctx, invocations: &jetstream::stream::Stream, adv: MaxDeliveries) {
+    let stored = match invocations.get_raw_message(adv.stream_seq).await {
+        Ok(m) => m,
+        Err(err) => {
+            // Already acked or removed: nothing to do.
+            info!(%err, seq = adv.stream_seq, "exhausted message is gone");
+            return;
+        }
+    };
+    let req = InvocationRequest::decode(stored.payload.clone()).ok();
+    let function = req.as_ref().map(|r| r.function.as_str());
+    let reason = format!("delivered {} times without being answered", adv.deliveries);
+    if let Err(err) = store(ctx, function, &reason, Some(&stored.headers), stored.payload.clone()).await {
+        warn!(%err, "dead-letter write failed; the message stays in the queue");
+        return;
+    }
+    if let Err(err) = invocations.delete_message(adv.stream_seq).await {
+        warn!(%err, seq = adv.stream_seq, "could not remove the exhausted message");
+    }
+    let reply_to = stored.headers.get(subject::HDR_REPLY_TO).map(|v| v.as_str().to_owned());
+    if let (Some(reply_to), Some(req)) = (reply_to, req) {
+        let resp = InvocationResponse {
+            invocation_id: req.invocation_id.clone(),
+            outcome: Outcome::Internal as i32,
+            status: u32::from(Outcome::Internal.http_status()),
+            worker_id: ctx.worker_id.clone(),
+            error: format!("the call was {reason}; it is kept in {}", subject::STREAM_DEAD),
+            ..Default::default()
+        };
+        let _ = ctx.nats.publish(reply_to, resp.encode_to_vec().into()).await;
+    }
+    warn!(seq = adv.stream_seq, reason, "invocation dead-lettered");
+}
