@@ -3,12 +3,14 @@
 //! random and `proc_exit`. No preopened directories and no sockets: those
 //! calls, and any other preview1 function, fail cleanly with `ENOSYS`/`EBADF`.
 //!
-//! Why not `wasmer-wasix`: it costs ~0.36 ms per fresh instance on the 2-core
-//! machines we measure on (it sets up a virtual file system, a thread model
-//! and a runtime per instance), while a C CGI program built with wasi-libc
-//! calls about eight of these functions; this host runs the same program in
-//! well under 0.1 ms (see `bench/results/runtime.md`). It also keeps the
-//! build lighter and the attack surface small.
+//! Why not `wasmer-wasix`: measured on the same 2-core machines, a fresh
+//! wasmer-wasix instance + `_start` of a C CGI program costs about 0.36 ms
+//! (it builds a virtual file system, a thread model and a runtime per
+//! instance), while this host runs the same program, CGI environment and
+//! output parse included, in about 45 µs mean (`bench/results/runtime.md`,
+//! `cargo run --release -p olin-bench --bin runtime`). A wasi-libc CGI program
+//! imports about eight preview1 functions; the rest answer `ENOSYS`. It also
+//! keeps the build lighter and the attack surface small.
 
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};

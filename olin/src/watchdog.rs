@@ -23,6 +23,8 @@ struct Entry {
 struct State {
     next_id: u64,
     by_deadline: BTreeMap<(Instant, u64), Entry>,
+    /// When the watchdog will next wake by itself (`None`: not before notified).
+    next_wake: Option<Instant>,
 }
 
 struct Watchdog {
@@ -57,7 +59,9 @@ impl Watchdog {
                     state.by_deadline.insert((now + REFIRE, key.1), entry);
                 }
             }
-            let wait = state.by_deadline.keys().next().map(|(at, _)| at.saturating_duration_since(Instant::now()));
+            let next = state.by_deadline.keys().next().map(|(at, _)| *at);
+            state.next_wake = next;
+            let wait = next.map(|at| at.saturating_duration_since(Instant::now()));
             state = match wait {
                 Some(d) => match self.wake.wait_timeout(state, d) {
                     Ok((s, _)) => s,
@@ -75,6 +79,7 @@ impl Watchdog {
 /// A registered deadline; dropping it deregisters.
 pub(crate) struct Deadline {
     id: u64,
+    at: Instant,
     fired: Arc<AtomicBool>,
 }
 
@@ -84,13 +89,24 @@ impl Deadline {
         let w = watchdog();
         let fired = Arc::new(AtomicBool::new(false));
         let mut id = 0;
+        let mut earliest = false;
         if let Ok(mut state) = w.state.lock() {
             state.next_id += 1;
             id = state.next_id;
+            earliest = state.next_wake.is_none_or(|wake| at < wake);
+            if earliest {
+                state.next_wake = Some(at);
+            }
             state.by_deadline.insert((at, id), Entry { interrupter, fired: fired.clone() });
         }
-        w.wake.notify_one();
-        Deadline { id, fired }
+        // The watchdog sleeps until the earliest deadline it knows; it needs
+        // waking only when this one comes sooner. Under steady load that is
+        // about once per wall-clock limit, not once per call (which cost two
+        // context switches per call).
+        if earliest {
+            w.wake.notify_one();
+        }
+        Deadline { id, at, fired }
     }
 
     /// Whether the deadline passed and the store was interrupted.
@@ -101,8 +117,11 @@ impl Deadline {
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        if let Ok(mut state) = watchdog().state.lock() {
-            let key = state.by_deadline.iter().find(|(k, _)| k.1 == self.id).map(|(k, _)| *k);
+        if let Ok(mut state) = watchdog().state.lock()
+            && state.by_deadline.remove(&(self.at, self.id)).is_none()
+        {
+            // It fired and was re-armed under a later key: find it by id.
+            let key = state.by_deadline.keys().find(|k| k.1 == self.id).copied();
             if let Some(key) = key {
                 state.by_deadline.remove(&key);
             }
