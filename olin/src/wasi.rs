@@ -3,7 +3,7 @@
 //! random and `proc_exit`. No preopened directories and no sockets: those
 //! calls, and any other preview1 function, fail cleanly with `ENOSYS`/`EBADF`.
 //!
-//! Why not `wasmer-wasix`: measured on the same 2-core machines, a fresh
+//! Why not `wasmer-wasix`: on these 2-core machines (DESIGN.md section 8) a fresh
 //! wasmer-wasix instance + `_start` of a C CGI program costs about 0.36 ms
 //! (it builds a virtual file system, a thread model and a runtime per
 //! instance), while this host runs the same program, CGI environment and
