@@ -24,6 +24,9 @@ pub struct Config {
     /// Largest request body accepted, in bytes (413 above).
     #[arg(long, env = "GATEWAY_MAX_BODY_BYTES", default_value_t = 10 << 20)]
     pub max_body_bytes: u64,
+    /// How long an async call may wait in the queue before it is dropped, in milliseconds.
+    #[arg(long, env = "GATEWAY_ASYNC_DEADLINE_MS", default_value_t = 3_600_000)]
+    pub async_deadline_ms: u64,
     /// Largest total of request header bytes accepted (431 above).
     #[arg(long, env = "GATEWAY_MAX_HEADER_BYTES", default_value_t = 32 << 10)]
     pub max_header_bytes: u64,
@@ -46,6 +49,7 @@ impl Config {
             queue_slack_ms: 5_000,
             max_body_bytes: 10 << 20,
             max_header_bytes: 32 << 10,
+            async_deadline_ms: 3_600_000,
             base_domain: None,
             log_format: "text".into(),
         }

@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use olin_proto::Message as _;
 use olin_proto::subject;
-use olin_proto::v1::{Header, InvocationRequest, InvocationResponse, Limits, Outcome, RouteRecord};
+use olin_proto::v1::{AsyncResult, Header, InvocationRequest, InvocationResponse, Limits, Outcome, RouteRecord};
 use tracing::{info, warn};
 use warp::reply::Response;
 
@@ -23,10 +24,16 @@ enum Target<'a> {
     Health,
     Ready,
     Metrics,
-    /// A function call: the function and the path after its prefix.
+    /// A function call: the function, the path after its prefix, and
+    /// whether it was asked for under `/async/f/`.
     Function {
         name: &'a str,
         path: &'a str,
+        r#async: bool,
+    },
+    /// The result of an async call.
+    AsyncResult {
+        id: &'a str,
     },
     NotFound,
 }
@@ -41,20 +48,27 @@ fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Option<&str>) -
             && !label.is_empty()
             && !label.contains('.')
         {
-            return Target::Function { name: label, path };
+            return Target::Function { name: label, path, r#async: false };
         }
     }
     match path {
         "/healthz" => Target::Health,
         "/readyz" => Target::Ready,
         "/metrics" => Target::Metrics,
-        _ => match path.strip_prefix("/f/") {
-            Some(rest) => match rest.find('/') {
-                Some(i) => Target::Function { name: &rest[..i], path: &rest[i..] },
-                None => Target::Function { name: rest, path: "" },
-            },
-            None => Target::NotFound,
-        },
+        _ => {
+            if let Some(id) = path.strip_prefix("/async/results/") {
+                return Target::AsyncResult { id };
+            }
+            let (rest, r#async) = match (path.strip_prefix("/f/"), path.strip_prefix("/async/f/")) {
+                (Some(rest), _) => (rest, false),
+                (None, Some(rest)) => (rest, true),
+                (None, None) => return Target::NotFound,
+            };
+            match rest.find('/') {
+                Some(i) => Target::Function { name: &rest[..i], path: &rest[i..], r#async },
+                None => Target::Function { name: rest, path: "", r#async },
+            }
+        }
     }
 }
 
@@ -89,7 +103,7 @@ async fn answer(
     label: &mut String,
 ) -> Response {
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
-    let (function, fn_path) = match target(path, host, gw.config.base_domain.as_deref()) {
+    let (function, fn_path, by_path) = match target(path, host, gw.config.base_domain.as_deref()) {
         Target::Health => return text(StatusCode::OK, "ok"),
         Target::Ready => {
             return match gw.readiness().await {
@@ -101,7 +115,8 @@ async fn answer(
         Target::NotFound => {
             return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; functions are under /f/<name>/", None);
         }
-        Target::Function { name, path } => (name, path),
+        Target::AsyncResult { id } => return async_result(gw, id).await,
+        Target::Function { name, path, r#async } => (name, path, r#async),
     };
     let Some(route) = gw.routes.get(function).filter(|_| subject::is_valid_function_name(function)) else {
         return error(
@@ -144,9 +159,22 @@ async fn answer(
         }
     };
 
+    let is_async = by_path || prefers_async(&headers);
+    let callback_url = match headers.get(CALLBACK_HEADER) {
+        None => String::new(),
+        Some(v) => match v.to_str().ok().filter(|u| valid_callback(u)) {
+            Some(u) if is_async => u.to_owned(),
+            _ => {
+                let msg = "Olin-Callback-Url must be an http(s) URL, on an async call";
+                return error(StatusCode::BAD_REQUEST, "BAD_CALLBACK", msg, None);
+            }
+        },
+    };
     let invocation_id = uuid::Uuid::now_v7().to_string();
     let wall_ms = route.limits.as_ref().map(|l| l.wall_ms).filter(|w| *w > 0).unwrap_or(gw.config.default_wall_ms);
     let timeout = Duration::from_millis(wall_ms + gw.config.queue_slack_ms);
+    // Nobody waits on an async call: it may queue far longer.
+    let deadline_ms = if is_async { gw.config.async_deadline_ms } else { timeout.as_millis() as u64 };
     let (host, port) = host_and_port(&headers, gw.local_port);
     let req = InvocationRequest {
         invocation_id: invocation_id.clone(),
@@ -164,10 +192,12 @@ async fn answer(
         remote_addr: remote.map(|a| a.to_string()).unwrap_or_default(),
         scheme: "http".to_owned(),
         host,
-        deadline_unix_ms: now_ms() + timeout.as_millis() as u64,
+        deadline_unix_ms: now_ms() + deadline_ms,
         limits: route.limits.or(Some(Limits::default())),
         env: route.env.clone(),
-        r#async: false,
+        r#async: is_async,
+        callback_url,
+        async_max_attempts: route.async_max_attempts,
         abi: route.abi,
         server_port: u32::from(port),
         egress_allow: route.egress_allow.clone(),
@@ -175,9 +205,13 @@ async fn answer(
     };
     let span = tracing::info_span!("invoke", invocation_id = %invocation_id, function = %function);
     let _e = span.enter();
-    let result = invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await;
+    let result = if is_async {
+        invoke::accept_async(&gw.js, &gw.results_kv, &req).await.map(|()| accepted(&invocation_id))
+    } else {
+        invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await.map(reply)
+    };
     let mut resp = match result {
-        Ok(r) => reply(r),
+        Ok(r) => r,
         Err(InvokeError::Timeout) => error(
             StatusCode::GATEWAY_TIMEOUT,
             "TIMEOUT",
@@ -197,6 +231,97 @@ async fn answer(
     };
     info!(status = resp.status().as_u16(), "answered");
     if let Ok(v) = HeaderValue::from_str(&invocation_id) {
+        resp.headers_mut().insert(subject::HTTP_INVOCATION_ID, v);
+    }
+    resp
+}
+
+/// Request header naming where an async call's result is POSTed.
+const CALLBACK_HEADER: &str = "olin-callback-url";
+
+/// `Prefer: respond-async` (RFC 7240), among other preferences.
+fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
+}
+
+fn valid_callback(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or("");
+        !host.is_empty() && !host.contains('@') && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+    })
+}
+
+/// 202 for an accepted async call, pointing at its result.
+fn accepted(invocation_id: &str) -> Response {
+    let location = format!("/async/results/{invocation_id}");
+    let body = serde_json::json!({ "invocation_id": invocation_id, "status": "accepted", "result_url": location });
+    let mut r = Response::new(body.to_string().into());
+    *r.status_mut() = StatusCode::ACCEPTED;
+    let h = r.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert("preference-applied", HeaderValue::from_static("respond-async"));
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        h.insert(http::header::LOCATION, v);
+    }
+    r
+}
+
+/// `GET /async/results/{id}`: 202 while pending, then the call's answer as
+/// it would have been given synchronously, with `Olin-Attempts` and
+/// `Olin-Callback` (`none`, `pending`, `delivered`, `failed (<n> attempts): <why>`).
+async fn async_result(gw: &Gateway, id: &str) -> Response {
+    let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-');
+    let stored = if valid { gw.results_kv.get(id).await } else { Ok(None) };
+    let result = match stored {
+        Ok(Some(bytes)) => AsyncResult::decode(bytes).ok(),
+        Ok(None) => None,
+        Err(err) => {
+            warn!(%err, "reading an async result failed");
+            return retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "results are unavailable; retry later");
+        }
+    };
+    let Some(result) = result else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "RESULT_NOT_FOUND",
+            "no such async call (unknown, or its result expired)",
+            None,
+        );
+    };
+    let mut resp = match result.response.clone() {
+        None => {
+            let body = serde_json::json!({ "invocation_id": id, "status": "pending" });
+            let mut r = Response::new(body.to_string().into());
+            *r.status_mut() = StatusCode::ACCEPTED;
+            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
+        Some(response) => {
+            let mut r = reply(response);
+            let callback = if result.callback_url.is_empty() {
+                "none".to_owned()
+            } else if result.callback_delivered {
+                "delivered".to_owned()
+            } else if result.callback_attempts == 0 {
+                "pending".to_owned()
+            } else {
+                format!("failed ({} attempts): {}", result.callback_attempts, result.callback_error)
+            };
+            if let Ok(v) = HeaderValue::from_str(&callback.replace(['\r', '\n'], " ")) {
+                r.headers_mut().insert("olin-callback", v);
+            }
+            r.headers_mut().insert("olin-attempts", HeaderValue::from(result.attempts));
+            r
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(id) {
         resp.headers_mut().insert(subject::HTTP_INVOCATION_ID, v);
     }
     resp
@@ -323,21 +448,46 @@ mod tests {
         assert_eq!(target("/healthz", none, none), Target::Health);
         assert_eq!(target("/readyz", none, none), Target::Ready);
         assert_eq!(target("/metrics", none, none), Target::Metrics);
-        assert_eq!(target("/f/hello", none, none), Target::Function { name: "hello", path: "" });
-        assert_eq!(target("/f/hello/", none, none), Target::Function { name: "hello", path: "/" });
-        assert_eq!(target("/f/hello/a/b", none, none), Target::Function { name: "hello", path: "/a/b" });
+        assert_eq!(target("/f/hello", none, none), Target::Function { name: "hello", path: "", r#async: false });
+        assert_eq!(target("/f/hello/", none, none), Target::Function { name: "hello", path: "/", r#async: false });
+        assert_eq!(
+            target("/f/hello/a/b", none, none),
+            Target::Function { name: "hello", path: "/a/b", r#async: false }
+        );
+        assert_eq!(
+            target("/async/f/hello/a", none, none),
+            Target::Function { name: "hello", path: "/a", r#async: true }
+        );
+        assert_eq!(target("/async/results/0190-ab", none, none), Target::AsyncResult { id: "0190-ab" });
         assert_eq!(target("/x", none, none), Target::NotFound);
         let base = Some("fn.example.com");
         assert_eq!(
             target("/healthz", Some("hello.fn.example.com:8080"), base),
-            Target::Function { name: "hello", path: "/healthz" },
+            Target::Function { name: "hello", path: "/healthz", r#async: false },
             "a function host owns its whole path"
         );
-        assert_eq!(target("/a", Some("hello.fn.example.com"), base), Target::Function { name: "hello", path: "/a" });
+        assert_eq!(
+            target("/a", Some("hello.fn.example.com"), base),
+            Target::Function { name: "hello", path: "/a", r#async: false }
+        );
         assert_eq!(target("/healthz", Some("fn.example.com"), base), Target::Health);
         assert_eq!(target("/a", Some("a.b.fn.example.com"), base), Target::NotFound);
         assert_eq!(target("/a", Some("hellofn.example.com"), base), Target::NotFound);
-        assert_eq!(target("/f/x", Some("other.org"), base), Target::Function { name: "x", path: "" });
+        assert_eq!(target("/f/x", Some("other.org"), base), Target::Function { name: "x", path: "", r#async: false });
+    }
+
+    #[test]
+    fn async_preferences_and_callbacks() {
+        let mut h = HeaderMap::new();
+        assert!(!prefers_async(&h));
+        h.insert("prefer", HeaderValue::from_static("return=minimal, respond-async"));
+        assert!(prefers_async(&h));
+        assert!(valid_callback("https://example.com/hook"));
+        assert!(valid_callback("http://127.0.0.1:9/x"));
+        assert!(!valid_callback("ftp://example.com"));
+        assert!(!valid_callback("https://"));
+        assert!(!valid_callback("https://user@host/"));
+        assert!(!valid_callback("https://a b/"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use async_nats::jetstream::message::PublishMessage;
 use futures::StreamExt;
 use olin_proto::Message as _;
 use olin_proto::subject;
-use olin_proto::v1::{InvocationRequest, InvocationResponse};
+use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse};
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn};
@@ -132,16 +132,63 @@ pub(crate) async fn invoke(
             PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
             _ => InvokeError::Publish(e.to_string()),
         })?;
-        ack.await.map_err(|e| {
-            let text = e.to_string();
-            if text.contains("maximum messages") || text.contains("maximum bytes") || text.contains("resource limits") {
-                InvokeError::QueueFull
-            } else {
-                InvokeError::Publish(text)
-            }
-        })?;
+        ack.await.map_err(|e| classify_ack_error(&e.to_string()))?;
         let rx = pending.rx.take().ok_or(InvokeError::Timeout)?;
         rx.await.map_err(|_| InvokeError::Timeout)
     };
     tokio::time::timeout(timeout, wait).await.map_err(|_| InvokeError::Timeout)?
+}
+
+/// Accepts an async call: records it as pending in `OLIN_RESULTS` (before
+/// publishing, so a fast worker's result is never overwritten), then
+/// publishes it without a reply subject.
+pub(crate) async fn accept_async(
+    js: &async_nats::jetstream::Context,
+    results: &async_nats::jetstream::kv::Store,
+    req: &InvocationRequest,
+) -> Result<(), InvokeError> {
+    let subj = subject::invoke_subject(&req.function)?;
+    let pending = AsyncResult {
+        invocation_id: req.invocation_id.clone(),
+        function: req.function.clone(),
+        callback_url: req.callback_url.clone(),
+        accepted_unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        ..Default::default()
+    };
+    results
+        .put(&req.invocation_id, pending.encode_to_vec().into())
+        .await
+        .map_err(|e| InvokeError::Publish(format!("recording the async call failed: {e}")))?;
+    let mut headers = HeaderMap::new();
+    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
+    if !req.traceparent.is_empty() {
+        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
+    }
+    let publish = PublishMessage::build()
+        .payload(req.encode_to_vec().into())
+        .headers(headers)
+        .message_id(req.invocation_id.as_str());
+    let published = async {
+        let ack = js.send_publish(subj, publish).await.map_err(|e| match e.kind() {
+            PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
+            _ => InvokeError::Publish(e.to_string()),
+        })?;
+        ack.await.map_err(|e| classify_ack_error(&e.to_string()))?;
+        Ok(())
+    }
+    .await;
+    if published.is_err() {
+        let _ = results.delete(&req.invocation_id).await;
+    }
+    published
+}
+
+fn classify_ack_error(text: &str) -> InvokeError {
+    if text.contains("maximum messages") || text.contains("maximum bytes") || text.contains("resource limits") {
+        InvokeError::QueueFull
+    } else {
+        InvokeError::Publish(text.to_owned())
+    }
 }

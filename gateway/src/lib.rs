@@ -59,6 +59,7 @@ pub(crate) struct Gateway {
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) presence: Arc<presence::Presence>,
     pub(crate) workers_kv: async_nats::jetstream::kv::Store,
+    pub(crate) results_kv: async_nats::jetstream::kv::Store,
 }
 
 impl Gateway {
@@ -119,6 +120,7 @@ pub async fn run(
         metrics,
         presence,
         workers_kv: topo.workers.clone(),
+        results_kv: topo.results.clone(),
     });
 
     let state = gw.clone();

@@ -17,7 +17,7 @@ use olin_proto::v1::{ExecutionEvent, InvocationRequest, InvocationResponse, Outc
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::{Ctx, dead_letter};
+use crate::{Ctx, async_call, dead_letter};
 
 /// How long one pull request waits on the server for a message.
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
@@ -54,7 +54,7 @@ fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
     headers?.get(name).map(|v| v.as_str())
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
@@ -104,7 +104,7 @@ async fn handle(ctx: &Ctx, msg: jetstream::Message) {
     ctx.stats.in_flight.fetch_add(1, Ordering::Relaxed);
     let runtime = ctx.runtime.clone();
     let (worker_id, defaults, maxima) = (ctx.worker_id.clone(), ctx.defaults, ctx.maxima);
-    let egress = ctx.egress.clone();
+    let egress = ctx.egress.clone().map(|e| e as Arc<dyn olin::Egress>);
     let req = Arc::new(req);
     let job_req = req.clone();
     let mut job = tokio::task::spawn_blocking(move || {
@@ -154,8 +154,34 @@ async fn finish(
     started_ms: u64,
 ) {
     ctx.stats.executions.fetch_add(1, Ordering::Relaxed);
-    let outcome = resp.outcome();
-    let event = ExecutionEvent {
+    info!(
+        outcome = resp.outcome().header_value(),
+        status = resp.status,
+        wall_us = resp.usage.as_ref().map_or(0, |u| u.wall_us),
+        "executed"
+    );
+    let event = event_of(req, &resp, started_ms);
+    if req.r#async {
+        let delivered = msg.info().map_or(1, |i| i.delivered);
+        return async_call::finish(ctx, msg, req, resp, event, delivered).await;
+    }
+    if let Some(reply_to) = reply_to
+        && let Err(err) = ctx.nats.publish(reply_to.to_owned(), resp.encode_to_vec().into()).await
+    {
+        // Not acked: the call is redelivered and answered again.
+        warn!(%err, "reply failed; nak");
+        let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
+        return;
+    }
+    publish_event(ctx, &event).await;
+    if let Err(err) = msg.ack().await {
+        warn!(%err, "ack failed; the call may run again and its duplicate reply be dropped");
+    }
+}
+
+/// The execution event of one run: the response without its body.
+pub(crate) fn event_of(req: &InvocationRequest, resp: &InvocationResponse, started_ms: u64) -> ExecutionEvent {
+    ExecutionEvent {
         invocation_id: resp.invocation_id.clone(),
         function: req.function.clone(),
         deployment_id: req.deployment_id.clone(),
@@ -172,27 +198,15 @@ async fn finish(
         path: req.path.clone(),
         r#async: req.r#async,
         error: resp.error.clone(),
-    };
-    info!(
-        outcome = outcome.header_value(),
-        status = resp.status,
-        wall_us = resp.usage.as_ref().map_or(0, |u| u.wall_us),
-        "executed"
-    );
-    if let Some(reply_to) = reply_to
-        && let Err(err) = ctx.nats.publish(reply_to.to_owned(), resp.encode_to_vec().into()).await
-    {
-        // Not acked: the call is redelivered and answered again.
-        warn!(%err, "reply failed; nak");
-        let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
-        return;
     }
-    if let Ok(subj) = subject::event_subject(&req.function)
+}
+
+/// Publishes an execution event to `OLIN_EVENTS` (not awaiting the ack:
+/// accounting must never slow the call path).
+pub(crate) async fn publish_event(ctx: &Ctx, event: &ExecutionEvent) {
+    if let Ok(subj) = subject::event_subject(&event.function)
         && let Err(err) = ctx.js.publish(subj, event.encode_to_vec().into()).await
     {
         warn!(%err, "execution event not published");
-    }
-    if let Err(err) = msg.ack().await {
-        warn!(%err, "ack failed; the call may run again and its duplicate reply be dropped");
     }
 }

@@ -28,7 +28,7 @@ use crate::Ctx;
 const ADVISORY_GROUP: &str = "olin-dead-letter";
 
 /// Writes `payload` to `OLIN_DEAD` with `reason` and the call's own headers.
-async fn store(
+pub(crate) async fn store(
     ctx: &Ctx,
     function: Option<&str>,
     reason: &str,

@@ -44,6 +44,24 @@ impl HttpEgress {
     }
 }
 
+impl HttpEgress {
+    /// POSTs a JSON document (an async call's result) and returns the status.
+    pub(crate) async fn post_json(&self, url: &str, invocation_id: &str, body: Vec<u8>) -> Result<u16, String> {
+        let send = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header(olin_proto::subject::HTTP_INVOCATION_ID, invocation_id)
+            .body(body)
+            .send();
+        match tokio::time::timeout(Duration::from_secs(10), send).await {
+            Ok(Ok(resp)) => Ok(resp.status().as_u16()),
+            Ok(Err(err)) => Err(format!("callback request failed: {err}")),
+            Err(_) => Err("the callback did not answer within 10 s".to_owned()),
+        }
+    }
+}
+
 impl Egress for HttpEgress {
     fn send(&self, req: EgressRequest) -> Result<EgressResponse, String> {
         let timeout = req.timeout;

@@ -8,6 +8,7 @@
 //! - [`module_store`]: `modules/<sha256>.wasm` in S3/B2 or a directory.
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
+mod async_call;
 pub mod config;
 mod consumer;
 mod dead_letter;
@@ -67,7 +68,8 @@ pub(crate) struct Ctx {
     pub(crate) ack_wait: Duration,
     pub(crate) max_deliver: i64,
     pub(crate) stats: Arc<Stats>,
-    pub(crate) egress: Option<Arc<dyn olin::Egress>>,
+    pub(crate) egress: Option<Arc<egress::HttpEgress>>,
+    pub(crate) results: async_nats::jetstream::kv::Store,
 }
 
 /// External clients a worker runs with.
@@ -117,6 +119,7 @@ impl Worker {
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats: Arc::default(),
+            results: topo.results.clone(),
             egress: match egress::HttpEgress::new(tokio::runtime::Handle::current()) {
                 Ok(e) => Some(Arc::new(e)),
                 Err(err) => {

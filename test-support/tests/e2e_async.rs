@@ -1,0 +1,186 @@
+//! Async invocations end to end: 202 and a result URL, results fetched
+//! later, callbacks delivered or given up on (and recorded), failing calls
+//! retried with backoff and then dead-lettered.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use olin_proto::subject;
+use olin_test_support::{NatsServer, S3Server, deploy, fixtures, spawn_gateway, spawn_worker};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Mutex;
+
+/// Polls a result URL until it is no longer pending.
+async fn settled(http: &reqwest::Client, url: &str) -> reqwest::Response {
+    for _ in 0..200 {
+        let r = http.get(url).send().await.unwrap();
+        if r.status() != 202 {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} stayed pending");
+}
+
+/// A callback receiver on 127.0.0.1 that stores each request body.
+async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let log = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap();
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                        let len: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        if body.len() >= len {
+                            log.lock().await.push(serde_json::from_str(body).unwrap());
+                            sock.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n").await.unwrap();
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accepted_then_fetched_with_a_callback() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+    let (hook, got) = receiver().await;
+
+    let r = http
+        .post(gateway.function_url("echo", ""))
+        .header("prefer", "respond-async")
+        .header("olin-callback-url", &hook)
+        .body("later, please")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["preference-applied"], "respond-async");
+    let id = r.headers()["olin-invocation-id"].to_str().unwrap().to_owned();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/async/results/{id}"));
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["invocation_id"], id.as_str());
+
+    let r = settled(&http, &format!("{}{location}", gateway.url())).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["olin-outcome"], "OK");
+    assert_eq!(r.headers()["olin-attempts"], "1");
+    assert_eq!(r.text().await.unwrap(), "later, please");
+
+    for _ in 0..100 {
+        if !got.lock().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let posted = got.lock().await.clone();
+    assert_eq!(posted.len(), 1, "the callback got the result once");
+    assert_eq!(posted[0]["invocation_id"], id.as_str());
+    assert_eq!(posted[0]["outcome"], "OK");
+    assert_eq!(posted[0]["status"], 200);
+    assert_eq!(posted[0]["body_base64"], "bGF0ZXIsIHBsZWFzZQ==");
+    let r = http.get(format!("{}{location}", gateway.url())).send().await.unwrap();
+    assert_eq!(r.headers()["olin-callback"], "delivered");
+
+    // /async/f/ is the same as Prefer: respond-async; unknown results are 404.
+    let r = http.post(format!("{}/async/f/echo", gateway.url())).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let r = http.get(format!("{}/async/results/0190aaaa-0000-7000-8000-000000000000", gateway.url())).send();
+    assert_eq!(r.await.unwrap().status(), 404);
+    // A callback on a synchronous call, or a bad URL, is refused.
+    let r = http.post(gateway.function_url("echo", "")).header("olin-callback-url", &hook).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.post(format!("{}/async/f/echo", gateway.url())).header("olin-callback-url", "ftp://x").send();
+    assert_eq!(r.await.unwrap().status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_target_that_is_down_is_retried_then_given_up() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+    // A port nobody listens on.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+
+    let r = http
+        .post(format!("{}/async/f/echo", gateway.url()))
+        .header("olin-callback-url", format!("http://{closed}/hook"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    let location = format!("{}{}", gateway.url(), r.headers()["location"].to_str().unwrap());
+    let r = settled(&http, &location).await;
+    assert_eq!(r.status(), 200, "the call itself succeeded");
+    let mut callback = String::new();
+    for _ in 0..100 {
+        let r = http.get(&location).send().await.unwrap();
+        callback = r.headers()["olin-callback"].to_str().unwrap().to_owned();
+        if callback.starts_with("failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(callback.starts_with("failed (3 attempts): "), "recorded: {callback}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failing_async_calls_are_retried_then_dead_lettered() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    deploy(&client, &s3.store_args(), "exit3", &fixtures::wat("exit3.wat")).await;
+    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+
+    let r = http.post(format!("{}/async/f/exit3", gateway.url())).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let location = format!("{}{}", gateway.url(), r.headers()["location"].to_str().unwrap());
+    let r = settled(&http, &location).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["olin-outcome"], "GUEST_ERROR");
+    assert_eq!(r.headers()["olin-attempts"], "3", "1 run + 2 retries");
+    assert_eq!(worker.executions(), 3);
+
+    let js = async_nats::jetstream::new(client);
+    let dead = js.get_stream(subject::STREAM_DEAD).await.unwrap();
+    let m = dead.get_raw_message(1).await.unwrap();
+    assert_eq!(m.subject.as_str(), "olin.dead.exit3");
+    let reason = m.headers.get(subject::HDR_DEAD_REASON).unwrap().as_str();
+    assert!(reason.contains("after 3 attempt(s)"), "{reason}");
+}
