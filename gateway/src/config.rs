@@ -36,6 +36,9 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub topology: olin_proto::topology::TopologyArgs,
 }
 
 impl Config {
@@ -52,6 +55,7 @@ impl Config {
             async_deadline_ms: 3_600_000,
             base_domain: None,
             log_format: "text".into(),
+            topology: olin_proto::topology::TopologyArgs::default(),
         }
     }
 }

@@ -12,7 +12,8 @@ async fn main() -> anyhow::Result<()> {
         async_nats::connect(&cfg.nats_url).await.with_context(|| format!("connecting to NATS at {}", cfg.nats_url))?;
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-    olin_gateway::run(cfg, listener, nats, Default::default(), shutdown_signal()).await?;
+    let topology = (&cfg.topology).into();
+    olin_gateway::run(cfg, listener, nats, topology, shutdown_signal()).await?;
     Ok(())
 }
 

@@ -55,6 +55,56 @@ impl Default for TopologyConfig {
     }
 }
 
+/// The topology settings every data-plane binary takes, with the same flag
+/// and environment names everywhere.
+#[cfg(feature = "cli")]
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopologyArgs {
+    /// Most calls waiting in `OLIN_INVOCATIONS`; more are refused with 503.
+    #[arg(long = "queue-max-msgs", env = "OLIN_QUEUE_MAX_MSGS", default_value_t = TopologyArgs::default().queue_max_msgs)]
+    pub queue_max_msgs: i64,
+    /// Most bytes waiting in `OLIN_INVOCATIONS`; more are refused with 503.
+    #[arg(long = "queue-max-bytes", env = "OLIN_QUEUE_MAX_BYTES", default_value_t = TopologyArgs::default().queue_max_bytes)]
+    pub queue_max_bytes: i64,
+    /// How long a worker may hold a call without acking or reporting progress (ms).
+    #[arg(long = "ack-wait-ms", env = "OLIN_ACK_WAIT_MS", default_value_t = TopologyArgs::default().ack_wait_ms)]
+    pub ack_wait_ms: u64,
+    /// Deliveries of a call before it is dead-lettered.
+    #[arg(long = "max-deliver", env = "OLIN_MAX_DELIVER", default_value_t = TopologyArgs::default().max_deliver)]
+    pub max_deliver: i64,
+    /// JetStream replicas of the streams and buckets (3 in a NATS cluster).
+    #[arg(long = "js-replicas", env = "OLIN_JS_REPLICAS", default_value_t = TopologyArgs::default().replicas)]
+    pub replicas: usize,
+}
+
+#[cfg(feature = "cli")]
+impl Default for TopologyArgs {
+    fn default() -> Self {
+        let c = TopologyConfig::default();
+        TopologyArgs {
+            queue_max_msgs: c.invocations_max_msgs,
+            queue_max_bytes: c.invocations_max_bytes,
+            ack_wait_ms: c.ack_wait.as_millis() as u64,
+            max_deliver: c.max_deliver,
+            replicas: c.replicas,
+        }
+    }
+}
+
+#[cfg(feature = "cli")]
+impl From<&TopologyArgs> for TopologyConfig {
+    fn from(a: &TopologyArgs) -> Self {
+        TopologyConfig {
+            invocations_max_msgs: a.queue_max_msgs,
+            invocations_max_bytes: a.queue_max_bytes,
+            ack_wait: Duration::from_millis(a.ack_wait_ms.max(100)),
+            max_deliver: a.max_deliver.max(1),
+            replicas: a.replicas.max(1),
+            ..TopologyConfig::default()
+        }
+    }
+}
+
 /// Creating or updating one object of the topology failed.
 #[derive(Debug, Error)]
 #[error("creating JetStream {what} failed: {source}")]

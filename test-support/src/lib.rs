@@ -15,7 +15,7 @@ pub use db::TestDb;
 pub use nats::NatsServer;
 pub use s3::S3Server;
 pub use services::{
-    GatewayHandle, WorkerHandle, deploy, deploy_route, spawn_gateway, spawn_gateway_with, spawn_worker,
+    GatewayHandle, WorkerHandle, WorkerProcess, deploy, deploy_route, spawn_gateway, spawn_gateway_with, spawn_worker,
     spawn_worker_topology, spawn_worker_with, test_topology,
 };
 

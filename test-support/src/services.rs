@@ -211,3 +211,80 @@ pub async fn deploy_route(
     topology::put_route(&routes, &record).await.expect("publish route");
     sha256
 }
+
+/// A worker running as its own OS process (the `olin-worker` binary), for
+/// tests that kill it.
+pub struct WorkerProcess {
+    child: std::process::Child,
+}
+
+impl WorkerProcess {
+    /// Starts `binary` (pass `env!("CARGO_BIN_EXE_olin-worker")`) against
+    /// `nats_url` and `store`, with extra environment `env`. Returns once
+    /// its heartbeat is in `OLIN_WORKERS`.
+    pub async fn spawn(binary: &str, nats_url: &str, store: &ModuleStoreArgs, env: &[(&str, &str)]) -> WorkerProcess {
+        let id = format!("proc-{}", uuid::Uuid::new_v4().simple());
+        let mut cmd = std::process::Command::new(binary);
+        cmd.env_clear()
+            .env("NATS_URL", nats_url)
+            .env("WORKER_ID", &id)
+            .env("WORKER_LISTEN", "127.0.0.1:0")
+            .env("MODULE_STORE", &store.url)
+            .env("S3_REGION", &store.s3_region)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit());
+        if let Some(e) = &store.s3_endpoint {
+            cmd.env("S3_ENDPOINT", e);
+        }
+        if let Some(k) = &store.s3_access_key_id {
+            cmd.env("S3_ACCESS_KEY_ID", k);
+        }
+        if let Some(s) = &store.s3_secret_access_key {
+            cmd.env("S3_SECRET_ACCESS_KEY", s);
+        }
+        if store.s3_allow_http {
+            cmd.env("S3_ALLOW_HTTP", "true");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let nats = async_nats::connect(nats_url).await.expect("connect");
+        let js = async_nats::jetstream::new(nats);
+        for _ in 0..400 {
+            if let Ok(kv) = js.get_key_value(olin_proto::subject::KV_WORKERS).await
+                && let Ok(Some(_)) = kv.get(&id).await
+            {
+                return WorkerProcess { child };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("worker process {id} never sent a heartbeat");
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`: the worker dies mid-flight, acking nothing.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the process to drain and exit; returns how long it took.
+    pub fn terminate(&mut self) -> Duration {
+        let started = std::time::Instant::now();
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        started.elapsed()
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

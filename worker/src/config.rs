@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use olin::Limits;
 
+use olin_proto::topology::TopologyArgs;
+
 use crate::module_store::ModuleStoreArgs;
 
 /// `olin-worker` settings.
@@ -51,6 +53,9 @@ pub struct Config {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub store: ModuleStoreArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub topology: TopologyArgs,
 }
 
 impl Config {
@@ -70,6 +75,7 @@ impl Config {
             cache_memory_mib: 512,
             log_format: "text".to_owned(),
             store,
+            topology: TopologyArgs::default(),
         }
     }
 

@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let store = cfg.store.open().context("opening the module store")?;
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-    let deps = Deps { nats, store, topology: Default::default() };
+    let deps = Deps { nats, store, topology: (&cfg.topology).into() };
     olin_worker::run(&cfg, listener, deps, shutdown_signal()).await?;
     Ok(())
 }
