@@ -249,14 +249,14 @@ impl WorkerProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let process = WorkerProcess { child: cmd.spawn().unwrap_or_else(|e| panic!("cannot start {binary}: {e}")) };
         let nats = async_nats::connect(nats_url).await.expect("connect");
         let js = async_nats::jetstream::new(nats);
         for _ in 0..400 {
             if let Ok(kv) = js.get_key_value(olin_proto::subject::KV_WORKERS).await
                 && let Ok(Some(_)) = kv.get(&id).await
             {
-                return WorkerProcess { child };
+                return process;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
