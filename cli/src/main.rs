@@ -15,6 +15,8 @@ struct Cli {
 enum Command {
     /// Run the whole stack on this machine (NATS, worker, gateway).
     Dev(olin_cli::dev::Dev),
+    /// Inspect and re-drive invocations in the dead-letter stream (operators).
+    DeadLetters(olin_cli::dead_letters::DeadLetters),
 }
 
 #[tokio::main]
@@ -29,6 +31,13 @@ async fn main() -> ExitCode {
                 eprintln!("error: {msg}");
                 ExitCode::from(2)
             }
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::from(1)
+            }
+        },
+        Command::DeadLetters(cmd) => match cmd.run().await {
+            Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("error: {err:#}");
                 ExitCode::from(1)

@@ -7,8 +7,11 @@
 //!   No other crate builds a subject with `format!`.
 //! - [`topology`] (feature `jetstream`): idempotent creation of the streams,
 //!   the shared `workers` consumer and the KV buckets.
+//! - [`dead_letters`] (feature `jetstream`): listing and re-driving `OLIN_DEAD`.
 #![warn(missing_docs)]
 
+#[cfg(feature = "jetstream")]
+pub mod dead_letters;
 pub mod subject;
 #[cfg(feature = "jetstream")]
 pub mod topology;

@@ -183,4 +183,27 @@ async fn failing_async_calls_are_retried_then_dead_lettered() {
     assert_eq!(m.subject.as_str(), "olin.dead.exit3");
     let reason = m.headers.get(subject::HDR_DEAD_REASON).unwrap().as_str();
     assert!(reason.contains("after 3 attempt(s)"), "{reason}");
+
+    // Listed with its reason; once a fixed version is deployed, re-driving
+    // runs it against that version and the result URL shows the answer.
+    let listed = olin_proto::dead_letters::list(&js, 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].function, "exit3");
+    assert!(listed[0].is_async);
+    deploy(&js.client(), &s3.store_args(), "exit3", fixtures::ECHO_WASM).await;
+    olin_proto::dead_letters::redrive(&js, listed[0].seq, Duration::from_secs(60)).await.unwrap();
+    for _ in 0..100 {
+        let r = http.get(&location).send().await.unwrap();
+        if r.status() == 200 {
+            assert_eq!(r.headers()["olin-outcome"], "OK");
+            assert!(olin_proto::dead_letters::list(&js, 10).await.unwrap().is_empty(), "removed from OLIN_DEAD");
+            assert!(matches!(
+                olin_proto::dead_letters::redrive(&js, listed[0].seq, Duration::from_secs(60)).await,
+                Err(olin_proto::dead_letters::DeadLetterError::NotFound(_))
+            ));
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the re-driven call never succeeded");
 }

@@ -1,0 +1,98 @@
+//! `olinctl dead-letters`: list the invocations in `OLIN_DEAD` and re-drive
+//! them. An operator tool: it talks to NATS directly.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use olin_proto::dead_letters;
+
+/// `olinctl dead-letters` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DeadLetters {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
+    pub nats_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+enum Command {
+    /// List dead-lettered invocations, oldest first, with the reason.
+    List {
+        /// Most entries to show.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// `table` or `json`.
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Publish a dead-lettered invocation again (to the function's current
+    /// deployment) and remove it from the dead letters.
+    Redrive {
+        /// The dead letter's sequence number, from `list`.
+        seq: u64,
+        /// How long the re-driven call may wait in the queue, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        deadline_secs: u64,
+    },
+}
+
+/// How listings are printed.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON array for scripts.
+    Json,
+}
+
+impl DeadLetters {
+    /// Runs the subcommand.
+    ///
+    /// # Errors
+    /// If NATS cannot be reached or the operation fails.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let client = async_nats::connect(&self.nats_url)
+            .await
+            .with_context(|| format!("connecting to NATS at {} (set --nats-url or NATS_URL)", self.nats_url))?;
+        let js = async_nats::jetstream::new(client);
+        match self.command {
+            Command::List { limit, output } => {
+                let letters = dead_letters::list(&js, limit).await?;
+                match output {
+                    Output::Json => {
+                        let rows: Vec<_> = letters
+                            .iter()
+                            .map(|d| {
+                                serde_json::json!({
+                                    "seq": d.seq, "function": d.function, "invocation_id": d.invocation_id,
+                                    "async": d.is_async, "reason": d.reason,
+                                })
+                            })
+                            .collect();
+                        println!("{}", serde_json::to_string_pretty(&rows)?);
+                    }
+                    Output::Table => {
+                        if letters.is_empty() {
+                            println!("No dead letters.");
+                        } else {
+                            println!("{:>6}  {:<20}  {:<36}  {:<5}  REASON", "SEQ", "FUNCTION", "INVOCATION", "ASYNC");
+                            for d in &letters {
+                                println!(
+                                    "{:>6}  {:<20}  {:<36}  {:<5}  {}",
+                                    d.seq, d.function, d.invocation_id, d.is_async, d.reason
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            Command::Redrive { seq, deadline_secs } => {
+                let id = dead_letters::redrive(&js, seq, Duration::from_secs(deadline_secs)).await?;
+                println!("re-drove dead letter {seq} as invocation {id}");
+            }
+        }
+        Ok(())
+    }
+}
