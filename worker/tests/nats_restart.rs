@@ -1,0 +1,68 @@
+//! `nats-server` restarted under load: gateway and workers reconnect by
+//! themselves, service resumes within seconds, and no accepted call is lost
+//! (a call is either answered with its own answer or was refused at once).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use olin_test_support::{NatsServer, S3Server, WorkerProcess, deploy, fixtures, spawn_gateway_with, test_topology};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_olin-worker");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn service_resumes_after_a_nats_restart() {
+    let mut nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap.wat")).await;
+    let env = [("WORKER_CONCURRENCY", "8"), ("OLIN_ACK_WAIT_MS", "2000"), ("OLIN_MAX_DELIVER", "5")];
+    let _w1 = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), &env).await;
+    let _w2 = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), &env).await;
+    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |_| {}).await;
+    let http = reqwest::Client::new();
+
+    // Steady load: a call every 10 ms for 6 s, with NATS restarted at 2 s.
+    let url = gateway.function_url("nap", "/");
+    let load = {
+        let http = http.clone();
+        tokio::spawn(async move {
+            let mut calls = Vec::new();
+            for i in 0..600 {
+                let (http, url) = (http.clone(), format!("{url}?call={i}"));
+                calls.push(tokio::spawn(async move {
+                    let r = http.get(&url).send().await.unwrap();
+                    let status = r.status().as_u16();
+                    let error = r.headers().get("olin-error").map(|v| v.to_str().unwrap().to_owned());
+                    (i, status, error, r.text().await.unwrap())
+                }));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            join_all(calls).await.into_iter().map(|r| r.unwrap()).collect::<Vec<_>>()
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    nats.restart();
+    let restarted = Instant::now();
+
+    // Calls succeed again within 5 s of the restart.
+    let mut recovered = None;
+    while restarted.elapsed() < Duration::from_secs(5) {
+        let r = http.get(gateway.function_url("nap", "/?probe")).send().await.unwrap();
+        if r.status() == 200 {
+            recovered = Some(restarted.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered.is_some(), "no successful call within 5 s of the restart");
+
+    let results = load.await.unwrap();
+    let ok = results.iter().filter(|(i, s, _, body)| *s == 200 && *body == format!("call={i}")).count();
+    let refused: Vec<_> = results.iter().filter(|(_, s, _, _)| *s == 503).collect();
+    let lost: Vec<_> =
+        results.iter().filter(|(i, s, _, body)| !(*s == 200 && *body == format!("call={i}")) && *s != 503).collect();
+    assert!(lost.is_empty(), "{} accepted calls lost or wrong, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(ok >= 500, "only {ok} of 600 answered ({} refused at once)", refused.len());
+    println!("recovered in {:?}; {ok} answered, {} refused during the restart", recovered.unwrap(), refused.len());
+}
