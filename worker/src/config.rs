@@ -20,7 +20,8 @@ pub struct Config {
     /// This worker's id (default: a fresh UUID). Reported to guests as WORKER_ID.
     #[arg(long, env = "WORKER_ID")]
     pub worker_id: Option<String>,
-    /// Guests run at once (default: the number of cores).
+    /// Guests run at once (default: four per core). More slots than cores hide
+    /// the queue's round trips; wall-clock limits still bound every run.
     #[arg(long, env = "WORKER_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Address of /healthz, /readyz and /metrics.

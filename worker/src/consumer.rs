@@ -1,20 +1,23 @@
-//! The pull loop: each free execution slot holds one pull request on the
-//! shared `workers` consumer, so a worker never takes more messages than it
-//! can run. Per message: decode, check the deadline, load the module, run it,
+//! The pull loop: the worker asks the shared `workers` consumer for exactly
+//! as many messages as it has free execution slots. Per message: decode, check the deadline, load the module, run it,
 //! reply on the caller's subject, publish the execution event, then ack.
 //! Guest faults are replies; infrastructure faults are naks with backoff.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
+use async_nats::StatusCode;
+use async_nats::connection::State;
+use async_nats::jetstream::consumer::{PullConsumer, pull::BatchConfig};
+use async_nats::jetstream::{self, AckKind};
 use futures::StreamExt;
 use olin_proto::Message as _;
 use olin_proto::subject;
 use olin_proto::v1::{ExecutionEvent, InvocationRequest, InvocationResponse, Outcome};
-use tokio::sync::watch;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use crate::{Ctx, async_call, dead_letter};
@@ -22,32 +25,106 @@ use crate::{Ctx, async_call, dead_letter};
 /// How long one pull request waits on the server for a message.
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
 
-/// One execution slot: pull one message, handle it, repeat until stopped.
-pub(crate) async fn slot(ctx: Arc<Ctx>, consumer: PullConsumer, stop: watch::Receiver<bool>) {
-    let mut backoff = Duration::from_millis(50);
-    while !*stop.borrow() {
-        let batch = consumer.batch().max_messages(1).expires(PULL_EXPIRES).messages().await;
-        let mut batch = match batch {
-            Ok(b) => {
-                backoff = Duration::from_millis(50);
-                b
-            }
+/// Pulls work for `concurrency` execution slots until `stop`, then drains.
+///
+/// One inbox subscription per worker; a pull request asks for exactly the
+/// slots that are free and not already asked for, so the worker never holds
+/// a message it cannot start at once (another worker gets it instead). Each
+/// message runs in its own task holding a slot.
+///
+/// Requests are counted as outstanding until their messages arrive or the
+/// server reports them expired (status 408 with `Nats-Pending-Messages`).
+/// Since all requests expire within [`PULL_EXPIRES`], the count is also reset
+/// once that long has passed since the last request, so a lost status (a
+/// NATS restart) can never stall the worker.
+pub(crate) async fn pull(ctx: Arc<Ctx>, consumer: PullConsumer, concurrency: usize, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let freed = Arc::new(Notify::new());
+    let mut running = JoinSet::new();
+    let inbox = ctx.nats.new_inbox();
+    let mut sub = loop {
+        match ctx.nats.subscribe(inbox.clone()).await {
+            Ok(s) => break s,
             Err(err) => {
-                warn!(%err, "pull request failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
-                continue;
-            }
-        };
-        // A pull request in flight is finished even when stopping: a message
-        // the server already sent is handled, never stranded until ack_wait.
-        while let Some(msg) = batch.next().await {
-            match msg {
-                Ok(msg) => handle(&ctx, msg).await,
-                Err(err) => debug!(%err, "pull ended"),
+                warn!(%err, "cannot subscribe for pulled messages; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
             }
         }
+    };
+    let mut outstanding = 0usize;
+    let mut last_request = Instant::now();
+    let mut stopping = false;
+    loop {
+        if last_request.elapsed() > PULL_EXPIRES + Duration::from_millis(500) {
+            outstanding = 0;
+        }
+        let free = slots.available_permits();
+        if !stopping && free > outstanding {
+            let want = free - outstanding;
+            let batch = BatchConfig { batch: want, expires: Some(PULL_EXPIRES), ..Default::default() };
+            match consumer.request_batch(batch, inbox.clone().into()).await {
+                Ok(()) => {
+                    outstanding += want;
+                    last_request = Instant::now();
+                }
+                Err(err) => {
+                    warn!(%err, "pull request failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+        }
+        if stopping && (outstanding == 0 || ctx.nats.connection_state() != State::Connected) {
+            break;
+        }
+        // Wake up for a message, a freed slot, the stop signal, or the
+        // moment outstanding requests have surely expired.
+        let expiry = tokio::time::sleep_until((last_request + PULL_EXPIRES + Duration::from_millis(600)).into());
+        tokio::select! {
+            msg = sub.next() => {
+                let Some(msg) = msg else { break };
+                match msg.status {
+                    None => {
+                        outstanding = outstanding.saturating_sub(1);
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            // Cannot happen (never more requested than free); leave it to redelivery.
+                            warn!("message without a free slot; it will be redelivered");
+                            continue;
+                        };
+                        let (ctx, freed) = (ctx.clone(), freed.clone());
+                        let msg = jetstream::Message { message: msg, context: ctx.js.clone() };
+                        running.spawn(async move {
+                            handle(&ctx, msg).await;
+                            drop(permit);
+                            freed.notify_one();
+                        });
+                    }
+                    Some(StatusCode::TIMEOUT | StatusCode::NOT_FOUND | StatusCode::REQUEST_TERMINATED) => {
+                        let pending = msg
+                            .headers
+                            .as_ref()
+                            .and_then(|h| h.get("Nats-Pending-Messages"))
+                            .and_then(|v| v.as_str().parse::<usize>().ok());
+                        match pending {
+                            Some(n) => outstanding = outstanding.saturating_sub(n),
+                            None => debug!(status = ?msg.status, "pull status without pending count"),
+                        }
+                    }
+                    Some(status) => debug!(?status, description = ?msg.description, "pull status"),
+                }
+            }
+            _ = freed.notified() => {}
+            _ = expiry => {}
+            _ = stop.wait_for(|s| *s), if !stopping => stopping = true,
+        }
+        // Reap finished handlers.
+        while running.try_join_next().is_some() {}
     }
+    // Finish the calls in flight.
+    while running.join_next().await.is_some() {}
 }
 
 fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
@@ -112,8 +189,10 @@ async fn handle(ctx: &Ctx, msg: jetstream::Message) {
         runtime.run(&module, &job_req, &rc)
     });
     // Long runs keep their message: tell JetStream the work goes on.
-    let mut progress = tokio::time::interval(ctx.ack_wait / 2);
-    progress.tick().await;
+    // Not `interval()` + a first `tick()`: that "immediate" tick waits for the
+    // timer wheel's next millisecond, which was most of a call's latency.
+    let period = ctx.ack_wait / 2;
+    let mut progress = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     let result = loop {
         tokio::select! {
             r = &mut job => break r,

@@ -159,10 +159,8 @@ impl Worker {
     /// the calls in flight, and returns.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut slots = tokio::task::JoinSet::new();
-        for _ in 0..self.concurrency {
-            slots.spawn(consumer::slot(self.ctx.clone(), self.consumer.clone(), stop_rx.clone()));
-        }
+        let puller =
+            tokio::spawn(consumer::pull(self.ctx.clone(), self.consumer.clone(), self.concurrency, stop_rx.clone()));
         let heartbeat =
             tokio::spawn(heartbeat(self.ctx.clone(), self.workers_kv.clone(), self.concurrency, stop_rx.clone()));
         let health = tokio::spawn(health::serve(listener, self.ctx.clone(), stop_rx.clone()));
@@ -172,13 +170,17 @@ impl Worker {
         shutdown.await;
         info!("draining: no new pulls, finishing calls in flight");
         let _ = stop_tx.send(true);
-        while slots.join_next().await.is_some() {}
+        let _ = puller.await;
         let _ = heartbeat.await;
         let _ = advisories.await;
-        if let Err(err) = self.workers_kv.delete(&self.ctx.worker_id).await {
-            warn!(%err, "could not remove the worker heartbeat");
-        }
-        let _ = self.ctx.nats.flush().await;
+        // Bounded: with NATS gone these would wait for its return.
+        let goodbye = async {
+            if let Err(err) = self.workers_kv.delete(&self.ctx.worker_id).await {
+                warn!(%err, "could not remove the worker heartbeat");
+            }
+            let _ = self.ctx.nats.flush().await;
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(3), goodbye).await;
         let _ = health.await;
         info!("worker stopped");
     }

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The gateway benchmark, all in one run on this machine (wrk on loopback):
+#   - gateway path: wrk -> olin-gateway -> JetStream -> olin-worker -> Wasmer, for
+#     the olin `echo` guest and the C `hello` WASI guest;
+#   - in-process floor: the same sandbox code behind a plain HTTP server, no NATS;
+#   - JetStream floor: publish -> pull -> reply -> ack, no wasm;
+#   - classic CGI peer: the same hello.c compiled natively, under lighttpd mod_cgi.
+# at 1, 16 and 64 connections. Writes bench/results/gateway.{md,json}.
+#
+#   bench/gateway.sh [seconds-per-run]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur="${1:-8}"
+source scripts/services.sh
+olin_apt_install wrk:wrk lighttpd:lighttpd gcc:gcc nats-server:nats-server python3:python3
+
+echo "==> building (release)"
+cargo build --release --locked -p olin-gateway -p olin-worker -p olin-bench --bins >/dev/null
+
+tmp="$(mktemp -d)"
+pids=()
+cleanup() {
+  # Services before NATS (last started, first stopped); anything still up after 10 s is killed.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
+  for _ in $(seq 100); do
+    alive=0; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break; sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+nats_port=14222 gw_port=18180 floor_port=18181 js_port=18182 cgi_port=18183
+printf 'max_payload: 16777216\n' >"$tmp/nats.conf"
+nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$tmp/js" -c "$tmp/nats.conf" 2>"$tmp/nats.log" & pids+=($!)
+nats="nats://127.0.0.1:$nats_port"
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
+
+mkdir -p "$tmp/modules"
+target/release/deploy "$nats" "$tmp/modules" echo examples/echo/echo.wasm
+target/release/deploy "$nats" "$tmp/modules" hello examples/hello/hello.wasm
+
+# 16 slots: the guests are short, so slots mostly wait on the queue's round trips.
+NATS_URL="$nats" MODULE_STORE="file://$tmp/modules" WORKER_LISTEN=127.0.0.1:0 WORKER_CONCURRENCY=16 RUST_LOG=warn \
+  target/release/olin-worker 2>"$tmp/worker.log" & pids+=($!)
+NATS_URL="$nats" GATEWAY_LISTEN="127.0.0.1:$gw_port" RUST_LOG=warn \
+  target/release/olin-gateway 2>"$tmp/gateway.log" & pids+=($!)
+target/release/floor inprocess "127.0.0.1:$floor_port" >/dev/null & pids+=($!)
+target/release/floor jetstream "127.0.0.1:$js_port" "$nats" >/dev/null & pids+=($!)
+
+mkdir -p "$tmp/www"
+gcc -O2 -o "$tmp/www/hello.cgi" examples/hello/hello.c
+cat >"$tmp/lighttpd.conf" <<CONF
+server.document-root = "$tmp/www"
+server.bind = "127.0.0.1"
+server.port = $cgi_port
+server.modules = ("mod_cgi")
+cgi.assign = (".cgi" => "")
+server.errorlog = "$tmp/lighttpd.err"
+CONF
+lighttpd -D -f "$tmp/lighttpd.conf" & pids+=($!)
+
+declare -A urls=(
+  [gateway_echo]="http://127.0.0.1:$gw_port/f/echo"
+  [gateway_hello]="http://127.0.0.1:$gw_port/f/hello/world?x=1"
+  [floor_echo]="http://127.0.0.1:$floor_port/f/echo"
+  [floor_hello]="http://127.0.0.1:$floor_port/f/hello"
+  [jetstream_floor]="http://127.0.0.1:$js_port/"
+  [lighttpd_hello]="http://127.0.0.1:$cgi_port/hello.cgi/world?x=1"
+)
+order=(gateway_echo gateway_hello floor_echo floor_hello jetstream_floor lighttpd_hello)
+for name in "${order[@]}"; do
+  for _ in $(seq 100); do curl -fs -o /dev/null "${urls[$name]}" && break; sleep 0.1; done
+  curl -fs -o /dev/null "${urls[$name]}" || { echo "$name is not answering at ${urls[$name]}" >&2; exit 1; }
+done
+
+mkdir -p "$tmp/wrk"
+for name in "${order[@]}"; do
+  wrk -t2 -c16 -d2s "${urls[$name]}" >/dev/null   # warm-up
+  for c in 1 16 64; do
+    t=2; [ "$c" = 1 ] && t=1
+    echo "==> $name, $c connection(s)"
+    wrk -t"$t" -c"$c" -d"${dur}s" --latency "${urls[$name]}" >"$tmp/wrk/$name.$c.txt"
+  done
+done
+
+python3 - "$tmp/wrk" "$dur" <<'PY'
+import json, os, re, subprocess, sys, datetime
+d, dur = sys.argv[1], sys.argv[2]
+def ms(v):
+    n, u = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[u]
+rows, metrics = [], {}
+order = ["gateway_echo", "gateway_hello", "floor_echo", "floor_hello", "jetstream_floor", "lighttpd_hello"]
+for name in order:
+    for c in (1, 16, 64):
+        text = open(os.path.join(d, f"{name}.{c}.txt")).read()
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+        p50 = ms(re.search(r"50%\s+(\S+)", text).group(1))
+        p99 = ms(re.search(r"99%\s+(\S+)", text).group(1))
+        errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+        errs = int(errors.group(1)) if errors else 0
+        rows.append((name, c, rps, p50, p99, errs))
+        metrics[f"{name}_c{c}_rps"] = rps
+        metrics[f"{name}_c{c}_p50_ms"] = p50
+        metrics[f"{name}_c{c}_p99_ms"] = p99
+        metrics[f"{name}_c{c}_non2xx"] = errs
+r = lambda a, b: metrics[a] / metrics[b] if metrics[b] else 0.0
+ratios = {
+    "gateway_echo_over_floor_c16": r("gateway_echo_c16_rps", "floor_echo_c16_rps"),
+    "gateway_hello_over_floor_c16": r("gateway_hello_c16_rps", "floor_hello_c16_rps"),
+    "gateway_hello_over_lighttpd_c16": r("gateway_hello_c16_rps", "lighttpd_hello_c16_rps"),
+    "gateway_echo_over_jetstream_floor_c16": r("gateway_echo_c16_rps", "jetstream_floor_c16_rps"),
+}
+metrics.update(ratios)
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+md = [f"# gateway: the queue against its floors", "",
+      f"- date: {datetime.date.today()}", f"- machine: {os.cpu_count()} cores, {cpu}",
+      f"- command: `bench/gateway.sh {dur}` (wrk, {dur} s per run, loopback; every process on the same 2 cores)",
+      "- gateway path: olin-gateway -> JetStream (nats-server 2.9) -> olin-worker (WORKER_CONCURRENCY=16) -> Wasmer; separate processes",
+      "- in-process floor: the same sandbox behind a plain HTTP server; JetStream floor: publish, pull, reply, ack, no wasm;",
+      "  lighttpd: the same hello.c compiled natively, fork/exec per request (mod_cgi)", "",
+      "| target | conns | req/s | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|---|"]
+for name, c, rps, p50, p99, errs in rows:
+    md.append(f"| {name} | {c} | {rps:.0f} | {p50:.2f} | {p99:.2f} | {errs} |")
+ok = lambda b: "met" if b else "not met"
+md += ["", "| ratio at 16 connections | value | target |", "|---|---|---|",
+       f"| gateway echo / in-process floor echo | {ratios['gateway_echo_over_floor_c16']:.2f} | >= 0.50: {ok(ratios['gateway_echo_over_floor_c16'] >= 0.5)} |",
+       f"| gateway hello / in-process floor hello | {ratios['gateway_hello_over_floor_c16']:.2f} | >= 0.50: {ok(ratios['gateway_hello_over_floor_c16'] >= 0.5)} |",
+       f"| gateway hello (C WASI) / lighttpd native CGI | {ratios['gateway_hello_over_lighttpd_c16']:.2f} | >= 2.0: {ok(ratios['gateway_hello_over_lighttpd_c16'] >= 2.0)} |",
+       f"| gateway echo / JetStream floor | {ratios['gateway_echo_over_jetstream_floor_c16']:.2f} | (context) |",
+       "", f"p50 of the olin echo guest through the gateway at 1 connection: {metrics['gateway_echo_c1_p50_ms']:.3f} ms (target <= 0.6 ms: {ok(metrics['gateway_echo_c1_p50_ms'] <= 0.6)})", ""]
+out = os.path.join("bench", "results")
+os.makedirs(out, exist_ok=True)
+open(os.path.join(out, "gateway.md"), "w").write("\n".join(md))
+json.dump(metrics, open(os.path.join(out, "gateway.json"), "w"), indent=2, sort_keys=True)
+print("\n".join(md))
+PY

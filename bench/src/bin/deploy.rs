@@ -1,0 +1,32 @@
+//! Deploys a module for the benchmarks, as control would: stores it in a
+//! local-directory module store and publishes its route.
+//!
+//! `deploy <nats-url> <store-dir> <function> <module.wasm>`
+
+use anyhow::Context as _;
+use olin_proto::topology::{self, TopologyConfig};
+use olin_proto::v1::RouteRecord;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, nats_url, dir, function, wasm] = args.as_slice() else {
+        anyhow::bail!("usage: deploy <nats-url> <store-dir> <function> <module.wasm>");
+    };
+    let bytes = std::fs::read(wasm).with_context(|| format!("reading {wasm}"))?;
+    let store = olin_worker::ModuleStoreArgs {
+        url: format!("file://{dir}"),
+        s3_endpoint: None,
+        s3_region: "us-east-1".into(),
+        s3_access_key_id: None,
+        s3_secret_access_key: None,
+        s3_allow_http: false,
+    }
+    .open()?;
+    let sha = olin_worker::module_store::put_module(store.as_ref(), bytes.into()).await?;
+    let js = async_nats::jetstream::new(async_nats::connect(nats_url.as_str()).await?);
+    let routes = topology::ensure_routes(&js, &TopologyConfig::default()).await?;
+    topology::put_route(&routes, &RouteRecord::single(function, &sha, &uuid::Uuid::now_v7().to_string())).await?;
+    println!("deployed {function} = {sha}");
+    Ok(())
+}
