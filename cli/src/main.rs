@@ -22,10 +22,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    olin_telemetry::init("text", "warn");
     match cli.command {
-        Command::Dev(dev) => match dev.run(shutdown_signal()).await {
+        Command::Dev(dev) => match dev.run(olin_telemetry::shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(olin_cli::dev::DevError::Prerequisite(msg)) => {
                 eprintln!("error: {msg}");
@@ -43,16 +42,5 @@ async fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-    }
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }

@@ -113,26 +113,10 @@ pub(crate) async fn invoke(
     req: &InvocationRequest,
     timeout: Duration,
 ) -> Result<InvocationResponse, InvokeError> {
-    let subj = subject::invoke_subject(&req.function)?;
     let reply_to = subject::reply_subject(gateway_id, &req.invocation_id)?;
     let mut pending = replies.register(&req.invocation_id);
-
-    let mut headers = HeaderMap::new();
-    headers.insert(subject::HDR_REPLY_TO, reply_to.as_str());
-    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
-    if !req.traceparent.is_empty() {
-        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
-    }
-    let publish = PublishMessage::build()
-        .payload(req.encode_to_vec().into())
-        .headers(headers)
-        .message_id(req.invocation_id.as_str());
     let wait = async {
-        let ack = js.send_publish(subj, publish).await.map_err(|e| match e.kind() {
-            PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
-            _ => InvokeError::Publish(e.to_string()),
-        })?;
-        ack.await.map_err(|e| classify_ack_error(&e.to_string()))?;
+        publish(js, req, Some(&reply_to)).await?;
         let rx = pending.rx.take().ok_or(InvokeError::Timeout)?;
         rx.await.map_err(|_| InvokeError::Timeout)
     };
@@ -147,7 +131,6 @@ pub(crate) async fn accept_async(
     results: &async_nats::jetstream::kv::Store,
     req: &InvocationRequest,
 ) -> Result<(), InvokeError> {
-    let subj = subject::invoke_subject(&req.function)?;
     let pending = AsyncResult {
         invocation_id: req.invocation_id.clone(),
         function: req.function.clone(),
@@ -161,28 +144,40 @@ pub(crate) async fn accept_async(
         .put(&req.invocation_id, pending.encode_to_vec().into())
         .await
         .map_err(|e| InvokeError::Publish(format!("recording the async call failed: {e}")))?;
-    let mut headers = HeaderMap::new();
-    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
-    if !req.traceparent.is_empty() {
-        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
-    }
-    let publish = PublishMessage::build()
-        .payload(req.encode_to_vec().into())
-        .headers(headers)
-        .message_id(req.invocation_id.as_str());
-    let published = async {
-        let ack = js.send_publish(subj, publish).await.map_err(|e| match e.kind() {
-            PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
-            _ => InvokeError::Publish(e.to_string()),
-        })?;
-        ack.await.map_err(|e| classify_ack_error(&e.to_string()))?;
-        Ok(())
-    }
-    .await;
+    let published = publish(js, req, None).await;
     if published.is_err() {
         let _ = results.delete(&req.invocation_id).await;
     }
     published
+}
+
+/// Publishes `req` to its function's subject, keyed by its invocation id
+/// (JetStream drops a duplicate within the window), and waits for the
+/// stream's acknowledgement. `reply_to` is where a synchronous caller waits.
+async fn publish(
+    js: &async_nats::jetstream::Context,
+    req: &InvocationRequest,
+    reply_to: Option<&str>,
+) -> Result<(), InvokeError> {
+    let subj = subject::invoke_subject(&req.function)?;
+    let mut headers = HeaderMap::new();
+    if let Some(reply_to) = reply_to {
+        headers.insert(subject::HDR_REPLY_TO, reply_to);
+    }
+    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
+    if !req.traceparent.is_empty() {
+        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
+    }
+    let message = PublishMessage::build()
+        .payload(req.encode_to_vec().into())
+        .headers(headers)
+        .message_id(req.invocation_id.as_str());
+    let ack = js.send_publish(subj, message).await.map_err(|e| match e.kind() {
+        PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
+        _ => InvokeError::Publish(e.to_string()),
+    })?;
+    ack.await.map_err(|e| classify_ack_error(&e.to_string()))?;
+    Ok(())
 }
 
 fn classify_ack_error(text: &str) -> InvokeError {
