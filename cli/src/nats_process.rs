@@ -86,6 +86,11 @@ impl NatsProcess {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port

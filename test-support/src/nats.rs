@@ -39,6 +39,11 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(NatsProcess::pid)
+    }
+
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port

@@ -64,9 +64,58 @@ async fn a_full_queue_is_refused_with_retry_after() {
     assert_eq!(r.status(), 503);
     assert_eq!(r.headers()["olin-error"], "QUEUE_FULL");
     assert_eq!(r.headers()["retry-after"], "1");
+
+    // A flood of refused calls (2000 x 64 KiB offered) leaves the gateway
+    // (this process) and NATS at about the memory they had.
+    let (self_before, nats_before) = (rss_kib(std::process::id()), rss_kib(nats.pid().unwrap()));
+    let body = vec![b'x'; 64 << 10];
+    for round in 0..20 {
+        let calls = (0..100).map(|_| http.post(gateway.function_url("slow", "/")).body(body.clone()).send());
+        for r in futures::future::join_all(calls).await {
+            assert_eq!(r.unwrap().status(), 503, "round {round}");
+        }
+    }
+    let (self_grown, nats_grown) =
+        (rss_kib(std::process::id()) - self_before, rss_kib(nats.pid().unwrap()) - nats_before);
+    assert!(self_grown < 64 * 1024, "the gateway's process grew by {self_grown} KiB");
+    assert!(nats_grown < 64 * 1024, "nats-server grew by {nats_grown} KiB");
+
     for w in waiting {
         assert_eq!(w.await.unwrap(), 504, "the queued calls time out at their deadline");
     }
+}
+
+fn rss_kib(pid: u32) -> i64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trace_context_reaches_the_queue_and_the_guest() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    deploy(&client, &s3.store_args(), "getenv", &fixtures::wat("getenv.wat")).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    // A plain subscriber sees what JetStream stores.
+    let mut tap = client.subscribe(olin_proto::subject::invoke_subject("getenv").unwrap()).await.unwrap();
+    client.flush().await.unwrap();
+
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = reqwest::Client::new()
+        .get(gateway.function_url("getenv", "/?HTTP_TRACEPARENT"))
+        .header("traceparent", traceparent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), traceparent, "the guest sees the caller's trace context");
+    let msg = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut tap)).await.unwrap().unwrap();
+    let headers = msg.headers.unwrap();
+    assert_eq!(headers.get(olin_proto::subject::HDR_TRACEPARENT).unwrap().as_str(), traceparent);
+    assert!(headers.get(olin_proto::subject::HDR_MSG_ID).is_some());
+    assert!(headers.get(olin_proto::subject::HDR_DEADLINE).is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
