@@ -132,4 +132,17 @@ async fn each_call_runs_exactly_once_across_two_workers() {
     let after: u64 = per_worker.iter().sum();
     assert_eq!(after - before, 200, "200 calls, 200 executions: {per_worker:?}");
     assert!(per_worker.iter().all(|n| *n > 0), "both workers took calls: {per_worker:?}");
+
+    // Every run left its execution event in OLIN_EVENTS.
+    let js = async_nats::jetstream::new(s._nats.client().await);
+    let mut events = js.get_stream(olin_proto::subject::STREAM_EVENTS).await.unwrap();
+    let mut stored = 0;
+    for _ in 0..100 {
+        stored = events.info().await.unwrap().state.messages;
+        if stored >= after {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(stored, after, "one event per execution");
 }

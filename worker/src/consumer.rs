@@ -280,11 +280,12 @@ pub(crate) fn event_of(req: &InvocationRequest, resp: &InvocationResponse, start
     }
 }
 
-/// Publishes an execution event to `OLIN_EVENTS` (not awaiting the ack:
-/// accounting must never slow the call path).
+/// Publishes an execution event into `OLIN_EVENTS`. A plain core publish:
+/// the stream stores it all the same, and asking JetStream for an ack that
+/// nobody waits for cost the server and this worker a message per call.
 pub(crate) async fn publish_event(ctx: &Ctx, event: &ExecutionEvent) {
     if let Ok(subj) = subject::event_subject(&event.function)
-        && let Err(err) = ctx.js.publish(subj, event.encode_to_vec().into()).await
+        && let Err(err) = ctx.nats.publish(subj, event.encode_to_vec().into()).await
     {
         warn!(%err, "execution event not published");
     }
