@@ -11,7 +11,7 @@ use futures::StreamExt;
 use olin_proto::Message as _;
 use olin_proto::subject;
 use olin_proto::topology::{self, TopologyConfig};
-use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
+use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse, Outcome};
 use olin_test_support::{NatsServer, S3Server, deploy, fixtures, spawn_worker, spawn_worker_topology, test_topology};
 
 async fn dead_letters(
@@ -119,6 +119,7 @@ async fn exhausted_deliveries_are_dead_lettered_and_answered() {
     let t = topology::ensure(&js, &topo).await.unwrap();
     let consumer = topology::ensure_workers_consumer(&t.invocations, &topo).await.unwrap();
     let mut replies = client.subscribe("test.replies.>").await.unwrap();
+    // A synchronous call (its caller waits on a reply subject) and an async one.
     js.publish_with_headers(
         subject::invoke_subject("hello").unwrap(),
         headers("test.replies.lost-1", "lost-1"),
@@ -128,25 +129,47 @@ async fn exhausted_deliveries_are_dead_lettered_and_answered() {
     .unwrap()
     .await
     .unwrap();
+    let mut async_req = request("hello", &sha, "lost-2");
+    async_req.r#async = true;
+    let mut async_headers = HeaderMap::new();
+    async_headers.insert(subject::HDR_MSG_ID, "lost-2");
+    js.publish_with_headers(subject::invoke_subject("hello").unwrap(), async_headers, async_req.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
 
-    // Two workers take the call and die before acking it.
+    // Workers take the calls and die before acking them, twice.
     for delivery in 1..=2 {
-        let mut batch = consumer.batch().max_messages(1).expires(Duration::from_secs(3)).messages().await.unwrap();
-        let msg = batch.next().await.unwrap().unwrap();
-        assert_eq!(msg.info().unwrap().delivered, delivery);
-        drop(msg);
+        let mut batch = consumer.batch().max_messages(2).expires(Duration::from_secs(3)).messages().await.unwrap();
+        for _ in 0..2 {
+            let msg = batch.next().await.unwrap().unwrap();
+            assert_eq!(msg.info().unwrap().delivered, delivery);
+        }
     }
-    // A live worker picks up JetStream's max-deliveries advisory.
+    // A live worker picks up JetStream's max-deliveries advisories.
     let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |_| {}).await;
     let reply = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
     let resp = InvocationResponse::decode(reply.payload).unwrap();
+    assert_eq!(resp.invocation_id, "lost-1");
     assert_eq!(resp.outcome(), Outcome::Internal);
     assert!(resp.error.contains("delivered 2 times"), "{}", resp.error);
-    let dead = dead_letters(&js, 1).await;
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].subject.as_str(), "olin.dead.hello");
+    let dead = dead_letters(&js, 2).await;
+    assert_eq!(dead.len(), 2);
+    assert!(dead.iter().all(|d| d.subject.as_str() == "olin.dead.hello"));
     assert!(dead[0].headers.get(subject::HDR_DEAD_REASON).unwrap().as_str().contains("2 times"));
+    let results = js.get_key_value(subject::KV_RESULTS).await.unwrap();
+    let mut stored = None;
+    for _ in 0..100 {
+        stored = results.get("lost-2").await.unwrap();
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let result = AsyncResult::decode(stored.expect("the async caller's result is recorded")).unwrap();
+    assert_eq!(result.response.unwrap().outcome(), Outcome::Internal);
     let mut invocations = js.get_stream(subject::STREAM_INVOCATIONS).await.unwrap();
     assert_eq!(invocations.info().await.unwrap().state.messages, 0);
-    assert_eq!(worker.executions(), 0, "the exhausted call is not run again");
+    assert_eq!(worker.executions(), 0, "exhausted calls are not run again");
 }

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use olin_proto::Message as _;
 use olin_proto::subject;
-use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
+use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse, Outcome};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -124,8 +124,9 @@ async fn give_up(ctx: &Ctx, invocations: &jetstream::stream::Stream, adv: MaxDel
     if let Err(err) = invocations.delete_message(adv.stream_seq).await {
         warn!(%err, seq = adv.stream_seq, "could not remove the exhausted message");
     }
-    let reply_to = stored.headers.get(subject::HDR_REPLY_TO).map(|v| v.as_str().to_owned());
-    if let (Some(reply_to), Some(req)) = (reply_to, req) {
+    // Whoever waits hears of it now: a synchronous caller on its reply
+    // subject, an async one in its result.
+    if let Some(req) = req {
         let resp = InvocationResponse {
             invocation_id: req.invocation_id.clone(),
             outcome: Outcome::Internal as i32,
@@ -134,7 +135,22 @@ async fn give_up(ctx: &Ctx, invocations: &jetstream::stream::Stream, adv: MaxDel
             error: format!("the call was {reason}; it is kept in {}", subject::STREAM_DEAD),
             ..Default::default()
         };
-        let _ = ctx.nats.publish(reply_to, resp.encode_to_vec().into()).await;
+        if let Some(reply_to) = stored.headers.get(subject::HDR_REPLY_TO) {
+            let _ = ctx.nats.publish(reply_to.as_str().to_owned(), resp.encode_to_vec().into()).await;
+        }
+        if req.r#async {
+            let result = AsyncResult {
+                invocation_id: req.invocation_id.clone(),
+                function: req.function.clone(),
+                response: Some(resp),
+                attempts: u32::try_from(adv.deliveries).unwrap_or(u32::MAX),
+                callback_url: req.callback_url.clone(),
+                ..Default::default()
+            };
+            if let Err(err) = ctx.results.put(&req.invocation_id, result.encode_to_vec().into()).await {
+                warn!(%err, "result of the exhausted async call not stored");
+            }
+        }
     }
     warn!(seq = adv.stream_seq, reason, "invocation dead-lettered");
 }
