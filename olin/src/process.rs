@@ -3,6 +3,7 @@
 //! Wasmer `FunctionEnv` of that call's `Store`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -19,6 +20,9 @@ pub(crate) enum Stop {
     /// The guest called `runtime_exit` or `proc_exit`.
     #[error("the guest exited with code {0}")]
     Exit(i32),
+    /// The call's wall-clock deadline passed while the guest was in the host.
+    #[error("the guest ran past its wall-clock limit")]
+    Timeout,
     /// The guest wrote more than the stdout cap.
     #[error("the guest wrote more than {cap} bytes to stdout")]
     OutputTooLarge {
@@ -94,6 +98,9 @@ pub(crate) struct Process {
     pub(crate) egress: Option<Arc<dyn Egress>>,
     /// Hosts the function may reach.
     pub(crate) egress_allow: Vec<String>,
+    /// Set while a host function runs: the watchdog never interrupts then
+    /// (Wasmer's signal-based interrupt is only safe while wasm code runs).
+    pub(crate) in_host: Arc<AtomicBool>,
 }
 
 impl Default for Process {
@@ -113,6 +120,7 @@ impl Default for Process {
             deadline: Instant::now(),
             egress: None,
             egress_allow: Vec::new(),
+            in_host: Arc::default(),
         }
     }
 }
@@ -125,8 +133,12 @@ impl Process {
         }
     }
 
-    /// Appends to stdout, or stops the guest once the cap would be passed.
+    /// Appends to stdout, or stops the guest once the cap would be passed
+    /// (or its deadline has).
     pub(crate) fn write_stdout(&mut self, data: &[u8]) -> Result<(), Stop> {
+        if Instant::now() >= self.deadline {
+            return Err(Stop::Timeout);
+        }
         if self.stdout.len() + data.len() > self.stdout_cap {
             return Err(Stop::OutputTooLarge { cap: self.stdout_cap });
         }
@@ -152,9 +164,13 @@ pub(crate) fn with_guest<R>(
 ) -> R {
     let (p, store) = env.data_and_store_mut();
     p.count(name);
+    let in_host = p.in_host.clone();
+    in_host.store(true, Ordering::SeqCst);
     let mem = p.memory.clone();
     let view = mem.as_ref().map(|m| m.view(&store));
-    f(p, view.as_ref())
+    let r = f(p, view.as_ref());
+    in_host.store(false, Ordering::SeqCst);
+    r
 }
 
 #[cfg(test)]

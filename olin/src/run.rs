@@ -66,11 +66,13 @@ impl Runtime {
             deadline: started + limits.wall,
             egress: ctx.egress.clone(),
             egress_allow: req.egress_allow.clone(),
+            in_host: Arc::default(),
         };
         let env = FunctionEnv::new(&mut store, process);
         let imports = link(&mut store, &env, module);
 
-        let deadline = Deadline::arm(store.interrupter(), started + limits.wall);
+        let in_host = env.as_ref(&store).in_host.clone();
+        let deadline = Deadline::arm(store.interrupter(), started + limits.wall, in_host);
         let (ended, instance) = {
             let cap = MemoryCapGuard::set(limits.memory_pages());
             match Instance::new(&mut store, &module.inner, &imports) {
@@ -154,6 +156,7 @@ fn call_start(store: &mut Store, instance: &Instance, deadline: &Deadline) -> En
         Err(err) => match err.downcast::<Stop>() {
             Ok(Stop::Exit(code)) => Ended::Exit(code),
             Ok(Stop::OutputTooLarge { cap }) => Ended::OutputTooLarge(cap),
+            Ok(Stop::Timeout) => Ended::Timeout,
             Err(err) if deadline.fired() => {
                 let _ = err;
                 Ended::Timeout

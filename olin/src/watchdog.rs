@@ -17,6 +17,7 @@ const REFIRE: Duration = Duration::from_millis(5);
 struct Entry {
     interrupter: Interrupter,
     fired: Arc<AtomicBool>,
+    in_host: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -55,7 +56,12 @@ impl Watchdog {
             for key in due {
                 if let Some(entry) = state.by_deadline.remove(&key) {
                     entry.fired.store(true, Ordering::SeqCst);
-                    entry.interrupter.interrupt();
+                    // Inside a host function the run is stopped by the host
+                    // itself (every blocking call is bounded by the deadline);
+                    // a signal there is not safe. Try again shortly.
+                    if !entry.in_host.load(Ordering::SeqCst) {
+                        entry.interrupter.interrupt();
+                    }
                     state.by_deadline.insert((now + REFIRE, key.1), entry);
                 }
             }
@@ -85,7 +91,8 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     /// Interrupts the store of `interrupter` at `at`, and again until dropped.
-    pub(crate) fn arm(interrupter: Interrupter, at: Instant) -> Deadline {
+    /// `in_host` is set while the guest is inside a host function.
+    pub(crate) fn arm(interrupter: Interrupter, at: Instant, in_host: Arc<AtomicBool>) -> Deadline {
         let w = watchdog();
         let fired = Arc::new(AtomicBool::new(false));
         let mut id = 0;
@@ -97,7 +104,7 @@ impl Deadline {
             if earliest {
                 state.next_wake = Some(at);
             }
-            state.by_deadline.insert((at, id), Entry { interrupter, fired: fired.clone() });
+            state.by_deadline.insert((at, id), Entry { interrupter, fired: fired.clone(), in_host });
         }
         // The watchdog sleeps until the earliest deadline it knows; it needs
         // waking only when this one comes sooner. Under steady load that is

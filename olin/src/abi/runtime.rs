@@ -43,10 +43,14 @@ pub(crate) fn spec_minor(mut env: FunctionEnvMut<'_, Process>) -> i32 {
 }
 
 /// `runtime_msleep(ms)`: negative is zero; never past the call's deadline
-/// nor longer than ten seconds at once.
-pub(crate) fn msleep(mut env: FunctionEnvMut<'_, Process>, ms: i32) {
-    let deadline = with_guest(&mut env, "runtime_msleep", |p, _| p.deadline);
-    let wanted = Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(MAX_SLEEP);
-    let left = deadline.saturating_duration_since(Instant::now());
-    std::thread::sleep(wanted.min(left));
+/// nor longer than ten seconds at once. A sleep that reaches the deadline
+/// ends the run (TIMEOUT) from inside the host, so a guest that sleeps in a
+/// loop is stopped without interrupting it.
+pub(crate) fn msleep(mut env: FunctionEnvMut<'_, Process>, ms: i32) -> Result<(), Stop> {
+    with_guest(&mut env, "runtime_msleep", |p, _| {
+        let wanted = Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(MAX_SLEEP);
+        let left = p.deadline.saturating_duration_since(Instant::now());
+        std::thread::sleep(wanted.min(left));
+        if Instant::now() >= p.deadline { Err(Stop::Timeout) } else { Ok(()) }
+    })
 }
