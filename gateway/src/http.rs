@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -192,7 +192,7 @@ async fn answer(
         remote_addr: remote.map(|a| a.to_string()).unwrap_or_default(),
         scheme: "http".to_owned(),
         host,
-        deadline_unix_ms: now_ms() + deadline_ms,
+        deadline_unix_ms: olin_proto::unix_ms() + deadline_ms,
         limits: route.limits.or(Some(Limits::default())),
         env: route.env.clone(),
         r#async: is_async,
@@ -376,10 +376,6 @@ fn host_and_port(headers: &HeaderMap, local_port: u16) -> (String, u16) {
         _ => (host, local_port),
     };
     (name.trim_start_matches('[').trim_end_matches(']').to_owned(), port)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Turns a worker's reply into the HTTP response.

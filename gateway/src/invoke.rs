@@ -135,9 +135,7 @@ pub(crate) async fn accept_async(
         invocation_id: req.invocation_id.clone(),
         function: req.function.clone(),
         callback_url: req.callback_url.clone(),
-        accepted_unix_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
+        accepted_unix_ms: olin_proto::unix_ms(),
         ..Default::default()
     };
     results

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
 use futures::StreamExt;
@@ -15,10 +15,6 @@ use tracing::warn;
 pub(crate) struct Presence {
     seen: Mutex<HashMap<String, u64>>,
     ttl: Duration,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn entry_ms(entry: &kv::Entry) -> u64 {
@@ -45,7 +41,7 @@ impl Presence {
 
     /// How many workers sent a heartbeat within the TTL.
     pub(crate) fn live(&self) -> usize {
-        let cutoff = now_ms().saturating_sub(self.ttl.as_millis() as u64);
+        let cutoff = olin_proto::unix_ms().saturating_sub(self.ttl.as_millis() as u64);
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|t| **t >= cutoff).count()
     }
 

@@ -2,7 +2,7 @@
 //! reasons, and re-driving one (publishing it again, to the function's
 //! current deployment, with a fresh deadline).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, message::PublishMessage};
@@ -99,8 +99,7 @@ pub async fn redrive(js: &jetstream::Context, seq: u64, deadline: Duration) -> R
         req.env = route.env.clone();
         req.egress_allow = route.egress_allow.clone();
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-    req.deadline_unix_ms = now + deadline.as_millis() as u64;
+    req.deadline_unix_ms = crate::unix_ms() + deadline.as_millis() as u64;
     let mut headers = HeaderMap::new();
     headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
     if let Some(reply_to) = stored.headers.get(subject::HDR_REPLY_TO) {

@@ -24,6 +24,12 @@ pub mod v1 {
 
 pub use prost::Message;
 
+/// Milliseconds since the Unix epoch: the unit of every deadline and
+/// timestamp in the contract.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 impl v1::Outcome {
     /// The `Olin-Outcome` header value for this outcome, e.g. `GUEST_ERROR`.
     pub fn header_value(self) -> &'static str {

@@ -14,7 +14,7 @@ use olin_proto::Message as _;
 use olin_proto::v1::{AsyncResult, ExecutionEvent, InvocationRequest, InvocationResponse, Outcome};
 use tracing::{info, warn};
 
-use crate::consumer::{now_ms, publish_event};
+use crate::consumer::publish_event;
 use crate::{Ctx, dead_letter};
 
 /// Attempts when the function sets none.
@@ -50,7 +50,7 @@ pub(crate) async fn finish(
     let outcome = resp.outcome();
     let attempts = if req.async_max_attempts == 0 { DEFAULT_ATTEMPTS } else { req.async_max_attempts };
     let attempts = i64::from(attempts).min(ctx.max_deliver).max(1);
-    let expired = req.deadline_unix_ms != 0 && now_ms() >= req.deadline_unix_ms;
+    let expired = req.deadline_unix_ms != 0 && olin_proto::unix_ms() >= req.deadline_unix_ms;
     if outcome != Outcome::Ok && retryable(outcome) && delivered < attempts && !expired {
         let backoff = Duration::from_secs(1 << (delivered - 1).clamp(0, 5));
         info!(attempt = delivered, of = attempts, ?backoff, "async call failed; retrying");
@@ -65,7 +65,7 @@ pub(crate) async fn finish(
         response: Some(resp.clone()),
         attempts: u32::try_from(delivered).unwrap_or(u32::MAX),
         callback_url: req.callback_url.clone(),
-        finished_unix_ms: now_ms(),
+        finished_unix_ms: olin_proto::unix_ms(),
         ..Default::default()
     };
     store(ctx, &result).await;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::StatusCode;
@@ -131,10 +131,6 @@ fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
     headers?.get(name).map(|v| v.as_str())
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 async fn handle(ctx: &Ctx, msg: jetstream::Message) {
     let delivered = msg.info().map_or(1, |i| i.delivered);
     let reply_to = header(msg.headers.as_ref(), subject::HDR_REPLY_TO).map(str::to_owned);
@@ -151,7 +147,7 @@ async fn handle(ctx: &Ctx, msg: jetstream::Message) {
     let span = tracing::info_span!("invocation", invocation_id = %req.invocation_id, function = %req.function,
         traceparent = %header(msg.headers.as_ref(), subject::HDR_TRACEPARENT).unwrap_or(""));
     let _enter = span.enter();
-    let started_ms = now_ms();
+    let started_ms = olin_proto::unix_ms();
 
     let deadline = header(msg.headers.as_ref(), subject::HDR_DEADLINE)
         .and_then(|d| d.parse::<u64>().ok())
@@ -272,7 +268,7 @@ pub(crate) fn event_of(req: &InvocationRequest, resp: &InvocationResponse, start
         usage: resp.usage.clone(),
         worker_id: resp.worker_id.clone(),
         started_unix_ms: started_ms,
-        finished_unix_ms: now_ms(),
+        finished_unix_ms: olin_proto::unix_ms(),
         method: req.method.clone(),
         path: req.path.clone(),
         r#async: req.r#async,
