@@ -82,14 +82,7 @@ impl Dev {
         data_dir: &std::path::Path,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let store = ModuleStoreArgs {
-            url: format!("file://{}", data_dir.join("modules").display()),
-            s3_endpoint: None,
-            s3_region: "us-east-1".into(),
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
-            s3_allow_http: false,
-        };
+        let store = ModuleStoreArgs::local(&data_dir.join("modules"));
         let objects = store.open().context("opening the module store")?;
         let topo = TopologyConfig::default();
         let client = async_nats::connect(nats.url()).await.context("connecting to nats-server")?;

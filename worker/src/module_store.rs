@@ -86,6 +86,18 @@ pub enum StoreError {
 }
 
 impl ModuleStoreArgs {
+    /// Settings for a local-directory store at `dir` (the embedded default).
+    pub fn local(dir: &std::path::Path) -> Self {
+        ModuleStoreArgs {
+            url: format!("file://{}", dir.display()),
+            s3_endpoint: None,
+            s3_region: "us-east-1".to_owned(),
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_allow_http: false,
+        }
+    }
+
     /// Opens the configured store.
     ///
     /// # Errors
@@ -181,14 +193,7 @@ mod tests {
     use super::*;
 
     fn args(url: &str) -> ModuleStoreArgs {
-        ModuleStoreArgs {
-            url: url.into(),
-            s3_endpoint: None,
-            s3_region: "us-east-1".into(),
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
-            s3_allow_http: false,
-        }
+        ModuleStoreArgs { url: url.into(), ..ModuleStoreArgs::local(std::path::Path::new("/unused")) }
     }
 
     #[test]

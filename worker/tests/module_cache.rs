@@ -15,16 +15,7 @@ const HELLO: &[u8] = include_bytes!("../../examples/hello/hello.wasm");
 const ECHO: &[u8] = include_bytes!("../../examples/echo/echo.wasm");
 
 fn store(dir: &std::path::Path) -> Arc<dyn object_store::ObjectStore> {
-    ModuleStoreArgs {
-        url: format!("file://{}", dir.display()),
-        s3_endpoint: None,
-        s3_region: "us-east-1".into(),
-        s3_access_key_id: None,
-        s3_secret_access_key: None,
-        s3_allow_http: false,
-    }
-    .open()
-    .unwrap()
+    ModuleStoreArgs::local(dir).open().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

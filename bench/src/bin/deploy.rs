@@ -14,15 +14,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: deploy <nats-url> <store-dir> <function> <module.wasm>");
     };
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {wasm}"))?;
-    let store = olin_worker::ModuleStoreArgs {
-        url: format!("file://{dir}"),
-        s3_endpoint: None,
-        s3_region: "us-east-1".into(),
-        s3_access_key_id: None,
-        s3_secret_access_key: None,
-        s3_allow_http: false,
-    }
-    .open()?;
+    let store = olin_worker::ModuleStoreArgs::local(std::path::Path::new(dir)).open()?;
     let sha = olin_worker::module_store::put_module(store.as_ref(), bytes.into()).await?;
     let js = async_nats::jetstream::new(async_nats::connect(nats_url.as_str()).await?);
     let routes = topology::ensure_routes(&js, &TopologyConfig::default()).await?;
