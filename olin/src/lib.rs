@@ -10,6 +10,7 @@
 //! - `wasi`: a lean WASI preview1 host for CGI programs.
 //! - [`cgi`]: RFC 3875 environment and output parsing, pure.
 //! - [`limits`]: per-call limits, defaults and maxima.
+//! - [`validate`]: upload checks with `wasmparser` alone, the compile rules without compiling.
 //! - `process`, `memory`, `errno`, `watchdog`: per-call state, bounds-checked
 //!   guest memory, result codes, wall-clock deadlines.
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@ pub mod limits;
 mod memory;
 mod process;
 mod run;
+pub mod validate;
 mod wasi;
 mod watchdog;
 
