@@ -1,0 +1,42 @@
+//! Olincloud's database schema, as sea-orm migrations that run on Postgres
+//! (production, tests) and SQLite (the embedded `olinctl dev` default).
+//!
+//! # Layout
+//! - [`Migrator`]: every migration, in order.
+//! - `m20261125_000001_initial`: users, tokens, functions, versions,
+//!   deployments, environment, invoke keys, executions, audit log.
+//! - `dialect`: the few spellings that differ between the two databases,
+//!   and the `updated_at` triggers.
+//!
+//! Every table has `created_at` and `updated_at` (timestamptz on Postgres,
+//! defaulting to now) and a trigger that sets `updated_at` on each update.
+
+mod dialect;
+mod m20261125_000001_initial;
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+/// All migrations of the control plane.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial::Migration)]
+    }
+}
+
+/// The tables of the schema, each with `created_at`, `updated_at` and its
+/// `updated_at` trigger.
+pub const TABLES: &[&str] = &[
+    "users",
+    "api_tokens",
+    "functions",
+    "versions",
+    "deployments",
+    "function_env",
+    "invoke_keys",
+    "executions",
+    "audit_log",
+];
