@@ -1,0 +1,297 @@
+//! The `/v1` routes. Each handler is a plain async function from a
+//! [`Request`] to `Result<impl Reply, ApiError>`; warp only matches paths
+//! and methods, so every failure, including authentication, takes the one
+//! error shape (`error.rs`).
+//!
+//! # Layout
+//! - `tokens`: log in (`POST /v1/tokens`), list and revoke tokens, `GET /v1/me`.
+//! - `users`: admin-only user management.
+//! - `functions`: create, list, show, delete.
+//! - `versions`: upload (validated) and list.
+
+mod functions;
+mod tokens;
+mod users;
+mod versions;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::ObjectStore;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Set};
+use serde::de::DeserializeOwned;
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::{HeaderMap, Method};
+use warp::reply::Response;
+
+use crate::auth::{self, Caller, Keys};
+use crate::entity::audit_log;
+use crate::error::{self, ApiError};
+
+/// Everything a handler may need.
+pub(crate) struct Api {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) keys: Keys,
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) routes: async_nats::jetstream::kv::Store,
+    pub(crate) token_ttl_secs: u64,
+    pub(crate) max_module_bytes: u64,
+    pub(crate) max_memory_pages: u32,
+    pub(crate) gateway_url: String,
+}
+
+/// One request as handlers see it.
+pub(crate) struct Request {
+    pub(crate) method: Method,
+    pub(crate) headers: HeaderMap,
+    pub(crate) query: String,
+    pub(crate) body: Bytes,
+}
+
+impl Request {
+    /// The authenticated caller.
+    pub(crate) async fn caller(&self, api: &Api) -> Result<Caller, ApiError> {
+        let header = self.headers.get("authorization").and_then(|v| v.to_str().ok());
+        auth::authenticate(&api.db, &api.keys, header).await
+    }
+
+    /// The body as a JSON document of type `T` (unknown fields are errors).
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if self.body.is_empty() {
+            return Err(ApiError::bad_request("a JSON body is required"));
+        }
+        serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+
+    /// The query string as `T`.
+    pub(crate) fn query<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_urlencoded_like(&self.query)
+    }
+}
+
+/// Parses `a=1&b=x` into `T` via a JSON object of strings and numbers.
+fn serde_urlencoded_like<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let mut map = serde_json::Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(k)?;
+        let v = percent_decode(v)?;
+        let value = v.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::String(v));
+        map.insert(k, value);
+    }
+    serde_json::from_value(serde_json::Value::Object(map))
+        .map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))
+}
+
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
+                out.push(byte.ok_or_else(|| ApiError::bad_request("bad percent-escape in the query string"))?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| ApiError::bad_request("the query string is not UTF-8"))
+}
+
+/// Records an action in `audit_log`. A failure is logged, not fatal: the
+/// action itself has happened.
+pub(crate) async fn audit(api: &Api, user_id: Option<&str>, action: &str, target: &str, detail: serde_json::Value) {
+    let row = audit_log::ActiveModel {
+        id: Set(new_id()),
+        user_id: Set(user_id.map(str::to_owned)),
+        action: Set(action.to_owned()),
+        target: Set(target.to_owned()),
+        detail: Set(detail.to_string()),
+        ..Default::default()
+    };
+    if let Err(err) = row.insert(&api.db).await {
+        tracing::error!(%err, action, target, "audit row not written");
+    }
+}
+
+/// A fresh time-ordered id.
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Paging of listings: `?limit=` (1..=200, default 50) and `?after=<cursor>`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Page {
+    #[serde(default = "default_limit")]
+    pub(crate) limit: u64,
+    pub(crate) after: Option<String>,
+}
+
+fn default_limit() -> u64 {
+    50
+}
+
+impl Page {
+    pub(crate) fn checked(self) -> Result<Page, ApiError> {
+        if !(1..=200).contains(&self.limit) {
+            return Err(ApiError::bad_request("limit must be between 1 and 200"));
+        }
+        Ok(self)
+    }
+}
+
+/// A handler: method, path parameters and request in; a response out.
+type Handler = fn(Arc<Api>, Vec<String>, Request) -> futures::future::BoxFuture<'static, Response>;
+
+/// The route table: method, path pattern (`{x}` is a parameter), handler.
+/// The OpenAPI document is checked against it.
+pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
+    macro_rules! h {
+        ($f:path) => {
+            |api, params, req| Box::pin(async move { error::respond($f(&api, &params, req).await) })
+        };
+    }
+    vec![
+        (Method::POST, "/v1/tokens", h!(tokens::create)),
+        (Method::GET, "/v1/tokens", h!(tokens::list)),
+        (Method::DELETE, "/v1/tokens/{id}", h!(tokens::revoke)),
+        (Method::GET, "/v1/me", h!(tokens::me)),
+        (Method::POST, "/v1/users", h!(users::create)),
+        (Method::GET, "/v1/users", h!(users::list)),
+        (Method::POST, "/v1/functions", h!(functions::create)),
+        (Method::GET, "/v1/functions", h!(functions::list)),
+        (Method::GET, "/v1/functions/{name}", h!(functions::show)),
+        (Method::DELETE, "/v1/functions/{name}", h!(functions::delete)),
+        (Method::POST, "/v1/functions/{name}/versions", h!(versions::upload)),
+        (Method::GET, "/v1/functions/{name}/versions", h!(versions::list)),
+    ]
+}
+
+/// Matches `path` against a pattern; returns the parameters.
+fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
+    let mut pat = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (pat.next(), got.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(g)) if p.starts_with('{') => {
+                if g.is_empty() {
+                    return None;
+                }
+                params.push(percent_decode(g).ok()?);
+            }
+            (Some(p), Some(g)) if p == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Reads a body of at most `max` bytes (413 beyond, without reading on when
+/// `Content-Length` already says so).
+async fn read_body<S, B>(headers: &HeaderMap, body: S, max: u64) -> Result<Bytes, ApiError>
+where
+    S: futures::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use futures::StreamExt as _;
+    let too_large = || ApiError::new(error::Code::PayloadTooLarge, format!("the request body is over {max} bytes"));
+    let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    let mut buf = bytes::BytesMut::new();
+    let mut body = std::pin::pin!(body);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body failed: {e}")))?;
+        if (buf.len() + chunk.remaining()) as u64 > max {
+            return Err(too_large());
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            buf.extend_from_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Every `/v1` route, with bodies up to `max_body` bytes.
+pub(crate) fn routes(api: Arc<Api>, max_body: u64) -> BoxedFilter<(Response,)> {
+    let table = Arc::new(table());
+    warp::path("v1")
+        .and(warp::path::full())
+        .and(warp::method())
+        .and(warp::header::headers_cloned())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::body::stream())
+        .then(move |path: warp::path::FullPath, method: Method, headers: HeaderMap, query, body| {
+            let (api, table) = (api.clone(), table.clone());
+            async move {
+                let body = match read_body(&headers, body, max_body).await {
+                    Ok(b) => b,
+                    Err(e) => return e.response(),
+                };
+                let path = path.as_str();
+                let mut allowed = false;
+                for (m, pattern, handler) in table.iter() {
+                    if let Some(params) = match_path(pattern, path) {
+                        if *m == method {
+                            return handler(api, params, Request { method, headers, query, body }).await;
+                        }
+                        allowed = true;
+                    }
+                }
+                if allowed {
+                    ApiError::new(error::Code::MethodNotAllowed, format!("{method} is not allowed on {path}"))
+                        .response()
+                } else {
+                    ApiError::new(error::Code::NotFound, format!("no route {path}; see /v1/openapi.json")).response()
+                }
+            }
+        })
+        .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn paths_match_patterns() {
+        assert_eq!(match_path("/v1/functions/{name}", "/v1/functions/hello"), Some(vec!["hello".to_owned()]));
+        assert_eq!(match_path("/v1/functions/{name}", "/v1/functions/"), None);
+        assert_eq!(match_path("/v1/functions/{name}", "/v1/functions/a/b"), None);
+        assert_eq!(match_path("/v1/functions", "/v1/functions"), Some(vec![]));
+        assert_eq!(match_path("/v1/tokens/{id}", "/v1/tokens/a%20b"), Some(vec!["a b".to_owned()]));
+    }
+
+    #[test]
+    fn queries_parse() {
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(deny_unknown_fields)]
+        struct Q {
+            limit: u64,
+            after: Option<String>,
+        }
+        let q: Q = serde_urlencoded_like("limit=5&after=a%2Db").unwrap();
+        assert_eq!((q.limit, q.after.as_deref()), (5, Some("a-b")));
+        assert!(serde_urlencoded_like::<Q>("limit=5&bogus=1").is_err());
+        assert!(serde_urlencoded_like::<Q>("limit=%zz").is_err());
+    }
+}

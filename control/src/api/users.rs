@@ -1,0 +1,121 @@
+//! User management, for admins; and the first admin at start-up.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde::Deserialize;
+use serde_json::json;
+use warp::http::StatusCode;
+
+use super::tokens::user_json;
+use super::{Api, Page, Request, audit, new_id};
+use crate::auth::{self, ROLE_ADMIN, ROLE_USER};
+use crate::entity::users;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    username: String,
+    password: String,
+    #[serde(default = "default_role")]
+    role: String,
+}
+
+fn default_role() -> String {
+    ROLE_USER.to_owned()
+}
+
+/// Checks a username: 1-64 of `a-z 0-9 . _ -`, starting with a letter or digit.
+fn check_username(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(&c))
+        && name.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(format!(
+            "invalid username {name:?}: use 1-64 of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"
+        )))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), ApiError> {
+    if password.chars().count() < 8 || password.len() > 1024 {
+        return Err(ApiError::unprocessable("the password must be 8 to 1024 characters"));
+    }
+    Ok(())
+}
+
+/// Creates a user row after checking name and password.
+async fn insert_user(db: &DatabaseConnection, new: &NewUser) -> Result<users::Model, ApiError> {
+    check_username(&new.username)?;
+    check_password(&new.password)?;
+    if new.role != ROLE_ADMIN && new.role != ROLE_USER {
+        return Err(ApiError::unprocessable(format!("role must be {ROLE_ADMIN:?} or {ROLE_USER:?}")));
+    }
+    if users::Entity::find().filter(users::Column::Username.eq(&new.username)).one(db).await?.is_some() {
+        return Err(ApiError::conflict(format!("user {:?} already exists", new.username)));
+    }
+    let password = new.password.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::new(crate::error::Code::Internal, e.to_string()))??;
+    let row = users::ActiveModel {
+        id: Set(new_id()),
+        username: Set(new.username.clone()),
+        password_hash: Set(hash),
+        role: Set(new.role.clone()),
+        ..Default::default()
+    };
+    row.insert(db).await.map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            ApiError::conflict(format!("user {:?} already exists", new.username))
+        }
+        _ => e.into(),
+    })
+}
+
+/// `POST /v1/users` (admin).
+pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+    let caller = req.caller(api).await?;
+    caller.require_admin()?;
+    let new: NewUser = req.json()?;
+    let user = insert_user(&api.db, &new).await?;
+    audit(api, Some(&caller.user.id), "user_created", &user.username, json!({"role": user.role})).await;
+    Ok(warp::reply::with_status(warp::reply::json(&user_json(&user)), StatusCode::CREATED))
+}
+
+/// `GET /v1/users` (admin), by username.
+pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+    let caller = req.caller(api).await?;
+    caller.require_admin()?;
+    let page: Page = req.query::<Page>()?.checked()?;
+    let mut q = users::Entity::find().order_by_asc(users::Column::Username);
+    if let Some(after) = &page.after {
+        q = q.filter(users::Column::Username.gt(after));
+    }
+    let rows = q.limit(page.limit).all(&api.db).await?;
+    let next = (rows.len() as u64 == page.limit).then(|| rows.last().map(|u| u.username.clone())).flatten();
+    let items: Vec<_> = rows.iter().map(user_json).collect();
+    Ok(warp::reply::json(&json!({"items": items, "next": next})))
+}
+
+/// Creates the admin `spec` (`username:password`) if there is no user at all.
+/// Returns whether it did.
+///
+/// # Errors
+/// A malformed spec, a bad name or password, or a database failure.
+pub async fn bootstrap_admin(db: &DatabaseConnection, spec: &str) -> Result<bool, ApiError> {
+    let (username, password) = spec
+        .split_once(':')
+        .ok_or_else(|| ApiError::bad_request("CONTROL_BOOTSTRAP_ADMIN must be `username:password`"))?;
+    if users::Entity::find().count(db).await? > 0 {
+        return Ok(false);
+    }
+    let new = NewUser { username: username.to_owned(), password: password.to_owned(), role: ROLE_ADMIN.to_owned() };
+    insert_user(db, &new).await?;
+    Ok(true)
+}

@@ -1,0 +1,170 @@
+//! Who is calling: argon2 password hashes, HS256 JWTs whose `jti` is a row
+//! of `api_tokens` (so a token can be revoked at once), and the bearer check
+//! every `/v1` route but `POST /v1/tokens` goes through.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::Argon2;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use sea_orm::{DatabaseConnection, EntityTrait};
+use serde::{Deserialize, Serialize};
+
+use crate::entity::{api_tokens, users};
+use crate::error::{ApiError, Code};
+
+/// The two roles.
+pub const ROLE_ADMIN: &str = "admin";
+/// An ordinary user: sees and manages only their own functions.
+pub const ROLE_USER: &str = "user";
+
+/// Hashes a password (argon2id, random salt, PHC string).
+///
+/// # Errors
+/// Only if argon2 rejects its own parameters.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::new(Code::Internal, format!("hashing failed: {e}")))
+}
+
+/// Whether `password` matches the PHC string `hash`.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A hash to verify against when the user does not exist, so that a login
+/// takes as long for an unknown name as for a wrong password.
+pub(crate) fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("not a password").unwrap_or_default())
+}
+
+/// What a token says.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The user id.
+    sub: String,
+    /// The token id (`api_tokens.id`).
+    jti: String,
+    /// Expiry, unix seconds.
+    exp: i64,
+    /// Issued at, unix seconds.
+    iat: i64,
+}
+
+/// Signing and checking keys.
+#[derive(Clone)]
+pub struct Keys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl Keys {
+    /// Keys from a shared secret.
+    ///
+    /// # Errors
+    /// A secret shorter than 32 bytes.
+    pub fn from_secret(secret: &str) -> Result<Keys, String> {
+        if secret.len() < 32 {
+            return Err("CONTROL_JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)".to_owned());
+        }
+        Ok(Keys {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        })
+    }
+
+    /// Signs a token for `user_id` with id `jti`.
+    pub(crate) fn sign(&self, user_id: &str, jti: &str, expires_at: DateTime<Utc>) -> Result<String, ApiError> {
+        let claims =
+            Claims { sub: user_id.to_owned(), jti: jti.to_owned(), exp: expires_at.timestamp(), iat: Utc::now().timestamp() };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| ApiError::new(Code::Internal, format!("signing failed: {e}")))
+    }
+
+    fn verify(&self, token: &str) -> Option<Claims> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub", "jti"]);
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok().map(|d| d.claims)
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Their user row.
+    pub user: users::Model,
+    /// The token they called with.
+    pub token_id: String,
+}
+
+impl Caller {
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == ROLE_ADMIN
+    }
+
+    /// 403 unless the caller is an admin.
+    ///
+    /// # Errors
+    /// [`Code::Forbidden`] for other users.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() { Ok(()) } else { Err(ApiError::new(Code::Forbidden, "this needs the admin role")) }
+    }
+}
+
+/// Checks an `Authorization: Bearer <jwt>` header against the signature,
+/// expiry, and the token's row (which must exist and not be revoked).
+///
+/// # Errors
+/// [`Code::Unauthorized`] in every failing case, with the same message for
+/// a bad, expired or revoked token.
+pub async fn authenticate(db: &DatabaseConnection, keys: &Keys, header: Option<&str>) -> Result<Caller, ApiError> {
+    let Some(header) = header else {
+        return Err(ApiError::unauthorized("missing bearer token: log in with POST /v1/tokens"));
+    };
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    let invalid = || ApiError::unauthorized("the token is invalid, expired or revoked: log in again");
+    let claims = keys.verify(token.trim()).ok_or_else(invalid)?;
+    let row = api_tokens::Entity::find_by_id(claims.jti.clone()).one(db).await?.ok_or_else(invalid)?;
+    if row.revoked_at.is_some() || row.expires_at <= Utc::now() || row.user_id != claims.sub {
+        return Err(invalid());
+    }
+    let user = users::Entity::find_by_id(row.user_id).one(db).await?.ok_or_else(invalid)?;
+    Ok(Caller { user, token_id: row.id })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn passwords_round_trip() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("Correct horse", &h));
+        assert!(!verify_password("x", "not a phc string"));
+    }
+
+    #[test]
+    fn tokens_are_checked() {
+        let keys = Keys::from_secret(&"k".repeat(32)).unwrap();
+        let t = keys.sign("u1", "t1", Utc::now() + chrono::Duration::hours(1)).unwrap();
+        let c = keys.verify(&t).unwrap();
+        assert_eq!((c.sub.as_str(), c.jti.as_str()), ("u1", "t1"));
+        let other = Keys::from_secret(&"z".repeat(32)).unwrap();
+        assert!(other.verify(&t).is_none(), "another secret's signature");
+        let expired = keys.sign("u1", "t1", Utc::now() - chrono::Duration::seconds(1)).unwrap();
+        assert!(keys.verify(&expired).is_none());
+        assert!(Keys::from_secret("short").is_err());
+    }
+}

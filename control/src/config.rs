@@ -1,0 +1,79 @@
+//! Control-plane settings: flags, each with an environment twin.
+
+use std::net::SocketAddr;
+
+use olin_proto::module_store::ModuleStoreArgs;
+use olin_proto::topology::TopologyArgs;
+
+/// `olin-control` settings.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(version, about = "Olincloud control plane: the /v1 API")]
+pub struct Config {
+    /// Address the API listens on.
+    #[arg(long, env = "CONTROL_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// Postgres (`postgres://...`) or SQLite (`sqlite://file?mode=rwc`).
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub database_url: String,
+    /// Apply pending migrations at start-up.
+    #[arg(long, env = "CONTROL_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate: bool,
+    /// NATS server.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// Secret that signs API tokens (HS256); at least 32 bytes.
+    #[arg(long, env = "CONTROL_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+    /// Lifetime of a token issued by `POST /v1/tokens`, in seconds, when the
+    /// request names none (also the longest a request may name).
+    #[arg(long, env = "CONTROL_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub token_ttl_secs: u64,
+    /// `username:password` of an admin created at start-up if no user exists yet.
+    #[arg(long, env = "CONTROL_BOOTSTRAP_ADMIN", hide_env_values = true)]
+    pub bootstrap_admin: Option<String>,
+    /// Largest module upload, in bytes.
+    #[arg(long, env = "CONTROL_MAX_MODULE_BYTES", default_value_t = 32 << 20)]
+    pub max_module_bytes: u64,
+    /// Largest memory a module may declare or a function may ask for, in MiB.
+    #[arg(long, env = "CONTROL_MAX_MEMORY_MIB", default_value_t = 1024)]
+    pub max_memory_mib: u64,
+    /// Base URL functions are called at, shown to users (`<url>/f/<name>`).
+    #[arg(long, env = "CONTROL_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
+    pub gateway_url: String,
+    /// Where modules are stored.
+    #[command(flatten)]
+    pub store: ModuleStoreArgs,
+    /// JetStream settings shared with the gateway and workers.
+    #[command(flatten)]
+    pub topology: TopologyArgs,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Config {
+    /// Settings for tests and `olinctl dev`: everything at its default but
+    /// the given database, NATS, module store and signing secret.
+    pub fn new(database_url: &str, nats_url: &str, store: ModuleStoreArgs, jwt_secret: &str) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: database_url.to_owned(),
+            migrate: true,
+            nats_url: nats_url.to_owned(),
+            jwt_secret: jwt_secret.to_owned(),
+            token_ttl_secs: 30 * 24 * 3600,
+            bootstrap_admin: None,
+            max_module_bytes: 32 << 20,
+            max_memory_mib: 1024,
+            gateway_url: "http://127.0.0.1:8080".to_owned(),
+            store,
+            topology: TopologyArgs::default(),
+            log_format: "text".to_owned(),
+        }
+    }
+
+    /// Largest declared memory, in 64 KiB pages.
+    pub fn max_memory_pages(&self) -> u32 {
+        u32::try_from(self.max_memory_mib * 16).unwrap_or(u32::MAX)
+    }
+}

@@ -1,0 +1,13 @@
+//! sea-orm entities, one per table of `olin-migrations` (same columns; the
+//! migrations are the source of truth and `tests/schema.rs` checks that every
+//! entity reads its table).
+
+pub mod api_tokens;
+pub mod audit_log;
+pub mod deployments;
+pub mod executions;
+pub mod function_env;
+pub mod functions;
+pub mod invoke_keys;
+pub mod users;
+pub mod versions;
