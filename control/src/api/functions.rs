@@ -1,0 +1,108 @@
+//! Functions: a DNS-label name (it becomes a host name in gateway host
+//! routing), an owner, a visibility. Another user's function is a 404.
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+
+use super::{Api, Page, Request, audit, new_id};
+use crate::auth::Caller;
+use crate::entity::functions;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewFunction {
+    name: String,
+    #[serde(default = "default_visibility")]
+    visibility: String,
+}
+
+fn default_visibility() -> String {
+    "public".to_owned()
+}
+
+/// The caller's function `name`, or 404 (also for another user's).
+pub(super) async fn owned(api: &Api, caller: &Caller, name: &str) -> Result<functions::Model, ApiError> {
+    functions::Entity::find()
+        .filter(functions::Column::Name.eq(name))
+        .one(&api.db)
+        .await?
+        .filter(|f| f.owner_id == caller.user.id)
+        .ok_or_else(|| ApiError::not_found("function", name))
+}
+
+pub(super) fn function_json(api: &Api, f: &functions::Model) -> Value {
+    json!({
+        "id": f.id, "name": f.name, "visibility": f.visibility,
+        "url": format!("{}/f/{}", api.gateway_url.trim_end_matches('/'), f.name),
+        "created_at": f.created_at, "updated_at": f.updated_at,
+    })
+}
+
+/// `POST /v1/functions`.
+pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+    let caller = req.caller(api).await?;
+    let new: NewFunction = req.json()?;
+    if !olin_proto::subject::is_valid_function_name(&new.name) {
+        return Err(ApiError::unprocessable(format!(
+            "invalid function name {:?}: use 1-63 of a-z, 0-9 and '-', not starting or ending with '-' (it becomes a host name)",
+            new.name
+        )));
+    }
+    if new.visibility != "public" && new.visibility != "private" {
+        return Err(ApiError::unprocessable("visibility must be \"public\" or \"private\""));
+    }
+    let row = functions::ActiveModel {
+        id: Set(new_id()),
+        owner_id: Set(caller.user.id.clone()),
+        name: Set(new.name.clone()),
+        visibility: Set(new.visibility),
+        egress_allow: Set("[]".to_owned()),
+        ..Default::default()
+    };
+    let f = row.insert(&api.db).await.map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            ApiError::conflict(format!("the name {:?} is taken; choose another", new.name))
+        }
+        _ => e.into(),
+    })?;
+    audit(api, Some(&caller.user.id), "function_created", &f.name, json!({})).await;
+    Ok(warp::reply::with_status(warp::reply::json(&function_json(api, &f)), StatusCode::CREATED))
+}
+
+/// `GET /v1/functions`: the caller's functions by name, paginated.
+pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+    let caller = req.caller(api).await?;
+    let page: Page = req.query::<Page>()?.checked()?;
+    let mut q = functions::Entity::find()
+        .filter(functions::Column::OwnerId.eq(&caller.user.id))
+        .order_by_asc(functions::Column::Name);
+    if let Some(after) = &page.after {
+        q = q.filter(functions::Column::Name.gt(after));
+    }
+    let rows = q.limit(page.limit).all(&api.db).await?;
+    let next = (rows.len() as u64 == page.limit).then(|| rows.last().map(|f| f.name.clone())).flatten();
+    let items: Vec<_> = rows.iter().map(|f| function_json(api, f)).collect();
+    Ok(warp::reply::json(&json!({"items": items, "next": next})))
+}
+
+/// `GET /v1/functions/{name}`.
+pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    Ok(warp::reply::json(&function_json(api, &f)))
+}
+
+/// `DELETE /v1/functions/{name}`: the route goes first (no new calls), then
+/// the rows; modules stay in the store (another function may use them).
+pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    api.routes.delete(&f.name).await.map_err(|e| ApiError::unavailable("the route table (NATS)", &e))?;
+    let name = f.name.clone();
+    f.delete(&api.db).await?;
+    audit(api, Some(&caller.user.id), "function_deleted", &name, json!({})).await;
+    Ok(StatusCode::NO_CONTENT)
+}
