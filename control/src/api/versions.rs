@@ -1,0 +1,146 @@
+//! Versions: an uploaded module, validated by `olin::validate` (the same
+//! rules the worker compiles by), stored once as `modules/<sha256>.wasm`,
+//! numbered per function.
+
+use bytes::Bytes;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde_json::{Value, json};
+use warp::http::StatusCode;
+
+use super::functions::owned;
+use super::{Api, Request, audit, new_id};
+use crate::entity::versions;
+use crate::error::{ApiError, Code};
+
+fn version_json(v: &versions::Model) -> Value {
+    let imports: Value = serde_json::from_str(&v.imports).unwrap_or(Value::Null);
+    json!({"id": v.id, "number": v.number, "sha256": v.sha256, "size_bytes": v.size_bytes, "abi": v.abi,
+        "imports": imports, "created_at": v.created_at})
+}
+
+/// The module bytes of an upload: the raw body (`application/wasm` or
+/// `application/octet-stream`), or the `module` part of a multipart form.
+fn module_bytes(req: &Request) -> Result<Bytes, ApiError> {
+    let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/wasm");
+    let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match mime.as_str() {
+        "application/wasm" | "application/octet-stream" => Ok(req.body.clone()),
+        "multipart/form-data" => multipart_part(content_type, &req.body, "module"),
+        other => Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            format!("upload the module as application/wasm or multipart/form-data (field `module`), not {other}"),
+        )),
+    }
+}
+
+/// The body of form field `field` in a `multipart/form-data` body.
+fn multipart_part(content_type: &str, body: &[u8], field: &str) -> Result<Bytes, ApiError> {
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()
+        .map(|b| b.trim_matches('"'))
+        .ok_or_else(|| ApiError::bad_request("multipart body without a boundary"))?;
+    let delimiter = format!("--{boundary}").into_bytes();
+    let mut parts = split(body, &delimiter).into_iter().skip(1);
+    parts
+        .find_map(|part| {
+            let part = part.strip_prefix(b"\r\n")?;
+            let end = find(part, b"\r\n\r\n")?;
+            let head = std::str::from_utf8(part.get(..end)?).ok()?.to_ascii_lowercase();
+            let named = head.lines().any(|l| {
+                l.starts_with("content-disposition:") && l.contains(&format!("name=\"{field}\""))
+            });
+            let content = part.get(end + 4..)?;
+            named.then(|| Bytes::copy_from_slice(content.strip_suffix(b"\r\n").unwrap_or(content)))
+        })
+        .ok_or_else(|| ApiError::bad_request(format!("the multipart form has no `{field}` field")))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn split<'a>(mut hay: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    while let Some(i) = find(hay, delimiter) {
+        out.push(hay.get(..i).unwrap_or_default());
+        hay = hay.get(i + delimiter.len()..).unwrap_or_default();
+    }
+    out.push(hay);
+    out
+}
+
+/// `POST /v1/functions/{name}/versions`: upload, validate, store, record.
+pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let wasm = module_bytes(&req)?;
+    if wasm.len() as u64 > api.max_module_bytes {
+        return Err(ApiError::new(Code::PayloadTooLarge, format!("modules may be at most {} bytes", api.max_module_bytes)));
+    }
+    let max_pages = api.max_memory_pages;
+    let check = wasm.clone();
+    let info = tokio::task::spawn_blocking(move || olin::validate::validate(&check, max_pages))
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let sha256 = olin_proto::module_store::put_module(api.store.as_ref(), wasm.clone())
+        .await
+        .map_err(|e| ApiError::unavailable("the module store", &e))?;
+    let last = versions::Entity::find()
+        .filter(versions::Column::FunctionId.eq(&f.id))
+        .order_by_desc(versions::Column::Number)
+        .limit(1)
+        .one(&api.db)
+        .await?;
+    let row = versions::ActiveModel {
+        id: Set(new_id()),
+        function_id: Set(f.id.clone()),
+        number: Set(last.map_or(1, |v| v.number + 1)),
+        sha256: Set(sha256),
+        size_bytes: Set(i64::try_from(wasm.len()).unwrap_or(i64::MAX)),
+        abi: Set(if info.abi == olin::Abi::WasiP1 { "wasi_p1" } else { "olin" }.to_owned()),
+        imports: Set(json!(info.imports).to_string()),
+        created_by: Set(Some(caller.user.id.clone())),
+        ..Default::default()
+    };
+    let v = row.insert(&api.db).await.map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+            ApiError::conflict("another upload to this function finished first; retry")
+        }
+        _ => e.into(),
+    })?;
+    audit(api, Some(&caller.user.id), "version_uploaded", &f.name, json!({"version": v.number, "sha256": v.sha256}))
+        .await;
+    Ok(warp::reply::with_status(warp::reply::json(&version_json(&v)), StatusCode::CREATED))
+}
+
+/// `GET /v1/functions/{name}/versions`: newest first.
+pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let rows = versions::Entity::find()
+        .filter(versions::Column::FunctionId.eq(&f.id))
+        .order_by_desc(versions::Column::Number)
+        .all(&api.db)
+        .await?;
+    let items: Vec<_> = rows.iter().map(version_json).collect();
+    Ok(warp::reply::json(&json!({"items": items})))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn multipart_field_is_found() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XyZ\r\nContent-Disposition: form-data; name=\"module\"; filename=\"a.wasm\"\r\nContent-Type: application/wasm\r\n\r\n\0asm\x01\0\0\0\r\n--XyZ--\r\n";
+        let got = multipart_part("multipart/form-data; boundary=XyZ", body, "module").unwrap();
+        assert_eq!(&got[..], b"\0asm\x01\0\0\0");
+        assert!(multipart_part("multipart/form-data; boundary=XyZ", body, "other").is_err());
+        assert!(multipart_part("multipart/form-data", body, "module").is_err());
+    }
+}
