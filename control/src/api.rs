@@ -14,6 +14,8 @@ mod tokens;
 mod users;
 mod versions;
 
+pub(crate) use users::bootstrap_admin;
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -43,7 +45,6 @@ pub(crate) struct Api {
 
 /// One request as handlers see it.
 pub(crate) struct Request {
-    pub(crate) method: Method,
     pub(crate) headers: HeaderMap,
     pub(crate) query: String,
     pub(crate) body: Bytes,
@@ -250,7 +251,7 @@ pub(crate) fn routes(api: Arc<Api>, max_body: u64) -> BoxedFilter<(Response,)> {
                 for (m, pattern, handler) in table.iter() {
                     if let Some(params) = match_path(pattern, path) {
                         if *m == method {
-                            return handler(api, params, Request { method, headers, query, body }).await;
+                            return handler(api, params, Request { headers, query, body }).await;
                         }
                         allowed = true;
                     }

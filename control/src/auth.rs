@@ -2,8 +2,8 @@
 //! of `api_tokens` (so a token can be revoked at once), and the bearer check
 //! every `/v1` route but `POST /v1/tokens` goes through.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::{DatabaseConnection, EntityTrait};
@@ -78,8 +78,12 @@ impl Keys {
 
     /// Signs a token for `user_id` with id `jti`.
     pub(crate) fn sign(&self, user_id: &str, jti: &str, expires_at: DateTime<Utc>) -> Result<String, ApiError> {
-        let claims =
-            Claims { sub: user_id.to_owned(), jti: jti.to_owned(), exp: expires_at.timestamp(), iat: Utc::now().timestamp() };
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            jti: jti.to_owned(),
+            exp: expires_at.timestamp(),
+            iat: Utc::now().timestamp(),
+        };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::new(Code::Internal, format!("signing failed: {e}")))
     }

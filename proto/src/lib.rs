@@ -8,10 +8,14 @@
 //! - [`topology`] (feature `jetstream`): idempotent creation of the streams,
 //!   the shared `workers` consumer and the KV buckets.
 //! - [`dead_letters`] (feature `jetstream`): listing and re-driving `OLIN_DEAD`.
+//! - [`module_store`] (feature `store`): `modules/<sha256>.wasm` in S3-compatible
+//!   storage or a directory, shared by the control plane (writes) and workers (reads).
 #![warn(missing_docs)]
 
 #[cfg(feature = "jetstream")]
 pub mod dead_letters;
+#[cfg(feature = "store")]
+pub mod module_store;
 pub mod subject;
 #[cfg(feature = "jetstream")]
 pub mod topology;

@@ -15,8 +15,9 @@ pub use db::TestDb;
 pub use nats::NatsServer;
 pub use s3::S3Server;
 pub use services::{
-    GatewayHandle, WorkerHandle, WorkerProcess, deploy, deploy_route, spawn_gateway, spawn_gateway_with, spawn_worker,
-    spawn_worker_topology, spawn_worker_with, test_topology,
+    ADMIN_PASSWORD, ControlHandle, GatewayHandle, JWT_SECRET, WorkerHandle, WorkerProcess, deploy, deploy_route,
+    spawn_control, spawn_gateway, spawn_gateway_with, spawn_worker, spawn_worker_topology, spawn_worker_with,
+    test_topology,
 };
 
 /// The committed example modules and test fixtures.

@@ -159,6 +159,79 @@ pub async fn spawn_gateway_with(
     handle
 }
 
+/// A control plane serving in this process.
+pub struct ControlHandle {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+/// Password of the admin every test control plane starts with.
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+/// Signing secret of test control planes.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+impl ControlHandle {
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `<url>/v1<path>`.
+    pub fn v1(&self, path: &str) -> String {
+        format!("http://{}/v1{path}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for ControlHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts a control plane on `database_url` (migrated at start) with the
+/// admin `admin`/[`ADMIN_PASSWORD`], and the configuration `edit` adjusts;
+/// waits until it is ready.
+pub async fn spawn_control(
+    database_url: &str,
+    nats_url: &str,
+    store: ModuleStoreArgs,
+    edit: impl FnOnce(&mut olin_control::Config),
+) -> ControlHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind control");
+    let addr = listener.local_addr().expect("control addr");
+    let mut cfg = olin_control::Config::new(database_url, nats_url, store, JWT_SECRET);
+    cfg.bootstrap_admin = Some(format!("admin:{ADMIN_PASSWORD}"));
+    edit(&mut cfg);
+    let deps = olin_control::Deps {
+        db: sea_orm::Database::connect(database_url).await.expect("control connects to the database"),
+        nats: async_nats::connect(nats_url).await.expect("control connects to NATS"),
+        store: cfg.store.open().expect("module store"),
+        topology: test_topology(),
+    };
+    let control = olin_control::Control::start(&cfg, deps).await.unwrap_or_else(|e| panic!("control failed: {e}"));
+    let (tx, rx) = oneshot::channel();
+    let task = tokio::spawn(async move {
+        control
+            .serve(listener, async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    let handle = ControlHandle { addr, shutdown: Some(tx), task };
+    wait_ready(&format!("{}/readyz", handle.url())).await;
+    handle
+}
+
 async fn wait_ready(url: &str) {
     for _ in 0..200 {
         if http_status(url).await == Some(200) {

@@ -5,7 +5,7 @@
 //! - [`config`]: [`Config`], flags with environment twins.
 //! - `consumer`: the pull loop, one pull per free slot; reply, event, ack.
 //! - [`module_cache`]: compiled modules by sha256, compiled once.
-//! - [`module_store`]: `modules/<sha256>.wasm` in S3/B2 or a directory.
+//! - [`module_store`]: re-exported from `olin-proto` (feature `store`).
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
 mod async_call;
@@ -15,7 +15,6 @@ mod dead_letter;
 mod egress;
 mod health;
 pub mod module_cache;
-pub mod module_store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -32,7 +31,7 @@ use tracing::{info, warn};
 
 pub use config::Config;
 pub use module_cache::ModuleCache;
-pub use module_store::ModuleStoreArgs;
+pub use olin_proto::module_store::{self, ModuleStoreArgs};
 
 /// How often a worker refreshes its heartbeat (the bucket's TTL is longer).
 const HEARTBEAT: Duration = Duration::from_secs(2);

@@ -4,7 +4,9 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use warp::Reply as _;
 use warp::http::StatusCode;
+use warp::reply::Response;
 
 use super::{Api, Page, Request, audit, new_id};
 use crate::auth::Caller;
@@ -42,7 +44,7 @@ pub(super) fn function_json(api: &Api, f: &functions::Model) -> Value {
 }
 
 /// `POST /v1/functions`.
-pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let new: NewFunction = req.json()?;
     if !olin_proto::subject::is_valid_function_name(&new.name) {
@@ -69,11 +71,11 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<impl
         _ => e.into(),
     })?;
     audit(api, Some(&caller.user.id), "function_created", &f.name, json!({})).await;
-    Ok(warp::reply::with_status(warp::reply::json(&function_json(api, &f)), StatusCode::CREATED))
+    Ok(warp::reply::with_status(warp::reply::json(&function_json(api, &f)), StatusCode::CREATED).into_response())
 }
 
 /// `GET /v1/functions`: the caller's functions by name, paginated.
-pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let page: Page = req.query::<Page>()?.checked()?;
     let mut q = functions::Entity::find()
@@ -85,24 +87,24 @@ pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<impl w
     let rows = q.limit(page.limit).all(&api.db).await?;
     let next = (rows.len() as u64 == page.limit).then(|| rows.last().map(|f| f.name.clone())).flatten();
     let items: Vec<_> = rows.iter().map(|f| function_json(api, f)).collect();
-    Ok(warp::reply::json(&json!({"items": items, "next": next})))
+    Ok(warp::reply::json(&json!({"items": items, "next": next})).into_response())
 }
 
 /// `GET /v1/functions/{name}`.
-pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
-    Ok(warp::reply::json(&function_json(api, &f)))
+    Ok(warp::reply::json(&function_json(api, &f)).into_response())
 }
 
 /// `DELETE /v1/functions/{name}`: the route goes first (no new calls), then
 /// the rows; modules stay in the store (another function may use them).
-pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
     api.routes.delete(&f.name).await.map_err(|e| ApiError::unavailable("the route table (NATS)", &e))?;
     let name = f.name.clone();
     f.delete(&api.db).await?;
     audit(api, Some(&caller.user.id), "function_deleted", &name, json!({})).await;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -5,7 +5,9 @@ use chrono::{Duration, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use warp::Reply as _;
 use warp::http::StatusCode;
+use warp::reply::Response;
 
 use super::{Api, Request, audit, new_id};
 use crate::auth;
@@ -22,7 +24,7 @@ struct Login {
 }
 
 /// `POST /v1/tokens`: username and password in, a bearer token out.
-pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let login: Login = req.json()?;
     let ttl = login.expires_in.unwrap_or(api.token_ttl_secs);
     if ttl == 0 || ttl > api.token_ttl_secs {
@@ -51,11 +53,11 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<impl
     let token = api.keys.sign(&user.id, &id, expires_at)?;
     audit(api, Some(&user.id), "login", &user.username, json!({"token_id": id})).await;
     let body = json!({"token": token, "id": id, "expires_at": expires_at, "user": user_json(&user)});
-    Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED))
+    Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())
 }
 
 /// `GET /v1/tokens`: the caller's tokens (never the secrets).
-pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let rows = api_tokens::Entity::find()
         .filter(api_tokens::Column::UserId.eq(&caller.user.id))
@@ -69,11 +71,11 @@ pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<impl w
                 "current": t.id == caller.token_id})
         })
         .collect();
-    Ok(warp::reply::json(&json!({"items": items})))
+    Ok(warp::reply::json(&json!({"items": items})).into_response())
 }
 
 /// `DELETE /v1/tokens/{id}`: revokes one of the caller's tokens (admins: anyone's).
-pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let id = params.first().map(String::as_str).unwrap_or_default();
     let row = api_tokens::Entity::find_by_id(id.to_owned())
@@ -87,15 +89,15 @@ pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result
         active.update(&api.db).await?;
         audit(api, Some(&caller.user.id), "token_revoked", id, json!({})).await;
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /v1/me`: who the token belongs to.
-pub(super) async fn me(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn me(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let mut body = user_json(&caller.user);
     body["token_id"] = json!(caller.token_id);
-    Ok(warp::reply::json(&body))
+    Ok(warp::reply::json(&body).into_response())
 }
 
 /// A user as the API shows it (never the hash).

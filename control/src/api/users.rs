@@ -6,7 +6,9 @@ use sea_orm::{
 };
 use serde::Deserialize;
 use serde_json::json;
+use warp::Reply as _;
 use warp::http::StatusCode;
+use warp::reply::Response;
 
 use super::tokens::user_json;
 use super::{Api, Page, Request, audit, new_id};
@@ -79,17 +81,17 @@ async fn insert_user(db: &DatabaseConnection, new: &NewUser) -> Result<users::Mo
 }
 
 /// `POST /v1/users` (admin).
-pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
     let new: NewUser = req.json()?;
     let user = insert_user(&api.db, &new).await?;
     audit(api, Some(&caller.user.id), "user_created", &user.username, json!({"role": user.role})).await;
-    Ok(warp::reply::with_status(warp::reply::json(&user_json(&user)), StatusCode::CREATED))
+    Ok(warp::reply::with_status(warp::reply::json(&user_json(&user)), StatusCode::CREATED).into_response())
 }
 
 /// `GET /v1/users` (admin), by username.
-pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
     let page: Page = req.query::<Page>()?.checked()?;
@@ -100,7 +102,7 @@ pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<impl w
     let rows = q.limit(page.limit).all(&api.db).await?;
     let next = (rows.len() as u64 == page.limit).then(|| rows.last().map(|u| u.username.clone())).flatten();
     let items: Vec<_> = rows.iter().map(user_json).collect();
-    Ok(warp::reply::json(&json!({"items": items, "next": next})))
+    Ok(warp::reply::json(&json!({"items": items, "next": next})).into_response())
 }
 
 /// Creates the admin `spec` (`username:password`) if there is no user at all.

@@ -5,7 +5,9 @@
 use bytes::Bytes;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::{Value, json};
+use warp::Reply as _;
 use warp::http::StatusCode;
+use warp::reply::Response;
 
 use super::functions::owned;
 use super::{Api, Request, audit, new_id};
@@ -48,9 +50,8 @@ fn multipart_part(content_type: &str, body: &[u8], field: &str) -> Result<Bytes,
             let part = part.strip_prefix(b"\r\n")?;
             let end = find(part, b"\r\n\r\n")?;
             let head = std::str::from_utf8(part.get(..end)?).ok()?.to_ascii_lowercase();
-            let named = head.lines().any(|l| {
-                l.starts_with("content-disposition:") && l.contains(&format!("name=\"{field}\""))
-            });
+            let named =
+                head.lines().any(|l| l.starts_with("content-disposition:") && l.contains(&format!("name=\"{field}\"")));
             let content = part.get(end + 4..)?;
             named.then(|| Bytes::copy_from_slice(content.strip_suffix(b"\r\n").unwrap_or(content)))
         })
@@ -72,12 +73,15 @@ fn split<'a>(mut hay: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
 }
 
 /// `POST /v1/functions/{name}/versions`: upload, validate, store, record.
-pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
     let wasm = module_bytes(&req)?;
     if wasm.len() as u64 > api.max_module_bytes {
-        return Err(ApiError::new(Code::PayloadTooLarge, format!("modules may be at most {} bytes", api.max_module_bytes)));
+        return Err(ApiError::new(
+            Code::PayloadTooLarge,
+            format!("modules may be at most {} bytes", api.max_module_bytes),
+        ));
     }
     let max_pages = api.max_memory_pages;
     let check = wasm.clone();
@@ -113,11 +117,11 @@ pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result
     })?;
     audit(api, Some(&caller.user.id), "version_uploaded", &f.name, json!({"version": v.number, "sha256": v.sha256}))
         .await;
-    Ok(warp::reply::with_status(warp::reply::json(&version_json(&v)), StatusCode::CREATED))
+    Ok(warp::reply::with_status(warp::reply::json(&version_json(&v)), StatusCode::CREATED).into_response())
 }
 
 /// `GET /v1/functions/{name}/versions`: newest first.
-pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<impl warp::Reply, ApiError> {
+pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
     let rows = versions::Entity::find()
@@ -126,7 +130,7 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<i
         .all(&api.db)
         .await?;
     let items: Vec<_> = rows.iter().map(version_json).collect();
-    Ok(warp::reply::json(&json!({"items": items})))
+    Ok(warp::reply::json(&json!({"items": items})).into_response())
 }
 
 #[cfg(test)]

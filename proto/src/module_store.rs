@@ -147,7 +147,7 @@ fn key(sha256: &str) -> Result<Path, StoreError> {
     if !is_sha256_hex(sha256) {
         return Err(StoreError::BadHash { sha256: sha256.to_owned() });
     }
-    Ok(Path::from(olin_proto::subject::module_object_key(sha256)))
+    Ok(Path::from(crate::subject::module_object_key(sha256)))
 }
 
 /// Stores `wasm` under its hash (idempotent) and returns the hash.

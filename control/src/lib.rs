@@ -1,0 +1,137 @@
+//! The Olincloud control plane: the `/v1` REST API that users, `olinctl` and
+//! the panel talk to. State lives in Postgres (SQLite for `olinctl dev`)
+//! through sea-orm; modules in S3-compatible storage through `object_store`;
+//! route records in the NATS KV bucket `OLIN_ROUTES`.
+//!
+//! # Layout
+//! - [`config`]: [`Config`], flags with environment twins.
+//! - `api`: the route table and one module per resource.
+//! - `auth`: password hashes, JWTs, the bearer check.
+//! - [`error`]: [`ApiError`], the one error shape and its HTTP statuses.
+//! - [`entity`]: sea-orm entities of the tables `olin-migrations` creates.
+
+mod api;
+pub mod auth;
+pub mod config;
+pub mod entity;
+pub mod error;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use olin_migrations::{Migrator, MigratorTrait};
+use olin_proto::topology::{self, TopologyConfig, TopologyError};
+use sea_orm::DatabaseConnection;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tracing::info;
+use warp::Filter;
+
+pub use config::Config;
+pub use error::ApiError;
+
+/// The control plane could not start.
+#[derive(Debug, Error)]
+pub enum ControlError {
+    /// Migrating or reading the database failed.
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// The route bucket could not be created.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// A setting is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// Creating the first admin failed.
+    #[error("bootstrap admin: {0}")]
+    Bootstrap(ApiError),
+}
+
+/// External clients the control plane runs with.
+pub struct Deps {
+    /// The database (Postgres or SQLite).
+    pub db: DatabaseConnection,
+    /// A connected NATS client.
+    pub nats: async_nats::Client,
+    /// The module store.
+    pub store: Arc<dyn ObjectStore>,
+    /// JetStream settings (tests shrink them).
+    pub topology: TopologyConfig,
+}
+
+/// A started control plane, not yet serving.
+pub struct Control {
+    api: Arc<api::Api>,
+}
+
+impl Control {
+    /// Migrates (if configured), creates the bootstrap admin if there is no
+    /// user yet, and opens the route bucket.
+    ///
+    /// # Errors
+    /// [`ControlError`] if any of that fails.
+    pub async fn start(cfg: &Config, deps: Deps) -> Result<Control, ControlError> {
+        let keys = auth::Keys::from_secret(&cfg.jwt_secret).map_err(ControlError::Config)?;
+        if cfg.migrate {
+            Migrator::up(&deps.db, None).await?;
+        }
+        if let Some(spec) = &cfg.bootstrap_admin
+            && api::bootstrap_admin(&deps.db, spec).await.map_err(ControlError::Bootstrap)?
+        {
+            info!("bootstrap admin created");
+        }
+        let js = async_nats::jetstream::new(deps.nats.clone());
+        let routes = topology::ensure_routes(&js, &deps.topology).await?;
+        let api = api::Api {
+            db: deps.db,
+            keys,
+            store: deps.store,
+            routes,
+            token_ttl_secs: cfg.token_ttl_secs,
+            max_module_bytes: cfg.max_module_bytes,
+            max_memory_pages: cfg.max_memory_pages(),
+            gateway_url: cfg.gateway_url.clone(),
+        };
+        Ok(Control { api: Arc::new(api) })
+    }
+
+    /// Serves the API on `listener` until `shutdown` resolves, then lets the
+    /// requests in flight finish.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) {
+        // Multipart framing on top of the largest module.
+        let max_body = self.api.max_module_bytes + 64 * 1024;
+        let db = self.api.db.clone();
+        let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".to_owned());
+        let readyz = warp::path!("readyz").and(warp::get()).then(move || {
+            let db = db.clone();
+            async move {
+                match db.ping().await {
+                    Ok(()) => warp::reply::with_status("ready".to_owned(), warp::http::StatusCode::OK),
+                    Err(_) => warp::reply::with_status(
+                        "database unavailable".to_owned(),
+                        warp::http::StatusCode::SERVICE_UNAVAILABLE,
+                    ),
+                }
+            }
+        });
+        let routes = healthz.or(readyz).or(api::routes(self.api.clone(), max_body)).recover(error::recover);
+        info!(addr = ?listener.local_addr().ok(), "control plane serving");
+        warp::serve(routes).incoming(listener).graceful(shutdown).run().await;
+        info!("control plane stopped");
+    }
+}
+
+/// Runs the control plane until `shutdown` resolves: [`Control::start`] then [`Control::serve`].
+///
+/// # Errors
+/// [`ControlError`] if it cannot start.
+pub async fn run(
+    cfg: &Config,
+    listener: TcpListener,
+    deps: Deps,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ControlError> {
+    Control::start(cfg, deps).await?.serve(listener, shutdown).await;
+    Ok(())
+}

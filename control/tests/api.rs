@@ -1,0 +1,224 @@
+//! The `/v1` API over HTTP against real Postgres (a fresh database), a real
+//! `nats-server` and the in-process S3 server: accounts and tokens,
+//! functions, uploads; isolation between users; bad input refused with the
+//! right status and nothing changed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use olin_test_support::{ADMIN_PASSWORD, ControlHandle, NatsServer, S3Server, TestDb, fixtures, spawn_control};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Env {
+    _db: TestDb,
+    _nats: NatsServer,
+    s3: S3Server,
+    control: ControlHandle,
+    http: reqwest::Client,
+}
+
+async fn env() -> Env {
+    let db = TestDb::new().await;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |c| c.max_module_bytes = 1 << 20).await;
+    Env { _db: db, _nats: nats, s3, control, http: reqwest::Client::new() }
+}
+
+impl Env {
+    async fn login(&self, user: &str, password: &str) -> String {
+        let r = self.call("POST", "/tokens", None, Some(json!({"username": user, "password": password}))).await;
+        assert_eq!(r.0, StatusCode::CREATED, "login {user}: {}", r.1);
+        r.1["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.control.v1(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+    }
+
+    async fn raw(&self, method: &str, path: &str, token: &str, ctype: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .request(method.parse().unwrap(), self.control.v1(path))
+            .bearer_auth(token)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Admin creates `name`; returns their token.
+    async fn user(&self, admin: &str, name: &str) -> String {
+        let r =
+            self.call("POST", "/users", Some(admin), Some(json!({"username": name, "password": "password-1"}))).await;
+        assert_eq!(r.0, StatusCode::CREATED, "{}", r.1);
+        self.login(name, "password-1").await
+    }
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_else(|| panic!("not the error shape: {v}"))
+}
+
+#[tokio::test]
+async fn accounts_functions_and_uploads() {
+    let e = env().await;
+    let admin = e.login("admin", ADMIN_PASSWORD).await;
+    let (s, me) = e.call("GET", "/me", Some(&admin), None).await;
+    assert_eq!((s, me["username"].as_str(), me["role"].as_str()), (StatusCode::OK, Some("admin"), Some("admin")));
+
+    let ada = e.user(&admin, "ada").await;
+    let (s, f) = e.call("POST", "/functions", Some(&ada), Some(json!({"name": "hello"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{f}");
+    assert_eq!(f["visibility"], "public");
+    assert!(f["url"].as_str().unwrap().ends_with("/f/hello"));
+
+    // Raw upload, then multipart; numbered 1 and 2; module stored by hash in S3.
+    let (s, v1) =
+        e.raw("POST", "/functions/hello/versions", &ada, "application/wasm", fixtures::HELLO_WASM.to_vec()).await;
+    assert_eq!(s, StatusCode::CREATED, "{v1}");
+    assert_eq!((v1["number"].as_i64(), v1["abi"].as_str()), (Some(1), Some("wasi_p1")));
+    let sha = v1["sha256"].as_str().unwrap();
+    let stored = olin_proto::module_store::get_module(e.s3.store_args().open().unwrap().as_ref(), sha).await.unwrap();
+    assert_eq!(&stored[..], fixtures::HELLO_WASM);
+    let mut form =
+        b"--b0undary\r\nContent-Disposition: form-data; name=\"module\"; filename=\"echo.wasm\"\r\n\r\n".to_vec();
+    form.extend_from_slice(fixtures::ECHO_WASM);
+    form.extend_from_slice(b"\r\n--b0undary--\r\n");
+    let (s, v2) =
+        e.raw("POST", "/functions/hello/versions", &ada, "multipart/form-data; boundary=b0undary", form).await;
+    assert_eq!(s, StatusCode::CREATED, "{v2}");
+    assert_eq!((v2["number"].as_i64(), v2["abi"].as_str()), (Some(2), Some("olin")));
+    let (_, list) = e.call("GET", "/functions/hello/versions", Some(&ada), None).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    // Paginated listing.
+    for name in ["a-1", "a-2", "a-3"] {
+        assert_eq!(e.call("POST", "/functions", Some(&ada), Some(json!({"name": name}))).await.0, StatusCode::CREATED);
+    }
+    let (_, p1) = e.call("GET", "/functions?limit=2", Some(&ada), None).await;
+    let names: Vec<_> = p1["items"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a-1", "a-2"]);
+    let (_, p2) =
+        e.call("GET", &format!("/functions?limit=2&after={}", p1["next"].as_str().unwrap()), Some(&ada), None).await;
+    let names: Vec<_> = p2["items"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a-3", "hello"]);
+
+    // Delete: gone for good.
+    assert_eq!(e.call("DELETE", "/functions/a-3", Some(&ada), None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(e.call("GET", "/functions/a-3", Some(&ada), None).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn another_users_resources_are_404_and_bad_tokens_401() {
+    let e = env().await;
+    let admin = e.login("admin", ADMIN_PASSWORD).await;
+    let ada = e.user(&admin, "ada").await;
+    let bob = e.user(&admin, "bob").await;
+    assert_eq!(e.call("POST", "/functions", Some(&ada), Some(json!({"name": "secret"}))).await.0, StatusCode::CREATED);
+    let wasm = fixtures::HELLO_WASM.to_vec();
+    assert_eq!(
+        e.raw("POST", "/functions/secret/versions", &ada, "application/wasm", wasm.clone()).await.0,
+        StatusCode::CREATED
+    );
+
+    for (method, path) in
+        [("GET", "/functions/secret"), ("DELETE", "/functions/secret"), ("GET", "/functions/secret/versions")]
+    {
+        let (s, body) = e.call(method, path, Some(&bob), None).await;
+        assert_eq!((s, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{method} {path}");
+    }
+    let (s, _) = e.raw("POST", "/functions/secret/versions", &bob, "application/wasm", wasm).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, bobs) = e.call("GET", "/functions", Some(&bob), None).await;
+    assert!(bobs["items"].as_array().unwrap().is_empty(), "bob lists none of ada's: {bobs}");
+    // Only admins manage users.
+    let (s, _) = e.call("POST", "/users", Some(&bob), Some(json!({"username": "eve", "password": "password-1"}))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Bob cannot revoke Ada's token.
+    let (_, ada_me) = e.call("GET", "/me", Some(&ada), None).await;
+    let ada_token_id = ada_me["token_id"].as_str().unwrap();
+    assert_eq!(e.call("DELETE", &format!("/tokens/{ada_token_id}"), Some(&bob), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(e.call("GET", "/me", Some(&ada), None).await.0, StatusCode::OK);
+
+    // Revoked: 401 at once. Expired: 401. Missing, garbage: 401.
+    assert_eq!(e.call("DELETE", &format!("/tokens/{ada_token_id}"), Some(&ada), None).await.0, StatusCode::NO_CONTENT);
+    let (s, body) = e.call("GET", "/me", Some(&ada), None).await;
+    assert_eq!((s, error_code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (s, short) = e
+        .call("POST", "/tokens", None, Some(json!({"username": "bob", "password": "password-1", "expires_in": 1})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(e.call("GET", "/me", short["token"].as_str(), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(e.call("GET", "/functions", None, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(e.call("GET", "/functions", Some("not.a.jwt"), None).await.0, StatusCode::UNAUTHORIZED);
+    let (s, body) = e.call("POST", "/tokens", None, Some(json!({"username": "bob", "password": "wrong-pass"}))).await;
+    assert_eq!((s, error_code(&body)), (StatusCode::UNAUTHORIZED, "unauthorized"));
+    let (s, _) = e.call("POST", "/tokens", None, Some(json!({"username": "nobody", "password": "wrong-pass"}))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let e = env().await;
+    let admin = e.login("admin", ADMIN_PASSWORD).await;
+    let ada = e.user(&admin, "ada").await;
+    assert_eq!(e.call("POST", "/functions", Some(&ada), Some(json!({"name": "fn"}))).await.0, StatusCode::CREATED);
+
+    // Malformed JSON, unknown fields.
+    let r = e.raw("POST", "/functions", &ada, "application/json", b"{\"name\": ".to_vec()).await;
+    assert_eq!((r.0, error_code(&r.1)), (StatusCode::BAD_REQUEST, "bad_request"));
+    let r = e.call("POST", "/functions", Some(&ada), Some(json!({"name": "x", "colour": "red"}))).await;
+    assert_eq!(r.0, StatusCode::BAD_REQUEST);
+    assert!(r.1["error"]["message"].as_str().unwrap().contains("colour"), "{}", r.1);
+    // Invalid and duplicate names.
+    for bad in ["", "UPPER", "-dash", "dash-", "a.b", "under_score", &"x".repeat(64)] {
+        let r = e.call("POST", "/functions", Some(&ada), Some(json!({"name": bad}))).await;
+        assert_eq!((r.0, error_code(&r.1)), (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"), "{bad:?}");
+    }
+    let r = e.call("POST", "/functions", Some(&ada), Some(json!({"name": "fn"}))).await;
+    assert_eq!((r.0, error_code(&r.1)), (StatusCode::CONFLICT, "conflict"));
+
+    // Uploads: too large, not wasm, disallowed import, no _start, huge memory, wrong media type.
+    let upload = |body: Vec<u8>| e.raw("POST", "/functions/fn/versions", &ada, "application/wasm", body);
+    let r = upload(vec![0; (1 << 20) + 1]).await;
+    assert_eq!((r.0, error_code(&r.1)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    let r = upload(b"#!/bin/sh\necho hi\n".to_vec()).await;
+    assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let wat = |src: &str| wat::parse_str(src).unwrap();
+    let r = upload(wat(r#"(module (import "env" "system" (func)) (func (export "_start")))"#)).await;
+    assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.1["error"]["message"].as_str().unwrap().contains("env::system"), "{}", r.1);
+    let r = upload(wat(r#"(module (func (export "main")))"#)).await;
+    assert!(r.1["error"]["message"].as_str().unwrap().contains("_start"), "{}", r.1);
+    let r = upload(wat(r#"(module (memory 60000) (func (export "_start")))"#)).await;
+    assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.1["error"]["message"].as_str().unwrap().contains("60000 pages"), "{}", r.1);
+    let r = e.raw("POST", "/functions/fn/versions", &ada, "text/plain", fixtures::ECHO_WASM.to_vec()).await;
+    assert_eq!(r.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (_, versions) = e.call("GET", "/functions/fn/versions", Some(&ada), None).await;
+    assert!(versions["items"].as_array().unwrap().is_empty(), "no version was recorded: {versions}");
+    let (_, fns) = e.call("GET", "/functions", Some(&ada), None).await;
+    assert_eq!(fns["items"].as_array().unwrap().len(), 1, "no function was created: {fns}");
+
+    // Unknown routes and methods answer in the one error shape.
+    let r = e.call("GET", "/nope", Some(&ada), None).await;
+    assert_eq!((r.0, error_code(&r.1)), (StatusCode::NOT_FOUND, "not_found"));
+    let r = e.call("PUT", "/functions", Some(&ada), None).await;
+    assert_eq!((r.0, error_code(&r.1)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    let r = e.call("GET", "/functions?limit=0", Some(&ada), None).await;
+    assert_eq!(r.0, StatusCode::BAD_REQUEST);
+}
