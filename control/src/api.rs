@@ -8,8 +8,12 @@
 //! - `users`: admin-only user management.
 //! - `functions`: create, list, show, delete.
 //! - `versions`: upload (validated) and list.
+//! - `deployments`: deploy, canary split, rollback, history; route publishing.
+//! - `keys`: invoke keys of private functions.
 
+mod deployments;
 mod functions;
+mod keys;
 mod tokens;
 mod users;
 mod versions;
@@ -36,6 +40,7 @@ pub(crate) struct Api {
     pub(crate) db: DatabaseConnection,
     pub(crate) keys: Keys,
     pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) nats: async_nats::Client,
     pub(crate) routes: async_nats::jetstream::kv::Store,
     pub(crate) token_ttl_secs: u64,
     pub(crate) max_module_bytes: u64,
@@ -174,9 +179,16 @@ pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
         (Method::POST, "/v1/functions", h!(functions::create)),
         (Method::GET, "/v1/functions", h!(functions::list)),
         (Method::GET, "/v1/functions/{name}", h!(functions::show)),
+        (Method::PATCH, "/v1/functions/{name}", h!(functions::update)),
         (Method::DELETE, "/v1/functions/{name}", h!(functions::delete)),
         (Method::POST, "/v1/functions/{name}/versions", h!(versions::upload)),
         (Method::GET, "/v1/functions/{name}/versions", h!(versions::list)),
+        (Method::POST, "/v1/functions/{name}/deployments", h!(deployments::create)),
+        (Method::GET, "/v1/functions/{name}/deployments", h!(deployments::list)),
+        (Method::POST, "/v1/functions/{name}/rollback", h!(deployments::rollback)),
+        (Method::POST, "/v1/functions/{name}/keys", h!(keys::create)),
+        (Method::GET, "/v1/functions/{name}/keys", h!(keys::list)),
+        (Method::DELETE, "/v1/functions/{name}/keys/{id}", h!(keys::revoke)),
     ]
 }
 

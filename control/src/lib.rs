@@ -87,6 +87,7 @@ impl Control {
             db: deps.db,
             keys,
             store: deps.store,
+            nats: deps.nats,
             routes,
             token_ttl_secs: cfg.token_ttl_secs,
             max_module_bytes: cfg.max_module_bytes,

@@ -118,6 +118,9 @@ async fn answer(
         Target::AsyncResult { id } => return async_result(gw, id).await,
         Target::Function { name, path, r#async } => (name, path, r#async),
     };
+    // Owned: the name may come from the Host header, and the headers change below.
+    let (function, fn_path) = (function.to_owned(), fn_path.to_owned());
+    let function = function.as_str();
     let Some(route) = gw.routes.get(function).filter(|_| subject::is_valid_function_name(function)) else {
         return error(
             StatusCode::NOT_FOUND,
@@ -127,6 +130,12 @@ async fn answer(
         );
     };
     label.push_str(function);
+    let mut headers = headers;
+    if let Err(why) = check_invoke_key(&route, &mut headers) {
+        let mut r = error(StatusCode::UNAUTHORIZED, "INVOKE_KEY_REQUIRED", why, None);
+        r.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    }
     let header_bytes: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
     if header_bytes as u64 > gw.config.max_header_bytes {
         return error(
@@ -327,6 +336,37 @@ async fn async_result(gw: &Gateway, id: &str) -> Response {
     resp
 }
 
+/// Header carrying the invoke key of a private function (or use
+/// `Authorization: Bearer <key>`).
+const INVOKE_KEY_HEADER: &str = "olin-invoke-key";
+
+/// For a private function: the caller must present a key whose sha256 the
+/// route lists. The key never reaches the function: `Olin-Invoke-Key` is
+/// removed, and so is an `Authorization` header that carried the key.
+fn check_invoke_key(route: &RouteRecord, headers: &mut HeaderMap) -> Result<(), &'static str> {
+    use sha2::Digest as _;
+    if route.visibility != olin_proto::v1::Visibility::Private as i32 {
+        return Ok(());
+    }
+    let listed = |key: &str| {
+        let hash = hex::encode(sha2::Sha256::digest(key.trim().as_bytes()));
+        route.invoke_key_sha256.contains(&hash)
+    };
+    let header_key = headers.remove(INVOKE_KEY_HEADER);
+    if let Some(key) = header_key.as_ref().and_then(|v| v.to_str().ok()) {
+        return if listed(key) { Ok(()) } else { Err("the invoke key is not valid for this function") };
+    }
+    let bearer = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()?.strip_prefix("Bearer "));
+    match bearer {
+        Some(key) if listed(key) => {
+            headers.remove(http::header::AUTHORIZATION);
+            Ok(())
+        }
+        Some(_) => Err("the invoke key is not valid for this function"),
+        None => Err("this function is private: send its invoke key in Olin-Invoke-Key or Authorization: Bearer"),
+    }
+}
+
 /// Picks the module of one call: weighted among a canary's targets.
 fn pick_target(route: &RouteRecord) -> Option<&str> {
     let total: u32 = route.targets.iter().map(|t| t.weight).sum();
@@ -496,6 +536,31 @@ mod tests {
         assert_eq!(host_and_port(&h, 80), ("::1".into(), 9));
         h.insert("host", HeaderValue::from_static("[::1]"));
         assert_eq!(host_and_port(&h, 80), ("::1".into(), 80));
+    }
+
+    #[test]
+    fn private_functions_need_a_listed_key() {
+        use sha2::Digest as _;
+        let hash = hex::encode(sha2::Sha256::digest(b"ok_secret"));
+        let route = RouteRecord {
+            visibility: olin_proto::v1::Visibility::Private as i32,
+            invoke_key_sha256: vec![hash],
+            ..Default::default()
+        };
+        let mut h = HeaderMap::new();
+        assert!(check_invoke_key(&route, &mut h).is_err(), "no key");
+        h.insert("olin-invoke-key", HeaderValue::from_static("wrong"));
+        assert!(check_invoke_key(&route, &mut h).is_err(), "wrong key");
+        h.insert("olin-invoke-key", HeaderValue::from_static("ok_secret"));
+        assert!(check_invoke_key(&route, &mut h).is_ok());
+        assert!(h.get("olin-invoke-key").is_none(), "the key is not passed on");
+        h.insert("authorization", HeaderValue::from_static("Bearer ok_secret"));
+        assert!(check_invoke_key(&route, &mut h).is_ok());
+        assert!(h.get("authorization").is_none());
+        h.insert("authorization", HeaderValue::from_static("Bearer nope"));
+        assert!(check_invoke_key(&route, &mut h).is_err());
+        let public = RouteRecord::default();
+        assert!(check_invoke_key(&public, &mut HeaderMap::new()).is_ok());
     }
 
     #[test]

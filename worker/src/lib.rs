@@ -165,6 +165,7 @@ impl Worker {
         let health = tokio::spawn(health::serve(listener, self.ctx.clone(), stop_rx.clone()));
         let advisories =
             tokio::spawn(dead_letter::follow_advisories(self.ctx.clone(), self.invocations.clone(), stop_rx.clone()));
+        let prewarms = tokio::spawn(prewarm(self.ctx.clone(), stop_rx.clone()));
         info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
         shutdown.await;
         info!("draining: no new pulls, finishing calls in flight");
@@ -172,6 +173,7 @@ impl Worker {
         let _ = puller.await;
         let _ = heartbeat.await;
         let _ = advisories.await;
+        let _ = prewarms.await;
         // Bounded: with NATS gone these would wait for its return.
         let goodbye = async {
             if let Err(err) = self.workers_kv.delete(&self.ctx.worker_id).await {
@@ -212,6 +214,35 @@ async fn heartbeat(
             _ = tick.tick() => beat(&ctx, &kv, concurrency).await,
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// Loads the modules control announces on `olin.ctl.prewarm` (a deploy), so
+/// the first call does not wait for a fetch and compile. Each worker loads
+/// every announced module: any of them may take the call.
+async fn prewarm(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+    use futures::StreamExt as _;
+    let mut sub = match ctx.nats.subscribe(olin_proto::subject::ctl_prewarm()).await {
+        Ok(s) => s,
+        Err(err) => {
+            warn!(%err, "cannot follow prewarm broadcasts; modules load on first call");
+            return;
+        }
+    };
+    loop {
+        let msg = tokio::select! {
+            m = sub.next() => m,
+            _ = stop.changed() => return,
+        };
+        let Some(msg) = msg else { return };
+        let Ok(sha256) = std::str::from_utf8(&msg.payload).map(str::to_owned) else { continue };
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            match ctx.modules.prewarm(&sha256).await {
+                Ok(()) => info!(module = %sha256, "prewarmed"),
+                Err(err) => warn!(%err, module = %sha256, "prewarm failed; the first call will retry"),
+            }
+        });
     }
 }
 

@@ -36,8 +36,12 @@ pub(super) async fn owned(api: &Api, caller: &Caller, name: &str) -> Result<func
 }
 
 pub(super) fn function_json(api: &Api, f: &functions::Model) -> Value {
+    let egress: Value = serde_json::from_str(&f.egress_allow).unwrap_or(Value::Null);
     json!({
         "id": f.id, "name": f.name, "visibility": f.visibility,
+        "limits": {"fuel": f.fuel, "memory_bytes": f.memory_bytes, "wall_ms": f.wall_ms,
+            "max_output_bytes": f.max_output_bytes},
+        "egress_allow": egress, "async_max_attempts": f.async_max_attempts,
         "url": format!("{}/f/{}", api.gateway_url.trim_end_matches('/'), f.name),
         "created_at": f.created_at, "updated_at": f.updated_at,
     })
@@ -107,4 +111,73 @@ pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result
     f.delete(&api.db).await?;
     audit(api, Some(&caller.user.id), "function_deleted", &name, json!({})).await;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsPatch {
+    fuel: Option<u64>,
+    memory_bytes: Option<u64>,
+    wall_ms: Option<u64>,
+    max_output_bytes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionPatch {
+    visibility: Option<String>,
+    limits: Option<LimitsPatch>,
+    egress_allow: Option<Vec<String>>,
+    async_max_attempts: Option<u32>,
+}
+
+/// A limit within `1..=max`, as a column value (`0` clears it: server default).
+fn limit(name: &str, v: Option<u64>, max: u64, current: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match v {
+        None => Ok(current),
+        Some(0) => Ok(None),
+        Some(n) if n <= max => Ok(Some(i64::try_from(n).unwrap_or(i64::MAX))),
+        Some(n) => Err(ApiError::unprocessable(format!("limits.{name} {n} is above the server maximum {max}"))),
+    }
+}
+
+/// `PATCH /v1/functions/{name}`: visibility, limits (within the server
+/// maxima; 0 = server default), egress allow-list, async attempts. The
+/// route is republished, so the next call runs with the new settings.
+pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let patch: FunctionPatch = req.json()?;
+    let max = olin::Limits::MAXIMUM;
+    let mut row: functions::ActiveModel = f.clone().into();
+    if let Some(v) = patch.visibility {
+        if v != "public" && v != "private" {
+            return Err(ApiError::unprocessable("visibility must be \"public\" or \"private\""));
+        }
+        row.visibility = Set(v);
+    }
+    if let Some(l) = patch.limits {
+        let max_memory = u64::from(api.max_memory_pages) * olin::limits::PAGE;
+        row.fuel = Set(limit("fuel", l.fuel, max.fuel, f.fuel)?);
+        row.memory_bytes = Set(limit("memory_bytes", l.memory_bytes, max_memory, f.memory_bytes)?);
+        row.wall_ms = Set(limit("wall_ms", l.wall_ms, max.wall.as_millis() as u64, f.wall_ms)?);
+        row.max_output_bytes =
+            Set(limit("max_output_bytes", l.max_output_bytes, max.max_output_bytes, f.max_output_bytes)?);
+    }
+    if let Some(hosts) = patch.egress_allow {
+        if hosts.len() > 100 || hosts.iter().any(|h| h.is_empty() || h.len() > 253 || h.contains(['/', ' ', '@'])) {
+            return Err(ApiError::unprocessable("egress_allow takes up to 100 host names (optionally host:port)"));
+        }
+        row.egress_allow = Set(json!(hosts).to_string());
+    }
+    if let Some(n) = patch.async_max_attempts {
+        if !(1..=10).contains(&n) {
+            return Err(ApiError::unprocessable("async_max_attempts must be between 1 and 10"));
+        }
+        row.async_max_attempts = Set(Some(n as i32));
+    }
+    let f = row.update(&api.db).await?;
+    super::deployments::publish_route(api, &f).await?;
+    audit(api, Some(&caller.user.id), "function_updated", &f.name, json!({})).await;
+    Ok(warp::reply::json(&function_json(api, &f)).into_response())
 }

@@ -1,0 +1,268 @@
+//! Deployments: which version (or two, split by percentage during a canary)
+//! serves a function. Deploying writes the row, publishes the function's
+//! `RouteRecord` to `OLIN_ROUTES` and asks workers to prewarm the module;
+//! rollback re-points to an earlier version in one call. The history is
+//! every deployment row, newest first.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warp::Reply as _;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::functions::owned;
+use super::{Api, Request, audit, new_id};
+use crate::entity::{deployments, function_env, functions, invoke_keys, versions};
+use crate::error::ApiError;
+use olin_proto::v1::{Abi, EnvVar, Limits, RouteRecord, RouteTarget, Visibility};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Canary {
+    /// The version receiving `percent` of the calls.
+    version: i32,
+    percent: i32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDeployment {
+    /// The version number to deploy.
+    version: i32,
+    /// Optionally, a second version taking a share of the traffic.
+    canary: Option<Canary>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rollback {
+    /// The version to return to; default: the one deployed before the current.
+    version: Option<i32>,
+}
+
+async fn version_numbered(api: &Api, function_id: &str, number: i32) -> Result<versions::Model, ApiError> {
+    versions::Entity::find()
+        .filter(versions::Column::FunctionId.eq(function_id))
+        .filter(versions::Column::Number.eq(number))
+        .one(&api.db)
+        .await?
+        .ok_or_else(|| ApiError::unprocessable(format!("this function has no version {number}; upload one first")))
+}
+
+fn deployment_json(d: &deployments::Model, version: i32, canary: Option<i32>) -> Value {
+    json!({"id": d.id, "version": version, "canary_version": canary, "canary_percent": d.canary_percent,
+        "active": d.active, "kind": d.kind, "created_at": d.created_at})
+}
+
+/// Makes `new` the function's one active deployment (in one transaction),
+/// then publishes the route and asks workers to prewarm.
+async fn activate(
+    api: &Api,
+    f: &functions::Model,
+    user_id: &str,
+    kind: &str,
+    version: &versions::Model,
+    canary: Option<(&versions::Model, i32)>,
+) -> Result<deployments::Model, ApiError> {
+    let txn = api.db.begin().await?;
+    deployments::Entity::update_many()
+        .col_expr(deployments::Column::Active, sea_orm::sea_query::Expr::value(false))
+        .filter(deployments::Column::FunctionId.eq(&f.id))
+        .filter(deployments::Column::Active.eq(true))
+        .exec(&txn)
+        .await?;
+    let row = deployments::ActiveModel {
+        id: Set(new_id()),
+        function_id: Set(f.id.clone()),
+        version_id: Set(version.id.clone()),
+        canary_version_id: Set(canary.map(|(v, _)| v.id.clone())),
+        canary_percent: Set(canary.map_or(0, |(_, p)| p)),
+        active: Set(true),
+        kind: Set(kind.to_owned()),
+        created_by: Set(Some(user_id.to_owned())),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    publish_route(api, f).await?;
+    for sha in std::iter::once(&version.sha256).chain(canary.map(|(v, _)| &v.sha256)) {
+        if let Err(err) = api.nats.publish(olin_proto::subject::ctl_prewarm(), sha.clone().into()).await {
+            tracing::warn!(%err, "prewarm broadcast failed; workers will load the module on its first call");
+        }
+    }
+    Ok(row)
+}
+
+/// Rebuilds function `f`'s `RouteRecord` from the database and publishes it
+/// (or removes the route when nothing is deployed). Called after every
+/// change that a route carries: deploys, keys, environment, limits.
+pub(crate) async fn publish_route(api: &Api, f: &functions::Model) -> Result<(), ApiError> {
+    let Some(record) = route_record(&api.db, f).await? else {
+        return match api.routes.delete(&f.name).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(ApiError::unavailable("the route table (NATS)", &e)),
+        };
+    };
+    olin_proto::topology::put_route(&api.routes, &record)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::unavailable("the route table (NATS)", &e))
+}
+
+/// The route of `f` as the gateway and workers need it, if it is deployed.
+pub(crate) async fn route_record(
+    db: &impl ConnectionTrait,
+    f: &functions::Model,
+) -> Result<Option<RouteRecord>, ApiError> {
+    let Some(d) = deployments::Entity::find()
+        .filter(deployments::Column::FunctionId.eq(&f.id))
+        .filter(deployments::Column::Active.eq(true))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let main = versions::Entity::find_by_id(d.version_id.clone()).one(db).await?;
+    let Some(main) = main else { return Ok(None) };
+    let canary = match &d.canary_version_id {
+        Some(id) => versions::Entity::find_by_id(id.clone()).one(db).await?,
+        None => None,
+    };
+    let mut targets = vec![RouteTarget {
+        module_sha256: main.sha256.clone(),
+        weight: u32::try_from(100 - d.canary_percent).unwrap_or(100),
+        version_id: main.id.clone(),
+    }];
+    if let Some(c) = &canary {
+        targets.push(RouteTarget {
+            module_sha256: c.sha256.clone(),
+            weight: u32::try_from(d.canary_percent).unwrap_or(0),
+            version_id: c.id.clone(),
+        });
+    }
+    let env = function_env::Entity::find()
+        .filter(function_env::Column::FunctionId.eq(&f.id))
+        .order_by_asc(function_env::Column::Name)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| EnvVar { name: e.name, value: e.value })
+        .collect();
+    let keys = invoke_keys::Entity::find()
+        .filter(invoke_keys::Column::FunctionId.eq(&f.id))
+        .filter(invoke_keys::Column::RevokedAt.is_null())
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|k| k.key_hash)
+        .collect();
+    let as_u64 = |v: Option<i64>| v.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+    Ok(Some(RouteRecord {
+        function: f.name.clone(),
+        deployment_id: d.id.clone(),
+        targets,
+        abi: if main.abi == "wasi_p1" { Abi::WasiP1 } else { Abi::Olin } as i32,
+        limits: Some(Limits {
+            fuel: as_u64(f.fuel),
+            memory_bytes: as_u64(f.memory_bytes),
+            wall_ms: as_u64(f.wall_ms),
+            max_output_bytes: as_u64(f.max_output_bytes),
+        }),
+        env,
+        visibility: if f.visibility == "private" { Visibility::Private } else { Visibility::Public } as i32,
+        invoke_key_sha256: keys,
+        updated_unix_ms: olin_proto::unix_ms(),
+        egress_allow: serde_json::from_str(&f.egress_allow).unwrap_or_default(),
+        async_max_attempts: f.async_max_attempts.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+    }))
+}
+
+/// `POST /v1/functions/{name}/deployments`: deploy a version (optionally
+/// with a canary share for a second one).
+pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let new: NewDeployment = req.json()?;
+    let version = version_numbered(api, &f.id, new.version).await?;
+    let canary = match &new.canary {
+        Some(c) => {
+            if !(1..=99).contains(&c.percent) {
+                return Err(ApiError::unprocessable("canary.percent must be between 1 and 99"));
+            }
+            if c.version == new.version {
+                return Err(ApiError::unprocessable("the canary must be another version"));
+            }
+            Some((version_numbered(api, &f.id, c.version).await?, c.percent))
+        }
+        None => None,
+    };
+    let d = activate(api, &f, &caller.user.id, "deploy", &version, canary.as_ref().map(|(v, p)| (v, *p))).await?;
+    audit(api, Some(&caller.user.id), "deploy", &f.name,
+        json!({"deployment": d.id, "version": version.number, "canary": new.canary.as_ref().map(|c| json!({"version": c.version, "percent": c.percent}))}))
+    .await;
+    let body = deployment_json(&d, version.number, canary.map(|(v, _)| v.number));
+    Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())
+}
+
+/// `GET /v1/functions/{name}/deployments`: the history, newest first.
+pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let rows = deployments::Entity::find()
+        .filter(deployments::Column::FunctionId.eq(&f.id))
+        .order_by_desc(deployments::Column::CreatedAt)
+        .order_by_desc(deployments::Column::Id)
+        .all(&api.db)
+        .await?;
+    let numbers: std::collections::HashMap<String, i32> = versions::Entity::find()
+        .filter(versions::Column::FunctionId.eq(&f.id))
+        .all(&api.db)
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v.number))
+        .collect();
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|d| {
+            let n = numbers.get(&d.version_id).copied().unwrap_or(0);
+            deployment_json(d, n, d.canary_version_id.as_ref().and_then(|c| numbers.get(c).copied()))
+        })
+        .collect();
+    Ok(warp::reply::json(&json!({"items": items})).into_response())
+}
+
+/// `POST /v1/functions/{name}/rollback`: back to `version`, or to the
+/// version deployed before the current one.
+pub(super) async fn rollback(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let body: Rollback = if req.body.is_empty() { Rollback::default() } else { req.json()? };
+    let history = deployments::Entity::find()
+        .filter(deployments::Column::FunctionId.eq(&f.id))
+        .order_by_desc(deployments::Column::CreatedAt)
+        .order_by_desc(deployments::Column::Id)
+        .all(&api.db)
+        .await?;
+    let current = history.iter().find(|d| d.active).ok_or_else(|| ApiError::conflict("nothing is deployed yet"))?;
+    let target = match body.version {
+        Some(n) => version_numbered(api, &f.id, n).await?,
+        None => {
+            let previous = history
+                .iter()
+                .find(|d| d.version_id != current.version_id && d.created_at <= current.created_at)
+                .ok_or_else(|| ApiError::conflict("there is no earlier version to roll back to"))?;
+            versions::Entity::find_by_id(previous.version_id.clone())
+                .one(&api.db)
+                .await?
+                .ok_or_else(|| ApiError::conflict("the earlier version is gone"))?
+        }
+    };
+    let d = activate(api, &f, &caller.user.id, "rollback", &target, None).await?;
+    audit(api, Some(&caller.user.id), "rollback", &f.name, json!({"deployment": d.id, "version": target.number})).await;
+    Ok(warp::reply::with_status(warp::reply::json(&deployment_json(&d, target.number, None)), StatusCode::CREATED)
+        .into_response())
+}

@@ -1,0 +1,92 @@
+//! Invoke keys of private functions: created (the key is shown once),
+//! listed (never the key), revoked. Only the key's sha256 is stored and
+//! published in the route, where the gateway checks it.
+
+use chrono::Utc;
+use rand::RngCore as _;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::Digest as _;
+use warp::Reply as _;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::deployments::publish_route;
+use super::functions::owned;
+use super::{Api, Request, audit, new_id};
+use crate::entity::invoke_keys;
+use crate::error::ApiError;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    /// A label for people (where the key is used).
+    name: String,
+}
+
+fn key_json(k: &invoke_keys::Model) -> serde_json::Value {
+    json!({"id": k.id, "name": k.name, "prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at})
+}
+
+/// `POST /v1/functions/{name}/keys`: a new key, returned this once.
+pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let new: NewKey = req.json()?;
+    if new.name.trim().is_empty() || new.name.len() > 100 {
+        return Err(ApiError::unprocessable("the key name must be 1 to 100 characters"));
+    }
+    let mut secret = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut secret);
+    let key = format!("oik_{}", hex::encode(secret));
+    let row = invoke_keys::ActiveModel {
+        id: Set(new_id()),
+        function_id: Set(f.id.clone()),
+        name: Set(new.name),
+        prefix: Set(key.chars().take(10).collect()),
+        key_hash: Set(hex::encode(sha2::Sha256::digest(key.as_bytes()))),
+        revoked_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&api.db)
+    .await?;
+    publish_route(api, &f).await?;
+    audit(api, Some(&caller.user.id), "invoke_key_created", &f.name, json!({"key": row.id})).await;
+    let mut body = key_json(&row);
+    body["key"] = json!(key);
+    Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())
+}
+
+/// `GET /v1/functions/{name}/keys`.
+pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let rows = invoke_keys::Entity::find()
+        .filter(invoke_keys::Column::FunctionId.eq(&f.id))
+        .order_by_asc(invoke_keys::Column::CreatedAt)
+        .all(&api.db)
+        .await?;
+    Ok(warp::reply::json(&json!({"items": rows.iter().map(key_json).collect::<Vec<_>>()})).into_response())
+}
+
+/// `DELETE /v1/functions/{name}/keys/{id}`: revokes the key; the gateway
+/// refuses it as soon as the route is republished.
+pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let id = params.get(1).map(String::as_str).unwrap_or_default();
+    let row = invoke_keys::Entity::find_by_id(id.to_owned())
+        .one(&api.db)
+        .await?
+        .filter(|k| k.function_id == f.id)
+        .ok_or_else(|| ApiError::not_found("invoke key", id))?;
+    if row.revoked_at.is_none() {
+        let mut active: invoke_keys::ActiveModel = row.into();
+        active.revoked_at = Set(Some(Utc::now()));
+        active.update(&api.db).await?;
+        publish_route(api, &f).await?;
+        audit(api, Some(&caller.user.id), "invoke_key_revoked", &f.name, json!({"key": id})).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

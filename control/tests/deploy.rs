@@ -1,0 +1,187 @@
+//! Deploys through the API, calls through a real gateway and worker: v1
+//! answers, v2 replaces it, rollback brings v1 back, a 90/10 canary splits
+//! 1,000 calls, and a private function needs a live invoke key.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use olin_test_support::{
+    ADMIN_PASSWORD, NatsServer, S3Server, TestDb, fixtures, spawn_control, spawn_gateway, spawn_worker,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req =
+            self.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn upload(&self, function: &str, wasm: &[u8]) -> i64 {
+        let r = self
+            .http
+            .post(format!("{}/functions/{function}/versions", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/wasm")
+            .body(wasm.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["number"].as_i64().unwrap()
+    }
+}
+
+/// Which example answered: `hello` greets, `echo` returns the body.
+fn which(body: &str) -> &'static str {
+    if body.starts_with("Hello from Olincloud!") {
+        "hello"
+    } else if body == "ping" {
+        "echo"
+    } else {
+        "other"
+    }
+}
+
+/// Calls until `want` answers (the gateway follows routes asynchronously).
+async fn until_served(http: &reqwest::Client, url: &str, want: &str) {
+    let started = Instant::now();
+    loop {
+        let r = http.post(url).body("ping").send().await.unwrap();
+        let body = r.text().await.unwrap();
+        if which(&body) == want {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{want} never answered; last: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deploy_rollback_canary_and_private_functions() {
+    let db = TestDb::new().await;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |_| {}).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 4).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+
+    let login = |user: &'static str, password: &'static str| {
+        let (http, url) = (http.clone(), control.v1("/tokens"));
+        async move {
+            let r = http.post(url).json(&json!({"username": user, "password": password})).send().await.unwrap();
+            r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let admin = Api { http: http.clone(), base: control.v1(""), token: login("admin", ADMIN_PASSWORD).await };
+    assert_eq!(
+        admin.call("POST", "/users", Some(json!({"username": "ada", "password": "password-1"}))).await.0,
+        StatusCode::CREATED
+    );
+    let ada = Api { http: http.clone(), base: control.v1(""), token: login("ada", "password-1").await };
+    assert_eq!(ada.call("POST", "/functions", Some(json!({"name": "svc"}))).await.0, StatusCode::CREATED);
+    let v1 = ada.upload("svc", fixtures::HELLO_WASM).await;
+    let v2 = ada.upload("svc", fixtures::ECHO_WASM).await;
+    let url = gateway.function_url("svc", "/");
+
+    // Nothing deployed: the gateway does not know the function.
+    assert_eq!(http.get(&url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    let (s, d) = ada.call("POST", "/functions/svc/deployments", Some(json!({"version": v1}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    until_served(&http, &url, "hello").await;
+    assert_eq!(
+        ada.call("POST", "/functions/svc/deployments", Some(json!({"version": v2}))).await.0,
+        StatusCode::CREATED
+    );
+    until_served(&http, &url, "echo").await;
+    let (s, r) = ada.call("POST", "/functions/svc/rollback", None).await;
+    assert_eq!((s, r["version"].as_i64()), (StatusCode::CREATED, Some(v1)), "{r}");
+    until_served(&http, &url, "hello").await;
+    for _ in 0..20 {
+        let body = http.post(&url).body("ping").send().await.unwrap().text().await.unwrap();
+        assert_eq!(which(&body), "hello", "after rollback every call is v1's");
+    }
+
+    // History, newest first; one active.
+    let (_, history) = ada.call("GET", "/functions/svc/deployments", None).await;
+    let items = history["items"].as_array().unwrap();
+    let kinds: Vec<_> = items.iter().map(|d| (d["kind"].as_str().unwrap(), d["version"].as_i64().unwrap())).collect();
+    assert_eq!(kinds, [("rollback", v1), ("deploy", v2), ("deploy", v1)]);
+    assert_eq!(items.iter().filter(|d| d["active"] == true).count(), 1);
+
+    // 90/10 canary over 1,000 calls.
+    let (s, d) = ada
+        .call(
+            "POST",
+            "/functions/svc/deployments",
+            Some(json!({"version": v1, "canary": {"version": v2, "percent": 10}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    until_served(&http, &url, "echo").await;
+    let mut echo = 0;
+    let calls = futures::future::join_all((0..1000).map(|_| {
+        let (http, url) = (http.clone(), url.clone());
+        async move { http.post(&url).body("ping").send().await.unwrap().text().await.unwrap() }
+    }))
+    .await;
+    for body in &calls {
+        match which(body) {
+            "echo" => echo += 1,
+            "hello" => {}
+            other => panic!("unexpected answer {other}: {body}"),
+        }
+    }
+    assert!((60..=140).contains(&echo), "10% of 1,000 calls to the canary, got {echo}");
+
+    // Private: 401 without a key, 200 with one, 401 once it is revoked.
+    let (s, _) = ada.call("PATCH", "/functions/svc", Some(json!({"visibility": "private"}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, key) = ada.call("POST", "/functions/svc/keys", Some(json!({"name": "ci"}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{key}");
+    let secret = key["key"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let r = http.get(&url).send().await.unwrap();
+        if r.status() == StatusCode::UNAUTHORIZED {
+            assert_eq!(r.headers()["olin-error"], "INVOKE_KEY_REQUIRED");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "the function never became private");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let with_key = http.get(&url).header("olin-invoke-key", &secret).send().await.unwrap();
+    assert_eq!(with_key.status(), StatusCode::OK);
+    let bearer = http.get(&url).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(bearer.status(), StatusCode::OK);
+    let (_, keys) = ada.call("GET", "/functions/svc/keys", None).await;
+    assert!(keys["items"][0].get("key").is_none(), "the key is never shown again: {keys}");
+    let key_id = key["id"].as_str().unwrap();
+    assert_eq!(ada.call("DELETE", &format!("/functions/svc/keys/{key_id}"), None).await.0, StatusCode::NO_CONTENT);
+    let started = Instant::now();
+    while http.get(&url).header("olin-invoke-key", &secret).send().await.unwrap().status() != StatusCode::UNAUTHORIZED {
+        assert!(started.elapsed() < Duration::from_secs(5), "the revoked key kept working");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Deleting the function removes its route.
+    assert_eq!(ada.call("DELETE", "/functions/svc", None).await.0, StatusCode::NO_CONTENT);
+    let started = Instant::now();
+    while http.get(&url).send().await.unwrap().status() != StatusCode::NOT_FOUND {
+        assert!(started.elapsed() < Duration::from_secs(5), "the deleted function kept its route");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
