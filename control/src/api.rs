@@ -10,8 +10,10 @@
 //! - `versions`: upload (validated) and list.
 //! - `deployments`: deploy, canary split, rollback, history; route publishing.
 //! - `keys`: invoke keys of private functions.
+//! - `env`: the function's environment values (secrets write-only).
 
 mod deployments;
+mod env;
 mod functions;
 mod keys;
 mod tokens;
@@ -186,6 +188,9 @@ pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
         (Method::POST, "/v1/functions/{name}/deployments", h!(deployments::create)),
         (Method::GET, "/v1/functions/{name}/deployments", h!(deployments::list)),
         (Method::POST, "/v1/functions/{name}/rollback", h!(deployments::rollback)),
+        (Method::GET, "/v1/functions/{name}/env", h!(env::list)),
+        (Method::PUT, "/v1/functions/{name}/env/{var}", h!(env::set)),
+        (Method::DELETE, "/v1/functions/{name}/env/{var}", h!(env::unset)),
         (Method::POST, "/v1/functions/{name}/keys", h!(keys::create)),
         (Method::GET, "/v1/functions/{name}/keys", h!(keys::list)),
         (Method::DELETE, "/v1/functions/{name}/keys/{id}", h!(keys::revoke)),

@@ -185,3 +185,66 @@ async fn deploy_rollback_canary_and_private_functions() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn environment_values_reach_the_function_and_secrets_stay_hidden() {
+    let db = TestDb::new().await;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |_| {}).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+    let r = http.post(control.v1("/tokens")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send();
+    let token = r.await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let admin = Api { http: http.clone(), base: control.v1(""), token };
+    assert_eq!(admin.call("POST", "/functions", Some(json!({"name": "cfg"}))).await.0, StatusCode::CREATED);
+    let v = admin.upload("cfg", &fixtures::wat("getenv.wat")).await;
+
+    let put = |name: &str, body: Value| {
+        let path = format!("/functions/cfg/env/{name}");
+        let admin = &admin;
+        async move { admin.call("PUT", &path, Some(body)).await }
+    };
+    assert_eq!(put("GREETING", json!({"value": "hi there"})).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(put("API_TOKEN", json!({"value": "s3cret", "secret": true})).await.0, StatusCode::NO_CONTENT);
+    for bad in ["REQUEST_METHOD", "HTTP_HOST", "1ABC", "A-B"] {
+        assert_eq!(put(bad, json!({"value": "x"})).await.0, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    let (_, list) = admin.call("GET", "/functions/cfg/env", None).await;
+    assert_eq!(
+        list["items"],
+        json!([
+            {"name": "API_TOKEN", "value": null, "secret": true, "updated_at": list["items"][0]["updated_at"]},
+            {"name": "GREETING", "value": "hi there", "secret": false, "updated_at": list["items"][1]["updated_at"]},
+        ])
+    );
+    assert_eq!(
+        admin.call("POST", "/functions/cfg/deployments", Some(json!({"version": v}))).await.0,
+        StatusCode::CREATED
+    );
+
+    let get = |var: &'static str| {
+        let (http, url) = (http.clone(), gateway.function_url("cfg", &format!("/?{var}")));
+        async move {
+            let started = Instant::now();
+            loop {
+                let r = http.get(&url).send().await.unwrap();
+                if r.status() == StatusCode::OK {
+                    return r.text().await.unwrap();
+                }
+                assert!(started.elapsed() < Duration::from_secs(5), "cfg never answered");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(get("GREETING").await, "hi there");
+    assert_eq!(get("API_TOKEN").await, "s3cret");
+    assert_eq!(admin.call("DELETE", "/functions/cfg/env/GREETING", None).await.0, StatusCode::NO_CONTENT);
+    let started = Instant::now();
+    while !get("GREETING").await.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the unset value stayed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(admin.call("DELETE", "/functions/cfg/env/GREETING", None).await.0, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,153 @@
+//! A function's own environment values, delivered to each run next to the
+//! CGI variables. A value marked secret is never returned after it is set
+//! (listings show `null`) and never logged.
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set};
+use serde::Deserialize;
+use serde_json::json;
+use warp::Reply as _;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::deployments::publish_route;
+use super::functions::owned;
+use super::{Api, Request, audit, new_id};
+use crate::entity::function_env;
+use crate::error::ApiError;
+
+/// Names the platform sets itself (RFC 3875 and ours): a function cannot
+/// override them.
+const RESERVED: &[&str] = &[
+    "AUTH_TYPE",
+    "CONTENT_LENGTH",
+    "CONTENT_TYPE",
+    "GATEWAY_INTERFACE",
+    "PATH_INFO",
+    "PATH_TRANSLATED",
+    "QUERY_STRING",
+    "REMOTE_ADDR",
+    "REMOTE_HOST",
+    "REMOTE_IDENT",
+    "REMOTE_USER",
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "SERVER_SOFTWARE",
+    "HTTPS",
+    "RUN_ID",
+    "WORKER_ID",
+];
+
+/// Most values per function, and bytes per value.
+const MAX_VALUES: usize = 100;
+const MAX_VALUE_BYTES: usize = 32 * 1024;
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && !name.as_bytes()[0].is_ascii_digit();
+    if !ok {
+        return Err(ApiError::unprocessable(format!(
+            "invalid variable name {name:?}: use letters, digits and '_', not starting with a digit"
+        )));
+    }
+    if RESERVED.contains(&name) || name.starts_with("HTTP_") {
+        return Err(ApiError::unprocessable(format!("{name} is set by the platform for each request")));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetValue {
+    value: String,
+    #[serde(default)]
+    secret: bool,
+}
+
+/// `GET /v1/functions/{name}/env`.
+pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let rows = function_env::Entity::find()
+        .filter(function_env::Column::FunctionId.eq(&f.id))
+        .order_by_asc(function_env::Column::Name)
+        .all(&api.db)
+        .await?;
+    let items: Vec<_> = rows
+        .iter()
+        .map(|e| {
+            json!({"name": e.name, "value": (!e.secret).then_some(&e.value), "secret": e.secret,
+            "updated_at": e.updated_at})
+        })
+        .collect();
+    Ok(warp::reply::json(&json!({"items": items})).into_response())
+}
+
+/// `PUT /v1/functions/{name}/env/{var}`: sets one value.
+pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let name = params.get(1).cloned().unwrap_or_default();
+    check_name(&name)?;
+    let body: SetValue = req.json()?;
+    if body.value.len() > MAX_VALUE_BYTES || body.value.contains('\0') {
+        return Err(ApiError::unprocessable(format!("values are at most {MAX_VALUE_BYTES} bytes, without NUL")));
+    }
+    let existing = function_env::Entity::find()
+        .filter(function_env::Column::FunctionId.eq(&f.id))
+        .filter(function_env::Column::Name.eq(&name))
+        .one(&api.db)
+        .await?;
+    match existing {
+        Some(row) => {
+            let mut active: function_env::ActiveModel = row.into();
+            active.value = Set(body.value);
+            active.secret = Set(body.secret);
+            active.update(&api.db).await?;
+        }
+        None => {
+            let count = function_env::Entity::find()
+                .filter(function_env::Column::FunctionId.eq(&f.id))
+                .all(&api.db)
+                .await?
+                .len();
+            if count >= MAX_VALUES {
+                return Err(ApiError::unprocessable(format!("a function has at most {MAX_VALUES} values")));
+            }
+            function_env::ActiveModel {
+                id: Set(new_id()),
+                function_id: Set(f.id.clone()),
+                name: Set(name.clone()),
+                value: Set(body.value),
+                secret: Set(body.secret),
+                ..Default::default()
+            }
+            .insert(&api.db)
+            .await?;
+        }
+    }
+    publish_route(api, &f).await?;
+    audit(api, Some(&caller.user.id), "env_set", &f.name, json!({"name": name, "secret": body.secret})).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /v1/functions/{name}/env/{var}`.
+pub(super) async fn unset(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let name = params.get(1).cloned().unwrap_or_default();
+    let row = function_env::Entity::find()
+        .filter(function_env::Column::FunctionId.eq(&f.id))
+        .filter(function_env::Column::Name.eq(&name))
+        .one(&api.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("variable", &name))?;
+    row.delete(&api.db).await?;
+    publish_route(api, &f).await?;
+    audit(api, Some(&caller.user.id), "env_unset", &f.name, json!({"name": name})).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
