@@ -11,9 +11,11 @@
 //! - `deployments`: deploy, canary split, rollback, history; route publishing.
 //! - `keys`: invoke keys of private functions.
 //! - `env`: the function's environment values (secrets write-only).
+//! - `executions`: execution records and usage.
 
 mod deployments;
 mod env;
+mod executions;
 mod functions;
 mod keys;
 mod tokens;
@@ -188,6 +190,10 @@ pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
         (Method::POST, "/v1/functions/{name}/deployments", h!(deployments::create)),
         (Method::GET, "/v1/functions/{name}/deployments", h!(deployments::list)),
         (Method::POST, "/v1/functions/{name}/rollback", h!(deployments::rollback)),
+        (Method::GET, "/v1/functions/{name}/executions", h!(executions::list)),
+        (Method::GET, "/v1/functions/{name}/usage", h!(executions::function_usage)),
+        (Method::GET, "/v1/executions/{id}", h!(executions::show)),
+        (Method::GET, "/v1/usage", h!(executions::user_usage)),
         (Method::GET, "/v1/functions/{name}/env", h!(env::list)),
         (Method::PUT, "/v1/functions/{name}/env/{var}", h!(env::set)),
         (Method::DELETE, "/v1/functions/{name}/env/{var}", h!(env::unset)),

@@ -9,12 +9,14 @@
 //! - `auth`: password hashes, JWTs, the bearer check.
 //! - [`error`]: [`ApiError`], the one error shape and its HTTP statuses.
 //! - [`entity`]: sea-orm entities of the tables `olin-migrations` creates.
+//! - [`ingest`]: execution events from `OLIN_EVENTS` into `executions`.
 
 mod api;
 pub mod auth;
 pub mod config;
 pub mod entity;
 pub mod error;
+pub mod ingest;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -63,6 +65,7 @@ pub struct Deps {
 /// A started control plane, not yet serving.
 pub struct Control {
     api: Arc<api::Api>,
+    events: async_nats::jetstream::consumer::PullConsumer,
 }
 
 impl Control {
@@ -83,6 +86,8 @@ impl Control {
         }
         let js = async_nats::jetstream::new(deps.nats.clone());
         let routes = topology::ensure_routes(&js, &deps.topology).await?;
+        topology::ensure_events(&js, &deps.topology).await?;
+        let events = ingest::consumer(&js).await.map_err(|e| ControlError::Config(format!("events consumer: {e}")))?;
         let api = api::Api {
             db: deps.db,
             keys,
@@ -94,7 +99,7 @@ impl Control {
             max_memory_pages: cfg.max_memory_pages(),
             gateway_url: cfg.gateway_url.clone(),
         };
-        Ok(Control { api: Arc::new(api) })
+        Ok(Control { api: Arc::new(api), events })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves, then lets the
@@ -117,8 +122,12 @@ impl Control {
             }
         });
         let routes = healthz.or(readyz).or(api::routes(self.api.clone(), max_body)).recover(error::recover);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ingest = tokio::spawn(ingest::run(self.api.db.clone(), self.events.clone(), stop_rx));
         info!(addr = ?listener.local_addr().ok(), "control plane serving");
         warp::serve(routes).incoming(listener).graceful(shutdown).run().await;
+        let _ = stop_tx.send(true);
+        let _ = ingest.await;
         info!("control plane stopped");
     }
 }

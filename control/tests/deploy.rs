@@ -248,3 +248,93 @@ async fn environment_values_reach_the_function_and_secrets_stay_hidden() {
     }
     assert_eq!(admin.call("DELETE", "/functions/cfg/env/GREETING", None).await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn executions_and_usage_are_recorded_per_owner() {
+    let db = TestDb::new().await;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |_| {}).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+    let token = |user: &'static str, password: &'static str| {
+        let (http, url) = (http.clone(), control.v1("/tokens"));
+        async move {
+            let r = http.post(url).json(&json!({"username": user, "password": password})).send().await.unwrap();
+            r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let admin = Api { http: http.clone(), base: control.v1(""), token: token("admin", ADMIN_PASSWORD).await };
+    assert_eq!(
+        admin.call("POST", "/users", Some(json!({"username": "bob", "password": "password-1"}))).await.0,
+        StatusCode::CREATED
+    );
+    let bob = Api { http: http.clone(), base: control.v1(""), token: token("bob", "password-1").await };
+    assert_eq!(admin.call("POST", "/functions", Some(json!({"name": "rec"}))).await.0, StatusCode::CREATED);
+    let v = admin.upload("rec", fixtures::HELLO_WASM).await;
+    assert_eq!(
+        admin.call("POST", "/functions/rec/deployments", Some(json!({"version": v}))).await.0,
+        StatusCode::CREATED
+    );
+    let url = gateway.function_url("rec", "/p");
+    until_served(&http, &url, "hello").await;
+
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let r = http.post(&url).body("ping").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        ids.push(r.headers()["olin-invocation-id"].to_str().unwrap().to_owned());
+    }
+    // Every call (the warm-up ones too) becomes a row; wait for ingestion.
+    let started = Instant::now();
+    let rows = loop {
+        let (_, page) = admin.call("GET", "/functions/rec/executions?limit=500", None).await;
+        let items = page["items"].as_array().unwrap().clone();
+        if ids.iter().all(|id| items.iter().any(|e| e["invocation_id"] == id.as_str())) {
+            break items;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "executions never recorded: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let one = rows.iter().find(|e| e["invocation_id"] == ids[0].as_str()).unwrap();
+    assert_eq!(
+        (one["outcome"].as_str(), one["status"].as_i64(), one["method"].as_str()),
+        (Some("OK"), Some(200), Some("POST"))
+    );
+    assert_eq!(one["path"], "/p");
+    assert!(one["usage"]["wall_us"].as_i64().unwrap() > 0 && one["usage"]["fuel"].as_i64().unwrap() > 0);
+    let (s, shown) = admin.call("GET", &format!("/executions/{}", ids[0]), None).await;
+    assert_eq!((s, shown["invocation_id"].as_str()), (StatusCode::OK, Some(ids[0].as_str())));
+    let (_, page) = admin.call("GET", "/functions/rec/executions?limit=5", None).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    let (_, next) = admin
+        .call("GET", &format!("/functions/rec/executions?limit=5&after={}", page["next"].as_str().unwrap()), None)
+        .await;
+    assert!(next["items"][0]["invocation_id"].as_str() < page["items"][4]["invocation_id"].as_str());
+    let (_, none) = admin.call("GET", "/functions/rec/executions?outcome=TIMEOUT", None).await;
+    assert!(none["items"].as_array().unwrap().is_empty());
+    let (s, _) = admin.call("GET", "/functions/rec/executions?since=yesterday", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    let (_, usage) = admin.call("GET", "/functions/rec/usage", None).await;
+    assert_eq!(usage["calls"].as_u64(), Some(rows.len() as u64), "{usage}");
+    assert_eq!(usage["errors"], 0);
+    assert!(
+        usage["wall_us"]["p50"].as_i64().unwrap() > 0
+            && usage["wall_us"]["p99"].as_i64() >= usage["wall_us"]["p50"].as_i64()
+    );
+    assert!(usage["bytes_in"].as_i64().unwrap() >= 80, "20 bodies of 4 bytes at least: {usage}");
+    let (_, mine) = admin.call("GET", "/usage", None).await;
+    assert_eq!(mine["calls"], usage["calls"]);
+    let future = "2100-01-01T00:00:00Z";
+    let (_, later) = admin.call("GET", &format!("/functions/rec/usage?since={future}"), None).await;
+    assert_eq!(later["calls"], 0);
+
+    // Bob sees none of it.
+    assert_eq!(bob.call("GET", &format!("/executions/{}", ids[0]), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(bob.call("GET", "/functions/rec/executions", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(bob.call("GET", "/functions/rec/usage", None).await.0, StatusCode::NOT_FOUND);
+    let (_, theirs) = bob.call("GET", "/usage", None).await;
+    assert_eq!(theirs["calls"], 0);
+}
