@@ -35,7 +35,7 @@ async fn ten_thousand_events_across_a_restart_are_ten_thousand_rows() {
         invocation_id: format!("0190abcd-0000-7000-8000-{i:012}"),
         function: "load".to_owned(),
         deployment_id: "d-unknown".to_owned(),
-        outcome: if i % 10 == 0 { Outcome::GuestError } else { Outcome::Ok } as i32,
+        outcome: if i.is_multiple_of(10) { Outcome::GuestError } else { Outcome::Ok } as i32,
         status: 200,
         usage: Some(Usage { wall_us: 100 + i as u64, fuel_used: 1000, ..Default::default() }),
         started_unix_ms: 1_700_000_000_000 + i as u64,
