@@ -162,6 +162,12 @@ impl Page {
     }
 }
 
+/// `GET /v1/openapi.json`: the API described (no token needed).
+async fn openapi(_: &Api, _: &[String], _: Request) -> Result<Response, ApiError> {
+    use warp::Reply as _;
+    Ok(warp::reply::json(&crate::openapi::document()).into_response())
+}
+
 /// A handler: method, path parameters and request in; a response out.
 type Handler = fn(Arc<Api>, Vec<String>, Request) -> futures::future::BoxFuture<'static, Response>;
 
@@ -200,6 +206,7 @@ pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
         (Method::POST, "/v1/functions/{name}/keys", h!(keys::create)),
         (Method::GET, "/v1/functions/{name}/keys", h!(keys::list)),
         (Method::DELETE, "/v1/functions/{name}/keys/{id}", h!(keys::revoke)),
+        (Method::GET, "/v1/openapi.json", h!(openapi)),
     ]
 }
 

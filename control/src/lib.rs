@@ -10,6 +10,7 @@
 //! - [`error`]: [`ApiError`], the one error shape and its HTTP statuses.
 //! - [`entity`]: sea-orm entities of the tables `olin-migrations` creates.
 //! - [`ingest`]: execution events from `OLIN_EVENTS` into `executions`.
+//! - `openapi`: the OpenAPI 3 document of every route, at `/v1/openapi.json`.
 
 mod api;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod entity;
 pub mod error;
 pub mod ingest;
+mod openapi;
 
 use std::future::Future;
 use std::sync::Arc;

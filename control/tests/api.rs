@@ -222,3 +222,26 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let r = e.call("GET", "/functions?limit=0", Some(&ada), None).await;
     assert_eq!(r.0, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_openapi_document_parses_and_lists_every_route_the_server_answers() {
+    let e = env().await;
+    let r = e.http.get(e.control.v1("/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    let parsed: openapiv3::OpenAPI = serde_json::from_value(doc.clone()).expect("a valid OpenAPI 3.0 document");
+    assert!(parsed.paths.paths.len() >= 15);
+    let admin = e.login("admin", ADMIN_PASSWORD).await;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path.replace("{name}", "nope").replace("{id}", "nope").replace("{var}", "NOPE");
+            let url = format!("{}{concrete}", e.control.url());
+            let r =
+                e.http.request(method.to_uppercase().parse().unwrap(), &url).bearer_auth(&admin).send().await.unwrap();
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            let no_route = body["error"]["message"].as_str().is_some_and(|m| m.starts_with("no route"));
+            assert!(status != StatusCode::METHOD_NOT_ALLOWED && !no_route, "{method} {path}: {status} {body}");
+        }
+    }
+}

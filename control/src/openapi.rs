@@ -1,0 +1,214 @@
+//! The OpenAPI 3 document served at `/v1/openapi.json`, built from the
+//! route table (`api::table`) and the descriptions below; a test checks that
+//! every route has its description and every description a route.
+
+use serde_json::{Map, Value, json};
+
+/// Per operation: method, path, summary, request body schema, success
+/// status, response schema (`None`: no body).
+type Doc = (&'static str, &'static str, &'static str, Option<&'static str>, u16, Option<&'static str>);
+
+pub(crate) const DOCS: &[Doc] = &[
+    ("POST", "/v1/tokens", "Log in: username and password for a bearer token", Some("Login"), 201, Some("Token")),
+    ("GET", "/v1/tokens", "List your tokens (never their secrets)", None, 200, Some("TokenList")),
+    ("DELETE", "/v1/tokens/{id}", "Revoke a token at once", None, 204, None),
+    ("GET", "/v1/me", "Who the token belongs to", None, 200, Some("User")),
+    ("POST", "/v1/users", "Create a user (admin)", Some("NewUser"), 201, Some("User")),
+    ("GET", "/v1/users", "List users (admin), paginated", None, 200, Some("UserList")),
+    ("POST", "/v1/functions", "Create a function", Some("NewFunction"), 201, Some("Function")),
+    ("GET", "/v1/functions", "List your functions, paginated by name", None, 200, Some("FunctionList")),
+    ("GET", "/v1/functions/{name}", "Show a function", None, 200, Some("Function")),
+    (
+        "PATCH",
+        "/v1/functions/{name}",
+        "Change visibility, limits, egress allow-list or async attempts",
+        Some("FunctionPatch"),
+        200,
+        Some("Function"),
+    ),
+    ("DELETE", "/v1/functions/{name}", "Delete a function and its route (modules are kept)", None, 204, None),
+    (
+        "POST",
+        "/v1/functions/{name}/versions",
+        "Upload a module (application/wasm, or multipart field `module`); validated, stored by sha256",
+        Some("Module"),
+        201,
+        Some("Version"),
+    ),
+    ("GET", "/v1/functions/{name}/versions", "List versions, newest first", None, 200, Some("VersionList")),
+    (
+        "POST",
+        "/v1/functions/{name}/deployments",
+        "Deploy a version, optionally with a canary share for a second",
+        Some("NewDeployment"),
+        201,
+        Some("Deployment"),
+    ),
+    ("GET", "/v1/functions/{name}/deployments", "Deployment history, newest first", None, 200, Some("DeploymentList")),
+    (
+        "POST",
+        "/v1/functions/{name}/rollback",
+        "Re-point to an earlier version (default: the previous one)",
+        Some("Rollback"),
+        201,
+        Some("Deployment"),
+    ),
+    (
+        "GET",
+        "/v1/functions/{name}/executions",
+        "Executions, newest first; filters outcome, since, until; paging limit, after",
+        None,
+        200,
+        Some("ExecutionList"),
+    ),
+    ("GET", "/v1/functions/{name}/usage", "Usage of a function over since..until", None, 200, Some("Usage")),
+    ("GET", "/v1/executions/{id}", "One invocation by id", None, 200, Some("Execution")),
+    ("GET", "/v1/usage", "Usage of all your functions over since..until", None, 200, Some("Usage")),
+    ("GET", "/v1/functions/{name}/env", "Environment values (secrets as null)", None, 200, Some("EnvList")),
+    ("PUT", "/v1/functions/{name}/env/{var}", "Set an environment value", Some("SetEnv"), 204, None),
+    ("DELETE", "/v1/functions/{name}/env/{var}", "Unset an environment value", None, 204, None),
+    ("POST", "/v1/functions/{name}/keys", "Create an invoke key (shown once)", Some("NewKey"), 201, Some("InvokeKey")),
+    ("GET", "/v1/functions/{name}/keys", "List invoke keys", None, 200, Some("InvokeKeyList")),
+    ("DELETE", "/v1/functions/{name}/keys/{id}", "Revoke an invoke key", None, 204, None),
+    ("GET", "/v1/openapi.json", "This document", None, 200, None),
+];
+
+fn obj(props: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": props, "required": required})
+}
+
+fn list_of(item: &str) -> Value {
+    obj(
+        json!({"items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+            "next": {"type": "string", "nullable": true}}),
+        &["items"],
+    )
+}
+
+fn schemas() -> Value {
+    let s = json!({"type": "string"});
+    let i = json!({"type": "integer"});
+    let t = json!({"type": "string", "format": "date-time"});
+    let nt = json!({"type": "string", "format": "date-time", "nullable": true});
+    let ni = json!({"type": "integer", "nullable": true});
+    json!({
+        "Error": obj(json!({"error": obj(json!({"code": s, "message": s}), &["code", "message"])}), &["error"]),
+        "Login": obj(json!({"username": s, "password": s, "expires_in": i}), &["username", "password"]),
+        "Token": obj(json!({"token": s, "id": s, "expires_at": t, "user": {"$ref": "#/components/schemas/User"}}), &["token", "id"]),
+        "TokenInfo": obj(json!({"id": s, "created_at": t, "expires_at": t, "revoked_at": nt, "current": {"type": "boolean"}}), &["id"]),
+        "TokenList": list_of("TokenInfo"),
+        "User": obj(json!({"id": s, "username": s, "role": {"type": "string", "enum": ["admin", "user"]}, "created_at": t}), &["id", "username", "role"]),
+        "UserList": list_of("User"),
+        "NewUser": obj(json!({"username": s, "password": s, "role": {"type": "string", "enum": ["admin", "user"]}}), &["username", "password"]),
+        "Limits": obj(json!({"fuel": ni, "memory_bytes": ni, "wall_ms": ni, "max_output_bytes": ni}), &[]),
+        "Function": obj(json!({"id": s, "name": s, "visibility": {"type": "string", "enum": ["public", "private"]},
+            "url": s, "limits": {"$ref": "#/components/schemas/Limits"}, "egress_allow": {"type": "array", "items": s},
+            "async_max_attempts": ni, "created_at": t, "updated_at": t}), &["id", "name", "visibility", "url"]),
+        "FunctionList": list_of("Function"),
+        "NewFunction": obj(json!({"name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
+            "visibility": {"type": "string", "enum": ["public", "private"]}}), &["name"]),
+        "FunctionPatch": obj(json!({"visibility": {"type": "string", "enum": ["public", "private"]},
+            "limits": {"$ref": "#/components/schemas/Limits"}, "egress_allow": {"type": "array", "items": s},
+            "async_max_attempts": i}), &[]),
+        "Module": {"type": "string", "format": "binary"},
+        "Version": obj(json!({"id": s, "number": i, "sha256": s, "size_bytes": i, "abi": {"type": "string", "enum": ["olin", "wasi_p1"]},
+            "imports": {"type": "array", "items": s}, "created_at": t}), &["id", "number", "sha256"]),
+        "VersionList": list_of("Version"),
+        "NewDeployment": obj(json!({"version": i, "canary": obj(json!({"version": i, "percent": i}), &["version", "percent"])}), &["version"]),
+        "Rollback": obj(json!({"version": i}), &[]),
+        "Deployment": obj(json!({"id": s, "version": i, "canary_version": ni, "canary_percent": i, "active": {"type": "boolean"},
+            "kind": {"type": "string", "enum": ["deploy", "rollback"]}, "created_at": t}), &["id", "version", "active", "kind"]),
+        "DeploymentList": list_of("Deployment"),
+        "Execution": obj(json!({"invocation_id": s, "function": s, "deployment_id": s, "module_sha256": s, "outcome": s,
+            "status": i, "exit_code": i, "usage": obj(json!({"wall_us": i, "fuel": i, "peak_memory_bytes": i, "bytes_in": i, "bytes_out": i}), &[]),
+            "stderr_tail": s, "error": s, "worker_id": s, "method": s, "path": s, "async": {"type": "boolean"},
+            "started_at": t, "finished_at": t}), &["invocation_id", "outcome", "status"]),
+        "ExecutionList": list_of("Execution"),
+        "Usage": obj(json!({"since": nt, "until": nt, "calls": i, "errors": i, "errors_by_outcome": {"type": "object", "additionalProperties": i},
+            "wall_us": obj(json!({"p50": ni, "p99": ni}), &[]), "fuel": i, "bytes_in": i, "bytes_out": i}), &["calls", "errors"]),
+        "EnvValue": obj(json!({"name": s, "value": {"type": "string", "nullable": true}, "secret": {"type": "boolean"}, "updated_at": t}), &["name", "secret"]),
+        "EnvList": list_of("EnvValue"),
+        "SetEnv": obj(json!({"value": s, "secret": {"type": "boolean"}}), &["value"]),
+        "NewKey": obj(json!({"name": s}), &["name"]),
+        "InvokeKey": obj(json!({"id": s, "name": s, "prefix": s, "key": s, "created_at": t, "revoked_at": nt}), &["id", "name", "prefix"]),
+        "InvokeKeyList": list_of("InvokeKey"),
+    })
+}
+
+fn operation(doc: &Doc) -> Value {
+    let (method, path, summary, body, ok, response) = *doc;
+    let mut params: Vec<Value> = path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    if method == "GET"
+        && (path.ends_with("executions") || path.ends_with("usage") || path == "/v1/functions" || path == "/v1/users")
+    {
+        for q in ["limit", "after", "outcome", "since", "until"] {
+            params.push(json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}));
+        }
+    }
+    let mut responses = Map::new();
+    let ok_body = match response {
+        Some(r) => {
+            json!({"description": "success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{r}")}}}})
+        }
+        None => json!({"description": "success"}),
+    };
+    responses.insert(ok.to_string(), ok_body);
+    responses.insert(
+        "default".to_owned(),
+        json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+    );
+    let mut op = json!({
+        "summary": summary,
+        "operationId": format!("{}{}", method.to_ascii_lowercase(), path.replace(['/', '{', '}', '.'], "_")),
+        "parameters": params,
+        "responses": responses,
+    });
+    if path == "/v1/tokens" && method == "POST" || path == "/v1/openapi.json" {
+        op["security"] = json!([]);
+    }
+    if let Some(b) = body {
+        let media = if b == "Module" { "application/wasm" } else { "application/json" };
+        op["requestBody"] = json!({"required": b != "Rollback", "content": {media: {"schema": {"$ref": format!("#/components/schemas/{b}")}}}});
+    }
+    op
+}
+
+/// The whole document.
+pub(crate) fn document() -> Value {
+    let mut paths = Map::new();
+    for doc in DOCS {
+        let entry = paths.entry(doc.1.to_owned()).or_insert_with(|| json!({}));
+        entry[doc.0.to_ascii_lowercase()] = operation(doc);
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Olincloud control plane", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Users, tokens, functions, versions, deployments, environment, invoke keys, executions and usage."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+        "security": [{"bearer": []}],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_is_documented_and_every_description_routed() {
+        let routes: Vec<(String, &str)> =
+            crate::api::table().iter().map(|(m, p, _)| (m.as_str().to_owned(), *p)).collect();
+        let docs: Vec<(String, &str)> = super::DOCS.iter().map(|d| (d.0.to_owned(), d.1)).collect();
+        for r in &routes {
+            assert!(docs.contains(r), "route {r:?} is not in the OpenAPI document");
+        }
+        for d in &docs {
+            assert!(routes.contains(d), "documented {d:?} is not a route");
+        }
+    }
+}
