@@ -6,6 +6,7 @@
 
 use olin_test_support::{ADMIN_PASSWORD, ControlHandle, NatsServer, S3Server, TestDb, fixtures, spawn_control};
 use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
 use serde_json::{Value, json};
 
 struct Env {
@@ -119,6 +120,15 @@ async fn accounts_functions_and_uploads() {
     // Delete: gone for good.
     assert_eq!(e.call("DELETE", "/functions/a-3", Some(&ada), None).await.0, StatusCode::NO_CONTENT);
     assert_eq!(e.call("GET", "/functions/a-3", Some(&ada), None).await.0, StatusCode::NOT_FOUND);
+
+    // The audit log has the logins, the user creation, the uploads and the deletion.
+    let db = e._db.connect().await;
+    let sql = "SELECT action FROM audit_log ORDER BY id";
+    let rows = db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap();
+    let actions: Vec<String> = rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect();
+    for want in ["login", "user_created", "function_created", "version_uploaded", "function_deleted"] {
+        assert!(actions.iter().any(|a| a == want), "no {want} in the audit log: {actions:?}");
+    }
 }
 
 #[tokio::test]
@@ -134,12 +144,30 @@ async fn another_users_resources_are_404_and_bad_tokens_401() {
         StatusCode::CREATED
     );
 
-    for (method, path) in
-        [("GET", "/functions/secret"), ("DELETE", "/functions/secret"), ("GET", "/functions/secret/versions")]
-    {
-        let (s, body) = e.call(method, path, Some(&bob), None).await;
-        assert_eq!((s, error_code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{method} {path}");
+    // Every route about a function, from the API's own description: 404 for Bob.
+    let doc: Value = e.http.get(e.control.v1("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(rest) = path.strip_prefix("/v1") else { continue };
+        if !rest.contains("{name}") {
+            continue;
+        }
+        let rest = rest.replace("{name}", "secret").replace("{id}", "k").replace("{var}", "A");
+        for method in item.as_object().unwrap().keys() {
+            let body = match method.as_str() {
+                "post" | "put" | "patch" => {
+                    Some(json!({"version": 1, "value": "x", "name": "k", "visibility": "private"}))
+                }
+                _ => None,
+            };
+            let (s, resp) = e.call(&method.to_uppercase(), &rest, Some(&bob), body).await;
+            assert_eq!((s, error_code(&resp)), (StatusCode::NOT_FOUND, "not_found"), "{method} {rest}: {resp}");
+            checked += 1;
+        }
     }
+    assert!(checked >= 15, "only {checked} function routes checked");
+    let (s, _) = e.call("POST", "/functions/secret/deployments", Some(&bob), Some(json!({"version": 1}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "deploying a version of another user's function");
     let (s, _) = e.raw("POST", "/functions/secret/versions", &bob, "application/wasm", wasm).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (_, bobs) = e.call("GET", "/functions", Some(&bob), None).await;
