@@ -89,8 +89,8 @@ fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The row of one event.
-fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>) -> executions::ActiveModel {
+/// The row of one event, with the owner and function it belongs to.
+pub fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>) -> executions::ActiveModel {
     let usage = e.usage.clone().unwrap_or_default();
     let outcome = Outcome::try_from(e.outcome).unwrap_or(Outcome::Unspecified).header_value().to_owned();
     executions::ActiveModel {
@@ -120,8 +120,11 @@ fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>) ->
     }
 }
 
-/// Inserts `rows`, skipping invocation ids already recorded.
-pub(crate) async fn insert(db: &DatabaseConnection, rows: Vec<executions::ActiveModel>) -> Result<(), DbErr> {
+/// Inserts `rows` in one statement, skipping invocation ids already recorded.
+///
+/// # Errors
+/// A database failure.
+pub async fn insert(db: &DatabaseConnection, rows: Vec<executions::ActiveModel>) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }

@@ -1,0 +1,126 @@
+//! Execution-event ingestion into Postgres against its floor, in one run:
+//!
+//! - floor: the same rows inserted straight into Postgres with multi-row
+//!   `INSERT ... ON CONFLICT DO NOTHING` statements of 1,000 rows, no NATS;
+//! - ingestion: the events published to `OLIN_EVENTS` first, then a control
+//!   plane started on an empty database, timed from start until the last
+//!   row is in (decode, owner lookup, batch insert, ack).
+//!
+//! `ingest <nats-url> <postgres-admin-url> [events]`; prints JSON metrics.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use olin_control::entity::executions;
+use olin_proto::Message as _;
+use olin_proto::v1::{ExecutionEvent, Outcome, Usage};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
+
+fn event(i: usize) -> ExecutionEvent {
+    ExecutionEvent {
+        invocation_id: format!("0190abcd-0000-7000-8000-{i:012}"),
+        function: "bench".to_owned(),
+        deployment_id: "d-bench".to_owned(),
+        module_sha256: "ab".repeat(32),
+        outcome: if i.is_multiple_of(20) { Outcome::GuestError } else { Outcome::Ok } as i32,
+        status: 200,
+        worker_id: "w-1".to_owned(),
+        method: "GET".to_owned(),
+        path: "/".to_owned(),
+        stderr_tail: bytes::Bytes::from_static(b"a line of stderr\n"),
+        usage: Some(Usage {
+            wall_us: 120 + (i % 100) as u64,
+            fuel_used: 5000,
+            bytes_in: 10,
+            bytes_out: 200,
+            ..Default::default()
+        }),
+        started_unix_ms: 1_700_000_000_000 + i as u64,
+        finished_unix_ms: 1_700_000_000_001 + i as u64,
+        ..Default::default()
+    }
+}
+
+async fn fresh_db(admin_url: &str, name: &str) -> anyhow::Result<(DatabaseConnection, String)> {
+    let admin = Database::connect(admin_url).await.context("connecting to Postgres")?;
+    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await?;
+    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b));
+    let db = Database::connect(&url).await?;
+    use olin_migrations::MigratorTrait as _;
+    olin_migrations::Migrator::up(&db, None).await?;
+    Ok((db, url))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let (nats_url, admin_url) = match args.as_slice() {
+        [_, n, a, ..] => (n.clone(), a.clone()),
+        _ => anyhow::bail!("usage: ingest <nats-url> <postgres-admin-url> [events]"),
+    };
+    let n: usize = args.get(3).map_or(Ok(100_000), |s| s.parse())?;
+
+    // Floor: the same rows, straight into Postgres.
+    let (floor_db, _) = fresh_db(&admin_url, "olin_bench_floor").await?;
+    let started = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let rows = chunk.iter().map(|i| olin_control::ingest::row(event(*i), None, None)).collect();
+        olin_control::ingest::insert(&floor_db, rows).await?;
+    }
+    let floor = started.elapsed();
+    anyhow::ensure!(executions::Entity::find().count(&floor_db).await? == n as u64, "floor rows missing");
+
+    // Ingestion: events waiting in OLIN_EVENTS, then control starts.
+    let nats = async_nats::connect(nats_url.as_str()).await?;
+    let js = async_nats::jetstream::new(nats.clone());
+    let topology = olin_proto::topology::TopologyConfig::default();
+    olin_proto::topology::ensure_events(&js, &topology).await?;
+    let subject = olin_proto::subject::event_subject("bench")?;
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let (js, subject) = (js.clone(), subject.clone());
+            async move { js.publish(subject, event(i).encode_to_vec().into()).await?.await.map(|_| ()) }
+        })
+        .buffer_unordered(512)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    let (db, url) = fresh_db(&admin_url, "olin_bench_ingest").await?;
+    let dir = tempfile::tempdir()?;
+    let store = olin_proto::module_store::ModuleStoreArgs::local(dir.path());
+    let cfg = olin_control::Config::new(&url, &nats_url, store.clone(), "bench-secret-bench-secret-bench-secret!!");
+    let deps = olin_control::Deps { db: Database::connect(&url).await?, nats, store: store.open()?, topology };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let started = Instant::now();
+    let control = olin_control::Control::start(&cfg, deps).await?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(control.serve(listener, async {
+        let _ = rx.await;
+    }));
+    loop {
+        if executions::Entity::find().count(&db).await? >= n as u64 {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "ingestion did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ingest = started.elapsed();
+    let _ = tx.send(());
+    let _ = serving.await;
+
+    let floor_rate = n as f64 / floor.as_secs_f64();
+    let ingest_rate = n as f64 / ingest.as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "events": n,
+            "floor_insert_events_per_s": floor_rate.round(),
+            "ingest_events_per_s": ingest_rate.round(),
+            "ingest_over_floor": (ingest_rate / floor_rate * 100.0).round() / 100.0,
+        })
+    );
+    Ok(())
+}
