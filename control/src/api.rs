@@ -50,6 +50,7 @@ pub(crate) struct Api {
     pub(crate) max_module_bytes: u64,
     pub(crate) max_memory_pages: u32,
     pub(crate) gateway_url: String,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// One request as handlers see it.
@@ -281,7 +282,10 @@ pub(crate) fn routes(api: Arc<Api>, max_body: u64) -> BoxedFilter<(Response,)> {
                 for (m, pattern, handler) in table.iter() {
                     if let Some(params) = match_path(pattern, path) {
                         if *m == method {
-                            return handler(api, params, Request { headers, query, body }).await;
+                            let metrics = api.metrics.clone();
+                            let resp = handler(api, params, Request { headers, query, body }).await;
+                            metrics.request(method.as_str(), pattern, resp.status().as_u16());
+                            return resp;
                         }
                         allowed = true;
                     }

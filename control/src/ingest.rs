@@ -137,7 +137,12 @@ pub async fn insert(db: &DatabaseConnection, rows: Vec<executions::ActiveModel>)
 
 /// Ingests events until `stop`. Database or NATS failures are retried
 /// with backoff; nothing is acked that is not stored.
-pub async fn run(db: DatabaseConnection, consumer: PullConsumer, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    db: DatabaseConnection,
+    consumer: PullConsumer,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut owners = Owners::default();
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -188,6 +193,7 @@ pub async fn run(db: DatabaseConnection, consumer: PullConsumer, mut stop: watch
         match insert(&db, rows).await {
             Ok(()) => {
                 backoff = Duration::from_millis(100);
+                metrics.events_ingested.fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
                 for msg in pending {
                     if let Err(err) = msg.ack().await {
                         debug!(%err, "event ack failed; it will come again and conflict away");
@@ -198,6 +204,7 @@ pub async fn run(db: DatabaseConnection, consumer: PullConsumer, mut stop: watch
                 }
             }
             Err(err) => {
+                metrics.ingest_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 warn!(%err, count, "storing execution rows failed; the events will come again");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}

@@ -18,6 +18,7 @@ pub mod config;
 pub mod entity;
 pub mod error;
 pub mod ingest;
+mod metrics;
 mod openapi;
 
 use std::future::Future;
@@ -100,6 +101,7 @@ impl Control {
             max_module_bytes: cfg.max_module_bytes,
             max_memory_pages: cfg.max_memory_pages(),
             gateway_url: cfg.gateway_url.clone(),
+            metrics: Arc::default(),
         };
         Ok(Control { api: Arc::new(api), events })
     }
@@ -123,9 +125,13 @@ impl Control {
                 }
             }
         });
-        let routes = healthz.or(readyz).or(api::routes(self.api.clone(), max_body)).recover(error::recover);
+        let metrics = self.api.metrics.clone();
+        let metrics_route = warp::path!("metrics").and(warp::get()).map(move || metrics.render());
+        let routes =
+            healthz.or(readyz).or(metrics_route).or(api::routes(self.api.clone(), max_body)).recover(error::recover);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let ingest = tokio::spawn(ingest::run(self.api.db.clone(), self.events.clone(), stop_rx));
+        let ingest =
+            tokio::spawn(ingest::run(self.api.db.clone(), self.events.clone(), self.api.metrics.clone(), stop_rx));
         info!(addr = ?listener.local_addr().ok(), "control plane serving");
         warp::serve(routes).incoming(listener).graceful(shutdown).run().await;
         let _ = stop_tx.send(true);

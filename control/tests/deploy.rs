@@ -337,4 +337,18 @@ async fn executions_and_usage_are_recorded_per_owner() {
     assert_eq!(bob.call("GET", "/functions/rec/usage", None).await.0, StatusCode::NOT_FOUND);
     let (_, theirs) = bob.call("GET", "/usage", None).await;
     assert_eq!(theirs["calls"], 0);
+
+    let metrics = http.get(format!("{}/metrics", control.url())).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(
+            r#"olin_control_requests_total{method="GET",route="/v1/functions/{name}/executions",status="200"}"#
+        ),
+        "{metrics}"
+    );
+    let ingested = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("olin_control_events_ingested_total "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap();
+    assert!(ingested >= 20, "{metrics}");
 }
