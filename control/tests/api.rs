@@ -273,3 +273,43 @@ async fn the_openapi_document_parses_and_lists_every_route_the_server_answers() 
         }
     }
 }
+
+/// The embedded default (`olinctl dev`): the same API on a SQLite file.
+#[tokio::test]
+async fn the_api_runs_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("olin.db").display());
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let control = spawn_control(&url, &nats.url(), s3.store_args(), |_| {}).await;
+    let http = reqwest::Client::new();
+    let r = http.post(control.v1("/tokens")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send();
+    let r = r.await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
+    let r =
+        http.post(control.v1("/functions")).bearer_auth(&token).json(&json!({"name": "lite"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert!(created["created_at"].as_str().unwrap().starts_with("20"), "{created}");
+    let r = http
+        .post(control.v1("/functions/lite/versions"))
+        .bearer_auth(&token)
+        .header("content-type", "application/wasm")
+        .body(fixtures::ECHO_WASM.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = http.post(control.v1("/functions/lite/deployments")).bearer_auth(&token).json(&json!({"version": 1}));
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::CREATED);
+    let r = http.patch(control.v1("/functions/lite")).bearer_auth(&token).json(&json!({"visibility": "private"}));
+    assert_eq!(r.send().await.unwrap().status(), StatusCode::OK);
+    let (_, history) = {
+        let r = http.get(control.v1("/functions/lite/deployments")).bearer_auth(&token).send().await.unwrap();
+        (r.status(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(history["items"].as_array().unwrap().len(), 1);
+    let r = http.get(control.v1("/functions/lite/usage")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["calls"], 0);
+}
