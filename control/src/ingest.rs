@@ -163,7 +163,7 @@ pub async fn run(
             }
         };
         let mut pending = Vec::new();
-        let mut rows = Vec::new();
+        let mut events = Vec::new();
         loop {
             let next = tokio::select! {
                 m = messages.next() => m,
@@ -173,14 +173,7 @@ pub async fn run(
             let Ok(msg) = msg else { continue };
             match ExecutionEvent::decode(msg.payload.clone()) {
                 Ok(e) if !e.invocation_id.is_empty() => {
-                    let (owner, function_id) = match owners.of(&db, &e.deployment_id).await {
-                        Ok(o) => o,
-                        Err(err) => {
-                            warn!(%err, "looking up a deployment failed; the batch will come again");
-                            break;
-                        }
-                    };
-                    rows.push(row(e, owner, function_id));
+                    events.push(e);
                     pending.push(msg);
                 }
                 _ => {
@@ -189,6 +182,39 @@ pub async fn run(
                 }
             }
         }
+        // One lookup per distinct deployment of the batch (most batches: a few).
+        let mut batch_owners: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
+        let mut lookup_failed = false;
+        for e in &events {
+            if batch_owners.contains_key(&e.deployment_id) {
+                continue;
+            }
+            match owners.of(&db, &e.deployment_id).await {
+                Ok(o) => {
+                    batch_owners.insert(e.deployment_id.clone(), o);
+                }
+                Err(err) => {
+                    warn!(%err, "looking up a deployment failed; the batch will come again");
+                    lookup_failed = true;
+                    break;
+                }
+            }
+        }
+        if lookup_failed {
+            // Unacked: redelivered after ack_wait.
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        let rows: Vec<_> = events
+            .into_iter()
+            .map(|e| {
+                let (owner, function_id) = batch_owners.get(&e.deployment_id).cloned().unwrap_or_default();
+                row(e, owner, function_id)
+            })
+            .collect();
         let count = rows.len();
         match insert(&db, rows).await {
             Ok(()) => {
