@@ -13,7 +13,7 @@ use warp::Reply as _;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::functions::owned;
+use super::functions::owned_from;
 use super::{Api, Request, audit, new_id};
 use crate::entity::{deployments, function_env, functions, invoke_keys, versions};
 use crate::error::ApiError;
@@ -184,8 +184,7 @@ pub(crate) async fn route_record(
 /// `POST /v1/functions/{name}/deployments`: deploy a version (optionally
 /// with a canary share for a second one).
 pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     let new: NewDeployment = req.json()?;
     let version = version_numbered(api, &f.id, new.version).await?;
     let canary = match &new.canary {
@@ -210,8 +209,7 @@ pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result
 
 /// `GET /v1/functions/{name}/deployments`: the history, newest first.
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (_, f) = owned_from(api, params, &req).await?;
     let rows = deployments::Entity::find()
         .filter(deployments::Column::FunctionId.eq(&f.id))
         .order_by_desc(deployments::Column::CreatedAt)
@@ -238,8 +236,7 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
 /// `POST /v1/functions/{name}/rollback`: back to `version`, or to the
 /// version deployed before the current one.
 pub(super) async fn rollback(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     let body: Rollback = if req.body.is_empty() { Rollback::default() } else { req.json()? };
     let history = deployments::Entity::find()
         .filter(deployments::Column::FunctionId.eq(&f.id))

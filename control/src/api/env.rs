@@ -2,7 +2,7 @@
 //! CGI variables. A value marked secret is never returned after it is set
 //! (listings show `null`) and never logged.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde::Deserialize;
 use serde_json::json;
 use warp::Reply as _;
@@ -10,7 +10,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::deployments::publish_route;
-use super::functions::owned;
+use super::functions::owned_from;
 use super::{Api, Request, audit, new_id};
 use crate::entity::function_env;
 use crate::error::ApiError;
@@ -70,8 +70,7 @@ struct SetValue {
 
 /// `GET /v1/functions/{name}/env`.
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (_, f) = owned_from(api, params, &req).await?;
     let rows = function_env::Entity::find()
         .filter(function_env::Column::FunctionId.eq(&f.id))
         .order_by_asc(function_env::Column::Name)
@@ -89,8 +88,7 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
 
 /// `PUT /v1/functions/{name}/env/{var}`: sets one value.
 pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     let name = params.get(1).cloned().unwrap_or_default();
     check_name(&name)?;
     let body: SetValue = req.json()?;
@@ -110,12 +108,9 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
             active.update(&api.db).await?;
         }
         None => {
-            let count = function_env::Entity::find()
-                .filter(function_env::Column::FunctionId.eq(&f.id))
-                .all(&api.db)
-                .await?
-                .len();
-            if count >= MAX_VALUES {
+            let count =
+                function_env::Entity::find().filter(function_env::Column::FunctionId.eq(&f.id)).count(&api.db).await?;
+            if count >= MAX_VALUES as u64 {
                 return Err(ApiError::unprocessable(format!("a function has at most {MAX_VALUES} values")));
             }
             function_env::ActiveModel {
@@ -137,8 +132,7 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
 
 /// `DELETE /v1/functions/{name}/env/{var}`.
 pub(super) async fn unset(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     let name = params.get(1).cloned().unwrap_or_default();
     let row = function_env::Entity::find()
         .filter(function_env::Column::FunctionId.eq(&f.id))

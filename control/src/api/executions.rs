@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use warp::Reply as _;
 use warp::reply::Response;
 
-use super::functions::owned;
+use super::functions::owned_from;
 use super::{Api, Request};
 use crate::entity::executions;
 use crate::error::ApiError;
@@ -55,8 +55,7 @@ fn execution_json(e: &executions::Model) -> Value {
 
 /// `GET /v1/functions/{name}/executions`: newest first.
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (_, f) = owned_from(api, params, &req).await?;
     let q: Filter = req.query()?;
     if !(1..=500).contains(&q.limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
@@ -153,8 +152,7 @@ async fn usage(
 
 /// `GET /v1/functions/{name}/usage?since=&until=`.
 pub(super) async fn function_usage(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (_, f) = owned_from(api, params, &req).await?;
     let w: Window = req.query()?;
     let (since, until) = (instant("since", w.since.as_deref())?, instant("until", w.until.as_deref())?);
     let find = executions::Entity::find().filter(executions::Column::FunctionId.eq(&f.id));

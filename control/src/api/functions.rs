@@ -35,6 +35,18 @@ pub(super) async fn owned(api: &Api, caller: &Caller, name: &str) -> Result<func
         .ok_or_else(|| ApiError::not_found("function", name))
 }
 
+/// The caller of `req` and their function named by the first path
+/// parameter, or 401/404.
+pub(super) async fn owned_from(
+    api: &Api,
+    params: &[String],
+    req: &Request,
+) -> Result<(Caller, functions::Model), ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    Ok((caller, f))
+}
+
 pub(super) fn function_json(api: &Api, f: &functions::Model) -> Value {
     let egress: Value = serde_json::from_str(&f.egress_allow).unwrap_or(Value::Null);
     json!({
@@ -96,16 +108,14 @@ pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Respon
 
 /// `GET /v1/functions/{name}`.
 pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (_, f) = owned_from(api, params, &req).await?;
     Ok(warp::reply::json(&function_json(api, &f)).into_response())
 }
 
 /// `DELETE /v1/functions/{name}`: the route goes first (no new calls), then
 /// the rows; modules stay in the store (another function may use them).
 pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     api.routes.delete(&f.name).await.map_err(|e| ApiError::unavailable("the route table (NATS)", &e))?;
     let name = f.name.clone();
     f.delete(&api.db).await?;
@@ -145,8 +155,7 @@ fn limit(name: &str, v: Option<u64>, max: u64, current: Option<i64>) -> Result<O
 /// maxima; 0 = server default), egress allow-list, async attempts. The
 /// route is republished, so the next call runs with the new settings.
 pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     let patch: FunctionPatch = req.json()?;
     let max = olin::Limits::MAXIMUM;
     let mut row: functions::ActiveModel = f.clone().into();

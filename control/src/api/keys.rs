@@ -13,7 +13,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::deployments::publish_route;
-use super::functions::owned;
+use super::functions::owned_from;
 use super::{Api, Request, audit, new_id};
 use crate::entity::invoke_keys;
 use crate::error::ApiError;
@@ -31,8 +31,7 @@ fn key_json(k: &invoke_keys::Model) -> serde_json::Value {
 
 /// `POST /v1/functions/{name}/keys`: a new key, returned this once.
 pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     let new: NewKey = req.json()?;
     if new.name.trim().is_empty() || new.name.len() > 100 {
         return Err(ApiError::unprocessable("the key name must be 1 to 100 characters"));
@@ -60,8 +59,7 @@ pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result
 
 /// `GET /v1/functions/{name}/keys`.
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (_, f) = owned_from(api, params, &req).await?;
     let rows = invoke_keys::Entity::find()
         .filter(invoke_keys::Column::FunctionId.eq(&f.id))
         .order_by_asc(invoke_keys::Column::CreatedAt)
@@ -73,8 +71,7 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
 /// `DELETE /v1/functions/{name}/keys/{id}`: revokes the key; the gateway
 /// refuses it as soon as the route is republished.
 pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     let id = params.get(1).map(String::as_str).unwrap_or_default();
     let row = invoke_keys::Entity::find_by_id(id.to_owned())
         .one(&api.db)

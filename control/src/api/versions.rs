@@ -9,7 +9,7 @@ use warp::Reply as _;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::functions::owned;
+use super::functions::owned_from;
 use super::{Api, Request, audit, new_id};
 use crate::entity::versions;
 use crate::error::{ApiError, Code};
@@ -74,8 +74,7 @@ fn split<'a>(mut hay: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
 
 /// `POST /v1/functions/{name}/versions`: upload, validate, store, record.
 pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (caller, f) = owned_from(api, params, &req).await?;
     let wasm = module_bytes(&req)?;
     if wasm.len() as u64 > api.max_module_bytes {
         return Err(ApiError::new(
@@ -122,8 +121,7 @@ pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result
 
 /// `GET /v1/functions/{name}/versions`: newest first.
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    let (_, f) = owned_from(api, params, &req).await?;
     let rows = versions::Entity::find()
         .filter(versions::Column::FunctionId.eq(&f.id))
         .order_by_desc(versions::Column::Number)
