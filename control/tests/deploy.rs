@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use olin_test_support::{
-    ADMIN_PASSWORD, NatsServer, S3Server, TestDb, fixtures, spawn_control, spawn_gateway, spawn_worker,
+    ADMIN_PASSWORD, ControlHandle, GatewayHandle, NatsServer, S3Server, TestDb, WorkerHandle, fixtures, spawn_control,
+    spawn_gateway, spawn_worker,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -44,6 +45,36 @@ impl Api {
     }
 }
 
+/// Postgres, NATS, S3, control, one worker and a gateway, for one test.
+struct Stack {
+    _db: TestDb,
+    _nats: NatsServer,
+    _s3: S3Server,
+    control: ControlHandle,
+    _worker: WorkerHandle,
+    gateway: GatewayHandle,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    async fn start(worker_slots: usize) -> Stack {
+        let db = TestDb::new().await;
+        let nats = NatsServer::start();
+        let s3 = S3Server::start().await;
+        let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |_| {}).await;
+        let worker = spawn_worker(&nats.url(), s3.store_args(), worker_slots).await;
+        let gateway = spawn_gateway(&nats.url()).await;
+        Stack { _db: db, _nats: nats, _s3: s3, control, _worker: worker, gateway, http: reqwest::Client::new() }
+    }
+
+    /// A token of `user`.
+    async fn login(&self, user: &str, password: &str) -> String {
+        let body = json!({"username": user, "password": password});
+        let r = self.http.post(self.control.v1("/tokens")).json(&body).send().await.unwrap();
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    }
+}
+
 /// Which example answered: `hello` greets, `echo` returns the body.
 fn which(body: &str) -> &'static str {
     if body.starts_with("Hello from Olincloud!") {
@@ -71,27 +102,14 @@ async fn until_served(http: &reqwest::Client, url: &str, want: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deploy_rollback_canary_and_private_functions() {
-    let db = TestDb::new().await;
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |_| {}).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 4).await;
-    let gateway = spawn_gateway(&nats.url()).await;
-    let http = reqwest::Client::new();
-
-    let login = |user: &'static str, password: &'static str| {
-        let (http, url) = (http.clone(), control.v1("/tokens"));
-        async move {
-            let r = http.post(url).json(&json!({"username": user, "password": password})).send().await.unwrap();
-            r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
-        }
-    };
-    let admin = Api { http: http.clone(), base: control.v1(""), token: login("admin", ADMIN_PASSWORD).await };
+    let s = Stack::start(4).await;
+    let (control, gateway, http) = (&s.control, &s.gateway, s.http.clone());
+    let admin = Api { http: http.clone(), base: control.v1(""), token: s.login("admin", ADMIN_PASSWORD).await };
     assert_eq!(
         admin.call("POST", "/users", Some(json!({"username": "ada", "password": "password-1"}))).await.0,
         StatusCode::CREATED
     );
-    let ada = Api { http: http.clone(), base: control.v1(""), token: login("ada", "password-1").await };
+    let ada = Api { http: http.clone(), base: control.v1(""), token: s.login("ada", "password-1").await };
     assert_eq!(ada.call("POST", "/functions", Some(json!({"name": "svc"}))).await.0, StatusCode::CREATED);
     let v1 = ada.upload("svc", fixtures::HELLO_WASM).await;
     let v2 = ada.upload("svc", fixtures::ECHO_WASM).await;
@@ -188,16 +206,9 @@ async fn deploy_rollback_canary_and_private_functions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn environment_values_reach_the_function_and_secrets_stay_hidden() {
-    let db = TestDb::new().await;
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |_| {}).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway(&nats.url()).await;
-    let http = reqwest::Client::new();
-    let r = http.post(control.v1("/tokens")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send();
-    let token = r.await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
-    let admin = Api { http: http.clone(), base: control.v1(""), token };
+    let s = Stack::start(2).await;
+    let (control, gateway, http) = (&s.control, &s.gateway, s.http.clone());
+    let admin = Api { http: http.clone(), base: control.v1(""), token: s.login("admin", ADMIN_PASSWORD).await };
     assert_eq!(admin.call("POST", "/functions", Some(json!({"name": "cfg"}))).await.0, StatusCode::CREATED);
     let v = admin.upload("cfg", &fixtures::wat("getenv.wat")).await;
 
@@ -251,26 +262,14 @@ async fn environment_values_reach_the_function_and_secrets_stay_hidden() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn executions_and_usage_are_recorded_per_owner() {
-    let db = TestDb::new().await;
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |_| {}).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway(&nats.url()).await;
-    let http = reqwest::Client::new();
-    let token = |user: &'static str, password: &'static str| {
-        let (http, url) = (http.clone(), control.v1("/tokens"));
-        async move {
-            let r = http.post(url).json(&json!({"username": user, "password": password})).send().await.unwrap();
-            r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
-        }
-    };
-    let admin = Api { http: http.clone(), base: control.v1(""), token: token("admin", ADMIN_PASSWORD).await };
+    let s = Stack::start(2).await;
+    let (control, gateway, http) = (&s.control, &s.gateway, s.http.clone());
+    let admin = Api { http: http.clone(), base: control.v1(""), token: s.login("admin", ADMIN_PASSWORD).await };
     assert_eq!(
         admin.call("POST", "/users", Some(json!({"username": "bob", "password": "password-1"}))).await.0,
         StatusCode::CREATED
     );
-    let bob = Api { http: http.clone(), base: control.v1(""), token: token("bob", "password-1").await };
+    let bob = Api { http: http.clone(), base: control.v1(""), token: s.login("bob", "password-1").await };
     assert_eq!(admin.call("POST", "/functions", Some(json!({"name": "rec"}))).await.0, StatusCode::CREATED);
     let v = admin.upload("rec", fixtures::HELLO_WASM).await;
     assert_eq!(
