@@ -1,9 +1,16 @@
 //! Execution records: a durable pull consumer (`control`) on `OLIN_EVENTS`
 //! turns each `ExecutionEvent` into an `executions` row. Batches are
-//! inserted with one multi-row statement, idempotent on the invocation id
+//! inserted with one statement, idempotent on the invocation id
 //! (`ON CONFLICT DO NOTHING`), and acked only after the insert commits, so
 //! a control plane that stops mid-batch loses nothing and duplicates
 //! nothing: the unacked events come again and conflict away.
+//!
+//! Two tasks form a pipeline: the reader fetches and decodes the next batch
+//! while the writer stores the previous one. On Postgres a batch is one
+//! `INSERT ... SELECT FROM UNNEST($1, ..., $22)` with one array per column
+//! (22 parameters whatever the batch size, where a multi-row `VALUES`
+//! statement binds 22 per row); SQLite, the embedded default, gets the
+//! multi-row statement.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,8 +21,10 @@ use futures::StreamExt as _;
 use olin_proto::Message as _;
 use olin_proto::v1::{ExecutionEvent, Outcome};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
-use tokio::sync::watch;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel as _, NotSet, QueryFilter,
+};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::entity::{deployments, executions, functions};
@@ -89,50 +98,176 @@ fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// The row of one event, with the owner and function it belongs to.
-pub fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>) -> executions::ActiveModel {
+/// The row of one event, with the owner and function it belongs to
+/// (`created_at`/`updated_at` are left to the database).
+pub fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>) -> executions::Model {
     let usage = e.usage.clone().unwrap_or_default();
     let outcome = Outcome::try_from(e.outcome).unwrap_or(Outcome::Unspecified).header_value().to_owned();
-    executions::ActiveModel {
-        invocation_id: Set(e.invocation_id),
-        owner_id: Set(owner),
-        function_id: Set(function_id),
-        function_name: Set(e.function),
-        deployment_id: Set(e.deployment_id),
-        module_sha256: Set(e.module_sha256),
-        outcome: Set(outcome),
-        status: Set(i32::try_from(e.status).unwrap_or(0)),
-        exit_code: Set(e.exit_code),
-        wall_us: Set(i64_of(usage.wall_us)),
-        fuel: Set(i64_of(usage.fuel_used)),
-        peak_memory_bytes: Set(i64_of(usage.peak_memory_bytes)),
-        bytes_in: Set(i64_of(usage.bytes_in)),
-        bytes_out: Set(i64_of(usage.bytes_out)),
-        stderr_tail: Set(e.stderr_tail.to_vec()),
-        error: Set(e.error),
-        worker_id: Set(e.worker_id),
-        method: Set(e.method),
-        path: Set(e.path),
-        is_async: Set(e.r#async),
-        started_at: Set(time(e.started_unix_ms)),
-        finished_at: Set(time(e.finished_unix_ms)),
-        ..Default::default()
+    let now = Utc::now();
+    executions::Model {
+        invocation_id: e.invocation_id,
+        owner_id: owner,
+        function_id,
+        function_name: e.function,
+        deployment_id: e.deployment_id,
+        module_sha256: e.module_sha256,
+        outcome,
+        status: i32::try_from(e.status).unwrap_or(0),
+        exit_code: e.exit_code,
+        wall_us: i64_of(usage.wall_us),
+        fuel: i64_of(usage.fuel_used),
+        peak_memory_bytes: i64_of(usage.peak_memory_bytes),
+        bytes_in: i64_of(usage.bytes_in),
+        bytes_out: i64_of(usage.bytes_out),
+        stderr_tail: e.stderr_tail.to_vec(),
+        error: e.error,
+        worker_id: e.worker_id,
+        method: e.method,
+        path: e.path,
+        is_async: e.r#async,
+        started_at: time(e.started_unix_ms),
+        finished_at: time(e.finished_unix_ms),
+        created_at: now,
+        updated_at: now,
     }
 }
+
+/// The UNNEST insert: one array parameter per column.
+const INSERT_UNNEST: &str = "INSERT INTO executions (invocation_id, owner_id, function_id, function_name, \
+    deployment_id, module_sha256, outcome, status, exit_code, wall_us, fuel, peak_memory_bytes, bytes_in, \
+    bytes_out, stderr_tail, error, worker_id, method, path, is_async, started_at, finished_at) \
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+    $8::int4[], $9::int4[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::bytea[], \
+    $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::timestamptz[], $22::timestamptz[]) \
+    ON CONFLICT (invocation_id) DO NOTHING";
 
 /// Inserts `rows` in one statement, skipping invocation ids already recorded.
 ///
 /// # Errors
 /// A database failure.
-pub async fn insert(db: &DatabaseConnection, rows: Vec<executions::ActiveModel>) -> Result<(), DbErr> {
+pub async fn insert(db: &DatabaseConnection, rows: &[executions::Model]) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
+    if db.get_database_backend() == DbBackend::Postgres {
+        return insert_unnest(db, rows).await;
+    }
+    let rows = rows.iter().map(|r| {
+        let mut a = r.clone().into_active_model();
+        a.created_at = NotSet;
+        a.updated_at = NotSet;
+        a
+    });
     let on_conflict = OnConflict::column(executions::Column::InvocationId).do_nothing().to_owned();
     match executions::Entity::insert_many(rows).on_conflict(on_conflict).exec_without_returning(db).await {
         Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// Column arrays of a batch, in `INSERT_UNNEST` order.
+#[derive(Default)]
+struct Columns {
+    invocation_id: Vec<String>,
+    owner_id: Vec<Option<String>>,
+    function_id: Vec<Option<String>>,
+    function_name: Vec<String>,
+    deployment_id: Vec<String>,
+    module_sha256: Vec<String>,
+    outcome: Vec<String>,
+    status: Vec<i32>,
+    exit_code: Vec<i32>,
+    wall_us: Vec<i64>,
+    fuel: Vec<i64>,
+    peak_memory_bytes: Vec<i64>,
+    bytes_in: Vec<i64>,
+    bytes_out: Vec<i64>,
+    stderr_tail: Vec<Vec<u8>>,
+    error: Vec<String>,
+    worker_id: Vec<String>,
+    method: Vec<String>,
+    path: Vec<String>,
+    is_async: Vec<bool>,
+    started_at: Vec<DateTime<Utc>>,
+    finished_at: Vec<DateTime<Utc>>,
+}
+
+impl Columns {
+    fn push(&mut self, r: &executions::Model) {
+        self.invocation_id.push(r.invocation_id.clone());
+        self.owner_id.push(r.owner_id.clone());
+        self.function_id.push(r.function_id.clone());
+        self.function_name.push(r.function_name.clone());
+        self.deployment_id.push(r.deployment_id.clone());
+        self.module_sha256.push(r.module_sha256.clone());
+        self.outcome.push(r.outcome.clone());
+        self.status.push(r.status);
+        self.exit_code.push(r.exit_code);
+        self.wall_us.push(r.wall_us);
+        self.fuel.push(r.fuel);
+        self.peak_memory_bytes.push(r.peak_memory_bytes);
+        self.bytes_in.push(r.bytes_in);
+        self.bytes_out.push(r.bytes_out);
+        self.stderr_tail.push(r.stderr_tail.clone());
+        self.error.push(r.error.clone());
+        self.worker_id.push(r.worker_id.clone());
+        self.method.push(r.method.clone());
+        self.path.push(r.path.clone());
+        self.is_async.push(r.is_async);
+        self.started_at.push(r.started_at);
+        self.finished_at.push(r.finished_at);
+    }
+}
+
+async fn insert_unnest(db: &DatabaseConnection, rows: &[executions::Model]) -> Result<(), DbErr> {
+    let mut c = Columns::default();
+    for r in rows {
+        c.push(r);
+    }
+    sea_orm::sqlx::query(INSERT_UNNEST)
+        .bind(c.invocation_id)
+        .bind(c.owner_id)
+        .bind(c.function_id)
+        .bind(c.function_name)
+        .bind(c.deployment_id)
+        .bind(c.module_sha256)
+        .bind(c.outcome)
+        .bind(c.status)
+        .bind(c.exit_code)
+        .bind(c.wall_us)
+        .bind(c.fuel)
+        .bind(c.peak_memory_bytes)
+        .bind(c.bytes_in)
+        .bind(c.bytes_out)
+        .bind(c.stderr_tail)
+        .bind(c.error)
+        .bind(c.worker_id)
+        .bind(c.method)
+        .bind(c.path)
+        .bind(c.is_async)
+        .bind(c.started_at)
+        .bind(c.finished_at)
+        .execute(db.get_postgres_connection_pool())
+        .await
+        .map(drop)
+        .map_err(|e| DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e.into())))
+}
+
+/// A decoded batch on its way to the writer, with the messages to ack once
+/// it is stored.
+struct Batch {
+    rows: Vec<executions::Model>,
+    messages: Vec<jetstream::Message>,
+}
+
+/// Sleeps `backoff` (doubling it, up to 5 s); false if `stop` came first.
+async fn pause(backoff: &mut Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let slept = tokio::select! {
+        _ = tokio::time::sleep(*backoff) => true,
+        _ = stop.changed() => false,
+    };
+    *backoff = (*backoff * 2).min(Duration::from_secs(5));
+    slept
 }
 
 /// Ingests events until `stop`. Database or NATS failures are retried
@@ -141,6 +276,20 @@ pub async fn run(
     db: DatabaseConnection,
     consumer: PullConsumer,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
+    stop: watch::Receiver<bool>,
+) {
+    // One batch waits while another is written: fetch and insert overlap.
+    let (tx, rx) = mpsc::channel(1);
+    let writer = tokio::spawn(write(db.clone(), rx, metrics, stop.clone()));
+    read(db, consumer, tx, stop).await;
+    let _ = writer.await;
+}
+
+/// Fetches, decodes and attributes batches until `stop`.
+async fn read(
+    db: DatabaseConnection,
+    consumer: PullConsumer,
+    tx: mpsc::Sender<Batch>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut owners = Owners::default();
@@ -150,23 +299,21 @@ pub async fn run(
             return;
         }
         let batch = consumer.fetch().max_messages(BATCH).expires(Duration::from_millis(500)).messages().await;
-        let mut messages = match batch {
+        let mut fetched = match batch {
             Ok(m) => m,
             Err(err) => {
                 warn!(%err, "fetching execution events failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => return,
+                if !pause(&mut backoff, &mut stop).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
         };
-        let mut pending = Vec::new();
+        let mut messages = Vec::new();
         let mut events = Vec::new();
         loop {
             let next = tokio::select! {
-                m = messages.next() => m,
+                m = fetched.next() => m,
                 _ = stop.changed() => return,
             };
             let Some(msg) = next else { break };
@@ -174,13 +321,16 @@ pub async fn run(
             match ExecutionEvent::decode(msg.payload.clone()) {
                 Ok(e) if !e.invocation_id.is_empty() => {
                     events.push(e);
-                    pending.push(msg);
+                    messages.push(msg);
                 }
                 _ => {
                     warn!(subject = %msg.subject, "undecodable execution event dropped");
                     let _ = msg.ack().await;
                 }
             }
+        }
+        if events.is_empty() {
+            continue;
         }
         // One lookup per distinct deployment of the batch (most batches: a few).
         let mut batch_owners: HashMap<String, (Option<String>, Option<String>)> = HashMap::new();
@@ -202,42 +352,56 @@ pub async fn run(
         }
         if lookup_failed {
             // Unacked: redelivered after ack_wait.
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = stop.changed() => return,
+            if !pause(&mut backoff, &mut stop).await {
+                return;
             }
             continue;
         }
-        let rows: Vec<_> = events
+        backoff = Duration::from_millis(100);
+        let rows = events
             .into_iter()
             .map(|e| {
                 let (owner, function_id) = batch_owners.get(&e.deployment_id).cloned().unwrap_or_default();
                 row(e, owner, function_id)
             })
             .collect();
+        if tx.send(Batch { rows, messages }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Stores each batch (retrying with backoff until it is in or `stop`), then
+/// acks its messages.
+async fn write(
+    db: DatabaseConnection,
+    mut rx: mpsc::Receiver<Batch>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    while let Some(Batch { rows, messages }) = rx.recv().await {
         let count = rows.len();
-        match insert(&db, rows).await {
-            Ok(()) => {
-                backoff = Duration::from_millis(100);
-                metrics.events_ingested.fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
-                for msg in pending {
-                    if let Err(err) = msg.ack().await {
-                        debug!(%err, "event ack failed; it will come again and conflict away");
+        loop {
+            match insert(&db, &rows).await {
+                Ok(()) => break,
+                Err(err) => {
+                    metrics.ingest_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    warn!(%err, count, "storing execution rows failed; retrying");
+                    if !pause(&mut backoff, &mut stop).await {
+                        // Unacked: the events come again to whoever runs next.
+                        return;
                     }
                 }
-                if count > 0 {
-                    debug!(count, "execution rows stored");
-                }
-            }
-            Err(err) => {
-                metrics.ingest_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                warn!(%err, count, "storing execution rows failed; the events will come again");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => return,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+        backoff = Duration::from_millis(100);
+        metrics.events_ingested.fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+        for msg in messages {
+            if let Err(err) = msg.ack().await {
+                debug!(%err, "event ack failed; it will come again and conflict away");
+            }
+        }
+        debug!(count, "execution rows stored");
     }
 }

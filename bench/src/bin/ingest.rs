@@ -1,7 +1,10 @@
 //! Execution-event ingestion into Postgres against its floor, in one run:
 //!
-//! - floor: the same rows inserted straight into Postgres with multi-row
-//!   `INSERT ... ON CONFLICT DO NOTHING` statements of 1,000 rows, no NATS;
+//! - floor: the same rows stored straight into Postgres by the ingestion's
+//!   own batch insert (`INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO
+//!   NOTHING`, 1,000 rows a statement), one batch after another, no NATS;
+//! - reference: the same rows as multi-row `INSERT ... VALUES` statements of
+//!   1,000 rows (sea-orm's `insert_many`), what ingestion used before;
 //! - ingestion: the events published to `OLIN_EVENTS` first, then a control
 //!   plane started on an empty database, timed from start until the last
 //!   row is in (decode, owner lookup, batch insert, ack).
@@ -15,7 +18,10 @@ use futures::StreamExt as _;
 use olin_control::entity::executions;
 use olin_proto::Message as _;
 use olin_proto::v1::{ExecutionEvent, Outcome, Usage};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ConnectionTrait, Database, DatabaseConnection, EntityTrait, IntoActiveModel as _, NotSet, PaginatorTrait,
+};
 
 fn event(i: usize) -> ExecutionEvent {
     ExecutionEvent {
@@ -66,11 +72,27 @@ async fn main() -> anyhow::Result<()> {
     let (floor_db, _) = fresh_db(&admin_url, "olin_bench_floor").await?;
     let started = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
-        let rows = chunk.iter().map(|i| olin_control::ingest::row(event(*i), None, None)).collect();
-        olin_control::ingest::insert(&floor_db, rows).await?;
+        let rows: Vec<_> = chunk.iter().map(|i| olin_control::ingest::row(event(*i), None, None)).collect();
+        olin_control::ingest::insert(&floor_db, &rows).await?;
     }
     let floor = started.elapsed();
     anyhow::ensure!(executions::Entity::find().count(&floor_db).await? == n as u64, "floor rows missing");
+
+    // Reference: multi-row VALUES.
+    let (values_db, _) = fresh_db(&admin_url, "olin_bench_values").await?;
+    let started = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let rows = chunk.iter().map(|i| {
+            let mut a = olin_control::ingest::row(event(*i), None, None).into_active_model();
+            a.created_at = NotSet;
+            a.updated_at = NotSet;
+            a
+        });
+        let on_conflict = OnConflict::column(executions::Column::InvocationId).do_nothing().to_owned();
+        executions::Entity::insert_many(rows).on_conflict(on_conflict).exec_without_returning(&values_db).await?;
+    }
+    let values = started.elapsed();
+    anyhow::ensure!(executions::Entity::find().count(&values_db).await? == n as u64, "reference rows missing");
 
     // Ingestion: events waiting in OLIN_EVENTS, then control starts.
     let nats = async_nats::connect(nats_url.as_str()).await?;
@@ -118,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
         serde_json::json!({
             "events": n,
             "floor_insert_events_per_s": floor_rate.round(),
+            "values_insert_events_per_s": (n as f64 / values.as_secs_f64()).round(),
             "ingest_events_per_s": ingest_rate.round(),
             "ingest_over_floor": (ingest_rate / floor_rate * 100.0).round() / 100.0,
         })
