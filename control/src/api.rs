@@ -22,6 +22,7 @@ mod tokens;
 mod users;
 mod versions;
 
+pub(crate) use deployments::restore_routes;
 pub(crate) use users::bootstrap_admin;
 
 use std::sync::Arc;

@@ -30,7 +30,7 @@ use olin_proto::topology::{self, TopologyConfig, TopologyError};
 use sea_orm::DatabaseConnection;
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tracing::info;
+use tracing::{info, warn};
 use warp::Filter;
 
 pub use config::Config;
@@ -103,6 +103,11 @@ impl Control {
             gateway_url: cfg.gateway_url.clone(),
             metrics: Arc::default(),
         };
+        match api::restore_routes(&api).await {
+            Ok(0) => {}
+            Ok(n) => info!(restored = n, "published routes missing from the route bucket"),
+            Err(err) => warn!(%err, "restoring missing routes failed; deploys will publish them"),
+        }
         Ok(Control { api: Arc::new(api), events })
     }
 

@@ -103,7 +103,10 @@ fn schemas() -> Value {
         "Limits": obj(json!({"fuel": ni, "memory_bytes": ni, "wall_ms": ni, "max_output_bytes": ni}), &[]),
         "Function": obj(json!({"id": s, "name": s, "visibility": {"type": "string", "enum": ["public", "private"]},
             "url": s, "limits": {"$ref": "#/components/schemas/Limits"}, "egress_allow": {"type": "array", "items": s},
-            "async_max_attempts": ni, "created_at": t, "updated_at": t}), &["id", "name", "visibility", "url"]),
+            "async_max_attempts": ni, "created_at": t, "updated_at": t,
+            "deployment": {"type": "object", "nullable": true, "description": "The active deployment, null before the first deploy",
+                "properties": {"id": s, "version": i, "canary_version": ni, "canary_percent": ni}}}),
+            &["id", "name", "visibility", "url", "deployment"]),
         "FunctionList": list_of("Function"),
         "NewFunction": obj(json!({"name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
             "visibility": {"type": "string", "enum": ["public", "private"]}}), &["name"]),
@@ -198,7 +201,82 @@ pub(crate) fn document() -> Value {
 }
 
 #[cfg(test)]
+/// A schema as one line of text: `{ id: string, version?: integer }`,
+/// `[Function]`, `Function`.
+fn schema_text(schema: &Value) -> String {
+    if let Some(r) = schema["$ref"].as_str() {
+        return r.rsplit('/').next().unwrap_or(r).to_owned();
+    }
+    match schema["type"].as_str() {
+        Some("array") => format!("[{}]", schema_text(&schema["items"])),
+        Some("object") => {
+            let required: Vec<&str> =
+                schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let props: Vec<String> = schema["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| {
+                    format!("{k}{}: {}", if required.contains(&k.as_str()) { "" } else { "?" }, schema_text(v))
+                })
+                .collect();
+            let null = if schema["nullable"] == Value::Bool(true) { " | null" } else { "" };
+            format!("{{ {} }}{null}", props.join(", "))
+        }
+        Some(t) => {
+            let mut out = schema["format"].as_str().map_or_else(|| t.to_owned(), |f| format!("{t} ({f})"));
+            if let Some(values) = schema["enum"].as_array() {
+                out =
+                    values.iter().filter_map(Value::as_str).map(|v| format!("\"{v}\"")).collect::<Vec<_>>().join(" | ");
+            }
+            if schema["nullable"] == Value::Bool(true) {
+                out.push_str(" | null");
+            }
+            out
+        }
+        None => "any".to_owned(),
+    }
+}
+
+#[cfg(test)]
+/// `docs/api-reference.md`: every operation and schema of the document.
+fn markdown() -> String {
+    let doc = document();
+    let mut out = String::from(
+        "# API reference\n\nGenerated from the OpenAPI document the control plane serves at \
+         `GET /v1/openapi.json` (`control/src/openapi.rs`); a test keeps this page current \
+         (`OLIN_BLESS=1 cargo test -p olin-control openapi` rewrites it). Every route needs \
+         `Authorization: Bearer <token>` unless marked *no auth*; every error is \
+         `{\"error\": {\"code\", \"message\"}}` (see [the tour](api.md)).\n\n## Operations\n",
+    );
+    for (method, path, summary, body, ok, response) in DOCS {
+        let open = (*path == "/v1/tokens" && *method == "POST") || *path == "/v1/openapi.json";
+        out.push_str(&format!("\n### `{method} {path}`\n\n{summary}.{}\n\n", if open { " *No auth.*" } else { "" }));
+        if let Some(b) = body {
+            out.push_str(&format!("- request: `{b}`\n"));
+        }
+        out.push_str(&format!("- {ok}: {}\n", response.map_or_else(|| "no body".to_owned(), |r| format!("`{r}`"))));
+    }
+    out.push_str("\n## Schemas\n");
+    for (name, schema) in doc["components"]["schemas"].as_object().into_iter().flatten() {
+        out.push_str(&format!("\n### `{name}`\n\n```text\n{}\n```\n", schema_text(schema)));
+    }
+    out
+}
+
+#[cfg(test)]
 mod tests {
+    #[test]
+    fn reference_page_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/api-reference.md");
+        let want = super::markdown();
+        if std::env::var_os("OLIN_BLESS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(have == want, "docs/api-reference.md is stale: run `OLIN_BLESS=1 cargo test -p olin-control openapi`");
+    }
+
     #[test]
     fn every_route_is_documented_and_every_description_routed() {
         let routes: Vec<(String, &str)> =

@@ -113,6 +113,35 @@ pub(crate) async fn publish_route(api: &Api, f: &functions::Model) -> Result<(),
         .map_err(|e| ApiError::unavailable("the route table (NATS)", &e))
 }
 
+/// Publishes the route of every deployed function the route bucket lacks
+/// (a fresh or rebuilt NATS, the `olinctl dev` restart); returns how many.
+/// Routes present are left alone: they were written by a deploy.
+///
+/// # Errors
+/// A database or NATS failure.
+pub(crate) async fn restore_routes(api: &Api) -> Result<usize, ApiError> {
+    let active: Vec<String> = deployments::Entity::find()
+        .filter(deployments::Column::Active.eq(true))
+        .all(&api.db)
+        .await?
+        .into_iter()
+        .map(|d| d.function_id)
+        .collect();
+    let mut restored = 0;
+    for chunk in active.chunks(500) {
+        let fs = functions::Entity::find().filter(functions::Column::Id.is_in(chunk.to_vec())).all(&api.db).await?;
+        for f in fs {
+            let present =
+                api.routes.get(&f.name).await.map_err(|e| ApiError::unavailable("the route table (NATS)", &e))?;
+            if present.is_none() {
+                publish_route(api, &f).await?;
+                restored += 1;
+            }
+        }
+    }
+    Ok(restored)
+}
+
 /// The route of `f` as the gateway and workers need it, if it is deployed.
 pub(crate) async fn route_record(
     db: &impl ConnectionTrait,

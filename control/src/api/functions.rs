@@ -8,9 +8,11 @@ use warp::Reply as _;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
+use std::collections::HashMap;
+
 use super::{Api, Page, Request, audit, new_id};
 use crate::auth::Caller;
-use crate::entity::functions;
+use crate::entity::{deployments, functions, versions};
 use crate::error::ApiError;
 
 #[derive(Deserialize)]
@@ -47,7 +49,52 @@ pub(super) async fn owned_from(
     Ok((caller, f))
 }
 
-pub(super) fn function_json(api: &Api, f: &functions::Model) -> Value {
+/// The active deployment of each of `fs` (two queries whatever their number):
+/// `{"id", "version", "canary_version", "canary_percent"}` by function id.
+async fn active_deployments(api: &Api, fs: &[functions::Model]) -> Result<HashMap<String, Value>, ApiError> {
+    let ids: Vec<&str> = fs.iter().map(|f| f.id.as_str()).collect();
+    let active = deployments::Entity::find()
+        .filter(deployments::Column::FunctionId.is_in(ids.clone()))
+        .filter(deployments::Column::Active.eq(true))
+        .all(&api.db)
+        .await?;
+    let numbers: HashMap<String, i32> = versions::Entity::find()
+        .filter(versions::Column::FunctionId.is_in(ids))
+        .all(&api.db)
+        .await?
+        .into_iter()
+        .map(|v| (v.id, v.number))
+        .collect();
+    Ok(active
+        .into_iter()
+        .map(|d| {
+            let canary = d.canary_version_id.as_ref().and_then(|c| numbers.get(c));
+            let body = json!({"id": d.id, "version": numbers.get(&d.version_id), "canary_version": canary,
+                "canary_percent": canary.map(|_| d.canary_percent)});
+            (d.function_id, body)
+        })
+        .collect())
+}
+
+/// `fs` as the API shows them, each with its active deployment (or null).
+pub(super) async fn functions_json(api: &Api, fs: &[functions::Model]) -> Result<Vec<Value>, ApiError> {
+    let mut active = active_deployments(api, fs).await?;
+    Ok(fs
+        .iter()
+        .map(|f| {
+            let mut body = function_json(api, f);
+            body["deployment"] = active.remove(&f.id).unwrap_or(Value::Null);
+            body
+        })
+        .collect())
+}
+
+/// One function as the API shows it, with its active deployment.
+async fn one_function_json(api: &Api, f: &functions::Model) -> Result<Value, ApiError> {
+    Ok(functions_json(api, std::slice::from_ref(f)).await?.pop().unwrap_or(Value::Null))
+}
+
+fn function_json(api: &Api, f: &functions::Model) -> Value {
     let egress: Value = serde_json::from_str(&f.egress_allow).unwrap_or(Value::Null);
     json!({
         "id": f.id, "name": f.name, "visibility": f.visibility,
@@ -87,7 +134,8 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
         _ => e.into(),
     })?;
     audit(api, Some(&caller.user.id), "function_created", &f.name, json!({})).await;
-    Ok(warp::reply::with_status(warp::reply::json(&function_json(api, &f)), StatusCode::CREATED).into_response())
+    Ok(warp::reply::with_status(warp::reply::json(&one_function_json(api, &f).await?), StatusCode::CREATED)
+        .into_response())
 }
 
 /// `GET /v1/functions`: the caller's functions by name, paginated.
@@ -102,14 +150,14 @@ pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Respon
     }
     let rows = q.limit(page.limit).all(&api.db).await?;
     let next = (rows.len() as u64 == page.limit).then(|| rows.last().map(|f| f.name.clone())).flatten();
-    let items: Vec<_> = rows.iter().map(|f| function_json(api, f)).collect();
+    let items = functions_json(api, &rows).await?;
     Ok(warp::reply::json(&json!({"items": items, "next": next})).into_response())
 }
 
 /// `GET /v1/functions/{name}`.
 pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
-    Ok(warp::reply::json(&function_json(api, &f)).into_response())
+    Ok(warp::reply::json(&one_function_json(api, &f).await?).into_response())
 }
 
 /// `DELETE /v1/functions/{name}`: the route goes first (no new calls), then
@@ -188,5 +236,5 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
     let f = row.update(&api.db).await?;
     super::deployments::publish_route(api, &f).await?;
     audit(api, Some(&caller.user.id), "function_updated", &f.name, json!({})).await;
-    Ok(warp::reply::json(&function_json(api, &f)).into_response())
+    Ok(warp::reply::json(&one_function_json(api, &f).await?).into_response())
 }
