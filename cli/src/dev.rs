@@ -1,91 +1,196 @@
-//! `olinctl dev`: the embedded default. Starts `nats-server` from PATH with a
-//! JetStream store under the data directory, a local-directory module store,
-//! one worker and the gateway in this process; `--demo` deploys the examples.
-//! Ctrl-C (or SIGTERM) stops everything and leaves no process behind.
+//! `olinctl dev`: the embedded default. Starts `nats-server` from PATH with
+//! a JetStream store under the data directory, then in this process the
+//! control plane on a SQLite file, a local-directory module store, one
+//! worker and the gateway. It logs olinctl in to the stack (context `dev`),
+//! and `--demo` deploys the examples through the API. Ctrl-C (or SIGTERM)
+//! stops everything and leaves no process behind.
+//!
+//! State kept in the data directory across runs: `control.db` (users,
+//! functions, versions, executions), `modules/`, `jwt-secret` and
+//! `admin-password` (mode 0600). The NATS store is fresh each run (a stale
+//! queue would replay old calls); control republishes the routes of
+//! deployed functions at start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use olin_proto::topology::{self, TopologyConfig};
-use olin_proto::v1::RouteRecord;
-use olin_worker::ModuleStoreArgs;
+use rand::RngCore as _;
+use reqwest::Method;
+use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::client::Client;
+use crate::contexts::Context;
+use crate::error::{CliError, Result};
 use crate::nats_process::{NatsProcess, NatsProcessError};
+use crate::progress::Progress;
+use crate::session::Global;
 
-/// The examples `--demo` deploys: (name, module, what to try).
-const DEMO: &[(&str, &[u8], &str)] = &[
-    ("hello", include_bytes!("../../examples/hello/hello.wasm"), "/world?greeting=hi"),
-    ("echo", include_bytes!("../../examples/echo/echo.wasm"), ""),
+/// An example `--demo` deploys.
+pub struct Example {
+    /// The function name.
+    pub name: &'static str,
+    /// The committed module.
+    pub wasm: &'static [u8],
+    /// A request to try: path and query after the function's URL.
+    pub path: &'static str,
+    /// A body to send with it (a POST), if any.
+    pub body: Option<&'static str>,
+    /// Text the answer contains.
+    pub expect: &'static str,
+    /// Hosts the function may call (its egress allow-list).
+    pub egress_allow: &'static [&'static str],
+}
+
+/// The examples `--demo` deploys (see `examples/`).
+pub const EXAMPLES: &[Example] = &[
+    Example {
+        name: "hello",
+        wasm: include_bytes!("../../examples/hello/hello.wasm"),
+        path: "/world?greeting=hi",
+        body: None,
+        expect: "Hello from Olincloud!",
+        egress_allow: &[],
+    },
+    Example {
+        name: "echo",
+        wasm: include_bytes!("../../examples/echo/echo.wasm"),
+        path: "/",
+        body: Some("ping"),
+        expect: "ping",
+        egress_allow: &[],
+    },
+    Example {
+        name: "form",
+        wasm: include_bytes!("../../examples/form/form.wasm"),
+        path: "/",
+        body: Some("name=Ada&message=hi+there"),
+        expect: "Thanks, Ada!",
+        egress_allow: &[],
+    },
+    Example {
+        name: "greet",
+        wasm: include_bytes!("../../examples/greet/greet.wasm"),
+        path: "/?name=Ada",
+        body: None,
+        expect: "Hello, Ada!",
+        egress_allow: &[],
+    },
+    Example {
+        name: "fetch",
+        wasm: include_bytes!("../../examples/fetch/fetch.wasm"),
+        path: "/",
+        body: None,
+        // Offline, the answer is a 502 saying why; online, the page's status.
+        expect: "example.com",
+        egress_allow: &["example.com"],
+    },
 ];
 
 /// `olinctl dev` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Dev {
-    /// Where the local stack keeps its state (NATS store, modules).
+    /// Where the local stack keeps its state (database, modules, secrets).
     #[arg(long, env = "OLIN_DEV_DIR", default_value = ".olincloud")]
     pub data_dir: PathBuf,
-    /// Address of the gateway.
+    /// Address of the gateway (function calls).
     #[arg(long, env = "OLIN_DEV_GATEWAY", default_value = "127.0.0.1:8080")]
     pub gateway: SocketAddr,
+    /// Address of the control plane (the /v1 API, olinctl's --url).
+    #[arg(long, env = "OLIN_DEV_CONTROL", default_value = "127.0.0.1:8081")]
+    pub control: SocketAddr,
     /// Guests run at once by the worker (default: the number of cores).
     #[arg(long, env = "OLIN_DEV_CONCURRENCY")]
     pub concurrency: Option<usize>,
-    /// Deploy the examples (hello, echo).
+    /// Deploy the examples.
     #[arg(long)]
     pub demo: bool,
+    /// Do not store a login for olinctl (context `dev`).
+    #[arg(long)]
+    pub no_login: bool,
 }
 
-/// How `olinctl dev` ended badly.
-#[derive(Debug, thiserror::Error)]
-pub enum DevError {
-    /// A prerequisite is missing; the message says how to install it.
-    #[error("{0}")]
-    Prerequisite(String),
-    /// Anything else.
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
+/// Reads a secret kept in `path`, creating it (random, mode 0600) the first time.
+fn secret_file(path: &Path, bytes: usize) -> anyhow::Result<String> {
+    if let Ok(s) = std::fs::read_to_string(path) {
+        let s = s.trim().to_owned();
+        if !s.is_empty() {
+            return Ok(s);
+        }
+    }
+    let mut raw = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut raw);
+    let secret = hex::encode(raw);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    use std::io::Write as _;
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(secret.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret)
 }
 
 impl Dev {
     /// Runs the stack until `shutdown` resolves.
     ///
     /// # Errors
-    /// [`DevError::Prerequisite`] when `nats-server` is missing; otherwise
-    /// any start-up failure.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), DevError> {
+    /// [`CliError::Usage`] when `nats-server` is missing (with the install
+    /// command) or an address is taken; otherwise any start-up failure.
+    pub async fn run(self, g: &Global, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
         let data_dir = std::path::absolute(&self.data_dir).context("resolving the data directory")?;
+        std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
         let nats_dir = data_dir.join("nats");
         // Each run starts from an empty queue: a stale store would replay old calls.
         let _ = std::fs::remove_dir_all(&nats_dir);
         let mut nats = match NatsProcess::start(&nats_dir, -1) {
             Ok(n) => n,
             Err(NatsProcessError::NotInstalled) => {
-                return Err(DevError::Prerequisite(format!(
-                    "nats-server was not found on PATH. Install it with:\n    {}",
-                    crate::nats_process::INSTALL_HINT
-                )));
+                return Err(CliError::usage(
+                    "nats-server was not found on PATH",
+                    format!("install it with `{}`", crate::nats_process::INSTALL_HINT),
+                ));
             }
-            Err(e) => return Err(DevError::Other(e.into())),
+            Err(e) => return Err(CliError::Other(e.into())),
         };
-        let result = self.serve(&nats, &data_dir, shutdown).await;
+        let result = self.serve(g, &nats, &data_dir, shutdown).await;
         nats.kill();
-        result.map_err(DevError::Other)
+        result
+    }
+
+    async fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener> {
+        TcpListener::bind(addr).await.map_err(|e| {
+            CliError::usage(
+                format!("cannot listen on {addr} for the {what}: {e}"),
+                format!("pass {flag} 127.0.0.1:<port>"),
+            )
+        })
     }
 
     async fn serve(
         &self,
+        g: &Global,
         nats: &NatsProcess,
-        data_dir: &std::path::Path,
+        data_dir: &Path,
         shutdown: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
-        let store = ModuleStoreArgs::local(&data_dir.join("modules"));
+    ) -> Result<()> {
+        let store = olin_worker::ModuleStoreArgs::local(&data_dir.join("modules"));
         let objects = store.open().context("opening the module store")?;
-        let topo = TopologyConfig::default();
+        let topo = olin_proto::topology::TopologyConfig::default();
         let client = async_nats::connect(nats.url()).await.context("connecting to nats-server")?;
+        let gateway_listener = Self::bind(self.gateway, "gateway", "--gateway").await?;
+        let control_listener = Self::bind(self.control, "control plane", "--control").await?;
+        let gateway_addr = gateway_listener.local_addr().context("gateway address")?;
+        let gateway_url = format!("http://{gateway_addr}");
+        let control_url = format!("http://{}", control_listener.local_addr().context("control address")?);
 
         let mut worker_cfg = olin_worker::Config::new(&nats.url(), store.clone());
         worker_cfg.concurrency = self.concurrency;
@@ -96,47 +201,120 @@ impl Dev {
         .await
         .context("starting the worker")?;
         let worker_listener = TcpListener::bind(worker_cfg.listen).await.context("binding the worker")?;
-        let gateway_listener = TcpListener::bind(self.gateway).await.with_context(|| {
-            format!("binding the gateway to {} (in use? pass --gateway 127.0.0.1:<port>)", self.gateway)
-        })?;
-        let gateway_addr = gateway_listener.local_addr()?;
+
+        let db_url = format!("sqlite://{}?mode=rwc", data_dir.join("control.db").display());
+        let secret = secret_file(&data_dir.join("jwt-secret"), 32)?;
+        let admin_password = secret_file(&data_dir.join("admin-password"), 12)?;
+        let mut control_cfg = olin_control::Config::new(&db_url, &nats.url(), store.clone(), &secret);
+        control_cfg.bootstrap_admin = Some(format!("admin:{admin_password}"));
+        control_cfg.gateway_url = gateway_url.clone();
+        let db = sea_orm::Database::connect(&db_url).await.context("opening the SQLite database")?;
+        let control = olin_control::Control::start(
+            &control_cfg,
+            olin_control::Deps { db, nats: client.clone(), store: objects.clone(), topology: topo.clone() },
+        )
+        .await
+        .context("starting the control plane")?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };
         let worker_task = tokio::spawn(worker.serve(worker_listener, stopped(stop_rx.clone())));
+        let control_task = tokio::spawn(control.serve(control_listener, stopped(stop_rx.clone())));
         let mut gw_cfg = olin_gateway::Config::with_listen(gateway_addr);
         gw_cfg.nats_url = nats.url();
         let gw_task =
             tokio::spawn(olin_gateway::run(gw_cfg, gateway_listener, client.clone(), topo.clone(), stopped(stop_rx)));
 
-        let base = format!("http://{gateway_addr}");
-        if self.demo {
-            let js = async_nats::jetstream::new(client.clone());
-            let routes = topology::ensure_routes(&js, &topo).await?;
-            for (name, wasm, _) in DEMO {
-                let sha256 = olin_worker::module_store::put_module(objects.as_ref(), Bytes::from_static(wasm)).await?;
-                let record = RouteRecord::single(name, &sha256, &uuid::Uuid::now_v7().to_string());
-                topology::put_route(&routes, &record).await?;
+        let started = self.after_start(g, &control_url, &admin_password).await;
+        if let Ok(lines) = &started {
+            println!("Olincloud dev stack is up.");
+            println!("  gateway:  {gateway_url}/f/<function>/");
+            println!("  control:  {control_url}/v1 (admin password in {})", data_dir.join("admin-password").display());
+            println!("  nats:     {}", nats.url());
+            println!("  data:     {}", data_dir.display());
+            for line in lines {
+                println!("{line}");
             }
+            println!("Press Ctrl-C to stop.");
+            shutdown.await;
+            println!("Stopping...");
         }
-        println!("Olincloud dev stack is up.");
-        println!("  gateway:  {base}/f/<function>/");
-        println!("  nats:     {}", nats.url());
-        println!("  data:     {}", data_dir.display());
-        if self.demo {
-            for (name, _, path) in DEMO {
-                println!("  try:      curl -s '{base}/f/{name}{path}'");
-            }
-        }
-        println!("Press Ctrl-C to stop.");
-
-        shutdown.await;
-        println!("Stopping...");
         let _ = stop_tx.send(true);
         let _ = gw_task.await;
         let _ = worker_task.await;
-        Ok(())
+        let _ = control_task.await;
+        started.map(drop)
     }
+
+    /// Logs olinctl in and deploys the demo; returns lines to print.
+    async fn after_start(&self, g: &Global, control_url: &str, admin_password: &str) -> Result<Vec<String>> {
+        let anonymous = Client::new(control_url, None)?;
+        let token = anonymous
+            .json(Method::POST, "/tokens", &json!({"username": "admin", "password": admin_password}))
+            .await
+            .map_err(|e| e.hint("the admin password in the data directory does not match its database; remove the directory to start afresh"))?;
+        let token_value = crate::output::cell(&token["token"]);
+        let mut lines = Vec::new();
+        if !self.no_login {
+            let path = g.config_path()?;
+            let mut all = g.contexts()?;
+            all.put(
+                "dev",
+                Context {
+                    url: control_url.to_owned(),
+                    token: token_value.clone(),
+                    token_id: crate::output::cell(&token["id"]),
+                    username: "admin".to_owned(),
+                    expires_at: token["expires_at"].as_str().map(str::to_owned),
+                },
+            );
+            all.save(&path)?;
+            lines.push(format!("  olinctl:  logged in as admin (context \"dev\" in {})", path.display()));
+        }
+        if self.demo {
+            let api = Client::new(control_url, Some(token_value))?;
+            for ex in EXAMPLES {
+                let url = deploy_example(&api, ex).await?;
+                let data = ex.body.map(|b| format!(" -d '{b}'")).unwrap_or_default();
+                lines.push(format!("  try:      curl -s{data} '{url}{}'", ex.path));
+            }
+        }
+        Ok(lines)
+    }
+}
+
+/// Deploys `ex` through the API unless its module is what is deployed
+/// already; returns the function's URL.
+///
+/// # Errors
+/// Any refusal of the API.
+pub async fn deploy_example(api: &Client, ex: &Example) -> Result<String> {
+    let f = match api.get(&format!("/functions/{}", ex.name), &[]).await {
+        Ok(f) => f,
+        Err(e) if e.is_not_found() => api.json(Method::POST, "/functions", &json!({"name": ex.name})).await?,
+        Err(e) => return Err(e),
+    };
+    let url = crate::output::cell(&f["url"]);
+    if !ex.egress_allow.is_empty() && f["egress_allow"] != json!(ex.egress_allow) {
+        api.json(Method::PATCH, &format!("/functions/{}", ex.name), &json!({"egress_allow": ex.egress_allow})).await?;
+    }
+    let sha = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(ex.wasm))
+    };
+    if let Some(v) = f["deployment"]["version"].as_i64() {
+        let versions = api.get(&format!("/functions/{}/versions", ex.name), &[]).await?;
+        let current = versions["items"].as_array().into_iter().flatten().find(|x| x["number"].as_i64() == Some(v));
+        if current.is_some_and(|c| c["sha256"].as_str() == Some(sha.as_str())) {
+            return Ok(url);
+        }
+    }
+    let progress = Progress::new(ex.name, ex.wasm.len(), true);
+    let version =
+        api.upload(&format!("/functions/{}/versions", ex.name), Bytes::from_static(ex.wasm), progress).await?;
+    api.json(Method::POST, &format!("/functions/{}/deployments", ex.name), &json!({"version": version["number"]}))
+        .await?;
+    Ok(url)
 }

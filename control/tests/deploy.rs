@@ -5,10 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use olin_test_support::{
-    ADMIN_PASSWORD, ControlHandle, GatewayHandle, NatsServer, S3Server, TestDb, WorkerHandle, fixtures, spawn_control,
-    spawn_gateway, spawn_worker,
-};
+use olin_test_support::{ADMIN_PASSWORD, Stack, fixtures};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -42,36 +39,6 @@ impl Api {
             .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         r.json::<Value>().await.unwrap()["number"].as_i64().unwrap()
-    }
-}
-
-/// Postgres, NATS, S3, control, one worker and a gateway, for one test.
-struct Stack {
-    _db: TestDb,
-    _nats: NatsServer,
-    _s3: S3Server,
-    control: ControlHandle,
-    _worker: WorkerHandle,
-    gateway: GatewayHandle,
-    http: reqwest::Client,
-}
-
-impl Stack {
-    async fn start(worker_slots: usize) -> Stack {
-        let db = TestDb::new().await;
-        let nats = NatsServer::start();
-        let s3 = S3Server::start().await;
-        let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |_| {}).await;
-        let worker = spawn_worker(&nats.url(), s3.store_args(), worker_slots).await;
-        let gateway = spawn_gateway(&nats.url()).await;
-        Stack { _db: db, _nats: nats, _s3: s3, control, _worker: worker, gateway, http: reqwest::Client::new() }
-    }
-
-    /// A token of `user`.
-    async fn login(&self, user: &str, password: &str) -> String {
-        let body = json!({"username": user, "password": password});
-        let r = self.http.post(self.control.v1("/tokens")).json(&body).send().await.unwrap();
-        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
     }
 }
 

@@ -10,6 +10,8 @@ mod db;
 mod nats;
 mod s3;
 mod services;
+mod stack;
+mod tls;
 
 pub use db::TestDb;
 pub use nats::NatsServer;
@@ -19,6 +21,8 @@ pub use services::{
     spawn_control, spawn_gateway, spawn_gateway_with, spawn_worker, spawn_worker_topology, spawn_worker_with,
     test_topology,
 };
+pub use stack::Stack;
+pub use tls::TlsServer;
 
 /// The committed example modules and test fixtures.
 pub mod fixtures {
@@ -26,6 +30,12 @@ pub mod fixtures {
     pub const HELLO_WASM: &[u8] = include_bytes!("../../examples/hello/hello.wasm");
     /// `examples/echo`: an olin ABI guest, as compiled WebAssembly.
     pub const ECHO_WASM: &[u8] = include_bytes!("../../examples/echo/echo.wasm");
+    /// `examples/form`: a C WASI CGI program handling an HTML form.
+    pub const FORM_WASM: &[u8] = include_bytes!("../../examples/form/form.wasm");
+    /// `examples/greet`: a Rust olin ABI guest (guest library `guest/rust/olin-guest`).
+    pub const GREET_WASM: &[u8] = include_bytes!("../../examples/greet/greet.wasm");
+    /// `examples/fetch`: a Rust olin ABI guest calling out over `https`.
+    pub const FETCH_WASM: &[u8] = include_bytes!("../../examples/fetch/fetch.wasm");
 
     /// Compiles a `.wat` fixture from `test-support/fixtures/`.
     pub fn wat(name: &str) -> Vec<u8> {

@@ -48,6 +48,10 @@ pub struct Config {
     /// Memory budget of compiled modules, in MiB (least recently used are evicted).
     #[arg(long, env = "WORKER_CACHE_MEMORY_MIB", default_value_t = 512)]
     pub cache_memory_mib: u64,
+    /// Extra CA certificates (a PEM bundle) trusted for guests' `https`
+    /// requests besides the system roots (an internal CA, a test CA).
+    #[arg(long, env = "WORKER_EGRESS_CA_FILE")]
+    pub egress_ca_file: Option<PathBuf>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -74,6 +78,7 @@ impl Config {
             max_memory_mib: Limits::MAXIMUM.memory_bytes >> 20,
             cache_dir: None,
             cache_memory_mib: 512,
+            egress_ca_file: None,
             log_format: "text".to_owned(),
             store,
             topology: TopologyArgs::default(),

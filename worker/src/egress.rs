@@ -14,9 +14,11 @@ pub(crate) struct HttpEgress {
 }
 
 impl HttpEgress {
-    /// Builds the client; `handle` runs its futures (guests call from blocking threads).
-    pub(crate) fn new(handle: Handle) -> Result<Self, reqwest::Error> {
+    /// Builds the client, trusting `extra_roots` besides the system's;
+    /// `handle` runs its futures (guests call from blocking threads).
+    pub(crate) fn new(handle: Handle, extra_roots: Vec<reqwest::Certificate>) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
+            .tls_certs_merge(extra_roots)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("olincloud-worker/", env!("CARGO_PKG_VERSION")))

@@ -42,6 +42,9 @@ pub enum WorkerError {
     /// The JetStream topology could not be created.
     #[error(transparent)]
     Topology(#[from] TopologyError),
+    /// Outbound HTTP for guests could not be set up as configured.
+    #[error("outbound HTTP: {0}")]
+    Egress(String),
 }
 
 /// Counters a worker keeps; exported at `/metrics`.
@@ -100,6 +103,15 @@ impl Worker {
         let topo = topology::ensure(&js, &deps.topology).await?;
         let consumer = topology::ensure_workers_consumer(&topo.invocations, &deps.topology).await?;
         let maxima = cfg.maxima();
+        let extra_roots = match &cfg.egress_ca_file {
+            Some(path) => std::fs::read(path)
+                .map_err(|e| format!("reading {}: {e}", path.display()))
+                .and_then(|pem| {
+                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{}: {e}", path.display()))
+                })
+                .map_err(WorkerError::Egress)?,
+            None => Vec::new(),
+        };
         let runtime = Runtime::new(maxima.memory_pages());
         let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let ctx = Ctx {
@@ -119,8 +131,9 @@ impl Worker {
             max_deliver: deps.topology.max_deliver,
             stats: Arc::default(),
             results: topo.results.clone(),
-            egress: match egress::HttpEgress::new(tokio::runtime::Handle::current()) {
+            egress: match egress::HttpEgress::new(tokio::runtime::Handle::current(), extra_roots) {
                 Ok(e) => Some(Arc::new(e)),
+                Err(err) if cfg.egress_ca_file.is_some() => return Err(WorkerError::Egress(err.to_string())),
                 Err(err) => {
                     warn!(%err, "outbound HTTP unavailable; guests' http resources will fail");
                     None

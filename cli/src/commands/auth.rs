@@ -1,0 +1,140 @@
+//! `olinctl login`, `logout`, `whoami`.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::client::Client;
+use crate::contexts::Context;
+use crate::error::{CliError, Result};
+use crate::output::{self, cell};
+use crate::session::Global;
+
+/// `olinctl login`: exchange a username and password for a token, stored
+/// in the config file under `--context` (default `default`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Login {
+    /// Your username (prompted for on a terminal).
+    #[arg(long, short = 'u', env = "OLIN_USERNAME")]
+    pub username: Option<String>,
+    /// Read the password from the first line of stdin (for scripts).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+fn prompt(question: &str) -> Result<String> {
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::Other(e.into()))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+impl Login {
+    /// Logs in and stores the token.
+    ///
+    /// # Errors
+    /// Bad credentials (exit 2 with a hint), an unreachable server.
+    pub async fn run(self, g: &Global) -> Result<()> {
+        let interactive = std::io::stdin().is_terminal();
+        let username = match self.username {
+            Some(u) => u,
+            None if interactive && !self.password_stdin => prompt("username: ")?,
+            None => return Err(CliError::usage("no username", "pass --username NAME (or set OLIN_USERNAME)")),
+        };
+        let password = if self.password_stdin {
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::Other(e.into()))?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        } else if interactive {
+            rpassword::prompt_password("password: ").map_err(|e| CliError::Other(e.into()))?
+        } else {
+            return Err(CliError::usage(
+                "no password: stdin is not a terminal",
+                "pipe the password in with --password-stdin",
+            ));
+        };
+        let url = g.url()?;
+        let client = Client::new(&url, None)?;
+        let body = json!({"username": username, "password": password});
+        let token = client.json(Method::POST, "/tokens", &body).await.map_err(|e| match e {
+            CliError::Remote { status: 401, .. } => {
+                CliError::usage(format!("{url} refused the username or password"), "check them and try again")
+            }
+            e => e,
+        })?;
+        let ctx = Context {
+            url: url.clone(),
+            token: cell(&token["token"]),
+            token_id: cell(&token["id"]),
+            username: username.clone(),
+            expires_at: token["expires_at"].as_str().map(str::to_owned),
+        };
+        let name = g.context.clone().unwrap_or_else(|| "default".to_owned());
+        let path = g.config_path()?;
+        let mut all = g.contexts()?;
+        all.put(&name, ctx);
+        all.save(&path)?;
+        eprintln!("Logged in to {url} as {username} (context {name:?}, saved in {}).", path.display());
+        Ok(())
+    }
+}
+
+/// `olinctl logout`: revoke the stored token and forget it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Logout {}
+
+impl Logout {
+    /// Revokes and forgets the current (or `--context`) login.
+    ///
+    /// # Errors
+    /// Not logged in; an unreachable server (the login is kept, so retry).
+    pub async fn run(self, g: &Global) -> Result<()> {
+        let Some(ctx) = g.login()? else {
+            return Err(CliError::usage("not logged in", "nothing to do"));
+        };
+        let client = Client::new(&ctx.url, Some(ctx.token.clone()))?;
+        match client.delete(&format!("/tokens/{}", ctx.token_id)).await {
+            // Already expired or revoked: forgetting it is all that is left.
+            Ok(()) | Err(CliError::Remote { status: 401 | 404, .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let path = g.config_path()?;
+        let mut all = g.contexts()?;
+        all.remove(g.context.as_deref());
+        all.save(&path)?;
+        eprintln!("Logged out of {} (the token is revoked).", ctx.url);
+        Ok(())
+    }
+}
+
+/// `olinctl whoami`: who the token belongs to, where.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Whoami {}
+
+impl Whoami {
+    /// Prints the user behind the token.
+    ///
+    /// # Errors
+    /// Not logged in, a revoked token, an unreachable server.
+    pub async fn run(self, g: &Global) -> Result<()> {
+        let client = g.client()?;
+        let mut me = client.get("/me", &[]).await?;
+        me["url"] = Value::String(client.url().to_owned());
+        let login = g.login()?;
+        me["expires_at"] = login.as_ref().and_then(|c| c.expires_at.clone()).map_or(Value::Null, Value::String);
+        output::object(
+            g.output,
+            &me,
+            &[
+                ("user", cell(&me["username"])),
+                ("role", cell(&me["role"])),
+                ("url", cell(&me["url"])),
+                ("token", cell(&me["token_id"])),
+                ("expires", output::time(&me["expires_at"])),
+            ],
+        );
+        Ok(())
+    }
+}

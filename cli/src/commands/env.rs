@@ -1,0 +1,110 @@
+//! `olinctl env set|unset|list`: a function's environment (CGI variables
+//! its calls see). Secret values are write-only.
+
+use std::io::Read as _;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{check_name, known_function};
+use crate::error::{CliError, Result};
+use crate::output::{self, Table, cell};
+use crate::session::Global;
+
+/// `olinctl env`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Env {
+    /// Set values: `NAME=VALUE ...` (`NAME=-` reads the value from stdin).
+    Set {
+        /// The function.
+        function: String,
+        /// `NAME=VALUE` pairs.
+        #[arg(required = true, value_parser = crate::parse::pair)]
+        vars: Vec<(String, String)>,
+        /// Never show these values again (API keys, passwords).
+        #[arg(long)]
+        secret: bool,
+    },
+    /// Remove values.
+    Unset {
+        /// The function.
+        function: String,
+        /// Names to remove.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List values (secrets masked).
+    #[command(alias = "ls")]
+    List {
+        /// The function.
+        function: String,
+    },
+}
+
+impl Env {
+    /// Runs the subcommand.
+    ///
+    /// # Errors
+    /// Unknown function (exit 2), refused names (reserved CGI names), remote errors.
+    pub async fn run(self, g: &Global) -> Result<()> {
+        let client = g.client()?;
+        match self {
+            Env::Set { function, vars, secret } => {
+                check_name(&function)?;
+                let mut stdin_used = false;
+                for (name, value) in vars {
+                    let value = if value == "-" {
+                        if stdin_used {
+                            return Err(CliError::usage(
+                                "only one value can come from stdin",
+                                "set the others separately",
+                            ));
+                        }
+                        stdin_used = true;
+                        let mut v = String::new();
+                        std::io::stdin().read_to_string(&mut v).map_err(|e| CliError::Other(e.into()))?;
+                        v.trim_end_matches(['\r', '\n']).to_owned()
+                    } else {
+                        value
+                    };
+                    let path = format!("/functions/{function}/env/{name}");
+                    client
+                        .json(Method::PUT, &path, &json!({"value": value, "secret": secret}))
+                        .await
+                        .map_err(known_function(&function))?;
+                    eprintln!("Set {name}{} on {function}.", if secret { " (secret)" } else { "" });
+                }
+            }
+            Env::Unset { function, names } => {
+                check_name(&function)?;
+                for name in names {
+                    client.delete(&format!("/functions/{function}/env/{name}")).await.map_err(|e| {
+                        if e.is_not_found() {
+                            CliError::usage(
+                                format!("{function} has no variable {name:?} (or there is no function {function:?})"),
+                                format!("see them with `olinctl env list {function}`"),
+                            )
+                        } else {
+                            e
+                        }
+                    })?;
+                    eprintln!("Unset {name} on {function}.");
+                }
+            }
+            Env::List { function } => {
+                check_name(&function)?;
+                let list =
+                    client.get(&format!("/functions/{function}/env"), &[]).await.map_err(known_function(&function))?;
+                let items = list["items"].clone();
+                let mut t = Table::new(&["name", "value", "updated"]);
+                for v in items.as_array().into_iter().flatten() {
+                    let value =
+                        if v["secret"] == Value::Bool(true) { "(secret)".to_owned() } else { cell(&v["value"]) };
+                    t.row(vec![cell(&v["name"]), value, output::time(&v["updated_at"])]);
+                }
+                output::listing(g.output, &items, t, &format!("{function} has no environment values."));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,304 @@
+//! End-to-end tests of the real `olinctl` binary against a started stack
+//! (Postgres, nats-server, in-process S3, control, worker, gateway).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use olin_test_support::{ADMIN_PASSWORD, Stack, fixtures};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+
+/// One run of olinctl.
+#[derive(Debug)]
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Out {
+    fn ok(self) -> Out {
+        assert_eq!(self.code, 0, "olinctl failed: {self:?}");
+        self
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+
+    /// Exit 2 with `error: ...` and one `hint: ...` line.
+    fn usage_error(self, about: &str) {
+        assert_eq!(self.code, 2, "{self:?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "one error line and one hint line: {self:?}");
+        assert!(lines[0].starts_with("error: ") && lines[0].contains(about), "{self:?}");
+        assert!(lines[1].starts_with("hint: "), "{self:?}");
+    }
+}
+
+/// olinctl with its own config file, pointed at `url`.
+struct Olinctl {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Olinctl {
+    fn new(url: &str) -> Olinctl {
+        Olinctl { dir: tempfile::tempdir().unwrap(), url: url.to_owned() }
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("config.json")
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_olinctl"));
+        for var in ["OLIN_TOKEN", "OLIN_CONTEXT", "OLIN_OUTPUT", "OLIN_USERNAME", "OLIN_INVOKE_KEY", "OLIN_GATEWAY_URL"]
+        {
+            cmd.env_remove(var);
+        }
+        cmd.args(args)
+            .env("OLIN_CONFIG", self.config())
+            .env("OLIN_URL", &self.url)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run_with(&self, args: &[&str], stdin: Option<&str>) -> Out {
+        let mut child = self.command(args).spawn().unwrap();
+        let mut input = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).await.unwrap();
+        }
+        drop(input);
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await.unwrap().unwrap();
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn run(&self, args: &[&str]) -> Out {
+        self.run_with(args, None).await
+    }
+
+    async fn login(&self) {
+        self.run_with(&["login", "--username", "admin", "--password-stdin"], Some(&format!("{ADMIN_PASSWORD}\n")))
+            .await
+            .ok();
+    }
+
+    /// Invokes until the answer contains `want` (routes reach the gateway asynchronously).
+    async fn invoke_until(&self, args: &[&str], want: &str) -> Out {
+        let started = Instant::now();
+        loop {
+            let out = self.run(args).await;
+            if out.code == 0 && out.stdout.contains(want) {
+                return out;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "never answered {want:?}: {out:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn example(path: &str) -> String {
+    format!("{}/../examples/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_whole_workflow() {
+    let stack = Stack::start(2).await;
+    let ctl = Olinctl::new(&stack.control.url());
+
+    // Log in: the token is kept in a private file.
+    ctl.login().await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(ctl.config()).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let me = ctl.run(&["whoami", "-o", "json"]).await.ok().json();
+    assert_eq!(me["username"], "admin");
+    assert_eq!(me["role"], "admin");
+
+    // Create, deploy v1 with the progress output, invoke.
+    ctl.run(&["fn", "create", "hello"]).await.ok();
+    let hello = example("hello/hello.wasm");
+    let out = ctl.run(&["deploy", "hello", &hello]).await.ok();
+    assert!(out.stderr.contains("uploading hello.wasm ["), "{out:?}");
+    assert!(out.stderr.contains("100%"), "{out:?}");
+    assert!(out.stderr.contains("Deployed hello v1"), "{out:?}");
+    assert_eq!(out.stdout.trim(), format!("{}/f/hello/", stack.gateway.url()));
+    let out = ctl.invoke_until(&["invoke", "hello", "/world?greeting=hi"], "Hello from Olincloud!").await;
+    assert!(out.stdout.contains("path: /world"), "{out:?}");
+    let out = ctl.run(&["invoke", "-i", "hello", "/"]).await.ok();
+    assert!(out.stdout.starts_with("HTTP/1.1 200 OK\n"), "{out:?}");
+    assert!(out.stdout.to_ascii_lowercase().contains("olin-invocation-id: "), "{out:?}");
+
+    // The call shows up in executions and logs.
+    let started = Instant::now();
+    let calls = loop {
+        let calls = ctl.run(&["executions", "hello", "-o", "json"]).await.ok().json();
+        if calls.as_array().unwrap().len() >= 2 {
+            break calls;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no execution records: {calls}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(calls[0]["outcome"], "OK");
+    let id = calls[0]["invocation_id"].as_str().unwrap().to_owned();
+    let one = ctl.run(&["executions", "--id", &id, "-o", "json"]).await.ok().json();
+    assert_eq!(one["function"], "hello");
+    let table = ctl.run(&["executions", "hello"]).await.ok();
+    assert!(table.stdout.starts_with("INVOCATION"), "{table:?}");
+    assert!(table.stdout.contains(&id), "{table:?}");
+    ctl.run(&["invoke", "hello", "/fail"]).await.ok();
+    let started = Instant::now();
+    loop {
+        let logs = ctl.run(&["logs", "hello"]).await.ok();
+        if logs.stdout.contains("GUEST_ERROR") {
+            assert!(logs.stdout.contains("  | hello: asked to fail"), "{logs:?}");
+            assert!(logs.stdout.contains(" OK 200 "), "{logs:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the failure never reached the logs: {logs:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // --follow prints calls as they are recorded.
+    let mut follow = ctl.command(&["logs", "hello", "--follow", "-n", "1"]);
+    let mut follower = follow.spawn().unwrap();
+    let mut lines = tokio::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    ctl.run(&["invoke", "hello", "/followed"]).await.ok();
+    let started = Instant::now();
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(15), lines.next_line()).await.unwrap().unwrap().unwrap();
+        if line.contains("GET /followed") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "--follow never showed the new call");
+    }
+    follower.kill().await.unwrap();
+
+    let usage = ctl.run(&["usage", "hello", "-o", "json"]).await.ok().json();
+    assert!(usage["calls"].as_u64().unwrap() >= 4, "{usage}");
+    assert_eq!(usage["errors_by_outcome"]["GUEST_ERROR"], 1);
+
+    // v2 replaces v1; rollback brings v1 back.
+    let out = ctl.run(&["deploy", "hello", &example("echo/echo.wasm")]).await.ok();
+    assert!(out.stderr.contains("Deployed hello v2"), "{out:?}");
+    ctl.invoke_until(&["invoke", "hello", "-d", "ping"], "ping").await;
+    let versions = ctl.run(&["versions", "hello", "-o", "json"]).await.ok().json();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    let table = ctl.run(&["versions", "hello"]).await.ok();
+    assert!(table.stdout.lines().any(|l| l.starts_with("v2") && l.contains("yes")), "{table:?}");
+    let out = ctl.run(&["rollback", "hello"]).await.ok();
+    assert!(out.stderr.contains("hello now serves v1"), "{out:?}");
+    ctl.invoke_until(&["invoke", "hello", "/"], "Hello from Olincloud!").await;
+
+    // Listings parse as JSON and show the deployment.
+    let fns = ctl.run(&["fn", "list", "-o", "json"]).await.ok().json();
+    assert_eq!(fns[0]["name"], "hello");
+    assert_eq!(fns[0]["deployment"]["version"], 1);
+    let table = ctl.run(&["fn", "list"]).await.ok();
+    assert!(table.stdout.contains("hello") && table.stdout.contains("v1"), "{table:?}");
+
+    // Environment (secrets masked) and limits.
+    ctl.run(&["env", "set", "hello", "MODE=test", "PLAIN=a=b"]).await.ok();
+    ctl.run(&["env", "set", "hello", "--secret", "API_KEY=s3cr3t"]).await.ok();
+    let env = ctl.run(&["env", "list", "hello"]).await.ok();
+    assert!(env.stdout.contains("PLAIN") && env.stdout.contains("a=b"), "{env:?}");
+    assert!(env.stdout.contains("(secret)") && !env.stdout.contains("s3cr3t"), "{env:?}");
+    ctl.run(&["env", "unset", "hello", "MODE"]).await.ok();
+    let env = ctl.run(&["env", "list", "hello", "-o", "json"]).await.ok().json();
+    assert_eq!(env.as_array().unwrap().len(), 2);
+    let f = ctl.run(&["limits", "set", "hello", "--memory", "64MiB", "--wall", "5s", "-o", "json"]).await.ok().json();
+    assert_eq!(f["limits"]["memory_bytes"], 64 << 20);
+    assert_eq!(f["limits"]["wall_ms"], 5000);
+    let out = ctl.run(&["limits", "set", "hello", "--memory", "64GiB"]).await;
+    assert_eq!(out.code, 1, "above the server maximum is the server's refusal: {out:?}");
+    assert!(out.stderr.contains("maximum"), "{out:?}");
+
+    // Private functions need a key.
+    let out = ctl.run(&["deploy", "--private", "secret", &hello]).await.ok();
+    assert!(out.stderr.contains("Created function secret"), "{out:?}");
+    let key = ctl.run(&["keys", "create", "secret", "--name", "ci"]).await.ok().stdout.trim().to_owned();
+    assert!(key.starts_with("oik_"), "{key}");
+    ctl.invoke_until(&["invoke", "secret", "--key", &key, "/"], "Hello from Olincloud!").await;
+    let out = ctl.run(&["invoke", "--fail", "secret", "/"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+
+    // Completions and delete.
+    let comp = ctl.run(&["completions", "bash"]).await.ok();
+    assert!(comp.stdout.contains("olinctl"), "{comp:?}");
+    ctl.run(&["fn", "delete", "hello", "--yes"]).await.ok();
+    ctl.run(&["fn", "show", "hello"]).await.usage_error("no function named \"hello\"");
+
+    // Logout revokes the token.
+    let token =
+        serde_json::from_str::<Value>(&std::fs::read_to_string(ctl.config()).unwrap()).unwrap()["contexts"]["default"]
+            ["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    ctl.run(&["logout"]).await.ok();
+    let r = stack.http.get(stack.control.v1("/me")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    ctl.run(&["whoami"]).await.usage_error("not logged in");
+    let _ = fixtures::HELLO_WASM;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_use_exits_2_with_a_hint() {
+    let stack = Stack::start(1).await;
+    let ctl = Olinctl::new(&stack.control.url());
+    let hello = example("hello/hello.wasm");
+
+    // Not logged in.
+    ctl.run(&["fn", "list"]).await.usage_error("not logged in");
+    ctl.run(&["deploy", "hello", &hello]).await.usage_error("not logged in");
+    let out = ctl.run_with(&["login", "--username", "admin", "--password-stdin"], Some("wrong\n")).await;
+    out.usage_error("refused the username or password");
+    ctl.login().await;
+
+    // Missing file, not WebAssembly, a disallowed import: all caught before upload.
+    ctl.run(&["deploy", "hello", "/no/such/file.wasm"]).await.usage_error("cannot read /no/such/file.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.wasm");
+    std::fs::write(&text, "just some text\n").unwrap();
+    ctl.run(&["deploy", "hello", text.to_str().unwrap()]).await.usage_error("cannot be deployed");
+    let evil = dir.path().join("evil.wasm");
+    std::fs::write(
+        &evil,
+        wat::parse_str(r#"(module (import "env" "socket_open" (func)) (func (export "_start")))"#).unwrap(),
+    )
+    .unwrap();
+    ctl.run(&["deploy", "hello", evil.to_str().unwrap()]).await.usage_error("env::socket_open");
+    let fns = ctl.run(&["fn", "list", "-o", "json"]).await.ok().json();
+    assert_eq!(fns, serde_json::json!([]), "nothing reached the server");
+
+    // Unknown functions, bad names, bad flags.
+    ctl.run(&["invoke", "nope"]).await.usage_error("no function named \"nope\"");
+    ctl.run(&["versions", "nope"]).await.usage_error("no function named \"nope\"");
+    ctl.run(&["logs", "nope"]).await.usage_error("no function named \"nope\"");
+    ctl.run(&["fn", "create", "Bad_Name"]).await.usage_error("not a valid function name");
+    ctl.run(&["limits", "set", "nope"]).await.usage_error("nothing to set");
+    let out = ctl.run(&["limits", "set", "x", "--memory", "lots"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    let out = ctl.run(&["no-such-command"]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    ctl.run(&["executions", "hello", "--since", "yesterday"]).await.usage_error("--since");
+
+    // An unreachable control plane is a remote failure (exit 1) with a hint.
+    let far = Olinctl::new("http://127.0.0.1:9");
+    let out = far.run(&["--token", "x", "fn", "list"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("hint: is the control plane running there?"), "{out:?}");
+}
