@@ -88,7 +88,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Logs(c) => c.run(g).await,
         Command::Usage(c) => c.run(g).await,
         Command::Dev(c) => c.run(g, olin_telemetry::shutdown_signal()).await,
-        Command::DeadLetters(c) => c.run().await.map_err(CliError::Other),
+        Command::DeadLetters(c) => c.run(g.output).await.map_err(CliError::Other),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "olinctl", &mut std::io::stdout());
             Ok(())

@@ -6,6 +6,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use olin_proto::dead_letters;
 
+use crate::output::{self, Format, Table};
+
 /// `olinctl dead-letters` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeadLetters {
@@ -21,11 +23,8 @@ enum Command {
     /// List dead-lettered invocations, oldest first, with the reason.
     List {
         /// Most entries to show.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, env = "OLIN_LIMIT", default_value_t = 100)]
         limit: usize,
-        /// `table` or `json`.
-        #[arg(long, short, value_enum, default_value = "table")]
-        output: Output,
     },
     /// Publish a dead-lettered invocation again (to the function's current
     /// deployment) and remove it from the dead letters.
@@ -33,18 +32,9 @@ enum Command {
         /// The dead letter's sequence number, from `list`.
         seq: u64,
         /// How long the re-driven call may wait in the queue, in seconds.
-        #[arg(long, default_value_t = 3600)]
+        #[arg(long, env = "OLIN_REDRIVE_DEADLINE_SECS", default_value_t = 3600)]
         deadline_secs: u64,
     },
-}
-
-/// How listings are printed.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Output {
-    /// Aligned columns for people.
-    Table,
-    /// One JSON array for scripts.
-    Json,
 }
 
 impl DeadLetters {
@@ -52,41 +42,34 @@ impl DeadLetters {
     ///
     /// # Errors
     /// If NATS cannot be reached or the operation fails.
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self, format: Format) -> anyhow::Result<()> {
         let client = async_nats::connect(&self.nats_url)
             .await
             .with_context(|| format!("connecting to NATS at {} (set --nats-url or NATS_URL)", self.nats_url))?;
         let js = async_nats::jetstream::new(client);
         match self.command {
-            Command::List { limit, output } => {
+            Command::List { limit } => {
                 let letters = dead_letters::list(&js, limit).await?;
-                match output {
-                    Output::Json => {
-                        let rows: Vec<_> = letters
-                            .iter()
-                            .map(|d| {
-                                serde_json::json!({
-                                    "seq": d.seq, "function": d.function, "invocation_id": d.invocation_id,
-                                    "async": d.is_async, "reason": d.reason,
-                                })
-                            })
-                            .collect();
-                        println!("{}", serde_json::to_string_pretty(&rows)?);
-                    }
-                    Output::Table => {
-                        if letters.is_empty() {
-                            println!("No dead letters.");
-                        } else {
-                            println!("{:>6}  {:<20}  {:<36}  {:<5}  REASON", "SEQ", "FUNCTION", "INVOCATION", "ASYNC");
-                            for d in &letters {
-                                println!(
-                                    "{:>6}  {:<20}  {:<36}  {:<5}  {}",
-                                    d.seq, d.function, d.invocation_id, d.is_async, d.reason
-                                );
-                            }
-                        }
-                    }
+                let rows: Vec<_> = letters
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!({
+                            "seq": d.seq, "function": d.function, "invocation_id": d.invocation_id,
+                            "async": d.is_async, "reason": d.reason,
+                        })
+                    })
+                    .collect();
+                let mut t = Table::new(&["seq", "function", "invocation", "async", "reason"]);
+                for d in &letters {
+                    t.row(vec![
+                        d.seq.to_string(),
+                        d.function.clone(),
+                        d.invocation_id.clone(),
+                        d.is_async.to_string(),
+                        d.reason.clone(),
+                    ]);
                 }
+                output::listing(format, &serde_json::Value::Array(rows), t, "No dead letters.");
             }
             Command::Redrive { seq, deadline_secs } => {
                 let id = dead_letters::redrive(&js, seq, Duration::from_secs(deadline_secs)).await?;

@@ -106,10 +106,10 @@ pub struct Dev {
     #[arg(long, env = "OLIN_DEV_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Deploy the examples.
-    #[arg(long)]
+    #[arg(long, env = "OLIN_DEV_DEMO")]
     pub demo: bool,
     /// Do not store a login for olinctl (context `dev`).
-    #[arg(long)]
+    #[arg(long, env = "OLIN_DEV_NO_LOGIN")]
     pub no_login: bool,
 }
 

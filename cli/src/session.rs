@@ -27,7 +27,15 @@ pub struct Global {
     #[arg(long, env = "OLIN_CONFIG", global = true, help_heading = "Global options")]
     pub config: Option<PathBuf>,
     /// How results are printed.
-    #[arg(long, short = 'o', env = "OLIN_OUTPUT", global = true, help_heading = "Global options", value_enum, default_value = "table")]
+    #[arg(
+        long,
+        short = 'o',
+        env = "OLIN_OUTPUT",
+        global = true,
+        help_heading = "Global options",
+        value_enum,
+        default_value = "table"
+    )]
     pub output: Format,
     /// No progress bars.
     #[arg(long, short = 'q', env = "OLIN_QUIET", global = true, help_heading = "Global options")]

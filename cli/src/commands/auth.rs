@@ -19,7 +19,7 @@ pub struct Login {
     #[arg(long, short = 'u', env = "OLIN_USERNAME")]
     pub username: Option<String>,
     /// Read the password from the first line of stdin (for scripts).
-    #[arg(long)]
+    #[arg(long, env = "OLIN_PASSWORD_STDIN")]
     pub password_stdin: bool,
 }
 

@@ -23,13 +23,13 @@ pub struct Deploy {
     pub file: PathBuf,
     /// Send only this share of the calls to the new version (1-99); the
     /// rest stay on the current one. Deploy again without it to finish.
-    #[arg(long, value_name = "PERCENT", value_parser = clap::value_parser!(i32).range(1..=99))]
+    #[arg(long, env = "OLIN_CANARY", value_name = "PERCENT", value_parser = clap::value_parser!(i32).range(1..=99))]
     pub canary: Option<i32>,
     /// Create the function as private when missing (callers need a key).
-    #[arg(long)]
+    #[arg(long, env = "OLIN_PRIVATE")]
     pub private: bool,
     /// Upload the version without deploying it.
-    #[arg(long)]
+    #[arg(long, env = "OLIN_NO_DEPLOY")]
     pub no_deploy: bool,
 }
 
@@ -187,7 +187,7 @@ pub struct Rollback {
     /// The function.
     pub function: String,
     /// The version to return to (default: the one deployed before the current).
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, env = "OLIN_ROLLBACK_TO", value_name = "VERSION")]
     pub to: Option<i32>,
 }
 

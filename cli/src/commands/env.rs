@@ -22,7 +22,7 @@ pub enum Env {
         #[arg(required = true, value_parser = crate::parse::pair)]
         vars: Vec<(String, String)>,
         /// Never show these values again (API keys, passwords).
-        #[arg(long)]
+        #[arg(long, env = "OLIN_SECRET")]
         secret: bool,
     },
     /// Remove values.

@@ -16,10 +16,10 @@ use crate::session::Global;
 #[derive(Debug, Clone, clap::Args)]
 pub struct Window {
     /// From this time: RFC 3339, or a duration ago (15m, 1h, 7d).
-    #[arg(long)]
+    #[arg(long, env = "OLIN_SINCE")]
     pub since: Option<String>,
     /// Until this time: RFC 3339, or a duration ago.
-    #[arg(long)]
+    #[arg(long, env = "OLIN_UNTIL")]
     pub until: Option<String>,
 }
 
@@ -46,16 +46,16 @@ pub struct Executions {
     #[arg(required_unless_present = "id")]
     pub function: Option<String>,
     /// Show one call by its invocation id (the `Olin-Invocation-Id` header).
-    #[arg(long, conflicts_with = "function")]
+    #[arg(long, env = "OLIN_EXECUTION_ID", conflicts_with = "function")]
     pub id: Option<String>,
     /// Only calls with this outcome (OK, GUEST_ERROR, TIMEOUT, ...).
-    #[arg(long)]
+    #[arg(long, env = "OLIN_OUTCOME")]
     pub outcome: Option<String>,
     /// Time window.
     #[command(flatten)]
     pub window: Window,
     /// Most calls to list.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+    #[arg(long, env = "OLIN_LIMIT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub limit: u32,
 }
 
@@ -142,13 +142,13 @@ pub struct Logs {
     /// The function.
     pub function: String,
     /// Keep printing new calls as they are recorded (Ctrl-C stops).
-    #[arg(long, short = 'f')]
+    #[arg(long, short = 'f', env = "OLIN_FOLLOW")]
     pub follow: bool,
     /// How many recent calls to start with.
-    #[arg(long, short = 'n', default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
+    #[arg(long, short = 'n', env = "OLIN_LINES", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=500))]
     pub lines: u32,
     /// Only calls since (RFC 3339 or a duration ago).
-    #[arg(long)]
+    #[arg(long, env = "OLIN_SINCE")]
     pub since: Option<String>,
 }
 

@@ -16,14 +16,14 @@ pub enum Fn {
         /// DNS label: 1-63 of a-z, 0-9 and '-'.
         name: String,
         /// Callers need an invoke key (`olinctl keys create`).
-        #[arg(long)]
+        #[arg(long, env = "OLIN_PRIVATE")]
         private: bool,
     },
     /// List your functions.
     #[command(alias = "ls")]
     List {
         /// Most functions to list.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, env = "OLIN_LIMIT", default_value_t = 100)]
         limit: u32,
     },
     /// Show one function: URL, active version, limits.
@@ -37,7 +37,7 @@ pub enum Fn {
         /// The function.
         name: String,
         /// Do not ask (required when stdin is not a terminal).
-        #[arg(long, short = 'y')]
+        #[arg(long, short = 'y', env = "OLIN_YES")]
         yes: bool,
     },
 }

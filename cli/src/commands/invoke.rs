@@ -20,19 +20,19 @@ pub struct Invoke {
     #[arg(default_value = "/")]
     pub path: String,
     /// HTTP method (default: GET, or POST with --data).
-    #[arg(long, short = 'X')]
+    #[arg(long, short = 'X', env = "OLIN_INVOKE_METHOD")]
     pub request: Option<String>,
     /// A header, `Name: value` (repeatable).
-    #[arg(long, short = 'H')]
+    #[arg(long, short = 'H', env = "OLIN_INVOKE_HEADER")]
     pub header: Vec<String>,
     /// The body: text, `@file`, or `@-` for stdin.
-    #[arg(long, short = 'd')]
+    #[arg(long, short = 'd', env = "OLIN_INVOKE_DATA")]
     pub data: Option<String>,
     /// Print the status line and headers before the body.
-    #[arg(long, short = 'i')]
+    #[arg(long, short = 'i', env = "OLIN_INVOKE_INCLUDE")]
     pub include: bool,
     /// Exit 1 when the status is 400 or above.
-    #[arg(long, short = 'f')]
+    #[arg(long, short = 'f', env = "OLIN_INVOKE_FAIL")]
     pub fail: bool,
     /// Invoke key of a private function.
     #[arg(long, env = "OLIN_INVOKE_KEY", hide_env_values = true)]

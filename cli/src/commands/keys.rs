@@ -16,7 +16,7 @@ pub enum Keys {
         /// The function.
         function: String,
         /// A label: who or what uses the key.
-        #[arg(long, default_value = "default")]
+        #[arg(long, env = "OLIN_KEY_NAME", default_value = "default")]
         name: String,
     },
     /// List keys (their prefixes, never the keys).

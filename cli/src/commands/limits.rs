@@ -16,16 +16,16 @@ pub enum Limits {
         /// The function.
         function: String,
         /// Linear memory, e.g. 64MiB.
-        #[arg(long, value_parser = crate::parse::bytes)]
+        #[arg(long, env = "OLIN_LIMIT_MEMORY", value_parser = crate::parse::bytes)]
         memory: Option<u64>,
         /// Wall time of a call, e.g. 10s, 500ms.
-        #[arg(long, value_parser = crate::parse::duration)]
+        #[arg(long, env = "OLIN_LIMIT_WALL", value_parser = crate::parse::duration)]
         wall: Option<std::time::Duration>,
         /// Fuel (WebAssembly operators metered) per call.
-        #[arg(long)]
+        #[arg(long, env = "OLIN_LIMIT_FUEL")]
         fuel: Option<u64>,
         /// Largest response (headers and body), e.g. 1MiB.
-        #[arg(long, value_parser = crate::parse::bytes)]
+        #[arg(long, env = "OLIN_LIMIT_MAX_OUTPUT", value_parser = crate::parse::bytes)]
         max_output: Option<u64>,
     },
     /// Show the function's limits.
