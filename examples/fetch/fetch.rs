@@ -54,7 +54,9 @@ fn handle() -> Result<(), Box<dyn std::error::Error>> {
     upstream.write_all(request.as_bytes())?;
     if let Err(e) = upstream.flush() {
         log(Level::Warning, &format!("fetching {url}: {e}"));
-        return Response::text(502, format!("fetching {url} failed: {e}\n")).send().map_err(Into::into);
+        return Response::text(502, format!("fetching {url} failed: {e} (the reason is in this call's stderr: olinctl logs <function>)\n"))
+            .send()
+            .map_err(Into::into);
     }
     let mut raw = Vec::new();
     upstream.read_to_end(&mut raw)?;
