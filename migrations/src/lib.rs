@@ -5,12 +5,14 @@
 //! - [`Migrator`]: every migration, in order.
 //! - `m20261125_000001_initial`: users, tokens, functions, versions,
 //!   deployments, environment, invoke keys, executions, audit log.
+//! - [`cli`]: the `olin-migrations` command line.
 //! - `dialect`: the few spellings that differ between the two databases,
 //!   and the `updated_at` triggers.
 //!
 //! Every table has `created_at` and `updated_at` (timestamptz on Postgres,
 //! defaulting to now) and a trigger that sets `updated_at` on each update.
 
+pub mod cli;
 mod dialect;
 mod m20261125_000001_initial;
 

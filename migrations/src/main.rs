@@ -1,29 +1,10 @@
 //! `olin-migrations up|down|status|fresh`: runs the control plane's schema
 //! migrations against `DATABASE_URL` (Postgres, or `sqlite://file?mode=rwc`).
 
-use clap::{Parser, Subcommand};
+use clap::Parser as _;
+use olin_migrations::cli::{Cli, Command};
 use olin_migrations::{Migrator, MigratorTrait};
 use sea_orm_migration::sea_orm::Database;
-
-#[derive(Parser)]
-#[command(version, about = "Runs Olincloud's database migrations")]
-struct Cli {
-    /// The database.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-    database_url: String,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Applies every pending migration.
-    Up,
-    /// Rolls back the last migration.
-    Down,
-    /// Lists migrations and whether each is applied.
-    Status,
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {

@@ -55,6 +55,20 @@ fn render(ctx: &Ctx) -> String {
         "Messages moved to OLIN_DEAD.",
         s.dead_lettered.load(Ordering::Relaxed),
     );
+    if s.backlog_known.load(Ordering::Relaxed) {
+        metric(
+            "olin_worker_consumer_pending",
+            "gauge",
+            "Calls waiting in the shared consumer `workers` (the queue backlog, the same on every worker).",
+            s.consumer_pending.load(Ordering::Relaxed),
+        );
+        metric(
+            "olin_worker_consumer_ack_pending",
+            "gauge",
+            "Calls delivered to a worker and not yet acked, across all workers.",
+            s.consumer_ack_pending.load(Ordering::Relaxed),
+        );
+    }
     let c = ctx.modules.counters();
     for (name, help, v) in [
         ("olin_worker_module_memory_hits_total", "Module lookups served from memory.", &c.memory_hits),

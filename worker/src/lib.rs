@@ -18,7 +18,7 @@ pub mod module_cache;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use object_store::ObjectStore;
@@ -27,7 +27,7 @@ use olin_proto::topology::{self, TopologyConfig, TopologyError};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use config::Config;
 pub use module_cache::ModuleCache;
@@ -56,6 +56,13 @@ pub struct Stats {
     pub in_flight: AtomicU64,
     /// Messages moved to `OLIN_DEAD`.
     pub dead_lettered: AtomicU64,
+    /// Calls waiting in the shared consumer `workers`, not yet delivered
+    /// (the queue backlog every worker sees; autoscalers read it).
+    pub consumer_pending: AtomicU64,
+    /// Calls delivered to some worker and not yet acked (running everywhere).
+    pub consumer_ack_pending: AtomicU64,
+    /// Whether the two above are fresh (the last consumer info succeeded).
+    pub backlog_known: std::sync::atomic::AtomicBool,
 }
 
 /// What every task of a worker shares.
@@ -179,6 +186,7 @@ impl Worker {
         let advisories =
             tokio::spawn(dead_letter::follow_advisories(self.ctx.clone(), self.invocations.clone(), stop_rx.clone()));
         let prewarms = tokio::spawn(prewarm(self.ctx.clone(), stop_rx.clone()));
+        let backlog = tokio::spawn(watch_backlog(self.ctx.clone(), self.consumer.clone(), stop_rx.clone()));
         info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
         shutdown.await;
         info!("draining: no new pulls, finishing calls in flight");
@@ -187,6 +195,7 @@ impl Worker {
         let _ = heartbeat.await;
         let _ = advisories.await;
         let _ = prewarms.await;
+        let _ = backlog.await;
         // Bounded: with NATS gone these would wait for its return.
         let goodbye = async {
             if let Err(err) = self.workers_kv.delete(&self.ctx.worker_id).await {
@@ -233,6 +242,37 @@ async fn heartbeat(
 /// Loads the modules control announces on `olin.ctl.prewarm` (a deploy), so
 /// the first call does not wait for a fetch and compile. Each worker loads
 /// every announced module: any of them may take the call.
+/// Reads the shared consumer's backlog every few seconds for `/metrics`.
+/// The JetStream API answers from the consumer's leader, so the counts are
+/// current (unlike reading a follower's monitoring endpoint).
+async fn watch_backlog(
+    ctx: Arc<Ctx>,
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), consumer.get_info()).await {
+            Ok(Ok(info)) => {
+                ctx.stats.consumer_pending.store(info.num_pending, Ordering::Relaxed);
+                ctx.stats.consumer_ack_pending.store(info.num_ack_pending as u64, Ordering::Relaxed);
+                ctx.stats.backlog_known.store(true, Ordering::Relaxed);
+            }
+            Ok(Err(err)) => {
+                debug!(%err, "consumer info failed");
+                ctx.stats.backlog_known.store(false, Ordering::Relaxed);
+            }
+            Err(_) => ctx.stats.backlog_known.store(false, Ordering::Relaxed),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BACKLOG_PERIOD) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// How often the backlog gauges are refreshed.
+const BACKLOG_PERIOD: Duration = Duration::from_secs(5);
+
 async fn prewarm(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     use futures::StreamExt as _;
     let mut sub = match ctx.nats.subscribe(olin_proto::subject::ctl_prewarm()).await {
