@@ -11,10 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dur="${1:-10}"
 source scripts/services.sh
-olin_apt_install wrk:wrk nats-server:nats-server python3:python3 wabt:wat2wasm
+olin_apt_install wrk:wrk nats-server:nats-server python3:python3 wat2wasm:wabt
 
 echo "==> building (release)"
-cargo build --release --locked -p olin-gateway -p olin-worker -p olin-bench --bin deploy >/dev/null
+cargo build --release --locked -p olin-gateway -p olin-worker >/dev/null
+cargo build --release --locked -p olin-bench --bin deploy >/dev/null
 
 tmp="$(mktemp -d)"
 pids=()
@@ -46,6 +47,7 @@ start_workers() { # n
       WORKER_ID="bench-$i" RUST_LOG=warn target/release/olin-worker 2>>"$tmp/worker.log" & workers+=($!)
   done
   for _ in $(seq 100); do curl -fs -o /dev/null "$url" && break; sleep 0.1; done
+  curl -fs -o /dev/null "$url" || { echo "nap is not answering at $url" >&2; cat "$tmp"/*.log >&2; exit 1; }
   sleep 1
 }
 stop_workers() {

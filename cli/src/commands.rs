@@ -28,15 +28,14 @@ pub fn check_name(name: &str) -> Result<()> {
     ))
 }
 
+/// Maps the server's 404 to a usage error saying `message` and `hint` (exit 2).
+pub fn on_not_found(message: String, hint: String) -> impl FnOnce(CliError) -> CliError {
+    move |e| if e.is_not_found() { CliError::usage(message, hint) } else { e }
+}
+
 /// Maps the server's 404 for `name` to a hint (exit 2).
-pub fn known_function(name: &str) -> impl FnOnce(CliError) -> CliError + '_ {
-    move |e| {
-        if e.is_not_found() {
-            CliError::usage(format!("there is no function named {name:?}"), "list yours with `olinctl fn list`")
-        } else {
-            e
-        }
-    }
+pub fn known_function(name: &str) -> impl FnOnce(CliError) -> CliError {
+    on_not_found(format!("there is no function named {name:?}"), "list yours with `olinctl fn list`".to_owned())
 }
 
 /// Asks `question [y/N]` on the terminal.

@@ -6,7 +6,7 @@ use std::io::Read as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{check_name, known_function};
+use super::{check_name, known_function, on_not_found};
 use crate::error::{CliError, Result};
 use crate::output::{self, Table, cell};
 use crate::session::Global;
@@ -78,16 +78,10 @@ impl Env {
             Env::Unset { function, names } => {
                 check_name(&function)?;
                 for name in names {
-                    client.delete(&format!("/functions/{function}/env/{name}")).await.map_err(|e| {
-                        if e.is_not_found() {
-                            CliError::usage(
-                                format!("{function} has no variable {name:?} (or there is no function {function:?})"),
-                                format!("see them with `olinctl env list {function}`"),
-                            )
-                        } else {
-                            e
-                        }
-                    })?;
+                    client.delete(&format!("/functions/{function}/env/{name}")).await.map_err(on_not_found(
+                        format!("{function} has no variable {name:?} (or there is no function {function:?})"),
+                        format!("see them with `olinctl env list {function}`"),
+                    ))?;
                     eprintln!("Unset {name} on {function}.");
                 }
             }

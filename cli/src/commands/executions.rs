@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::Utc;
 use serde_json::Value;
 
-use super::{check_name, known_function};
+use super::{check_name, known_function, on_not_found};
 use crate::client::Client;
 use crate::error::{CliError, Result};
 use crate::output::{self, Table, cell};
@@ -89,13 +89,10 @@ impl Executions {
     pub async fn run(self, g: &Global) -> Result<()> {
         let client = g.client()?;
         if let Some(id) = &self.id {
-            let e = client.get(&format!("/executions/{id}"), &[]).await.map_err(|e| {
-                if e.is_not_found() {
-                    CliError::usage(format!("no recorded call {id}"), "records appear a moment after the call")
-                } else {
-                    e
-                }
-            })?;
+            let e = client.get(&format!("/executions/{id}"), &[]).await.map_err(on_not_found(
+                format!("no recorded call {id}"),
+                "records appear a moment after the call".to_owned(),
+            ))?;
             let u = &e["usage"];
             output::object(
                 g.output,

@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde_json::json;
 
-use super::{check_name, known_function};
-use crate::error::{CliError, Result};
+use super::{check_name, known_function, on_not_found};
+use crate::error::Result;
 use crate::output::{self, Table, cell};
 use crate::session::Global;
 
@@ -76,16 +76,10 @@ impl Keys {
             }
             Keys::Revoke { function, id } => {
                 check_name(&function)?;
-                client.delete(&format!("/functions/{function}/keys/{id}")).await.map_err(|e| {
-                    if e.is_not_found() {
-                        CliError::usage(
-                            format!("no key {id:?} on {function}"),
-                            format!("see the keys with `olinctl keys list {function}`"),
-                        )
-                    } else {
-                        e
-                    }
-                })?;
+                client.delete(&format!("/functions/{function}/keys/{id}")).await.map_err(on_not_found(
+                    format!("no key {id:?} on {function}"),
+                    format!("see the keys with `olinctl keys list {function}`"),
+                ))?;
                 eprintln!("Revoked key {id} of {function}.");
             }
         }
