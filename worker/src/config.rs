@@ -48,6 +48,10 @@ pub struct Config {
     /// Memory budget of compiled modules, in MiB (least recently used are evicted).
     #[arg(long, env = "WORKER_CACHE_MEMORY_MIB", default_value_t = 512)]
     pub cache_memory_mib: u64,
+    /// How often the consumer backlog exported at `/metrics`
+    /// (`olin_worker_consumer_pending`, for autoscalers) is refreshed, in ms.
+    #[arg(long, env = "WORKER_BACKLOG_INTERVAL_MS", default_value_t = 5000)]
+    pub backlog_interval_ms: u64,
     /// Extra CA certificates (a PEM bundle) trusted for guests' `https`
     /// requests besides the system roots (an internal CA, a test CA).
     #[arg(long, env = "WORKER_EGRESS_CA_FILE")]
@@ -79,6 +83,7 @@ impl Config {
             cache_dir: None,
             cache_memory_mib: 512,
             egress_ca_file: None,
+            backlog_interval_ms: 5000,
             log_format: "text".to_owned(),
             store,
             topology: TopologyArgs::default(),

@@ -98,6 +98,7 @@ pub struct Worker {
     consumer: async_nats::jetstream::consumer::PullConsumer,
     workers_kv: async_nats::jetstream::kv::Store,
     concurrency: usize,
+    backlog_interval: Duration,
 }
 
 impl Worker {
@@ -153,6 +154,7 @@ impl Worker {
             consumer,
             workers_kv: topo.workers,
             concurrency: cfg.concurrency(),
+            backlog_interval: Duration::from_millis(cfg.backlog_interval_ms.max(100)),
         };
         // Visible to gateways before the first pull.
         beat(&worker.ctx, &worker.workers_kv, worker.concurrency).await;
@@ -186,7 +188,12 @@ impl Worker {
         let advisories =
             tokio::spawn(dead_letter::follow_advisories(self.ctx.clone(), self.invocations.clone(), stop_rx.clone()));
         let prewarms = tokio::spawn(prewarm(self.ctx.clone(), stop_rx.clone()));
-        let backlog = tokio::spawn(watch_backlog(self.ctx.clone(), self.consumer.clone(), stop_rx.clone()));
+        let backlog = tokio::spawn(watch_backlog(
+            self.ctx.clone(),
+            self.consumer.clone(),
+            self.backlog_interval,
+            stop_rx.clone(),
+        ));
         info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
         shutdown.await;
         info!("draining: no new pulls, finishing calls in flight");
@@ -248,6 +255,7 @@ async fn heartbeat(
 async fn watch_backlog(
     ctx: Arc<Ctx>,
     consumer: async_nats::jetstream::consumer::PullConsumer,
+    every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -264,14 +272,11 @@ async fn watch_backlog(
             Err(_) => ctx.stats.backlog_known.store(false, Ordering::Relaxed),
         }
         tokio::select! {
-            _ = tokio::time::sleep(BACKLOG_PERIOD) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
     }
 }
-
-/// How often the backlog gauges are refreshed.
-const BACKLOG_PERIOD: Duration = Duration::from_secs(5);
 
 async fn prewarm(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
     use futures::StreamExt as _;

@@ -190,3 +190,56 @@ async fn work_is_spread_fairly() {
     }
     drop(workers);
 }
+
+/// The value of an unlabelled-by-us gauge in a Prometheus text page.
+fn gauge(page: &str, name: &str) -> Option<u64> {
+    page.lines().find(|l| l.starts_with(&format!("{name}{{"))).and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_backlog_is_exported_for_autoscalers() {
+    let fleet = Fleet::start().await;
+    // One slot: 24 calls of 50 ms queue up behind it.
+    let worker = olin_test_support::spawn_worker_with(&fleet.nats.url(), fleet.s3.store_args(), |c| {
+        c.concurrency = Some(1);
+        c.backlog_interval_ms = 100;
+    })
+    .await;
+    let metrics = format!("http://{}/metrics", worker.addr);
+    let http = reqwest::Client::new();
+    let url = fleet.gateway.function_url("nap", "/");
+    let calls = futures::future::join_all((0..24).map(|i| {
+        let (http, url) = (http.clone(), format!("{url}?c={i}"));
+        async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
+    }));
+    let watch = async {
+        let mut most = 0;
+        for _ in 0..100 {
+            let page = http.get(&metrics).send().await.unwrap().text().await.unwrap();
+            if let (Some(pending), Some(running)) =
+                (gauge(&page, "olin_worker_consumer_pending"), gauge(&page, "olin_worker_consumer_ack_pending"))
+            {
+                assert!(running <= 1, "one slot, yet {running} calls running: {page}");
+                most = most.max(pending);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        most
+    };
+    let (statuses, most) = tokio::join!(calls, watch);
+    assert!(statuses.iter().all(|s| matches!(s, Ok(200))), "{statuses:?}");
+    assert!(most >= 10, "the backlog never showed: at most {most} pending");
+    // Drained: the gauges come back to zero.
+    let mut idle = false;
+    for _ in 0..50 {
+        let page = http.get(&metrics).send().await.unwrap().text().await.unwrap();
+        if gauge(&page, "olin_worker_consumer_pending") == Some(0)
+            && gauge(&page, "olin_worker_consumer_ack_pending") == Some(0)
+        {
+            idle = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(idle, "the backlog gauges never returned to zero");
+}
