@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import { Api, ApiError, type Fetch, type TokenStore } from "./api";
+
+class MemoryStore implements TokenStore {
+  private m = new Map<string, string>();
+  getItem(k: string) {
+    return this.m.get(k) ?? null;
+  }
+  setItem(k: string, v: string) {
+    this.m.set(k, v);
+  }
+  removeItem(k: string) {
+    this.m.delete(k);
+  }
+}
+
+interface Call {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** A fetch answering from `routes` ("METHOD /path" -> [status, body]) and recording calls. */
+function fake(routes: Record<string, [number, unknown]>): { fetch: Fetch; calls: Call[] } {
+  const calls: Call[] = [];
+  const fetchFn: Fetch = async (url, init) => {
+    const method = init?.method ?? "GET";
+    calls.push({
+      url,
+      method,
+      headers: (init?.headers ?? {}) as Record<string, string>,
+      body: init?.body ? JSON.parse(String(init.body)) : undefined,
+    });
+    const route = routes[`${method} ${url}`];
+    if (!route) return new Response("no route", { status: 404 });
+    const [status, body] = route;
+    if (status === 204) return new Response(null, { status });
+    return new Response(typeof body === "string" ? body : JSON.stringify(body), { status });
+  };
+  return { fetch: fetchFn, calls };
+}
+
+describe("Api", () => {
+  it("logs in, sends the bearer token, and forgets it on logout", async () => {
+    const store = new MemoryStore();
+    const { fetch, calls } = fake({
+      "POST /v1/tokens": [201, { token: "t0k", id: "tid", user: { id: "u", username: "ada", role: "user" } }],
+      "GET /v1/me": [200, { id: "u", username: "ada", role: "user", token_id: "tid" }],
+      "DELETE /v1/tokens/tid": [204, null],
+    });
+    const api = new Api("/v1", store, fetch);
+    expect(api.loggedIn).toBe(false);
+    const user = await api.login("ada", "pw");
+    expect(user.username).toBe("ada");
+    expect(calls[0].body).toEqual({ username: "ada", password: "pw" });
+    expect(api.loggedIn).toBe(true);
+    await api.me();
+    expect(calls[1].headers.authorization).toBe("Bearer t0k");
+    await api.logout();
+    expect(calls.map((c) => `${c.method} ${c.url}`)).toContain("DELETE /v1/tokens/tid");
+    expect(api.loggedIn).toBe(false);
+  });
+
+  it("turns the API's error body into an ApiError and drops a rejected token", async () => {
+    const store = new MemoryStore();
+    store.setItem("olincloud.token", "old");
+    const { fetch } = fake({
+      "GET /v1/me": [401, { error: { code: "unauthorized", message: "the token is revoked" } }],
+      "GET /v1/functions/nope": [404, { error: { code: "not_found", message: "no function named nope" } }],
+    });
+    const api = new Api("/v1", store, fetch);
+    await expect(api.fn("nope")).rejects.toMatchObject({ status: 404, code: "not_found", message: "no function named nope" });
+    const err = await api.me().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).unauthorized).toBe(true);
+    expect(api.loggedIn).toBe(false);
+  });
+
+  it("explains failures that are not the API's own", async () => {
+    const html = fake({ "GET /v1/me": [502, "<html>Bad Gateway</html>"] });
+    await expect(new Api("/v1", new MemoryStore(), html.fetch).me()).rejects.toMatchObject({
+      status: 502,
+      code: "http_error",
+      message: "The server answered 502: <html>Bad Gateway</html>",
+    });
+    const down: Fetch = async () => {
+      throw new TypeError("Failed to fetch");
+    };
+    await expect(new Api("/v1", new MemoryStore(), down).me()).rejects.toMatchObject({
+      status: 0,
+      code: "network",
+      message: "Cannot reach the control plane (Failed to fetch).",
+    });
+  });
+
+  it("builds paths and queries", async () => {
+    const { fetch, calls } = fake({
+      "GET /v1/functions/a-b/executions?outcome=TIMEOUT&limit=50": [200, { items: [], next: null }],
+      "POST /v1/functions/a-b/deployments": [201, {}],
+      "POST /v1/functions/a-b/rollback": [201, {}],
+      "PUT /v1/functions/a-b/env/API_KEY": [204, null],
+    });
+    const api = new Api("/v1", new MemoryStore(), fetch);
+    await api.executions("a-b", { outcome: "TIMEOUT", limit: 50, since: "" });
+    await api.deploy("a-b", 2, { version: 3, percent: 10 });
+    await api.rollback("a-b");
+    await api.setEnv("a-b", "API_KEY", "s3cr3t", true);
+    expect(calls[1].body).toEqual({ version: 2, canary: { version: 3, percent: 10 } });
+    expect(calls[2].body).toEqual({});
+    expect(calls[3].body).toEqual({ value: "s3cr3t", secret: true });
+  });
+});
