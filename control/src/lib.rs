@@ -11,6 +11,7 @@
 //! - [`entity`]: sea-orm entities of the tables `olin-migrations` creates.
 //! - [`ingest`]: execution events from `OLIN_EVENTS` into `executions`.
 //! - `openapi`: the OpenAPI 3 document of every route, at `/v1/openapi.json`.
+//! - `panel`: the embedded web panel at `/`, with its CSP and caching.
 
 mod api;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod ingest;
 mod metrics;
 mod openapi;
+mod panel;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -132,8 +134,12 @@ impl Control {
         });
         let metrics = self.api.metrics.clone();
         let metrics_route = warp::path!("metrics").and(warp::get()).map(move || metrics.render());
-        let routes =
-            healthz.or(readyz).or(metrics_route).or(api::routes(self.api.clone(), max_body)).recover(error::recover);
+        let routes = healthz
+            .or(readyz)
+            .or(metrics_route)
+            .or(api::routes(self.api.clone(), max_body))
+            .or(panel::routes())
+            .recover(error::recover);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let ingest =
             tokio::spawn(ingest::run(self.api.db.clone(), self.events.clone(), self.api.metrics.clone(), stop_rx));

@@ -313,3 +313,36 @@ async fn the_api_runs_on_sqlite() {
     let r = http.get(control.v1("/functions/lite/usage")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.json::<Value>().await.unwrap()["calls"], 0);
 }
+
+#[tokio::test]
+async fn the_panel_is_served_with_a_strict_csp_and_caching() {
+    let e = env().await;
+    let http = reqwest::Client::new();
+    let r = http.get(e.control.url()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/html; charset=utf-8");
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.starts_with("default-src 'none'; script-src 'self'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let page = r.text().await.unwrap();
+
+    // Every asset the page names is served, hashed and cached for good.
+    let assets: Vec<&str> = page.split('"').filter(|s| s.starts_with("/assets/")).collect();
+    assert!(assets.len() >= 2, "a script and a stylesheet: {page}");
+    for a in assets {
+        let r = http.get(format!("{}{a}", e.control.url())).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{a}");
+        assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable", "{a}");
+        let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/javascript") || kind.starts_with("text/css"), "{a}: {kind}");
+        assert!(r.headers().contains_key("content-security-policy"));
+    }
+    let r = http.get(format!("{}/assets/nope.js", e.control.url())).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // The API is untouched by the panel's routes.
+    let r = http.get(e.control.v1("/me")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}

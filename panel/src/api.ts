@@ -253,6 +253,30 @@ export class Api {
     return this.request("POST", `/functions/${encodeURIComponent(name)}/rollback`, version === undefined ? {} : { version });
   }
 
+  /** Uploads a module (application/wasm) with upload progress; resolves to the new version. */
+  uploadVersion(name: string, module: Blob, onProgress: (sent: number, total: number) => void): Promise<Version> {
+    const token = this.store.getItem(TOKEN_KEY);
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", `${this.base}/functions/${encodeURIComponent(name)}/versions`);
+      xhr.setRequestHeader("content-type", "application/wasm");
+      if (token) xhr.setRequestHeader("authorization", `Bearer ${token}`);
+      xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : module.size);
+      xhr.onerror = () => reject(new ApiError(0, "network", "The upload failed: cannot reach the control plane."));
+      xhr.onload = async () => {
+        const resp = new Response(xhr.responseText, { status: xhr.status });
+        if (xhr.status >= 200 && xhr.status < 300) {
+          resolve((await resp.json()) as Version);
+        } else {
+          const err = await errorFrom(resp);
+          if (err.unauthorized) this.store.removeItem(TOKEN_KEY);
+          reject(err);
+        }
+      };
+      xhr.send(module);
+    });
+  }
+
   env(name: string): Promise<{ items: EnvVar[] }> {
     return this.request("GET", `/functions/${encodeURIComponent(name)}/env`);
   }
