@@ -17,6 +17,7 @@ mod deployments;
 mod env;
 mod executions;
 mod functions;
+mod invoke;
 mod keys;
 mod tokens;
 mod users;
@@ -52,6 +53,8 @@ pub(crate) struct Api {
     pub(crate) max_memory_pages: u32,
     pub(crate) gateway_url: String,
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// For calls to the gateway on a user's behalf (`invoke`).
+    pub(crate) http: reqwest::Client,
 }
 
 /// One request as handlers see it.
@@ -198,6 +201,7 @@ pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
         (Method::POST, "/v1/functions/{name}/deployments", h!(deployments::create)),
         (Method::GET, "/v1/functions/{name}/deployments", h!(deployments::list)),
         (Method::POST, "/v1/functions/{name}/rollback", h!(deployments::rollback)),
+        (Method::POST, "/v1/functions/{name}/invoke", h!(invoke::try_it)),
         (Method::GET, "/v1/functions/{name}/executions", h!(executions::list)),
         (Method::GET, "/v1/functions/{name}/usage", h!(executions::function_usage)),
         (Method::GET, "/v1/executions/{id}", h!(executions::show)),

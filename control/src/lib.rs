@@ -104,6 +104,10 @@ impl Control {
             max_memory_pages: cfg.max_memory_pages(),
             gateway_url: cfg.gateway_url.clone(),
             metrics: Arc::default(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| ControlError::Config(format!("HTTP client: {e}")))?,
         };
         match api::restore_routes(&api).await {
             Ok(0) => {}

@@ -318,3 +318,52 @@ async fn executions_and_usage_are_recorded_per_owner() {
         .unwrap();
     assert!(ingested >= 20, "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn try_it_calls_the_function_through_the_gateway() {
+    let s = Stack::start(2).await;
+    let http = s.http.clone();
+    let admin = Api { http: http.clone(), base: s.control.v1(""), token: s.admin_token().await };
+    admin.call("POST", "/users", Some(json!({"username": "eve", "password": "password-2"}))).await;
+    let eve = Api { http: http.clone(), base: s.control.v1(""), token: s.login("eve", "password-2").await };
+    admin.call("POST", "/functions", Some(json!({"name": "svc"}))).await;
+    let v = admin.upload("svc", fixtures::ECHO_WASM).await;
+    admin.call("POST", "/functions/svc/deployments", Some(json!({"version": v}))).await;
+    until_served(&http, &s.gateway.function_url("svc", "/"), "echo").await;
+
+    let (st, r) = admin
+        .call("POST", "/functions/svc/invoke", Some(json!({"method": "POST", "path": "/x?y=1", "body": "ping"})))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["status"], 200);
+    assert_eq!(r["body"], "ping");
+    assert_eq!(r["truncated"], false);
+    assert!(r["headers"].as_array().unwrap().iter().any(|h| h["name"] == "olin-invocation-id"), "{r}");
+
+    // Bad input is refused before anything is sent; another user's function is a 404.
+    let (st, _) = admin.call("POST", "/functions/svc/invoke", Some(json!({"path": "no-slash"}))).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, _) = admin.call("POST", "/functions/svc/invoke", Some(json!({"method": "BREW"}))).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    let (st, _) = eve.call("POST", "/functions/svc/invoke", Some(json!({}))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+
+    // A private function answers 401 without its key and runs with it.
+    admin.call("PATCH", "/functions/svc", Some(json!({"visibility": "private"}))).await;
+    let (_, k) = admin.call("POST", "/functions/svc/keys", Some(json!({"name": "panel"}))).await;
+    let key = k["key"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    loop {
+        let (_, r) = admin.call("POST", "/functions/svc/invoke", Some(json!({"body": "x"}))).await;
+        if r["status"] == 401 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "never private: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, r) = admin
+        .call("POST", "/functions/svc/invoke", Some(json!({"method": "POST", "body": "with key", "invoke_key": key})))
+        .await;
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["body"], "with key");
+}

@@ -338,7 +338,7 @@ async fn async_result(gw: &Gateway, id: &str) -> Response {
 
 /// Header carrying the invoke key of a private function (or use
 /// `Authorization: Bearer <key>`).
-const INVOKE_KEY_HEADER: &str = "olin-invoke-key";
+const INVOKE_KEY_HEADER: &str = olin_proto::subject::HTTP_INVOKE_KEY;
 
 /// For a private function: the caller must present a key whose sha256 the
 /// route lists. The key never reaches the function: `Olin-Invoke-Key` is

@@ -38,6 +38,8 @@ pub const HTTP_INVOCATION_ID: &str = "olin-invocation-id";
 pub const HTTP_OUTCOME: &str = "olin-outcome";
 /// HTTP response header set when the platform, not the function, failed.
 pub const HTTP_ERROR: &str = "olin-error";
+/// HTTP request header carrying the invoke key of a private function.
+pub const HTTP_INVOKE_KEY: &str = "olin-invoke-key";
 
 const INVOKE_PREFIX: &str = "olin.invoke";
 const EVENT_PREFIX: &str = "olin.event";

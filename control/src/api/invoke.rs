@@ -1,0 +1,105 @@
+//! `POST /v1/functions/{name}/invoke`: calls the caller's function through
+//! the gateway on their behalf and returns what it answered. The panel's
+//! "try it" uses it, so the panel talks only to its own origin (its CSP
+//! allows no other) and the gateway needs no CORS.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::json;
+use warp::Reply as _;
+use warp::reply::Response;
+
+use super::functions::owned_from;
+use super::{Api, Request};
+use crate::error::ApiError;
+
+/// Most body bytes returned (the rest is cut, and `truncated` says so).
+const MAX_BODY: usize = 1 << 20;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    name: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TryIt {
+    #[serde(default = "default_method")]
+    method: String,
+    /// Path after the function's prefix, with any query: `/users/7?full=1`.
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    headers: Vec<Header>,
+    /// The request body, as text.
+    #[serde(default)]
+    body: String,
+    /// The invoke key, for a private function.
+    invoke_key: Option<String>,
+}
+
+fn default_method() -> String {
+    "GET".to_owned()
+}
+
+/// `POST /v1/functions/{name}/invoke`.
+pub(super) async fn try_it(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let (_, f) = owned_from(api, params, &req).await?;
+    let t: TryIt = req.json()?;
+    let method = t.method.to_ascii_uppercase();
+    if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str()) {
+        return Err(ApiError::unprocessable(format!(
+            "method {method:?} is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+        )));
+    }
+    if !(t.path.is_empty() || t.path.starts_with('/')) || t.path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::unprocessable("path must be empty or start with '/', without spaces"));
+    }
+    let url = format!("{}/f/{}{}", api.gateway_url.trim_end_matches('/'), f.name, t.path);
+    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let mut call = api.http.request(method, &url).timeout(Duration::from_secs(60));
+    for h in &t.headers {
+        let name = reqwest::header::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| ApiError::unprocessable(format!("{:?} is not a header name", h.name)))?;
+        let value = reqwest::header::HeaderValue::from_str(&h.value)
+            .map_err(|_| ApiError::unprocessable(format!("the value of {} is not a valid header value", h.name)))?;
+        call = call.header(name, value);
+    }
+    if let Some(key) = &t.invoke_key {
+        call = call.header(olin_proto::subject::HTTP_INVOKE_KEY, key);
+    }
+    if !t.body.is_empty() {
+        call = call.body(t.body);
+    }
+    let resp = call.send().await.map_err(|e| ApiError::unavailable("the gateway", &e))?;
+    let status = resp.status().as_u16();
+    let headers: Vec<_> = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| json!({"name": k.as_str(), "value": String::from_utf8_lossy(v.as_bytes())}))
+        .collect();
+    let mut body = Vec::new();
+    let mut truncated = false;
+    let mut resp = resp;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| ApiError::unavailable("the gateway", &e))? {
+        let room = MAX_BODY - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            truncated = true;
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let (text, base64) = match String::from_utf8(body) {
+        Ok(s) => (Some(s), None),
+        Err(e) => (None, Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes()))),
+    };
+    Ok(warp::reply::json(&json!({
+        "url": url, "status": status, "headers": headers, "body": text, "body_base64": base64, "truncated": truncated,
+    }))
+    .into_response())
+}
