@@ -95,6 +95,15 @@ export interface Usage {
   bytes_out: number;
 }
 
+export interface TryItResult {
+  url: string;
+  status: number;
+  headers: { name: string; value: string }[];
+  body: string | null;
+  body_base64: string | null;
+  truncated: boolean;
+}
+
 export interface Page<T> {
   items: T[];
   next: string | null;
@@ -291,6 +300,14 @@ export class Api {
 
   executions(name: string, filter: ExecutionFilter = {}): Promise<Page<Execution>> {
     return this.request("GET", `/functions/${encodeURIComponent(name)}/executions${query({ ...filter })}`);
+  }
+
+  /** Calls the function through the gateway, by way of control (same origin). */
+  invoke(
+    name: string,
+    call: { method: string; path: string; body: string; headers?: { name: string; value: string }[]; invoke_key?: string },
+  ): Promise<TryItResult> {
+    return this.request("POST", `/functions/${encodeURIComponent(name)}/invoke`, call);
   }
 
   execution(id: string): Promise<Execution> {

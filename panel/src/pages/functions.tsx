@@ -25,7 +25,7 @@ export function Functions({ api }: { api: Api }) {
       >
         <label>
           New function
-          <input name="name" placeholder="my-function" required pattern="[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?" value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <input name="name" placeholder="my-function" required pattern="[a-z0-9]([a-z0-9\-]{0,61}[a-z0-9])?" value={name} onInput={(e) => setName(e.currentTarget.value)} />
         </label>
         <label class="check">
           <input type="checkbox" checked={priv} onChange={(e) => setPriv(e.currentTarget.checked)} /> private

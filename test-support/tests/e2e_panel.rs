@@ -1,0 +1,95 @@
+//! The panel in a real browser (Debian's chromium driven by playwright-core)
+//! against a real stack: Postgres, nats-server, S3, control (serving the
+//! embedded panel), a worker and the gateway. The browser script is
+//! `panel/e2e/panel.e2e.mjs`; screenshots land in `target/panel-e2e/`.
+//! Needs `node`, `/usr/bin/chromium` and `npm ci` in `panel/` (scripts/test
+//! sees to all three); without them this test fails, saying what to install.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use olin_test_support::{ADMIN_PASSWORD, Stack};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_panel_works_in_a_browser() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let panel = root.join("panel");
+    assert!(
+        std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()),
+        "node is not installed: apt-get install -y nodejs npm (scripts/test installs it)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: apt-get install -y chromium (scripts/test installs it)"
+    );
+    assert!(
+        panel.join("node_modules/playwright-core").exists(),
+        "panel/node_modules is missing: run `npm ci` in panel/ (scripts/test does)"
+    );
+
+    let stack = Stack::start(2).await;
+    let admin = stack.admin_token().await;
+    let http = &stack.http;
+    let r = http
+        .post(stack.control.v1("/users"))
+        .bearer_auth(&admin)
+        .json(&json!({"username": "bob", "password": "bob-password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let bob = stack.login("bob", "bob-password-1").await;
+    let r = http
+        .post(stack.control.v1("/functions"))
+        .bearer_auth(&bob)
+        .json(&json!({"name": "bobs"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let artifacts = root.join("target/panel-e2e");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg("e2e/panel.e2e.mjs")
+        .current_dir(&panel)
+        .env("CONTROL_URL", stack.control.url())
+        .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("OTHER_USER", "bob")
+        .env("OTHER_PASSWORD", "bob-password-1")
+        .env("OTHER_FUNCTION", "bobs")
+        .env("WASM_V1", root.join("examples/hello/hello.wasm"))
+        .env("WASM_V2", root.join("examples/echo/echo.wasm"))
+        .env("ARTIFACTS", &artifacts)
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true);
+    let out =
+        tokio::time::timeout(Duration::from_secs(180), cmd.output()).await.expect("the browser test hung").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "the browser test failed (screenshots in {}):\n{stdout}\n{stderr}",
+        artifacts.display()
+    );
+    for shot in [
+        "01-login",
+        "02-functions",
+        "03-function",
+        "04-try-it",
+        "05-executions",
+        "06-execution",
+        "07-rolled-back",
+        "08-usage",
+        "09-settings-phone",
+        "10-isolation-function",
+        "11-isolation-execution",
+    ] {
+        assert!(artifacts.join(format!("{shot}.png")).exists(), "no screenshot {shot}");
+    }
+}
