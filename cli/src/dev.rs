@@ -232,6 +232,7 @@ impl Dev {
             println!("Olincloud dev stack is up.");
             println!("  gateway:  {gateway_url}/f/<function>/");
             println!("  control:  {control_url}/v1 (admin password in {})", data_dir.join("admin-password").display());
+            println!("  panel:    {control_url}/ (log in as admin)");
             println!("  nats:     {}", nats.url());
             println!("  data:     {}", data_dir.display());
             for line in lines {
