@@ -204,6 +204,7 @@ pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
         (Method::POST, "/v1/functions/{name}/invoke", h!(invoke::try_it)),
         (Method::GET, "/v1/functions/{name}/executions", h!(executions::list)),
         (Method::GET, "/v1/functions/{name}/usage", h!(executions::function_usage)),
+        (Method::GET, "/v1/functions/{name}/usage/series", h!(executions::function_series)),
         (Method::GET, "/v1/executions/{id}", h!(executions::show)),
         (Method::GET, "/v1/usage", h!(executions::user_usage)),
         (Method::GET, "/v1/functions/{name}/env", h!(env::list)),

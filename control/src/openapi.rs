@@ -70,6 +70,14 @@ pub(crate) const DOCS: &[Doc] = &[
         Some("ExecutionList"),
     ),
     ("GET", "/v1/functions/{name}/usage", "Usage of a function over since..until", None, 200, Some("Usage")),
+    (
+        "GET",
+        "/v1/functions/{name}/usage/series",
+        "Usage of a function over time in equal buckets (since, until: default the last 24 hours; buckets: default 48)",
+        None,
+        200,
+        Some("UsageSeries"),
+    ),
     ("GET", "/v1/executions/{id}", "One invocation by id", None, 200, Some("Execution")),
     ("GET", "/v1/usage", "Usage of all your functions over since..until", None, 200, Some("Usage")),
     ("GET", "/v1/functions/{name}/env", "Environment values (secrets as null)", None, 200, Some("EnvList")),
@@ -130,6 +138,11 @@ fn schemas() -> Value {
         "Deployment": obj(json!({"id": s, "version": i, "canary_version": ni, "canary_percent": i, "active": {"type": "boolean"},
             "kind": {"type": "string", "enum": ["deploy", "rollback"]}, "created_at": t}), &["id", "version", "active", "kind"]),
         "DeploymentList": list_of("Deployment"),
+        "UsageSeries": obj(json!({"function": s, "since": t, "until": t, "step_seconds": {"type": "number"},
+            "points": {"type": "array", "items": obj(json!({"start": t, "calls": i, "errors": i,
+                "errors_by_outcome": {"type": "object", "additionalProperties": i},
+                "wall_us": obj(json!({"p50": ni, "p99": ni}), &[]), "fuel": i}), &["start", "calls", "errors"])}}),
+            &["since", "until", "step_seconds", "points"]),
         "TryIt": obj(json!({"method": s, "path": s, "headers": {"type": "array", "items": obj(json!({"name": s, "value": s}), &["name", "value"])},
             "body": s, "invoke_key": s}), &[]),
         "TryItResult": obj(json!({"url": s, "status": i, "headers": {"type": "array", "items": obj(json!({"name": s, "value": s}), &["name", "value"])},
@@ -162,6 +175,11 @@ fn operation(doc: &Doc) -> Value {
         && (path.ends_with("executions") || path.ends_with("usage") || path == "/v1/functions" || path == "/v1/users")
     {
         for q in ["limit", "after", "outcome", "since", "until"] {
+            params.push(json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}));
+        }
+    }
+    if path.ends_with("/series") {
+        for q in ["since", "until", "buckets"] {
             params.push(json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}));
         }
     }

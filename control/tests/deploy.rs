@@ -293,6 +293,23 @@ async fn executions_and_usage_are_recorded_per_owner() {
     assert!(usage["bytes_in"].as_i64().unwrap() >= 80, "20 bodies of 4 bytes at least: {usage}");
     let (_, mine) = admin.call("GET", "/usage", None).await;
     assert_eq!(mine["calls"], usage["calls"]);
+
+    // The same calls as a series of buckets over the last hour: they add up.
+    let (st, series) = admin.call("GET", "/functions/rec/usage/series?buckets=6", None).await;
+    assert_eq!(st, StatusCode::OK, "{series}");
+    let points = series["points"].as_array().unwrap();
+    assert_eq!(points.len(), 6);
+    assert_eq!(series["step_seconds"], 4.0 * 3600.0);
+    let total: u64 = points.iter().map(|p| p["calls"].as_u64().unwrap()).sum();
+    assert_eq!(Some(total), usage["calls"].as_u64(), "{series}");
+    let last = points.last().unwrap();
+    assert_eq!(last["calls"].as_u64(), usage["calls"].as_u64(), "the calls are recent: {series}");
+    assert!(last["wall_us"]["p99"].as_i64() >= last["wall_us"]["p50"].as_i64());
+    assert!(points[0]["wall_us"]["p50"].is_null(), "an empty bucket has no percentile");
+    let (st, _) = admin.call("GET", "/functions/rec/usage/series?buckets=0", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = admin.call("GET", "/functions/rec/usage/series?since=2100-01-01T00:00:00Z", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "since after until");
     let future = "2100-01-01T00:00:00Z";
     let (_, later) = admin.call("GET", &format!("/functions/rec/usage?since={future}"), None).await;
     assert_eq!(later["calls"], 0);

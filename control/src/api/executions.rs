@@ -139,10 +139,7 @@ async fn usage(
         bytes_out = bytes_out.saturating_add(*bout);
     }
     walls.sort_unstable();
-    let pct = |p: f64| -> Option<i64> {
-        let last = walls.len().checked_sub(1)?;
-        walls.get(((last as f64) * p).round() as usize).copied()
-    };
+    let pct = |p: f64| percentile(&walls, p);
     let errors: u64 = by_outcome.values().filter_map(Value::as_u64).sum();
     Ok(json!({
         "since": since, "until": until, "calls": rows.len(), "errors": errors, "errors_by_outcome": by_outcome,
@@ -170,4 +167,87 @@ pub(super) async fn user_usage(api: &Api, _: &[String], req: Request) -> Result<
     let mut body = usage(api, find, since, until).await?;
     body["user"] = json!(caller.user.username);
     Ok(warp::reply::json(&body).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeriesQuery {
+    since: Option<String>,
+    until: Option<String>,
+    /// Number of equal time buckets (default 48, at most 500).
+    buckets: Option<u32>,
+}
+
+/// One bucket of a series: `[start, end)` with the usage of its calls.
+#[derive(Default, Clone)]
+struct Bucket {
+    calls: u64,
+    errors: u64,
+    by_outcome: std::collections::BTreeMap<String, u64>,
+    walls: Vec<i64>,
+    fuel: i64,
+}
+
+/// The `p`th percentile of sorted `walls`.
+fn percentile(walls: &[i64], p: f64) -> Option<i64> {
+    let last = walls.len().checked_sub(1)?;
+    walls.get(((last as f64) * p).round() as usize).copied()
+}
+
+/// `GET /v1/functions/{name}/usage/series?since=&until=&buckets=`: usage over
+/// time in equal buckets (default: the last 24 hours in 48), for charts.
+pub(super) async fn function_series(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let (_, f) = owned_from(api, params, &req).await?;
+    let q: SeriesQuery = req.query()?;
+    let until = instant("until", q.until.as_deref())?.unwrap_or_else(Utc::now);
+    let since = instant("since", q.since.as_deref())?.unwrap_or(until - chrono::Duration::hours(24));
+    let n = q.buckets.unwrap_or(48);
+    if !(1..=500).contains(&n) {
+        return Err(ApiError::bad_request("buckets must be between 1 and 500"));
+    }
+    let span_ms = (until - since).num_milliseconds();
+    if span_ms <= 0 {
+        return Err(ApiError::bad_request("since must be before until"));
+    }
+    let rows: Vec<(String, i64, i64, DateTime<Utc>)> = executions::Entity::find()
+        .filter(executions::Column::FunctionId.eq(&f.id))
+        .filter(executions::Column::StartedAt.gte(since))
+        .filter(executions::Column::StartedAt.lt(until))
+        .select_only()
+        .column(executions::Column::Outcome)
+        .column(executions::Column::WallUs)
+        .column(executions::Column::Fuel)
+        .column(executions::Column::StartedAt)
+        .into_tuple()
+        .all(&api.db)
+        .await?;
+    let step_ms = (span_ms / i64::from(n)).max(1);
+    let mut buckets = vec![Bucket::default(); n as usize];
+    for (outcome, wall, fuel, started) in rows {
+        let i = ((started - since).num_milliseconds() / step_ms).clamp(0, i64::from(n) - 1) as usize;
+        let Some(b) = buckets.get_mut(i) else { continue };
+        b.calls += 1;
+        if outcome != "OK" {
+            b.errors += 1;
+            *b.by_outcome.entry(outcome).or_default() += 1;
+        }
+        b.walls.push(wall);
+        b.fuel = b.fuel.saturating_add(fuel);
+    }
+    let points: Vec<Value> = buckets
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut b)| {
+            b.walls.sort_unstable();
+            let start = since + chrono::Duration::milliseconds(step_ms * i as i64);
+            json!({
+                "start": start, "calls": b.calls, "errors": b.errors, "errors_by_outcome": b.by_outcome,
+                "wall_us": {"p50": percentile(&b.walls, 0.5), "p99": percentile(&b.walls, 0.99)}, "fuel": b.fuel,
+            })
+        })
+        .collect();
+    Ok(warp::reply::json(&json!({
+        "function": f.name, "since": since, "until": until, "step_seconds": step_ms as f64 / 1000.0, "points": points,
+    }))
+    .into_response())
 }
