@@ -123,6 +123,9 @@ try {
   step("usage");
   await page.click("nav.tabs a:text-is('Usage')");
   await page.waitForSelector("dt:text-is('Calls')");
+  await page.waitForSelector("figure.chart canvas");
+  const charts = await page.$$eval("figure.chart canvas", (c) => c.length);
+  if (charts !== 3) throw new Error(`expected 3 usage charts, found ${charts}`);
   await shot("08-usage");
 
   step("settings on a phone-width screen: secrets stay masked");

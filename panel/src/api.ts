@@ -95,6 +95,23 @@ export interface Usage {
   bytes_out: number;
 }
 
+export interface SeriesPoint {
+  start: string;
+  calls: number;
+  errors: number;
+  errors_by_outcome: Record<string, number>;
+  wall_us: { p50: number | null; p99: number | null };
+  fuel: number;
+}
+
+export interface UsageSeries {
+  function: string;
+  since: string;
+  until: string;
+  step_seconds: number;
+  points: SeriesPoint[];
+}
+
 export interface TryItResult {
   url: string;
   status: number;
@@ -312,6 +329,10 @@ export class Api {
 
   execution(id: string): Promise<Execution> {
     return this.request("GET", `/executions/${encodeURIComponent(id)}`);
+  }
+
+  usageSeries(name: string, since: string, buckets: number): Promise<UsageSeries> {
+    return this.request("GET", `/functions/${encodeURIComponent(name)}/usage/series${query({ since, buckets })}`);
   }
 
   usage(name: string, since?: string, until?: string): Promise<Usage> {

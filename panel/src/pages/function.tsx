@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import type { Api, Deployment, EnvVar, Execution, Fn, TryItResult, Version } from "../api";
 import { bytes, count, deployed, micros, outcome, time } from "../format";
 import { href } from "../router";
+import { Chart } from "../ui/chart";
 import { ErrorNote, Loading, Section, useAction, useLoad } from "../ui/common";
 
 type Tab = "overview" | "executions" | "usage" | "settings";
@@ -300,21 +301,24 @@ function Executions({ api, fn }: { api: Api; fn: Fn }) {
 }
 
 function UsageView({ api, fn }: { api: Api; fn: Fn }) {
-  const [window, setWindow] = useState(24);
-  const since = new Date(Date.now() - window * 3600_000).toISOString();
-  const usage = useLoad(() => api.usage(fn.name, since), [fn.name, window]);
+  const [hours, setHours] = useState(24);
+  const since = new Date(Date.now() - hours * 3600_000).toISOString();
+  const usage = useLoad(() => api.usage(fn.name, since), [fn.name, hours]);
+  const series = useLoad(() => api.usageSeries(fn.name, since, 48), [fn.name, hours]);
   const u = usage.data;
+  const s = series.data;
+  const times = s ? s.points.map((p) => Date.parse(p.start) / 1000) : [];
   return (
     <>
       <label>
         Window
-        <select value={String(window)} onChange={(e) => setWindow(Number(e.currentTarget.value))}>
+        <select value={String(hours)} onChange={(e) => setHours(Number(e.currentTarget.value))}>
           <option value="1">last hour</option>
           <option value="24">last 24 hours</option>
           <option value="168">last 7 days</option>
         </select>
       </label>
-      <ErrorNote error={usage.error} />
+      <ErrorNote error={usage.error ?? series.error} />
       {u ? (
         <dl class="stats">
           <dt>Calls</dt>
@@ -335,6 +339,27 @@ function UsageView({ api, fn }: { api: Api; fn: Fn }) {
             {bytes(u.bytes_in)} / {bytes(u.bytes_out)}
           </dd>
         </dl>
+      ) : null}
+      {s ? (
+        <div class="charts">
+          <Chart
+            title={`Calls and errors per ${Math.round(s.step_seconds / 60)} min`}
+            times={times}
+            lines={[
+              { label: "calls", values: s.points.map((p) => p.calls), color: "#2458c6" },
+              { label: "errors", values: s.points.map((p) => p.errors), color: "#b3261e" },
+            ]}
+          />
+          <Chart
+            title="Wall time"
+            times={times}
+            lines={[
+              { label: "p50", values: s.points.map((p) => p.wall_us.p50), color: "#1e7d32", format: micros },
+              { label: "p99", values: s.points.map((p) => p.wall_us.p99), color: "#c77700", format: micros },
+            ]}
+          />
+          <Chart title="Fuel" times={times} lines={[{ label: "fuel", values: s.points.map((p) => p.fuel), color: "#6a3fb5", format: count }]} />
+        </div>
       ) : null}
     </>
   );
