@@ -54,6 +54,29 @@ pub fn default_path() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|h| PathBuf::from(h).join(".config/olincloud/config.json"))
 }
 
+/// Writes `bytes` to `path` readable by its owner only (mode 0600 on Unix),
+/// creating parent directories and replacing any old file atomically (a
+/// temporary file beside it, then a rename).
+///
+/// # Errors
+/// I/O failures.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes).and_then(|()| file.sync_all())?;
+    std::fs::rename(&tmp, path)
+}
+
 impl Contexts {
     /// Reads `path`; a missing file is an empty set of contexts.
     ///
@@ -78,20 +101,8 @@ impl Contexts {
     /// # Errors
     /// I/O failures, with the path.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = dir.join(format!(".config.json.{}", std::process::id()));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
         let body = serde_json::to_vec_pretty(self).context("encoding the config")?;
-        file.write_all(&body).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+        write_private(path, &body).with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
 

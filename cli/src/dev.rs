@@ -124,18 +124,7 @@ fn secret_file(path: &Path, bytes: usize) -> anyhow::Result<String> {
     let mut raw = vec![0u8; bytes];
     rand::thread_rng().fill_bytes(&mut raw);
     let secret = hex::encode(raw);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    use std::io::Write as _;
-    options
-        .open(path)
-        .and_then(|mut f| f.write_all(secret.as_bytes()))
-        .with_context(|| format!("writing {}", path.display()))?;
+    crate::contexts::write_private(path, secret.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
 }
 
@@ -301,10 +290,7 @@ pub async fn deploy_example(api: &Client, ex: &Example) -> Result<String> {
     if !ex.egress_allow.is_empty() && f["egress_allow"] != json!(ex.egress_allow) {
         api.json(Method::PATCH, &format!("/functions/{}", ex.name), &json!({"egress_allow": ex.egress_allow})).await?;
     }
-    let sha = {
-        use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(ex.wasm))
-    };
+    let sha = olin_worker::module_store::sha256_hex(ex.wasm);
     if let Some(v) = f["deployment"]["version"].as_i64() {
         let versions = api.get(&format!("/functions/{}/versions", ex.name), &[]).await?;
         let current = versions["items"].as_array().into_iter().flatten().find(|x| x["number"].as_i64() == Some(v));

@@ -112,6 +112,19 @@ impl GatewayHandle {
         format!("http://{}/f/{name}{path}", self.addr)
     }
 
+    /// Waits until the gateway knows `function` (routes reach it from the
+    /// KV bucket asynchronously); panics after 5 s.
+    pub async fn wait_for_route(&self, http: &reqwest::Client, function: &str) {
+        for _ in 0..200 {
+            let r = http.get(self.function_url(function, "/")).send().await.expect("gateway answers");
+            if r.headers().get("olin-error").is_none_or(|v| v != "FUNCTION_NOT_FOUND") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("route {function} never reached the gateway");
+    }
+
     /// Stops accepting, lets requests in flight finish, and waits.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -3,21 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
-
 use olin_proto::v1::EnvVar;
-use olin_test_support::{GatewayHandle, NatsServer, S3Server, TlsServer, deploy_route, fixtures, spawn_gateway};
-
-async fn wait_for_route(http: &reqwest::Client, gateway: &GatewayHandle, function: &str) {
-    for _ in 0..200 {
-        let r = http.get(gateway.function_url(function, "/")).send().await.unwrap();
-        if r.headers().get("olin-error").is_none_or(|v| v != "FUNCTION_NOT_FOUND") {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("route {function} never reached the gateway");
-}
+use olin_test_support::{NatsServer, S3Server, TlsServer, deploy_route, fixtures, spawn_gateway};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_example_answers_as_documented() {
@@ -52,7 +39,7 @@ async fn every_example_answers_as_documented() {
     })
     .await;
     for f in ["hello", "echo", "form", "greet", "fetch", "fetch-denied"] {
-        wait_for_route(&http, &gateway, f).await;
+        gateway.wait_for_route(&http, f).await;
     }
 
     // hello (C, WASI): the CGI environment comes back.

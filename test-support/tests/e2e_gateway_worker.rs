@@ -28,20 +28,9 @@ async fn stack() -> Stack {
     deploy(&client, &s3.store_args(), "exit3", &fixtures::wat("exit3.wat")).await;
     let stack = Stack { _nats: nats, _s3: s3, gateway, workers: vec![w1, w2], http: reqwest::Client::new() };
     for f in ["hello", "echo", "exit3"] {
-        wait_for_route(&stack, f).await;
+        stack.gateway.wait_for_route(&stack.http, f).await;
     }
     stack
-}
-
-async fn wait_for_route(stack: &Stack, function: &str) {
-    for _ in 0..200 {
-        let r = stack.http.get(stack.gateway.function_url(function, "/")).send().await.unwrap();
-        if r.headers().get("olin-error").is_none_or(|v| v != "FUNCTION_NOT_FOUND") {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("route {function} never reached the gateway");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
