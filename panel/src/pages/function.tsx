@@ -1,9 +1,9 @@
-import { useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import type { Api, Deployment, EnvVar, Execution, Fn, TryItResult, Version } from "../api";
 import { bytes, count, deployed, micros, outcome, time } from "../format";
 import { href } from "../router";
 import { Chart } from "../ui/chart";
-import { ErrorNote, Loading, Section, useAction, useLoad } from "../ui/common";
+import { DataTable, ErrorNote, Loading, Section, useAction, useLoad } from "../ui/common";
 
 type Tab = "overview" | "executions" | "usage" | "settings";
 
@@ -88,51 +88,37 @@ function Overview({ api, fn, reload }: { api: Api; fn: Fn; reload: () => void })
       </Section>
       <Section title="Versions">
         <ErrorNote error={versions.error ?? change.error} />
-        {versions.data && versions.data.items.length === 0 ? <p class="muted">No versions yet.</p> : null}
-        {versions.data && versions.data.items.length > 0 ? (
-          <div class="scroll">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Version</th>
-                  <th scope="col">sha256</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">ABI</th>
-                  <th scope="col">Uploaded</th>
-                  <th scope="col" />
-                </tr>
-              </thead>
-              <tbody>
-                {versions.data.items.map((v: Version) => (
-                  <tr key={v.id}>
-                    <td>v{v.number}</td>
-                    <td class="mono">{v.sha256.slice(0, 12)}</td>
-                    <td>{bytes(v.size_bytes)}</td>
-                    <td>{v.abi}</td>
-                    <td>{time(v.created_at)}</td>
-                    <td>
-                      {live?.version === v.number ? (
-                        <strong>live</strong>
-                      ) : (
-                        <button
-                          disabled={change.busy}
-                          onClick={() =>
-                            void change.run(async () => {
-                              await api.rollback(fn.name, v.number);
-                              reload();
-                            })
-                          }
-                        >
-                          {live && v.number < live.version ? "Roll back to this" : "Deploy this"}
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        ) : null}
+        <DataTable
+          head={["Version", "sha256", "Size", "ABI", "Uploaded", ""]}
+          rows={versions.data?.items}
+          empty="No versions yet."
+          row={(v: Version) => (
+            <tr key={v.id}>
+              <td>v{v.number}</td>
+              <td class="mono">{v.sha256.slice(0, 12)}</td>
+              <td>{bytes(v.size_bytes)}</td>
+              <td>{v.abi}</td>
+              <td>{time(v.created_at)}</td>
+              <td>
+                {live?.version === v.number ? (
+                  <strong>live</strong>
+                ) : (
+                  <button
+                    disabled={change.busy}
+                    onClick={() =>
+                      void change.run(async () => {
+                        await api.rollback(fn.name, v.number);
+                        reload();
+                      })
+                    }
+                  >
+                    {live && v.number < live.version ? "Roll back to this" : "Deploy this"}
+                  </button>
+                )}
+              </td>
+            </tr>
+          )}
+        />
       </Section>
       <Section title="Deployment history">
         <ErrorNote error={history.error} />
@@ -259,39 +245,25 @@ function Executions({ api, fn }: { api: Api; fn: Fn }) {
       </form>
       <ErrorNote error={page.error} />
       {page.loading && !page.data ? <Loading what="executions" /> : null}
-      {page.data && page.data.items.length === 0 ? <p class="muted">No recorded calls match.</p> : null}
-      {page.data && page.data.items.length > 0 ? (
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">Status</th>
-                <th scope="col">Wall time</th>
-                <th scope="col">Fuel</th>
-                <th scope="col">Request</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.data.items.map((e: Execution) => (
-                <tr key={e.invocation_id}>
-                  <td>
-                    <a href={href({ page: "execution", id: e.invocation_id })}>{time(e.started_at)}</a>
-                  </td>
-                  <td class={outcome(e.outcome).ok ? "ok" : "bad"}>{outcome(e.outcome).label}</td>
-                  <td>{e.status}</td>
-                  <td>{micros(e.usage.wall_us)}</td>
-                  <td>{count(e.usage.fuel)}</td>
-                  <td class="mono">
-                    {e.method} {e.path || "/"}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+      <DataTable
+        head={["Started", "Outcome", "Status", "Wall time", "Fuel", "Request"]}
+        rows={page.data?.items}
+        empty="No recorded calls match."
+        row={(e: Execution) => (
+          <tr key={e.invocation_id}>
+            <td>
+              <a href={href({ page: "execution", id: e.invocation_id })}>{time(e.started_at)}</a>
+            </td>
+            <td class={outcome(e.outcome).ok ? "ok" : "bad"}>{outcome(e.outcome).label}</td>
+            <td>{e.status}</td>
+            <td>{micros(e.usage.wall_us)}</td>
+            <td>{count(e.usage.fuel)}</td>
+            <td class="mono">
+              {e.method} {e.path || "/"}
+            </td>
+          </tr>
+        )}
+      />
       <nav class="pager">
         {after !== undefined ? <button onClick={() => setAfter(undefined)}>Newest</button> : null}
         {page.data?.next ? <button onClick={() => setAfter(page.data?.next ?? undefined)}>Older</button> : null}
@@ -307,7 +279,25 @@ function UsageView({ api, fn }: { api: Api; fn: Fn }) {
   const series = useLoad(() => api.usageSeries(fn.name, since, 48), [fn.name, hours]);
   const u = usage.data;
   const s = series.data;
-  const times = s ? s.points.map((p) => Date.parse(p.start) / 1000) : [];
+  // Built once per load: a Chart rebuilds its canvas when these change.
+  const times = useMemo(() => (s ? s.points.map((p) => Date.parse(p.start) / 1000) : []), [s]);
+  const charts = useMemo(
+    () =>
+      s
+        ? {
+            calls: [
+              { label: "calls", values: s.points.map((p) => p.calls), color: "#2458c6" },
+              { label: "errors", values: s.points.map((p) => p.errors), color: "#b3261e" },
+            ],
+            wall: [
+              { label: "p50", values: s.points.map((p) => p.wall_us.p50), color: "#1e7d32", format: micros },
+              { label: "p99", values: s.points.map((p) => p.wall_us.p99), color: "#c77700", format: micros },
+            ],
+            fuel: [{ label: "fuel", values: s.points.map((p) => p.fuel), color: "#6a3fb5", format: count }],
+          }
+        : null,
+    [s],
+  );
   return (
     <>
       <label>
@@ -340,25 +330,11 @@ function UsageView({ api, fn }: { api: Api; fn: Fn }) {
           </dd>
         </dl>
       ) : null}
-      {s ? (
+      {s && charts ? (
         <div class="charts">
-          <Chart
-            title={`Calls and errors per ${Math.round(s.step_seconds / 60)} min`}
-            times={times}
-            lines={[
-              { label: "calls", values: s.points.map((p) => p.calls), color: "#2458c6" },
-              { label: "errors", values: s.points.map((p) => p.errors), color: "#b3261e" },
-            ]}
-          />
-          <Chart
-            title="Wall time"
-            times={times}
-            lines={[
-              { label: "p50", values: s.points.map((p) => p.wall_us.p50), color: "#1e7d32", format: micros },
-              { label: "p99", values: s.points.map((p) => p.wall_us.p99), color: "#c77700", format: micros },
-            ]}
-          />
-          <Chart title="Fuel" times={times} lines={[{ label: "fuel", values: s.points.map((p) => p.fuel), color: "#6a3fb5", format: count }]} />
+          <Chart title={`Calls and errors per ${Math.round(s.step_seconds / 60)} min`} times={times} lines={charts.calls} />
+          <Chart title="Wall time" times={times} lines={charts.wall} />
+          <Chart title="Fuel" times={times} lines={charts.fuel} />
         </div>
       ) : null}
     </>

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import type { Api, Fn } from "../api";
 import { deployed } from "../format";
 import { href } from "../router";
-import { ErrorNote, Loading, useAction, useLoad } from "../ui/common";
+import { DataTable, ErrorNote, Loading, useAction, useLoad } from "../ui/common";
 
 export function Functions({ api }: { api: Api }) {
   const [after, setAfter] = useState<string | undefined>(undefined);
@@ -37,33 +37,25 @@ export function Functions({ api }: { api: Api }) {
       <ErrorNote error={create.error} />
       <ErrorNote error={page.error} />
       {page.loading && !page.data ? <Loading what="functions" /> : null}
-      {page.data && page.data.items.length === 0 ? <p class="muted">No functions yet: create one above, or deploy with <code>olinctl deploy NAME FILE.wasm</code>.</p> : null}
-      {page.data && page.data.items.length > 0 ? (
-        <div class="scroll">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Deployed</th>
-                <th scope="col">Visibility</th>
-                <th scope="col">URL</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.data.items.map((f: Fn) => (
-                <tr key={f.id}>
-                  <td>
-                    <a href={href({ page: "function", name: f.name, tab: "overview" })}>{f.name}</a>
-                  </td>
-                  <td>{deployed(f.deployment)}</td>
-                  <td>{f.visibility}</td>
-                  <td class="mono">{f.url}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+      <DataTable
+        head={["Name", "Deployed", "Visibility", "URL"]}
+        rows={page.data?.items}
+        empty={
+          <>
+            No functions yet: create one above, or deploy with <code>olinctl deploy NAME FILE.wasm</code>.
+          </>
+        }
+        row={(f: Fn) => (
+          <tr key={f.id}>
+            <td>
+              <a href={href({ page: "function", name: f.name, tab: "overview" })}>{f.name}</a>
+            </td>
+            <td>{deployed(f.deployment)}</td>
+            <td>{f.visibility}</td>
+            <td class="mono">{f.url}</td>
+          </tr>
+        )}
+      />
       <nav class="pager">
         {after !== undefined ? <button onClick={() => setAfter(undefined)}>First page</button> : null}
         {page.data?.next ? <button onClick={() => setAfter(page.data?.next ?? undefined)}>Next page</button> : null}

@@ -1,6 +1,6 @@
 // Small building blocks shared by the pages.
 
-import type { ComponentChildren } from "preact";
+import type { ComponentChildren, JSX } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { ApiError } from "../api";
 
@@ -99,4 +99,37 @@ export function useAction(): {
     }
   }, []);
   return { busy, error, run, clear: () => setError(null) };
+}
+
+/** A table of `rows` (one `<tr>` each from `row`) under `head`, scrolling
+ * sideways on narrow screens; `empty` when there are none, nothing while loading. */
+export function DataTable<T>({
+  head,
+  rows,
+  row,
+  empty,
+}: {
+  head: string[];
+  rows: T[] | undefined;
+  row: (item: T) => JSX.Element;
+  empty: ComponentChildren;
+}) {
+  if (!rows) return null;
+  if (rows.length === 0) return <p class="muted">{empty}</p>;
+  return (
+    <div class="scroll">
+      <table>
+        <thead>
+          <tr>
+            {head.map((h, i) => (
+              <th key={i} scope="col">
+                {h}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{rows.map(row)}</tbody>
+      </table>
+    </div>
+  );
 }
