@@ -157,6 +157,8 @@ async fn the_whole_workflow() {
     let id = calls[0]["invocation_id"].as_str().unwrap().to_owned();
     let one = ctl.run(&["executions", "--id", &id, "-o", "json"]).await.ok().json();
     assert_eq!(one["function"], "hello");
+    let shown = ctl.run(&["executions", "--id", &id]).await.ok();
+    assert!(shown.stdout.contains("\n  X-Powered-By: olincloud-hello"), "the response headers: {shown:?}");
     let table = ctl.run(&["executions", "hello"]).await.ok();
     assert!(table.stdout.starts_with("INVOCATION"), "{table:?}");
     assert!(table.stdout.contains(&id), "{table:?}");
@@ -209,6 +211,8 @@ async fn the_whole_workflow() {
     assert_eq!(fns[0]["deployment"]["version"], 1);
     let table = ctl.run(&["fn", "list"]).await.ok();
     assert!(table.stdout.contains("hello") && table.stdout.contains("v1"), "{table:?}");
+    assert!(table.stdout.starts_with("NAME   DEPLOYED  CALLS 1H"), "{table:?}");
+    assert!(table.stdout.lines().any(|l| l.starts_with("hello") && l.contains(" (1 failed) ")), "{table:?}");
 
     // Environment (secrets masked) and limits.
     ctl.run(&["env", "set", "hello", "MODE=test", "PLAIN=a=b"]).await.ok();

@@ -8,8 +8,8 @@
 //! Two tasks form a pipeline: the reader fetches and decodes the next batch
 //! while the writer stores the previous one. On Postgres a batch is one
 //! `INSERT ... SELECT FROM UNNEST($1, ..., $22)` with one array per column
-//! (22 parameters whatever the batch size, where a multi-row `VALUES`
-//! statement binds 22 per row); SQLite, the embedded default, gets the
+//! (23 parameters whatever the batch size, where a multi-row `VALUES`
+//! statement binds 23 per row); SQLite, the embedded default, gets the
 //! multi-row statement.
 
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use olin_proto::Message as _;
-use olin_proto::v1::{ExecutionEvent, Outcome};
+use olin_proto::v1::{ExecutionEvent, Header, Outcome};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel as _, NotSet, QueryFilter,
@@ -125,6 +125,7 @@ pub fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>
         method: e.method,
         path: e.path,
         is_async: e.r#async,
+        response_headers: headers_json(&e.headers),
         started_at: time(e.started_unix_ms),
         finished_at: time(e.finished_unix_ms),
         created_at: now,
@@ -132,13 +133,24 @@ pub fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>
     }
 }
 
+/// `headers` as stored: a JSON array of `{"name", "value"}`, values decoded
+/// as UTF-8 (lossily: a header value is bytes).
+fn headers_json(headers: &[Header]) -> String {
+    let list: Vec<_> = headers
+        .iter()
+        .map(|h| serde_json::json!({"name": h.name, "value": String::from_utf8_lossy(&h.value)}))
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
 /// The UNNEST insert: one array parameter per column.
 const INSERT_UNNEST: &str = "INSERT INTO executions (invocation_id, owner_id, function_id, function_name, \
     deployment_id, module_sha256, outcome, status, exit_code, wall_us, fuel, peak_memory_bytes, bytes_in, \
-    bytes_out, stderr_tail, error, worker_id, method, path, is_async, started_at, finished_at) \
+    bytes_out, stderr_tail, error, worker_id, method, path, is_async, response_headers, started_at, finished_at) \
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
     $8::int4[], $9::int4[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::bytea[], \
-    $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::timestamptz[], $22::timestamptz[]) \
+    $16::text[], $17::text[], $18::text[], $19::text[], $20::bool[], $21::text[], $22::timestamptz[], \
+    $23::timestamptz[]) \
     ON CONFLICT (invocation_id) DO NOTHING";
 
 /// Inserts `rows` in one statement, skipping invocation ids already recorded.
@@ -188,6 +200,7 @@ struct Columns {
     method: Vec<String>,
     path: Vec<String>,
     is_async: Vec<bool>,
+    response_headers: Vec<String>,
     started_at: Vec<DateTime<Utc>>,
     finished_at: Vec<DateTime<Utc>>,
 }
@@ -214,6 +227,7 @@ impl Columns {
         self.method.push(r.method.clone());
         self.path.push(r.path.clone());
         self.is_async.push(r.is_async);
+        self.response_headers.push(r.response_headers.clone());
         self.started_at.push(r.started_at);
         self.finished_at.push(r.finished_at);
     }
@@ -245,6 +259,7 @@ async fn insert_unnest(db: &DatabaseConnection, rows: &[executions::Model]) -> R
         .bind(c.method)
         .bind(c.path)
         .bind(c.is_async)
+        .bind(c.response_headers)
         .bind(c.started_at)
         .bind(c.finished_at)
         .execute(db.get_postgres_connection_pool())

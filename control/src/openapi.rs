@@ -107,6 +107,15 @@ fn schemas() -> Value {
     let t = json!({"type": "string", "format": "date-time"});
     let nt = json!({"type": "string", "format": "date-time", "nullable": true});
     let ni = json!({"type": "integer", "nullable": true});
+    let usage = obj(json!({"wall_us": i, "fuel": i, "peak_memory_bytes": i, "bytes_in": i, "bytes_out": i}), &[]);
+    let headers = json!({"type": "array", "items": obj(json!({"name": s, "value": s}), &["name", "value"])});
+    // Outside the big map below: serde_json's macro recursion limit.
+    let execution = obj(
+        json!({"invocation_id": s, "function": s, "deployment_id": s, "module_sha256": s, "outcome": s,
+            "status": i, "exit_code": i, "usage": usage, "headers": headers, "stderr_tail": s, "error": s,
+            "worker_id": s, "method": s, "path": s, "async": {"type": "boolean"}, "started_at": t, "finished_at": t}),
+        &["invocation_id", "outcome", "status"],
+    );
     json!({
         "Error": obj(json!({"error": obj(json!({"code": s, "message": s}), &["code", "message"])}), &["error"]),
         "Login": obj(json!({"username": s, "password": s, "expires_in": i}), &["username", "password"]),
@@ -121,8 +130,10 @@ fn schemas() -> Value {
             "url": s, "limits": {"$ref": "#/components/schemas/Limits"}, "egress_allow": {"type": "array", "items": s},
             "async_max_attempts": ni, "created_at": t, "updated_at": t,
             "deployment": {"type": "object", "nullable": true, "description": "The active deployment, null before the first deploy",
-                "properties": {"id": s, "version": i, "canary_version": ni, "canary_percent": ni}}}),
-            &["id", "name", "visibility", "url", "deployment"]),
+                "properties": {"id": s, "version": i, "canary_version": ni, "canary_percent": ni}},
+            "last_hour": {"type": "object", "description": "Calls that started in the last hour, and how many of them failed",
+                "properties": {"calls": i, "errors": i}}}),
+            &["id", "name", "visibility", "url", "deployment", "last_hour"]),
         "FunctionList": list_of("Function"),
         "NewFunction": obj(json!({"name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
             "visibility": {"type": "string", "enum": ["public", "private"]}}), &["name"]),
@@ -143,15 +154,12 @@ fn schemas() -> Value {
                 "errors_by_outcome": {"type": "object", "additionalProperties": i},
                 "wall_us": obj(json!({"p50": ni, "p99": ni}), &[]), "fuel": i}), &["start", "calls", "errors"])}}),
             &["since", "until", "step_seconds", "points"]),
-        "TryIt": obj(json!({"method": s, "path": s, "headers": {"type": "array", "items": obj(json!({"name": s, "value": s}), &["name", "value"])},
+        "TryIt": obj(json!({"method": s, "path": s, "headers": headers,
             "body": s, "invoke_key": s}), &[]),
-        "TryItResult": obj(json!({"url": s, "status": i, "headers": {"type": "array", "items": obj(json!({"name": s, "value": s}), &["name", "value"])},
+        "TryItResult": obj(json!({"url": s, "status": i, "headers": headers,
             "body": {"type": "string", "nullable": true}, "body_base64": {"type": "string", "nullable": true},
             "truncated": {"type": "boolean"}}), &["status", "headers"]),
-        "Execution": obj(json!({"invocation_id": s, "function": s, "deployment_id": s, "module_sha256": s, "outcome": s,
-            "status": i, "exit_code": i, "usage": obj(json!({"wall_us": i, "fuel": i, "peak_memory_bytes": i, "bytes_in": i, "bytes_out": i}), &[]),
-            "stderr_tail": s, "error": s, "worker_id": s, "method": s, "path": s, "async": {"type": "boolean"},
-            "started_at": t, "finished_at": t}), &["invocation_id", "outcome", "status"]),
+        "Execution": execution,
         "ExecutionList": list_of("Execution"),
         "Usage": obj(json!({"since": nt, "until": nt, "calls": i, "errors": i, "errors_by_outcome": {"type": "object", "additionalProperties": i},
             "wall_us": obj(json!({"p50": ni, "p99": ni}), &[]), "fuel": i, "bytes_in": i, "bytes_out": i}), &["calls", "errors"]),

@@ -252,6 +252,10 @@ async fn executions_and_usage_are_recorded_per_owner() {
         assert_eq!(r.status(), StatusCode::OK);
         ids.push(r.headers()["olin-invocation-id"].to_str().unwrap().to_owned());
     }
+    // One call that fails (exit 2): an error in the counts below.
+    let r = http.get(gateway.function_url("rec", "/fail")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    ids.push(r.headers()["olin-invocation-id"].to_str().unwrap().to_owned());
     // Every call (the warm-up ones too) becomes a row; wait for ingestion.
     let started = Instant::now();
     let rows = loop {
@@ -270,6 +274,15 @@ async fn executions_and_usage_are_recorded_per_owner() {
     );
     assert_eq!(one["path"], "/p");
     assert!(one["usage"]["wall_us"].as_i64().unwrap() > 0 && one["usage"]["fuel"].as_i64().unwrap() > 0);
+    assert_eq!(
+        one["headers"],
+        json!([{"name": "Content-Type", "value": "text/plain; charset=utf-8"},
+            {"name": "X-Powered-By", "value": "olincloud-hello"}]),
+        "the response headers the function set, in order"
+    );
+    let failed = rows.iter().find(|e| e["invocation_id"] == ids[20].as_str()).unwrap();
+    assert_eq!((failed["outcome"].as_str(), failed["exit_code"].as_i64()), (Some("GUEST_ERROR"), Some(2)));
+    assert_eq!(failed["headers"], json!([]));
     let (s, shown) = admin.call("GET", &format!("/executions/{}", ids[0]), None).await;
     assert_eq!((s, shown["invocation_id"].as_str()), (StatusCode::OK, Some(ids[0].as_str())));
     let (_, page) = admin.call("GET", "/functions/rec/executions?limit=5", None).await;
@@ -285,7 +298,12 @@ async fn executions_and_usage_are_recorded_per_owner() {
 
     let (_, usage) = admin.call("GET", "/functions/rec/usage", None).await;
     assert_eq!(usage["calls"].as_u64(), Some(rows.len() as u64), "{usage}");
-    assert_eq!(usage["errors"], 0);
+    assert_eq!(usage["errors"], 1);
+    assert_eq!(usage["errors_by_outcome"], json!({"GUEST_ERROR": 1}));
+    // The functions list carries the same counts as the call rate.
+    let (_, list) = admin.call("GET", "/functions", None).await;
+    let listed = list["items"].as_array().unwrap().iter().find(|f| f["name"] == "rec").unwrap();
+    assert_eq!(listed["last_hour"], json!({"calls": rows.len(), "errors": 1}), "{listed}");
     assert!(
         usage["wall_us"]["p50"].as_i64().unwrap() > 0
             && usage["wall_us"]["p99"].as_i64() >= usage["wall_us"]["p50"].as_i64()

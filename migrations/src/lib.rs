@@ -5,6 +5,8 @@
 //! - [`Migrator`]: every migration, in order.
 //! - `m20261125_000001_initial`: users, tokens, functions, versions,
 //!   deployments, environment, invoke keys, executions, audit log.
+//! - `m20261130_000001_execution_headers`: the response headers of each
+//!   execution.
 //! - [`cli`]: the `olin-migrations` command line.
 //! - `dialect`: the few spellings that differ between the two databases,
 //!   and the `updated_at` triggers.
@@ -15,6 +17,7 @@
 pub mod cli;
 mod dialect;
 mod m20261125_000001_initial;
+mod m20261130_000001_execution_headers;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -25,7 +28,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_initial::Migration)]
+        vec![Box::new(m20261125_000001_initial::Migration), Box::new(m20261130_000001_execution_headers::Migration)]
     }
 }
 

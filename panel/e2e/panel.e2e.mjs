@@ -67,6 +67,8 @@ async function deploy(file, version) {
   await page.setInputFiles("input[name=module]", file);
   await page.click("button:text-is('Upload and deploy')");
   await page.waitForSelector(`text=v${version} · public`);
+  const left = await page.$eval("input[name=module]", (i) => i.files.length);
+  if (left !== 0) throw new Error("the file input still holds the deployed file");
 }
 
 try {
@@ -96,6 +98,8 @@ try {
   step("invoke it from the page");
   await tryIt("GET", "/world?from=panel", "", "Hello from Olincloud!");
   const callLink = await page.getAttribute("a:text-is('see the call')", "href");
+  await page.click("summary:has-text('Response headers')");
+  await page.waitForSelector("td:text-is('olin-invocation-id')");
   await shot("04-try-it");
 
   step("the execution appears");
@@ -107,7 +111,17 @@ try {
   await shot("05-executions");
   await page.click("table td a >> nth=0");
   await page.waitForSelector("text=Wall time");
+  // The response headers hello.c printed, in the call detail.
+  await page.waitForSelector("h2:text-is('Response headers')");
+  await page.waitForSelector("td:text-is('X-Powered-By')");
+  await page.waitForSelector("td:text-is('olincloud-hello')");
   await shot("06-execution");
+
+  step("the functions list shows the call rate");
+  await page.goto(`${base}/#/`);
+  await page.waitForSelector("th:text-is('Calls (last hour)')");
+  await page.waitForSelector("td:text-matches('^[0-9]+ calls?$')");
+  await shot("06a-functions-list");
   const callId = callLink.split("/").pop();
 
   step("deploy v2, then roll back to v1");

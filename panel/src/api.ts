@@ -24,6 +24,12 @@ export interface ActiveDeployment {
   canary_percent: number | null;
 }
 
+/** One HTTP header, in the order it was sent. */
+export interface Header {
+  name: string;
+  value: string;
+}
+
 export interface Fn {
   id: string;
   name: string;
@@ -33,6 +39,8 @@ export interface Fn {
   egress_allow: string[];
   async_max_attempts: number | null;
   deployment: ActiveDeployment | null;
+  /** Calls that started in the last hour, and how many failed. */
+  last_hour: { calls: number; errors: number };
   created_at: string;
   updated_at: string;
 }
@@ -79,6 +87,8 @@ export interface Execution {
   method: string;
   path: string;
   async: boolean;
+  /** The response headers the function set. */
+  headers: Header[];
   started_at: string;
   finished_at: string;
 }
@@ -115,7 +125,7 @@ export interface UsageSeries {
 export interface TryItResult {
   url: string;
   status: number;
-  headers: { name: string; value: string }[];
+  headers: Header[];
   body: string | null;
   body_base64: string | null;
   truncated: boolean;
@@ -322,7 +332,7 @@ export class Api {
   /** Calls the function through the gateway, by way of control (same origin). */
   invoke(
     name: string,
-    call: { method: string; path: string; body: string; headers?: { name: string; value: string }[]; invoke_key?: string },
+    call: { method: string; path: string; body: string; headers?: Header[]; invoke_key?: string },
   ): Promise<TryItResult> {
     return this.request("POST", `/functions/${encodeURIComponent(name)}/invoke`, call);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ago, bytes, count, deployed, micros, outcome, time } from "./format";
+import { ago, bytes, count, deployed, micros, outcome, rate, time } from "./format";
 
 describe("format", () => {
   it("sizes in binary units", () => {
@@ -42,5 +42,13 @@ describe("format", () => {
     expect(deployed(null)).toBe("not deployed");
     expect(deployed({ version: 3, canary_version: null, canary_percent: null })).toBe("v3");
     expect(deployed({ version: 3, canary_version: 4, canary_percent: 10 })).toBe("v3 + v4 (10%)");
+  });
+
+  it("call rates", () => {
+    expect(rate(undefined)).toBe("none");
+    expect(rate({ calls: 0, errors: 0 })).toBe("none");
+    expect(rate({ calls: 1, errors: 0 })).toBe("1 call");
+    expect(rate({ calls: 1234, errors: 0 })).toBe("1,234 calls");
+    expect(rate({ calls: 12, errors: 1 })).toBe("12 calls, 1 failed");
   });
 });

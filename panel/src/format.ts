@@ -72,3 +72,10 @@ export function deployed(d: { version: number; canary_version: number | null; ca
   if (d.canary_version !== null && d.canary_percent !== null) return `v${d.version} + v${d.canary_version} (${d.canary_percent}%)`;
   return `v${d.version}`;
 }
+
+/** A function's recent call rate: `none`, `12 calls`, `12 calls, 1 failed`. */
+export function rate(r: { calls: number; errors: number } | undefined): string {
+  if (!r || r.calls === 0) return "none";
+  const calls = `${count(r.calls)} ${r.calls === 1 ? "call" : "calls"}`;
+  return r.errors > 0 ? `${calls}, ${count(r.errors)} failed` : calls;
+}

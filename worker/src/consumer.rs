@@ -273,6 +273,7 @@ pub(crate) fn event_of(req: &InvocationRequest, resp: &InvocationResponse, start
         path: req.path.clone(),
         r#async: req.r#async,
         error: resp.error.clone(),
+        headers: resp.headers.clone(),
     }
 }
 

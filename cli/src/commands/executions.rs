@@ -111,6 +111,7 @@ impl Executions {
                     ("peak memory", human_bytes(u["peak_memory_bytes"].as_u64().unwrap_or(0))),
                     ("bytes in/out", format!("{} / {}", cell(&u["bytes_in"]), cell(&u["bytes_out"]))),
                     ("worker", cell(&e["worker_id"])),
+                    ("headers", headers(&e["headers"])),
                     ("stderr", format!("\n{}", cell(&e["stderr_tail"]))),
                 ],
             );
@@ -131,6 +132,15 @@ impl Executions {
         output::listing(g.output, &Value::Array(items), t, &format!("No recorded calls of {name} (yet)."));
         Ok(())
     }
+}
+
+/// The response headers of a call, one `Name: value` per line.
+fn headers(list: &Value) -> String {
+    let lines: Vec<String> = list
+        .as_array()
+        .map(|a| a.iter().map(|h| format!("\n  {}: {}", cell(&h["name"]), cell(&h["value"]))).collect())
+        .unwrap_or_default();
+    if lines.is_empty() { "none".to_owned() } else { lines.concat() }
 }
 
 /// `olinctl logs`: the outcomes and stderr tails of recent calls.

@@ -52,6 +52,15 @@ pub fn deployed(f: &Value) -> String {
     }
 }
 
+/// The calls of the last hour: `12`, `12 (1 failed)`.
+fn last_hour(f: &Value) -> String {
+    let r = &f["last_hour"];
+    match (r["calls"].as_u64().unwrap_or(0), r["errors"].as_u64().unwrap_or(0)) {
+        (calls, 0) => calls.to_string(),
+        (calls, errors) => format!("{calls} ({errors} failed)"),
+    }
+}
+
 /// `memory 128 MiB` style cell text of a limit, `default` when unset.
 fn limit(v: &Value, unit: fn(u64) -> String) -> String {
     v.as_u64().map_or_else(|| "default".to_owned(), unit)
@@ -120,9 +129,9 @@ impl Fn {
                         None => break,
                     }
                 }
-                let mut t = Table::new(&["name", "deployed", "visibility", "url"]);
+                let mut t = Table::new(&["name", "deployed", "calls 1h", "visibility", "url"]);
                 for f in &items {
-                    t.row(vec![cell(&f["name"]), deployed(f), cell(&f["visibility"]), cell(&f["url"])]);
+                    t.row(vec![cell(&f["name"]), deployed(f), last_hour(f), cell(&f["visibility"]), cell(&f["url"])]);
                 }
                 output::listing(
                     g.output,

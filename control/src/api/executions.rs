@@ -49,6 +49,7 @@ fn execution_json(e: &executions::Model) -> Value {
             "bytes_in": e.bytes_in, "bytes_out": e.bytes_out},
         "stderr_tail": String::from_utf8_lossy(&e.stderr_tail), "error": e.error, "worker_id": e.worker_id,
         "method": e.method, "path": e.path, "async": e.is_async,
+        "headers": serde_json::from_str::<Value>(&e.response_headers).unwrap_or_else(|_| json!([])),
         "started_at": e.started_at, "finished_at": e.finished_at,
     })
 }

@@ -1,6 +1,7 @@
 //! Functions: a DNS-label name (it becomes a host name in gateway host
 //! routing), an owner, a visibility. Another user's function is a 404.
 
+use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 
 use super::{Api, Page, Request, audit, new_id};
 use crate::auth::Caller;
-use crate::entity::{deployments, functions, versions};
+use crate::entity::{deployments, executions, functions, versions};
 use crate::error::ApiError;
 
 #[derive(Deserialize)]
@@ -76,14 +77,41 @@ async fn active_deployments(api: &Api, fs: &[functions::Model]) -> Result<HashMa
         .collect())
 }
 
-/// `fs` as the API shows them, each with its active deployment (or null).
+/// The window of a function's call rate.
+const RATE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// Calls and failed calls of each of `fs` that started in the last
+/// [`RATE_WINDOW`], by function id: one grouped query over the
+/// `(function_id, started_at)` index.
+async fn recent_calls(api: &Api, fs: &[functions::Model]) -> Result<HashMap<String, (i64, i64)>, ApiError> {
+    let ids: Vec<&str> = fs.iter().map(|f| f.id.as_str()).collect();
+    let failed = Expr::case(executions::Column::Outcome.ne("OK"), 1).finally(0);
+    let rows: Vec<(Option<String>, i64, Option<i64>)> = executions::Entity::find()
+        .select_only()
+        .column(executions::Column::FunctionId)
+        .column_as(executions::Column::InvocationId.count(), "calls")
+        .column_as(Expr::from(Func::sum(failed)), "errors")
+        .filter(executions::Column::FunctionId.is_in(ids))
+        .filter(executions::Column::StartedAt.gte(chrono::Utc::now() - RATE_WINDOW))
+        .group_by(executions::Column::FunctionId)
+        .into_tuple()
+        .all(&api.db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(id, calls, errors)| Some((id?, (calls, errors.unwrap_or(0))))).collect())
+}
+
+/// `fs` as the API shows them, each with its active deployment (or null)
+/// and its calls in the last hour.
 pub(super) async fn functions_json(api: &Api, fs: &[functions::Model]) -> Result<Vec<Value>, ApiError> {
     let mut active = active_deployments(api, fs).await?;
+    let recent = recent_calls(api, fs).await?;
     Ok(fs
         .iter()
         .map(|f| {
             let mut body = function_json(api, f);
             body["deployment"] = active.remove(&f.id).unwrap_or(Value::Null);
+            let (calls, errors) = recent.get(&f.id).copied().unwrap_or_default();
+            body["last_hour"] = json!({"calls": calls, "errors": errors});
             body
         })
         .collect())

@@ -27,6 +27,8 @@ pub struct Model {
     pub method: String,
     pub path: String,
     pub is_async: bool,
+    /// JSON array of `{"name", "value"}`: the response headers, in order.
+    pub response_headers: String,
     pub started_at: DateTimeUtc,
     pub finished_at: DateTimeUtc,
     pub created_at: DateTimeUtc,

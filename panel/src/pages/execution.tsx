@@ -1,7 +1,7 @@
 import type { Api } from "../api";
 import { bytes, count, micros, outcome, time } from "../format";
 import { href } from "../router";
-import { ErrorNote, Loading, useLoad } from "../ui/common";
+import { ErrorNote, HeaderTable, Loading, useLoad } from "../ui/common";
 
 export function ExecutionPage({ api, id }: { api: Api; id: string }) {
   const e = useLoad(() => api.execution(id), [id]);
@@ -53,6 +53,8 @@ export function ExecutionPage({ api, id }: { api: Api; id: string }) {
             <dt>Module</dt>
             <dd class="mono">{x.module_sha256.slice(0, 16)}</dd>
           </dl>
+          <h2>Response headers</h2>
+          <HeaderTable headers={x.headers ?? []} empty="The function set no headers." />
           <h2>stderr</h2>
           {x.stderr_tail ? <pre class="stderr">{x.stderr_tail}</pre> : <p class="muted">Nothing on stderr.</p>}
         </>

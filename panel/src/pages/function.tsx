@@ -1,9 +1,9 @@
-import { useMemo, useState } from "preact/hooks";
+import { useMemo, useRef, useState } from "preact/hooks";
 import type { Api, Deployment, EnvVar, Execution, Fn, TryItResult, Version } from "../api";
 import { bytes, count, deployed, micros, outcome, time } from "../format";
 import { href } from "../router";
 import { Chart } from "../ui/chart";
-import { DataTable, ErrorNote, Loading, Section, useAction, useLoad } from "../ui/common";
+import { DataTable, ErrorNote, HeaderTable, Loading, Section, useAction, useLoad } from "../ui/common";
 
 type Tab = "overview" | "executions" | "usage" | "settings";
 
@@ -42,6 +42,7 @@ function Overview({ api, fn, reload }: { api: Api; fn: Fn; reload: () => void })
   const versions = useLoad(() => api.versions(fn.name), [fn.name, fn.updated_at, fn.deployment?.id]);
   const history = useLoad(() => api.deployments(fn.name), [fn.name, fn.deployment?.id]);
   const [file, setFile] = useState<File | null>(null);
+  const uploadForm = useRef<HTMLFormElement>(null);
   const [progress, setProgress] = useState<[number, number] | null>(null);
   const upload = useAction();
   const change = useAction();
@@ -50,6 +51,8 @@ function Overview({ api, fn, reload }: { api: Api; fn: Fn; reload: () => void })
       if (!file) return;
       const v = await api.uploadVersion(fn.name, file, (sent, total) => setProgress([sent, total]));
       await api.deploy(fn.name, v.number);
+      // Clear the chosen file too, so the next deploy starts from a blank form.
+      uploadForm.current?.reset();
       setFile(null);
       reload();
     });
@@ -66,6 +69,7 @@ function Overview({ api, fn, reload }: { api: Api; fn: Fn; reload: () => void })
       <Section title="Deploy a new version">
         <form
           class="inline"
+          ref={uploadForm}
           onSubmit={(e) => {
             e.preventDefault();
             void deployFile();
@@ -195,6 +199,10 @@ function TryIt({ api, fn }: { api: Api; fn: Fn }) {
               <a href={href({ page: "execution", id: result.headers.find((h) => h.name === "olin-invocation-id")?.value ?? "" })}>see the call</a>
             ) : null}
           </p>
+          <details>
+            <summary>Response headers ({result.headers.length})</summary>
+            <HeaderTable headers={result.headers} empty="No headers." />
+          </details>
           <pre class="response">{result.body ?? `(${result.body_base64?.length ?? 0} base64 characters of binary)`}{result.truncated ? "\n… (cut at 1 MiB)" : ""}</pre>
         </div>
       ) : null}

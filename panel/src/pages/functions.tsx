@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import type { Api, Fn } from "../api";
-import { deployed } from "../format";
+import { deployed, rate } from "../format";
 import { href } from "../router";
 import { DataTable, ErrorNote, Loading, useAction, useLoad } from "../ui/common";
 
@@ -38,7 +38,7 @@ export function Functions({ api }: { api: Api }) {
       <ErrorNote error={page.error} />
       {page.loading && !page.data ? <Loading what="functions" /> : null}
       <DataTable
-        head={["Name", "Deployed", "Visibility", "URL"]}
+        head={["Name", "Deployed", "Calls (last hour)", "Visibility", "URL"]}
         rows={page.data?.items}
         empty={
           <>
@@ -51,6 +51,7 @@ export function Functions({ api }: { api: Api }) {
               <a href={href({ page: "function", name: f.name, tab: "overview" })}>{f.name}</a>
             </td>
             <td>{deployed(f.deployment)}</td>
+            <td class={f.last_hour?.errors ? "bad" : undefined}>{rate(f.last_hour)}</td>
             <td>{f.visibility}</td>
             <td class="mono">{f.url}</td>
           </tr>

@@ -2,7 +2,7 @@
 
 import type { ComponentChildren, JSX } from "preact";
 import { useCallback, useEffect, useState } from "preact/hooks";
-import { ApiError } from "../api";
+import { ApiError, type Header } from "../api";
 
 /** Loads `load()` and re-runs it when `deps` change; `reload` runs it again. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): {
@@ -111,7 +111,7 @@ export function DataTable<T>({
 }: {
   head: string[];
   rows: T[] | undefined;
-  row: (item: T) => JSX.Element;
+  row: (item: T, index: number) => JSX.Element;
   empty: ComponentChildren;
 }) {
   if (!rows) return null;
@@ -131,5 +131,22 @@ export function DataTable<T>({
         <tbody>{rows.map(row)}</tbody>
       </table>
     </div>
+  );
+}
+
+/** HTTP headers as a two-column table, in their order. */
+export function HeaderTable({ headers, empty }: { headers: Header[]; empty: ComponentChildren }) {
+  return (
+    <DataTable
+      head={["Header", "Value"]}
+      rows={headers}
+      empty={empty}
+      row={(h: Header, i: number) => (
+        <tr key={i}>
+          <td class="mono">{h.name}</td>
+          <td class="mono">{h.value}</td>
+        </tr>
+      )}
+    />
   );
 }
