@@ -5,12 +5,15 @@
 #   - in-process floor: the same sandbox code behind a plain HTTP server, no NATS;
 #   - JetStream floor: publish -> pull -> reply -> ack, no wasm;
 #   - classic CGI peer: the same hello.c compiled natively, under lighttpd mod_cgi.
-# at 1, 16 and 64 connections. Writes bench/results/gateway.{md,json}.
+# at 1, 16 and 64 connections, in interleaved rounds (medians reported: these
+# machines are noisy, single runs of the same setup differ by 10%).
+# Writes bench/results/gateway.{md,json}.
 #
-#   bench/gateway.sh [seconds-per-run]
+#   bench/gateway.sh [seconds-per-run] [rounds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dur="${1:-8}"
+rounds="${2:-3}"
 source scripts/services.sh
 olin_apt_install wrk:wrk lighttpd:lighttpd gcc:gcc nats-server:nats-server python3:python3
 
@@ -76,13 +79,17 @@ for name in "${order[@]}"; do
 done
 
 mkdir -p "$tmp/wrk"
-for name in "${order[@]}"; do
-  wrk -t2 -c16 -d2s "${urls[$name]}" >/dev/null   # warm-up
+for name in "${order[@]}"; do wrk -t2 -c16 -d2s "${urls[$name]}" >/dev/null; done   # warm-up
+# Interleaved rounds: every target at one connection count runs back to back,
+# so a round's ratios compare runs seconds apart; the report takes medians.
+for r in $(seq "$rounds"); do
   for c in 1 16 64; do
     t=2; [ "$c" = 1 ] && t=1
-    echo "==> $name, $c connection(s)"
-    wrk -t"$t" -c"$c" -d"${dur}s" --latency "${urls[$name]}" >"$tmp/wrk/$name.$c.txt"
+    for name in "${order[@]}"; do
+      echo "==> round $r/$rounds: $name, $c connection(s)"
+      wrk -t"$t" -c"$c" -d"${dur}s" --latency "${urls[$name]}" >"$tmp/wrk/$name.$c.$r.txt"
+    done
   done
 done
 
-python3 bench/wrk_report.py "$tmp/wrk" "$dur"
+python3 bench/wrk_report.py "$tmp/wrk" "$dur" "$rounds"
