@@ -141,6 +141,12 @@ pub(crate) async fn audit(api: &Api, user_id: Option<&str>, action: &str, target
 }
 
 /// A fresh time-ordered id.
+/// One HTTP header as the API shows it: `{"name", "value"}`, the value
+/// decoded as UTF-8 (lossily: a header value is bytes).
+pub(crate) fn header_json(name: &str, value: &[u8]) -> serde_json::Value {
+    serde_json::json!({"name": name, "value": String::from_utf8_lossy(value)})
+}
+
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

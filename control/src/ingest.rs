@@ -133,13 +133,9 @@ pub fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>
     }
 }
 
-/// `headers` as stored: a JSON array of `{"name", "value"}`, values decoded
-/// as UTF-8 (lossily: a header value is bytes).
+/// `headers` as stored: the JSON array the API shows.
 fn headers_json(headers: &[Header]) -> String {
-    let list: Vec<_> = headers
-        .iter()
-        .map(|h| serde_json::json!({"name": h.name, "value": String::from_utf8_lossy(&h.value)}))
-        .collect();
+    let list = headers.iter().map(|h| crate::api::header_json(&h.name, &h.value)).collect();
     serde_json::Value::Array(list).to_string()
 }
 

@@ -39,6 +39,14 @@ impl Fleet {
     async fn worker(&self) -> WorkerProcess {
         WorkerProcess::spawn(WORKER, &self.nats.url(), &self.s3.store_args(), SETTINGS).await
     }
+
+    async fn workers(&self, n: usize) -> Vec<WorkerProcess> {
+        let mut workers = Vec::with_capacity(n);
+        for _ in 0..n {
+            workers.push(self.worker().await);
+        }
+        workers
+    }
 }
 
 /// Outcomes of a steady load: (calls, failures with a sample).
@@ -97,10 +105,7 @@ fn assert_clean(t: &Tally) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scale_down_from_four_to_one_under_load() {
     let fleet = Fleet::start().await;
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        workers.push(fleet.worker().await);
-    }
+    let mut workers = fleet.workers(4).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn(steady(fleet.gateway.function_url("nap", "/"), 12, stop.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -121,10 +126,7 @@ async fn scale_down_from_four_to_one_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_restart_under_load() {
     let fleet = Fleet::start().await;
-    let mut workers = Vec::new();
-    for _ in 0..3 {
-        workers.push(fleet.worker().await);
-    }
+    let mut workers = fleet.workers(3).await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = tokio::spawn(steady(fleet.gateway.function_url("nap", "/"), 8, stop.clone()));
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -147,10 +149,7 @@ async fn rolling_restart_under_load() {
 async fn work_is_spread_fairly() {
     const WORKERS: usize = 4;
     let fleet = Fleet::start().await;
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        workers.push(fleet.worker().await);
-    }
+    let workers = fleet.workers(WORKERS).await;
     // Who ran each call, from the execution events.
     let client = fleet.nats.client().await;
     let mut events = client.subscribe(olin_proto::subject::event_subject("nap").unwrap()).await.unwrap();

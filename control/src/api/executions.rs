@@ -41,6 +41,23 @@ fn instant(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiErro
     .transpose()
 }
 
+/// `find` narrowed to calls that started in `[since, until)`; a missing end
+/// is open.
+pub(super) fn started_within(
+    find: sea_orm::Select<executions::Entity>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> sea_orm::Select<executions::Entity> {
+    let find = match since {
+        Some(t) => find.filter(executions::Column::StartedAt.gte(t)),
+        None => find,
+    };
+    match until {
+        Some(t) => find.filter(executions::Column::StartedAt.lt(t)),
+        None => find,
+    }
+}
+
 fn execution_json(e: &executions::Model) -> Value {
     json!({
         "invocation_id": e.invocation_id, "function": e.function_name, "deployment_id": e.deployment_id,
@@ -67,12 +84,7 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
     if let Some(o) = &q.outcome {
         find = find.filter(executions::Column::Outcome.eq(o.to_ascii_uppercase()));
     }
-    if let Some(t) = instant("since", q.since.as_deref())? {
-        find = find.filter(executions::Column::StartedAt.gte(t));
-    }
-    if let Some(t) = instant("until", q.until.as_deref())? {
-        find = find.filter(executions::Column::StartedAt.lt(t));
-    }
+    find = started_within(find, instant("since", q.since.as_deref())?, instant("until", q.until.as_deref())?);
     if let Some(after) = &q.after {
         find = find.filter(executions::Column::InvocationId.lt(after));
     }
@@ -109,14 +121,7 @@ async fn usage(
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Value, ApiError> {
-    let mut find = find;
-    if let Some(t) = since {
-        find = find.filter(executions::Column::StartedAt.gte(t));
-    }
-    if let Some(t) = until {
-        find = find.filter(executions::Column::StartedAt.lt(t));
-    }
-    let rows: Vec<(String, i64, i64, i64, i64)> = find
+    let rows: Vec<(String, i64, i64, i64, i64)> = started_within(find, since, until)
         .select_only()
         .column(executions::Column::Outcome)
         .column(executions::Column::WallUs)
@@ -210,10 +215,8 @@ pub(super) async fn function_series(api: &Api, params: &[String], req: Request) 
     if span_ms <= 0 {
         return Err(ApiError::bad_request("since must be before until"));
     }
-    let rows: Vec<(String, i64, i64, DateTime<Utc>)> = executions::Entity::find()
-        .filter(executions::Column::FunctionId.eq(&f.id))
-        .filter(executions::Column::StartedAt.gte(since))
-        .filter(executions::Column::StartedAt.lt(until))
+    let find = executions::Entity::find().filter(executions::Column::FunctionId.eq(&f.id));
+    let rows: Vec<(String, i64, i64, DateTime<Utc>)> = started_within(find, Some(since), Some(until))
         .select_only()
         .column(executions::Column::Outcome)
         .column(executions::Column::WallUs)

@@ -86,17 +86,17 @@ const RATE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 async fn recent_calls(api: &Api, fs: &[functions::Model]) -> Result<HashMap<String, (i64, i64)>, ApiError> {
     let ids: Vec<&str> = fs.iter().map(|f| f.id.as_str()).collect();
     let failed = Expr::case(executions::Column::Outcome.ne("OK"), 1).finally(0);
-    let rows: Vec<(Option<String>, i64, Option<i64>)> = executions::Entity::find()
-        .select_only()
-        .column(executions::Column::FunctionId)
-        .column_as(executions::Column::InvocationId.count(), "calls")
-        .column_as(Expr::from(Func::sum(failed)), "errors")
-        .filter(executions::Column::FunctionId.is_in(ids))
-        .filter(executions::Column::StartedAt.gte(chrono::Utc::now() - RATE_WINDOW))
-        .group_by(executions::Column::FunctionId)
-        .into_tuple()
-        .all(&api.db)
-        .await?;
+    let find = executions::Entity::find().filter(executions::Column::FunctionId.is_in(ids));
+    let rows: Vec<(Option<String>, i64, Option<i64>)> =
+        super::executions::started_within(find, Some(chrono::Utc::now() - RATE_WINDOW), None)
+            .select_only()
+            .column(executions::Column::FunctionId)
+            .column_as(executions::Column::InvocationId.count(), "calls")
+            .column_as(Expr::from(Func::sum(failed)), "errors")
+            .group_by(executions::Column::FunctionId)
+            .into_tuple()
+            .all(&api.db)
+            .await?;
     Ok(rows.into_iter().filter_map(|(id, calls, errors)| Some((id?, (calls, errors.unwrap_or(0))))).collect())
 }
 

@@ -77,11 +77,7 @@ pub(super) async fn try_it(api: &Api, params: &[String], req: Request) -> Result
     }
     let resp = call.send().await.map_err(|e| ApiError::unavailable("the gateway", &e))?;
     let status = resp.status().as_u16();
-    let headers: Vec<_> = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| json!({"name": k.as_str(), "value": String::from_utf8_lossy(v.as_bytes())}))
-        .collect();
+    let headers: Vec<_> = resp.headers().iter().map(|(k, v)| super::header_json(k.as_str(), v.as_bytes())).collect();
     let mut body = Vec::new();
     let mut truncated = false;
     let mut resp = resp;
