@@ -173,3 +173,44 @@ async fn exhausted_deliveries_are_dead_lettered_and_answered() {
     assert_eq!(invocations.info().await.unwrap().state.messages, 0);
     assert_eq!(worker.executions(), 0, "exhausted calls are not run again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_longer_than_the_ack_wait_keeps_its_message() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let sha = deploy(&client, &s3.store_args(), "doze", &fixtures::wat("doze.wat")).await;
+    // The run takes 2.5 s; without progress acks JetStream would hand the
+    // message to a free slot again after 1 s.
+    let topo = TopologyConfig { ack_wait: Duration::from_secs(1), ..test_topology() };
+    let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |_| {}).await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut replies = client.subscribe("test.replies.>").await.unwrap();
+    js.publish_with_headers(
+        subject::invoke_subject("doze").unwrap(),
+        headers("test.replies.doze-1", "doze-1"),
+        request("doze", &sha, "doze-1").encode_to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+
+    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
+    let resp = InvocationResponse::decode(reply.payload).unwrap();
+    assert_eq!(resp.outcome(), Outcome::Ok, "{}", resp.error);
+    assert_eq!(resp.body.as_ref(), b"awake");
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream(subject::STREAM_INVOCATIONS)
+        .await
+        .unwrap()
+        .get_consumer(subject::CONSUMER_WORKERS)
+        .await
+        .unwrap();
+    let info = consumer.info().await.unwrap();
+    assert_eq!(info.num_redelivered, 0, "the message was redelivered during the run");
+    assert_eq!(info.num_ack_pending, 0, "acked after the run");
+    // A redelivered copy would have started by 1.5 s and finished by now.
+    assert!(tokio::time::timeout(Duration::from_millis(2000), replies.next()).await.is_err(), "one reply only");
+    assert_eq!(worker.executions(), 1);
+}

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: [`Config`], flags with environment twins.
-//! - `consumer`: the pull loop, one pull per free slot; reply, event, ack.
+//! - `consumer`: the pull loop, one pull per free slot, and the execution
+//!   slots (a thread each): run, reply, event, ack.
 //! - [`module_cache`]: compiled modules by sha256, compiled once.
 //! - [`module_store`]: re-exported from `olin-proto` (feature `store`).
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.

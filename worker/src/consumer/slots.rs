@@ -1,0 +1,440 @@
+//! Execution slots: one OS thread per slot, each taking pulled messages from
+//! one queue and running the whole call: decode, deadline check, module
+//! lookup, the guest run, reply, event, ack. Guest faults are replies;
+//! infrastructure faults are naks with backoff.
+//!
+//! Why threads of their own rather than a task per call that runs the guest
+//! with `spawn_blocking`: that crossed threads four times per call (pull loop,
+//! task, blocking pool, task, pull loop again), each crossing a wake-up
+//! through the kernel; it measured 7.3 futex calls per call, the largest
+//! avoidable cost of the queue path. A slot thread drives the call's NATS
+//! I/O with `Handle::block_on` (a publish only queues a command for the
+//! connection task) and runs the guest outside it, so a guest's outbound
+//! HTTP can use the runtime too.
+//!
+//! Long runs keep their message: one task sends `AckProgress` for every call
+//! that has run half the ack wait, instead of a timer per call.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_nats::connection::State;
+use async_nats::jetstream::{self, AckKind};
+use async_nats::{HeaderMap, Subject};
+use olin_proto::Message as _;
+use olin_proto::subject;
+use olin_proto::v1::{ExecutionEvent, InvocationRequest, InvocationResponse, Outcome};
+use tokio::runtime::Handle;
+use tracing::{info, warn};
+
+use super::Pulls;
+use crate::{Ctx, async_call, dead_letter};
+
+/// When a call answered across a reconnect is offered again: time for every
+/// gateway to be back and subscribed.
+const RECONNECT_REDELIVERY: Duration = Duration::from_secs(1);
+
+/// The slot threads of one worker and the queue that feeds them.
+pub(super) struct Slots {
+    jobs: Arc<Queue<jetstream::Message>>,
+    threads: Vec<JoinHandle<()>>,
+    pulls: Arc<Pulls>,
+    keep_alive: tokio::task::JoinHandle<()>,
+}
+
+impl Slots {
+    /// Starts `concurrency` slot threads and the progress task; pulled
+    /// messages arrive on `inbox`. Must be called within the runtime.
+    ///
+    /// # Errors
+    /// If not a single thread could be started. A slot whose thread could not
+    /// start counts as busy for good, so nothing is pulled for it.
+    pub(super) fn start(ctx: Arc<Ctx>, inbox: Subject, concurrency: usize) -> std::io::Result<(Slots, Arc<Pulls>)> {
+        let pulls = Arc::new(Pulls::new(inbox, concurrency, connects(&ctx)));
+        let running = Arc::new(Running { calls: (0..concurrency).map(|_| Mutex::new(None)).collect() });
+        let jobs = Arc::new(Queue::default());
+        let rt = Handle::current();
+        let mut threads = Vec::with_capacity(concurrency);
+        for index in 0..concurrency {
+            let slot = Slot { ctx: ctx.clone(), pulls: pulls.clone(), running: running.clone(), index, rt: rt.clone() };
+            let jobs = jobs.clone();
+            match std::thread::Builder::new().name(format!("olin-slot-{index}")).spawn(move || slot.serve(&jobs)) {
+                Ok(thread) => threads.push(thread),
+                Err(err) if threads.is_empty() => return Err(err),
+                Err(err) => {
+                    warn!(%err, started = threads.len(), concurrency, "fewer execution slots than configured");
+                    pulls.busy.fetch_add(concurrency - threads.len(), Ordering::AcqRel);
+                    break;
+                }
+            }
+        }
+        let keep_alive = tokio::spawn(keep_alive(ctx, running));
+        Ok((Slots { jobs, threads, pulls: pulls.clone(), keep_alive }, pulls))
+    }
+
+    /// Queues a pulled message for the next free slot.
+    pub(super) fn run(&self, msg: jetstream::Message) {
+        self.pulls.busy.fetch_add(1, Ordering::AcqRel);
+        if self.jobs.push(msg).is_err() {
+            // Cannot happen while the loop runs; unacked, it is redelivered.
+            self.pulls.busy.fetch_sub(1, Ordering::AcqRel);
+            warn!("no execution slot left for a pulled message; it will be redelivered");
+        }
+    }
+
+    /// Lets the slots finish every queued and running call, then stops them.
+    pub(super) async fn join(mut self) {
+        self.jobs.close();
+        let threads = std::mem::take(&mut self.threads);
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                if thread.join().is_err() {
+                    warn!("an execution slot thread panicked");
+                }
+            }
+        });
+        let _ = joined.await;
+        self.keep_alive.abort();
+    }
+}
+
+/// The slots' queue of pulled messages: a mutex and a condition variable,
+/// so a waiting slot sleeps in the kernel at once (a spinning channel's
+/// back-off cost idle slots three `sched_yield`s per call), and a message
+/// wakes one slot only when one is waiting.
+struct Queue<T> {
+    state: Mutex<QueueState<T>>,
+    ready: Condvar,
+}
+
+struct QueueState<T> {
+    items: VecDeque<T>,
+    waiting: usize,
+    closed: bool,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            state: Mutex::new(QueueState { items: VecDeque::new(), waiting: 0, closed: false }),
+            ready: Condvar::new(),
+        }
+    }
+}
+
+impl<T> Queue<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `item`; gives it back if the queue is closed.
+    fn push(&self, item: T) -> Result<(), T> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        let wake = state.waiting > 0;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The next item, waiting for one; `None` once closed and empty.
+    fn pop(&self) -> Option<T> {
+        let mut state = self.lock();
+        loop {
+            if let Some(item) = state.items.pop_front() {
+                return Some(item);
+            }
+            if state.closed {
+                return None;
+            }
+            state.waiting += 1;
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
+        }
+    }
+
+    /// No more items: waiting slots finish what is queued, then stop.
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// One execution slot: its thread runs one call at a time.
+struct Slot {
+    ctx: Arc<Ctx>,
+    pulls: Arc<Pulls>,
+    running: Arc<Running>,
+    index: usize,
+    rt: Handle,
+}
+
+/// What a call needs before its guest runs.
+enum Prepared {
+    /// Run this module.
+    Run(olin::Module),
+    /// Answer without running (deadline passed, module unavailable).
+    Answer(Box<InvocationResponse>),
+    /// Already settled (nak'd for redelivery).
+    Settled,
+}
+
+impl Slot {
+    fn serve(self, jobs: &Queue<jetstream::Message>) {
+        while let Some(msg) = jobs.pop() {
+            let asked_next = self.call(msg);
+            self.pulls.busy.fetch_sub(1, Ordering::AcqRel);
+            if !asked_next {
+                self.pulls.freed.notify_one();
+            }
+        }
+    }
+
+    /// Runs one call to its end; returns whether its ack asked for the next
+    /// message.
+    fn call(&self, msg: jetstream::Message) -> bool {
+        let ctx = &*self.ctx;
+        let req = match decode(&msg) {
+            Ok(req) => req,
+            Err(reason) => {
+                self.rt.block_on(dead_letter::message(ctx, &msg, None, &reason));
+                return false;
+            }
+        };
+        let span = tracing::info_span!("invocation", invocation_id = %req.invocation_id, function = %req.function,
+            traceparent = %header(msg.headers.as_ref(), subject::HDR_TRACEPARENT).unwrap_or(""));
+        let _enter = span.enter();
+        let started_ms = olin_proto::unix_ms();
+        let resp = match self.rt.block_on(prepare(ctx, &msg, &req, started_ms)) {
+            Prepared::Run(module) => self.execute(&msg, &req, &module),
+            Prepared::Answer(resp) => *resp,
+            Prepared::Settled => return false,
+        };
+        let reply_to = header(msg.headers.as_ref(), subject::HDR_REPLY_TO);
+        self.rt.block_on(finish(ctx, &self.pulls, &msg, &req, reply_to, resp, started_ms))
+    }
+
+    /// Runs the guest on this thread, outside the runtime (a guest's
+    /// outbound HTTP blocks on it).
+    fn execute(&self, msg: &jetstream::Message, req: &InvocationRequest, module: &olin::Module) -> InvocationResponse {
+        let ctx = &*self.ctx;
+        ctx.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.running.start(self.index, msg.reply.clone());
+        let egress = ctx.egress.clone().map(|e| e as Arc<dyn olin::Egress>);
+        let rc = olin::RunContext { worker_id: &ctx.worker_id, defaults: &ctx.defaults, maxima: &ctx.maxima, egress };
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| ctx.runtime.run(module, req, &rc)));
+        self.running.stop(self.index);
+        ctx.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        ran.unwrap_or_else(|_| {
+            platform_response(ctx, req, Outcome::Internal, "the run was aborted: the sandbox panicked")
+        })
+    }
+}
+
+fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
+    headers?.get(name).map(|v| v.as_str())
+}
+
+/// The invocation in a pulled message, or why it goes to `OLIN_DEAD`.
+fn decode(msg: &jetstream::Message) -> Result<InvocationRequest, String> {
+    match InvocationRequest::decode(msg.payload.clone()) {
+        Ok(req) if subject::is_valid_function_name(&req.function) && !req.invocation_id.is_empty() => Ok(req),
+        Ok(req) => Err(format!("invalid invocation: function {:?}, id {:?}", req.function, req.invocation_id)),
+        Err(err) => Err(format!("undecodable InvocationRequest: {err}")),
+    }
+}
+
+/// Checks the deadline and loads the module.
+async fn prepare(ctx: &Ctx, msg: &jetstream::Message, req: &InvocationRequest, started_ms: u64) -> Prepared {
+    let deadline = header(msg.headers.as_ref(), subject::HDR_DEADLINE)
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(req.deadline_unix_ms);
+    if deadline != 0 && started_ms >= deadline {
+        let passed = platform_response(ctx, req, Outcome::Timeout, "the deadline passed before a worker was free");
+        return Prepared::Answer(Box::new(passed));
+    }
+    match ctx.modules.get(&req.module_sha256).await {
+        Ok(module) => Prepared::Run(module),
+        Err(err) if err.is_transient() && msg.info().map_or(1, |i| i.delivered) < ctx.max_deliver => {
+            let delivered = msg.info().map_or(1, |i| i.delivered);
+            warn!(%err, delivered, "module store unavailable; nak for redelivery");
+            let delay = Duration::from_millis(250 * (1 << delivered.clamp(0, 4)));
+            if let Err(err) = msg.ack_with(AckKind::Nak(Some(delay))).await {
+                warn!(%err, "nak failed");
+            }
+            Prepared::Settled
+        }
+        Err(err) => {
+            warn!(%err, "module unavailable");
+            Prepared::Answer(Box::new(platform_response(ctx, req, Outcome::ModuleUnavailable, &err.to_string())))
+        }
+    }
+}
+
+fn platform_response(ctx: &Ctx, req: &InvocationRequest, outcome: Outcome, error: &str) -> InvocationResponse {
+    InvocationResponse {
+        invocation_id: req.invocation_id.clone(),
+        outcome: outcome as i32,
+        status: u32::from(outcome.http_status()),
+        worker_id: ctx.worker_id.clone(),
+        error: error.to_owned(),
+        ..Default::default()
+    }
+}
+
+/// Reply, publish the event, then ack: the reply is sent before the ack on
+/// the same connection, so an acked call has always been answered. Returns
+/// whether the ack asked for the slot's next message.
+async fn finish(
+    ctx: &Ctx,
+    pulls: &Pulls,
+    msg: &jetstream::Message,
+    req: &InvocationRequest,
+    reply_to: Option<&str>,
+    resp: InvocationResponse,
+    started_ms: u64,
+) -> bool {
+    ctx.stats.executions.fetch_add(1, Ordering::Relaxed);
+    info!(
+        outcome = resp.outcome().header_value(),
+        status = resp.status,
+        wall_us = resp.usage.as_ref().map_or(0, |u| u.wall_us),
+        "executed"
+    );
+    let event = event_of(req, &resp, started_ms);
+    if req.r#async {
+        let delivered = msg.info().map_or(1, |i| i.delivered);
+        async_call::finish(ctx, msg, req, resp, event, delivered).await;
+        return false;
+    }
+    let connection = connects(ctx);
+    if let Some(reply_to) = reply_to
+        && let Err(err) = ctx.nats.publish(reply_to.to_owned(), resp.encode_to_vec().into()).await
+    {
+        // Not acked: the call is redelivered and answered again.
+        warn!(%err, "reply failed; nak");
+        let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
+        return false;
+    }
+    publish_event(ctx, &event).await;
+    // A reply published while NATS was away is sent once the client is back,
+    // possibly before the caller's gateway has resubscribed: it may have
+    // reached nobody. Such a call is not acked but answered again later (a
+    // gateway drops the duplicate if the first reply did arrive).
+    if ctx.nats.connection_state() != State::Connected || connects(ctx) != connection {
+        warn!("NATS reconnected around the reply; nak so the call is answered again");
+        let _ = msg.ack_with(AckKind::Nak(Some(RECONNECT_REDELIVERY))).await;
+        return false;
+    }
+    pulls.ack(ctx, msg).await
+}
+
+/// How many times this worker's NATS client has connected: a change means
+/// a reconnect happened in between.
+pub(super) fn connects(ctx: &Ctx) -> u64 {
+    ctx.nats.statistics().connects.load(Ordering::Acquire)
+}
+
+/// The execution event of one run: the response without its body.
+fn event_of(req: &InvocationRequest, resp: &InvocationResponse, started_ms: u64) -> ExecutionEvent {
+    ExecutionEvent {
+        invocation_id: resp.invocation_id.clone(),
+        function: req.function.clone(),
+        deployment_id: req.deployment_id.clone(),
+        module_sha256: req.module_sha256.clone(),
+        outcome: resp.outcome,
+        status: resp.status,
+        exit_code: resp.exit_code,
+        stderr_tail: resp.stderr_tail.clone(),
+        usage: resp.usage.clone(),
+        worker_id: resp.worker_id.clone(),
+        started_unix_ms: started_ms,
+        finished_unix_ms: olin_proto::unix_ms(),
+        method: req.method.clone(),
+        path: req.path.clone(),
+        r#async: req.r#async,
+        error: resp.error.clone(),
+        headers: resp.headers.clone(),
+    }
+}
+
+/// Publishes an execution event into `OLIN_EVENTS`. A plain core publish:
+/// the stream stores it all the same, and asking JetStream for an ack that
+/// nobody waits for cost the server and this worker a message per call.
+pub(crate) async fn publish_event(ctx: &Ctx, event: &ExecutionEvent) {
+    if let Ok(subj) = subject::event_subject(&event.function)
+        && let Err(err) = ctx.nats.publish(subj, event.encode_to_vec().into()).await
+    {
+        warn!(%err, "execution event not published");
+    }
+}
+
+/// The calls running on each slot, for progress acks.
+struct Running {
+    calls: Vec<Mutex<Option<Progress>>>,
+}
+
+/// A running call: its ack subject and when JetStream last heard of it.
+struct Progress {
+    ack: Subject,
+    told: Instant,
+}
+
+impl Running {
+    fn slot(&self, index: usize) -> Option<std::sync::MutexGuard<'_, Option<Progress>>> {
+        self.calls.get(index).map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn start(&self, index: usize, ack: Option<Subject>) {
+        if let (Some(mut slot), Some(ack)) = (self.slot(index), ack) {
+            *slot = Some(Progress { ack, told: Instant::now() });
+        }
+    }
+
+    fn stop(&self, index: usize) {
+        if let Some(mut slot) = self.slot(index) {
+            *slot = None;
+        }
+    }
+
+    /// The ack subjects of calls JetStream last heard of `after` ago or
+    /// more, marked as told now.
+    fn due(&self, after: Duration) -> Vec<Subject> {
+        let mut due = Vec::new();
+        for index in 0..self.calls.len() {
+            if let Some(mut slot) = self.slot(index)
+                && let Some(call) = slot.as_mut()
+                && call.told.elapsed() >= after
+            {
+                call.told = Instant::now();
+                due.push(call.ack.clone());
+            }
+        }
+        due
+    }
+}
+
+/// Tells JetStream, every half ack wait, that each long run goes on, so its
+/// message is not redelivered to another worker mid-run.
+async fn keep_alive(ctx: Arc<Ctx>, running: Arc<Running>) {
+    let half = ctx.ack_wait / 2;
+    let mut tick = tokio::time::interval((ctx.ack_wait / 4).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for ack in running.due(half) {
+            if let Err(err) = ctx.nats.publish(ack, AckKind::Progress.into()).await {
+                warn!(%err, "progress ack failed");
+            }
+        }
+    }
+}
