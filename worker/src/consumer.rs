@@ -22,7 +22,7 @@ use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use futures::{FutureExt as _, StreamExt};
 use tokio::sync::{Notify, watch};
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 use crate::Ctx;
 
@@ -150,7 +150,7 @@ pub(crate) async fn pull(ctx: Arc<Ctx>, consumer: PullConsumer, concurrency: usi
     let (slots, pulls) = match slots::Slots::start(ctx.clone(), inbox, concurrency) {
         Ok(started) => started,
         Err(err) => {
-            warn!(%err, "cannot start execution slots; this worker takes no calls");
+            error!(%err, "cannot start execution slots; this worker takes no calls");
             return;
         }
     };

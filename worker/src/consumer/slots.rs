@@ -438,3 +438,64 @@ async fn keep_alive(ctx: Arc<Ctx>, running: Arc<Running>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_hands_out_in_order_and_drains_after_close() {
+        let queue = Arc::new(Queue::default());
+        queue.push(1).unwrap();
+        queue.push(2).unwrap();
+        assert_eq!(queue.pop(), Some(1));
+        let waiter = {
+            let queue = queue.clone();
+            std::thread::spawn(move || (queue.pop(), queue.pop(), queue.pop()))
+        };
+        queue.close();
+        assert_eq!(queue.push(3), Err(3), "closed: nothing more is taken");
+        assert_eq!(waiter.join().unwrap(), (Some(2), None, None), "what was queued still runs, then the slot stops");
+    }
+
+    #[test]
+    fn a_waiting_slot_is_woken_by_a_push() {
+        let queue = Arc::new(Queue::default());
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let queue = queue.clone();
+                std::thread::spawn(move || queue.pop())
+            })
+            .collect();
+        while queue.lock().waiting < 3 {
+            std::thread::yield_now();
+        }
+        for i in 0..3 {
+            queue.push(i).unwrap();
+        }
+        let mut got: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, [0, 1, 2]);
+    }
+
+    #[test]
+    fn pulls_ask_only_for_free_slots_not_yet_asked_for() {
+        let pulls = Pulls::new(Subject::from("_INBOX.test"), 4, 1);
+        assert_eq!(pulls.wanted(), 4);
+        pulls.requested(3);
+        assert_eq!(pulls.wanted(), 1);
+        // Two messages arrive and take slots.
+        pulls.settled(2);
+        pulls.busy.fetch_add(2, Ordering::AcqRel);
+        assert_eq!(pulls.wanted(), 1);
+        // A slot acks with +NXT before it frees: momentarily over, never negative.
+        pulls.requested(1);
+        pulls.requested(1);
+        assert_eq!(pulls.wanted(), 0);
+        pulls.busy.fetch_sub(1, Ordering::AcqRel);
+        assert_eq!(pulls.wanted(), 0);
+        // An expiry status reports more than is counted: the count stops at zero.
+        pulls.settled(10);
+        assert_eq!(pulls.wanted(), 3);
+    }
+}
