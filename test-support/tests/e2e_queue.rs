@@ -46,6 +46,20 @@ fn request(function: &str, sha256: &str, id: &str) -> InvocationRequest {
     }
 }
 
+/// Publishes `req` to its function's invocation subject and waits for the
+/// stream's acknowledgement.
+async fn enqueue(
+    js: &async_nats::jetstream::Context,
+    headers: HeaderMap,
+    req: &InvocationRequest,
+) -> async_nats::jetstream::publish::PublishAck {
+    js.publish_with_headers(subject::invoke_subject(&req.function).unwrap(), headers, req.encode_to_vec().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+}
+
 fn headers(reply_to: &str, id: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(subject::HDR_REPLY_TO, reply_to);
@@ -87,18 +101,9 @@ async fn the_same_invocation_id_runs_once() {
     let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
     let js = async_nats::jetstream::new(client.clone());
     let mut replies = client.subscribe("test.replies.>").await.unwrap();
-    let req = request("hello", &sha, "dup-1").encode_to_vec();
+    let req = request("hello", &sha, "dup-1");
     for _ in 0..2 {
-        let ack = js
-            .publish_with_headers(
-                subject::invoke_subject("hello").unwrap(),
-                headers("test.replies.dup-1", "dup-1"),
-                req.clone().into(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        let ack = enqueue(&js, headers("test.replies.dup-1", "dup-1"), &req).await;
         assert_eq!(ack.sequence, 1, "the second publish is a duplicate of the first");
     }
     let first = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
@@ -120,24 +125,12 @@ async fn exhausted_deliveries_are_dead_lettered_and_answered() {
     let consumer = topology::ensure_workers_consumer(&t.invocations, &topo).await.unwrap();
     let mut replies = client.subscribe("test.replies.>").await.unwrap();
     // A synchronous call (its caller waits on a reply subject) and an async one.
-    js.publish_with_headers(
-        subject::invoke_subject("hello").unwrap(),
-        headers("test.replies.lost-1", "lost-1"),
-        request("hello", &sha, "lost-1").encode_to_vec().into(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    enqueue(&js, headers("test.replies.lost-1", "lost-1"), &request("hello", &sha, "lost-1")).await;
     let mut async_req = request("hello", &sha, "lost-2");
     async_req.r#async = true;
     let mut async_headers = HeaderMap::new();
     async_headers.insert(subject::HDR_MSG_ID, "lost-2");
-    js.publish_with_headers(subject::invoke_subject("hello").unwrap(), async_headers, async_req.encode_to_vec().into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    enqueue(&js, async_headers, &async_req).await;
 
     // Workers take the calls and die before acking them, twice.
     for delivery in 1..=2 {
@@ -186,15 +179,7 @@ async fn a_run_longer_than_the_ack_wait_keeps_its_message() {
     let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |_| {}).await;
     let js = async_nats::jetstream::new(client.clone());
     let mut replies = client.subscribe("test.replies.>").await.unwrap();
-    js.publish_with_headers(
-        subject::invoke_subject("doze").unwrap(),
-        headers("test.replies.doze-1", "doze-1"),
-        request("doze", &sha, "doze-1").encode_to_vec().into(),
-    )
-    .await
-    .unwrap()
-    .await
-    .unwrap();
+    enqueue(&js, headers("test.replies.doze-1", "doze-1"), &request("doze", &sha, "doze-1")).await;
 
     let reply = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
     let resp = InvocationResponse::decode(reply.payload).unwrap();

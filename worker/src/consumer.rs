@@ -48,9 +48,11 @@ pub(crate) struct Pulls {
     /// and is reset, which keeps a lost status from stalling the worker.
     last_request_ms: AtomicU64,
     epoch: Instant,
-    /// The client's connect count the outstanding requests were made on:
-    /// a reconnect (perhaps to a restarted server) may have dropped them.
-    connects: AtomicU64,
+    /// The NATS client's statistics, whose connect count tells of reconnects.
+    client: Arc<async_nats::Statistics>,
+    /// The connect count the outstanding requests were made on: a reconnect
+    /// (perhaps to a restarted server) may have dropped them.
+    pulled_on: AtomicU64,
     /// Set when draining: acks stop asking for more.
     stopping: AtomicBool,
     /// Woken when a slot frees without asking for its next message.
@@ -60,7 +62,7 @@ pub(crate) struct Pulls {
 }
 
 impl Pulls {
-    fn new(inbox: Subject, concurrency: usize, connects: u64) -> Self {
+    fn new(inbox: Subject, concurrency: usize, client: Arc<async_nats::Statistics>) -> Self {
         let ack_next = format!("+NXT {{\"batch\":1,\"expires\":{}}}", PULL_EXPIRES.as_nanos());
         Pulls {
             inbox,
@@ -69,11 +71,18 @@ impl Pulls {
             outstanding: AtomicUsize::new(0),
             last_request_ms: AtomicU64::new(0),
             epoch: Instant::now(),
-            connects: AtomicU64::new(connects),
+            pulled_on: AtomicU64::new(client.connects.load(Ordering::Acquire)),
+            client,
             stopping: AtomicBool::new(false),
             freed: Notify::new(),
             ack_next: Bytes::from(ack_next),
         }
+    }
+
+    /// How many times the NATS client has connected: a change means a
+    /// reconnect happened in between.
+    fn connects(&self) -> u64 {
+        self.client.connects.load(Ordering::Acquire)
     }
 
     /// Counts `n` more messages as asked for (before asking, so a message
@@ -155,9 +164,9 @@ pub(crate) async fn pull(ctx: Arc<Ctx>, consumer: PullConsumer, concurrency: usi
         }
     };
     loop {
-        let connects = slots::connects(&ctx);
+        let connects = pulls.connects();
         if pulls.last_request().elapsed() > PULL_EXPIRES + Duration::from_millis(500)
-            || pulls.connects.swap(connects, Ordering::AcqRel) != connects
+            || pulls.pulled_on.swap(connects, Ordering::AcqRel) != connects
         {
             pulls.outstanding.store(0, Ordering::Release);
         }

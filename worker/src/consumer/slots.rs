@@ -54,7 +54,7 @@ impl Slots {
     /// If not a single thread could be started. A slot whose thread could not
     /// start counts as busy for good, so nothing is pulled for it.
     pub(super) fn start(ctx: Arc<Ctx>, inbox: Subject, concurrency: usize) -> std::io::Result<(Slots, Arc<Pulls>)> {
-        let pulls = Arc::new(Pulls::new(inbox, concurrency, connects(&ctx)));
+        let pulls = Arc::new(Pulls::new(inbox, concurrency, ctx.nats.statistics()));
         let running = Arc::new(Running { calls: (0..concurrency).map(|_| Mutex::new(None)).collect() });
         let jobs = Arc::new(Queue::default());
         let rt = Handle::current();
@@ -262,10 +262,10 @@ async fn prepare(ctx: &Ctx, msg: &jetstream::Message, req: &InvocationRequest, s
         let passed = platform_response(ctx, req, Outcome::Timeout, "the deadline passed before a worker was free");
         return Prepared::Answer(Box::new(passed));
     }
+    let delivered = msg.info().map_or(1, |i| i.delivered);
     match ctx.modules.get(&req.module_sha256).await {
         Ok(module) => Prepared::Run(module),
-        Err(err) if err.is_transient() && msg.info().map_or(1, |i| i.delivered) < ctx.max_deliver => {
-            let delivered = msg.info().map_or(1, |i| i.delivered);
+        Err(err) if err.is_transient() && delivered < ctx.max_deliver => {
             warn!(%err, delivered, "module store unavailable; nak for redelivery");
             let delay = Duration::from_millis(250 * (1 << delivered.clamp(0, 4)));
             if let Err(err) = msg.ack_with(AckKind::Nak(Some(delay))).await {
@@ -316,7 +316,7 @@ async fn finish(
         async_call::finish(ctx, msg, req, resp, event, delivered).await;
         return false;
     }
-    let connection = connects(ctx);
+    let connection = pulls.connects();
     if let Some(reply_to) = reply_to
         && let Err(err) = ctx.nats.publish(reply_to.to_owned(), resp.encode_to_vec().into()).await
     {
@@ -330,18 +330,12 @@ async fn finish(
     // possibly before the caller's gateway has resubscribed: it may have
     // reached nobody. Such a call is not acked but answered again later (a
     // gateway drops the duplicate if the first reply did arrive).
-    if ctx.nats.connection_state() != State::Connected || connects(ctx) != connection {
+    if ctx.nats.connection_state() != State::Connected || pulls.connects() != connection {
         warn!("NATS reconnected around the reply; nak so the call is answered again");
         let _ = msg.ack_with(AckKind::Nak(Some(RECONNECT_REDELIVERY))).await;
         return false;
     }
     pulls.ack(ctx, msg).await
-}
-
-/// How many times this worker's NATS client has connected: a change means
-/// a reconnect happened in between.
-pub(super) fn connects(ctx: &Ctx) -> u64 {
-    ctx.nats.statistics().connects.load(Ordering::Acquire)
 }
 
 /// The execution event of one run: the response without its body.
@@ -410,9 +404,9 @@ impl Running {
     /// more, marked as told now.
     fn due(&self, after: Duration) -> Vec<Subject> {
         let mut due = Vec::new();
-        for index in 0..self.calls.len() {
-            if let Some(mut slot) = self.slot(index)
-                && let Some(call) = slot.as_mut()
+        for slot in &self.calls {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(call) = slot.as_mut()
                 && call.told.elapsed() >= after
             {
                 call.told = Instant::now();
@@ -480,7 +474,7 @@ mod tests {
 
     #[test]
     fn pulls_ask_only_for_free_slots_not_yet_asked_for() {
-        let pulls = Pulls::new(Subject::from("_INBOX.test"), 4, 1);
+        let pulls = Pulls::new(Subject::from("_INBOX.test"), 4, Arc::default());
         assert_eq!(pulls.wanted(), 4);
         pulls.requested(3);
         assert_eq!(pulls.wanted(), 1);
