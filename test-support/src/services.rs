@@ -47,6 +47,11 @@ impl WorkerHandle {
     pub fn executions(&self) -> u64 {
         self.stats.executions.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    /// Replies sent again because no one was subscribed to them.
+    pub fn replies_resent(&self) -> u64 {
+        self.stats.replies_resent.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Drop for WorkerHandle {

@@ -199,3 +199,39 @@ async fn a_run_longer_than_the_ack_wait_keeps_its_message() {
     assert!(tokio::time::timeout(Duration::from_millis(2000), replies.next()).await.is_err(), "one reply only");
     assert_eq!(worker.executions(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reply_that_reached_no_one_is_sent_again_once_the_caller_listens() {
+    // After a NATS restart a worker may be back before the caller's gateway
+    // has resubscribed: its reply then reaches no one, and the call is acked.
+    // The server says so (no responders) and the worker sends it again.
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let js = async_nats::jetstream::new(client.clone());
+    let mut req = request("hello", &sha, "late-1");
+    req.deadline_unix_ms = olin_proto::unix_ms() + 20_000;
+    enqueue(&js, headers("test.late.late-1", "late-1"), &req).await;
+    for _ in 0..200 {
+        if worker.executions() == 1 && worker.replies_resent() >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(worker.executions(), 1, "the call ran");
+    assert!(worker.replies_resent() >= 1, "the unheard reply was sent again");
+
+    // The caller subscribes late and still gets its answer, from that one run.
+    let mut replies = client.subscribe("test.late.>").await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), replies.next()).await.unwrap().unwrap();
+    let resp = InvocationResponse::decode(reply.payload).unwrap();
+    assert_eq!(resp.outcome(), Outcome::Ok, "{}", resp.error);
+    assert_eq!(resp.invocation_id, "late-1");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), replies.next()).await.is_err(),
+        "sent until heard, then no more"
+    );
+    assert_eq!(worker.executions(), 1, "answered again without running again");
+}

@@ -26,7 +26,7 @@ use tracing::{debug, error, warn};
 
 use crate::Ctx;
 
-pub(crate) use slots::publish_event;
+pub(crate) use slots::{deadline, publish_event};
 
 /// How long one pull request waits on the server for a message.
 const PULL_EXPIRES: Duration = Duration::from_secs(2);

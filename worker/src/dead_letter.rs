@@ -23,6 +23,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::Ctx;
+use crate::consumer::deadline;
 
 /// Queue group of the advisory followers: one worker handles each advisory.
 const ADVISORY_GROUP: &str = "olin-dead-letter";
@@ -136,7 +137,10 @@ async fn give_up(ctx: &Ctx, invocations: &jetstream::stream::Stream, adv: MaxDel
             ..Default::default()
         };
         if let Some(reply_to) = stored.headers.get(subject::HDR_REPLY_TO) {
-            let _ = ctx.nats.publish(reply_to.as_str().to_owned(), resp.encode_to_vec().into()).await;
+            let deadline = deadline(Some(&stored.headers), &req);
+            if let Err(err) = ctx.outbox.send(reply_to.as_str(), resp.encode_to_vec().into(), deadline).await {
+                warn!(%err, "the caller of the dead-lettered call could not be told");
+            }
         }
         if req.r#async {
             let result = AsyncResult {

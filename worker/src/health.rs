@@ -55,6 +55,18 @@ fn render(ctx: &Ctx) -> String {
         "Messages moved to OLIN_DEAD.",
         s.dead_lettered.load(Ordering::Relaxed),
     );
+    metric(
+        "olin_worker_replies_resent_total",
+        "counter",
+        "Replies sent again because no gateway was subscribed to them (a gateway reconnecting).",
+        s.replies_resent.load(Ordering::Relaxed),
+    );
+    metric(
+        "olin_worker_replies_undelivered_total",
+        "counter",
+        "Replies that reached no gateway before their caller's deadline.",
+        s.replies_undelivered.load(Ordering::Relaxed),
+    );
     if s.backlog_known.load(Ordering::Relaxed) {
         metric(
             "olin_worker_consumer_pending",

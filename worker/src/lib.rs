@@ -16,6 +16,7 @@ mod dead_letter;
 mod egress;
 mod health;
 pub mod module_cache;
+mod reply;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub enum WorkerError {
     /// Outbound HTTP for guests could not be set up as configured.
     #[error("outbound HTTP: {0}")]
     Egress(String),
+    /// NATS refused a subscription the worker needs.
+    #[error("subscribing to {subject}: {source}")]
+    Subscribe { subject: String, source: async_nats::SubscribeError },
 }
 
 /// Counters a worker keeps; exported at `/metrics`.
@@ -64,6 +68,11 @@ pub struct Stats {
     pub consumer_ack_pending: AtomicU64,
     /// Whether the two above are fresh (the last consumer info succeeded).
     pub backlog_known: std::sync::atomic::AtomicBool,
+    /// Replies sent again because they reached no subscriber (a gateway
+    /// reconnecting).
+    pub replies_resent: AtomicU64,
+    /// Replies given up on: still unheard when their caller's deadline passed.
+    pub replies_undelivered: AtomicU64,
 }
 
 /// What every task of a worker shares.
@@ -80,6 +89,7 @@ pub(crate) struct Ctx {
     pub(crate) stats: Arc<Stats>,
     pub(crate) egress: Option<Arc<egress::HttpEgress>>,
     pub(crate) results: async_nats::jetstream::kv::Store,
+    pub(crate) outbox: Arc<reply::Outbox>,
 }
 
 /// External clients a worker runs with.
@@ -100,6 +110,8 @@ pub struct Worker {
     workers_kv: async_nats::jetstream::kv::Store,
     concurrency: usize,
     backlog_interval: Duration,
+    /// No-responders statuses of this worker's replies.
+    statuses: async_nats::Subscriber,
 }
 
 impl Worker {
@@ -123,6 +135,14 @@ impl Worker {
         };
         let runtime = Runtime::new(maxima.memory_pages());
         let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let stats = Arc::<Stats>::default();
+        let outbox = Arc::new(reply::Outbox::new(deps.nats.clone(), stats.clone()));
+        // Subscribed before the first reply, so no status is missed.
+        let statuses = deps
+            .nats
+            .subscribe(outbox.statuses())
+            .await
+            .map_err(|source| WorkerError::Subscribe { subject: outbox.statuses(), source })?;
         let ctx = Ctx {
             worker_id,
             nats: deps.nats,
@@ -138,8 +158,9 @@ impl Worker {
             maxima,
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
-            stats: Arc::default(),
+            stats,
             results: topo.results.clone(),
+            outbox,
             egress: match egress::HttpEgress::new(tokio::runtime::Handle::current(), extra_roots) {
                 Ok(e) => Some(Arc::new(e)),
                 Err(err) if cfg.egress_ca_file.is_some() => return Err(WorkerError::Egress(err.to_string())),
@@ -156,6 +177,7 @@ impl Worker {
             workers_kv: topo.workers,
             concurrency: cfg.concurrency(),
             backlog_interval: Duration::from_millis(cfg.backlog_interval_ms.max(100)),
+            statuses,
         };
         // Visible to gateways before the first pull.
         beat(&worker.ctx, &worker.workers_kv, worker.concurrency).await;
@@ -195,15 +217,20 @@ impl Worker {
             self.backlog_interval,
             stop_rx.clone(),
         ));
+        // Stopped only once the calls in flight have answered.
+        let (replied_tx, replied_rx) = watch::channel(false);
+        let resends = tokio::spawn(self.ctx.outbox.clone().follow(self.statuses, replied_rx));
         info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
         shutdown.await;
         info!("draining: no new pulls, finishing calls in flight");
         let _ = stop_tx.send(true);
         let _ = puller.await;
+        let _ = replied_tx.send(true);
         let _ = heartbeat.await;
         let _ = advisories.await;
         let _ = prewarms.await;
         let _ = backlog.await;
+        let _ = resends.await;
         // Bounded: with NATS gone these would wait for its return.
         let goodbye = async {
             if let Err(err) = self.workers_kv.delete(&self.ctx.worker_id).await {

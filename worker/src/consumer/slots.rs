@@ -244,6 +244,12 @@ fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
     headers?.get(name).map(|v| v.as_str())
 }
 
+/// A call's deadline in Unix ms (0: none): the `Olin-Deadline` header, else
+/// the request's own field.
+pub(crate) fn deadline(headers: Option<&HeaderMap>, req: &InvocationRequest) -> u64 {
+    header(headers, subject::HDR_DEADLINE).and_then(|d| d.parse::<u64>().ok()).unwrap_or(req.deadline_unix_ms)
+}
+
 /// The invocation in a pulled message, or why it goes to `OLIN_DEAD`.
 fn decode(msg: &jetstream::Message) -> Result<InvocationRequest, String> {
     match InvocationRequest::decode(msg.payload.clone()) {
@@ -255,9 +261,7 @@ fn decode(msg: &jetstream::Message) -> Result<InvocationRequest, String> {
 
 /// Checks the deadline and loads the module.
 async fn prepare(ctx: &Ctx, msg: &jetstream::Message, req: &InvocationRequest, started_ms: u64) -> Prepared {
-    let deadline = header(msg.headers.as_ref(), subject::HDR_DEADLINE)
-        .and_then(|d| d.parse::<u64>().ok())
-        .unwrap_or(req.deadline_unix_ms);
+    let deadline = deadline(msg.headers.as_ref(), req);
     if deadline != 0 && started_ms >= deadline {
         let passed = platform_response(ctx, req, Outcome::Timeout, "the deadline passed before a worker was free");
         return Prepared::Answer(Box::new(passed));
@@ -318,7 +322,8 @@ async fn finish(
     }
     let connection = pulls.connects();
     if let Some(reply_to) = reply_to
-        && let Err(err) = ctx.nats.publish(reply_to.to_owned(), resp.encode_to_vec().into()).await
+        && let Err(err) =
+            ctx.outbox.send(reply_to, resp.encode_to_vec().into(), deadline(msg.headers.as_ref(), req)).await
     {
         // Not acked: the call is redelivered and answered again.
         warn!(%err, "reply failed; nak");
@@ -326,10 +331,11 @@ async fn finish(
         return false;
     }
     publish_event(ctx, &event).await;
-    // A reply published while NATS was away is sent once the client is back,
-    // possibly before the caller's gateway has resubscribed: it may have
-    // reached nobody. Such a call is not acked but answered again later (a
-    // gateway drops the duplicate if the first reply did arrive).
+    // A reply that reached a server which then went away may be lost with it,
+    // and nothing reports that (a reply that reached no subscriber comes
+    // back as a no-responders status and is sent again, see `reply`). So a
+    // call answered across a reconnect is not acked but answered again later
+    // (a gateway drops the duplicate if the first reply did arrive).
     if ctx.nats.connection_state() != State::Connected || pulls.connects() != connection {
         warn!("NATS reconnected around the reply; nak so the call is answered again");
         let _ = msg.ack_with(AckKind::Nak(Some(RECONNECT_REDELIVERY))).await;

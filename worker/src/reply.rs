@@ -1,0 +1,191 @@
+//! Replies to synchronous callers, sent again when they reached no one.
+//!
+//! A reply is a core NATS message: at most once. It reaches nobody when the
+//! caller's gateway is not subscribed at that moment, which happens after a
+//! NATS restart: a worker that is back before the gateway has reconnected and
+//! resubscribed answers into the void, acks, and the caller waits until its
+//! deadline for an answer that is gone. (In a cluster the same happens while
+//! the gateway moves to another server.)
+//!
+//! So each reply carries a reply subject of this worker's,
+//! `<inbox>.<sequence>`, and the worker keeps the reply's bytes for a while
+//! ([`KEEP`]). When nobody is subscribed to a reply's subject, the server
+//! answers at once with status 503 (no responders) on that subject, and the
+//! reply is sent again after a back-off, until it lands, its call's deadline
+//! passes, or [`GIVE_UP`] after the first try. A reply that did land costs a
+//! map entry and nothing on the wire; the ack is not held back for it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use async_nats::{StatusCode, Subject};
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::Stats;
+
+/// How long a sent reply is kept for a resend: the no-responders status
+/// comes back within a round trip, or, when the reply was buffered during a
+/// reconnect, right after it.
+const KEEP: Duration = Duration::from_secs(2);
+/// At most this many bytes of replies are kept; the oldest go first.
+const KEEP_BYTES: usize = 64 << 20;
+/// First resend delay; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// A reply still unheard this long after its first try is given up: a gateway
+/// that has not resubscribed by then is gone, and its callers with it.
+const GIVE_UP: Duration = Duration::from_secs(15);
+
+/// The replies of one worker.
+pub(crate) struct Outbox {
+    nats: async_nats::Client,
+    /// `<inbox>`: a reply's own reply subject is `<inbox>.<sequence>`.
+    inbox: String,
+    next: AtomicU64,
+    kept: Mutex<Kept>,
+    stats: Arc<Stats>,
+}
+
+#[derive(Default)]
+struct Kept {
+    replies: HashMap<u64, Reply>,
+    /// Sequences in the order they were kept (oldest first).
+    order: VecDeque<(Instant, u64)>,
+    bytes: usize,
+}
+
+#[derive(Clone)]
+struct Reply {
+    to: Subject,
+    payload: Bytes,
+    /// The call's deadline (Unix ms): past it, the caller has given up.
+    deadline_ms: u64,
+    first_try: Instant,
+    attempt: u32,
+}
+
+impl Outbox {
+    pub(crate) fn new(nats: async_nats::Client, stats: Arc<Stats>) -> Self {
+        let inbox = nats.new_inbox();
+        Outbox { nats, inbox, next: AtomicU64::new(0), kept: Mutex::default(), stats }
+    }
+
+    /// Where the no-responders statuses of this worker's replies arrive.
+    pub(crate) fn statuses(&self) -> String {
+        format!("{}.*", self.inbox)
+    }
+
+    /// Sends `payload` to the caller waiting on `to`, and keeps it to send
+    /// again if the server reports that nobody heard it.
+    ///
+    /// # Errors
+    /// If the client cannot queue the publish (it is closed).
+    pub(crate) async fn send(
+        &self,
+        to: &str,
+        payload: Bytes,
+        deadline_ms: u64,
+    ) -> Result<(), async_nats::PublishError> {
+        let reply = Reply { to: Subject::from(to), payload, deadline_ms, first_try: Instant::now(), attempt: 0 };
+        self.try_send(reply).await
+    }
+
+    async fn try_send(&self, reply: Reply) -> Result<(), async_nats::PublishError> {
+        let (to, payload) = (reply.to.clone(), reply.payload.clone());
+        // Kept before it is sent: the status can come back at once.
+        let seq = self.keep(reply);
+        let sent = self.nats.publish_with_reply(to, format!("{}.{seq}", self.inbox), payload).await;
+        if sent.is_err() {
+            self.lock().remove(seq);
+        }
+        sent
+    }
+
+    fn keep(&self, reply: Reply) -> u64 {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut kept = self.lock();
+        while let Some(&(at, old)) = kept.order.front() {
+            if now.duration_since(at) < KEEP && kept.bytes + reply.payload.len() <= KEEP_BYTES {
+                break;
+            }
+            kept.order.pop_front();
+            kept.remove(old);
+        }
+        kept.bytes += reply.payload.len();
+        kept.order.push_back((now, seq));
+        kept.replies.insert(seq, reply);
+        seq
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Kept> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Follows the statuses on [`Outbox::statuses`] until `stop`: each
+    /// no-responders status sends its reply again after a back-off.
+    pub(crate) async fn follow(self: Arc<Self>, mut statuses: async_nats::Subscriber, mut stop: watch::Receiver<bool>) {
+        loop {
+            let msg = tokio::select! {
+                m = statuses.next() => m,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            let Some(msg) = msg else { return };
+            if msg.status != Some(StatusCode::NO_RESPONDERS) {
+                continue;
+            }
+            let Some(seq) = msg.subject.rsplit('.').next().and_then(|s| s.parse::<u64>().ok()) else {
+                continue;
+            };
+            let Some(reply) = self.lock().remove(seq) else {
+                debug!(seq, "no-responders status for a reply no longer kept");
+                continue;
+            };
+            if olin_proto::unix_ms() >= reply.deadline_ms || reply.first_try.elapsed() >= GIVE_UP {
+                self.stats.replies_undelivered.fetch_add(1, Ordering::Relaxed);
+                warn!(to = %reply.to, attempts = reply.attempt + 1, "a reply reached no gateway before its caller gave up");
+                continue;
+            }
+            debug!(to = %reply.to, attempt = reply.attempt, "reply reached no gateway; sending it again");
+            let outbox = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(backoff(reply.attempt)).await;
+                outbox.stats.replies_resent.fetch_add(1, Ordering::Relaxed);
+                let reply = Reply { attempt: reply.attempt + 1, ..reply };
+                if let Err(err) = outbox.try_send(reply).await {
+                    warn!(%err, "resending a reply failed");
+                }
+            });
+        }
+    }
+}
+
+impl Kept {
+    fn remove(&mut self, seq: u64) -> Option<Reply> {
+        let reply = self.replies.remove(&seq)?;
+        self.bytes -= reply.payload.len();
+        Some(reply)
+    }
+}
+
+/// Delay before the resend after `attempt` failed tries.
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF.saturating_mul(1 << attempt.min(8)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let delays: Vec<_> = (0..8).map(|a| backoff(a).as_millis()).collect();
+        assert_eq!(delays, [50, 100, 200, 400, 800, 1000, 1000, 1000]);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}
