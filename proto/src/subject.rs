@@ -147,6 +147,23 @@ pub fn invocation_id_of_reply(subject: &str) -> Option<&str> {
     id_token(id).ok()
 }
 
+/// The reply subject a worker gives its reply number `seq`, under its own
+/// inbox (`Client::new_inbox`): where the server says so if nobody heard it.
+pub fn reply_status_subject(inbox: &str, seq: u64) -> String {
+    format!("{inbox}.{seq}")
+}
+
+/// The wildcard a worker subscribes to once, for the statuses of all its
+/// replies.
+pub fn reply_status_subscription(inbox: &str) -> String {
+    format!("{inbox}.*")
+}
+
+/// The reply number at the end of a reply status subject, if it is one.
+pub fn reply_status_seq(subject: &str) -> Option<u64> {
+    subject.rsplit_once('.')?.1.parse().ok()
+}
+
 /// JetStream's advisory for an invocation that exhausted its deliveries on
 /// the `workers` consumer.
 pub fn max_deliveries_advisory() -> String {
@@ -171,6 +188,16 @@ pub fn module_object_key(sha256_hex: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reply_status_subjects_round_trip() {
+        let subject = reply_status_subject("_INBOX.abc", 42);
+        assert_eq!(subject, "_INBOX.abc.42");
+        assert_eq!(reply_status_seq(&subject), Some(42));
+        assert_eq!(reply_status_subscription("_INBOX.abc"), "_INBOX.abc.*");
+        assert_eq!(reply_status_seq("_INBOX.abc.x"), None);
+        assert_eq!(reply_status_seq("_INBOX"), None);
+    }
 
     #[test]
     fn function_names_are_dns_labels() {

@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use futures::StreamExt;
+use olin_proto::subject;
 use tokio::sync::watch;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::Stats;
 
@@ -77,7 +78,7 @@ impl Outbox {
 
     /// Where the no-responders statuses of this worker's replies arrive.
     pub(crate) fn statuses(&self) -> String {
-        format!("{}.*", self.inbox)
+        subject::reply_status_subscription(&self.inbox)
     }
 
     /// Sends `payload` to the caller waiting on `to`, and keeps it to send
@@ -99,7 +100,7 @@ impl Outbox {
         let (to, payload) = (reply.to.clone(), reply.payload.clone());
         // Kept before it is sent: the status can come back at once.
         let seq = self.keep(reply);
-        let sent = self.nats.publish_with_reply(to, format!("{}.{seq}", self.inbox), payload).await;
+        let sent = self.nats.publish_with_reply(to, subject::reply_status_subject(&self.inbox, seq), payload).await;
         if sent.is_err() {
             self.lock().remove(seq);
         }
@@ -139,16 +140,16 @@ impl Outbox {
             if msg.status != Some(StatusCode::NO_RESPONDERS) {
                 continue;
             }
-            let Some(seq) = msg.subject.rsplit('.').next().and_then(|s| s.parse::<u64>().ok()) else {
-                continue;
-            };
+            let Some(seq) = subject::reply_status_seq(&msg.subject) else { continue };
             let Some(reply) = self.lock().remove(seq) else {
                 debug!(seq, "no-responders status for a reply no longer kept");
                 continue;
             };
             if olin_proto::unix_ms() >= reply.deadline_ms || reply.first_try.elapsed() >= GIVE_UP {
                 self.stats.replies_undelivered.fetch_add(1, Ordering::Relaxed);
-                warn!(to = %reply.to, attempts = reply.attempt + 1, "a reply reached no gateway before its caller gave up");
+                // Info, not warn: a gateway that died leaves many such replies,
+                // and its callers are gone too.
+                info!(to = %reply.to, attempts = reply.attempt + 1, "a reply reached no gateway before its caller gave up");
                 continue;
             }
             debug!(to = %reply.to, attempt = reply.attempt, "reply reached no gateway; sending it again");
