@@ -12,7 +12,9 @@ use olin_proto::Message as _;
 use olin_proto::subject;
 use olin_proto::topology::{self, TopologyConfig};
 use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse, Outcome};
-use olin_test_support::{NatsServer, S3Server, deploy, fixtures, spawn_worker, spawn_worker_topology, test_topology};
+use olin_test_support::{
+    NatsServer, S3Server, WorkerHandle, deploy, fixtures, spawn_worker, spawn_worker_topology, test_topology,
+};
 
 async fn dead_letters(
     js: &async_nats::jetstream::Context,
@@ -60,6 +62,35 @@ async fn enqueue(
         .unwrap()
 }
 
+/// NATS, S3 and a worker with two slots, the `hello` module deployed.
+struct Hello {
+    _nats: NatsServer,
+    _s3: S3Server,
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    sha: String,
+    worker: WorkerHandle,
+}
+
+impl Hello {
+    async fn start() -> Hello {
+        let nats = NatsServer::start();
+        let s3 = S3Server::start().await;
+        let client = nats.client().await;
+        let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+        let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+        let js = async_nats::jetstream::new(client.clone());
+        Hello { _nats: nats, _s3: s3, client, js, sha, worker }
+    }
+}
+
+/// The next reply on `replies`, decoded; fails the test if none comes
+/// `within`.
+async fn next_reply(replies: &mut async_nats::Subscriber, within: Duration) -> InvocationResponse {
+    let reply = tokio::time::timeout(within, replies.next()).await.expect("no reply in time").unwrap();
+    InvocationResponse::decode(reply.payload).unwrap()
+}
+
 fn headers(reply_to: &str, id: &str) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(subject::HDR_REPLY_TO, reply_to);
@@ -94,20 +125,14 @@ async fn poison_messages_are_dead_lettered_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_invocation_id_runs_once() {
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let client = nats.client().await;
-    let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
-    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let js = async_nats::jetstream::new(client.clone());
+    let Hello { _nats, _s3, client, js, sha, worker } = Hello::start().await;
     let mut replies = client.subscribe("test.replies.>").await.unwrap();
     let req = request("hello", &sha, "dup-1");
     for _ in 0..2 {
         let ack = enqueue(&js, headers("test.replies.dup-1", "dup-1"), &req).await;
         assert_eq!(ack.sequence, 1, "the second publish is a duplicate of the first");
     }
-    let first = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
-    let resp = InvocationResponse::decode(first.payload).unwrap();
+    let resp = next_reply(&mut replies, Duration::from_secs(10)).await;
     assert_eq!(resp.outcome(), Outcome::Ok, "{}", resp.error);
     assert!(tokio::time::timeout(Duration::from_millis(700), replies.next()).await.is_err(), "one reply only");
     assert_eq!(worker.executions(), 1);
@@ -142,8 +167,7 @@ async fn exhausted_deliveries_are_dead_lettered_and_answered() {
     }
     // A live worker picks up JetStream's max-deliveries advisories.
     let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |_| {}).await;
-    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
-    let resp = InvocationResponse::decode(reply.payload).unwrap();
+    let resp = next_reply(&mut replies, Duration::from_secs(10)).await;
     assert_eq!(resp.invocation_id, "lost-1");
     assert_eq!(resp.outcome(), Outcome::Internal);
     assert!(resp.error.contains("delivered 2 times"), "{}", resp.error);
@@ -181,8 +205,7 @@ async fn a_run_longer_than_the_ack_wait_keeps_its_message() {
     let mut replies = client.subscribe("test.replies.>").await.unwrap();
     enqueue(&js, headers("test.replies.doze-1", "doze-1"), &request("doze", &sha, "doze-1")).await;
 
-    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next()).await.unwrap().unwrap();
-    let resp = InvocationResponse::decode(reply.payload).unwrap();
+    let resp = next_reply(&mut replies, Duration::from_secs(10)).await;
     assert_eq!(resp.outcome(), Outcome::Ok, "{}", resp.error);
     assert_eq!(resp.body.as_ref(), b"awake");
     let mut consumer: async_nats::jetstream::consumer::PullConsumer = js
@@ -205,12 +228,7 @@ async fn a_reply_that_reached_no_one_is_sent_again_once_the_caller_listens() {
     // After a NATS restart a worker may be back before the caller's gateway
     // has resubscribed: its reply then reaches no one, and the call is acked.
     // The server says so (no responders) and the worker sends it again.
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let client = nats.client().await;
-    let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
-    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let js = async_nats::jetstream::new(client.clone());
+    let Hello { _nats, _s3, client, js, sha, worker } = Hello::start().await;
     let mut req = request("hello", &sha, "late-1");
     req.deadline_unix_ms = olin_proto::unix_ms() + 20_000;
     enqueue(&js, headers("test.late.late-1", "late-1"), &req).await;
@@ -225,8 +243,7 @@ async fn a_reply_that_reached_no_one_is_sent_again_once_the_caller_listens() {
 
     // The caller subscribes late and still gets its answer, from that one run.
     let mut replies = client.subscribe("test.late.>").await.unwrap();
-    let reply = tokio::time::timeout(Duration::from_secs(5), replies.next()).await.unwrap().unwrap();
-    let resp = InvocationResponse::decode(reply.payload).unwrap();
+    let resp = next_reply(&mut replies, Duration::from_secs(5)).await;
     assert_eq!(resp.outcome(), Outcome::Ok, "{}", resp.error);
     assert_eq!(resp.invocation_id, "late-1");
     assert!(

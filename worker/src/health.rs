@@ -42,31 +42,7 @@ fn render(ctx: &Ctx) -> String {
             ctx.worker_id
         );
     };
-    metric(
-        "olin_worker_executions_total",
-        "counter",
-        "Calls answered, any outcome.",
-        s.executions.load(Ordering::Relaxed),
-    );
     metric("olin_worker_in_flight", "gauge", "Calls running now.", s.in_flight.load(Ordering::Relaxed));
-    metric(
-        "olin_worker_dead_lettered_total",
-        "counter",
-        "Messages moved to OLIN_DEAD.",
-        s.dead_lettered.load(Ordering::Relaxed),
-    );
-    metric(
-        "olin_worker_replies_resent_total",
-        "counter",
-        "Replies sent again because no gateway was subscribed to them (a gateway reconnecting).",
-        s.replies_resent.load(Ordering::Relaxed),
-    );
-    metric(
-        "olin_worker_replies_undelivered_total",
-        "counter",
-        "Replies that reached no gateway before their caller's deadline.",
-        s.replies_undelivered.load(Ordering::Relaxed),
-    );
     if s.backlog_known.load(Ordering::Relaxed) {
         metric(
             "olin_worker_consumer_pending",
@@ -83,6 +59,18 @@ fn render(ctx: &Ctx) -> String {
     }
     let c = ctx.modules.counters();
     for (name, help, v) in [
+        ("olin_worker_executions_total", "Calls answered, any outcome.", &s.executions),
+        ("olin_worker_dead_lettered_total", "Messages moved to OLIN_DEAD.", &s.dead_lettered),
+        (
+            "olin_worker_replies_resent_total",
+            "Replies sent again because no gateway was subscribed to them (a gateway reconnecting).",
+            &s.replies_resent,
+        ),
+        (
+            "olin_worker_replies_undelivered_total",
+            "Replies that reached no gateway before their caller's deadline.",
+            &s.replies_undelivered,
+        ),
         ("olin_worker_module_memory_hits_total", "Module lookups served from memory.", &c.memory_hits),
         ("olin_worker_module_disk_loads_total", "Modules loaded from a disk artifact.", &c.disk_loads),
         ("olin_worker_modules_compiled_total", "Modules compiled from the module store.", &c.compiles),

@@ -138,11 +138,12 @@ impl Worker {
         let stats = Arc::<Stats>::default();
         let outbox = Arc::new(reply::Outbox::new(deps.nats.clone(), stats.clone()));
         // Subscribed before the first reply, so no status is missed.
+        let statuses_subject = outbox.statuses();
         let statuses = deps
             .nats
-            .subscribe(outbox.statuses())
+            .subscribe(statuses_subject.clone())
             .await
-            .map_err(|source| WorkerError::Subscribe { subject: outbox.statuses(), source })?;
+            .map_err(|source| WorkerError::Subscribe { subject: statuses_subject, source })?;
         let ctx = Ctx {
             worker_id,
             nats: deps.nats,

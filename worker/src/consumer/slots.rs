@@ -213,20 +213,25 @@ impl Slot {
         let span = tracing::info_span!("invocation", invocation_id = %req.invocation_id, function = %req.function,
             traceparent = %header(msg.headers.as_ref(), subject::HDR_TRACEPARENT).unwrap_or(""));
         let _enter = span.enter();
-        let started_ms = olin_proto::unix_ms();
-        let resp = match self.rt.block_on(prepare(ctx, &msg, &req, started_ms)) {
-            Prepared::Run(module) => self.execute(&msg, &req, &module),
+        let call = Call {
+            reply_to: header(msg.headers.as_ref(), subject::HDR_REPLY_TO),
+            deadline_ms: deadline(msg.headers.as_ref(), &req),
+            started_ms: olin_proto::unix_ms(),
+            msg: &msg,
+            req,
+        };
+        let resp = match self.rt.block_on(prepare(ctx, &call)) {
+            Prepared::Run(module) => self.execute(&call, &module),
             Prepared::Answer(resp) => *resp,
             Prepared::Settled => return false,
         };
-        let reply_to = header(msg.headers.as_ref(), subject::HDR_REPLY_TO);
-        self.rt.block_on(finish(ctx, &self.pulls, &msg, &req, reply_to, resp, started_ms))
+        self.rt.block_on(finish(ctx, &self.pulls, &call, resp))
     }
 
     /// Runs the guest on this thread, outside the runtime (a guest's
     /// outbound HTTP blocks on it).
-    fn execute(&self, msg: &jetstream::Message, req: &InvocationRequest, module: &olin::Module) -> InvocationResponse {
-        let ctx = &*self.ctx;
+    fn execute(&self, call: &Call<'_>, module: &olin::Module) -> InvocationResponse {
+        let (ctx, msg, req) = (&*self.ctx, call.msg, &call.req);
         ctx.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         self.running.start(self.index, msg.reply.clone());
         let egress = ctx.egress.clone().map(|e| e as Arc<dyn olin::Egress>);
@@ -259,10 +264,21 @@ fn decode(msg: &jetstream::Message) -> Result<InvocationRequest, String> {
     }
 }
 
+/// One pulled call, decoded, with what its headers say.
+struct Call<'a> {
+    msg: &'a jetstream::Message,
+    req: InvocationRequest,
+    /// Where the caller waits (`Olin-Reply-To`); none for an async call.
+    reply_to: Option<&'a str>,
+    /// Unix ms; 0 for none.
+    deadline_ms: u64,
+    started_ms: u64,
+}
+
 /// Checks the deadline and loads the module.
-async fn prepare(ctx: &Ctx, msg: &jetstream::Message, req: &InvocationRequest, started_ms: u64) -> Prepared {
-    let deadline = deadline(msg.headers.as_ref(), req);
-    if deadline != 0 && started_ms >= deadline {
+async fn prepare(ctx: &Ctx, call: &Call<'_>) -> Prepared {
+    let (msg, req) = (call.msg, &call.req);
+    if call.deadline_ms != 0 && call.started_ms >= call.deadline_ms {
         let passed = platform_response(ctx, req, Outcome::Timeout, "the deadline passed before a worker was free");
         return Prepared::Answer(Box::new(passed));
     }
@@ -298,15 +314,8 @@ fn platform_response(ctx: &Ctx, req: &InvocationRequest, outcome: Outcome, error
 /// Reply, publish the event, then ack: the reply is sent before the ack on
 /// the same connection, so an acked call has always been answered. Returns
 /// whether the ack asked for the slot's next message.
-async fn finish(
-    ctx: &Ctx,
-    pulls: &Pulls,
-    msg: &jetstream::Message,
-    req: &InvocationRequest,
-    reply_to: Option<&str>,
-    resp: InvocationResponse,
-    started_ms: u64,
-) -> bool {
+async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationResponse) -> bool {
+    let (msg, req) = (call.msg, &call.req);
     ctx.stats.executions.fetch_add(1, Ordering::Relaxed);
     info!(
         outcome = resp.outcome().header_value(),
@@ -314,16 +323,15 @@ async fn finish(
         wall_us = resp.usage.as_ref().map_or(0, |u| u.wall_us),
         "executed"
     );
-    let event = event_of(req, &resp, started_ms);
+    let event = event_of(req, &resp, call.started_ms);
     if req.r#async {
         let delivered = msg.info().map_or(1, |i| i.delivered);
         async_call::finish(ctx, msg, req, resp, event, delivered).await;
         return false;
     }
     let connection = pulls.connects();
-    if let Some(reply_to) = reply_to
-        && let Err(err) =
-            ctx.outbox.send(reply_to, resp.encode_to_vec().into(), deadline(msg.headers.as_ref(), req)).await
+    if let Some(reply_to) = call.reply_to
+        && let Err(err) = ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await
     {
         // Not acked: the call is redelivered and answered again.
         warn!(%err, "reply failed; nak");
