@@ -68,7 +68,7 @@ md = ["# gateway: the queue against its floors", "",
       f"- date: {datetime.date.today()}", f"- machine: {os.cpu_count()} cores, {cpu}",
       f"- command: `bench/gateway.sh {dur} {rounds}` (wrk, {dur} s per run, {rounds} interleaved rounds, loopback; "
       "every process on the same 2 cores)",
-      "- gateway path: olin-gateway -> JetStream (nats-server 2.9, file storage) -> olin-worker (WORKER_CONCURRENCY=16) "
+      "- gateway path: olin-gateway -> JetStream (nats-server 2.9, file storage) -> olin-worker (WORKER_CONCURRENCY=8) "
       "-> Wasmer; separate processes",
       "- in-process floor: the same sandbox behind a plain HTTP server; JetStream floor: publish, pull, reply, ack, no wasm;",
       "  lighttpd: the same hello.c compiled natively, fork/exec per request (mod_cgi)",
