@@ -125,7 +125,7 @@ fn schemas() -> Value {
         "User": obj(json!({"id": s, "username": s, "role": {"type": "string", "enum": ["admin", "user"]}, "created_at": t}), &["id", "username", "role"]),
         "UserList": list_of("User"),
         "NewUser": obj(json!({"username": s, "password": s, "role": {"type": "string", "enum": ["admin", "user"]}}), &["username", "password"]),
-        "Limits": obj(json!({"fuel": ni, "memory_bytes": ni, "wall_ms": ni, "max_output_bytes": ni}), &[]),
+        "Limits": obj(json!({"fuel": ni, "memory_bytes": ni, "wall_ms": ni, "max_output_bytes": ni, "host_budget_bytes": ni}), &[]),
         "Function": obj(json!({"id": s, "name": s, "visibility": {"type": "string", "enum": ["public", "private"]},
             "url": s, "limits": {"$ref": "#/components/schemas/Limits"}, "egress_allow": {"type": "array", "items": s},
             "async_max_attempts": ni, "created_at": t, "updated_at": t,

@@ -118,6 +118,10 @@ async fn answer(
         Target::AsyncResult { id } => return async_result(gw, id).await,
         Target::Function { name, path, r#async } => (name, path, r#async),
     };
+    // A NUL cannot be in a CGI variable (PATH_INFO): refuse it before anything runs.
+    if fn_path.contains("%00") {
+        return error(StatusCode::BAD_REQUEST, "BAD_PATH", "the path contains an encoded NUL (%00)", None);
+    }
     // Owned: the name may come from the Host header, and the headers change below.
     let (function, fn_path) = (function.to_owned(), fn_path.to_owned());
     let function = function.as_str();

@@ -7,6 +7,7 @@
 //!   deployments, environment, invoke keys, executions, audit log.
 //! - `m20261130_000001_execution_headers`: the response headers of each
 //!   execution.
+//! - `m20261202_000001_host_budget`: the host budget limit of functions.
 //! - [`cli`]: the `olin-migrations` command line.
 //! - `dialect`: the few spellings that differ between the two databases,
 //!   and the `updated_at` triggers.
@@ -18,6 +19,7 @@ pub mod cli;
 mod dialect;
 mod m20261125_000001_initial;
 mod m20261130_000001_execution_headers;
+mod m20261202_000001_host_budget;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -28,7 +30,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_initial::Migration), Box::new(m20261130_000001_execution_headers::Migration)]
+        vec![
+            Box::new(m20261125_000001_initial::Migration),
+            Box::new(m20261130_000001_execution_headers::Migration),
+            Box::new(m20261202_000001_host_budget::Migration),
+        ]
     }
 }
 

@@ -17,6 +17,8 @@ pub(crate) mod time;
 use wasmer::{Function, FunctionEnv, Store};
 
 use crate::process::Process;
+use crate::signature::Sig;
+use crate::signature::short::*;
 
 /// Import namespaces of the olin ABI.
 pub(crate) const NAMESPACES: [&str; 2] = ["env", "cwa"];
@@ -24,6 +26,7 @@ pub(crate) const NAMESPACES: [&str; 2] = ["env", "cwa"];
 macro_rules! host_functions {
     ($($name:literal => $f:path),* $(,)?) => {
         /// Every olin host function name.
+        #[cfg(test)]
         pub(crate) const NAMES: &[&str] = &[$($name),*];
 
         /// Builds host function `name` for one call's store.
@@ -61,7 +64,51 @@ host_functions! {
     "time_now" => time::now,
 }
 
-/// Whether `name` is an olin host function.
-pub(crate) fn is_known(name: &str) -> bool {
-    NAMES.contains(&name)
+/// The type of olin host function `name` (`None`: not an olin function).
+pub(crate) fn signature(name: &str) -> Option<Sig> {
+    SIGNATURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Every olin host function and its type (OLIN_ABI.md section 1).
+const SIGNATURES: &[(&str, Sig)] = &[
+    ("env_get", sig(P4, R32)),
+    ("io_get_stdin", sig(NONE, R32)),
+    ("io_get_stdout", sig(NONE, R32)),
+    ("io_get_stderr", sig(NONE, R32)),
+    ("log_write", sig(P3, NONE)),
+    ("random_i32", sig(NONE, R32)),
+    ("random_u32", sig(NONE, R32)),
+    ("random_i64", sig(NONE, R64)),
+    ("random_u64", sig(NONE, R64)),
+    ("resource_open", sig(P2, R32)),
+    ("resource_read", sig(P3, R32)),
+    ("resource_write", sig(P3, R32)),
+    ("resource_flush", sig(P1, R32)),
+    ("resource_close", sig(P1, NONE)),
+    ("runtime_exit", sig(P1, NONE)),
+    ("runtime_name", sig(P2, R32)),
+    ("runtime_spec_major", sig(NONE, R32)),
+    ("runtime_spec_minor", sig(NONE, R32)),
+    ("runtime_msleep", sig(P1, NONE)),
+    ("startup_arg_len", sig(NONE, R32)),
+    ("startup_arg_at", sig(P3, R32)),
+    ("time_now", sig(NONE, R64)),
+];
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn every_host_function_has_the_type_of_its_table_entry() {
+        let mut store = Store::default();
+        let env = FunctionEnv::new(&mut store, Process::default());
+        assert_eq!(NAMES.len(), SIGNATURES.len());
+        for name in NAMES {
+            let f = function(&mut store, &env, name).unwrap();
+            assert_eq!(Some(f.ty(&store)), signature(name).map(|s| s.wasmer()), "{name}");
+        }
+    }
 }

@@ -102,9 +102,12 @@ fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
     headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_ref())
 }
 
-/// `User-Agent` -> `HTTP_USER_AGENT`; `None` if the name is not an HTTP token.
+/// `User-Agent` -> `HTTP_USER_AGENT`; `None` if the name is not an HTTP
+/// token, or holds `_`: `X_Forwarded_For` would become the same variable as
+/// `X-Forwarded-For`, so a client could pass off its own value as the one a
+/// proxy set (nginx and Apache drop such headers for CGI too).
 fn http_var_name(name: &str) -> Option<String> {
-    if name.is_empty() || !name.bytes().all(is_token_char) {
+    if name.is_empty() || name.contains('_') || !name.bytes().all(is_token_char) {
         return None;
     }
     let mut out = String::with_capacity(5 + name.len());
@@ -155,6 +158,10 @@ fn percent_decode(s: &str) -> String {
             (None, _, _) => break,
         }
     }
+    // A NUL cannot be in an environment variable (the gateway refuses `%00`).
+    if out.contains(&0) {
+        return s.to_owned();
+    }
     String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
@@ -194,7 +201,8 @@ pub enum CgiError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// `Status` is not a three-digit code from 100 to 599.
+    /// `Status` is not a three-digit final status, 200 to 599 (a 1xx is
+    /// interim: it cannot be a CGI response's status).
     #[error("invalid CGI Status {value:?}")]
     BadStatus {
         /// The value printed.
@@ -280,7 +288,7 @@ fn parse_status(value: &[u8]) -> Result<u16, CgiError> {
         return Err(bad());
     }
     let n = code.iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
-    if (100..=599).contains(&n) { Ok(n) } else { Err(bad()) }
+    if (200..=599).contains(&n) { Ok(n) } else { Err(bad()) }
 }
 
 #[cfg(test)]
@@ -308,6 +316,8 @@ mod tests {
                 h("Cookie", "a=1"),
                 h("Cookie", "b=2"),
                 h("Bad Name", "x"),
+                h("X-Forwarded-For", "10.0.0.1"),
+                h("X_Forwarded_For", "6.6.6.6"),
             ],
             body: Bytes::from_static(b"hello"),
             remote_addr: "10.0.0.7:5555".into(),
@@ -358,6 +368,13 @@ mod tests {
         assert_eq!(get(&env, "HTTP_PROXY"), None, "httpoxy");
         assert_eq!(get(&env, "HTTP_CONTENT_TYPE"), None);
         assert!(env.iter().all(|(k, _)| !k.contains(' ')));
+        assert_eq!(get(&env, "HTTP_X_FORWARDED_FOR"), Some("10.0.0.1"), "a name with `_` is never passed");
+    }
+
+    #[test]
+    fn an_encoded_nul_never_reaches_path_info() {
+        let req = InvocationRequest { path: "/a%00b".into(), ..request() };
+        assert_eq!(get(&environment(&req, "w1"), "PATH_INFO"), Some("/a%00b"));
     }
 
     #[test]
@@ -409,8 +426,15 @@ mod tests {
         assert_eq!(r.headers.len(), 1);
         assert_eq!(parse(b"Status: 201\n\n").unwrap().status, 201);
         assert_eq!(parse(b"status:503 Busy\n\n").unwrap().status, 503);
-        for bad in [&b"Status: 99\n\n"[..], b"Status: 600\n\n", b"Status: abc\n\n", b"Status: 2000\n\n", b"Status:\n\n"]
-        {
+        for bad in [
+            &b"Status: 99\n\n"[..],
+            b"Status: 100 Continue\n\n",
+            b"Status: 101\n\n",
+            b"Status: 600\n\n",
+            b"Status: abc\n\n",
+            b"Status: 2000\n\n",
+            b"Status:\n\n",
+        ] {
             assert!(matches!(parse_output(Bytes::copy_from_slice(bad)), Err(CgiError::BadStatus { .. })), "{bad:?}");
         }
     }
@@ -475,7 +499,7 @@ mod tests {
             out.extend_from_slice(b"\n\n");
             out.extend(body.iter());
             if let Ok(r) = parse_output(Bytes::from(out)) {
-                proptest::prop_assert!((100..=599).contains(&r.status));
+                proptest::prop_assert!((200..=599).contains(&r.status));
             }
         }
 

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use thiserror::Error;
+
 /// One request a guest built in an `http`/`https` resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EgressRequest {
@@ -33,15 +35,33 @@ pub struct EgressResponse {
     pub body: Vec<u8>,
 }
 
+/// Why an [`EgressRequest`] got no response.
+#[derive(Debug, Error)]
+pub enum EgressError {
+    /// The response body was larger than `max_response_bytes`.
+    #[error("the response exceeds {limit} bytes")]
+    TooLarge {
+        /// The request's `max_response_bytes`.
+        limit: usize,
+    },
+    /// No response within the request's timeout.
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    /// The exchange failed (connection refused, TLS failure, bad method...).
+    #[error("{0}")]
+    Failed(String),
+}
+
 /// Performs outbound HTTP for guests. Called from the guest's (blocking)
-/// thread; implementations must verify TLS and must not follow redirects
-/// (a redirect could leave the allow-list).
+/// thread; implementations must verify TLS, must not follow redirects
+/// (a redirect could leave the allow-list), and must stop reading a body at
+/// `max_response_bytes`: that is the call's host budget speaking.
 pub trait Egress: Send + Sync {
-    /// Sends `req` and returns the response, or a reason for the guest's log.
+    /// Sends `req` and returns the response.
     ///
     /// # Errors
-    /// A human-readable reason (connection refused, TLS failure, too large, timeout).
-    fn send(&self, req: EgressRequest) -> Result<EgressResponse, String>;
+    /// [`EgressError`]; its text goes to the guest's log.
+    fn send(&self, req: EgressRequest) -> Result<EgressResponse, EgressError>;
 }
 
 /// The parts of an `http(s)://host[:port][/path]` URL the allow-list needs.

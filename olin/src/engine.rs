@@ -15,20 +15,23 @@ use olin_proto::v1::Abi;
 use thiserror::Error;
 use wasmer::sys::vm::{VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition};
 use wasmer::sys::{BaseTunables, CompilerConfig, Cranelift, EngineBuilder, NativeEngineExt, Tunables};
-use wasmer::{Engine, ExternType, FunctionType, MemoryError, MemoryStyle, MemoryType, Pages, TableStyle, TableType};
+use wasmer::{Engine, ExternType, MemoryError, MemoryStyle, MemoryType, Pages, TableStyle, TableType};
 use wasmer_middlewares::Metering;
 
-use crate::{abi, wasi};
+use crate::validate::{self, MAX_TABLE_ELEMENTS, START_EXPORT};
+use crate::{abi, features, start, wasi};
 
-/// Fuel a module's start section may use, before per-call fuel is set.
-const START_FUEL: u64 = 1_000_000_000;
+/// Fuel compiled into a module: none. Every call sets its own fuel before
+/// any guest code runs (a start section is hoisted into an export, see
+/// `start`), so code that ran before that would trap at once.
+const INITIAL_FUEL: u64 = 0;
 
 /// Changes whenever artifacts built by this crate stop being loadable by it
-/// (metering cost function, tunables, import conventions).
-const ARTIFACT_FORMAT: u32 = 1;
+/// (metering cost function, tunables, import conventions, feature set).
+const ARTIFACT_FORMAT: u32 = 2;
 
 /// Why a module cannot be compiled or loaded.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum CompileError {
     /// The bytes are not a valid WebAssembly module.
     #[error("invalid WebAssembly module: {0}")]
@@ -49,6 +52,32 @@ pub enum CompileError {
     /// No `_start` function of type `() -> ()` is exported.
     #[error("the module does not export a `_start` function of type () -> ()")]
     NoStart,
+    /// An import has another type than the host function of that name.
+    #[error("import {module}::{name} has type {found}, but the host function is {expected}")]
+    ImportSignature {
+        /// Import namespace.
+        module: String,
+        /// Import name.
+        name: String,
+        /// The host function's type.
+        expected: String,
+        /// The type the module declares.
+        found: String,
+    },
+    /// More imports than a module may declare.
+    #[error("the module declares {count} imports; at most {max} are allowed")]
+    TooManyImports {
+        /// Imports declared.
+        count: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// An export under a name the runtime reserves for itself.
+    #[error("the export name {name:?} is reserved by the runtime")]
+    ReservedExport {
+        /// The name.
+        name: String,
+    },
     /// Its declared memory is above the server maximum.
     #[error("the module declares {declared_pages} pages of memory, above the maximum of {max_pages}")]
     MemoryTooLarge {
@@ -56,6 +85,22 @@ pub enum CompileError {
         declared_pages: u32,
         /// The server maximum.
         max_pages: u32,
+    },
+    /// More tables than a module may declare.
+    #[error("the module declares {count} tables; at most {max} are allowed")]
+    TooManyTables {
+        /// Tables declared.
+        count: u32,
+        /// The maximum.
+        max: u32,
+    },
+    /// A table larger than allowed.
+    #[error("the module declares a table of {declared} entries; at most {max} are allowed")]
+    TableTooLarge {
+        /// Entries declared as the table's minimum.
+        declared: u64,
+        /// The maximum.
+        max: u64,
     },
     /// Serializing or deserializing the compiled artifact failed.
     #[error("compiled artifact unusable: {0}")]
@@ -91,9 +136,21 @@ impl Drop for MemoryCapGuard {
 }
 
 /// Tunables that clamp each memory's maximum to the current call's cap, so a
-/// `memory.grow` past it fails (returns -1) instead of taking the worker's RAM.
+/// `memory.grow` past it fails (returns -1) instead of taking the worker's RAM,
+/// and each table's to [`MAX_TABLE_ELEMENTS`], so a `table.grow` by 2^31
+/// entries fails the same way.
 pub struct LimitingTunables {
     base: BaseTunables,
+}
+
+/// `ty` with its maximum clamped to [`MAX_TABLE_ELEMENTS`]; a larger minimum
+/// is refused (upload validation refuses it first).
+fn clamp_table(ty: &TableType) -> Result<TableType, String> {
+    let cap = u32::try_from(MAX_TABLE_ELEMENTS).unwrap_or(u32::MAX);
+    if ty.minimum > cap {
+        return Err(format!("a table of {} entries is above the maximum of {cap}", ty.minimum));
+    }
+    Ok(TableType { maximum: Some(ty.maximum.map_or(cap, |m| m.min(cap))), ..*ty })
 }
 
 impl LimitingTunables {
@@ -133,7 +190,7 @@ impl Tunables for LimitingTunables {
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
-        self.base.create_host_table(ty, style)
+        self.base.create_host_table(&clamp_table(ty)?, style)
     }
 
     unsafe fn create_vm_table(
@@ -142,18 +199,20 @@ impl Tunables for LimitingTunables {
         style: &TableStyle,
         vm_definition_location: NonNull<VMTableDefinition>,
     ) -> Result<VMTable, String> {
-        // SAFETY: forwarded unchanged from the caller, who upholds the contract.
-        unsafe { self.base.create_vm_table(ty, style, vm_definition_location) }
+        let ty = clamp_table(ty)?;
+        // SAFETY: forwarded from the caller, who upholds the contract; only
+        // the maximum changed, which the table's definition does not hold.
+        unsafe { self.base.create_vm_table(&ty, style, vm_definition_location) }
     }
 }
 
 /// How one import is satisfied.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Link {
     /// An olin host function (the name, linked under the import's namespace).
     Olin,
-    /// A WASI preview1 function (or an ENOSYS stub) of this type.
-    Wasi(FunctionType),
+    /// A WASI preview1 function (or an ENOSYS stub).
+    Wasi,
 }
 
 /// One import of a module and how it is linked.
@@ -172,6 +231,8 @@ pub struct Module {
     pub(crate) imports: Arc<[Import]>,
     /// Whether the code counts fuel (only benchmarks turn this off).
     pub(crate) metered: bool,
+    /// Whether the module had a start section, now exported as [`START_EXPORT`].
+    pub(crate) start: bool,
 }
 
 impl std::fmt::Debug for Module {
@@ -222,17 +283,28 @@ impl Runtime {
     ///
     /// # Errors
     /// [`CompileError`] naming what is wrong with the module.
+    /// Every module passes [`validate::validate`] first: the rules of upload
+    /// are the rules of compiling.
     pub fn compile(&self, wasm: &[u8]) -> Result<(Module, Bytes), CompileError> {
+        let info = validate::validate(wasm, self.max_memory_pages)?;
+        let hoisted;
+        let wasm = match info.start_function {
+            Some(function) => {
+                hoisted = start::hoist(wasm, function)?;
+                &hoisted[..]
+            }
+            None => wasm,
+        };
         let mut config = Cranelift::default();
         if self.metering {
-            config.push_middleware(Arc::new(Metering::new(START_FUEL, |_| 1)));
+            config.push_middleware(Arc::new(Metering::new(INITIAL_FUEL, |_| 1)));
         }
-        let mut compile_engine = Engine::from(EngineBuilder::new(config));
+        let mut compile_engine = Engine::from(EngineBuilder::new(config).set_features(Some(features::engine())));
         compile_engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
         let compiled = wasmer::Module::new(&compile_engine, wasm).map_err(|e| CompileError::Invalid(e.to_string()))?;
-        let imports = self.check(&compiled)?;
         let artifact = compiled.serialize().map_err(|e| CompileError::Artifact(e.to_string()))?;
-        let module = self.load_checked(&artifact, imports)?;
+        // SAFETY: the artifact was serialized by this function a moment ago.
+        let module = unsafe { self.load(&artifact) }?;
         Ok((module, artifact))
     }
 
@@ -248,63 +320,11 @@ impl Runtime {
     /// [`CompileError::Artifact`] if the archive does not validate.
     pub unsafe fn load(&self, artifact: &[u8]) -> Result<Module, CompileError> {
         // SAFETY: the caller guarantees the bytes came from `compile`.
-        let probe = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
-            .map_err(|e| CompileError::Artifact(e.to_string()))?;
-        let imports = self.check(&probe)?;
-        Ok(Module { abi: abi_of(&imports), inner: probe, imports, metered: self.metering })
-    }
-
-    fn load_checked(&self, artifact: &[u8], imports: Arc<[Import]>) -> Result<Module, CompileError> {
-        // SAFETY: the artifact was serialized by `compile` a moment ago.
         let inner = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
             .map_err(|e| CompileError::Artifact(e.to_string()))?;
-        Ok(Module { abi: abi_of(&imports), inner, imports, metered: self.metering })
-    }
-
-    /// Checks imports, `_start` and declared memory; returns the link plan.
-    fn check(&self, module: &wasmer::Module) -> Result<Arc<[Import]>, CompileError> {
-        let mut imports = Vec::new();
-        let (mut olin, mut wasi_seen) = (false, false);
-        for import in module.imports() {
-            let unsupported = || CompileError::UnsupportedImport {
-                module: import.module().to_owned(),
-                name: import.name().to_owned(),
-            };
-            let ExternType::Function(ty) = import.ty() else {
-                return Err(unsupported());
-            };
-            let link = if abi::NAMESPACES.contains(&import.module()) && abi::is_known(import.name()) {
-                olin = true;
-                Link::Olin
-            } else if import.module() == wasi::NAMESPACE && wasi::is_known(import.name()) {
-                wasi_seen = true;
-                Link::Wasi(ty.clone())
-            } else {
-                return Err(unsupported());
-            };
-            imports.push(Import { module: import.module().to_owned(), name: import.name().to_owned(), link });
-        }
-        if olin && wasi_seen {
-            return Err(CompileError::MixedAbi);
-        }
-        let start_ok = module.exports().any(|e| {
-            e.name() == "_start"
-                && matches!(e.ty(), ExternType::Function(f) if f.params().is_empty() && f.results().is_empty())
-        });
-        if !start_ok {
-            return Err(CompileError::NoStart);
-        }
-        for export in module.exports() {
-            if let ExternType::Memory(m) = export.ty()
-                && m.minimum.0 > self.max_memory_pages
-            {
-                return Err(CompileError::MemoryTooLarge {
-                    declared_pages: m.minimum.0,
-                    max_pages: self.max_memory_pages,
-                });
-            }
-        }
-        Ok(imports.into())
+        let imports = link_plan(&inner)?;
+        let start = inner.exports().any(|e| e.name() == START_EXPORT);
+        Ok(Module { abi: abi_of(&imports), inner, imports, metered: self.metering, start })
     }
 
     pub(crate) fn engine(&self) -> &Engine {
@@ -312,8 +332,43 @@ impl Runtime {
     }
 }
 
+/// How each import of a compiled module is linked. The module passed
+/// [`validate::validate`] when it was compiled; this checks the types once
+/// more against the host's tables, so an artifact can never link a host
+/// function under the wrong type.
+fn link_plan(module: &wasmer::Module) -> Result<Arc<[Import]>, CompileError> {
+    module
+        .imports()
+        .map(|import| {
+            let (module, name) = (import.module(), import.name());
+            let unsupported = || CompileError::UnsupportedImport { module: module.to_owned(), name: name.to_owned() };
+            let (link, sig) = if abi::NAMESPACES.contains(&module) {
+                (Link::Olin, abi::signature(name))
+            } else if module == wasi::NAMESPACE {
+                (Link::Wasi, wasi::signature(name))
+            } else {
+                return Err(unsupported());
+            };
+            let sig = sig.ok_or_else(unsupported)?;
+            match import.ty() {
+                ExternType::Function(ty) if *ty == sig.wasmer() => {}
+                ExternType::Function(ty) => {
+                    return Err(CompileError::ImportSignature {
+                        module: module.to_owned(),
+                        name: name.to_owned(),
+                        expected: sig.to_string(),
+                        found: format!("{ty}"),
+                    });
+                }
+                _ => return Err(unsupported()),
+            }
+            Ok(Import { module: module.to_owned(), name: name.to_owned(), link })
+        })
+        .collect()
+}
+
 fn abi_of(imports: &[Import]) -> Abi {
-    if imports.iter().any(|i| matches!(i.link, Link::Wasi(_))) { Abi::WasiP1 } else { Abi::Olin }
+    if imports.iter().any(|i| i.link == Link::Wasi) { Abi::WasiP1 } else { Abi::Olin }
 }
 
 fn wasmer_version() -> &'static str {

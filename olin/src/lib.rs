@@ -10,7 +10,10 @@
 //! - `wasi`: a lean WASI preview1 host for CGI programs.
 //! - [`cgi`]: RFC 3875 environment and output parsing, pure.
 //! - [`limits`]: per-call limits, defaults and maxima.
-//! - [`validate`]: upload checks with `wasmparser` alone, the compile rules without compiling.
+//! - [`validate`]: the one gate of every module (upload and compile), with
+//!   `wasmparser` alone; `features` (the allowed proposals), `signature`
+//!   (every host function's type) and `start` (start sections run under
+//!   the call's limits) serve it.
 //! - `process`, `memory`, `errno`, `watchdog`: per-call state, bounds-checked
 //!   guest memory, result codes, wall-clock deadlines.
 #![warn(missing_docs)]
@@ -20,15 +23,18 @@ pub mod cgi;
 pub mod egress;
 pub mod engine;
 mod errno;
+mod features;
 pub mod limits;
 mod memory;
 mod process;
 mod run;
+mod signature;
+mod start;
 pub mod validate;
 mod wasi;
 mod watchdog;
 
-pub use egress::{Egress, EgressRequest, EgressResponse};
+pub use egress::{Egress, EgressError, EgressRequest, EgressResponse};
 pub use engine::{CompileError, Module, Runtime};
 pub use limits::Limits;
 pub use olin_proto::v1::Abi;

@@ -23,6 +23,10 @@ pub struct Limits {
     pub stderr_tail_bytes: u64,
     /// Most olin resources open at once.
     pub max_open_resources: u32,
+    /// Most bytes the host keeps for the call outside its linear memory:
+    /// `http(s)` resource buffers, accounting lists, log lines. Running out
+    /// ends the call with `MEMORY_EXCEEDED`.
+    pub host_budget_bytes: u64,
 }
 
 impl Limits {
@@ -34,6 +38,7 @@ impl Limits {
         max_output_bytes: 10 << 20,
         stderr_tail_bytes: 64 << 10,
         max_open_resources: 64,
+        host_budget_bytes: 16 << 20,
     };
 
     /// Server maxima: no function may ask for more.
@@ -44,6 +49,7 @@ impl Limits {
         max_output_bytes: 10 << 20,
         stderr_tail_bytes: 64 << 10,
         max_open_resources: 1024,
+        host_budget_bytes: 256 << 20,
     };
 
     /// Resolves a request's limits: zero fields take `defaults`, and every
@@ -62,7 +68,15 @@ impl Limits {
             max_output_bytes: pick(r.max_output_bytes, defaults.max_output_bytes, maxima.max_output_bytes),
             stderr_tail_bytes: defaults.stderr_tail_bytes.min(maxima.stderr_tail_bytes),
             max_open_resources: defaults.max_open_resources.min(maxima.max_open_resources),
+            host_budget_bytes: pick(r.host_budget_bytes, defaults.host_budget_bytes, maxima.host_budget_bytes),
         }
+    }
+
+    /// What one call may cost the worker's memory at most: its linear
+    /// memory, its host budget and its stdout. A worker reserves this much
+    /// before running the call.
+    pub fn reservation_bytes(&self) -> u64 {
+        self.memory_bytes.saturating_add(self.host_budget_bytes).saturating_add(self.max_output_bytes)
     }
 
     /// The memory cap in whole pages.
@@ -86,12 +100,20 @@ mod tests {
         let d = Limits::DEFAULT;
         let m = Limits::MAXIMUM;
         assert_eq!(Limits::resolve(None, &d, &m), d);
-        let asked = v1::Limits { fuel: 5, memory_bytes: 0, wall_ms: 10_000_000, max_output_bytes: 1 };
+        let asked = v1::Limits {
+            fuel: 5,
+            memory_bytes: 0,
+            wall_ms: 10_000_000,
+            max_output_bytes: 1,
+            host_budget_bytes: 1 << 40,
+        };
         let l = Limits::resolve(Some(&asked), &d, &m);
         assert_eq!(l.fuel, 5);
         assert_eq!(l.memory_bytes, d.memory_bytes);
         assert_eq!(l.wall, m.wall);
         assert_eq!(l.max_output_bytes, 1);
         assert_eq!(l.memory_pages(), 2048);
+        assert_eq!(l.host_budget_bytes, m.host_budget_bytes);
+        assert_eq!(l.reservation_bytes(), d.memory_bytes + m.host_budget_bytes + 1);
     }
 }

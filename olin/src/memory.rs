@@ -47,6 +47,43 @@ pub(crate) fn read_append(mem: Option<&MemoryView<'_>>, ptr: u64, len: u64, out:
     view.read(ptr, dst).map_err(|_| Fault)
 }
 
+/// Checks that every `(ptr, len)` range lies inside memory; returns their
+/// summed length. Nothing is copied.
+pub(crate) fn ranges(mem: Option<&MemoryView<'_>>, ranges: &[(u64, u64)]) -> Result<u64, Fault> {
+    let size = view(mem)?.data_size();
+    ranges.iter().try_fold(0u64, |total, &(ptr, len)| match ptr.checked_add(len) {
+        Some(end) if end <= size => total.checked_add(len).ok_or(Fault),
+        _ => Err(Fault),
+    })
+}
+
+/// Bytes filled per step by [`fill`]: a guest-sized request never becomes a
+/// guest-sized host buffer.
+const FILL_CHUNK: usize = 4096;
+
+/// Fills `[ptr, ptr + len)` with bytes from `produce`, a chunk at a time.
+pub(crate) fn fill(
+    mem: Option<&MemoryView<'_>>,
+    ptr: u64,
+    len: u64,
+    mut produce: impl FnMut(&mut [u8]),
+) -> Result<(), Fault> {
+    let view = view(mem)?;
+    if ptr.checked_add(len).is_none_or(|end| end > view.data_size()) {
+        return Err(Fault);
+    }
+    let mut chunk = [0u8; FILL_CHUNK];
+    let mut at = 0;
+    while at < len {
+        let n = (len - at).min(FILL_CHUNK as u64) as usize;
+        let part = chunk.get_mut(..n).ok_or(Fault)?;
+        produce(part);
+        view.write(ptr + at, part).map_err(|_| Fault)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
 /// Writes `data` at `ptr`.
 pub(crate) fn write(mem: Option<&MemoryView<'_>>, ptr: u64, data: &[u8]) -> Result<(), Fault> {
     view(mem)?.write(ptr, data).map_err(|_| Fault)
@@ -100,6 +137,12 @@ mod tests {
         assert_eq!(read_append(m, 65_532, 5, &mut out), Err(Fault));
         assert_eq!(read_append(m, u64::MAX, 2, &mut out), Err(Fault));
         assert_eq!(read(None, 0, 0), Err(Fault), "a module without memory");
+        assert_eq!(ranges(m, &[(0, 4), (65_532, 4)]), Ok(8));
+        assert_eq!(ranges(m, &[(0, 4), (65_533, 4)]), Err(Fault), "one range out of bounds");
+        assert_eq!(ranges(m, &[(u64::MAX, 2)]), Err(Fault));
+        fill(m, 100, 10_000, |c| c.fill(7)).unwrap();
+        assert_eq!(read(m, 100, 10_000).unwrap(), vec![7; 10_000]);
+        assert_eq!(fill(m, 65_000, 1_000, |c| c.fill(1)), Err(Fault));
         write(m, 16, &[0xff, 0xfe]).unwrap();
         assert_eq!(read_str(m, 16, 2), Err(Fault), "bad UTF-8");
     }

@@ -12,6 +12,7 @@ use wasmer::{FunctionEnvMut, Memory, MemoryView};
 
 use crate::abi::resource::Resources;
 use crate::egress::Egress;
+use crate::memory::{self, Fault};
 
 /// Why the host stopped a guest from inside a host function. Carried through
 /// Wasmer as a user error and recovered by `downcast` after the call.
@@ -29,6 +30,85 @@ pub(crate) enum Stop {
         /// The cap in bytes.
         cap: usize,
     },
+    /// The host would have kept more for the guest than its host budget.
+    #[error("the call used up its host budget of {limit} bytes ({what})")]
+    HostBudget {
+        /// The budget in bytes.
+        limit: usize,
+        /// What the host was asked to keep.
+        what: &'static str,
+    },
+}
+
+/// Bytes the host keeps for one call outside the guest's linear memory
+/// (`Limits::host_budget_bytes`): whatever the guest can make the host hold
+/// is charged here first, so no guest-sized allocation is ever made blind.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize) -> Self {
+        Budget { limit, used: 0 }
+    }
+
+    /// Charges `n` more bytes kept for `what`, or stops the guest.
+    pub(crate) fn charge(&mut self, n: usize, what: &'static str) -> Result<(), Stop> {
+        match self.used.checked_add(n) {
+            Some(total) if total <= self.limit => {
+                self.used = total;
+                Ok(())
+            }
+            _ => Err(self.exhausted(what)),
+        }
+    }
+
+    /// The stop for a call that needed more than the budget for `what`.
+    pub(crate) fn exhausted(&self, what: &'static str) -> Stop {
+        Stop::HostBudget { limit: self.limit, what }
+    }
+
+    /// Gives back `n` bytes no longer kept.
+    pub(crate) fn release(&mut self, n: usize) {
+        self.used = self.used.saturating_sub(n);
+    }
+
+    /// Bytes still free.
+    pub(crate) fn left(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+}
+
+/// Most URLs kept for accounting per call, and their most bytes in total;
+/// opens past either are counted (host calls) but not listed.
+const MAX_KEPT_URLS: usize = 64;
+const MAX_KEPT_URL_BYTES: usize = 16 << 10;
+
+/// The URLs a guest passed to `resource_open`, within a count and byte cap.
+#[derive(Debug, Default)]
+pub(crate) struct UrlLog {
+    pub(crate) urls: Vec<String>,
+    bytes: usize,
+    /// Set once a URL was not kept.
+    pub(crate) truncated: bool,
+}
+
+impl UrlLog {
+    /// Keeps `url` if the caps and the budget allow, else marks the list truncated.
+    pub(crate) fn record(&mut self, url: &str, budget: &mut Budget) {
+        let cost = url.len() + std::mem::size_of::<String>();
+        if self.urls.len() >= MAX_KEPT_URLS
+            || self.bytes + url.len() > MAX_KEPT_URL_BYTES
+            || budget.charge(cost, "resource URLs").is_err()
+        {
+            self.truncated = true;
+            return;
+        }
+        self.bytes += url.len();
+        self.urls.push(url.to_owned());
+    }
 }
 
 /// Keeps the last `cap` bytes written, and counts all of them.
@@ -52,7 +132,21 @@ impl Tail {
         }
         let data = data.get(data.len().saturating_sub(self.cap)..).unwrap_or(data);
         self.buf.extend_from_slice(data);
-        // Trim at twice the cap so trimming is amortised.
+        self.trim();
+    }
+
+    /// Appends guest memory `[ptr, ptr + len)`, copying only the bytes that
+    /// can be kept (the last `cap`), never the whole range.
+    pub(crate) fn push_guest(&mut self, mem: Option<&MemoryView<'_>>, ptr: u64, len: u64) -> Result<(), Fault> {
+        let keep = len.min(self.cap as u64);
+        memory::read_append(mem, ptr + (len - keep), keep, &mut self.buf)?;
+        self.total += len;
+        self.trim();
+        Ok(())
+    }
+
+    /// Trims at twice the cap, so trimming is amortised.
+    fn trim(&mut self) {
         if self.buf.len() > 2 * self.cap {
             let cut = self.buf.len() - self.cap;
             self.buf.drain(..cut);
@@ -90,8 +184,13 @@ pub(crate) struct Process {
     pub(crate) calls: Vec<(&'static str, u64)>,
     /// Open olin resources.
     pub(crate) resources: Resources,
-    /// Every URL passed to `resource_open`, allowed or not.
-    pub(crate) resource_urls: Vec<String>,
+    /// The URLs passed to `resource_open`, allowed or not (capped).
+    pub(crate) resource_urls: UrlLog,
+    /// What the host keeps for this call outside linear memory.
+    pub(crate) budget: Budget,
+    /// When the call started: the origin of the guest's monotonic and CPU
+    /// clocks, so they tell nothing of the worker's uptime.
+    pub(crate) started: Instant,
     /// When the wall-clock budget runs out (caps `runtime_msleep`).
     pub(crate) deadline: Instant,
     /// Performs outbound HTTP for `http(s)` resources, if the embedder allows any.
@@ -116,7 +215,9 @@ impl Default for Process {
             args: Vec::new(),
             calls: Vec::new(),
             resources: Resources::new(0),
-            resource_urls: Vec::new(),
+            resource_urls: UrlLog::default(),
+            budget: Budget::new(0),
+            started: Instant::now(),
             deadline: Instant::now(),
             egress: None,
             egress_allow: Vec::new(),
@@ -133,17 +234,33 @@ impl Process {
         }
     }
 
-    /// Appends to stdout, or stops the guest once the cap would be passed
-    /// (or its deadline has).
-    pub(crate) fn write_stdout(&mut self, data: &[u8]) -> Result<(), Stop> {
+    /// Appends guest memory ranges to stdout, or stops the guest if the
+    /// whole write would pass the cap (or its deadline has passed): the cap
+    /// is checked before a byte is copied. `ranges` must be in bounds
+    /// ([`memory::ranges`]); `total` is their summed length.
+    pub(crate) fn write_stdout(
+        &mut self,
+        mem: Option<&MemoryView<'_>>,
+        ranges: &[(u64, u64)],
+        total: u64,
+    ) -> Result<Result<(), Fault>, Stop> {
         if Instant::now() >= self.deadline {
             return Err(Stop::Timeout);
         }
-        if self.stdout.len() + data.len() > self.stdout_cap {
+        if (self.stdout.len() as u64).saturating_add(total) > self.stdout_cap as u64 {
             return Err(Stop::OutputTooLarge { cap: self.stdout_cap });
         }
-        self.stdout.extend_from_slice(data);
-        Ok(())
+        for &(ptr, len) in ranges {
+            if let Err(fault) = memory::read_append(mem, ptr, len, &mut self.stdout) {
+                return Ok(Err(fault));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Appends guest memory ranges to the stderr tail (only what is kept is copied).
+    pub(crate) fn write_stderr(&mut self, mem: Option<&MemoryView<'_>>, ranges: &[(u64, u64)]) -> Result<(), Fault> {
+        ranges.iter().try_for_each(|&(ptr, len)| self.stderr.push_guest(mem, ptr, len))
     }
 
     /// Copies up to `max` unread bytes of stdin.

@@ -17,7 +17,8 @@ use crate::abi::resource::Resources;
 use crate::egress::Egress;
 use crate::engine::{Link, MemoryCapGuard, Module, Runtime};
 use crate::limits::{Limits, PAGE};
-use crate::process::{Process, Stop, Tail};
+use crate::process::{Budget, Process, Stop, Tail, UrlLog};
+use crate::validate::START_EXPORT;
 use crate::watchdog::Deadline;
 use crate::{abi, cgi, wasi};
 
@@ -41,6 +42,7 @@ enum Ended {
     Fuel,
     Timeout,
     Memory(String),
+    HostBudget(String),
     Trap(String),
 }
 
@@ -62,7 +64,9 @@ impl Runtime {
             args: vec![req.function.clone()],
             calls: Vec::new(),
             resources: Resources::new(limits.max_open_resources as usize),
-            resource_urls: Vec::new(),
+            resource_urls: UrlLog::default(),
+            budget: Budget::new(usize::try_from(limits.host_budget_bytes).unwrap_or(usize::MAX)),
+            started,
             deadline: started + limits.wall,
             egress: ctx.egress.clone(),
             egress_allow: req.egress_allow.clone(),
@@ -86,12 +90,21 @@ impl Runtime {
             (Some(ended), _) => ended,
             (None, None) => Ended::Trap("instantiation failed".into()),
             (None, Some(instance)) => {
-                let memory = instance.exports.get_memory("memory").ok().cloned();
+                // A module has at most one memory (multi-memory is refused),
+                // under whatever name it exports it.
+                let memory = instance.exports.iter().memories().next().map(|(_, m)| m.clone());
                 env.as_mut(&mut store).memory = memory;
                 if module.metered {
                     set_remaining_points(&mut store, instance, limits.fuel);
                 }
-                let ended = call_start(&mut store, instance, &deadline);
+                let ended = match module.start {
+                    true => match call(&mut store, instance, START_EXPORT, &deadline) {
+                        None => call(&mut store, instance, "_start", &deadline),
+                        stopped => stopped,
+                    },
+                    false => call(&mut store, instance, "_start", &deadline),
+                }
+                .unwrap_or(Ended::Exit(0));
                 if module.metered {
                     fuel_used = match get_remaining_points(&mut store, instance) {
                         MeteringPoints::Remaining(left) => limits.fuel.saturating_sub(left),
@@ -121,23 +134,24 @@ impl Runtime {
 }
 
 /// Builds the imports the module asks for, one host function per distinct
-/// name (an olin function imported under both `env` and `cwa` is built once).
+/// name (a function imported twice, or under both `env` and `cwa`, is built
+/// once).
 fn link(store: &mut Store, env: &FunctionEnv<Process>, module: &Module) -> Imports {
     let mut imports = Imports::new();
-    let mut built: Vec<(&str, Function)> = Vec::with_capacity(module.imports.len());
+    let mut built: Vec<(Link, &str, Function)> = Vec::with_capacity(module.imports.len());
     for import in module.imports.iter() {
-        let func = match &import.link {
-            Link::Olin => match built.iter().find(|(n, _)| *n == import.name) {
-                Some((_, f)) => Some(f.clone()),
-                None => {
-                    let f = abi::function(store, env, &import.name);
-                    if let Some(f) = &f {
-                        built.push((&import.name, f.clone()));
-                    }
-                    f
+        let func = match built.iter().find(|(l, n, _)| *l == import.link && *n == import.name) {
+            Some((_, _, f)) => Some(f.clone()),
+            None => {
+                let f = match import.link {
+                    Link::Olin => abi::function(store, env, &import.name),
+                    Link::Wasi => wasi::function(store, env, &import.name),
+                };
+                if let Some(f) = &f {
+                    built.push((import.link, &import.name, f.clone()));
                 }
-            },
-            Link::Wasi(ty) => Some(wasi::function(store, env, &import.name, ty)),
+                f
+            }
         };
         if let Some(func) = func {
             imports.define(&import.module, &import.name, func);
@@ -146,24 +160,21 @@ fn link(store: &mut Store, env: &FunctionEnv<Process>, module: &Module) -> Impor
     imports
 }
 
-fn call_start(store: &mut Store, instance: &Instance, deadline: &Deadline) -> Ended {
-    let start: TypedFunction<(), ()> = match instance.exports.get_typed_function(store, "_start") {
+/// Calls the export `name: () -> ()`; `None` if it returned normally.
+fn call(store: &mut Store, instance: &Instance, name: &str, deadline: &Deadline) -> Option<Ended> {
+    let func: TypedFunction<(), ()> = match instance.exports.get_typed_function(store, name) {
         Ok(f) => f,
-        Err(e) => return Ended::Trap(format!("no _start: {e}")),
+        Err(e) => return Some(Ended::Trap(format!("no {name}: {e}"))),
     };
-    match start.call(store) {
-        Ok(()) => Ended::Exit(0),
-        Err(err) => match err.downcast::<Stop>() {
-            Ok(Stop::Exit(code)) => Ended::Exit(code),
-            Ok(Stop::OutputTooLarge { cap }) => Ended::OutputTooLarge(cap),
-            Ok(Stop::Timeout) => Ended::Timeout,
-            Err(err) if deadline.fired() => {
-                let _ = err;
-                Ended::Timeout
-            }
-            Err(err) => Ended::Trap(err.message()),
-        },
-    }
+    let err = func.call(store).err()?;
+    Some(match err.downcast::<Stop>() {
+        Ok(Stop::Exit(code)) => Ended::Exit(code),
+        Ok(Stop::OutputTooLarge { cap }) => Ended::OutputTooLarge(cap),
+        Ok(Stop::Timeout) => Ended::Timeout,
+        Ok(stop @ Stop::HostBudget { .. }) => Ended::HostBudget(stop.to_string()),
+        Err(_) if deadline.fired() => Ended::Timeout,
+        Err(err) => Ended::Trap(err.message()),
+    })
 }
 
 fn respond(
@@ -200,6 +211,9 @@ fn respond(
         Ended::Fuel => (Outcome::FuelExhausted, -1, "the function ran out of fuel".to_owned()),
         Ended::Timeout => (Outcome::Timeout, -1, "the function ran past its wall-clock limit".to_owned()),
         Ended::Memory(msg) => (Outcome::MemoryExceeded, -1, format!("the function exceeded its memory limit ({msg})")),
+        Ended::HostBudget(msg) => {
+            (Outcome::MemoryExceeded, -1, format!("the function exceeded its host budget: {msg}"))
+        }
         Ended::Trap(msg) => (Outcome::GuestError, -1, format!("the function trapped: {msg}")),
     };
     resp.outcome = outcome as i32;
@@ -215,7 +229,8 @@ fn respond(
         host_calls: calls.into_iter().map(|(name, count)| HostCall { name: name.to_owned(), count }).collect(),
         bytes_in: req.body.len() as u64,
         bytes_out,
-        resource_urls,
+        resource_urls: resource_urls.urls,
+        resource_urls_truncated: resource_urls.truncated,
     });
     resp
 }

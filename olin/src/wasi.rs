@@ -12,15 +12,16 @@
 //! imports about eight preview1 functions; the rest answer `ENOSYS`. It also
 //! keeps the build lighter and the attack surface small.
 
-use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
-use wasmer::{Function, FunctionEnv, FunctionEnvMut, FunctionType, Store, Type, Value};
+use wasmer::{Function, FunctionEnv, FunctionEnvMut, Store, Type, Value};
 
 use crate::errno::{Errno, wasi};
 use crate::memory::{self, Fault};
 use crate::process::{Process, Stop, with_guest};
+use crate::signature::Sig;
+use crate::signature::short::*;
 
 /// Import namespace of WASI preview1.
 pub(crate) const NAMESPACE: &str = "wasi_snapshot_preview1";
@@ -35,14 +36,16 @@ const RIGHT_FD_WRITE: u64 = 1 << 6;
 macro_rules! host_functions {
     ($($name:literal => $f:path),* $(,)?) => {
         /// Every implemented preview1 function.
+        #[cfg(test)]
         pub(crate) const NAMES: &[&str] = &[$($name),*];
 
-        /// Builds `name` for one call's store; an unimplemented preview1
-        /// function of type `ty` becomes a stub answering `ENOSYS`.
-        pub(crate) fn function(store: &mut Store, env: &FunctionEnv<Process>, name: &str, ty: &FunctionType) -> Function {
+        /// Builds `name` for one call's store; any other preview1 function
+        /// becomes a stub of its type answering `ENOSYS`. `None` for a name
+        /// that is not preview1.
+        pub(crate) fn function(store: &mut Store, env: &FunctionEnv<Process>, name: &str) -> Option<Function> {
             match name {
-                $($name => Function::new_typed_with_env(store, env, $f),)*
-                _ => unsupported(store, env, ty),
+                $($name => Some(Function::new_typed_with_env(store, env, $f)),)*
+                _ => signature(name).map(|sig| unsupported(store, env, &sig)),
             }
         }
     };
@@ -67,7 +70,8 @@ host_functions! {
     "sched_yield" => sched_yield,
 }
 
-fn unsupported(store: &mut Store, env: &FunctionEnv<Process>, ty: &FunctionType) -> Function {
+fn unsupported(store: &mut Store, env: &FunctionEnv<Process>, sig: &Sig) -> Function {
+    let ty = sig.wasmer();
     let results: Vec<Value> = ty
         .results()
         .iter()
@@ -157,24 +161,27 @@ fn iovecs(mem: Option<&wasmer::MemoryView<'_>>, iovs: i32, n: i32) -> Result<Vec
         .collect())
 }
 
+/// `fd_write`: the fd is checked first, then every iovec's bounds, then the
+/// stdout cap for the whole write; only then are bytes copied, straight into
+/// stdout or (only the kept tail) into stderr. Nothing guest-sized is
+/// buffered on the way.
 fn fd_write(mut env: FunctionEnvMut<'_, Process>, fd: i32, iovs: i32, n: i32, nwritten: i32) -> Result<i32, Stop> {
     with_guest(&mut env, "fd_write", |p, mem| {
+        if fd != 1 && fd != 2 {
+            return Ok(Errno::Badf.code());
+        }
         let vecs = match iovecs(mem, iovs, n) {
             Ok(v) => v,
             Err(e) => return Ok(e.code()),
         };
-        let mut data = Vec::new();
-        for (ptr, len) in vecs {
-            if memory::read_append(mem, ptr, len, &mut data).is_err() {
-                return Ok(Errno::Fault.code());
-            }
-        }
-        match fd {
-            1 => p.write_stdout(&data)?,
-            2 => p.stderr.push(&data),
-            _ => return Ok(Errno::Badf.code()),
-        }
-        Ok(wasi(memory::write_u32(mem, memory::u(nwritten), data.len() as u32).map_err(fault)))
+        let Ok(total) = memory::ranges(mem, &vecs) else {
+            return Ok(Errno::Fault.code());
+        };
+        let Ok(written) = u32::try_from(total) else {
+            return Ok(Errno::Inval.code());
+        };
+        let copied = if fd == 1 { p.write_stdout(mem, &vecs, total)? } else { p.write_stderr(mem, &vecs) };
+        Ok(wasi(copied.and_then(|()| memory::write_u32(mem, memory::u(nwritten), written)).map_err(fault)))
     })
 }
 
@@ -239,17 +246,15 @@ fn proc_exit(mut env: FunctionEnvMut<'_, Process>, code: i32) -> Result<(), Stop
     with_guest(&mut env, "proc_exit", |_, _| Err(Stop::Exit(code)))
 }
 
-fn monotonic_ns() -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
+/// `clock_time_get`: realtime is the wall clock; the monotonic, process
+/// and thread clocks count from the call's start, so a guest learns nothing
+/// of the worker's uptime or of other calls.
 fn clock_time_get(mut env: FunctionEnvMut<'_, Process>, id: i32, _precision: i64, out: i32) -> i32 {
-    with_guest(&mut env, "clock_time_get", |_, mem| {
+    with_guest(&mut env, "clock_time_get", |p, mem| {
         wasi((|| {
             let ns = match id {
                 0 => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64),
-                1..=3 => monotonic_ns(),
+                1..=3 => p.started.elapsed().as_nanos() as u64,
                 _ => return Err(Errno::Inval),
             };
             memory::write_u64(mem, memory::u(out), ns).map_err(fault)
@@ -270,12 +275,8 @@ fn clock_res_get(mut env: FunctionEnvMut<'_, Process>, id: i32, out: i32) -> i32
 
 fn random_get(mut env: FunctionEnvMut<'_, Process>, buf: i32, len: i32) -> i32 {
     with_guest(&mut env, "random_get", |_, mem| {
-        wasi((|| {
-            memory::check(mem, buf, len).map_err(fault)?;
-            let mut bytes = vec![0u8; memory::u(len) as usize];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            memory::write(mem, memory::u(buf), &bytes).map_err(fault)
-        })())
+        let filled = memory::fill(mem, memory::u(buf), memory::u(len), |chunk| rand::rngs::OsRng.fill_bytes(chunk));
+        wasi(filled.map_err(fault))
     })
 }
 
@@ -284,40 +285,87 @@ fn sched_yield(mut env: FunctionEnvMut<'_, Process>) -> i32 {
 }
 
 /// Whether `name` is a preview1 function this host links (a real one or a stub).
+#[cfg(test)]
 pub(crate) fn is_known(name: &str) -> bool {
-    NAMES.contains(&name) || PREVIEW1_STUBBED.contains(&name)
+    signature(name).is_some()
 }
 
-/// The rest of preview1: linked, but answering `ENOSYS`.
-const PREVIEW1_STUBBED: &[&str] = &[
-    "fd_advise",
-    "fd_allocate",
-    "fd_datasync",
-    "fd_fdstat_set_flags",
-    "fd_fdstat_set_rights",
-    "fd_filestat_get",
-    "fd_filestat_set_size",
-    "fd_filestat_set_times",
-    "fd_pread",
-    "fd_pwrite",
-    "fd_readdir",
-    "fd_renumber",
-    "fd_sync",
-    "fd_tell",
-    "path_create_directory",
-    "path_filestat_get",
-    "path_filestat_set_times",
-    "path_link",
-    "path_open",
-    "path_readlink",
-    "path_remove_directory",
-    "path_rename",
-    "path_symlink",
-    "path_unlink_file",
-    "poll_oneoff",
-    "proc_raise",
-    "sock_accept",
-    "sock_recv",
-    "sock_send",
-    "sock_shutdown",
-];
+/// The type of preview1 function `name` (`None`: not preview1).
+pub(crate) fn signature(name: &str) -> Option<Sig> {
+    SIGNATURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Every preview1 function and its type (the `wasi_snapshot_preview1`
+/// witx); those without a host function above answer `ENOSYS`.
+const SIGNATURES: &[(&str, Sig)] = {
+    use crate::signature::Ty::{I32, I64};
+    &[
+        ("args_get", sig(P2, R32)),
+        ("args_sizes_get", sig(P2, R32)),
+        ("environ_get", sig(P2, R32)),
+        ("environ_sizes_get", sig(P2, R32)),
+        ("clock_res_get", sig(P2, R32)),
+        ("clock_time_get", sig(&[I32, I64, I32], R32)),
+        ("fd_advise", sig(&[I32, I64, I64, I32], R32)),
+        ("fd_allocate", sig(&[I32, I64, I64], R32)),
+        ("fd_close", sig(P1, R32)),
+        ("fd_datasync", sig(P1, R32)),
+        ("fd_fdstat_get", sig(P2, R32)),
+        ("fd_fdstat_set_flags", sig(P2, R32)),
+        ("fd_fdstat_set_rights", sig(&[I32, I64, I64], R32)),
+        ("fd_filestat_get", sig(P2, R32)),
+        ("fd_filestat_set_size", sig(&[I32, I64], R32)),
+        ("fd_filestat_set_times", sig(&[I32, I64, I64, I32], R32)),
+        ("fd_pread", sig(&[I32, I32, I32, I64, I32], R32)),
+        ("fd_prestat_get", sig(P2, R32)),
+        ("fd_prestat_dir_name", sig(P3, R32)),
+        ("fd_pwrite", sig(&[I32, I32, I32, I64, I32], R32)),
+        ("fd_read", sig(P4, R32)),
+        ("fd_readdir", sig(&[I32, I32, I32, I64, I32], R32)),
+        ("fd_renumber", sig(P2, R32)),
+        ("fd_seek", sig(&[I32, I64, I32, I32], R32)),
+        ("fd_sync", sig(P1, R32)),
+        ("fd_tell", sig(P2, R32)),
+        ("fd_write", sig(P4, R32)),
+        ("path_create_directory", sig(P3, R32)),
+        ("path_filestat_get", sig(P5, R32)),
+        ("path_filestat_set_times", sig(&[I32, I32, I32, I32, I64, I64, I32], R32)),
+        ("path_link", sig(P7, R32)),
+        ("path_open", sig(&[I32, I32, I32, I32, I32, I64, I64, I32, I32], R32)),
+        ("path_readlink", sig(P6, R32)),
+        ("path_remove_directory", sig(P3, R32)),
+        ("path_rename", sig(P6, R32)),
+        ("path_symlink", sig(P5, R32)),
+        ("path_unlink_file", sig(P3, R32)),
+        ("poll_oneoff", sig(P4, R32)),
+        ("proc_exit", sig(P1, NONE)),
+        ("proc_raise", sig(P1, R32)),
+        ("random_get", sig(P2, R32)),
+        ("sched_yield", sig(NONE, R32)),
+        ("sock_accept", sig(P3, R32)),
+        ("sock_recv", sig(P6, R32)),
+        ("sock_send", sig(P5, R32)),
+        ("sock_shutdown", sig(P2, R32)),
+    ]
+};
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn every_host_function_has_the_type_of_its_table_entry() {
+        let mut store = Store::default();
+        let env = FunctionEnv::new(&mut store, Process::default());
+        for (name, sig) in SIGNATURES {
+            let f = function(&mut store, &env, name).unwrap();
+            assert_eq!(f.ty(&store), sig.wasmer(), "{name}");
+        }
+        for name in NAMES {
+            assert!(is_known(name), "{name} is in the table");
+        }
+        assert!(function(&mut store, &env, "fd_fork").is_none());
+    }
+}

@@ -34,7 +34,13 @@ fn run(rt: &Runtime, wasm: &[u8], limits: ReqLimits) -> InvocationResponse {
 }
 
 fn small() -> ReqLimits {
-    ReqLimits { fuel: 50_000_000, memory_bytes: 32 << 20, wall_ms: 5_000, max_output_bytes: 1 << 20 }
+    ReqLimits {
+        fuel: 50_000_000,
+        memory_bytes: 32 << 20,
+        wall_ms: 5_000,
+        max_output_bytes: 1 << 20,
+        host_budget_bytes: 0,
+    }
 }
 
 /// After every hostile guest, a normal guest on the same runtime succeeds.
@@ -185,4 +191,171 @@ fn garbage_is_not_a_module() {
     .unwrap();
     assert!(matches!(rt.compile(&mixed), Err(CompileError::MixedAbi)));
     still_healthy(&rt);
+}
+
+fn corpus(name: &str) -> Vec<u8> {
+    fixture(&format!("hostile/{name}.wat"))
+}
+
+fn refused(name: &str) -> CompileError {
+    let wasm = corpus(name);
+    let err = olin::validate::validate(&wasm, Limits::MAXIMUM.memory_pages()).expect_err(name);
+    // The engine refuses it the same way: upload rules are compile rules.
+    let engine = runtime().compile(&wasm).map(|_| ()).expect_err(name);
+    assert_eq!(err.to_string(), engine.to_string());
+    err
+}
+
+#[test]
+fn the_feature_set_and_table_sizes_are_refused_at_upload() {
+    assert!(matches!(refused("memories"), CompileError::Invalid(m) if m.contains("multiple memories")));
+    assert!(matches!(refused("shared_wait"), CompileError::Invalid(m) if m.contains("threads")));
+    assert!(matches!(refused("memory64"), CompileError::Invalid(m) if m.contains("memory64")));
+    assert!(matches!(refused("table_initial"), CompileError::TableTooLarge { declared: 10_000_000, .. }));
+    assert!(matches!(refused("wrong_signature"), CompileError::ImportSignature { .. }));
+    assert!(matches!(refused("reserved_export"), CompileError::ReservedExport { .. }));
+    let imports: String = (0..100_000).map(|_| r#"(import "env" "time_now" (func (result i64)))"#).collect();
+    let many = wat::parse_str(format!(r#"(module {imports} (func (export "_start")))"#)).unwrap();
+    let err = olin::validate::validate(&many, 2048).unwrap_err();
+    assert!(matches!(err, CompileError::TooManyImports { count: 100_000, .. }), "{err}");
+}
+
+#[test]
+fn iovec_floods_copy_nothing_they_cannot_keep() {
+    let rt = runtime();
+    let limits = ReqLimits { memory_bytes: 32 << 20, ..small() };
+    let before = rss_kib();
+    let r = run(&rt, &corpus("iovec_badfd"), limits);
+    assert_eq!((r.outcome(), &r.body[..]), (Outcome::Ok, &b"8"[..]), "{}", r.error);
+    let r = run(&rt, &corpus("iovec_stdout"), limits);
+    assert_eq!(r.outcome(), Outcome::OutputTooLarge, "{}", r.error);
+    let r = run(&rt, &corpus("iovec_stderr"), limits);
+    assert_eq!((r.outcome(), &r.body[..]), (Outcome::Ok, &b"0"[..]), "{}", r.error);
+    assert_eq!(r.stderr_tail.len(), 64 << 10, "only the tail is kept");
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 64 * 1024, "2 GiB of iovecs grew the process by {grown} KiB");
+    still_healthy(&rt);
+}
+
+#[test]
+fn tables_cannot_grow_past_the_engine_cap() {
+    let rt = runtime();
+    let r = run(&rt, &corpus("table_grow"), small());
+    assert_eq!((r.outcome(), &r.body[..]), (Outcome::Ok, &b"rrg"[..]), "{}", r.error);
+    still_healthy(&rt);
+}
+
+#[test]
+fn a_start_section_runs_on_the_calls_fuel() {
+    let rt = runtime();
+    let r = run(&rt, &corpus("start_loop"), small());
+    assert_eq!(r.outcome(), Outcome::FuelExhausted, "{}", r.error);
+    assert_eq!(r.usage.unwrap().fuel_used, small().fuel);
+    let r = run(&rt, &corpus("start_loop"), ReqLimits { fuel: Limits::MAXIMUM.fuel, wall_ms: 300, ..small() });
+    assert_eq!(r.outcome(), Outcome::Timeout, "{}", r.error);
+    still_healthy(&rt);
+}
+
+#[test]
+fn a_million_opens_keep_a_capped_url_list() {
+    let rt = runtime();
+    let r = run(&rt, &corpus("opens_million"), ReqLimits { fuel: 1_000_000_000, wall_ms: 60_000, ..small() });
+    assert_eq!((r.outcome(), &r.body[..]), (Outcome::Ok, &b"done"[..]), "{}", r.error);
+    let usage = r.usage.unwrap();
+    assert!(usage.resource_urls_truncated);
+    assert!(usage.resource_urls.len() <= 64, "{}", usage.resource_urls.len());
+    let kept: usize = usage.resource_urls.iter().map(String::len).sum();
+    assert!(kept <= 16 << 10, "{kept}");
+    assert_eq!(usage.host_calls.iter().find(|c| c.name == "resource_open").unwrap().count, 1_000_000);
+    still_healthy(&rt);
+}
+
+#[test]
+fn guest_sized_lengths_never_become_host_buffers() {
+    let rt = runtime();
+    let before = rss_kib();
+    let r = run(&rt, &corpus("big_copies"), ReqLimits { memory_bytes: 64 << 20, ..small() });
+    assert_eq!((r.outcome(), &r.body[..]), (Outcome::Ok, &b"00000"[..]), "{}", r.error);
+    let stderr = String::from_utf8_lossy(&r.stderr_tail);
+    assert!(stderr.contains("[cut]"), "a long log line is cut");
+    let r = run(&rt, &corpus("random_huge"), ReqLimits { memory_bytes: 64 << 20, ..small() });
+    assert_eq!((r.outcome(), &r.body[..]), (Outcome::Ok, &b"0"[..]), "{}", r.error);
+    // The guests' own memories (64 MiB each, touched) come and go; the host
+    // copies would have been 16 log lines of 64 MiB and more.
+    let grown = rss_kib().saturating_sub(before);
+    assert!(grown < 160 * 1024, "grew by {grown} KiB");
+    still_healthy(&rt);
+}
+
+#[test]
+fn an_interim_status_is_bad_cgi_output() {
+    let rt = runtime();
+    let r = run(&rt, &corpus("status_1xx"), small());
+    assert_eq!(r.outcome(), Outcome::BadCgiOutput, "{}", r.error);
+}
+
+#[test]
+fn guest_clocks_start_with_the_call() {
+    let rt = runtime();
+    // However long this process has been up, the guest sees a clock that
+    // started with its call.
+    std::thread::sleep(Duration::from_millis(1200));
+    let started = Instant::now();
+    let r = run(&rt, &corpus("clock"), small());
+    let wall = started.elapsed().as_nanos() as u64;
+    assert_eq!(r.outcome(), Outcome::Ok, "{}", r.error);
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    let clocks: Vec<u64> = body.lines().map(|l| l.parse().unwrap()).collect();
+    assert_eq!(clocks.len(), 2, "{body}");
+    for ns in clocks {
+        assert!(ns < wall, "{ns} ns is more than the call's {wall} ns");
+    }
+}
+
+/// Answers every request with `size` bytes of body, from memory.
+struct BigAnswers {
+    size: usize,
+    sent: std::sync::atomic::AtomicUsize,
+}
+
+impl olin::Egress for BigAnswers {
+    fn send(&self, req: olin::EgressRequest) -> Result<olin::EgressResponse, olin::EgressError> {
+        if self.size > req.max_response_bytes {
+            return Err(olin::EgressError::TooLarge { limit: req.max_response_bytes });
+        }
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(olin::EgressResponse { status: 200, headers: vec![], body: vec![b'x'; self.size] })
+    }
+}
+
+#[test]
+fn http_responses_are_charged_to_the_host_budget() {
+    let rt = runtime();
+    let (module, _) = rt.compile(&corpus("http_flood")).unwrap();
+    let egress = std::sync::Arc::new(BigAnswers { size: 10 << 20, sent: Default::default() });
+    let req = |budget: u64| InvocationRequest {
+        invocation_id: "h".into(),
+        function: "hostile".into(),
+        method: "GET".into(),
+        limits: Some(ReqLimits { host_budget_bytes: budget, ..small() }),
+        env: vec![olin_proto::v1::EnvVar { name: "TARGET_URL".into(), value: "http://example.com/".into() }],
+        egress_allow: vec!["example.com".into()],
+        ..Default::default()
+    };
+    let ctx = RunContext {
+        worker_id: "w",
+        defaults: &Limits::DEFAULT,
+        maxima: &Limits::MAXIMUM,
+        egress: Some(egress.clone()),
+    };
+    let r = rt.run(&module, &req(0), &ctx);
+    assert_eq!(r.outcome(), Outcome::MemoryExceeded, "{}", r.error);
+    assert!(r.error.contains("host budget of 16777216 bytes (http resource buffers)"), "{}", r.error);
+    assert_eq!(egress.sent.load(std::sync::atomic::Ordering::SeqCst), 1, "the second response did not fit");
+    // With a budget for all 64 responses, the call completes.
+    let small_answers = std::sync::Arc::new(BigAnswers { size: 1 << 20, sent: Default::default() });
+    let ctx = RunContext { egress: Some(small_answers.clone()), ..ctx };
+    let r = rt.run(&module, &req(80 << 20), &ctx);
+    assert_eq!((r.outcome(), &r.body[..]), (Outcome::Ok, &b"survived"[..]), "{}", r.error);
+    assert_eq!(small_answers.sent.load(std::sync::atomic::Ordering::SeqCst), 64);
 }

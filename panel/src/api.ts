@@ -15,6 +15,7 @@ export interface Limits {
   memory_bytes: number | null;
   wall_ms: number | null;
   max_output_bytes: number | null;
+  host_budget_bytes: number | null;
 }
 
 export interface ActiveDeployment {

@@ -15,7 +15,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
 fn small_limits() -> Limits {
-    Limits { fuel: 50_000_000, memory_bytes: 32 << 20, wall_ms: 3_000, max_output_bytes: 10 << 20 }
+    Limits {
+        fuel: 50_000_000,
+        memory_bytes: 32 << 20,
+        wall_ms: 3_000,
+        max_output_bytes: 10 << 20,
+        host_budget_bytes: 0,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -165,14 +171,19 @@ async fn artifacts_survive_a_restart_and_corruption_is_recovered() {
         assert_eq!(r.status(), 200);
     };
 
-    let first = spawn_worker_with(&nats.url(), store.clone(), |c| c.cache_dir = Some(dir.clone())).await;
+    let key = "artifact-key-artifact-key-artifact-key".to_owned();
+    let keyed = |c: &mut olin_worker::Config| {
+        c.cache_dir = Some(dir.clone());
+        c.cache_key = Some(key.clone());
+    };
+    let first = spawn_worker_with(&nats.url(), store.clone(), keyed).await;
     call().await;
     call().await;
     assert_eq!(first.cache.compiles.load(Ordering::Relaxed), 1);
     assert_eq!(first.cache.memory_hits.load(Ordering::Relaxed), 1);
     first.stop().await;
 
-    let second = spawn_worker_with(&nats.url(), store.clone(), |c| c.cache_dir = Some(dir.clone())).await;
+    let second = spawn_worker_with(&nats.url(), store.clone(), keyed).await;
     call().await;
     assert_eq!(second.cache.compiles.load(Ordering::Relaxed), 0, "no recompile after a restart");
     assert_eq!(second.cache.disk_loads.load(Ordering::Relaxed), 1);
@@ -192,7 +203,7 @@ async fn artifacts_survive_a_restart_and_corruption_is_recovered() {
     }
     std::fs::write(&artifact, bytes).unwrap();
 
-    let third = spawn_worker_with(&nats.url(), store, |c| c.cache_dir = Some(dir.clone())).await;
+    let third = spawn_worker_with(&nats.url(), store, keyed).await;
     call().await;
     assert_eq!(third.cache.disk_rejected.load(Ordering::Relaxed), 1);
     assert_eq!(third.cache.compiles.load(Ordering::Relaxed), 1, "recompiled from the store");

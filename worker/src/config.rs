@@ -47,9 +47,27 @@ pub struct Config {
     /// Largest memory cap any function may ask for, in MiB.
     #[arg(long, env = "WORKER_MAX_MEMORY_MIB", default_value_t = Limits::MAXIMUM.memory_bytes >> 20)]
     pub max_memory_mib: u64,
+    /// Default host budget per call, in MiB: what the worker may keep for a
+    /// call outside its linear memory (outbound HTTP buffers, logs, accounting).
+    #[arg(long, env = "WORKER_DEFAULT_HOST_BUDGET_MIB", default_value_t = Limits::DEFAULT.host_budget_bytes >> 20)]
+    pub default_host_budget_mib: u64,
+    /// Largest host budget any function may ask for, in MiB.
+    #[arg(long, env = "WORKER_MAX_HOST_BUDGET_MIB", default_value_t = Limits::MAXIMUM.host_budget_bytes >> 20)]
+    pub max_host_budget_mib: u64,
     /// Directory for compiled artifacts, kept across restarts (none: memory only).
     #[arg(long, env = "WORKER_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Disk budget of compiled artifacts in the cache directory, in MiB
+    /// (least recently used are deleted).
+    #[arg(long, env = "WORKER_CACHE_DISK_MIB", default_value_t = 2048)]
+    pub cache_disk_mib: u64,
+    /// Key (at least 32 bytes) that authenticates the compiled artifacts in
+    /// the cache directory: an artifact is native code the worker runs, so
+    /// one that does not verify under this key is deleted and rebuilt. Keep
+    /// it in a Secret, apart from the directory. Unset: a random key per
+    /// process (artifacts are not reused after a restart).
+    #[arg(long, env = "WORKER_CACHE_KEY", hide_env_values = true)]
+    pub cache_key: Option<String>,
     /// Memory budget of compiled modules, in MiB (least recently used are evicted).
     #[arg(long, env = "WORKER_CACHE_MEMORY_MIB", default_value_t = 512)]
     pub cache_memory_mib: u64,
@@ -85,7 +103,11 @@ impl Config {
             default_wall_ms: Limits::DEFAULT.wall.as_millis() as u64,
             max_wall_ms: Limits::MAXIMUM.wall.as_millis() as u64,
             max_memory_mib: Limits::MAXIMUM.memory_bytes >> 20,
+            default_host_budget_mib: Limits::DEFAULT.host_budget_bytes >> 20,
+            max_host_budget_mib: Limits::MAXIMUM.host_budget_bytes >> 20,
             cache_dir: None,
+            cache_disk_mib: 2048,
+            cache_key: None,
             cache_memory_mib: 512,
             egress_ca_file: None,
             backlog_interval_ms: 5000,
@@ -109,6 +131,7 @@ impl Config {
             fuel: self.default_fuel.min(max.fuel),
             memory_bytes: (self.default_memory_mib << 20).min(max.memory_bytes),
             wall: Duration::from_millis(self.default_wall_ms).min(max.wall),
+            host_budget_bytes: (self.default_host_budget_mib << 20).min(max.host_budget_bytes),
             ..Limits::DEFAULT
         }
     }
@@ -118,6 +141,7 @@ impl Config {
         Limits {
             memory_bytes: self.max_memory_mib << 20,
             wall: Duration::from_millis(self.max_wall_ms),
+            host_budget_bytes: self.max_host_budget_mib << 20,
             ..Limits::MAXIMUM
         }
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use olin::{Egress, EgressRequest, EgressResponse};
+use olin::{Egress, EgressError, EgressRequest, EgressResponse};
 use tokio::runtime::Handle;
 
 /// The worker's [`Egress`].
@@ -26,19 +26,31 @@ impl HttpEgress {
         Ok(HttpEgress { client, handle })
     }
 
-    async fn exchange(&self, req: EgressRequest) -> Result<EgressResponse, String> {
-        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+    async fn exchange(&self, req: EgressRequest) -> Result<EgressResponse, EgressError> {
+        let failed = |e: String| EgressError::Failed(e);
+        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| failed(e.to_string()))?;
         let mut builder = self.client.request(method, &req.url).body(req.body);
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_slice());
         }
-        let mut resp = builder.send().await.map_err(|e| format!("request failed: {e}"))?;
+        let mut resp = builder.send().await.map_err(|e| failed(format!("request failed: {e}")))?;
         let status = resp.status().as_u16();
         let headers = resp.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("reading the response failed: {e}"))? {
+        let too_large = || EgressError::TooLarge { limit: req.max_response_bytes };
+        // Refused before a byte is read when the length is announced; capped
+        // as it arrives otherwise (the buffer never grows past the cap).
+        let announced = resp.content_length().map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        if announced.is_some_and(|n| n > req.max_response_bytes) {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(announced.unwrap_or(0));
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failed(format!("reading the response failed: {e}")))? {
             if body.len() + chunk.len() > req.max_response_bytes {
-                return Err(format!("the response exceeds {} bytes", req.max_response_bytes));
+                return Err(too_large());
+            }
+            if body.capacity() < body.len() + chunk.len() {
+                let want = (body.len() + chunk.len()).max(body.capacity() * 2).min(req.max_response_bytes);
+                body.reserve_exact(want - body.len());
             }
             body.extend_from_slice(&chunk);
         }
@@ -65,10 +77,10 @@ impl HttpEgress {
 }
 
 impl Egress for HttpEgress {
-    fn send(&self, req: EgressRequest) -> Result<EgressResponse, String> {
+    fn send(&self, req: EgressRequest) -> Result<EgressResponse, EgressError> {
         let timeout = req.timeout;
         self.handle
             .block_on(async { tokio::time::timeout(timeout, self.exchange(req)).await })
-            .map_err(|_| format!("no response within {timeout:?}"))?
+            .map_err(|_| EgressError::Timeout(timeout))?
     }
 }

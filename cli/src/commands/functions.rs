@@ -82,6 +82,7 @@ pub fn show(g: &Global, f: &Value) {
             ("wall time", limit(&l["wall_ms"], |n| format!("{n} ms"))),
             ("fuel", limit(&l["fuel"], |n| n.to_string())),
             ("max output", limit(&l["max_output_bytes"], bytes)),
+            ("host budget", limit(&l["host_budget_bytes"], bytes)),
             (
                 "egress",
                 f["egress_allow"].as_array().map_or("none".to_owned(), |a| {

@@ -27,6 +27,10 @@ pub enum Limits {
         /// Largest response (headers and body), e.g. 1MiB.
         #[arg(long, env = "OLIN_LIMIT_MAX_OUTPUT", value_parser = crate::parse::bytes)]
         max_output: Option<u64>,
+        /// What the host may keep for a call outside its memory (outbound
+        /// HTTP buffers, logs, accounting), e.g. 16MiB.
+        #[arg(long, env = "OLIN_LIMIT_HOST_BUDGET", value_parser = crate::parse::bytes)]
+        host_budget: Option<u64>,
     },
     /// Show the function's limits.
     Show {
@@ -44,7 +48,7 @@ impl Limits {
     pub async fn run(self, g: &Global) -> Result<()> {
         let client = g.client()?;
         match self {
-            Limits::Set { function, memory, wall, fuel, max_output } => {
+            Limits::Set { function, memory, wall, fuel, max_output, host_budget } => {
                 check_name(&function)?;
                 let mut limits = Map::new();
                 if let Some(m) = memory {
@@ -59,10 +63,13 @@ impl Limits {
                 if let Some(o) = max_output {
                     limits.insert("max_output_bytes".into(), json!(o));
                 }
+                if let Some(h) = host_budget {
+                    limits.insert("host_budget_bytes".into(), json!(h));
+                }
                 if limits.is_empty() {
                     return Err(CliError::usage(
                         "nothing to set",
-                        "pass one or more of --memory, --wall, --fuel, --max-output",
+                        "pass one or more of --memory, --wall, --fuel, --max-output, --host-budget",
                     ));
                 }
                 let body = json!({"limits": Value::Object(limits)});

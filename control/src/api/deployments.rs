@@ -200,6 +200,7 @@ pub(crate) async fn route_record(
             memory_bytes: as_u64(f.memory_bytes),
             wall_ms: as_u64(f.wall_ms),
             max_output_bytes: as_u64(f.max_output_bytes),
+            host_budget_bytes: as_u64(f.host_budget_bytes),
         }),
         env,
         visibility: if f.visibility == "private" { Visibility::Private } else { Visibility::Public } as i32,

@@ -127,7 +127,7 @@ fn function_json(api: &Api, f: &functions::Model) -> Value {
     json!({
         "id": f.id, "name": f.name, "visibility": f.visibility,
         "limits": {"fuel": f.fuel, "memory_bytes": f.memory_bytes, "wall_ms": f.wall_ms,
-            "max_output_bytes": f.max_output_bytes},
+            "max_output_bytes": f.max_output_bytes, "host_budget_bytes": f.host_budget_bytes},
         "egress_allow": egress, "async_max_attempts": f.async_max_attempts,
         "url": format!("{}/f/{}", api.gateway_url.trim_end_matches('/'), f.name),
         "created_at": f.created_at, "updated_at": f.updated_at,
@@ -206,6 +206,7 @@ struct LimitsPatch {
     memory_bytes: Option<u64>,
     wall_ms: Option<u64>,
     max_output_bytes: Option<u64>,
+    host_budget_bytes: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -248,6 +249,8 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
         row.wall_ms = Set(limit("wall_ms", l.wall_ms, max.wall.as_millis() as u64, f.wall_ms)?);
         row.max_output_bytes =
             Set(limit("max_output_bytes", l.max_output_bytes, max.max_output_bytes, f.max_output_bytes)?);
+        row.host_budget_bytes =
+            Set(limit("host_budget_bytes", l.host_budget_bytes, max.host_budget_bytes, f.host_budget_bytes)?);
     }
     if let Some(hosts) = patch.egress_allow {
         if hosts.len() > 100 || hosts.iter().any(|h| h.is_empty() || h.len() > 253 || h.contains(['/', ' ', '@'])) {

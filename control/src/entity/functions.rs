@@ -16,6 +16,7 @@ pub struct Model {
     pub memory_bytes: Option<i64>,
     pub wall_ms: Option<i64>,
     pub max_output_bytes: Option<i64>,
+    pub host_budget_bytes: Option<i64>,
     pub async_max_attempts: Option<i32>,
     pub egress_allow: String,
     pub created_at: DateTimeUtc,

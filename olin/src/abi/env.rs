@@ -11,6 +11,11 @@ use crate::process::{Process, with_guest};
 pub(crate) fn get(mut env: FunctionEnvMut<'_, Process>, key_ptr: i32, key_len: i32, val_ptr: i32, val_len: i32) -> i32 {
     with_guest(&mut env, "env_get", |p, mem| {
         olin((|| {
+            memory::check(mem, key_ptr, key_len).map_err(|_| OlinError::InvalidArgument)?;
+            // A key longer than every key is missing: never read a guest-sized key.
+            if p.env.iter().all(|(k, _)| (k.len() as u64) < memory::u(key_len)) {
+                return Err(OlinError::NotFound);
+            }
             let key = memory::read_str(mem, key_ptr, key_len).map_err(|_| OlinError::InvalidArgument)?;
             let value = p.env.iter().find(|(k, _)| *k == key).map(|(_, v)| v).ok_or(OlinError::NotFound)?;
             let n = i32::try_from(value.len()).map_err(|_| OlinError::Unknown)?;

@@ -2,8 +2,24 @@
 
 use wasmer::FunctionEnvMut;
 
-use crate::memory;
+use crate::memory::{self, Fault};
 use crate::process::{Process, with_guest};
+
+/// Longest log message kept; the rest of a longer one is cut, not copied.
+pub(crate) const MAX_MESSAGE: u64 = 8 << 10;
+
+/// The first [`MAX_MESSAGE`] bytes of the message at `[ptr, ptr + len)`,
+/// marked when cut; the whole range must be in bounds.
+pub(crate) fn read_message(mem: Option<&wasmer::MemoryView<'_>>, ptr: i32, len: i32) -> Result<Vec<u8>, Fault> {
+    let (at, n) = (memory::u(ptr), memory::u(len));
+    memory::ranges(mem, &[(at, n)])?;
+    let mut msg = Vec::new();
+    memory::read_append(mem, at, n.min(MAX_MESSAGE), &mut msg)?;
+    if n > MAX_MESSAGE {
+        msg.extend_from_slice(b" [cut]");
+    }
+    Ok(msg)
+}
 
 /// The text of an olin log level; unknown levels are info (pa'i panicked).
 pub(crate) fn level_name(level: i32) -> &'static str {
@@ -24,11 +40,11 @@ pub(crate) fn line(p: &mut Process, level: &str, prefix: Option<&str>, msg: &[u8
     p.stderr.push(line.as_bytes());
 }
 
-/// `log_write(level, ptr, len)`: an out-of-bounds message is dropped, bad
-/// UTF-8 is replaced, and nothing traps.
+/// `log_write(level, ptr, len)`: an out-of-bounds message is dropped, a long
+/// one cut at [`MAX_MESSAGE`] bytes, bad UTF-8 is replaced, and nothing traps.
 pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, level: i32, ptr: i32, len: i32) {
     with_guest(&mut env, "log_write", |p, mem| {
-        if let Ok(msg) = memory::read(mem, ptr, len) {
+        if let Ok(msg) = read_message(mem, ptr, len) {
             line(p, level_name(level), None, &msg);
         }
     });

@@ -16,10 +16,10 @@ use rand::RngCore;
 use wasmer::FunctionEnvMut;
 
 use crate::abi::log;
-use crate::egress::{self, Egress, EgressRequest, EgressResponse, Origin};
+use crate::egress::{self, Egress, EgressError, EgressRequest, EgressResponse, Origin};
 use crate::errno::{OlinError, olin};
 use crate::memory;
-use crate::process::{Process, Stop, with_guest};
+use crate::process::{Budget, Process, Stop, with_guest};
 
 /// fd of the call's stdin (the request body).
 pub(crate) const STDIN: i32 = 0;
@@ -41,7 +41,11 @@ const MAX_HTTP_RESPONSE: usize = 10 << 20;
 /// Longest single outbound exchange (the call's deadline may cut it shorter).
 const MAX_HTTP_TIME: Duration = Duration::from_secs(30);
 
-/// An opened resource.
+/// What the call's host budget is charged for, named in the error when it runs out.
+const HTTP_BUFFERS: &str = "http resource buffers";
+
+/// An opened resource. The bytes an `http(s)` resource holds are charged to
+/// the call's host budget while it holds them.
 #[derive(Debug)]
 pub(crate) enum Resource {
     Log { prefix: Option<String> },
@@ -49,6 +53,17 @@ pub(crate) enum Resource {
     Zero,
     Random,
     Http { origin: Origin, request: Vec<u8>, response: Option<(Vec<u8>, usize)> },
+}
+
+impl Resource {
+    /// Host bytes this resource keeps (charged to the budget).
+    fn held(&self) -> usize {
+        match self {
+            Resource::Http { request, response, .. } => request.len() + response.as_ref().map_or(0, |(r, _)| r.len()),
+            Resource::Log { prefix } => prefix.as_ref().map_or(0, String::len),
+            _ => 0,
+        }
+    }
 }
 
 /// The fd table of one call.
@@ -116,10 +131,16 @@ pub(crate) fn open(mut env: FunctionEnvMut<'_, Process>, url_ptr: i32, url_len: 
                 return Err(OlinError::InvalidArgument);
             }
             let url = memory::read_str(mem, url_ptr, url_len).map_err(|_| OlinError::InvalidArgument)?;
-            p.resource_urls.push(url.clone());
+            p.resource_urls.record(&url, &mut p.budget);
             let (scheme, rest) = parse_url(&url)?;
             let resource = match scheme.to_ascii_lowercase().as_str() {
-                "log" => Resource::Log { prefix: query_param(rest, "prefix").map(str::to_owned) },
+                "log" => {
+                    let prefix = query_param(rest, "prefix").map(str::to_owned);
+                    // Within MAX_URL; counted so that 64 opens cannot pass the budget.
+                    let held = prefix.as_ref().map_or(0, String::len);
+                    p.budget.charge(held, "log resource prefixes").map_err(|_| OlinError::PermissionDenied)?;
+                    Resource::Log { prefix }
+                }
                 "null" => Resource::Null,
                 "zero" => Resource::Zero,
                 "random" => Resource::Random,
@@ -134,7 +155,8 @@ pub(crate) fn open(mut env: FunctionEnvMut<'_, Process>, url_ptr: i32, url_len: 
                 }
                 _ => return Err(OlinError::NotFound),
             };
-            p.resources.insert(resource)
+            let held = resource.held();
+            p.resources.insert(resource).inspect_err(|_| p.budget.release(held))
         })())
     })
 }
@@ -144,19 +166,29 @@ pub(crate) fn open(mut env: FunctionEnvMut<'_, Process>, url_ptr: i32, url_len: 
 pub(crate) fn read(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len: i32) -> i32 {
     with_guest(&mut env, "resource_read", |p, mem| {
         olin((|| {
-            memory::check(mem, ptr, len).map_err(|_| OlinError::InvalidArgument)?;
-            let len = usize::try_from(memory::u(len)).map_err(|_| OlinError::InvalidArgument)?;
-            let data: Vec<u8> = match fd {
-                STDIN => p.read_stdin(len).to_vec(),
+            let bad = |_: memory::Fault| OlinError::InvalidArgument;
+            memory::check(mem, ptr, len).map_err(bad)?;
+            let (at, n) = (memory::u(ptr), memory::u(len));
+            let len = usize::try_from(n).map_err(|_| OlinError::InvalidArgument)?;
+            // Copied straight from where the bytes are (or made a chunk at a
+            // time): a read is never a guest-sized host buffer.
+            let copied = match fd {
+                STDIN => {
+                    let data = p.read_stdin(len);
+                    memory::write(mem, at, data).map_err(bad)?;
+                    data.len()
+                }
                 STDOUT | STDERR => return Err(OlinError::Unknown),
                 _ => match p.resources.get(fd).ok_or(OlinError::InvalidArgument)? {
-                    Resource::Zero => vec![0; len],
-                    Resource::Random => {
-                        let mut b = vec![0; len];
-                        rand::rngs::OsRng.fill_bytes(&mut b);
-                        b
+                    Resource::Zero => {
+                        memory::fill(mem, at, n, |c| c.fill(0)).map_err(bad)?;
+                        len
                     }
-                    Resource::Null => Vec::new(),
+                    Resource::Random => {
+                        memory::fill(mem, at, n, |c| rand::rngs::OsRng.fill_bytes(c)).map_err(bad)?;
+                        len
+                    }
+                    Resource::Null => 0,
                     Resource::Log { .. } => return Err(OlinError::Unknown),
                     // A read before flush has no response to read.
                     Resource::Http { response: None, .. } => return Err(OlinError::Unknown),
@@ -164,53 +196,63 @@ pub(crate) fn read(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len:
                         let start = (*pos).min(body.len());
                         let end = start.saturating_add(len).min(body.len());
                         *pos = end;
-                        body.get(start..end).unwrap_or_default().to_vec()
+                        let data = body.get(start..end).unwrap_or_default();
+                        memory::write(mem, at, data).map_err(bad)?;
+                        data.len()
                     }
                 },
             };
-            if data.is_empty() && len > 0 {
+            if copied == 0 && len > 0 {
                 return Err(OlinError::Eof);
             }
-            memory::write(mem, memory::u(ptr), &data).map_err(|_| OlinError::InvalidArgument)?;
-            i32::try_from(data.len()).map_err(|_| OlinError::Unknown)
+            i32::try_from(copied).map_err(|_| OlinError::Unknown)
         })())
     })
 }
 
 /// `resource_write(fd, ptr, len) -> n`: always complete; a stdout write past
-/// the output cap stops the guest.
+/// the output cap stops the guest, and so does an `http(s)` request buffer
+/// past the call's host budget. Bytes are copied only where they are kept,
+/// after the caps are checked: a bad fd or a `null://` write copies nothing,
+/// stderr copies only its tail, a log line only its head.
 pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len: i32) -> Result<i32, Stop> {
     with_guest(&mut env, "resource_write", |p, mem| {
-        let data = match memory::read(mem, ptr, len) {
-            Ok(d) => d,
-            Err(_) => return Ok(OlinError::InvalidArgument.code()),
-        };
-        let n = i32::try_from(data.len()).unwrap_or(i32::MAX);
+        let range = [(memory::u(ptr), memory::u(len))];
+        if memory::ranges(mem, &range).is_err() {
+            return Ok(OlinError::InvalidArgument.code());
+        }
+        let n = i32::try_from(memory::u(len)).unwrap_or(i32::MAX);
         let r = match fd {
-            STDOUT => {
-                p.write_stdout(&data)?;
-                Ok(n)
-            }
-            STDERR => {
-                p.stderr.push(&data);
-                Ok(n)
-            }
+            STDOUT => p.write_stdout(mem, &range, memory::u(len))?.map(|()| n).map_err(|_| OlinError::InvalidArgument),
+            STDERR => p.write_stderr(mem, &range).map(|()| n).map_err(|_| OlinError::InvalidArgument),
             STDIN => Err(OlinError::Unknown),
             _ => match p.resources.get(fd) {
                 None => Err(OlinError::InvalidArgument),
                 Some(Resource::Log { prefix }) => {
                     let prefix = prefix.clone();
-                    log::line(p, "INFO", prefix.as_deref(), &data);
-                    Ok(n)
+                    match log::read_message(mem, ptr, len) {
+                        Ok(msg) => {
+                            log::line(p, "INFO", prefix.as_deref(), &msg);
+                            Ok(n)
+                        }
+                        Err(_) => Err(OlinError::InvalidArgument),
+                    }
                 }
                 Some(Resource::Null | Resource::Zero) => Ok(n),
                 Some(Resource::Random) => Err(OlinError::Unknown),
                 Some(Resource::Http { request, .. }) => {
-                    if request.len() + data.len() > MAX_HTTP_REQUEST {
+                    let add = memory::u(len) as usize;
+                    if request.len() + add > MAX_HTTP_REQUEST {
                         Err(OlinError::Unknown)
                     } else {
-                        request.extend_from_slice(&data);
-                        Ok(n)
+                        p.budget.charge(add, HTTP_BUFFERS)?;
+                        match memory::read_append(mem, memory::u(ptr), memory::u(len), request) {
+                            Ok(()) => Ok(n),
+                            Err(_) => {
+                                p.budget.release(add);
+                                Err(OlinError::InvalidArgument)
+                            }
+                        }
                     }
                 }
             },
@@ -222,36 +264,52 @@ pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len
 /// `resource_flush(fd) -> i32`: 0, -2 for a bad fd; for `http(s)`, sends
 /// the buffered request (-2 if it does not parse, -1 if the exchange fails,
 /// with the reason in the guest's log).
-pub(crate) fn flush(mut env: FunctionEnvMut<'_, Process>, fd: i32) -> i32 {
+/// The response is charged to the call's host budget: the exchange may
+/// receive at most what the budget has left (and at most
+/// [`MAX_HTTP_RESPONSE`]); a response larger than what is left stops the
+/// call (`MEMORY_EXCEEDED`, naming the budget).
+pub(crate) fn flush(mut env: FunctionEnvMut<'_, Process>, fd: i32) -> Result<i32, Stop> {
     with_guest(&mut env, "resource_flush", |p, _| {
         if (STDIN..=STDERR).contains(&fd) {
-            return 0;
+            return Ok(0);
         }
         let egress = p.egress.clone();
         let deadline = p.deadline;
         let outcome = match p.resources.get(fd) {
-            None => return OlinError::InvalidArgument.code(),
+            None => return Ok(OlinError::InvalidArgument.code()),
             Some(Resource::Http { origin, request, response }) => {
-                let sent = send_http(egress.as_deref(), origin, request, deadline);
-                request.clear();
+                // The request and any earlier response are let go first.
+                let freed = request.len() + response.take().map_or(0, |(r, _)| r.len());
+                p.budget.release(freed);
+                let sent = send_http(egress.as_deref(), origin, request, deadline, &mut p.budget);
+                *request = Vec::new();
                 match sent {
                     Ok(serialized) => {
                         *response = Some((serialized, 0));
                         Ok(0)
                     }
-                    Err((code, why)) => Err((code, format!("{}: {why}", origin.base()))),
+                    Err(Sent::Stop(stop)) => return Err(stop),
+                    Err(Sent::Failed(code, why)) => Err((code, format!("{}: {why}", origin.base()))),
                 }
             }
             Some(_) => Ok(0),
         };
-        match outcome {
+        Ok(match outcome {
             Ok(v) => v,
             Err((code, why)) => {
                 log::line(p, "WARN", Some("olincloud"), format!("http resource: {why}").as_bytes());
                 code.code()
             }
-        }
+        })
     })
+}
+
+/// Why an exchange produced no response.
+enum Sent {
+    /// The guest gets this code; the reason goes to its log.
+    Failed(OlinError, String),
+    /// The call ends.
+    Stop(Stop),
 }
 
 fn send_http(
@@ -259,25 +317,27 @@ fn send_http(
     origin: &Origin,
     raw: &[u8],
     deadline: Instant,
-) -> Result<Vec<u8>, (OlinError, String)> {
+    budget: &mut Budget,
+) -> Result<Vec<u8>, Sent> {
+    let fail = |code, why: String| Sent::Failed(code, why);
     let Some(egress) = egress else {
-        return Err((OlinError::Unknown, "outbound HTTP is not available on this worker".to_owned()));
+        return Err(fail(OlinError::Unknown, "outbound HTTP is not available on this worker".to_owned()));
     };
     let mut headers = [httparse::EMPTY_HEADER; 100];
     let mut req = httparse::Request::new(&mut headers);
     let head = match req.parse(raw) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            return Err((OlinError::InvalidArgument, "incomplete request head".into()));
+            return Err(fail(OlinError::InvalidArgument, "incomplete request head".into()));
         }
-        Err(e) => return Err((OlinError::InvalidArgument, format!("unparsable request: {e}"))),
+        Err(e) => return Err(fail(OlinError::InvalidArgument, format!("unparsable request: {e}"))),
     };
     let (Some(method), Some(path)) = (req.method, req.path) else {
-        return Err((OlinError::InvalidArgument, "no request line".into()));
+        return Err(fail(OlinError::InvalidArgument, "no request line".into()));
     };
     if !path.starts_with('/') {
         let why = "the request target must be a path (origin-form)".to_owned();
-        return Err((OlinError::InvalidArgument, why));
+        return Err(fail(OlinError::InvalidArgument, why));
     }
     let mut body = raw.get(head..).unwrap_or_default().to_vec();
     let mut out_headers = vec![("host".to_owned(), origin.host_header().into_bytes())];
@@ -297,19 +357,30 @@ fn send_http(
     }
     let timeout = deadline.saturating_duration_since(Instant::now()).min(MAX_HTTP_TIME);
     if timeout.is_zero() {
-        return Err((OlinError::Unknown, "the call's deadline has passed".into()));
+        return Err(fail(OlinError::Unknown, "the call's deadline has passed".into()));
     }
-    let resp = egress
-        .send(EgressRequest {
-            method: method.to_owned(),
-            url: format!("{}{path}", origin.base()),
-            headers: out_headers,
-            body,
-            timeout,
-            max_response_bytes: MAX_HTTP_RESPONSE,
-        })
-        .map_err(|why| (OlinError::Unknown, why))?;
-    Ok(serialize_response(&resp))
+    // What the response may take: the budget's rest, at most MAX_HTTP_RESPONSE.
+    let room = budget.left().min(MAX_HTTP_RESPONSE);
+    let sent = egress.send(EgressRequest {
+        method: method.to_owned(),
+        url: format!("{}{path}", origin.base()),
+        headers: out_headers,
+        body,
+        timeout,
+        max_response_bytes: room,
+    });
+    let resp = match sent {
+        Ok(resp) => resp,
+        // Larger than the budget allows, but not than the per-response cap: the budget ran out.
+        Err(EgressError::TooLarge { .. }) if room < MAX_HTTP_RESPONSE => {
+            return Err(Sent::Stop(budget.exhausted(HTTP_BUFFERS)));
+        }
+        Err(err) => return Err(fail(OlinError::Unknown, err.to_string())),
+    };
+    let serialized = serialize_response(&resp);
+    drop(resp);
+    budget.charge(serialized.len(), HTTP_BUFFERS).map_err(Sent::Stop)?;
+    Ok(serialized)
 }
 
 /// `HTTP/1.1 <status> <reason>` + headers + blank line + body, with a
@@ -353,7 +424,9 @@ fn http_reason(status: u16) -> &'static str {
 /// the stdio fds stay open.
 pub(crate) fn close(mut env: FunctionEnvMut<'_, Process>, fd: i32) {
     with_guest(&mut env, "resource_close", |p, _| {
-        p.resources.remove(fd);
+        if let Some(resource) = p.resources.remove(fd) {
+            p.budget.release(resource.held());
+        }
     });
 }
 
