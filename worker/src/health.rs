@@ -74,10 +74,22 @@ fn render(ctx: &Ctx) -> String {
         ("olin_worker_module_memory_hits_total", "Module lookups served from memory.", &c.memory_hits),
         ("olin_worker_module_disk_loads_total", "Modules loaded from a disk artifact.", &c.disk_loads),
         ("olin_worker_modules_compiled_total", "Modules compiled from the module store.", &c.compiles),
-        ("olin_worker_module_disk_rejected_total", "Disk artifacts found corrupt and deleted.", &c.disk_rejected),
+        ("olin_worker_module_fetches_total", "Module fetches from the module store.", &c.fetches),
+        (
+            "olin_worker_module_failures_remembered_total",
+            "Calls answered from a remembered compile failure, without fetching or compiling.",
+            &c.failures_remembered,
+        ),
+        (
+            "olin_worker_module_disk_rejected_total",
+            "Disk artifacts found corrupt, unauthenticated or stale and deleted.",
+            &c.disk_rejected,
+        ),
         ("olin_worker_module_evictions_total", "Modules evicted from memory.", &c.evictions),
+        ("olin_worker_module_disk_evictions_total", "Artifacts evicted from disk.", &c.disk_evictions),
     ] {
         metric(name, "counter", help, v.load(Ordering::Relaxed));
     }
+    metric("olin_worker_module_disk_bytes", "gauge", "Bytes of compiled artifacts on disk.", ctx.modules.disk_bytes());
     out
 }

@@ -47,9 +47,28 @@ pub enum WorkerError {
     /// Outbound HTTP for guests could not be set up as configured.
     #[error("outbound HTTP: {0}")]
     Egress(String),
+    /// The artifact cache key is unusable.
+    #[error("WORKER_CACHE_KEY: {0}")]
+    CacheKey(String),
     /// NATS refused a subscription the worker needs.
     #[error("subscribing to {subject}: {source}")]
     Subscribe { subject: String, source: async_nats::SubscribeError },
+}
+
+/// The disk tier of the module cache, as configured: none without a cache
+/// directory; a random key (artifacts not reused after a restart) without
+/// `WORKER_CACHE_KEY`.
+fn disk_options(cfg: &Config) -> Result<Option<module_cache::DiskOptions>, WorkerError> {
+    let Some(dir) = cfg.cache_dir.clone() else { return Ok(None) };
+    let key = match &cfg.cache_key {
+        Some(key) => module_cache::ArtifactKey::new(key.as_bytes()),
+        None => {
+            warn!("WORKER_CACHE_KEY is not set: compiled artifacts are authenticated with a key of this process only and are not reused after a restart");
+            module_cache::ArtifactKey::random()
+        }
+    }
+    .map_err(WorkerError::CacheKey)?;
+    Ok(Some(module_cache::DiskOptions { dir, budget: cfg.cache_disk_mib << 20, key }))
 }
 
 /// Counters a worker keeps; exported at `/metrics`.
@@ -148,12 +167,7 @@ impl Worker {
             worker_id,
             nats: deps.nats,
             js,
-            modules: ModuleCache::new(
-                runtime.clone(),
-                deps.store,
-                cfg.cache_dir.as_deref(),
-                cfg.cache_memory_mib << 20,
-            ),
+            modules: ModuleCache::new(runtime.clone(), deps.store, disk_options(cfg)?, cfg.cache_memory_mib << 20),
             runtime,
             defaults: cfg.defaults(),
             maxima,

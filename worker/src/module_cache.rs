@@ -1,36 +1,56 @@
 //! Compiled modules by sha256, in three tiers:
 //!
 //! 1. memory: an LRU of compiled modules within a byte budget;
-//! 2. disk: serialized artifacts under `<dir>/<engine fingerprint>/<sha256>.art`,
-//!    each with a checksum, so a restarted worker loads instead of compiling;
+//! 2. disk: serialized artifacts under `<dir>/<engine fingerprint>/<sha256>.art`
+//!    within a byte budget (least recently used evicted), so a restarted
+//!    worker loads instead of compiling;
 //! 3. the module store (S3/B2 or a directory), verified against its sha256
 //!    before compiling.
 //!
-//! Concurrent misses for one module fetch and compile it once. A corrupt or
-//! stale artifact is detected by its checksum, deleted and rebuilt.
+//! Concurrent misses for one module fetch and compile it once. A module that
+//! does not compile is remembered for [`FAILURE_WINDOW`]: calls in that time
+//! are answered at once, without fetching or compiling again.
+//!
+//! An artifact is native code the worker will run, so the disk tier trusts
+//! nothing on disk: each file carries an HMAC-SHA256, under a key from the
+//! worker's configuration, over the engine fingerprint, the module digest
+//! and the payload. A file whose MAC does not verify (tampered, written
+//! under another key, another module's artifact renamed, the old unkeyed
+//! format) is deleted and rebuilt. At start, directories of other engine
+//! fingerprints and temporary files of interrupted writes are removed.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use hmac::{Hmac, KeyInit, Mac};
 use object_store::ObjectStore;
 use olin::{CompileError, Module, Runtime};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use thiserror::Error;
 use tokio::sync::OnceCell;
 use tracing::{debug, info, warn};
 
 use crate::module_store::{self, StoreError};
 
-/// First bytes of an artifact file: format tag, then the payload's sha256.
-const MAGIC: &[u8; 8] = b"OLINART1";
+/// First bytes of an artifact file: format tag, then the payload's MAC.
+const MAGIC: &[u8; 8] = b"OLINART2";
+
+/// Bytes of the MAC after the magic.
+const MAC_LEN: usize = 32;
 
 /// Fetch attempts for a module the store says is missing (stores can lag
 /// behind a deploy) before the call is answered `MODULE_UNAVAILABLE`.
 const NOT_FOUND_ATTEMPTS: u32 = 3;
+
+/// How long a module that failed to compile is answered from memory.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Most compile failures remembered at once (the oldest is forgotten first).
+const MAX_FAILURES: usize = 4096;
 
 /// A module could not be had.
 #[derive(Debug, Error)]
@@ -69,12 +89,72 @@ pub struct CacheCounters {
     pub memory_hits: AtomicU64,
     /// Loaded from a disk artifact.
     pub disk_loads: AtomicU64,
+    /// Fetched from the module store.
+    pub fetches: AtomicU64,
     /// Compiled from the module store's bytes.
     pub compiles: AtomicU64,
-    /// Disk artifacts found corrupt or stale and deleted.
+    /// Calls answered from a remembered compile failure.
+    pub failures_remembered: AtomicU64,
+    /// Disk artifacts found corrupt, unauthenticated or stale and deleted.
     pub disk_rejected: AtomicU64,
     /// Modules evicted from memory.
     pub evictions: AtomicU64,
+    /// Artifacts evicted from disk.
+    pub disk_evictions: AtomicU64,
+}
+
+/// The key that authenticates disk artifacts (an HMAC-SHA256 keyed with it).
+#[derive(Clone)]
+pub struct ArtifactKey(Hmac<Sha256>);
+
+impl ArtifactKey {
+    /// Shortest accepted key.
+    pub const MIN_LEN: usize = 32;
+
+    /// A key from configuration.
+    ///
+    /// # Errors
+    /// A message if the key is shorter than [`ArtifactKey::MIN_LEN`] bytes.
+    pub fn new(key: &[u8]) -> Result<Self, String> {
+        if key.len() < Self::MIN_LEN {
+            return Err(format!("the artifact cache key must be at least {} bytes", Self::MIN_LEN));
+        }
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).map(ArtifactKey).map_err(|e| e.to_string())
+    }
+
+    /// A random key, for a worker configured without one: its artifacts are
+    /// not reused after a restart.
+    ///
+    /// # Errors
+    /// As [`ArtifactKey::new`] (never, for 32 random bytes).
+    pub fn random() -> Result<Self, String> {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        Self::new(&key)
+    }
+
+    /// The MAC of one artifact: bound to the engine fingerprint (which names
+    /// the metering mode) and the module's digest, then the payload.
+    fn mac(&self, fingerprint: &str, sha256: &str, payload: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.0.clone();
+        for part in [fingerprint.as_bytes(), sha256.as_bytes()] {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part);
+        }
+        mac.update(payload);
+        mac
+    }
+}
+
+/// Where and how the disk tier keeps artifacts.
+#[derive(Clone)]
+pub struct DiskOptions {
+    /// The cache directory (artifacts go under a subdirectory per engine fingerprint).
+    pub dir: PathBuf,
+    /// Most bytes of artifacts kept.
+    pub budget: u64,
+    /// Authenticates artifacts.
+    pub key: ArtifactKey,
 }
 
 /// A module in memory and what it costs there (its artifact's size).
@@ -97,27 +177,54 @@ struct Lru {
     bytes: u64,
 }
 
+/// The artifacts on disk: size and last use of each, and their total.
+struct Disk {
+    dir: PathBuf,
+    budget: u64,
+    key: ArtifactKey,
+    fingerprint: String,
+    files: Mutex<DiskIndex>,
+}
+
+#[derive(Default)]
+struct DiskIndex {
+    files: HashMap<String, (u64, SystemTime)>,
+    bytes: u64,
+}
+
 /// The module cache of one worker.
 pub struct ModuleCache {
     runtime: Runtime,
     store: Arc<dyn ObjectStore>,
-    disk: Option<PathBuf>,
+    disk: Option<Arc<Disk>>,
     budget: u64,
     lru: Mutex<Lru>,
+    /// Modules that failed to compile, with when, within [`FAILURE_WINDOW`].
+    failures: Mutex<HashMap<String, (Instant, CompileError)>>,
     counters: Arc<CacheCounters>,
 }
 
 impl ModuleCache {
     /// A cache over `store`, keeping at most `memory_budget` bytes of
-    /// compiled code in memory and, if `disk_dir` is set, artifacts there.
-    pub fn new(runtime: Runtime, store: Arc<dyn ObjectStore>, disk_dir: Option<&Path>, memory_budget: u64) -> Self {
-        let disk = disk_dir.map(|d| d.join(runtime.fingerprint()));
-        if let Some(dir) = &disk
-            && let Err(err) = std::fs::create_dir_all(dir)
-        {
-            warn!(%err, dir = %dir.display(), "artifact cache directory unusable; compiling on every start");
+    /// compiled code in memory and, with `disk`, artifacts there. Opening
+    /// the disk tier cleans it (stale fingerprints, temporary files) and
+    /// reads what it holds, so call this from a blocking context or at start.
+    pub fn new(runtime: Runtime, store: Arc<dyn ObjectStore>, disk: Option<DiskOptions>, memory_budget: u64) -> Self {
+        let disk = disk.and_then(|d| Disk::open(d, runtime.fingerprint()).map(Arc::new));
+        ModuleCache {
+            runtime,
+            store,
+            disk,
+            budget: memory_budget,
+            lru: Mutex::default(),
+            failures: Mutex::default(),
+            counters: Arc::default(),
         }
-        ModuleCache { runtime, store, disk, budget: memory_budget, lru: Mutex::default(), counters: Arc::default() }
+    }
+
+    /// Bytes of artifacts on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk.as_ref().map_or(0, |d| d.index().bytes)
     }
 
     /// Where modules came from so far.
@@ -135,6 +242,10 @@ impl ModuleCache {
             self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(m.module.clone());
         }
+        if let Some(source) = self.remembered_failure(sha256) {
+            self.counters.failures_remembered.fetch_add(1, Ordering::Relaxed);
+            return Err(CacheError::Compile { sha256: sha256.to_owned(), source });
+        }
         let result = cell.get_or_try_init(|| self.load(sha256)).await.cloned();
         let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
         match &result {
@@ -148,13 +259,39 @@ impl ModuleCache {
                 }
                 self.evict(&mut lru, sha256);
             }
-            Err(_) => {
+            Err(err) => {
                 if lru.entries.get(sha256).is_some_and(|e| Arc::ptr_eq(&e.cell, &cell) && !cell.initialized()) {
                     lru.entries.remove(sha256);
+                }
+                if let CacheError::Compile { source, .. } = err {
+                    self.remember_failure(sha256, source.clone());
                 }
             }
         }
         result.map(|l| l.module)
+    }
+
+    fn remembered_failure(&self, sha256: &str) -> Option<CompileError> {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match failures.get(sha256) {
+            Some((at, err)) if at.elapsed() < FAILURE_WINDOW => Some(err.clone()),
+            Some(_) => {
+                failures.remove(sha256);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember_failure(&self, sha256: &str, err: CompileError) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.retain(|_, (at, _)| at.elapsed() < FAILURE_WINDOW);
+        if failures.len() >= MAX_FAILURES
+            && let Some(oldest) = failures.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
+        {
+            failures.remove(&oldest);
+        }
+        failures.insert(sha256.to_owned(), (Instant::now(), err));
     }
 
     /// Loads a module into memory ahead of its first call (deploy prewarm).
@@ -195,17 +332,13 @@ impl ModuleCache {
         }
     }
 
-    fn artifact_path(&self, sha256: &str) -> Option<PathBuf> {
-        self.disk.as_ref().map(|d| d.join(format!("{sha256}.art")))
-    }
-
     async fn load(&self, sha256: &str) -> Result<Loaded, CacheError> {
         if !module_store::is_sha256_hex(sha256) {
             return Err(StoreError::BadHash { sha256: sha256.to_owned() }.into());
         }
-        if let Some(path) = self.artifact_path(sha256) {
-            let runtime = self.runtime.clone();
-            let loaded = tokio::task::spawn_blocking(move || load_artifact(&runtime, &path)).await;
+        if let Some(disk) = self.disk.clone() {
+            let (runtime, owned) = (self.runtime.clone(), sha256.to_owned());
+            let loaded = tokio::task::spawn_blocking(move || disk.load(&runtime, &owned)).await;
             match loaded {
                 Ok(ArtifactLoad::Loaded(loaded)) => {
                     self.counters.disk_loads.fetch_add(1, Ordering::Relaxed);
@@ -220,14 +353,17 @@ impl ModuleCache {
         }
         let wasm = self.fetch(sha256).await?;
         let runtime = self.runtime.clone();
-        let path = self.artifact_path(sha256);
+        let (disk, counters) = (self.disk.clone(), self.counters.clone());
         let owned = sha256.to_owned();
         let compiled = tokio::task::spawn_blocking(move || {
             let (module, artifact) = runtime.compile(&wasm)?;
-            if let Some(path) = path
-                && let Err(err) = store_artifact(&path, &artifact)
-            {
-                warn!(%err, module = %owned, "could not write the disk artifact");
+            if let Some(disk) = disk {
+                match disk.store(&owned, &artifact) {
+                    Ok(evicted) => {
+                        counters.disk_evictions.fetch_add(evicted, Ordering::Relaxed);
+                    }
+                    Err(err) => warn!(%err, module = %owned, "could not write the disk artifact"),
+                }
             }
             Ok::<_, CompileError>(Loaded { module, size: artifact.len() as u64 })
         })
@@ -242,6 +378,7 @@ impl ModuleCache {
     async fn fetch(&self, sha256: &str) -> Result<Bytes, StoreError> {
         let mut attempt = 1;
         loop {
+            self.counters.fetches.fetch_add(1, Ordering::Relaxed);
             match module_store::get_module(self.store.as_ref(), sha256).await {
                 Err(StoreError::NotFound { .. }) if attempt < NOT_FOUND_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
@@ -259,37 +396,148 @@ enum ArtifactLoad {
     Rejected(&'static str),
 }
 
-fn load_artifact(runtime: &Runtime, path: &Path) -> ArtifactLoad {
-    let Ok(file) = std::fs::read(path) else { return ArtifactLoad::Missing };
-    let reject = |why| {
-        let _ = std::fs::remove_file(path);
-        ArtifactLoad::Rejected(why)
-    };
-    let Some((head, payload)) = file.split_at_checked(MAGIC.len() + 32) else { return reject("truncated") };
-    let (magic, sum) = head.split_at(MAGIC.len());
-    if magic != MAGIC {
-        return reject("unknown format");
+impl Disk {
+    /// Opens the tier: creates `<dir>/<fingerprint>`, removes other
+    /// fingerprints' directories and leftover temporary files, and indexes
+    /// the artifacts there (evicting down to the budget). `None` if the
+    /// directory is unusable: the worker then compiles on every start.
+    fn open(options: DiskOptions, fingerprint: String) -> Option<Disk> {
+        let dir = options.dir.join(&fingerprint);
+        if let Err(err) = std::fs::create_dir_all(&dir) {
+            warn!(%err, dir = %dir.display(), "artifact cache directory unusable; compiling on every start");
+            return None;
+        }
+        if let Ok(entries) = std::fs::read_dir(&options.dir) {
+            for stale in entries.flatten().filter(|e| e.file_name().to_str() != Some(fingerprint.as_str())) {
+                let path = stale.path();
+                let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                match removed {
+                    Ok(()) => info!(path = %path.display(), "removed a stale artifact cache entry"),
+                    Err(err) => warn!(%err, path = %path.display(), "cannot remove a stale artifact cache entry"),
+                }
+            }
+        }
+        let mut index = DiskIndex::default();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let sha = name.to_str().and_then(|n| n.strip_suffix(".art")).filter(|s| module_store::is_sha256_hex(s));
+            let meta = entry.metadata().ok().filter(std::fs::Metadata::is_file);
+            match (sha, meta) {
+                (Some(sha), Some(meta)) => {
+                    let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                    index.bytes += meta.len();
+                    index.files.insert(sha.to_owned(), (meta.len(), used));
+                }
+                // Temporary files of interrupted writes, and anything else.
+                _ => {
+                    let _ = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                }
+            }
+        }
+        let disk = Disk { dir, budget: options.budget, key: options.key, fingerprint, files: Mutex::new(index) };
+        disk.evict(None);
+        Some(disk)
     }
-    if Sha256::digest(payload).as_slice() != sum {
-        return reject("checksum mismatch");
-    }
-    // SAFETY: the payload is byte-for-byte what `Runtime::compile` serialized
-    // under this engine fingerprint: its checksum matches and its directory
-    // is keyed by the fingerprint.
-    match unsafe { runtime.load(payload) } {
-        Ok(module) => ArtifactLoad::Loaded(Loaded { module, size: payload.len() as u64 }),
-        Err(_) => reject("does not deserialize"),
-    }
-}
 
-fn store_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", uuid::Uuid::new_v4().simple()));
-    let mut data = Vec::with_capacity(MAGIC.len() + 32 + artifact.len());
-    data.extend_from_slice(MAGIC);
-    data.extend_from_slice(&Sha256::digest(artifact));
-    data.extend_from_slice(artifact);
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    fn index(&self) -> std::sync::MutexGuard<'_, DiskIndex> {
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn path(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}.art"))
+    }
+
+    /// Loads the artifact of `sha256`, if there is one that authenticates.
+    fn load(&self, runtime: &Runtime, sha256: &str) -> ArtifactLoad {
+        let path = self.path(sha256);
+        let Ok(file) = std::fs::read(&path) else { return ArtifactLoad::Missing };
+        let reject = |why| {
+            let _ = std::fs::remove_file(&path);
+            self.forget(sha256);
+            ArtifactLoad::Rejected(why)
+        };
+        let Some((head, payload)) = file.split_at_checked(MAGIC.len() + MAC_LEN) else { return reject("truncated") };
+        let (magic, tag) = head.split_at(MAGIC.len());
+        if magic != MAGIC {
+            return reject("unknown format");
+        }
+        if self.key.mac(&self.fingerprint, sha256, payload).verify_slice(tag).is_err() {
+            return reject("its MAC does not verify");
+        }
+        // SAFETY: the payload is byte-for-byte what `Runtime::compile`
+        // serialized for this module under this engine fingerprint: its MAC,
+        // under the worker's own key, covers all three.
+        match unsafe { runtime.load(payload) } {
+            Ok(module) => {
+                let now = SystemTime::now();
+                if let Some(entry) = self.index().files.get_mut(sha256) {
+                    entry.1 = now;
+                }
+                // Last use survives a restart as the file's mtime.
+                if let Ok(f) = std::fs::File::options().append(true).open(&path) {
+                    let _ = f.set_modified(now);
+                }
+                ArtifactLoad::Loaded(Loaded { module, size: payload.len() as u64 })
+            }
+            Err(_) => reject("does not deserialize"),
+        }
+    }
+
+    /// Writes the artifact of `sha256` (atomically), then evicts the least
+    /// recently used others down to the budget; returns how many it evicted.
+    fn store(&self, sha256: &str, artifact: &[u8]) -> std::io::Result<u64> {
+        let path = self.path(sha256);
+        let tmp = path.with_extension(format!("tmp{}", uuid::Uuid::new_v4().simple()));
+        let tag = self.key.mac(&self.fingerprint, sha256, artifact).finalize().into_bytes();
+        let mut data = Vec::with_capacity(MAGIC.len() + MAC_LEN + artifact.len());
+        data.extend_from_slice(MAGIC);
+        data.extend_from_slice(&tag);
+        data.extend_from_slice(artifact);
+        std::fs::write(&tmp, &data)?;
+        std::fs::rename(&tmp, &path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })?;
+        let size = data.len() as u64;
+        {
+            let mut index = self.index();
+            if let Some((old, _)) = index.files.insert(sha256.to_owned(), (size, SystemTime::now())) {
+                index.bytes = index.bytes.saturating_sub(old);
+            }
+            index.bytes += size;
+        }
+        Ok(self.evict(Some(sha256)))
+    }
+
+    fn forget(&self, sha256: &str) {
+        let mut index = self.index();
+        if let Some((size, _)) = index.files.remove(sha256) {
+            index.bytes = index.bytes.saturating_sub(size);
+        }
+    }
+
+    /// Deletes the least recently used artifacts (never `keep`) until the
+    /// total is within the budget; returns how many.
+    fn evict(&self, keep: Option<&str>) -> u64 {
+        let mut evicted = 0;
+        loop {
+            let victim = {
+                let index = self.index();
+                if index.bytes <= self.budget {
+                    return evicted;
+                }
+                index
+                    .files
+                    .iter()
+                    .filter(|(k, _)| Some(k.as_str()) != keep)
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(k, _)| k.clone())
+            };
+            let Some(victim) = victim else { return evicted };
+            let _ = std::fs::remove_file(self.path(&victim));
+            self.forget(&victim);
+            evicted += 1;
+            debug!(module = %victim, "artifact evicted from disk");
+        }
+    }
 }

@@ -8,11 +8,43 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use olin::{Limits, Runtime};
 use olin_worker::ModuleStoreArgs;
-use olin_worker::module_cache::{CacheError, ModuleCache};
+use olin_worker::module_cache::{ArtifactKey, CacheError, DiskOptions, ModuleCache};
 use olin_worker::module_store::{StoreError, put_module, sha256_hex};
+use sha2::Digest as _;
 
 const HELLO: &[u8] = include_bytes!("../../examples/hello/hello.wasm");
 const ECHO: &[u8] = include_bytes!("../../examples/echo/echo.wasm");
+const EXAMPLES: [&[u8]; 5] = [
+    HELLO,
+    ECHO,
+    include_bytes!("../../examples/form/form.wasm"),
+    include_bytes!("../../examples/greet/greet.wasm"),
+    include_bytes!("../../examples/fetch/fetch.wasm"),
+];
+
+fn runtime() -> Runtime {
+    Runtime::new(Limits::MAXIMUM.memory_pages())
+}
+
+fn key(k: &str) -> ArtifactKey {
+    ArtifactKey::new(k.repeat(32).as_bytes()).unwrap()
+}
+
+fn disk(dir: &std::path::Path, budget: u64, k: &str) -> Option<DiskOptions> {
+    Some(DiskOptions { dir: dir.to_owned(), budget, key: key(k) })
+}
+
+/// The artifact files under a cache directory, with their sizes.
+fn artifacts(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut found = Vec::new();
+    for sub in std::fs::read_dir(dir).unwrap() {
+        for f in std::fs::read_dir(sub.unwrap().path()).unwrap() {
+            let f = f.unwrap();
+            found.push((f.path(), f.metadata().unwrap().len()));
+        }
+    }
+    found
+}
 
 fn store(dir: &std::path::Path) -> Arc<dyn object_store::ObjectStore> {
     ModuleStoreArgs::local(dir).open().unwrap()
@@ -59,4 +91,121 @@ async fn missing_invalid_and_evicted_modules() {
     let c = cache.counters();
     assert_eq!(c.compiles.load(Ordering::Relaxed), 3, "hello was evicted by echo, then compiled again");
     assert_eq!(c.evictions.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn a_module_that_does_not_compile_is_fetched_once_per_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store(dir.path());
+    let garbage = put_module(objects.as_ref(), Bytes::from_static(b"\0asm\x01\0\0\0\x01\xff")).await.unwrap();
+    let cache = ModuleCache::new(runtime(), objects, None, 1 << 30);
+    for _ in 0..10 {
+        assert!(matches!(cache.get(&garbage).await, Err(CacheError::Compile { .. })));
+    }
+    let c = cache.counters();
+    assert_eq!(c.fetches.load(Ordering::Relaxed), 1, "fetched once, not once per call");
+    assert_eq!(c.failures_remembered.load(Ordering::Relaxed), 9);
+}
+
+#[tokio::test]
+async fn tampered_artifacts_are_rejected_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let objects = store(dir.path());
+    let hello = put_module(objects.as_ref(), Bytes::from_static(HELLO)).await.unwrap();
+    let echo = put_module(objects.as_ref(), Bytes::from_static(ECHO)).await.unwrap();
+    let open = |k: &str| ModuleCache::new(runtime(), objects.clone(), disk(cache_dir.path(), 1 << 30, k), 1 << 30);
+    let counters = |c: &ModuleCache| {
+        let c = c.counters();
+        (
+            c.disk_loads.load(Ordering::Relaxed),
+            c.disk_rejected.load(Ordering::Relaxed),
+            c.compiles.load(Ordering::Relaxed),
+        )
+    };
+    let first = open("a");
+    first.get(&hello).await.unwrap();
+    first.get(&echo).await.unwrap();
+    let path =
+        |sha: &str| artifacts(cache_dir.path()).into_iter().find(|(p, _)| p.ends_with(format!("{sha}.art"))).unwrap().0;
+    let good = std::fs::read(path(&hello)).unwrap();
+
+    // Under the same key, the artifact is loaded, not compiled.
+    let same = open("a");
+    same.get(&hello).await.unwrap();
+    assert_eq!(counters(&same), (1, 0, 0));
+
+    // The old format: a plain checksum anyone can compute.
+    let payload = &good[40..];
+    let mut old = b"OLINART1".to_vec();
+    old.extend_from_slice(&sha2::Sha256::digest(payload));
+    old.extend_from_slice(payload);
+    std::fs::write(path(&hello), &old).unwrap();
+    let c = open("a");
+    c.get(&hello).await.unwrap();
+    assert_eq!(counters(&c), (0, 1, 1), "rejected and rebuilt");
+    assert_eq!(std::fs::read(path(&hello)).unwrap(), good, "rebuilt under the key");
+
+    // Another module's authentic artifact under this module's name.
+    std::fs::copy(path(&echo), path(&hello)).unwrap();
+    let c = open("a");
+    c.get(&hello).await.unwrap();
+    assert_eq!(counters(&c), (0, 1, 1), "the MAC binds the module digest");
+
+    // Written under another key.
+    let other = open("b");
+    other.get(&hello).await.unwrap();
+    assert_eq!(counters(&other), (0, 1, 1), "the MAC binds the key");
+    let c = open("a");
+    c.get(&hello).await.unwrap();
+    assert_eq!(counters(&c), (0, 1, 1));
+
+    // A flipped byte in the code.
+    let mut flipped = std::fs::read(path(&hello)).unwrap();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 1;
+    std::fs::write(path(&hello), &flipped).unwrap();
+    let c = open("a");
+    c.get(&hello).await.unwrap();
+    assert_eq!(counters(&c), (0, 1, 1));
+}
+
+#[tokio::test]
+async fn the_disk_tier_stays_within_its_budget_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let objects = store(dir.path());
+    let mut shas = Vec::new();
+    for wasm in EXAMPLES {
+        shas.push(put_module(objects.as_ref(), Bytes::from_static(wasm)).await.unwrap());
+    }
+    // Leftovers: another engine's artifacts and an interrupted write.
+    std::fs::create_dir_all(cache_dir.path().join("wasmer-0.0.0-old")).unwrap();
+    std::fs::write(cache_dir.path().join("wasmer-0.0.0-old/x.art"), b"old").unwrap();
+
+    // Measure what all five take, then give the tier half of it.
+    let unbounded = ModuleCache::new(runtime(), objects.clone(), disk(cache_dir.path(), u64::MAX, "a"), 1 << 30);
+    for sha in &shas {
+        unbounded.get(sha).await.unwrap();
+    }
+    let all: u64 = artifacts(cache_dir.path()).iter().map(|(_, n)| n).sum();
+    assert_eq!(unbounded.disk_bytes(), all);
+    assert!(!cache_dir.path().join("wasmer-0.0.0-old").exists(), "another fingerprint's directory was removed");
+    let fingerprint_dir = artifacts(cache_dir.path())[0].0.parent().unwrap().to_owned();
+    std::fs::write(fingerprint_dir.join(format!("{}.tmp123", shas[0])), b"partial").unwrap();
+
+    let budget = all / 2;
+    let bounded = ModuleCache::new(runtime(), objects.clone(), disk(cache_dir.path(), budget, "a"), 1);
+    let on_disk = || artifacts(cache_dir.path()).iter().map(|(_, n)| n).sum::<u64>();
+    assert!(on_disk() <= budget, "evicted down to the budget at open: {} > {budget}", on_disk());
+    assert!(artifacts(cache_dir.path()).iter().all(|(p, _)| p.extension().unwrap() == "art"), "no temporary files");
+    // Twice the budget's worth of modules, twice over.
+    for _ in 0..2 {
+        for sha in &shas {
+            bounded.get(sha).await.unwrap();
+            assert!(on_disk() <= budget, "{} > {budget}", on_disk());
+            assert_eq!(bounded.disk_bytes(), on_disk());
+        }
+    }
+    assert!(bounded.counters().disk_evictions.load(Ordering::Relaxed) > 0);
 }
