@@ -8,6 +8,7 @@ use olin::Limits;
 
 use olin_proto::topology::TopologyArgs;
 
+use crate::admission;
 use crate::module_store::ModuleStoreArgs;
 
 /// Default execution slots per core: guests are short, so a slot mostly waits
@@ -47,6 +48,13 @@ pub struct Config {
     /// Largest memory cap any function may ask for, in MiB.
     #[arg(long, env = "WORKER_MAX_MEMORY_MIB", default_value_t = Limits::MAXIMUM.memory_bytes >> 20)]
     pub max_memory_mib: u64,
+    /// Memory all running calls may reserve together, in MiB: each call
+    /// reserves its memory cap, host budget and output cap before it runs,
+    /// and waits (unpulled work stays in the queue) while they do not fit.
+    /// Default: the cgroup's memory limit (else the machine's memory), less
+    /// the module cache and 256 MiB for the process itself.
+    #[arg(long, env = "WORKER_MEMORY_BUDGET_MIB")]
+    pub memory_budget_mib: Option<u64>,
     /// Default host budget per call, in MiB: what the worker may keep for a
     /// call outside its linear memory (outbound HTTP buffers, logs, accounting).
     #[arg(long, env = "WORKER_DEFAULT_HOST_BUDGET_MIB", default_value_t = Limits::DEFAULT.host_budget_bytes >> 20)]
@@ -103,6 +111,7 @@ impl Config {
             default_wall_ms: Limits::DEFAULT.wall.as_millis() as u64,
             max_wall_ms: Limits::MAXIMUM.wall.as_millis() as u64,
             max_memory_mib: Limits::MAXIMUM.memory_bytes >> 20,
+            memory_budget_mib: None,
             default_host_budget_mib: Limits::DEFAULT.host_budget_bytes >> 20,
             max_host_budget_mib: Limits::MAXIMUM.host_budget_bytes >> 20,
             cache_dir: None,
@@ -122,6 +131,18 @@ impl Config {
         self.concurrency
             .unwrap_or_else(|| SLOTS_PER_CORE * std::thread::available_parallelism().map_or(2, usize::from))
             .max(1)
+    }
+
+    /// The memory budget of calls, in bytes: as set, else derived from the
+    /// memory the worker may use ([`admission::detect_memory`]).
+    pub fn memory_budget(&self) -> u64 {
+        match self.memory_budget_mib {
+            Some(mib) => mib << 20,
+            None => {
+                let total = admission::detect_memory().unwrap_or(4 << 30);
+                total.saturating_sub((self.cache_memory_mib << 20) + admission::PROCESS_OVERHEAD)
+            }
+        }
     }
 
     /// Server default limits.

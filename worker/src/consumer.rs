@@ -25,6 +25,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{debug, error, warn};
 
 use crate::Ctx;
+use crate::admission::Admission;
 
 pub(crate) use slots::{deadline, publish_event};
 
@@ -59,10 +60,20 @@ pub(crate) struct Pulls {
     freed: Notify,
     /// The `+NXT` payload: ack, and ask for one more message on `inbox`.
     ack_next: Bytes,
+    /// The worker's memory: no pulls while a call waits for it, and no more
+    /// than it admits at `typical` bytes a call.
+    admission: Arc<Admission>,
+    typical: u64,
 }
 
 impl Pulls {
-    fn new(inbox: Subject, concurrency: usize, client: Arc<async_nats::Statistics>) -> Self {
+    fn new(
+        inbox: Subject,
+        concurrency: usize,
+        client: Arc<async_nats::Statistics>,
+        admission: Arc<Admission>,
+        typical: u64,
+    ) -> Self {
         let ack_next = format!("+NXT {{\"batch\":1,\"expires\":{}}}", PULL_EXPIRES.as_nanos());
         Pulls {
             inbox,
@@ -76,6 +87,8 @@ impl Pulls {
             stopping: AtomicBool::new(false),
             freed: Notify::new(),
             ack_next: Bytes::from(ack_next),
+            admission,
+            typical,
         }
     }
 
@@ -102,20 +115,23 @@ impl Pulls {
         self.epoch + Duration::from_millis(self.last_request_ms.load(Ordering::Relaxed))
     }
 
-    /// Slots free and not yet asked for.
+    /// Slots free and not yet asked for, as far as memory admits them (none
+    /// while a call waits for memory).
     fn wanted(&self) -> usize {
         let free = self.concurrency.saturating_sub(self.busy.load(Ordering::Acquire));
-        free.saturating_sub(self.outstanding.load(Ordering::Acquire))
+        let admitted = self.admission.admits(self.typical);
+        free.min(admitted).saturating_sub(self.outstanding.load(Ordering::Acquire))
     }
 
-    /// Acknowledges a finished call. Unless draining, the ack is a `+NXT`
-    /// that also asks for the slot's next message; returns whether it did.
+    /// Acknowledges a finished call. Unless draining (or short of memory),
+    /// the ack is a `+NXT` that also asks for the slot's next message;
+    /// returns whether it did.
     pub(crate) async fn ack(&self, ctx: &Ctx, msg: &jetstream::Message) -> bool {
         let Some(ack_subject) = msg.reply.clone() else {
             warn!("pulled message without an ack subject");
             return false;
         };
-        if !self.stopping.load(Ordering::Acquire) {
+        if !self.stopping.load(Ordering::Acquire) && self.admission.admits(self.typical) > 0 {
             self.requested(1);
             match ctx.nats.publish_with_reply(ack_subject, self.inbox.clone(), self.ack_next.clone()).await {
                 Ok(()) => return true,

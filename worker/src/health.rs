@@ -91,5 +91,14 @@ fn render(ctx: &Ctx) -> String {
         metric(name, "counter", help, v.load(Ordering::Relaxed));
     }
     metric("olin_worker_module_disk_bytes", "gauge", "Bytes of compiled artifacts on disk.", ctx.modules.disk_bytes());
+    let (budget, reserved, peak, waiting) = ctx.admission.snapshot();
+    for (name, help, v) in [
+        ("olin_worker_memory_budget_bytes", "Memory all running calls may reserve together.", budget),
+        ("olin_worker_memory_reserved_bytes", "Memory reserved by the calls running now.", reserved),
+        ("olin_worker_memory_reserved_peak_bytes", "The most memory ever reserved at once.", peak),
+        ("olin_worker_memory_waiting", "Calls waiting for memory before they run.", waiting as u64),
+    ] {
+        metric(name, "gauge", help, v);
+    }
     out
 }

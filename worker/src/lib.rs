@@ -6,9 +6,11 @@
 //! - `consumer`: the pull loop, one pull per free slot, and the execution
 //!   slots (a thread each): run, reply, event, ack.
 //! - [`module_cache`]: compiled modules by sha256, compiled once.
+//! - [`admission`]: the worker's memory budget, reserved by each call.
 //! - [`module_store`]: re-exported from `olin-proto` (feature `store`).
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
+pub mod admission;
 mod async_call;
 pub mod config;
 mod consumer;
@@ -47,12 +49,43 @@ pub enum WorkerError {
     /// Outbound HTTP for guests could not be set up as configured.
     #[error("outbound HTTP: {0}")]
     Egress(String),
+    /// The memory budget cannot hold a single call.
+    #[error("the worker's memory budget of {budget} bytes cannot hold one call (at least {needed} bytes)")]
+    MemoryBudget {
+        /// The budget.
+        budget: u64,
+        /// What the smallest useful call needs.
+        needed: u64,
+    },
     /// The artifact cache key is unusable.
     #[error("WORKER_CACHE_KEY: {0}")]
     CacheKey(String),
     /// NATS refused a subscription the worker needs.
     #[error("subscribing to {subject}: {source}")]
     Subscribe { subject: String, source: async_nats::SubscribeError },
+}
+
+/// The memory budget of calls, and the default and maximum limits within
+/// it: if the largest call allowed would not fit in the budget alone, the
+/// maximum memory cap is lowered until it does (and said so).
+fn memory_limits(cfg: &Config) -> Result<(u64, Limits, Limits), WorkerError> {
+    let budget = cfg.memory_budget();
+    let (mut defaults, mut maxima) = (cfg.defaults(), cfg.maxima());
+    if maxima.reservation_bytes() > budget {
+        let fixed = maxima.host_budget_bytes + maxima.max_output_bytes;
+        let memory = budget.saturating_sub(fixed) / olin::limits::PAGE * olin::limits::PAGE;
+        if memory == 0 {
+            return Err(WorkerError::MemoryBudget { budget, needed: fixed + olin::limits::PAGE });
+        }
+        warn!(
+            budget_mib = budget >> 20,
+            max_memory_mib = memory >> 20,
+            "the largest call allowed would not fit in the memory budget; the maximum memory per call is lowered"
+        );
+        maxima.memory_bytes = memory;
+        defaults.memory_bytes = defaults.memory_bytes.min(memory);
+    }
+    Ok((budget, defaults, maxima))
 }
 
 /// The disk tier of the module cache, as configured: none without a cache
@@ -109,6 +142,8 @@ pub(crate) struct Ctx {
     pub(crate) egress: Option<Arc<egress::HttpEgress>>,
     pub(crate) results: async_nats::jetstream::kv::Store,
     pub(crate) outbox: Arc<reply::Outbox>,
+    /// The worker's memory budget, reserved by each call before it runs.
+    pub(crate) admission: Arc<admission::Admission>,
 }
 
 /// External clients a worker runs with.
@@ -142,7 +177,8 @@ impl Worker {
         let js = async_nats::jetstream::new(deps.nats.clone());
         let topo = topology::ensure(&js, &deps.topology).await?;
         let consumer = topology::ensure_workers_consumer(&topo.invocations, &deps.topology).await?;
-        let maxima = cfg.maxima();
+        let (budget, defaults, maxima) = memory_limits(cfg)?;
+        info!(budget_mib = budget >> 20, max_call_mib = maxima.reservation_bytes() >> 20, "memory budget of calls");
         let extra_roots = match &cfg.egress_ca_file {
             Some(path) => std::fs::read(path)
                 .map_err(|e| format!("reading {}: {e}", path.display()))
@@ -169,8 +205,9 @@ impl Worker {
             js,
             modules: ModuleCache::new(runtime.clone(), deps.store, disk_options(cfg)?, cfg.cache_memory_mib << 20),
             runtime,
-            defaults: cfg.defaults(),
+            defaults,
             maxima,
+            admission: Arc::new(admission::Admission::new(budget)),
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats,

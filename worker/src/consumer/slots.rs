@@ -54,7 +54,8 @@ impl Slots {
     /// If not a single thread could be started. A slot whose thread could not
     /// start counts as busy for good, so nothing is pulled for it.
     pub(super) fn start(ctx: Arc<Ctx>, inbox: Subject, concurrency: usize) -> std::io::Result<(Slots, Arc<Pulls>)> {
-        let pulls = Arc::new(Pulls::new(inbox, concurrency, ctx.nats.statistics()));
+        let typical = ctx.defaults.reservation_bytes();
+        let pulls = Arc::new(Pulls::new(inbox, concurrency, ctx.nats.statistics(), ctx.admission.clone(), typical));
         let running = Arc::new(Running { calls: (0..concurrency).map(|_| Mutex::new(None)).collect() });
         let jobs = Arc::new(Queue::default());
         let rt = Handle::current();
@@ -220,24 +221,50 @@ impl Slot {
             msg: &msg,
             req,
         };
+        // From here JetStream hears that the call goes on, while its module
+        // loads and while it waits for memory too.
+        self.running.start(self.index, msg.reply.clone());
         let resp = match self.rt.block_on(prepare(ctx, &call)) {
-            Prepared::Run(module) => self.execute(&call, &module),
+            Prepared::Run(module) => self.admit_and_execute(&call, &module),
             Prepared::Answer(resp) => *resp,
-            Prepared::Settled => return false,
+            Prepared::Settled => {
+                self.running.stop(self.index);
+                return false;
+            }
         };
+        self.running.stop(self.index);
         self.rt.block_on(finish(ctx, &self.pulls, &call, resp))
+    }
+
+    /// Runs the guest once the worker's memory admits the call
+    /// (`admission`); a call whose deadline passes while it waits is
+    /// answered TIMEOUT without running.
+    fn admit_and_execute(&self, call: &Call<'_>, module: &olin::Module) -> InvocationResponse {
+        let ctx = &*self.ctx;
+        let limits = olin::Limits::resolve(call.req.limits.as_ref(), &ctx.defaults, &ctx.maxima);
+        let until = (call.deadline_ms != 0).then(|| {
+            let left = call.deadline_ms.saturating_sub(olin_proto::unix_ms());
+            Instant::now() + Duration::from_millis(left)
+        });
+        match ctx.admission.reserve(limits.reservation_bytes(), until) {
+            Some(_reserved) => self.execute(call, module),
+            None => platform_response(
+                ctx,
+                &call.req,
+                Outcome::Timeout,
+                "the deadline passed while the call waited for memory on the worker",
+            ),
+        }
     }
 
     /// Runs the guest on this thread, outside the runtime (a guest's
     /// outbound HTTP blocks on it).
     fn execute(&self, call: &Call<'_>, module: &olin::Module) -> InvocationResponse {
-        let (ctx, msg, req) = (&*self.ctx, call.msg, &call.req);
+        let (ctx, req) = (&*self.ctx, &call.req);
         ctx.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.running.start(self.index, msg.reply.clone());
         let egress = ctx.egress.clone().map(|e| e as Arc<dyn olin::Egress>);
         let rc = olin::RunContext { worker_id: &ctx.worker_id, defaults: &ctx.defaults, maxima: &ctx.maxima, egress };
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| ctx.runtime.run(module, req, &rc)));
-        self.running.stop(self.index);
         ctx.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         ran.unwrap_or_else(|_| {
             platform_response(ctx, req, Outcome::Internal, "the run was aborted: the sandbox panicked")
@@ -488,7 +515,8 @@ mod tests {
 
     #[test]
     fn pulls_ask_only_for_free_slots_not_yet_asked_for() {
-        let pulls = Pulls::new(Subject::from("_INBOX.test"), 4, Arc::default());
+        let admission = Arc::new(crate::admission::Admission::new(1 << 30));
+        let pulls = Pulls::new(Subject::from("_INBOX.test"), 4, Arc::default(), admission.clone(), 1);
         assert_eq!(pulls.wanted(), 4);
         pulls.requested(3);
         assert_eq!(pulls.wanted(), 1);
@@ -504,6 +532,25 @@ mod tests {
         assert_eq!(pulls.wanted(), 0);
         // An expiry status reports more than is counted: the count stops at zero.
         pulls.settled(10);
+        assert_eq!(pulls.wanted(), 3);
+    }
+
+    #[test]
+    fn pulls_ask_only_for_what_memory_admits() {
+        let admission = Arc::new(crate::admission::Admission::new(100));
+        let pulls = Pulls::new(Subject::from("_INBOX.test"), 8, Arc::default(), admission.clone(), 30);
+        assert_eq!(pulls.wanted(), 3, "8 slots, memory for 3 typical calls");
+        let big = admission.reserve(90, None).unwrap();
+        assert_eq!(pulls.wanted(), 0);
+        let waiter = {
+            let admission = admission.clone();
+            std::thread::spawn(move || admission.reserve(50, None).map(drop))
+        };
+        while admission.snapshot().3 == 0 {
+            std::thread::yield_now();
+        }
+        drop(big);
+        waiter.join().unwrap().unwrap();
         assert_eq!(pulls.wanted(), 3);
     }
 }
