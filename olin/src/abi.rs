@@ -70,7 +70,7 @@ pub(crate) fn signature(name: &str) -> Option<Sig> {
 }
 
 /// Every olin host function and its type (OLIN_ABI.md section 1).
-const SIGNATURES: &[(&str, Sig)] = &[
+pub(crate) const SIGNATURES: &[(&str, Sig)] = &[
     ("env_get", sig(P4, R32)),
     ("io_get_stdin", sig(NONE, R32)),
     ("io_get_stdout", sig(NONE, R32)),

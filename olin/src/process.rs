@@ -3,7 +3,6 @@
 //! Wasmer `FunctionEnv` of that call's `Store`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -197,9 +196,6 @@ pub(crate) struct Process {
     pub(crate) egress: Option<Arc<dyn Egress>>,
     /// Hosts the function may reach.
     pub(crate) egress_allow: Vec<String>,
-    /// Set while a host function runs: the watchdog never interrupts then
-    /// (Wasmer's signal-based interrupt is only safe while wasm code runs).
-    pub(crate) in_host: Arc<AtomicBool>,
 }
 
 impl Default for Process {
@@ -221,7 +217,6 @@ impl Default for Process {
             deadline: Instant::now(),
             egress: None,
             egress_allow: Vec::new(),
-            in_host: Arc::default(),
         }
     }
 }
@@ -281,13 +276,9 @@ pub(crate) fn with_guest<R>(
 ) -> R {
     let (p, store) = env.data_and_store_mut();
     p.count(name);
-    let in_host = p.in_host.clone();
-    in_host.store(true, Ordering::SeqCst);
     let mem = p.memory.clone();
     let view = mem.as_ref().map(|m| m.view(&store));
-    let r = f(p, view.as_ref());
-    in_host.store(false, Ordering::SeqCst);
-    r
+    f(p, view.as_ref())
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use crate::engine::{Link, MemoryCapGuard, Module, Runtime};
 use crate::limits::{Limits, PAGE};
 use crate::process::{Budget, Process, Stop, Tail, UrlLog};
 use crate::validate::START_EXPORT;
-use crate::watchdog::Deadline;
+use crate::watchdog::{Deadline, FuelCell};
 use crate::{abi, cgi, wasi};
 
 /// What a call needs besides the module and request.
@@ -70,13 +70,10 @@ impl Runtime {
             deadline: started + limits.wall,
             egress: ctx.egress.clone(),
             egress_allow: req.egress_allow.clone(),
-            in_host: Arc::default(),
         };
         let env = FunctionEnv::new(&mut store, process);
         let imports = link(&mut store, &env, module);
 
-        let in_host = env.as_ref(&store).in_host.clone();
-        let deadline = Deadline::arm(store.interrupter(), started + limits.wall, in_host);
         let (ended, instance) = {
             let cap = MemoryCapGuard::set(limits.memory_pages());
             match Instance::new(&mut store, &module.inner, &imports) {
@@ -86,6 +83,9 @@ impl Runtime {
             }
         };
         let mut fuel_used = 0;
+        // Armed once no guest code can have run: instantiation runs none (a
+        // start section is called below, like `_start`).
+        let mut deadline = None;
         let ended = match (ended, &instance) {
             (Some(ended), _) => ended,
             (None, None) => Ended::Trap("instantiation failed".into()),
@@ -97,16 +97,19 @@ impl Runtime {
                 if module.metered {
                     set_remaining_points(&mut store, instance, limits.fuel);
                 }
+                let fuel = if module.metered { FuelCell::of(&mut store, instance) } else { None };
+                let armed = deadline.insert(Deadline::arm(fuel, started + limits.wall));
                 let ended = match module.start {
-                    true => match call(&mut store, instance, START_EXPORT, &deadline) {
-                        None => call(&mut store, instance, "_start", &deadline),
+                    true => match call(&mut store, instance, START_EXPORT, armed) {
+                        None => call(&mut store, instance, "_start", armed),
                         stopped => stopped,
                     },
-                    false => call(&mut store, instance, "_start", &deadline),
+                    false => call(&mut store, instance, "_start", armed),
                 }
                 .unwrap_or(Ended::Exit(0));
                 if module.metered {
                     fuel_used = match get_remaining_points(&mut store, instance) {
+                        _ if armed.fired() => limits.fuel.saturating_sub(armed.fuel_left()),
                         MeteringPoints::Remaining(left) => limits.fuel.saturating_sub(left),
                         MeteringPoints::Exhausted => limits.fuel,
                     };

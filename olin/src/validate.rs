@@ -51,6 +51,19 @@ pub struct ModuleInfo {
     pub start_function: Option<u32>,
 }
 
+/// A module, as WAT, that imports every host function of `abi` under its
+/// exact type (olin functions from `env`): what a module may import, for
+/// generators of test modules and for reference.
+pub fn host_imports_wat(abi: Abi) -> String {
+    let (namespace, table) = match abi {
+        Abi::WasiP1 => (wasi::NAMESPACE, wasi::SIGNATURES),
+        _ => ("env", abi::SIGNATURES),
+    };
+    let imports: String =
+        table.iter().map(|(name, sig)| format!("(import \"{namespace}\" \"{name}\" {sig})\n")).collect();
+    format!("(module\n{imports})")
+}
+
 /// Validates `bytes` as a module Olincloud can run with memories of at most
 /// `max_memory_pages` pages.
 ///
@@ -243,6 +256,17 @@ mod tests {
         );
         let start = validate(&wat(r#"(module (func $s) (start $s) (func (export "_start")))"#), 16).unwrap();
         assert_eq!(start.start_function, Some(0));
+    }
+
+    #[test]
+    fn the_host_imports_module_validates_as_imports() {
+        for abi in [Abi::Olin, Abi::WasiP1] {
+            let text = host_imports_wat(abi);
+            let with_start = format!("{}(func (export \"_start\")))", text.trim_end_matches(')'));
+            let info = validate(&wat(&with_start), 16).unwrap();
+            assert_eq!(info.abi, abi);
+            assert!(info.imports.len() > 20, "{abi:?}");
+        }
     }
 
     #[test]

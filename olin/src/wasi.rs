@@ -297,7 +297,7 @@ pub(crate) fn signature(name: &str) -> Option<Sig> {
 
 /// Every preview1 function and its type (the `wasi_snapshot_preview1`
 /// witx); those without a host function above answer `ENOSYS`.
-const SIGNATURES: &[(&str, Sig)] = {
+pub(crate) const SIGNATURES: &[(&str, Sig)] = {
     use crate::signature::Ty::{I32, I64};
     &[
         ("args_get", sig(P2, R32)),

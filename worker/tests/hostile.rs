@@ -204,7 +204,11 @@ async fn the_hostile_corpus_never_takes_the_worker_down() {
         .send()
         .await
         .unwrap();
-    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (200, String::new()), "a `_` header never reaches the guest");
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap()),
+        (200, String::new()),
+        "a `_` header never reaches the guest"
+    );
     gateway.wait_for_route(&http, "clock").await;
     let started = Instant::now();
     let r = http.get(gateway.function_url("clock", "/")).send().await.unwrap();
