@@ -1,5 +1,8 @@
 //! Shared pieces of the benchmark drivers: timing statistics, machine
-//! description, and writing `bench/results/<name>.{md,json}`.
+//! description, and writing `bench/results/<name>.{md,json}`; and
+//! [`smith`], the generated-module robustness run of the sandbox.
+
+pub mod smith;
 
 use std::path::PathBuf;
 use std::time::Duration;
