@@ -235,6 +235,19 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let r = upload(wat(r#"(module (memory 60000) (func (export "_start")))"#)).await;
     assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.1["error"]["message"].as_str().unwrap().contains("60000 pages"), "{}", r.1);
+    // The sandbox's feature set and bounds, refused at upload with what is wrong.
+    for (name, why) in [
+        ("table_initial", "10000000 entries"),
+        ("memories", "multiple memories"),
+        ("shared_wait", "threads"),
+        ("memory64", "memory64"),
+        ("wrong_signature", "(func (param i32 i32 i32 i32) (result i32))"),
+        ("reserved_export", "reserved"),
+    ] {
+        let r = upload(fixtures::wat(&format!("hostile/{name}.wat"))).await;
+        assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {}", r.1);
+        assert!(r.1["error"]["message"].as_str().unwrap().contains(why), "{name}: {}", r.1);
+    }
     let r = e.raw("POST", "/functions/fn/versions", &ada, "text/plain", fixtures::ECHO_WASM.to_vec()).await;
     assert_eq!(r.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (_, versions) = e.call("GET", "/functions/fn/versions", Some(&ada), None).await;
