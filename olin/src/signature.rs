@@ -99,7 +99,32 @@ pub(crate) mod short {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use wasmer::{FunctionEnv, Store};
+
     use super::short::*;
+    use crate::process::Process;
+    use crate::{abi, wasi};
+
+    /// The tables are what upload validation checks imports against: each
+    /// entry must be the type of the host function built under its name.
+    #[test]
+    fn every_host_function_has_the_type_of_its_table_entry() {
+        let mut store = Store::default();
+        let env = FunctionEnv::new(&mut store, Process::default());
+        for (name, sig) in abi::SIGNATURES {
+            let f = abi::function(&mut store, &env, name).unwrap();
+            assert_eq!(f.ty(&store), sig.wasmer(), "olin {name}");
+        }
+        for (name, sig) in wasi::SIGNATURES {
+            let f = wasi::function(&mut store, &env, name).unwrap();
+            assert_eq!(f.ty(&store), sig.wasmer(), "wasi {name}");
+        }
+        assert_eq!(abi::NAMES.len(), abi::SIGNATURES.len());
+        assert!(wasi::NAMES.iter().all(|n| wasi::signature(n).is_some()), "every implemented WASI function is listed");
+        assert!(wasi::function(&mut store, &env, "fd_fork").is_none());
+    }
 
     #[test]
     fn prints_like_wat() {

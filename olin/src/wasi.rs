@@ -284,12 +284,6 @@ fn sched_yield(mut env: FunctionEnvMut<'_, Process>) -> i32 {
     with_guest(&mut env, "sched_yield", |_, _| wasi(Ok(())))
 }
 
-/// Whether `name` is a preview1 function this host links (a real one or a stub).
-#[cfg(test)]
-pub(crate) fn is_known(name: &str) -> bool {
-    signature(name).is_some()
-}
-
 /// The type of preview1 function `name` (`None`: not preview1).
 pub(crate) fn signature(name: &str) -> Option<Sig> {
     SIGNATURES.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
@@ -348,24 +342,3 @@ pub(crate) const SIGNATURES: &[(&str, Sig)] = {
         ("sock_shutdown", sig(P2, R32)),
     ]
 };
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn every_host_function_has_the_type_of_its_table_entry() {
-        let mut store = Store::default();
-        let env = FunctionEnv::new(&mut store, Process::default());
-        for (name, sig) in SIGNATURES {
-            let f = function(&mut store, &env, name).unwrap();
-            assert_eq!(f.ty(&store), sig.wasmer(), "{name}");
-        }
-        for name in NAMES {
-            assert!(is_known(name), "{name} is in the table");
-        }
-        assert!(function(&mut store, &env, "fd_fork").is_none());
-    }
-}
