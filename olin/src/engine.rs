@@ -8,7 +8,8 @@
 
 use std::cell::Cell;
 use std::ptr::NonNull;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use olin_proto::v1::Abi;
@@ -226,7 +227,14 @@ pub(crate) struct Import {
 /// A compiled, validated module ready to instantiate. Cheap to clone.
 #[derive(Clone)]
 pub struct Module {
+    // Declared before `engine`, so dropped before it: the artifact
+    // deregisters its trap metadata before its code memory can go.
     pub(crate) inner: wasmer::Module,
+    /// The engine generation holding the module's code (a Wasmer module
+    /// does not keep its engine alive, and the engine owns the code).
+    pub(crate) engine: Engine,
+    /// Which generation that is.
+    generation: u64,
     pub(crate) abi: Abi,
     pub(crate) imports: Arc<[Import]>,
     /// Whether the code counts fuel (only benchmarks turn this off).
@@ -246,23 +254,78 @@ impl Module {
     pub fn abi(&self) -> Abi {
         self.abi
     }
+
+    /// The engine generation the module was loaded into (see [`Runtime`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
 }
 
-/// The process-wide engine.
+/// Bytes counted per loaded module besides its artifact: page rounding of
+/// its code and data, trampolines and registry entries.
+const LOAD_OVERHEAD: u64 = 16 << 10;
+
+/// Artifact bytes an engine generation takes by default before the next
+/// module goes into a new one.
+pub const DEFAULT_GENERATION_BYTES: u64 = 256 << 20;
+
+/// The engine modules are loaded into now, and how much it holds.
+struct Generation {
+    engine: Engine,
+    id: u64,
+    loaded: u64,
+}
+
+/// The process's engine for running modules, in generations.
+///
+/// A Wasmer engine keeps the code of every module ever loaded into it until
+/// the engine itself is dropped: evicting a module from a cache frees
+/// nothing, so a worker that loads ever new modules (a tenant uploading
+/// them, or cache churn) would grow without end. So modules are loaded into
+/// the current generation until it has taken `generation_bytes` of
+/// artifacts; then a fresh engine starts the next generation. Each
+/// [`Module`] keeps its generation's engine alive, so an old generation's
+/// code is freed once its last module (in a cache or a running call) is
+/// dropped; caches reload modules of an old generation into the current one
+/// ([`Runtime::generation`]).
 #[derive(Clone)]
 pub struct Runtime {
-    engine: Engine,
+    current: Arc<Mutex<Generation>>,
+    generation: Arc<AtomicU64>,
+    generation_bytes: u64,
     max_memory_pages: u32,
     metering: bool,
+}
+
+fn fresh_engine() -> Engine {
+    let mut engine = Engine::headless();
+    engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
+    engine
 }
 
 impl Runtime {
     /// Creates the engine. `max_memory_pages` is the server maximum, used to
     /// reject modules that declare more.
     pub fn new(max_memory_pages: u32) -> Self {
-        let mut engine = Engine::headless();
-        engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
-        Runtime { engine, max_memory_pages, metering: true }
+        Runtime {
+            current: Arc::new(Mutex::new(Generation { engine: fresh_engine(), id: 0, loaded: 0 })),
+            generation: Arc::default(),
+            generation_bytes: DEFAULT_GENERATION_BYTES,
+            max_memory_pages,
+            metering: true,
+        }
+    }
+
+    /// The same, with engine generations of `bytes` of artifacts (a worker
+    /// uses its module cache's memory budget).
+    pub fn with_generation_bytes(self, bytes: u64) -> Self {
+        Runtime { generation_bytes: bytes.max(1), ..self }
+    }
+
+    /// The current engine generation: a module of an older one should be
+    /// reloaded, so that the old generation's code can be freed.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// A runtime whose modules count no fuel: for measuring what metering
@@ -320,15 +383,26 @@ impl Runtime {
     /// [`CompileError::Artifact`] if the archive does not validate.
     pub unsafe fn load(&self, artifact: &[u8]) -> Result<Module, CompileError> {
         // SAFETY: the caller guarantees the bytes came from `compile`.
-        let inner = unsafe { wasmer::Module::deserialize(&self.engine, artifact) }
+        let (engine, generation) = self.engine_for(artifact.len() as u64 + LOAD_OVERHEAD);
+        let inner = unsafe { wasmer::Module::deserialize(&engine, artifact) }
             .map_err(|e| CompileError::Artifact(e.to_string()))?;
         let imports = link_plan(&inner)?;
         let start = inner.exports().any(|e| e.name() == START_EXPORT);
-        Ok(Module { abi: abi_of(&imports), inner, imports, metered: self.metering, start })
+        Ok(Module { abi: abi_of(&imports), inner, engine, generation, imports, metered: self.metering, start })
     }
 
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
+    /// The engine to load `bytes` more into: the current generation's, or a
+    /// fresh one's if the current one is full.
+    fn engine_for(&self, bytes: u64) -> (Engine, u64) {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if current.loaded > 0 && current.loaded.saturating_add(bytes) > self.generation_bytes {
+            let id = current.id + 1;
+            *current = Generation { engine: fresh_engine(), id, loaded: 0 };
+            self.generation.store(id, Ordering::Release);
+            tracing::debug!(generation = id, "a new engine generation");
+        }
+        current.loaded = current.loaded.saturating_add(bytes);
+        (current.engine.clone(), current.id)
     }
 }
 

@@ -52,7 +52,7 @@ impl Runtime {
     pub fn run(&self, module: &Module, req: &InvocationRequest, ctx: &RunContext<'_>) -> InvocationResponse {
         let started = Instant::now();
         let limits = Limits::resolve(req.limits.as_ref(), ctx.defaults, ctx.maxima);
-        let mut store = Store::new(self.engine().clone());
+        let mut store = Store::new(module.engine.clone());
         let process = Process {
             memory: None,
             stdin: req.body.clone(),

@@ -89,3 +89,53 @@ fn echo_olin_large_body() {
     assert!(r.body == body, "the 1 MiB body comes back intact");
     assert_eq!(String::from_utf8_lossy(&r.stderr_tail), "INFO: PUT\n", "logs go to stderr only");
 }
+
+/// A module with `n` small functions, different for each `seed`.
+fn bulky(seed: u32, n: u32) -> Vec<u8> {
+    let funcs: String = (0..n)
+        .map(|i| {
+            format!(
+                "(func (param i32) (result i32) (i32.add (i32.mul (local.get 0) (i32.const {})) (i32.const {i})))",
+                seed + i
+            )
+        })
+        .collect();
+    wat::parse_str(format!(r#"(module (memory (export "memory") 1) {funcs} (func (export "_start")))"#)).unwrap()
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Loads and drops `count` distinct modules; returns the resident growth in KiB.
+fn churn(rt: &Runtime, count: u32) -> u64 {
+    let before = rss_kib();
+    for seed in 0..count {
+        let (module, _) = rt.compile(&bulky(seed * 1000, 300)).unwrap();
+        drop(module);
+    }
+    rss_kib().saturating_sub(before)
+}
+
+#[test]
+fn engine_generations_free_the_code_of_dropped_modules() {
+    // A Wasmer engine keeps every module's code until it is dropped: loading
+    // ever new modules into one engine grows the process for good...
+    let one_engine = Runtime::new(Limits::MAXIMUM.memory_pages()).with_generation_bytes(u64::MAX);
+    let kept = churn(&one_engine, 150);
+    // ... while generations of 4 MiB let the code of dropped modules go.
+    let generations = Runtime::new(Limits::MAXIMUM.memory_pages()).with_generation_bytes(4 << 20);
+    let freed = churn(&generations, 150);
+    println!("150 modules: one engine grew {kept} KiB, generations of 4 MiB {freed} KiB");
+    assert!(generations.generation() > 3, "{}", generations.generation());
+    assert!(kept > 3 * freed.max(4096), "one engine {kept} KiB, generations {freed} KiB");
+    // A module keeps its generation's engine: it still runs after rotations.
+    let (old, _) = generations.compile(&bulky(7, 10)).unwrap();
+    churn(&generations, 20);
+    assert!(old.generation() < generations.generation());
+    let ctx = RunContext { worker_id: "w", defaults: &Limits::DEFAULT, maxima: &Limits::MAXIMUM, egress: None };
+    let r = generations.run(&old, &InvocationRequest { invocation_id: "g".into(), ..Default::default() }, &ctx);
+    assert_eq!(r.outcome(), Outcome::BadCgiOutput, "it ran (and printed nothing): {}", r.error);
+}

@@ -188,7 +188,8 @@ impl Worker {
                 .map_err(WorkerError::Egress)?,
             None => Vec::new(),
         };
-        let runtime = Runtime::new(maxima.memory_pages());
+        // An engine generation holds what the module cache may hold.
+        let runtime = Runtime::new(maxima.memory_pages()).with_generation_bytes(cfg.cache_memory_mib << 20);
         let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let stats = Arc::<Stats>::default();
         let outbox = Arc::new(reply::Outbox::new(deps.nats.clone(), stats.clone()));

@@ -237,7 +237,13 @@ impl ModuleCache {
     /// # Errors
     /// [`CacheError`]; a failure is not cached, so the next call retries.
     pub async fn get(&self, sha256: &str) -> Result<Module, CacheError> {
-        let cell = self.cell(sha256);
+        let mut cell = self.cell(sha256);
+        // A module of an older engine generation is loaded again into the
+        // current one, so the old generation's code can be freed.
+        if cell.get().is_some_and(|m| m.module.generation() != self.runtime.generation()) {
+            self.forget(sha256, &cell);
+            cell = self.cell(sha256);
+        }
         if let Some(m) = cell.get() {
             self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(m.module.clone());
@@ -269,6 +275,16 @@ impl ModuleCache {
             }
         }
         result.map(|l| l.module)
+    }
+
+    /// Drops the memory entry of `sha256` if it is still `cell`.
+    fn forget(&self, sha256: &str, cell: &Arc<OnceCell<Loaded>>) {
+        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        if lru.entries.get(sha256).is_some_and(|e| Arc::ptr_eq(&e.cell, cell))
+            && let Some(e) = lru.entries.remove(sha256)
+        {
+            lru.bytes = lru.bytes.saturating_sub(e.size);
+        }
     }
 
     fn remembered_failure(&self, sha256: &str) -> Option<CompileError> {

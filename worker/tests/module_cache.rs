@@ -209,3 +209,25 @@ async fn the_disk_tier_stays_within_its_budget_and_cleans_up() {
     }
     assert!(bounded.counters().disk_evictions.load(Ordering::Relaxed) > 0);
 }
+
+#[tokio::test]
+async fn modules_of_an_old_engine_generation_are_loaded_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let objects = store(dir.path());
+    let hello = put_module(objects.as_ref(), Bytes::from_static(HELLO)).await.unwrap();
+    let echo = put_module(objects.as_ref(), Bytes::from_static(ECHO)).await.unwrap();
+    // Generations of one byte: every load starts a new one.
+    let rt = runtime().with_generation_bytes(1);
+    let cache = ModuleCache::new(rt.clone(), objects, None, 1 << 30);
+    let first = cache.get(&hello).await.unwrap();
+    cache.get(&echo).await.unwrap();
+    assert!(first.generation() < rt.generation());
+    let again = cache.get(&hello).await.unwrap();
+    assert_eq!(again.generation(), rt.generation(), "loaded into the current generation");
+    let c = cache.counters();
+    assert_eq!(c.compiles.load(Ordering::Relaxed), 3);
+    assert_eq!(c.memory_hits.load(Ordering::Relaxed), 0, "a stale module is not a hit");
+    let hit = cache.get(&hello).await.unwrap();
+    assert_eq!(hit.generation(), again.generation());
+    assert_eq!(c.memory_hits.load(Ordering::Relaxed), 1);
+}
