@@ -19,6 +19,7 @@ use wasmer::sys::{BaseTunables, CompilerConfig, Cranelift, EngineBuilder, Native
 use wasmer::{Engine, ExternType, MemoryError, MemoryStyle, MemoryType, Pages, TableStyle, TableType};
 use wasmer_middlewares::Metering;
 
+use crate::interrupt::Interrupt;
 use crate::validate::{self, MAX_TABLE_ELEMENTS, START_EXPORT};
 use crate::{abi, features, start, wasi};
 
@@ -29,7 +30,7 @@ const INITIAL_FUEL: u64 = 0;
 
 /// Changes whenever artifacts built by this crate stop being loadable by it
 /// (metering cost function, tunables, import conventions, feature set).
-const ARTIFACT_FORMAT: u32 = 2;
+const ARTIFACT_FORMAT: u32 = 3;
 
 /// Why a module cannot be compiled or loaded.
 #[derive(Debug, Clone, Error)]
@@ -362,6 +363,8 @@ impl Runtime {
         if self.metering {
             config.push_middleware(Arc::new(Metering::new(INITIAL_FUEL, |_| 1)));
         }
+        // After metering, so its checks are not metered as operators.
+        config.push_middleware(Arc::new(Interrupt::default()));
         let mut compile_engine = Engine::from(EngineBuilder::new(config).set_features(Some(features::engine())));
         compile_engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
         let compiled = wasmer::Module::new(&compile_engine, wasm).map_err(|e| CompileError::Invalid(e.to_string()))?;

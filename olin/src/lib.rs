@@ -13,7 +13,8 @@
 //! - [`validate`]: the one gate of every module (upload and compile), with
 //!   `wasmparser` alone; `features` (the allowed proposals), `signature`
 //!   (every host function's type) and `start` (start sections run under
-//!   the call's limits) serve it.
+//!   the call's limits) serve it; `interrupt` is how the wall clock
+//!   reaches running guest code.
 //! - `process`, `memory`, `errno`, `watchdog`: per-call state, bounds-checked
 //!   guest memory, result codes, wall-clock deadlines.
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod egress;
 pub mod engine;
 mod errno;
 mod features;
+mod interrupt;
 pub mod limits;
 mod memory;
 mod process;

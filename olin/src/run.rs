@@ -19,7 +19,7 @@ use crate::engine::{Link, MemoryCapGuard, Module, Runtime};
 use crate::limits::{Limits, PAGE};
 use crate::process::{Budget, Process, Stop, Tail, UrlLog};
 use crate::validate::START_EXPORT;
-use crate::watchdog::{Deadline, FuelCell};
+use crate::watchdog::{Deadline, Flag};
 use crate::{abi, cgi, wasi};
 
 /// What a call needs besides the module and request.
@@ -97,8 +97,8 @@ impl Runtime {
                 if module.metered {
                     set_remaining_points(&mut store, instance, limits.fuel);
                 }
-                let fuel = if module.metered { FuelCell::of(&mut store, instance) } else { None };
-                let armed = deadline.insert(Deadline::arm(fuel, started + limits.wall));
+                let flag = Flag::of(&mut store, instance);
+                let armed = deadline.insert(Deadline::arm(flag, started + limits.wall));
                 let ended = match module.start {
                     true => match call(&mut store, instance, START_EXPORT, armed) {
                         None => call(&mut store, instance, "_start", armed),
@@ -109,7 +109,6 @@ impl Runtime {
                 .unwrap_or(Ended::Exit(0));
                 if module.metered {
                     fuel_used = match get_remaining_points(&mut store, instance) {
-                        _ if armed.fired() => limits.fuel.saturating_sub(armed.fuel_left()),
                         MeteringPoints::Remaining(left) => limits.fuel.saturating_sub(left),
                         MeteringPoints::Exhausted => limits.fuel,
                     };

@@ -33,9 +33,10 @@ pub const MAX_TABLE_ELEMENTS: u64 = 100_000;
 /// the call's fuel is set (see `start`); a module may not export it itself.
 pub(crate) const START_EXPORT: &str = "olin:start";
 
-/// Export names the runtime adds (the start function, the metering globals).
+/// Export names the runtime adds (`olin:start`, `olin:interrupt`, the
+/// metering globals).
 fn is_reserved_export(name: &str) -> bool {
-    name == START_EXPORT || name.starts_with("wasmer_metering_")
+    name.starts_with("olin:") || name.starts_with("wasmer_metering_")
 }
 
 /// What an accepted module is.

@@ -1,7 +1,7 @@
 //! Wall-clock deadlines without signals: one watchdog thread per process
-//! sets the fuel of every store that runs past its deadline to zero, and the
-//! guest traps at the next metering check, which the metering middleware
-//! puts in every basic block: a safe point of the guest's own code.
+//! sets the interrupt flag (`interrupt`) of every instance that runs past
+//! its deadline, and the guest traps at its next function entry or loop
+//! header: a safe point of its own code.
 //!
 //! Why not Wasmer's signal-based interrupt (`experimental-host-interrupt`):
 //! its SIGUSR1 handler traps wherever the thread is while its stack pointer
@@ -10,57 +10,50 @@
 //! takes a lock) was inside `malloc` made the handler's backtrace capture
 //! call `malloc` again and deadlocked the thread for good, holding the
 //! allocator's lock; the generated-module robustness run (`olin_bench::smith`)
-//! found it within 1 000 modules. Writing the fuel counter instead touches
-//! nothing but one integer the guest reads.
-//!
-//! The guest reads, decrements and writes the counter in every block, so a
-//! write of zero can be overwritten by a write of the value it read just
-//! before: the watchdog writes again every [`REFIRE`] until the run ends.
+//! found it within 1 000 modules. Writing the flag touches nothing but one
+//! integer the guest only reads.
 
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmer::{AsStoreMut, Extern, Instance};
 
-const REFIRE: Duration = Duration::from_millis(2);
+use crate::interrupt::INTERRUPT_EXPORT;
 
-/// The metering middleware's fuel counter of one instance, as the address
-/// its code reads and writes.
-pub(crate) struct FuelCell(NonNull<i64>);
+/// The interrupt flag of one instance, as the address its code reads.
+pub(crate) struct Flag(NonNull<i32>);
 
-// SAFETY: the pointer is only written through atomic operations, and only
+// SAFETY: the pointer is only written through an atomic store, and only
 // while the instance it belongs to is alive (see `Deadline`).
-unsafe impl Send for FuelCell {}
+unsafe impl Send for Flag {}
 
-impl FuelCell {
-    /// The fuel counter of a metered instance (`None` for an unmetered one).
-    pub(crate) fn of(store: &mut impl AsStoreMut, instance: &Instance) -> Option<FuelCell> {
-        let global = instance.exports.get_global("wasmer_metering_remaining_points").ok()?.clone();
+impl Flag {
+    /// The interrupt flag of an instance compiled with the `interrupt`
+    /// middleware (`None` without one).
+    pub(crate) fn of(store: &mut impl AsStoreMut, instance: &Instance) -> Option<Flag> {
+        let global = instance.exports.get_global(INTERRUPT_EXPORT).ok()?.clone();
         let wasmer::sys::vm::VMExtern::Global(handle) = Extern::Global(global).to_vm_extern().unwrap_sys() else {
             return None;
         };
         let definition = handle.get(store.objects_mut().as_sys()).vmglobal();
-        // The global is an i64 at the start of its definition (a `RawValue` union).
-        Some(FuelCell(definition.cast::<i64>()))
+        // The global is an i32 at the start of its definition (a `RawValue` union).
+        Some(Flag(definition.cast::<i32>()))
     }
 
-    /// Sets the counter to zero; returns what it held.
-    fn drain(&self) -> i64 {
-        // SAFETY: the pointer is valid and aligned for an i64 while the
+    fn raise(&self) {
+        // SAFETY: the pointer is valid and aligned for an i32 while the
         // instance lives, which `Deadline` guarantees by deregistering
         // (under the watchdog's lock) before the store can be dropped.
-        unsafe { AtomicI64::from_ptr(self.0.as_ptr()) }.swap(0, Ordering::SeqCst)
+        unsafe { AtomicI32::from_ptr(self.0.as_ptr()) }.store(1, Ordering::SeqCst);
     }
 }
 
 struct Entry {
-    fuel: FuelCell,
+    flag: Flag,
     fired: Arc<AtomicBool>,
-    /// The fuel the guest had left when it was first stopped.
-    left: Arc<AtomicU64>,
 }
 
 #[derive(Default)]
@@ -97,12 +90,10 @@ impl Watchdog {
             let now = Instant::now();
             let due: Vec<(Instant, u64)> = state.by_deadline.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
             for key in due {
+                // Nothing in the guest clears the flag: once is enough.
                 if let Some(entry) = state.by_deadline.remove(&key) {
-                    let held = entry.fuel.drain();
-                    if !entry.fired.swap(true, Ordering::SeqCst) {
-                        entry.left.store(u64::try_from(held).unwrap_or(0), Ordering::SeqCst);
-                    }
-                    state.by_deadline.insert((now + REFIRE, key.1), entry);
+                    entry.flag.raise();
+                    entry.fired.store(true, Ordering::SeqCst);
                 }
             }
             let next = state.by_deadline.keys().next().map(|(at, _)| *at);
@@ -123,23 +114,21 @@ impl Watchdog {
 }
 
 /// A registered deadline; dropping it deregisters. Must be dropped before
-/// the instance whose fuel it holds.
+/// the instance whose flag it holds.
 pub(crate) struct Deadline {
     id: u64,
     at: Instant,
     fired: Arc<AtomicBool>,
-    left: Arc<AtomicU64>,
 }
 
 impl Deadline {
-    /// Drains `fuel` at `at`, and again until dropped. Without a fuel
-    /// counter (an unmetered module, benchmarks only) nothing can stop the
-    /// guest but its host calls' own deadline checks.
-    pub(crate) fn arm(fuel: Option<FuelCell>, at: Instant) -> Deadline {
+    /// Raises `flag` at `at`. Without a flag (cannot happen for modules this
+    /// crate compiled) nothing stops the guest but fuel and its host calls'
+    /// own deadline checks.
+    pub(crate) fn arm(flag: Option<Flag>, at: Instant) -> Deadline {
         let fired = Arc::new(AtomicBool::new(false));
-        let left = Arc::new(AtomicU64::new(0));
-        let mut deadline = Deadline { id: 0, at, fired: fired.clone(), left: left.clone() };
-        let Some(fuel) = fuel else { return deadline };
+        let mut deadline = Deadline { id: 0, at, fired: fired.clone() };
+        let Some(flag) = flag else { return deadline };
         let w = watchdog();
         let mut earliest = false;
         if let Ok(mut state) = w.state.lock() {
@@ -149,7 +138,7 @@ impl Deadline {
             if earliest {
                 state.next_wake = Some(at);
             }
-            state.by_deadline.insert((at, deadline.id), Entry { fuel, fired, left });
+            state.by_deadline.insert((at, deadline.id), Entry { flag, fired });
         }
         // The watchdog sleeps until the earliest deadline it knows; it needs
         // waking only when this one comes sooner. Under steady load that is
@@ -161,14 +150,9 @@ impl Deadline {
         deadline
     }
 
-    /// Whether the deadline passed and the guest's fuel was taken.
+    /// Whether the deadline passed and the guest was told to stop.
     pub(crate) fn fired(&self) -> bool {
         self.fired.load(Ordering::SeqCst)
-    }
-
-    /// The fuel the guest had left when the deadline took it.
-    pub(crate) fn fuel_left(&self) -> u64 {
-        self.left.load(Ordering::SeqCst)
     }
 }
 
@@ -177,14 +161,10 @@ impl Drop for Deadline {
         if self.id == 0 {
             return;
         }
-        if let Ok(mut state) = watchdog().state.lock()
-            && state.by_deadline.remove(&(self.at, self.id)).is_none()
-        {
-            // It fired and was re-armed under a later key: find it by id.
-            let key = state.by_deadline.keys().find(|k| k.1 == self.id).copied();
-            if let Some(key) = key {
-                state.by_deadline.remove(&key);
-            }
+        // Under the lock: once this returns, the watchdog holds no pointer
+        // into the instance (a fired entry was already removed).
+        if let Ok(mut state) = watchdog().state.lock() {
+            state.by_deadline.remove(&(self.at, self.id));
         }
     }
 }

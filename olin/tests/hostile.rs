@@ -72,6 +72,35 @@ fn infinite_loop_with_unlimited_fuel_hits_the_wall_clock() {
     still_healthy(&rt);
 }
 
+/// The wall clock stops a spinning guest at its deadline, not seconds later:
+/// every run of a tight loop (and of one in a start section) ends within a
+/// generous second of its 50 ms limit. (Draining the fuel counter from the
+/// watchdog, before the interrupt flag, overran by up to 4 s: the guest's
+/// own read-modify-write of the counter kept overwriting the drain.)
+#[test]
+fn spinning_guests_stop_at_their_deadline() {
+    let rt = runtime();
+    for name in ["loop.wat", "hostile/start_loop.wat"] {
+        let (module, _) = rt.compile(&fixture(name)).unwrap();
+        let mut worst = Duration::ZERO;
+        for _ in 0..20 {
+            let req = InvocationRequest {
+                invocation_id: "spin".into(),
+                limits: Some(ReqLimits { fuel: Limits::MAXIMUM.fuel, wall_ms: 50, ..small() }),
+                ..Default::default()
+            };
+            let ctx = RunContext { worker_id: "w", defaults: &Limits::DEFAULT, maxima: &Limits::MAXIMUM, egress: None };
+            let started = Instant::now();
+            let r = rt.run(&module, &req, &ctx);
+            worst = worst.max(started.elapsed());
+            assert_eq!(r.outcome(), Outcome::Timeout, "{name}: {}", r.error);
+        }
+        println!("{name}: the slowest of 20 runs took {worst:?} for a 50 ms limit");
+        assert!(worst < Duration::from_millis(1050), "{name}: {worst:?}");
+    }
+    still_healthy(&rt);
+}
+
 #[test]
 fn sleeping_forever_hits_the_wall_clock() {
     let rt = runtime();
