@@ -10,8 +10,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use olin_proto::Message as _;
-use olin_proto::subject;
 use olin_proto::v1::{AsyncResult, Header, InvocationRequest, InvocationResponse, Limits, Outcome, RouteRecord};
+use olin_proto::{header_policy, subject};
 use tracing::{info, warn};
 use warp::reply::Response;
 
@@ -24,12 +24,15 @@ enum Target<'a> {
     Health,
     Ready,
     Metrics,
-    /// A function call: the function, the path after its prefix, and
-    /// whether it was asked for under `/async/f/`.
+    /// A function call: the function, the path after its prefix, whether
+    /// it was asked for under `/async/f/`, and whether the function is
+    /// served on a host of its own (`{name}.{base_domain}`): only then is
+    /// the origin its alone, so only then may it set cookies.
     Function {
         name: &'a str,
         path: &'a str,
         r#async: bool,
+        own_origin: bool,
     },
     /// The result of an async call.
     AsyncResult {
@@ -48,7 +51,7 @@ fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Option<&str>) -
             && !label.is_empty()
             && !label.contains('.')
         {
-            return Target::Function { name: label, path, r#async: false };
+            return Target::Function { name: label, path, r#async: false, own_origin: true };
         }
     }
     match path {
@@ -65,8 +68,8 @@ fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Option<&str>) -
                 (None, None) => return Target::NotFound,
             };
             match rest.find('/') {
-                Some(i) => Target::Function { name: &rest[..i], path: &rest[i..], r#async },
-                None => Target::Function { name: rest, path: "", r#async },
+                Some(i) => Target::Function { name: &rest[..i], path: &rest[i..], r#async, own_origin: false },
+                None => Target::Function { name: rest, path: "", r#async, own_origin: false },
             }
         }
     }
@@ -103,7 +106,7 @@ async fn answer(
     label: &mut String,
 ) -> Response {
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
-    let (function, fn_path, by_path) = match target(path, host, gw.config.base_domain.as_deref()) {
+    let (function, fn_path, async_path, own_origin) = match target(path, host, gw.config.base_domain.as_deref()) {
         Target::Health => return text(StatusCode::OK, "ok"),
         Target::Ready => {
             return match gw.readiness().await {
@@ -116,7 +119,7 @@ async fn answer(
             return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; functions are under /f/<name>/", None);
         }
         Target::AsyncResult { id } => return async_result(gw, id).await,
-        Target::Function { name, path, r#async } => (name, path, r#async),
+        Target::Function { name, path, r#async, own_origin } => (name, path, r#async, own_origin),
     };
     // A NUL cannot be in a CGI variable (PATH_INFO): refuse it before anything runs.
     if fn_path.contains("%00") {
@@ -139,6 +142,9 @@ async fn answer(
         let mut r = error(StatusCode::UNAUTHORIZED, "INVOKE_KEY_REQUIRED", why, None);
         r.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
+    }
+    for name in header_policy::WITHHELD_REQUEST_HEADERS {
+        headers.remove(*name);
     }
     let header_bytes: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
     if header_bytes as u64 > gw.config.max_header_bytes {
@@ -172,7 +178,7 @@ async fn answer(
         }
     };
 
-    let is_async = by_path || prefers_async(&headers);
+    let is_async = async_path || prefers_async(&headers);
     let callback_url = match headers.get(CALLBACK_HEADER) {
         None => String::new(),
         Some(v) => match v.to_str().ok().filter(|u| valid_callback(u)) {
@@ -215,13 +221,14 @@ async fn answer(
         server_port: u32::from(port),
         egress_allow: route.egress_allow.clone(),
         traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+        own_origin,
     };
     let span = tracing::info_span!("invoke", invocation_id = %invocation_id, function = %function);
     let _e = span.enter();
     let result = if is_async {
         invoke::accept_async(&gw.js, &gw.results_kv, &req).await.map(|()| accepted(&invocation_id))
     } else {
-        invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await.map(reply)
+        invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await.map(|r| reply(r, own_origin))
     };
     let mut resp = match result {
         Ok(r) => r,
@@ -317,7 +324,8 @@ async fn async_result(gw: &Gateway, id: &str) -> Response {
             r
         }
         Some(response) => {
-            let mut r = reply(response);
+            // Fetched from the gateway's shared origin: never the function's own.
+            let mut r = reply(response, false);
             let callback = if result.callback_url.is_empty() {
                 "none".to_owned()
             } else if result.callback_delivered {
@@ -423,7 +431,10 @@ fn host_and_port(headers: &HeaderMap, local_port: u16) -> (String, u16) {
 }
 
 /// Turns a worker's reply into the HTTP response.
-fn reply(r: InvocationResponse) -> Response {
+/// The HTTP answer for a function's response. The response-header policy
+/// (`header_policy::response_header_refused`) is applied here too: the worker
+/// applies it and logs what it dropped, but the answer is the gateway's.
+fn reply(r: InvocationResponse, own_origin: bool) -> Response {
     let outcome = r.outcome();
     if outcome != Outcome::Ok {
         let status = StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -434,6 +445,9 @@ fn reply(r: InvocationResponse) -> Response {
     *resp.status_mut() = StatusCode::from_u16(r.status as u16).unwrap_or(StatusCode::OK);
     let headers = resp.headers_mut();
     for h in r.headers {
+        if header_policy::response_header_refused(&h.name, own_origin).is_some() {
+            continue;
+        }
         if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(&h.value)) {
             headers.append(name, value);
         }
@@ -488,32 +502,41 @@ mod tests {
         assert_eq!(target("/healthz", none, none), Target::Health);
         assert_eq!(target("/readyz", none, none), Target::Ready);
         assert_eq!(target("/metrics", none, none), Target::Metrics);
-        assert_eq!(target("/f/hello", none, none), Target::Function { name: "hello", path: "", r#async: false });
-        assert_eq!(target("/f/hello/", none, none), Target::Function { name: "hello", path: "/", r#async: false });
+        assert_eq!(
+            target("/f/hello", none, none),
+            Target::Function { name: "hello", path: "", r#async: false, own_origin: false }
+        );
+        assert_eq!(
+            target("/f/hello/", none, none),
+            Target::Function { name: "hello", path: "/", r#async: false, own_origin: false }
+        );
         assert_eq!(
             target("/f/hello/a/b", none, none),
-            Target::Function { name: "hello", path: "/a/b", r#async: false }
+            Target::Function { name: "hello", path: "/a/b", r#async: false, own_origin: false }
         );
         assert_eq!(
             target("/async/f/hello/a", none, none),
-            Target::Function { name: "hello", path: "/a", r#async: true }
+            Target::Function { name: "hello", path: "/a", r#async: true, own_origin: false }
         );
         assert_eq!(target("/async/results/0190-ab", none, none), Target::AsyncResult { id: "0190-ab" });
         assert_eq!(target("/x", none, none), Target::NotFound);
         let base = Some("fn.example.com");
         assert_eq!(
             target("/healthz", Some("hello.fn.example.com:8080"), base),
-            Target::Function { name: "hello", path: "/healthz", r#async: false },
+            Target::Function { name: "hello", path: "/healthz", r#async: false, own_origin: true },
             "a function host owns its whole path"
         );
         assert_eq!(
             target("/a", Some("hello.fn.example.com"), base),
-            Target::Function { name: "hello", path: "/a", r#async: false }
+            Target::Function { name: "hello", path: "/a", r#async: false, own_origin: true }
         );
         assert_eq!(target("/healthz", Some("fn.example.com"), base), Target::Health);
         assert_eq!(target("/a", Some("a.b.fn.example.com"), base), Target::NotFound);
         assert_eq!(target("/a", Some("hellofn.example.com"), base), Target::NotFound);
-        assert_eq!(target("/f/x", Some("other.org"), base), Target::Function { name: "x", path: "", r#async: false });
+        assert_eq!(
+            target("/f/x", Some("other.org"), base),
+            Target::Function { name: "x", path: "", r#async: false, own_origin: false }
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Nothing here touches Wasmer or the network, so every rule is unit-tested.
 
 use bytes::Bytes;
+use olin_proto::header_policy::HOP_BY_HOP;
 use olin_proto::v1::{Header, InvocationRequest};
 use thiserror::Error;
 
@@ -12,18 +13,6 @@ pub const SERVER_SOFTWARE: &str = concat!("Olincloud/", env!("CARGO_PKG_VERSION"
 
 /// Most bytes of header block a guest may print before its body.
 pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
-
-/// Headers the platform frames itself: a guest's value is dropped.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// Builds the RFC 3875 environment for `req`: the meta-variables, one
 /// `HTTP_*` per request header (never `HTTP_PROXY`), `RUN_ID`, `WORKER_ID`,

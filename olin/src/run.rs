@@ -188,19 +188,32 @@ fn respond(
     peak_memory: u64,
     wall: Duration,
 ) -> InvocationResponse {
-    let Process { stdout, stderr, calls, resource_urls, .. } = process;
+    let Process { stdout, mut stderr, calls, resource_urls, .. } = process;
     let bytes_out = stdout.len() as u64;
     let mut resp = InvocationResponse {
         invocation_id: req.invocation_id.clone(),
         worker_id: worker_id.to_owned(),
-        stderr_tail: stderr.into_bytes(),
         ..Default::default()
     };
     let (outcome, exit_code, error) = match ended {
         Ended::Exit(0) => match cgi::parse_output(Bytes::from(stdout)) {
             Ok(out) => {
                 resp.status = u32::from(out.status);
-                resp.headers = out.headers;
+                // What the policy refuses is dropped here (the gateway
+                // refuses it again), and said in the call's log.
+                resp.headers = out
+                    .headers
+                    .into_iter()
+                    .filter(|h| match olin_proto::header_policy::response_header_refused(&h.name, req.own_origin) {
+                        None => true,
+                        Some(why) => {
+                            stderr.push(
+                                format!("WARN: olincloud: response header {} dropped: {why}\n", h.name).as_bytes(),
+                            );
+                            false
+                        }
+                    })
+                    .collect();
                 resp.body = out.body;
                 (Outcome::Ok, 0, String::new())
             }
@@ -218,6 +231,7 @@ fn respond(
         }
         Ended::Trap(msg) => (Outcome::GuestError, -1, format!("the function trapped: {msg}")),
     };
+    resp.stderr_tail = stderr.into_bytes();
     resp.outcome = outcome as i32;
     resp.exit_code = exit_code;
     resp.error = error;

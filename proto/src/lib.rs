@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //! - [`v1`]: prost types generated from `proto/olin/v1/*.proto` by `build.rs`.
+//! - [`header_policy`]: which HTTP headers cross between the platform and a
+//!   function.
 //! - [`subject`]: every NATS subject, stream, consumer, bucket and header name.
 //!   No other crate builds a subject with `format!`.
 //! - [`topology`] (feature `jetstream`): idempotent creation of the streams,
@@ -14,6 +16,7 @@
 
 #[cfg(feature = "jetstream")]
 pub mod dead_letters;
+pub mod header_policy;
 #[cfg(feature = "store")]
 pub mod module_store;
 pub mod subject;

@@ -170,3 +170,59 @@ async fn limits_host_routing_and_metrics() {
     assert!(metrics.contains("olin_gateway_request_duration_seconds_count{function=\"echo\"}"), "{metrics}");
     assert!(metrics.contains("olin_gateway_in_flight"), "{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_response_header_policy() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    deploy(&client, &s3.store_args(), "headers", &fixtures::wat("headers.wat")).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| c.base_domain = Some("fn.test".into())).await;
+    let http = reqwest::Client::new();
+    gateway.wait_for_route(&http, "headers").await;
+    let secrets = [("olin-invoke-key", "k-123"), ("proxy-authorization", "Basic cHJveHk6cGFzcw==")];
+    let mut events = client.subscribe(olin_proto::subject::event_subject("headers").unwrap()).await.unwrap();
+
+    // Under path routing every function shares the gateway's origin: no
+    // cookie, no platform header, no hop-by-hop header of the guest's.
+    let mut req = http.get(gateway.function_url("headers", "/"));
+    for (name, value) in secrets {
+        req = req.header(name, value);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert!(h.get("set-cookie").is_none(), "{h:?}");
+    assert!(h.get("olin-error").is_none(), "{h:?}");
+    assert_eq!(h["olin-outcome"], "OK", "the platform's own outcome, not the guest's");
+    assert!(h.get("connection").is_none_or(|v| v != "close"), "{h:?}");
+    assert_eq!(h["x-mine"], "yes");
+    assert_eq!(r.text().await.unwrap(), "", "the invoke key and proxy credentials never reach the guest");
+    // The execution record says what was dropped, and why.
+    let event = loop {
+        let msg =
+            tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut events)).await.unwrap().unwrap();
+        let event = <olin_proto::v1::ExecutionEvent as olin_proto::Message>::decode(msg.payload).unwrap();
+        if event.path == "/" {
+            break event;
+        }
+    };
+    let log = String::from_utf8_lossy(&event.stderr_tail).into_owned();
+    assert!(log.contains("response header Set-Cookie dropped: cookies need the function's own origin"), "{log}");
+    assert!(log.contains("response header Olin-Error dropped"), "{log}");
+    assert!(!event.headers.iter().any(|h| h.name.eq_ignore_ascii_case("set-cookie")), "{:?}", event.headers);
+
+    // On a host of its own, the origin is the function's: the cookie passes.
+    let mut req = http.get(format!("{}/", gateway.url())).header("host", "headers.fn.test");
+    for (name, value) in secrets {
+        req = req.header(name, value);
+    }
+    let r = req.send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert_eq!(h["set-cookie"], "session=stolen; Path=/");
+    assert!(h.get("olin-error").is_none(), "{h:?}");
+    assert_eq!(h["olin-outcome"], "OK");
+    assert_eq!(r.text().await.unwrap(), "");
+}
