@@ -3,7 +3,9 @@
 #   docker build --target gateway -t olincloud/gateway .
 #   (targets: gateway, worker, control, migrations, olinctl)
 # The runtime images are distroless (glibc, CA certificates, no shell) and run
-# as uid 65532; each service answers /healthz and /readyz for its probes.
+# as uid 65532; each service answers /healthz and /readyz for its probes on
+# an admin port of its own (gateway 9090, worker 9091, control 9092), apart
+# from the public one.
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -20,7 +22,8 @@ ENV LOG_FORMAT=json
 
 FROM runtime AS gateway
 COPY --from=build /out/olin-gateway /usr/local/bin/olin-gateway
-EXPOSE 8080
+ENV GATEWAY_ADMIN_LISTEN=0.0.0.0:9090
+EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/olin-gateway"]
 
 FROM runtime AS worker
@@ -30,8 +33,8 @@ ENTRYPOINT ["/usr/local/bin/olin-worker"]
 
 FROM runtime AS control
 COPY --from=build /out/olin-control /usr/local/bin/olin-control
-ENV CONTROL_LISTEN=0.0.0.0:8081
-EXPOSE 8081
+ENV CONTROL_LISTEN=0.0.0.0:8081 CONTROL_ADMIN_LISTEN=0.0.0.0:9092
+EXPOSE 8081 9092
 ENTRYPOINT ["/usr/local/bin/olin-control"]
 
 FROM runtime AS migrations

@@ -177,6 +177,12 @@ impl Dev {
         let client = async_nats::connect(nats.url()).await.context("connecting to nats-server")?;
         let gateway_listener = Self::bind(self.gateway, "gateway", "--gateway").await?;
         let control_listener = Self::bind(self.control, "control plane", "--control").await?;
+        // Health, readiness and metrics: loopback, any free port.
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let gateway_admin = TcpListener::bind(loopback).await.context("binding the gateway's admin listener")?;
+        let control_admin = TcpListener::bind(loopback).await.context("binding the control plane's admin listener")?;
+        let gateway_admin_addr = gateway_admin.local_addr().context("gateway admin address")?;
+        let control_admin_addr = control_admin.local_addr().context("control admin address")?;
         let gateway_addr = gateway_listener.local_addr().context("gateway address")?;
         let gateway_url = format!("http://{gateway_addr}");
         let control_url = format!("http://{}", control_listener.local_addr().context("control address")?);
@@ -210,11 +216,13 @@ impl Dev {
             let _ = rx.wait_for(|s| *s).await;
         };
         let worker_task = tokio::spawn(worker.serve(worker_listener, stopped(stop_rx.clone())));
-        let control_task = tokio::spawn(control.serve(control_listener, stopped(stop_rx.clone())));
+        let control_listeners = olin_control::Listeners { public: control_listener, admin: control_admin };
+        let control_task = tokio::spawn(control.serve(control_listeners, stopped(stop_rx.clone())));
         let mut gw_cfg = olin_gateway::Config::with_listen(gateway_addr);
         gw_cfg.nats_url = nats.url();
+        let gw_listeners = olin_gateway::Listeners { public: gateway_listener, admin: gateway_admin };
         let gw_task =
-            tokio::spawn(olin_gateway::run(gw_cfg, gateway_listener, client.clone(), topo.clone(), stopped(stop_rx)));
+            tokio::spawn(olin_gateway::run(gw_cfg, gw_listeners, client.clone(), topo.clone(), stopped(stop_rx)));
 
         let started = self.after_start(g, &control_url, &admin_password).await;
         if let Ok(lines) = &started {
@@ -223,6 +231,9 @@ impl Dev {
             println!("  control:  {control_url}/v1 (admin password in {})", data_dir.join("admin-password").display());
             println!("  panel:    {control_url}/ (log in as admin)");
             println!("  nats:     {}", nats.url());
+            println!(
+                "  metrics:  http://{gateway_admin_addr}/metrics (gateway), http://{control_admin_addr}/metrics (control)"
+            );
             println!("  data:     {}", data_dir.display());
             for line in lines {
                 println!("{line}");

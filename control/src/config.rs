@@ -12,6 +12,9 @@ pub struct Config {
     /// Address the API listens on.
     #[arg(long, env = "CONTROL_LISTEN", default_value = "127.0.0.1:8081")]
     pub listen: SocketAddr,
+    /// Address of `/healthz`, `/readyz` and `/metrics`, apart from the API's.
+    #[arg(long, env = "CONTROL_ADMIN_LISTEN", default_value = "127.0.0.1:9092")]
+    pub admin_listen: SocketAddr,
     /// Postgres (`postgres://...`) or SQLite (`sqlite://file?mode=rwc`).
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub database_url: String,
@@ -57,6 +60,7 @@ impl Config {
     pub fn new(database_url: &str, nats_url: &str, store: ModuleStoreArgs, jwt_secret: &str) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: database_url.to_owned(),
             migrate: true,
             nats_url: nats_url.to_owned(),

@@ -117,9 +117,11 @@ impl Control {
         Ok(Control { api: Arc::new(api), events })
     }
 
-    /// Serves the API on `listener` until `shutdown` resolves, then lets the
-    /// requests in flight finish.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) {
+    /// Serves the API and the panel on `listeners.public`, and health,
+    /// readiness and metrics on `listeners.admin`, until `shutdown` resolves,
+    /// then lets the requests in flight finish.
+    pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let Listeners { public: listener, admin: admin_listener } = listeners;
         // Multipart framing on top of the largest module.
         let max_body = self.api.max_module_bytes + 64 * 1024;
         let db = self.api.db.clone();
@@ -138,19 +140,29 @@ impl Control {
         });
         let metrics = self.api.metrics.clone();
         let metrics_route = warp::path!("metrics").and(warp::get()).map(move || metrics.render());
-        let routes = healthz
-            .or(readyz)
-            .or(metrics_route)
-            .or(api::routes(self.api.clone(), max_body))
-            .or(panel::routes())
-            .recover(error::recover);
+        let admin_routes = healthz.or(readyz).or(metrics_route).recover(error::recover);
+        let routes = api::routes(self.api.clone(), max_body).or(panel::routes()).recover(error::recover);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let ingest =
-            tokio::spawn(ingest::run(self.api.db.clone(), self.events.clone(), self.api.metrics.clone(), stop_rx));
-        info!(addr = ?listener.local_addr().ok(), "control plane serving");
+        let ingest = tokio::spawn(ingest::run(
+            self.api.db.clone(),
+            self.events.clone(),
+            self.api.metrics.clone(),
+            stop_rx.clone(),
+        ));
+        info!(addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "control plane serving");
+        let mut stopping = stop_rx;
+        let admin = tokio::spawn(
+            warp::serve(admin_routes)
+                .incoming(admin_listener)
+                .graceful(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                })
+                .run(),
+        );
         warp::serve(routes).incoming(listener).graceful(shutdown).run().await;
         let _ = stop_tx.send(true);
         let _ = ingest.await;
+        let _ = admin.await;
         info!("control plane stopped");
     }
 }
@@ -161,10 +173,19 @@ impl Control {
 /// [`ControlError`] if it cannot start.
 pub async fn run(
     cfg: &Config,
-    listener: TcpListener,
+    listeners: Listeners,
     deps: Deps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ControlError> {
-    Control::start(cfg, deps).await?.serve(listener, shutdown).await;
+    Control::start(cfg, deps).await?.serve(listeners, shutdown).await;
     Ok(())
+}
+
+/// The control plane's two listeners: the public one for the API and the
+/// panel, and the admin one for health, readiness and metrics.
+pub struct Listeners {
+    /// `/v1/...` and the panel.
+    pub public: TcpListener,
+    /// `/healthz`, `/readyz`, `/metrics`.
+    pub admin: TcpListener,
 }

@@ -12,9 +12,10 @@ async fn main() -> anyhow::Result<()> {
     let nats =
         async_nats::connect(&cfg.nats_url).await.with_context(|| format!("connecting to NATS at {}", cfg.nats_url))?;
     let store = cfg.store.open().context("opening the module store")?;
-    let listener =
-        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let bind =
+        |addr| async move { tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}")) };
+    let listeners = olin_control::Listeners { public: bind(cfg.listen).await?, admin: bind(cfg.admin_listen).await? };
     let deps = Deps { db, nats, store, topology: (&cfg.topology).into() };
-    olin_control::run(&cfg, listener, deps, olin_telemetry::shutdown_signal()).await?;
+    olin_control::run(&cfg, listeners, deps, olin_telemetry::shutdown_signal()).await?;
     Ok(())
 }

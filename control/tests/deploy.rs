@@ -339,7 +339,9 @@ async fn executions_and_usage_are_recorded_per_owner() {
     let (_, theirs) = bob.call("GET", "/usage", None).await;
     assert_eq!(theirs["calls"], 0);
 
-    let metrics = http.get(format!("{}/metrics", control.url())).send().await.unwrap().text().await.unwrap();
+    let metrics = http.get(control.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let public = http.get(format!("{}/metrics", control.url())).send().await.unwrap();
+    assert_eq!(public.status(), 404, "metrics are on the admin listener only");
     assert!(
         metrics.contains(
             r#"olin_control_requests_total{method="GET",route="/v1/functions/{name}/executions",status="200"}"#

@@ -12,6 +12,10 @@ pub struct Config {
     /// Address to serve functions on.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+    /// Address of `/healthz`, `/readyz` and `/metrics`, apart from the public
+    /// one: metrics name every function, private ones too.
+    #[arg(long, env = "GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    pub admin_listen: SocketAddr,
     /// This gateway's id, used in its reply subjects (default: a fresh UUID).
     #[arg(long, env = "GATEWAY_ID")]
     pub gateway_id: Option<String>,
@@ -47,6 +51,7 @@ impl Config {
         Config {
             nats_url: "nats://127.0.0.1:4222".into(),
             listen,
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             gateway_id: None,
             default_wall_ms: 30_000,
             queue_slack_ms: 5_000,

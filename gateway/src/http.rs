@@ -21,9 +21,6 @@ use crate::invoke::{self, InvokeError};
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
 enum Target<'a> {
-    Health,
-    Ready,
-    Metrics,
     /// A function call: the function, the path after its prefix, whether
     /// it was asked for under `/async/f/`, and whether the function is
     /// served on a host of its own (`{name}.{base_domain}`): only then is
@@ -54,23 +51,31 @@ fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Option<&str>) -
             return Target::Function { name: label, path, r#async: false, own_origin: true };
         }
     }
-    match path {
-        "/healthz" => Target::Health,
-        "/readyz" => Target::Ready,
-        "/metrics" => Target::Metrics,
+    if let Some(id) = path.strip_prefix("/async/results/") {
+        return Target::AsyncResult { id };
+    }
+    let (rest, r#async) = match (path.strip_prefix("/f/"), path.strip_prefix("/async/f/")) {
+        (Some(rest), _) => (rest, false),
+        (None, Some(rest)) => (rest, true),
+        (None, None) => return Target::NotFound,
+    };
+    match rest.find('/') {
+        Some(i) => Target::Function { name: &rest[..i], path: &rest[i..], r#async, own_origin: false },
+        None => Target::Function { name: rest, path: "", r#async, own_origin: false },
+    }
+}
+
+/// The admin listener: `/healthz`, `/readyz`, `/metrics`, nothing else.
+pub(crate) async fn admin(gw: Arc<Gateway>, path: warp::path::FullPath) -> Response {
+    match path.as_str() {
+        "/healthz" => text(StatusCode::OK, "ok"),
+        "/readyz" => match gw.readiness().await {
+            Ok(()) => text(StatusCode::OK, "ready"),
+            Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
+        },
+        "/metrics" => text(StatusCode::OK, &gw.metrics.render()),
         _ => {
-            if let Some(id) = path.strip_prefix("/async/results/") {
-                return Target::AsyncResult { id };
-            }
-            let (rest, r#async) = match (path.strip_prefix("/f/"), path.strip_prefix("/async/f/")) {
-                (Some(rest), _) => (rest, false),
-                (None, Some(rest)) => (rest, true),
-                (None, None) => return Target::NotFound,
-            };
-            match rest.find('/') {
-                Some(i) => Target::Function { name: &rest[..i], path: &rest[i..], r#async, own_origin: false },
-                None => Target::Function { name: rest, path: "", r#async, own_origin: false },
-            }
+            error(StatusCode::NOT_FOUND, "NOT_FOUND", "the admin listener serves /healthz, /readyz and /metrics", None)
         }
     }
 }
@@ -107,14 +112,6 @@ async fn answer(
 ) -> Response {
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
     let (function, fn_path, async_path, own_origin) = match target(path, host, gw.config.base_domain.as_deref()) {
-        Target::Health => return text(StatusCode::OK, "ok"),
-        Target::Ready => {
-            return match gw.readiness().await {
-                Ok(()) => text(StatusCode::OK, "ready"),
-                Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
-            };
-        }
-        Target::Metrics => return text(StatusCode::OK, &gw.metrics.render()),
         Target::NotFound => {
             return error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route; functions are under /f/<name>/", None);
         }
@@ -499,9 +496,9 @@ mod tests {
     #[test]
     fn targets() {
         let none = None;
-        assert_eq!(target("/healthz", none, none), Target::Health);
-        assert_eq!(target("/readyz", none, none), Target::Ready);
-        assert_eq!(target("/metrics", none, none), Target::Metrics);
+        for admin in ["/healthz", "/readyz", "/metrics"] {
+            assert_eq!(target(admin, none, none), Target::NotFound, "{admin} is on the admin listener only");
+        }
         assert_eq!(
             target("/f/hello", none, none),
             Target::Function { name: "hello", path: "", r#async: false, own_origin: false }
@@ -530,7 +527,7 @@ mod tests {
             target("/a", Some("hello.fn.example.com"), base),
             Target::Function { name: "hello", path: "/a", r#async: false, own_origin: true }
         );
-        assert_eq!(target("/healthz", Some("fn.example.com"), base), Target::Health);
+        assert_eq!(target("/healthz", Some("fn.example.com"), base), Target::NotFound);
         assert_eq!(target("/a", Some("a.b.fn.example.com"), base), Target::NotFound);
         assert_eq!(target("/a", Some("hellofn.example.com"), base), Target::NotFound);
         assert_eq!(

@@ -81,14 +81,23 @@ impl Gateway {
     }
 }
 
-/// Serves the gateway on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish.
+/// The gateway's two listeners: the public one for functions, and the
+/// admin one for health, readiness and metrics.
+pub struct Listeners {
+    /// Functions: `/f/...`, `/async/...`, `{name}.{base domain}`.
+    pub public: TcpListener,
+    /// `/healthz`, `/readyz`, `/metrics`.
+    pub admin: TcpListener,
+}
+
+/// Serves the gateway on its listeners until `shutdown` resolves, then lets
+/// the requests in flight finish.
 ///
 /// # Errors
 /// [`GatewayError`] if the topology or the reply subscription cannot be set up.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: Listeners,
     nats: async_nats::Client,
     topology_config: TopologyConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -108,6 +117,7 @@ pub async fn run(
         let (presence, kv, stop) = (presence.clone(), topo.workers.clone(), stop_rx.clone());
         tokio::spawn(async move { presence.follow(kv, stop).await })
     };
+    let Listeners { public: listener, admin: admin_listener } = listeners;
     let local_port = listener.local_addr()?.port();
     let gw = Arc::new(Gateway {
         id,
@@ -135,9 +145,24 @@ pub async fn run(
         .then(|gw, method, path, query, headers, remote, body| async move {
             http::handle(gw, method, path, query, headers, remote, Box::pin(body)).await
         });
-    info!(gateway_id = %gw.id, addr = ?listener.local_addr().ok(), "gateway serving");
+    let admin_state = gw.clone();
+    let admin_filter = warp::any()
+        .map(move || admin_state.clone())
+        .and(warp::path::full())
+        .then(|gw, path| async move { http::admin(gw, path).await });
+    info!(gateway_id = %gw.id, addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "gateway serving");
+    let mut stopping = stop_rx.clone();
+    let admin = tokio::spawn(
+        warp::serve(admin_filter)
+            .incoming(admin_listener)
+            .graceful(async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            })
+            .run(),
+    );
     warp::serve(filter).incoming(listener).graceful(shutdown).run().await;
     let _ = stop_tx.send(true);
+    let _ = admin.await;
     let _ = follow.await;
     let _ = receive.await;
     let _ = watch_workers.await;

@@ -10,9 +10,10 @@ async fn main() -> anyhow::Result<()> {
     olin_telemetry::init(&cfg.log_format, "info");
     let nats =
         async_nats::connect(&cfg.nats_url).await.with_context(|| format!("connecting to NATS at {}", cfg.nats_url))?;
-    let listener =
-        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let bind =
+        |addr| async move { tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}")) };
+    let listeners = olin_gateway::Listeners { public: bind(cfg.listen).await?, admin: bind(cfg.admin_listen).await? };
     let topology = (&cfg.topology).into();
-    olin_gateway::run(cfg, listener, nats, topology, olin_telemetry::shutdown_signal()).await?;
+    olin_gateway::run(cfg, listeners, nats, topology, olin_telemetry::shutdown_signal()).await?;
     Ok(())
 }

@@ -100,8 +100,10 @@ pub async fn spawn_worker_topology(
 
 /// A gateway running in this process.
 pub struct GatewayHandle {
-    /// Where it listens.
+    /// Where it serves functions.
     pub addr: SocketAddr,
+    /// Where it serves `/healthz`, `/readyz` and `/metrics`.
+    pub admin_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -115,6 +117,11 @@ impl GatewayHandle {
     /// The URL of function `name` with `path` appended.
     pub fn function_url(&self, name: &str, path: &str) -> String {
         format!("http://{}/f/{name}{path}", self.addr)
+    }
+
+    /// `http://<admin address><path>`, e.g. `/metrics`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 
     /// Waits until the gateway knows `function` (routes reach it from the
@@ -158,7 +165,8 @@ pub async fn spawn_gateway_with(
     edit: impl FnOnce(&mut olin_gateway::Config),
 ) -> GatewayHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
-    let addr = listener.local_addr().expect("gateway addr");
+    let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway admin");
+    let (addr, admin_addr) = (listener.local_addr().expect("gateway addr"), admin.local_addr().expect("admin addr"));
     let mut cfg = olin_gateway::Config::with_listen(addr);
     cfg.nats_url = nats_url.to_owned();
     edit(&mut cfg);
@@ -168,18 +176,20 @@ pub async fn spawn_gateway_with(
         let shutdown = async {
             let _ = rx.await;
         };
-        if let Err(err) = olin_gateway::run(cfg, listener, nats, topology, shutdown).await {
+        let listeners = olin_gateway::Listeners { public: listener, admin };
+        if let Err(err) = olin_gateway::run(cfg, listeners, nats, topology, shutdown).await {
             panic!("gateway failed: {err}");
         }
     });
-    let handle = GatewayHandle { addr, shutdown: Some(tx), task };
-    wait_ready(&format!("{}/readyz", handle.url())).await;
+    let handle = GatewayHandle { addr, admin_addr, shutdown: Some(tx), task };
+    wait_ready(&handle.admin_url("/readyz")).await;
     handle
 }
 
 /// A control plane serving in this process.
 pub struct ControlHandle {
     addr: SocketAddr,
+    admin_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -199,6 +209,11 @@ impl ControlHandle {
     /// `<url>/v1<path>`.
     pub fn v1(&self, path: &str) -> String {
         format!("http://{}/v1{path}", self.addr)
+    }
+
+    /// `http://<admin address><path>`, e.g. `/metrics`.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 
     /// Stops accepting, lets requests in flight finish, and waits.
@@ -226,7 +241,8 @@ pub async fn spawn_control(
     edit: impl FnOnce(&mut olin_control::Config),
 ) -> ControlHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind control");
-    let addr = listener.local_addr().expect("control addr");
+    let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind control admin");
+    let (addr, admin_addr) = (listener.local_addr().expect("control addr"), admin.local_addr().expect("admin addr"));
     let mut cfg = olin_control::Config::new(database_url, nats_url, store, JWT_SECRET);
     cfg.bootstrap_admin = Some(format!("admin:{ADMIN_PASSWORD}"));
     edit(&mut cfg);
@@ -240,13 +256,13 @@ pub async fn spawn_control(
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         control
-            .serve(listener, async {
+            .serve(olin_control::Listeners { public: listener, admin }, async {
                 let _ = rx.await;
             })
             .await;
     });
-    let handle = ControlHandle { addr, shutdown: Some(tx), task };
-    wait_ready(&format!("{}/readyz", handle.url())).await;
+    let handle = ControlHandle { addr, admin_addr, shutdown: Some(tx), task };
+    wait_ready(&handle.admin_url("/readyz")).await;
     handle
 }
 

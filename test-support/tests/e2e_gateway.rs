@@ -164,11 +164,16 @@ async fn limits_host_routing_and_metrics() {
     // Every answer names its invocation; metrics count them by function and status.
     let r = http.get(gateway.function_url("echo", "")).send().await.unwrap();
     assert!(r.headers().contains_key("olin-invocation-id"));
-    let metrics = http.get(format!("{}/metrics", gateway.url())).send().await.unwrap().text().await.unwrap();
+    let metrics = http.get(gateway.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("olin_gateway_requests_total{function=\"echo\",status=\"200\"} 3"), "{metrics}");
     assert!(metrics.contains("olin_gateway_requests_total{function=\"echo\",status=\"413\"} 1"), "{metrics}");
     assert!(metrics.contains("olin_gateway_request_duration_seconds_count{function=\"echo\"}"), "{metrics}");
     assert!(metrics.contains("olin_gateway_in_flight"), "{metrics}");
+    // The public listener serves functions only: metrics name every function.
+    for admin in ["/metrics", "/readyz", "/healthz"] {
+        let r = http.get(format!("{}{admin}", gateway.url())).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{admin} on the public listener");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -101,7 +101,7 @@ async fn errors_are_json_and_named() {
     // Nothing crashed: the same stack still serves.
     let r = s.http.get(s.gateway.function_url("hello", "/ok")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = s.http.get(format!("{}/healthz", s.gateway.url())).send().await.unwrap();
+    let r = s.http.get(s.gateway.admin_url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
 

@@ -115,11 +115,14 @@ async fn main() -> anyhow::Result<()> {
     let store = olin_proto::module_store::ModuleStoreArgs::local(dir.path());
     let cfg = olin_control::Config::new(&url, &nats_url, store.clone(), "bench-secret-bench-secret-bench-secret!!");
     let deps = olin_control::Deps { db: Database::connect(&url).await?, nats, store: store.open()?, topology };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listeners = olin_control::Listeners {
+        public: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
     let started = Instant::now();
     let control = olin_control::Control::start(&cfg, deps).await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(control.serve(listener, async {
+    let serving = tokio::spawn(control.serve(listeners, async {
         let _ = rx.await;
     }));
     loop {
