@@ -15,6 +15,17 @@ pub struct Config {
     /// Address of `/healthz`, `/readyz` and `/metrics`, apart from the API's.
     #[arg(long, env = "CONTROL_ADMIN_LISTEN", default_value = "127.0.0.1:9092")]
     pub admin_listen: SocketAddr,
+    /// Time a client has to send a request's head, and the longest an idle
+    /// keep-alive connection is kept, in milliseconds.
+    #[arg(long, env = "CONTROL_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Time a request's body has to arrive after its head, in milliseconds.
+    #[arg(long, env = "CONTROL_BODY_TIMEOUT_MS", default_value_t = 60_000)]
+    pub body_timeout_ms: u64,
+    /// Most client connections open at once; past it, new ones are answered
+    /// 503 with `Retry-After` and closed.
+    #[arg(long, env = "CONTROL_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
     /// Postgres (`postgres://...`) or SQLite (`sqlite://file?mode=rwc`).
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub database_url: String,
@@ -55,12 +66,24 @@ pub struct Config {
 }
 
 impl Config {
+    /// The public listener's bounds.
+    pub fn bounds(&self) -> olin_serve::Bounds {
+        olin_serve::Bounds {
+            header_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+            body_timeout: std::time::Duration::from_millis(self.body_timeout_ms),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+
     /// Settings for tests and `olinctl dev`: everything at its default but
     /// the given database, NATS, module store and signing secret.
     pub fn new(database_url: &str, nats_url: &str, store: ModuleStoreArgs, jwt_secret: &str) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            max_connections: 10_000,
             database_url: database_url.to_owned(),
             migrate: true,
             nats_url: nats_url.to_owned(),

@@ -71,6 +71,7 @@ pub struct Deps {
 pub struct Control {
     api: Arc<api::Api>,
     events: async_nats::jetstream::consumer::PullConsumer,
+    bounds: olin_serve::Bounds,
 }
 
 impl Control {
@@ -114,7 +115,7 @@ impl Control {
             Ok(n) => info!(restored = n, "published routes missing from the route bucket"),
             Err(err) => warn!(%err, "restoring missing routes failed; deploys will publish them"),
         }
-        Ok(Control { api: Arc::new(api), events })
+        Ok(Control { api: Arc::new(api), events, bounds: cfg.bounds() })
     }
 
     /// Serves the API and the panel on `listeners.public`, and health,
@@ -151,15 +152,17 @@ impl Control {
         ));
         info!(addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "control plane serving");
         let mut stopping = stop_rx;
-        let admin = tokio::spawn(
-            warp::serve(admin_routes)
-                .incoming(admin_listener)
-                .graceful(async move {
-                    let _ = stopping.wait_for(|s| *s).await;
-                })
-                .run(),
-        );
-        warp::serve(routes).incoming(listener).graceful(shutdown).run().await;
+        let admin = tokio::spawn(olin_serve::serve(
+            admin_listener,
+            warp::service(admin_routes),
+            olin_serve::Bounds::ADMIN,
+            Arc::default(),
+            async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            },
+        ));
+        let conns = self.api.metrics.connections.clone();
+        olin_serve::serve(listener, warp::service(routes), self.bounds, conns, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = ingest.await;
         let _ = admin.await;

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub events_ingested: AtomicU64,
     /// Batches that failed to store and will come again.
     pub ingest_failures: AtomicU64,
+    /// The public listener's connections.
+    pub connections: std::sync::Arc<olin_serve::Stats>,
 }
 
 impl Metrics {
@@ -41,6 +43,7 @@ impl Metrics {
             writeln!(out, "# HELP olin_control_ingest_failures_total Event batches that failed to store (retried).");
         let _ = writeln!(out, "# TYPE olin_control_ingest_failures_total counter");
         let _ = writeln!(out, "olin_control_ingest_failures_total {}", self.ingest_failures.load(Ordering::Relaxed));
+        out.push_str(&self.connections.render("olin_control"));
         out
     }
 }

@@ -359,3 +359,48 @@ async fn the_panel_is_served_with_a_strict_csp_and_caching() {
     let r = http.get(e.control.v1("/me")).send().await.unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
+    use olin_test_support::slow_client::{half_sent, idle, still_open_after, unprompted_answer};
+    use std::time::{Duration, Instant};
+    let db = TestDb::new().await;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |c| {
+        c.header_timeout_ms = 1_000;
+        c.max_connections = 600;
+    })
+    .await;
+    // A fresh connection per request: an idle pooled one is closed by the header timeout.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let started = Instant::now();
+    let stalled = half_sent(control.addr(), 500).await;
+    let checks = tokio::spawn({
+        let (http, url) = (http.clone(), control.v1("/openapi.json"));
+        async move {
+            let mut answered = 0;
+            while started.elapsed() < Duration::from_millis(2_500) {
+                assert_eq!(http.get(&url).send().await.unwrap().status(), 200, "answered while 500 stall");
+                answered += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            answered
+        }
+    });
+    let open = still_open_after(stalled, Duration::from_millis(1_000 + 2_000)).await;
+    println!("500 half-sent requests: {open} still open {:?} after they started", started.elapsed());
+    assert_eq!(open, 0, "every half-sent request is closed within the header timeout + 2 s");
+    assert!(checks.await.unwrap() > 10);
+    drop(control);
+
+    let capped = spawn_control(db.url(), &nats.url(), s3.store_args(), |c| c.max_connections = 20).await;
+    let holding = idle(capped.addr(), 20).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = unprompted_answer(capped.addr(), Duration::from_secs(2)).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert_eq!(http.get(capped.admin_url("/readyz")).send().await.unwrap().status(), 200, "the probe still answers");
+    drop(holding);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(http.get(capped.v1("/openapi.json")).send().await.unwrap().status(), 200);
+}

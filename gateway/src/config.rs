@@ -16,6 +16,17 @@ pub struct Config {
     /// one: metrics name every function, private ones too.
     #[arg(long, env = "GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
     pub admin_listen: SocketAddr,
+    /// Time a client has to send a request's head, and the longest an idle
+    /// keep-alive connection is kept, in milliseconds.
+    #[arg(long, env = "GATEWAY_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// Time a request's body has to arrive after its head, in milliseconds.
+    #[arg(long, env = "GATEWAY_BODY_TIMEOUT_MS", default_value_t = 60_000)]
+    pub body_timeout_ms: u64,
+    /// Most client connections open at once; past it, new ones are answered
+    /// 503 with `Retry-After` and closed.
+    #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
     /// This gateway's id, used in its reply subjects (default: a fresh UUID).
     #[arg(long, env = "GATEWAY_ID")]
     pub gateway_id: Option<String>,
@@ -46,12 +57,24 @@ pub struct Config {
 }
 
 impl Config {
+    /// The public listener's bounds.
+    pub fn bounds(&self) -> olin_serve::Bounds {
+        olin_serve::Bounds {
+            header_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+            body_timeout: std::time::Duration::from_millis(self.body_timeout_ms),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+
     /// Settings for tests and embedding: defaults, listening where told.
     pub fn with_listen(listen: SocketAddr) -> Self {
         Config {
             nats_url: "nats://127.0.0.1:4222".into(),
             listen,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            max_connections: 10_000,
             gateway_id: None,
             default_wall_ms: 30_000,
             queue_slack_ms: 5_000,

@@ -140,7 +140,7 @@ pub async fn run(
         .and(warp::path::full())
         .and(warp::query::raw().map(Some).or(warp::any().map(|| None)).unify())
         .and(warp::header::headers_cloned())
-        .and(warp::addr::remote())
+        .and(olin_serve::remote())
         .and(warp::body::stream())
         .then(|gw, method, path, query, headers, remote, body| async move {
             http::handle(gw, method, path, query, headers, remote, Box::pin(body)).await
@@ -152,15 +152,18 @@ pub async fn run(
         .then(|gw, path| async move { http::admin(gw, path).await });
     info!(gateway_id = %gw.id, addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "gateway serving");
     let mut stopping = stop_rx.clone();
-    let admin = tokio::spawn(
-        warp::serve(admin_filter)
-            .incoming(admin_listener)
-            .graceful(async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            })
-            .run(),
-    );
-    warp::serve(filter).incoming(listener).graceful(shutdown).run().await;
+    let admin_stats = Arc::default();
+    let admin = tokio::spawn(olin_serve::serve(
+        admin_listener,
+        warp::service(admin_filter),
+        olin_serve::Bounds::ADMIN,
+        admin_stats,
+        async move {
+            let _ = stopping.wait_for(|s| *s).await;
+        },
+    ));
+    let (bounds, conns) = (gw.config.bounds(), gw.metrics.connections.clone());
+    olin_serve::serve(listener, warp::service(filter), bounds, conns, shutdown).await;
     let _ = stop_tx.send(true);
     let _ = admin.await;
     let _ = follow.await;

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub in_flight: AtomicI64,
     /// Replies that found no waiting call (duplicates of redelivered calls, or late).
     pub dropped_replies: AtomicU64,
+    /// The public listener's connections.
+    pub connections: std::sync::Arc<olin_serve::Stats>,
 }
 
 impl Metrics {
@@ -84,6 +86,7 @@ impl Metrics {
             self.in_flight.load(Ordering::Relaxed),
             self.dropped_replies.load(Ordering::Relaxed)
         );
+        out.push_str(&self.connections.render("olin_gateway"));
         out
     }
 }

@@ -10,6 +10,7 @@ mod db;
 mod nats;
 mod s3;
 mod services;
+pub mod slow_client;
 mod stack;
 mod tls;
 

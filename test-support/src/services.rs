@@ -216,6 +216,11 @@ impl ControlHandle {
         format!("http://{}{path}", self.admin_addr)
     }
 
+    /// Where the API listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Stops accepting, lets requests in flight finish, and waits.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {

@@ -231,3 +231,55 @@ async fn the_response_header_policy() {
     assert_eq!(h["olin-outcome"], "OK");
     assert_eq!(r.text().await.unwrap(), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
+    use olin_test_support::slow_client::{half_sent, idle, still_open_after, unprompted_answer};
+    let nats = NatsServer::start();
+    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
+        c.header_timeout_ms = 1_000;
+        c.max_connections = 600;
+    })
+    .await;
+    // A fresh connection per request: an idle pooled one is closed by the header timeout.
+    let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+
+    // 500 connections that send half a request line and then nothing.
+    let started = Instant::now();
+    let stalled = half_sent(gateway.addr, 500).await;
+    let checks = tokio::spawn({
+        let (http, url) = (http.clone(), gateway.function_url("nope", "/"));
+        async move {
+            // A normal request is answered throughout.
+            let mut answered = 0;
+            while started.elapsed() < Duration::from_millis(2_500) {
+                let r = http.get(&url).send().await.unwrap();
+                assert_eq!(r.status(), 404, "answered while 500 connections stall");
+                answered += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            answered
+        }
+    });
+    let open = still_open_after(stalled, Duration::from_millis(1_000 + 2_000)).await;
+    println!("500 half-sent requests: {open} still open {:?} after they started", started.elapsed());
+    assert_eq!(open, 0, "every half-sent request is closed within the header timeout + 2 s");
+    assert!(checks.await.unwrap() > 10);
+
+    // Past the connection cap, a new connection is answered 503 at once,
+    // while the admin listener's probe is still answered.
+    let capped = spawn_gateway_with(&nats.url(), test_topology(), |c| c.max_connections = 20).await;
+    let holding = idle(capped.addr, 20).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let refused = unprompted_answer(capped.addr, Duration::from_secs(2)).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.to_ascii_lowercase().contains("retry-after: 1"), "{refused}");
+    let probe = http.get(capped.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(probe.status(), 200, "the probe is answered over the cap");
+    let metrics = http.get(capped.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("olin_gateway_connections_refused_total 1"), "{metrics}");
+    drop(holding);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = http.get(capped.function_url("nope", "/")).send().await.unwrap();
+    assert_eq!(r.status(), 404, "served again once connections close");
+}
