@@ -362,7 +362,7 @@ async fn the_panel_is_served_with_a_strict_csp_and_caching() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
-    use olin_test_support::slow_client::{half_sent, idle, still_open_after, unprompted_answer};
+    use olin_test_support::slow_client::{half_sent, idle, keep_asking, still_open_after, unprompted_answer};
     use std::time::{Duration, Instant};
     let db = TestDb::new().await;
     let nats = NatsServer::start();
@@ -376,18 +376,7 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let started = Instant::now();
     let stalled = half_sent(control.addr(), 500).await;
-    let checks = tokio::spawn({
-        let (http, url) = (http.clone(), control.v1("/openapi.json"));
-        async move {
-            let mut answered = 0;
-            while started.elapsed() < Duration::from_millis(2_500) {
-                assert_eq!(http.get(&url).send().await.unwrap().status(), 200, "answered while 500 stall");
-                answered += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            answered
-        }
-    });
+    let checks = keep_asking(control.v1("/openapi.json"), 200, Duration::from_millis(2_500));
     let open = still_open_after(stalled, Duration::from_millis(1_000 + 2_000)).await;
     println!("500 half-sent requests: {open} still open {:?} after they started", started.elapsed());
     assert_eq!(open, 0, "every half-sent request is closed within the header timeout + 2 s");

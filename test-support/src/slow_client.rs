@@ -56,3 +56,21 @@ pub async fn unprompted_answer(addr: SocketAddr, wait: Duration) -> String {
     let _ = tokio::time::timeout(wait, c.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Asks `url` with a fresh connection every 100 ms for `period`, asserting
+/// each answer is `status`; the task's result is how many were answered.
+pub fn keep_asking(url: String, status: u16, period: Duration) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        // A fresh connection per request: an idle pooled one may be closed by a header timeout.
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+        let started = Instant::now();
+        let mut answered = 0;
+        while started.elapsed() < period {
+            let r = http.get(&url).send().await.expect("answered");
+            assert_eq!(r.status().as_u16(), status, "{url} answered while others stall");
+            answered += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        answered
+    })
+}

@@ -234,7 +234,7 @@ async fn the_response_header_policy() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
-    use olin_test_support::slow_client::{half_sent, idle, still_open_after, unprompted_answer};
+    use olin_test_support::slow_client::{half_sent, idle, keep_asking, still_open_after, unprompted_answer};
     let nats = NatsServer::start();
     let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
         c.header_timeout_ms = 1_000;
@@ -247,20 +247,8 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
     // 500 connections that send half a request line and then nothing.
     let started = Instant::now();
     let stalled = half_sent(gateway.addr, 500).await;
-    let checks = tokio::spawn({
-        let (http, url) = (http.clone(), gateway.function_url("nope", "/"));
-        async move {
-            // A normal request is answered throughout.
-            let mut answered = 0;
-            while started.elapsed() < Duration::from_millis(2_500) {
-                let r = http.get(&url).send().await.unwrap();
-                assert_eq!(r.status(), 404, "answered while 500 connections stall");
-                answered += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            answered
-        }
-    });
+    // A normal request is answered throughout.
+    let checks = keep_asking(gateway.function_url("nope", "/"), 404, Duration::from_millis(2_500));
     let open = still_open_after(stalled, Duration::from_millis(1_000 + 2_000)).await;
     println!("500 half-sent requests: {open} still open {:?} after they started", started.elapsed());
     assert_eq!(open, 0, "every half-sent request is closed within the header timeout + 2 s");
