@@ -62,11 +62,17 @@ pub(crate) struct Request {
     pub(crate) headers: HeaderMap,
     pub(crate) query: String,
     pub(crate) body: Bytes,
+    /// The caller, authenticated before the body was read (every route
+    /// but logging in and the API document).
+    pub(crate) authenticated: Option<Caller>,
 }
 
 impl Request {
     /// The authenticated caller.
     pub(crate) async fn caller(&self, api: &Api) -> Result<Caller, ApiError> {
+        if let Some(caller) = &self.authenticated {
+            return Ok(caller.clone());
+        }
         let header = self.headers.get("authorization").and_then(|v| v.to_str().ok());
         auth::authenticate(&api.db, &api.keys, header).await
     }
@@ -273,8 +279,31 @@ where
     Ok(buf.freeze())
 }
 
-/// Every `/v1` route, with bodies up to `max_body` bytes.
-pub(crate) fn routes(api: Arc<Api>, max_body: u64) -> BoxedFilter<(Response,)> {
+/// Largest JSON body of a route other than an upload or a try-it call: an
+/// anonymous client (a login) can make the API read at most this.
+pub(crate) const MAX_JSON_BODY: u64 = 64 << 10;
+
+/// Routes any client may call without a token; every other route is
+/// authenticated before its body is read.
+const ANONYMOUS: &[(Method, &str)] = &[(Method::POST, "/v1/tokens"), (Method::GET, "/v1/openapi.json")];
+
+/// The most body bytes the route `pattern` reads: a module upload's cap
+/// (`max_upload`) for uploads, the try-it call's own cap for it, and
+/// [`MAX_JSON_BODY`] for everything else.
+fn body_limit(pattern: &str, max_upload: u64) -> u64 {
+    match pattern {
+        "/v1/functions/{name}/versions" => max_upload,
+        "/v1/functions/{name}/invoke" => invoke::MAX_REQUEST_BYTES,
+        _ => MAX_JSON_BODY,
+    }
+}
+
+/// Every `/v1` route. A request is matched first, then its caller
+/// authenticated (unless the route is anonymous), and only then is its body
+/// read, up to the route's own limit ([`body_limit`]; uploads up to
+/// `max_upload` bytes): nothing a stranger sends is buffered beyond a small
+/// JSON document.
+pub(crate) fn routes(api: Arc<Api>, max_upload: u64) -> BoxedFilter<(Response,)> {
     let table = Arc::new(table());
     warp::path("v1")
         .and(warp::path::full())
@@ -285,17 +314,27 @@ pub(crate) fn routes(api: Arc<Api>, max_body: u64) -> BoxedFilter<(Response,)> {
         .then(move |path: warp::path::FullPath, method: Method, headers: HeaderMap, query, body| {
             let (api, table) = (api.clone(), table.clone());
             async move {
-                let body = match read_body(&headers, body, max_body).await {
-                    Ok(b) => b,
-                    Err(e) => return e.response(),
-                };
                 let path = path.as_str();
                 let mut allowed = false;
                 for (m, pattern, handler) in table.iter() {
                     if let Some(params) = match_path(pattern, path) {
                         if *m == method {
                             let metrics = api.metrics.clone();
-                            let resp = handler(api, params, Request { headers, query, body }).await;
+                            let authenticated = if ANONYMOUS.iter().any(|(am, ap)| am == m && ap == pattern) {
+                                None
+                            } else {
+                                let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+                                match auth::authenticate(&api.db, &api.keys, header).await {
+                                    Ok(caller) => Some(caller),
+                                    Err(e) => return e.response(),
+                                }
+                            };
+                            let body = match read_body(&headers, body, body_limit(pattern, max_upload)).await {
+                                Ok(b) => b,
+                                Err(e) => return e.response(),
+                            };
+                            let req = Request { headers, query, body, authenticated };
+                            let resp = handler(api, params, req).await;
                             metrics.request(method.as_str(), pattern, resp.status().as_u16());
                             return resp;
                         }

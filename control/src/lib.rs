@@ -85,6 +85,9 @@ impl Control {
         if cfg.migrate {
             Migrator::up(&deps.db, None).await?;
         }
+        // Hashed now, off the async threads: from the first login on, an
+        // unknown name costs what a wrong password does.
+        let _ = tokio::task::spawn_blocking(auth::decoy_hash).await;
         if let Some(spec) = &cfg.bootstrap_admin
             && api::bootstrap_admin(&deps.db, spec).await.map_err(ControlError::Bootstrap)?
         {
@@ -124,7 +127,7 @@ impl Control {
     pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) {
         let Listeners { public: listener, admin: admin_listener } = listeners;
         // Multipart framing on top of the largest module.
-        let max_body = self.api.max_module_bytes + 64 * 1024;
+        let max_upload = self.api.max_module_bytes + 64 * 1024;
         let db = self.api.db.clone();
         let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".to_owned());
         let readyz = warp::path!("readyz").and(warp::get()).then(move || {
@@ -142,7 +145,7 @@ impl Control {
         let metrics = self.api.metrics.clone();
         let metrics_route = warp::path!("metrics").and(warp::get()).map(move || metrics.render());
         let admin_routes = healthz.or(readyz).or(metrics_route).recover(error::recover);
-        let routes = api::routes(self.api.clone(), max_body).or(panel::routes()).recover(error::recover);
+        let routes = api::routes(self.api.clone(), max_upload).or(panel::routes()).recover(error::recover);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let ingest = tokio::spawn(ingest::run(
             self.api.db.clone(),

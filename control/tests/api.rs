@@ -393,3 +393,77 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(http.get(capped.v1("/openapi.json")).send().await.unwrap().status(), 200);
 }
+
+/// Sends a login whose user name is `size` bytes, declaring the length
+/// (`chunked`: false) or not; returns the status line and how many body
+/// bytes went out before the answer came.
+async fn huge_login(addr: std::net::SocketAddr, size: usize, chunked: bool) -> (String, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let framing =
+        if chunked { "Transfer-Encoding: chunked".to_owned() } else { format!("Content-Length: {}", size + 40) };
+    let head = format!("POST /v1/tokens HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{framing}\r\n\r\n");
+    c.write_all(head.as_bytes()).await.unwrap();
+    let (mut rd, mut wr) = c.into_split();
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = tokio::spawn({
+        let sent = sent.clone();
+        async move {
+            let chunk = vec![b'a'; 64 << 10];
+            let _ = wr.write_all(if chunked { b"" } else { b"{\"username\":\"" }).await;
+            while sent.load(std::sync::atomic::Ordering::SeqCst) < size {
+                let part = if chunked {
+                    [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat()
+                } else {
+                    chunk.clone()
+                };
+                if wr.write_all(&part).await.is_err() {
+                    break;
+                }
+                sent.fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), rd.read(&mut answer)).await.unwrap().unwrap_or(0);
+    writer.abort();
+    let sent = sent.load(std::sync::atomic::Ordering::SeqCst);
+    let text = String::from_utf8_lossy(&answer[..n]).into_owned();
+    (text.lines().next().unwrap_or_default().to_owned(), sent)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_huge_anonymous_login_is_refused_unread_and_stores_nothing() {
+    let e = env().await;
+    let db = e._db.connect().await;
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let row = db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    let size_sql = "SELECT pg_database_size(current_database())";
+    let audit_sql = "SELECT count(*) FROM audit_log";
+    let (size_before, audit_before) = (count(size_sql).await, count(audit_sql).await);
+    for chunked in [false, true, false] {
+        let (status, sent) = huge_login(e.control.addr(), 30 << 20, chunked).await;
+        println!("30 MB login (chunked: {chunked}): {status:?} after {} KiB sent", sent >> 10);
+        assert!(status.contains(" 413 "), "{status}");
+        assert!(sent < 30 << 20, "answered before the body was read in full ({sent} bytes sent)");
+    }
+    // A malformed name (too long, or outside the rules) is refused before
+    // any lookup or audit write.
+    let r = e.call("POST", "/tokens", None, Some(json!({"username": "x".repeat(65), "password": "whatever-1"}))).await;
+    assert_eq!(r.0, StatusCode::UNAUTHORIZED);
+    let r =
+        e.call("POST", "/tokens", None, Some(json!({"username": "Robert'); DROP", "password": "whatever-1"}))).await;
+    assert_eq!(r.0, StatusCode::UNAUTHORIZED);
+    let (size_after, audit_after) = (count(size_sql).await, count(audit_sql).await);
+    assert_eq!(audit_after, audit_before, "nothing was written to the audit log");
+    assert!(size_after - size_before < 5 << 10, "the database grew by {} bytes", size_after - size_before);
+    // A well-formed failed login is still audited.
+    let r = e.call("POST", "/tokens", None, Some(json!({"username": "nobody", "password": "whatever-1"}))).await;
+    assert_eq!(r.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(count(audit_sql).await, audit_before + 1);
+}

@@ -18,6 +18,9 @@ use crate::error::ApiError;
 /// Most body bytes returned (the rest is cut, and `truncated` says so).
 const MAX_BODY: usize = 1 << 20;
 
+/// Largest try-it request document: a 1 MiB body, as JSON text, and the rest.
+pub(crate) const MAX_REQUEST_BYTES: u64 = (2 << 20) + (64 << 10);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Header {

@@ -26,6 +26,12 @@ struct Login {
 /// `POST /v1/tokens`: username and password in, a bearer token out.
 pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let login: Login = req.json()?;
+    // Checked before any lookup or audit write: such a name cannot exist,
+    // and what a stranger sends is never stored.
+    let malformed = super::users::check_username(&login.username).is_err();
+    if malformed || login.password.len() > super::users::MAX_PASSWORD_BYTES {
+        return Err(ApiError::unauthorized("wrong username or password"));
+    }
     let ttl = login.expires_in.unwrap_or(api.token_ttl_secs);
     if ttl == 0 || ttl > api.token_ttl_secs {
         return Err(ApiError::bad_request(format!("expires_in must be 1..={} seconds", api.token_ttl_secs)));

@@ -30,7 +30,7 @@ fn default_role() -> String {
 }
 
 /// Checks a username: 1-64 of `a-z 0-9 . _ -`, starting with a letter or digit.
-fn check_username(name: &str) -> Result<(), ApiError> {
+pub(super) fn check_username(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(&c))
@@ -44,8 +44,11 @@ fn check_username(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Longest password accepted, in bytes (hashing cost grows with it).
+pub(super) const MAX_PASSWORD_BYTES: usize = 1024;
+
 fn check_password(password: &str) -> Result<(), ApiError> {
-    if password.chars().count() < 8 || password.len() > 1024 {
+    if password.chars().count() < 8 || password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::unprocessable("the password must be 8 to 1024 characters"));
     }
     Ok(())
