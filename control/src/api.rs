@@ -250,33 +250,28 @@ fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
 }
 
 /// Reads a body of at most `max` bytes (413 beyond, without reading on when
-/// `Content-Length` already says so).
-async fn read_body<S, B>(headers: &HeaderMap, body: S, max: u64) -> Result<Bytes, ApiError>
+/// `Content-Length` already says so), charged to the server's `budget` of
+/// buffered body bytes (503 `busy` past it). Keep the charge as long as the body.
+async fn read_body<S, B>(
+    headers: &HeaderMap,
+    body: S,
+    max: u64,
+    budget: &olin_serve::BodyBudget,
+) -> Result<(Bytes, olin_serve::BodyCharge), ApiError>
 where
     S: futures::Stream<Item = Result<B, warp::Error>>,
     B: bytes::Buf,
 {
-    use futures::StreamExt as _;
-    let too_large = || ApiError::new(error::Code::PayloadTooLarge, format!("the request body is over {max} bytes"));
     let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    let mut buf = bytes::BytesMut::new();
-    let mut body = std::pin::pin!(body);
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|e| ApiError::bad_request(format!("reading the body failed: {e}")))?;
-        if (buf.len() + chunk.remaining()) as u64 > max {
-            return Err(too_large());
+    olin_serve::read_body(body, declared, max, budget).await.map_err(|e| match e {
+        olin_serve::ReadError::TooLarge { max } => {
+            ApiError::new(error::Code::PayloadTooLarge, format!("the request body is over {max} bytes"))
         }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            let n = part.len();
-            buf.extend_from_slice(part);
-            chunk.advance(n);
+        olin_serve::ReadError::Busy { .. } => {
+            ApiError::new(error::Code::Busy, "the server holds too many request bodies; retry shortly")
         }
-    }
-    Ok(buf.freeze())
+        olin_serve::ReadError::Read(e) => ApiError::bad_request(format!("reading the body failed: {e}")),
+    })
 }
 
 /// Largest JSON body of a route other than an upload or a try-it call: an
@@ -303,7 +298,7 @@ fn body_limit(pattern: &str, max_upload: u64) -> u64 {
 /// read, up to the route's own limit ([`body_limit`]; uploads up to
 /// `max_upload` bytes): nothing a stranger sends is buffered beyond a small
 /// JSON document.
-pub(crate) fn routes(api: Arc<Api>, max_upload: u64) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBudget) -> BoxedFilter<(Response,)> {
     let table = Arc::new(table());
     warp::path("v1")
         .and(warp::path::full())
@@ -312,7 +307,7 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64) -> BoxedFilter<(Response,)>
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::body::stream())
         .then(move |path: warp::path::FullPath, method: Method, headers: HeaderMap, query, body| {
-            let (api, table) = (api.clone(), table.clone());
+            let (api, table, budget) = (api.clone(), table.clone(), budget.clone());
             async move {
                 let path = path.as_str();
                 let mut allowed = false;
@@ -329,8 +324,9 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64) -> BoxedFilter<(Response,)>
                                     Err(e) => return e.response(),
                                 }
                             };
-                            let body = match read_body(&headers, body, body_limit(pattern, max_upload)).await {
-                                Ok(b) => b,
+                            let limit = body_limit(pattern, max_upload);
+                            let (body, _charge) = match read_body(&headers, body, limit, &budget).await {
+                                Ok(read) => read,
                                 Err(e) => return e.response(),
                             };
                             let req = Request { headers, query, body, authenticated };

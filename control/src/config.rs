@@ -26,6 +26,10 @@ pub struct Config {
     /// 503 with `Retry-After` and closed.
     #[arg(long, env = "CONTROL_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Most request-body bytes held in memory at once, over all requests, in
+    /// MiB; a request that would pass it is answered 503 with `Retry-After`.
+    #[arg(long, env = "CONTROL_MAX_BUFFERED_BODY_MIB", default_value_t = 256)]
+    pub max_buffered_body_mib: u64,
     /// Postgres (`postgres://...`) or SQLite (`sqlite://file?mode=rwc`).
     #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     pub database_url: String,
@@ -84,6 +88,7 @@ impl Config {
             header_timeout_ms: 10_000,
             body_timeout_ms: 60_000,
             max_connections: 10_000,
+            max_buffered_body_mib: 256,
             database_url: database_url.to_owned(),
             migrate: true,
             nats_url: nats_url.to_owned(),

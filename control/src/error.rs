@@ -32,6 +32,8 @@ pub enum Code {
     Unprocessable,
     /// A dependency (database, object store, NATS) failed.
     Unavailable,
+    /// Too much in progress (request bodies held): retry later.
+    Busy,
     /// A bug.
     Internal,
 }
@@ -48,7 +50,7 @@ impl Code {
             Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Code::Unavailable | Code::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -66,6 +68,7 @@ impl Code {
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::Unprocessable => "unprocessable",
             Code::Unavailable => "unavailable",
+            Code::Busy => "busy",
             Code::Internal => "internal",
         }
     }
@@ -118,10 +121,14 @@ impl ApiError {
         ApiError::new(Code::Unavailable, format!("{what} is unavailable; try again"))
     }
 
-    /// The HTTP response.
+    /// The HTTP response (`Retry-After: 1` when busy).
     pub fn response(&self) -> Response {
         let body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
-        warp::reply::with_status(warp::reply::json(&body), self.code.status()).into_response()
+        let mut resp = warp::reply::with_status(warp::reply::json(&body), self.code.status()).into_response();
+        if self.code == Code::Busy {
+            resp.headers_mut().insert("retry-after", warp::http::HeaderValue::from_static("1"));
+        }
+        resp
     }
 }
 

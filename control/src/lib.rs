@@ -72,6 +72,7 @@ pub struct Control {
     api: Arc<api::Api>,
     events: async_nats::jetstream::consumer::PullConsumer,
     bounds: olin_serve::Bounds,
+    body_budget: olin_serve::BodyBudget,
 }
 
 impl Control {
@@ -118,7 +119,8 @@ impl Control {
             Ok(n) => info!(restored = n, "published routes missing from the route bucket"),
             Err(err) => warn!(%err, "restoring missing routes failed; deploys will publish them"),
         }
-        Ok(Control { api: Arc::new(api), events, bounds: cfg.bounds() })
+        let body_budget = olin_serve::BodyBudget::new(cfg.max_buffered_body_mib << 20);
+        Ok(Control { api: Arc::new(api), events, bounds: cfg.bounds(), body_budget })
     }
 
     /// Serves the API and the panel on `listeners.public`, and health,
@@ -145,7 +147,9 @@ impl Control {
         let metrics = self.api.metrics.clone();
         let metrics_route = warp::path!("metrics").and(warp::get()).map(move || metrics.render());
         let admin_routes = healthz.or(readyz).or(metrics_route).recover(error::recover);
-        let routes = api::routes(self.api.clone(), max_upload).or(panel::routes()).recover(error::recover);
+        let routes = api::routes(self.api.clone(), max_upload, self.body_budget.clone())
+            .or(panel::routes())
+            .recover(error::recover);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let ingest = tokio::spawn(ingest::run(
             self.api.db.clone(),

@@ -27,6 +27,10 @@ pub struct Config {
     /// 503 with `Retry-After` and closed.
     #[arg(long, env = "GATEWAY_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Most request-body bytes held in memory at once, over all requests, in
+    /// MiB; a request that would pass it is answered 503 with `Retry-After`.
+    #[arg(long, env = "GATEWAY_MAX_BUFFERED_BODY_MIB", default_value_t = 512)]
+    pub max_buffered_body_mib: u64,
     /// This gateway's id, used in its reply subjects (default: a fresh UUID).
     #[arg(long, env = "GATEWAY_ID")]
     pub gateway_id: Option<String>,
@@ -75,6 +79,7 @@ impl Config {
             header_timeout_ms: 10_000,
             body_timeout_ms: 60_000,
             max_connections: 10_000,
+            max_buffered_body_mib: 512,
             gateway_id: None,
             default_wall_ms: 30_000,
             queue_slack_ms: 5_000,

@@ -6,12 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
-use futures::{Stream, StreamExt};
+use bytes::{Buf, Bytes};
+use futures::Stream;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use olin_proto::Message as _;
 use olin_proto::v1::{AsyncResult, Header, InvocationRequest, InvocationResponse, Limits, Outcome, RouteRecord};
 use olin_proto::{header_policy, subject};
+use olin_serve::ReadError;
 use tracing::{info, warn};
 use warp::reply::Response;
 
@@ -162,10 +163,15 @@ async fn answer(
     if gw.presence.live() == 0 && gw.presence.refresh(&gw.workers_kv).await == 0 {
         return retry_later(StatusCode::SERVICE_UNAVAILABLE, "NO_WORKERS", "no worker is running; retry later");
     }
-    let body = match read_body(body, gw.config.max_body_bytes).await {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => return too_large(gw.config.max_body_bytes),
-        Err(BodyError::Read(err)) => {
+    // The charge is held until the call is answered: the body is kept that long.
+    let (body, _charge) = match olin_serve::read_body(body, declared, gw.config.max_body_bytes, &gw.body_budget).await {
+        Ok(read) => read,
+        Err(ReadError::TooLarge { max }) => return too_large(max),
+        Err(ReadError::Busy { .. }) => {
+            let why = "the gateway holds too many request bodies; retry shortly";
+            return retry_later(StatusCode::SERVICE_UNAVAILABLE, "BUSY", why);
+        }
+        Err(ReadError::Read(err)) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "BAD_BODY",
@@ -390,31 +396,6 @@ fn pick_target(route: &RouteRecord) -> Option<&str> {
         roll -= t.weight;
     }
     route.targets.last().map(|t| t.module_sha256.as_str())
-}
-
-enum BodyError {
-    TooLarge,
-    Read(warp::Error),
-}
-
-async fn read_body(
-    mut body: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin,
-    max: u64,
-) -> Result<Bytes, BodyError> {
-    let mut buf = BytesMut::new();
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(BodyError::Read)?;
-        if (buf.len() + chunk.remaining()) as u64 > max {
-            return Err(BodyError::TooLarge);
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            buf.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(buf.freeze())
 }
 
 fn host_and_port(headers: &HeaderMap, local_port: u16) -> (String, u16) {

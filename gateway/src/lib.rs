@@ -60,6 +60,8 @@ pub(crate) struct Gateway {
     pub(crate) presence: Arc<presence::Presence>,
     pub(crate) workers_kv: async_nats::jetstream::kv::Store,
     pub(crate) results_kv: async_nats::jetstream::kv::Store,
+    /// Request-body bytes all requests may hold at once.
+    pub(crate) body_budget: olin_serve::BodyBudget,
 }
 
 impl Gateway {
@@ -119,6 +121,7 @@ pub async fn run(
     };
     let Listeners { public: listener, admin: admin_listener } = listeners;
     let local_port = listener.local_addr()?.port();
+    let body_budget = olin_serve::BodyBudget::new(config.max_buffered_body_mib << 20);
     let gw = Arc::new(Gateway {
         id,
         config,
@@ -131,6 +134,7 @@ pub async fn run(
         presence,
         workers_kv: topo.workers.clone(),
         results_kv: topo.results.clone(),
+        body_budget,
     });
 
     let state = gw.clone();

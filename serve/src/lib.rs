@@ -16,9 +16,16 @@
 //! HTTP/1.1 only: the services sit behind an ingress or load balancer, and
 //! cleartext HTTP/2 with prior knowledge was one more protocol to bound.
 //!
+//! Request bodies are read into memory by [`read_body`], within the
+//! request's cap and a [`BodyBudget`] shared by every request of a server.
+//!
 //! Warp's own server has none of these (warp 0.4 starts hyper without a
 //! timer), so services hand [`serve`] a `warp::service(filter)`. It puts the
 //! peer's address in each request as [`Peer`]; [`remote`] reads it back.
+
+mod body;
+
+pub use body::{BodyBudget, BodyCharge, ReadError, read_body};
 
 use std::convert::Infallible;
 use std::future::Future;

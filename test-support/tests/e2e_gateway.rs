@@ -271,3 +271,43 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
     let r = http.get(capped.function_url("nope", "/")).send().await.unwrap();
     assert_eq!(r.status(), 404, "served again once connections close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn request_bodies_share_one_memory_budget() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    // A function whose calls are never taken (a heartbeat with no worker):
+    // each call holds its body until its deadline.
+    deploy_route(&client, &s3.store_args(), "slow", &fixtures::wat("sleepy.wat"), |r| {
+        r.limits = Some(Limits { wall_ms: 1_500, ..Default::default() })
+    })
+    .await;
+    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
+        c.queue_slack_ms = 500;
+        c.max_buffered_body_mib = 1;
+    })
+    .await;
+    let js = async_nats::jetstream::new(client.clone());
+    let workers = js.get_key_value(olin_proto::subject::KV_WORKERS).await.unwrap();
+    workers.put("phantom", "{}".into()).await.unwrap();
+    let http = reqwest::Client::new();
+    let post = |size: usize| {
+        let (http, url) = (http.clone(), gateway.function_url("slow", "/"));
+        tokio::spawn(async move {
+            let r = http.post(url).body(vec![b'x'; size]).send().await.unwrap();
+            (r.status().as_u16(), r.headers().get("olin-error").map(|v| v.to_str().unwrap().to_owned()))
+        })
+    };
+    let first = post(900 << 10);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first body holds 900 KiB of the 1 MiB budget until it is answered.
+    let (status, code) = post(900 << 10).await.unwrap();
+    assert_eq!((status, code.as_deref()), (503, Some("BUSY")));
+    let small = post(1 << 10);
+    assert_eq!(first.await.unwrap(), (504, Some("TIMEOUT".to_owned())), "the held call ran to its deadline");
+    assert_eq!(small.await.unwrap().0, 504, "a small body still fit");
+    // Once answered, its share is free again.
+    let again = post(900 << 10).await.unwrap();
+    assert_eq!(again.0, 504, "not refused: {again:?}");
+}
