@@ -55,6 +55,12 @@ pub(crate) struct Api {
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
     /// For calls to the gateway on a user's behalf (`invoke`).
     pub(crate) http: reqwest::Client,
+    /// Failed logins by name and by address.
+    pub(crate) logins: crate::throttle::LoginThrottle,
+    /// Where password hashes run.
+    pub(crate) hashes: crate::throttle::HashPool,
+    /// A header the operator's proxy sets to the client's address, if any.
+    pub(crate) client_ip_header: Option<String>,
 }
 
 /// One request as handlers see it.
@@ -65,6 +71,9 @@ pub(crate) struct Request {
     /// The caller, authenticated before the body was read (every route
     /// but logging in and the API document).
     pub(crate) authenticated: Option<Caller>,
+    /// The client's address: the connection's peer, or what the operator's
+    /// proxy says in its header (`CONTROL_CLIENT_IP_HEADER`).
+    pub(crate) client_ip: Option<std::net::IpAddr>,
 }
 
 impl Request {
@@ -274,6 +283,22 @@ where
     })
 }
 
+/// The client's address: the last value of `header` (set by the operator's
+/// proxy, which appends what it saw) if configured and present, else the
+/// connection's peer.
+fn client_ip(
+    headers: &HeaderMap,
+    header: Option<&str>,
+    peer: Option<std::net::SocketAddr>,
+) -> Option<std::net::IpAddr> {
+    let from_proxy = header
+        .and_then(|h| headers.get_all(h).iter().next_back())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|v| v.trim().parse().ok());
+    from_proxy.or(peer.map(|p| p.ip()))
+}
+
 /// Largest JSON body of a route other than an upload or a try-it call: an
 /// anonymous client (a login) can make the API read at most this.
 pub(crate) const MAX_JSON_BODY: u64 = 64 << 10;
@@ -306,10 +331,12 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBud
         .and(warp::header::headers_cloned())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::body::stream())
-        .then(move |path: warp::path::FullPath, method: Method, headers: HeaderMap, query, body| {
+        .and(olin_serve::remote())
+        .then(move |path: warp::path::FullPath, method: Method, headers: HeaderMap, query, body, peer| {
             let (api, table, budget) = (api.clone(), table.clone(), budget.clone());
             async move {
                 let path = path.as_str();
+                let client_ip = client_ip(&headers, api.client_ip_header.as_deref(), peer);
                 let mut allowed = false;
                 for (m, pattern, handler) in table.iter() {
                     if let Some(params) = match_path(pattern, path) {
@@ -329,7 +356,7 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBud
                                 Ok(read) => read,
                                 Err(e) => return e.response(),
                             };
-                            let req = Request { headers, query, body, authenticated };
+                            let req = Request { headers, query, body, authenticated, client_ip };
                             let resp = handler(api, params, req).await;
                             metrics.request(method.as_str(), pattern, resp.status().as_u16());
                             return resp;
@@ -353,6 +380,20 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn the_client_address_comes_from_the_proxy_only_when_configured() {
+        let peer = Some("10.0.0.9:4000".parse().unwrap());
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        assert_eq!(client_ip(&h, None, peer), Some("10.0.0.9".parse().unwrap()), "not configured: the peer");
+        assert_eq!(
+            client_ip(&h, Some("x-forwarded-for"), peer),
+            Some("203.0.113.7".parse().unwrap()),
+            "the proxy's entry"
+        );
+        assert_eq!(client_ip(&HeaderMap::new(), Some("x-real-ip"), peer), Some("10.0.0.9".parse().unwrap()));
+    }
 
     #[test]
     fn paths_match_patterns() {

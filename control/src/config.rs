@@ -49,6 +49,12 @@ pub struct Config {
     /// `username:password` of an admin created at start-up if no user exists yet.
     #[arg(long, env = "CONTROL_BOOTSTRAP_ADMIN", hide_env_values = true)]
     pub bootstrap_admin: Option<String>,
+    /// A header the proxy in front of control sets to the client's address
+    /// (e.g. `X-Forwarded-For`, whose last value it appends, or `X-Real-IP`),
+    /// for throttling logins per client. Unset: the connection's peer. Set
+    /// it only behind such a proxy: a client can send any header itself.
+    #[arg(long, env = "CONTROL_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
     /// Largest module upload, in bytes.
     #[arg(long, env = "CONTROL_MAX_MODULE_BYTES", default_value_t = 32 << 20)]
     pub max_module_bytes: u64,
@@ -95,6 +101,7 @@ impl Config {
             jwt_secret: jwt_secret.to_owned(),
             token_ttl_secs: 30 * 24 * 3600,
             bootstrap_admin: None,
+            client_ip_header: None,
             max_module_bytes: 32 << 20,
             max_memory_mib: 1024,
             gateway_url: "http://127.0.0.1:8080".to_owned(),

@@ -34,6 +34,8 @@ pub enum Code {
     Unavailable,
     /// Too much in progress (request bodies held): retry later.
     Busy,
+    /// Too many attempts (failed logins): wait `Retry-After` seconds.
+    TooManyRequests,
     /// A bug.
     Internal,
 }
@@ -51,6 +53,7 @@ impl Code {
             Code::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
             Code::Unavailable | Code::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,6 +72,7 @@ impl Code {
             Code::Unprocessable => "unprocessable",
             Code::Unavailable => "unavailable",
             Code::Busy => "busy",
+            Code::TooManyRequests => "too_many_requests",
             Code::Internal => "internal",
         }
     }
@@ -82,12 +86,20 @@ pub struct ApiError {
     pub code: Code,
     /// What happened and, where it helps, what to do.
     pub message: String,
+    /// Seconds to wait before retrying (`Retry-After`), when that is the answer.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error of `code`.
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into() }
+        let retry_after = (code == Code::Busy).then_some(1);
+        ApiError { code, message: message.into(), retry_after }
+    }
+
+    /// 429, to be retried after `secs` seconds.
+    pub fn too_many_requests(message: impl Into<String>, secs: u64) -> ApiError {
+        ApiError { retry_after: Some(secs), ..ApiError::new(Code::TooManyRequests, message) }
     }
 
     /// 400.
@@ -121,12 +133,12 @@ impl ApiError {
         ApiError::new(Code::Unavailable, format!("{what} is unavailable; try again"))
     }
 
-    /// The HTTP response (`Retry-After: 1` when busy).
+    /// The HTTP response (with `Retry-After` when the error has one).
     pub fn response(&self) -> Response {
         let body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
         let mut resp = warp::reply::with_status(warp::reply::json(&body), self.code.status()).into_response();
-        if self.code == Code::Busy {
-            resp.headers_mut().insert("retry-after", warp::http::HeaderValue::from_static("1"));
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert("retry-after", warp::http::HeaderValue::from(secs));
         }
         resp
     }

@@ -22,6 +22,7 @@ pub mod ingest;
 mod metrics;
 mod openapi;
 mod panel;
+mod throttle;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -113,6 +114,10 @@ impl Control {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| ControlError::Config(format!("HTTP client: {e}")))?,
+            logins: throttle::LoginThrottle::default(),
+            // Half the cores for password hashes, and 64 logins waiting.
+            hashes: throttle::HashPool::new(std::thread::available_parallelism().map_or(1, |n| n.get() / 2), 64),
+            client_ip_header: cfg.client_ip_header.clone(),
         };
         match api::restore_routes(&api).await {
             Ok(0) => {}

@@ -467,3 +467,81 @@ async fn a_huge_anonymous_login_is_refused_unread_and_stores_nothing() {
     assert_eq!(r.0, StatusCode::UNAUTHORIZED);
     assert_eq!(count(audit_sql).await, audit_before + 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_logins_are_throttled_and_a_login_flood_leaves_the_api_responsive() {
+    use std::time::{Duration, Instant};
+    let db = TestDb::new().await;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    // Behind a proxy that says who the client is.
+    let control =
+        spawn_control(db.url(), &nats.url(), s3.store_args(), |c| c.client_ip_header = Some("x-real-ip".into())).await;
+    let http = reqwest::Client::new();
+    let login = |user: &str, password: &str, from: &str| {
+        http.post(control.v1("/tokens"))
+            .header("x-real-ip", from)
+            .json(&json!({"username": user, "password": password}))
+            .send()
+    };
+    let admin = login("admin", ADMIN_PASSWORD, "192.0.2.1").await.unwrap().json::<Value>().await.unwrap();
+    let admin = admin["token"].as_str().unwrap().to_owned();
+    for name in ["bob", "carol"] {
+        let r = http
+            .post(control.v1("/users"))
+            .bearer_auth(&admin)
+            .json(&json!({"username": name, "password": "password-2"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+
+    // Ten wrong passwords for admin are refused; the eleventh is throttled.
+    for i in 0..10 {
+        let r = login("admin", "wrong-password", "198.51.100.1").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {}", i + 1);
+    }
+    let r = login("admin", "wrong-password", "198.51.100.1").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+    // Throttled by name: even the right password, from elsewhere, waits.
+    assert_eq!(login("admin", ADMIN_PASSWORD, "203.0.113.9").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another user from another address is unaffected.
+    assert_eq!(login("bob", "password-2", "198.51.100.2").await.unwrap().status(), StatusCode::CREATED);
+    // An address that fails for many names is throttled too.
+    for i in 0..30 {
+        let r = login(&format!("guess{i}"), "wrong-password", "198.51.100.66").await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = login("someone-new", "wrong-password", "198.51.100.66").await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "by address");
+
+    // 200 logins at once: hashes run on a bounded pool (the rest are told to
+    // come back), and an authenticated request is answered all along.
+    let bob = login("bob", "password-2", "198.51.100.2").await.unwrap().json::<Value>().await.unwrap();
+    let bob = bob["token"].as_str().unwrap().to_owned();
+    let flood: Vec<_> = (0..200)
+        .map(|i| {
+            let req = login("carol", "password-2", &format!("10.9.{}.{}", i / 200, i % 200));
+            tokio::spawn(async move { req.await.map(|r| r.status().as_u16()).unwrap_or(0) })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let t = Instant::now();
+        let r = http.get(control.v1("/functions")).bearer_auth(&bob).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        slowest = slowest.max(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for f in flood {
+        *statuses.entry(f.await.unwrap()).or_insert(0) += 1;
+    }
+    println!("200 concurrent logins: {statuses:?}; the slowest GET /v1/functions meanwhile took {slowest:?}");
+    assert!(slowest < Duration::from_millis(1_000), "{slowest:?}");
+    assert!(statuses.keys().all(|s| [201, 503].contains(s)), "created or told to come back: {statuses:?}");
+}

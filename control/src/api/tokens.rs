@@ -36,15 +36,19 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     if ttl == 0 || ttl > api.token_ttl_secs {
         return Err(ApiError::bad_request(format!("expires_in must be 1..={} seconds", api.token_ttl_secs)));
     }
+    // A throttled name or address costs no lookup and no hash.
+    api.logins.check(&login.username, req.client_ip)?;
     let user = users::Entity::find().filter(users::Column::Username.eq(&login.username)).one(&api.db).await?;
     // Verify against a decoy for unknown names: same time, same answer.
     let hash = user.as_ref().map_or_else(|| auth::decoy_hash().to_owned(), |u| u.password_hash.clone());
     let password = login.password.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash)).await.unwrap_or(false);
+    let ok = api.hashes.run(move || auth::verify_password(&password, &hash)).await?;
     let Some(user) = user.filter(|_| ok) else {
+        api.logins.failed(&login.username, req.client_ip);
         audit(api, None, "login_failed", &login.username, json!({})).await;
         return Err(ApiError::unauthorized("wrong username or password"));
     };
+    api.logins.succeeded(&login.username);
     let expires_at = Utc::now() + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 2));
     let id = new_id();
     api_tokens::ActiveModel {
