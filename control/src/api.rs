@@ -96,22 +96,15 @@ impl Request {
 
     /// The query string as `T`.
     pub(crate) fn query<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_urlencoded_like(&self.query)
+        parse_query(&self.query)
     }
 }
 
-/// Parses `a=1&b=x` into `T` via a JSON object of strings and numbers.
-fn serde_urlencoded_like<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    let mut map = serde_json::Map::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = percent_decode(k)?;
-        let v = percent_decode(v)?;
-        let value = v.parse::<i64>().map(serde_json::Value::from).unwrap_or(serde_json::Value::String(v));
-        map.insert(k, value);
-    }
-    serde_json::from_value(serde_json::Value::Object(map))
-        .map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))
+/// Parses a query string into `T` with the standard form decoder: every
+/// value is text to it, so `after=123` stays the name `"123"` and numbers
+/// are parsed only where `T` asks for one.
+fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    serde_urlencoded::from_str(query).map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))
 }
 
 fn percent_decode(s: &str) -> Result<String, ApiError> {
@@ -337,7 +330,7 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBud
             async move {
                 let path = path.as_str();
                 let client_ip = client_ip(&headers, api.client_ip_header.as_deref(), peer);
-                let mut allowed = false;
+                let mut allowed: Vec<&str> = Vec::new();
                 for (m, pattern, handler) in table.iter() {
                     if let Some(params) = match_path(pattern, path) {
                         if *m == method {
@@ -361,12 +354,16 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBud
                             metrics.request(method.as_str(), pattern, resp.status().as_u16());
                             return resp;
                         }
-                        allowed = true;
+                        allowed.push(m.as_str());
                     }
                 }
-                if allowed {
-                    ApiError::new(error::Code::MethodNotAllowed, format!("{method} is not allowed on {path}"))
-                        .response()
+                if !allowed.is_empty() {
+                    let message = format!("{method} is not allowed on {path}; allowed: {}", allowed.join(", "));
+                    let mut resp = ApiError::new(error::Code::MethodNotAllowed, message).response();
+                    if let Ok(v) = warp::http::HeaderValue::from_str(&allowed.join(", ")) {
+                        resp.headers_mut().insert(warp::http::header::ALLOW, v);
+                    }
+                    resp
                 } else {
                     ApiError::new(error::Code::NotFound, format!("no route {path}; see /v1/openapi.json")).response()
                 }
@@ -412,9 +409,11 @@ mod tests {
             limit: u64,
             after: Option<String>,
         }
-        let q: Q = serde_urlencoded_like("limit=5&after=a%2Db").unwrap();
+        let q: Q = parse_query("limit=5&after=a%2Db").unwrap();
         assert_eq!((q.limit, q.after.as_deref()), (5, Some("a-b")));
-        assert!(serde_urlencoded_like::<Q>("limit=5&bogus=1").is_err());
-        assert!(serde_urlencoded_like::<Q>("limit=%zz").is_err());
+        let q: Q = parse_query("limit=5&after=123").unwrap();
+        assert_eq!(q.after.as_deref(), Some("123"), "a digits-only name stays a name");
+        assert!(parse_query::<Q>("limit=5&bogus=1").is_err());
+        assert!(parse_query::<Q>("limit=five").is_err());
     }
 }

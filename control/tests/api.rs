@@ -260,8 +260,14 @@ async fn bad_input_is_refused_and_changes_nothing() {
     assert_eq!((r.0, error_code(&r.1)), (StatusCode::NOT_FOUND, "not_found"));
     let r = e.call("PUT", "/functions", Some(&ada), None).await;
     assert_eq!((r.0, error_code(&r.1)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+    let r = e.http.put(e.control.v1("/functions")).bearer_auth(&ada).send().await.unwrap();
+    assert_eq!(r.headers()["allow"], "POST, GET", "405 names what is allowed");
     let r = e.call("GET", "/functions?limit=0", Some(&ada), None).await;
     assert_eq!(r.0, StatusCode::BAD_REQUEST);
+    // A digits-only function name (a valid DNS label) pages like any other.
+    assert_eq!(e.call("POST", "/functions", Some(&ada), Some(json!({"name": "123"}))).await.0, StatusCode::CREATED);
+    let (st, page) = e.call("GET", "/functions?limit=1&after=123", Some(&ada), None).await;
+    assert_eq!(st, StatusCode::OK, "{page}");
 }
 
 #[tokio::test]
