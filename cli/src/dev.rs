@@ -108,6 +108,11 @@ pub struct Dev {
     /// Deploy the examples.
     #[arg(long, env = "OLIN_DEV_DEMO")]
     pub demo: bool,
+    /// Addresses besides public ones that functions' outbound requests and
+    /// async callbacks may reach, as CIDRs (e.g. `127.0.0.0/8` to call a
+    /// service on this machine). Plain-http callbacks are allowed in dev.
+    #[arg(long, env = "OLIN_DEV_EGRESS_ALLOW_CIDRS", default_value = "")]
+    pub egress_allow_cidrs: String,
     /// Do not store a login for olinctl (context `dev`).
     #[arg(long, env = "OLIN_DEV_NO_LOGIN")]
     pub no_login: bool,
@@ -189,6 +194,7 @@ impl Dev {
 
         let mut worker_cfg = olin_worker::Config::new(&nats.url(), store.clone());
         worker_cfg.concurrency = self.concurrency;
+        worker_cfg.egress_allow_cidrs.clone_from(&self.egress_allow_cidrs);
         let worker = olin_worker::Worker::start(
             &worker_cfg,
             olin_worker::Deps { nats: client.clone(), store: objects.clone(), topology: topo.clone() },
@@ -220,6 +226,8 @@ impl Dev {
         let control_task = tokio::spawn(control.serve(control_listeners, stopped(stop_rx.clone())));
         let mut gw_cfg = olin_gateway::Config::with_listen(gateway_addr);
         gw_cfg.nats_url = nats.url();
+        gw_cfg.callback_allow_http = true;
+        gw_cfg.egress_allow_cidrs.clone_from(&self.egress_allow_cidrs);
         let gw_listeners = olin_gateway::Listeners { public: gateway_listener, admin: gateway_admin };
         let gw_task =
             tokio::spawn(olin_gateway::run(gw_cfg, gw_listeners, client.clone(), topo.clone(), stopped(stop_rx)));

@@ -61,6 +61,8 @@ pub(crate) struct Api {
     pub(crate) hashes: crate::throttle::HashPool,
     /// A header the operator's proxy sets to the client's address, if any.
     pub(crate) client_ip_header: Option<String>,
+    /// Whether egress allow-lists may hold `*` and IP literals.
+    pub(crate) egress_allow_literals: bool,
 }
 
 /// One request as handlers see it.

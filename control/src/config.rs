@@ -55,6 +55,10 @@ pub struct Config {
     /// it only behind such a proxy: a client can send any header itself.
     #[arg(long, env = "CONTROL_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
+    /// Let functions' egress allow-lists hold `*` and IP literals (by default
+    /// only host names and `*.domain`); the workers still vet every address.
+    #[arg(long, env = "CONTROL_EGRESS_ALLOW_LITERALS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub egress_allow_literals: bool,
     /// Largest module upload, in bytes.
     #[arg(long, env = "CONTROL_MAX_MODULE_BYTES", default_value_t = 32 << 20)]
     pub max_module_bytes: u64,
@@ -102,6 +106,7 @@ impl Config {
             token_ttl_secs: 30 * 24 * 3600,
             bootstrap_admin: None,
             client_ip_header: None,
+            egress_allow_literals: false,
             max_module_bytes: 32 << 20,
             max_memory_mib: 1024,
             gateway_url: "http://127.0.0.1:8080".to_owned(),

@@ -118,6 +118,7 @@ impl Control {
             // Half the cores for password hashes, and 64 logins waiting.
             hashes: throttle::HashPool::new(std::thread::available_parallelism().map_or(1, |n| n.get() / 2), 64),
             client_ip_header: cfg.client_ip_header.clone(),
+            egress_allow_literals: cfg.egress_allow_literals,
         };
         match api::restore_routes(&api).await {
             Ok(0) => {}

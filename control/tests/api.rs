@@ -220,6 +220,18 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let r = e.call("POST", "/functions", Some(&ada), Some(json!({"name": "fn"}))).await;
     assert_eq!((r.0, error_code(&r.1)), (StatusCode::CONFLICT, "conflict"));
 
+    // Egress allow-lists name hosts: a wildcard or an address (loopback, the
+    // cloud metadata service) is refused unless the operator allows literals.
+    for bad in ["*", "127.0.0.1", "169.254.169.254", "[::1]:80", "10.0.0.1:8080", "bad host", "a..b"] {
+        let r = e.call("PATCH", "/functions/fn", Some(&ada), Some(json!({"egress_allow": [bad]}))).await;
+        assert_eq!((r.0, error_code(&r.1)), (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"), "{bad:?}");
+        assert!(r.1["error"]["message"].as_str().unwrap().contains("egress_allow entry"), "{}", r.1);
+    }
+    let (_, f) = e.call("GET", "/functions/fn", Some(&ada), None).await;
+    assert_eq!(f["egress_allow"], json!([]), "nothing was stored: {f}");
+    let r = e.call("PATCH", "/functions/fn", Some(&ada), Some(json!({"egress_allow": ["api.example.com:443"]}))).await;
+    assert_eq!(r.0, StatusCode::OK, "{}", r.1);
+
     // Uploads: too large, not wasm, disallowed import, no _start, huge memory, wrong media type.
     let upload = |body: Vec<u8>| e.raw("POST", "/functions/fn/versions", &ada, "application/wasm", body);
     let r = upload(vec![0; (1 << 20) + 1]).await;

@@ -52,6 +52,13 @@ pub struct Config {
     /// Serve `{function}.{base-domain}` as the function (host routing), besides `/f/{function}/`.
     #[arg(long, env = "GATEWAY_BASE_DOMAIN")]
     pub base_domain: Option<String>,
+    /// Accept `http://` callback URLs (default: `https://` only).
+    #[arg(long, env = "GATEWAY_CALLBACK_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub callback_allow_http: bool,
+    /// CIDRs a callback URL's IP literal may name besides public addresses,
+    /// comma-separated; should match the workers' `WORKER_EGRESS_ALLOW_CIDRS`.
+    #[arg(long, env = "GATEWAY_EGRESS_ALLOW_CIDRS", default_value = "")]
+    pub egress_allow_cidrs: String,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -87,6 +94,8 @@ impl Config {
             max_header_bytes: 32 << 10,
             async_deadline_ms: 3_600_000,
             base_domain: None,
+            callback_allow_http: false,
+            egress_allow_cidrs: String::new(),
             log_format: "text".into(),
             topology: olin_proto::topology::TopologyArgs::default(),
         }

@@ -10,6 +10,7 @@ use bytes::{Buf, Bytes};
 use futures::Stream;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use olin_proto::Message as _;
+use olin_proto::net_policy::AddressPolicy;
 use olin_proto::v1::{AsyncResult, Header, InvocationRequest, InvocationResponse, Limits, Outcome, RouteRecord};
 use olin_proto::{header_policy, subject};
 use olin_serve::ReadError;
@@ -184,10 +185,11 @@ async fn answer(
     let is_async = async_path || prefers_async(&headers);
     let callback_url = match headers.get(CALLBACK_HEADER) {
         None => String::new(),
-        Some(v) => match v.to_str().ok().filter(|u| valid_callback(u)) {
-            Some(u) if is_async => u.to_owned(),
+        Some(v) => match v.to_str().ok().map(|u| callback_refused(u, gw.config.callback_allow_http, &gw.egress)) {
+            Some(None) if is_async => v.to_str().unwrap_or_default().to_owned(),
+            Some(Some(why)) => return error(StatusCode::BAD_REQUEST, "BAD_CALLBACK", why, None),
             _ => {
-                let msg = "Olin-Callback-Url must be an http(s) URL, on an async call";
+                let msg = "Olin-Callback-Url must be an https URL, on an async call";
                 return error(StatusCode::BAD_REQUEST, "BAD_CALLBACK", msg, None);
             }
         },
@@ -272,13 +274,29 @@ fn prefers_async(headers: &HeaderMap) -> bool {
         .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }
 
-fn valid_callback(url: &str) -> bool {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    rest.is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or("");
-        !host.is_empty() && !host.contains('@') && !url.chars().any(|c| c.is_whitespace() || c.is_control())
-    })
+/// Why a callback URL is refused, if it is: not `https` (unless the
+/// operator allows `http`), malformed, or an IP literal that is not an
+/// address outbound traffic may reach (a name is vetted by the worker when
+/// it connects).
+fn callback_refused(url: &str, allow_http: bool, policy: &AddressPolicy) -> Option<&'static str> {
+    let parsed = url::Url::parse(url).ok().filter(|u| u.username().is_empty() && u.password().is_none());
+    let Some(parsed) = parsed.filter(|_| !url.chars().any(|c| c.is_whitespace() || c.is_control())) else {
+        return Some("Olin-Callback-Url is not a URL without credentials");
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        _ => return Some("Olin-Callback-Url must be an https URL"),
+    }
+    match parsed.host() {
+        None => Some("Olin-Callback-Url has no host"),
+        Some(url::Host::Ipv4(ip)) if !policy.permits(ip.into()) => Some(REFUSED_TARGET),
+        Some(url::Host::Ipv6(ip)) if !policy.permits(ip.into()) => Some(REFUSED_TARGET),
+        Some(_) => None,
+    }
 }
+
+const REFUSED_TARGET: &str = "Olin-Callback-Url is not an address outbound traffic may reach";
 
 /// 202 for an accepted async call, pointing at its result.
 fn accepted(invocation_id: &str) -> Response {
@@ -523,12 +541,21 @@ mod tests {
         assert!(!prefers_async(&h));
         h.insert("prefer", HeaderValue::from_static("return=minimal, respond-async"));
         assert!(prefers_async(&h));
-        assert!(valid_callback("https://example.com/hook"));
-        assert!(valid_callback("http://127.0.0.1:9/x"));
-        assert!(!valid_callback("ftp://example.com"));
-        assert!(!valid_callback("https://"));
-        assert!(!valid_callback("https://user@host/"));
-        assert!(!valid_callback("https://a b/"));
+        let none = AddressPolicy::default();
+        let refused = |url, http| callback_refused(url, http, &none);
+        assert_eq!(refused("https://example.com/hook", false), None);
+        assert_eq!(refused("http://example.com/hook", false), Some("Olin-Callback-Url must be an https URL"));
+        assert_eq!(refused("http://example.com/hook", true), None);
+        assert_eq!(refused("https://127.0.0.1:9/x", false), Some(REFUSED_TARGET));
+        assert_eq!(refused("https://[::1]/x", false), Some(REFUSED_TARGET));
+        assert_eq!(refused("https://169.254.169.254/latest", false), Some(REFUSED_TARGET));
+        assert_eq!(refused("https://[::ffff:10.0.0.1]/", false), Some(REFUSED_TARGET));
+        assert_eq!(refused("https://8.8.8.8/x", false), None);
+        let loopback: AddressPolicy = "127.0.0.0/8".parse().unwrap();
+        assert_eq!(callback_refused("http://127.0.0.1:9/x", true, &loopback), None, "an operator allowance");
+        for bad in ["ftp://example.com", "https://", "https://user@host/", "https://a b/"] {
+            assert!(refused(bad, true).is_some(), "{bad}");
+        }
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub enum GatewayError {
     /// A subject could not be built from the gateway id.
     #[error(transparent)]
     Name(#[from] subject::NameError),
+    /// A setting is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
     /// The listener has no local address.
     #[error("listener: {0}")]
     Listener(#[from] std::io::Error),
@@ -62,6 +65,8 @@ pub(crate) struct Gateway {
     pub(crate) results_kv: async_nats::jetstream::kv::Store,
     /// Request-body bytes all requests may hold at once.
     pub(crate) body_budget: olin_serve::BodyBudget,
+    /// Where callbacks may point (IP literals are vetted here).
+    pub(crate) egress: olin_proto::net_policy::AddressPolicy,
 }
 
 impl Gateway {
@@ -122,6 +127,7 @@ pub async fn run(
     let Listeners { public: listener, admin: admin_listener } = listeners;
     let local_port = listener.local_addr()?.port();
     let body_budget = olin_serve::BodyBudget::new(config.max_buffered_body_mib << 20);
+    let egress = config.egress_allow_cidrs.parse().map_err(GatewayError::Config)?;
     let gw = Arc::new(Gateway {
         id,
         config,
@@ -135,6 +141,7 @@ pub async fn run(
         workers_kv: topo.workers.clone(),
         results_kv: topo.results.clone(),
         body_budget,
+        egress,
     });
 
     let state = gw.clone();

@@ -47,6 +47,10 @@ pub enum EgressError {
     /// No response within the request's timeout.
     #[error("no response within {0:?}")]
     Timeout(Duration),
+    /// The target is not an address outbound traffic may reach (not public,
+    /// and not allowed by the operator); nothing was sent.
+    #[error("the target is not an address outbound traffic may reach")]
+    Denied,
     /// The exchange failed (connection refused, TLS failure, bad method...).
     #[error("{0}")]
     Failed(String),

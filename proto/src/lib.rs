@@ -5,6 +5,7 @@
 //! - [`v1`]: prost types generated from `proto/olin/v1/*.proto` by `build.rs`.
 //! - [`header_policy`]: which HTTP headers cross between the platform and a
 //!   function.
+//! - [`net_policy`]: which addresses a function's outbound traffic may reach.
 //! - [`subject`]: every NATS subject, stream, consumer, bucket and header name.
 //!   No other crate builds a subject with `format!`.
 //! - [`topology`] (feature `jetstream`): idempotent creation of the streams,
@@ -19,6 +20,7 @@ pub mod dead_letters;
 pub mod header_policy;
 #[cfg(feature = "store")]
 pub mod module_store;
+pub mod net_policy;
 pub mod subject;
 #[cfg(feature = "jetstream")]
 pub mod topology;

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use olin_proto::subject;
-use olin_test_support::{NatsServer, S3Server, deploy, fixtures, spawn_gateway, spawn_worker};
+use olin_test_support::{
+    NatsServer, S3Server, deploy, fixtures, spawn_gateway, spawn_gateway_with, spawn_worker, spawn_worker_with,
+    test_topology,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -22,6 +25,18 @@ async fn settled(http: &reqwest::Client, url: &str) -> reqwest::Response {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{url} stayed pending");
+}
+
+/// The callback receivers here are on this machine: the operator allows
+/// loopback and plain http for these tests.
+const LOOPBACK: &str = "127.0.0.0/8";
+
+async fn loopback_gateway(nats_url: &str) -> olin_test_support::GatewayHandle {
+    spawn_gateway_with(nats_url, test_topology(), |c| {
+        c.callback_allow_http = true;
+        c.egress_allow_cidrs = LOOPBACK.into();
+    })
+    .await
 }
 
 /// A callback receiver on 127.0.0.1 that stores each request body.
@@ -71,8 +86,8 @@ async fn accepted_then_fetched_with_a_callback() {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let _worker = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.egress_allow_cidrs = LOOPBACK.into()).await;
+    let gateway = loopback_gateway(&nats.url()).await;
     let http = reqwest::Client::new();
     let (hook, got) = receiver().await;
 
@@ -130,8 +145,8 @@ async fn a_callback_target_that_is_down_is_retried_then_given_up() {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let _worker = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.egress_allow_cidrs = LOOPBACK.into()).await;
+    let gateway = loopback_gateway(&nats.url()).await;
     let http = reqwest::Client::new();
     // A port nobody listens on.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
@@ -156,6 +171,73 @@ async fn a_callback_target_that_is_down_is_retried_then_given_up() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(callback.starts_with("failed (3 attempts): "), "recorded: {callback}");
+}
+
+/// Callback URLs cannot point async results at the operator's network: the
+/// gateway refuses plain http and internal addresses up front, and the
+/// worker refuses a name that resolves inside when it connects, once,
+/// without retrying and without touching the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callbacks_cannot_reach_the_operators_network() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 inside.test\n").unwrap();
+    let h = hosts.clone();
+    let _worker = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.egress_hosts = Some(h)).await;
+    let strict = spawn_gateway(&nats.url()).await;
+    let http_ok = spawn_gateway_with(&nats.url(), test_topology(), |c| c.callback_allow_http = true).await;
+    let http = reqwest::Client::new();
+    let (hook, got) = receiver().await;
+    let port = hook.rsplit(':').next().unwrap().split('/').next().unwrap().to_owned();
+
+    let refused = |gateway: &olin_test_support::GatewayHandle, url: String| {
+        let r = http.post(format!("{}/async/f/echo", gateway.url())).header("olin-callback-url", url).body("x").send();
+        async move {
+            let r = r.await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = refused(&strict, hook.clone()).await;
+    assert_eq!(status, 400, "plain http is refused by default: {body}");
+    assert!(body.contains("https"), "{body}");
+    for url in [
+        hook.clone(),
+        format!("http://127.0.0.1:{port}/hook"),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://10.0.0.1/hook".to_owned(),
+        format!("http://[::1]:{port}/hook"),
+        format!("http://[::ffff:127.0.0.1]:{port}/hook"),
+    ] {
+        let (status, body) = refused(&http_ok, url.clone()).await;
+        assert_eq!(status, 400, "{url}: {body}");
+        assert!(body.contains("not an address outbound traffic may reach"), "{url}: {body}");
+    }
+
+    // A name the gateway cannot judge is accepted; the worker refuses it.
+    let r = http
+        .post(format!("{}/async/f/echo", http_ok.url()))
+        .header("olin-callback-url", format!("http://inside.test:{port}/hook"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = format!("{}{}", http_ok.url(), r.headers()["location"].to_str().unwrap());
+    assert_eq!(settled(&http, &location).await.status(), 200, "the call itself succeeded");
+    let mut callback = String::new();
+    for _ in 0..100 {
+        let r = http.get(&location).send().await.unwrap();
+        callback = r.headers()["olin-callback"].to_str().unwrap().to_owned();
+        if callback.starts_with("failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(callback, "failed (1 attempts): the callback's address is not one outbound traffic may reach");
+    assert!(got.lock().await.is_empty(), "the receiver was never reached");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -125,7 +125,8 @@ async fn http_resources_reach_allowed_hosts_only() {
         r.egress_allow = vec!["127.0.0.1:1".into()];
     })
     .await;
-    let _worker = spawn_worker(&nats.url(), store, 2).await;
+    // The upstream is on loopback, which only an operator's allowance opens.
+    let _worker = spawn_worker_with(&nats.url(), store, |c| c.egress_allow_cidrs = "127.0.0.0/8".into()).await;
     let gateway = spawn_gateway(&nats.url()).await;
     let http = reqwest::Client::new();
 
@@ -152,6 +153,53 @@ async fn http_resources_reach_allowed_hosts_only() {
         assert!(r.text().await.unwrap().is_empty());
     }
     assert_eq!(seen.lock().await.len(), 1, "denied calls never reached the upstream");
+}
+
+/// A tenant's allow-list cannot open the operator's network: loopback,
+/// private and link-local addresses (the cloud metadata service) are refused
+/// whether named by address or by a name that resolves there, and nothing
+/// connects to them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn allow_lists_cannot_reach_the_operators_network() {
+    olin_test_support::init_tracing();
+    let (port, seen) = upstream().await;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let store = s3.store_args();
+    let wasm = fixtures::wat("http.wat");
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = dir.path().join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 local.test\n::1 local6.test\n10.1.2.3 private.test\n").unwrap();
+    let cases = [
+        ("by-address", format!("http://127.0.0.1:{port}/"), format!("127.0.0.1:{port}")),
+        ("by-name", format!("http://local.test:{port}/"), format!("local.test:{port}")),
+        ("by-name-v6", format!("http://local6.test:{port}/"), format!("local6.test:{port}")),
+        ("private", "http://private.test/".to_owned(), "private.test".to_owned()),
+        ("metadata", "http://169.254.169.254/latest/meta-data/".to_owned(), "169.254.169.254".to_owned()),
+        ("mapped", format!("http://[::ffff:127.0.0.1]:{port}/"), "*".to_owned()),
+        ("wildcard", format!("http://localhost:{port}/"), "*".to_owned()),
+    ];
+    for (name, url, allow) in &cases {
+        deploy_route(&client, &store, name, &wasm, |r| {
+            r.env = vec![EnvVar { name: "TARGET_URL".into(), value: url.clone() }];
+            r.egress_allow = vec![allow.clone()];
+        })
+        .await;
+    }
+    let h = hosts.clone();
+    let _worker = spawn_worker_with(&nats.url(), store, |c| c.egress_hosts = Some(h)).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+
+    for (name, url, _) in &cases {
+        let r = http.get(gateway.function_url(name, "/")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{name}");
+        assert_eq!(r.headers()["x-open"], "0", "{name}: the allow-list opens {url}");
+        assert_eq!(r.headers()["x-flush"], "-3", "{name}: but the address is refused");
+        assert!(r.text().await.unwrap().is_empty(), "{name}");
+    }
+    assert!(seen.lock().await.is_empty(), "nothing reached the loopback server");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -129,7 +129,11 @@ async fn deliver_callback(
                 break;
             }
             Ok(status) => last_error = format!("the callback answered {status}"),
-            Err(err) => last_error = err,
+            Err(err @ crate::egress::CallbackError::Refused) => {
+                last_error = err.to_string();
+                break;
+            }
+            Err(err) => last_error = err.to_string(),
         }
         if let Some(wait) = CALLBACK_BACKOFF.get(attempt) {
             tokio::time::sleep(*wait).await;

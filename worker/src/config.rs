@@ -87,6 +87,17 @@ pub struct Config {
     /// requests besides the system roots (an internal CA, a test CA).
     #[arg(long, env = "WORKER_EGRESS_CA_FILE")]
     pub egress_ca_file: Option<PathBuf>,
+    /// CIDRs outbound traffic of functions (their `http(s)` resources and
+    /// async callbacks) may reach besides public addresses, comma-separated
+    /// (e.g. `10.20.0.0/16` for an internal API functions must call).
+    /// Everything else that is not public (loopback, private ranges,
+    /// link-local and so the cloud metadata service, ...) is refused.
+    #[arg(long, env = "WORKER_EGRESS_ALLOW_CIDRS", default_value = "")]
+    pub egress_allow_cidrs: String,
+    /// A hosts file (`<address> <name>...` lines) answering names before
+    /// DNS, for functions' outbound traffic; its answers are vetted like DNS's.
+    #[arg(long, env = "WORKER_EGRESS_HOSTS")]
+    pub egress_hosts: Option<PathBuf>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -119,6 +130,8 @@ impl Config {
             cache_key: None,
             cache_memory_mib: 512,
             egress_ca_file: None,
+            egress_allow_cidrs: String::new(),
+            egress_hosts: None,
             backlog_interval_ms: 5000,
             log_format: "text".to_owned(),
             store,

@@ -189,6 +189,17 @@ impl Worker {
             None => Vec::new(),
         };
         // An engine generation holds what the module cache may hold.
+        let policy: olin_proto::net_policy::AddressPolicy = cfg
+            .egress_allow_cidrs
+            .parse()
+            .map_err(|e| WorkerError::Egress(format!("WORKER_EGRESS_ALLOW_CIDRS: {e}")))?;
+        let hosts = match &cfg.egress_hosts {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| egress::parse_hosts(&text))
+                .map_err(|e| WorkerError::Egress(format!("{}: {e}", path.display())))?,
+            None => Default::default(),
+        };
         let runtime = Runtime::new(maxima.memory_pages()).with_generation_bytes(cfg.cache_memory_mib << 20);
         let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let stats = Arc::<Stats>::default();
@@ -214,7 +225,7 @@ impl Worker {
             stats,
             results: topo.results.clone(),
             outbox,
-            egress: match egress::HttpEgress::new(tokio::runtime::Handle::current(), extra_roots) {
+            egress: match egress::HttpEgress::new(tokio::runtime::Handle::current(), extra_roots, policy, hosts) {
                 Ok(e) => Some(Arc::new(e)),
                 Err(err) if cfg.egress_ca_file.is_some() => return Err(WorkerError::Egress(err.to_string())),
                 Err(err) => {

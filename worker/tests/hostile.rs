@@ -148,7 +148,13 @@ async fn the_hostile_corpus_never_takes_the_worker_down() {
         })
         .await;
     }
-    let worker = WorkerProcess::spawn(WORKER, &nats.url(), &store, &[("WORKER_CONCURRENCY", "1")]).await;
+    let worker = WorkerProcess::spawn(
+        WORKER,
+        &nats.url(),
+        &store,
+        &[("WORKER_CONCURRENCY", "1"), ("WORKER_EGRESS_ALLOW_CIDRS", "127.0.0.0/8")],
+    )
+    .await;
     let gateway = spawn_gateway(&nats.url()).await;
     let http = reqwest::Client::new();
     for c in &cases {

@@ -253,8 +253,11 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
             Set(limit("host_budget_bytes", l.host_budget_bytes, max.host_budget_bytes, f.host_budget_bytes)?);
     }
     if let Some(hosts) = patch.egress_allow {
-        if hosts.len() > 100 || hosts.iter().any(|h| h.is_empty() || h.len() > 253 || h.contains(['/', ' ', '@'])) {
-            return Err(ApiError::unprocessable("egress_allow takes up to 100 host names (optionally host:port)"));
+        if hosts.len() > 100 {
+            return Err(ApiError::unprocessable("egress_allow takes up to 100 entries"));
+        }
+        for h in &hosts {
+            check_egress_entry(h, api.egress_allow_literals).map_err(ApiError::unprocessable)?;
         }
         row.egress_allow = Set(json!(hosts).to_string());
     }
@@ -268,4 +271,60 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
     super::deployments::publish_route(api, &f).await?;
     audit(api, Some(&caller.user.id), "function_updated", &f.name, json!({})).await;
     Ok(warp::reply::json(&one_function_json(api, &f).await?).into_response())
+}
+
+/// Checks one egress allow-list entry: a host name or `*.domain`, with an
+/// optional `:port`. `*` (every host) and IP literals are the operator's to
+/// allow (`CONTROL_EGRESS_ALLOW_LITERALS`): a tenant cannot point a function
+/// at an address by number, and whatever a name resolves to is vetted by
+/// the workers either way.
+fn check_egress_entry(entry: &str, literals_allowed: bool) -> Result<(), String> {
+    let bad = |why: &str| format!("egress_allow entry {entry:?}: {why}");
+    let host = match entry.rsplit_once(':') {
+        Some((h, port)) if !h.ends_with(':') && (!h.contains(':') || h.starts_with('[')) => {
+            port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+            h
+        }
+        _ => entry,
+    };
+    let literal = host == "*" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok();
+    if literal {
+        return if literals_allowed {
+            Ok(())
+        } else {
+            Err(bad("`*` and IP addresses are not allowed here (an operator may enable them); name hosts"))
+        };
+    }
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(bad("not a host name (letters, digits and '-', in dot-separated labels), *.domain, or host:port"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn egress_entries_name_hosts() {
+        for ok in ["example.com", "api.example.com:8443", "*.example.com", "localhost", "a-b.c0"] {
+            assert_eq!(check_egress_entry(ok, false), Ok(()), "{ok}");
+        }
+        for literal in ["*", "127.0.0.1", "127.0.0.1:8081", "169.254.169.254", "[::1]", "[::1]:80", "::1"] {
+            let err = check_egress_entry(literal, false).unwrap_err();
+            assert!(err.contains(literal), "{err}");
+            assert_eq!(check_egress_entry(literal, true), Ok(()), "an operator allows {literal}");
+        }
+        for bad in ["", "exa mple.com", "http://x", "a@b", "-x.com", "x.com:99999", "*.", "a..b", "x/y"] {
+            assert!(check_egress_entry(bad, true).is_err(), "{bad:?}");
+        }
+    }
 }

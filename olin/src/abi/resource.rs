@@ -375,6 +375,9 @@ fn send_http(
         Err(EgressError::TooLarge { .. }) if room < MAX_HTTP_RESPONSE => {
             return Err(Sent::Stop(budget.exhausted(HTTP_BUFFERS)));
         }
+        // Permission denied, as for a host not in the allow-list: the guest
+        // learns nothing of whether something listens there.
+        Err(err @ EgressError::Denied) => return Err(fail(OlinError::PermissionDenied, err.to_string())),
         Err(err) => return Err(fail(OlinError::Unknown, err.to_string())),
     };
     let serialized = serialize_response(&resp);

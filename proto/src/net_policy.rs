@@ -1,0 +1,181 @@
+//! Which network addresses a function's outbound traffic (its `http(s)`
+//! resources, an async call's callback) may reach: public addresses, and
+//! what the operator allows by CIDR. Pure and shared: the worker vets every
+//! address a name resolves to, and connects to exactly those; the gateway
+//! vets callback URLs that are IP literals before accepting a call.
+//!
+//! Not public (denied unless allowed): unspecified, loopback, RFC 1918,
+//! carrier-grade NAT, link-local (so `169.254.169.254`, the cloud metadata
+//! service), the IETF and benchmarking ranges, documentation ranges,
+//! multicast, broadcast and reserved space; in IPv6 the same plus
+//! unique-local and link-local, and the IPv4 address inside IPv4-mapped,
+//! IPv4-compatible, NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`) forms is
+//! judged as IPv4.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use ipnet::IpNet;
+
+/// The operator's allowances on top of public addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressPolicy {
+    allowed: Vec<IpNet>,
+}
+
+impl FromStr for AddressPolicy {
+    type Err = String;
+
+    /// Comma-separated CIDRs (`10.20.0.0/16, fd00::/8`); empty for none.
+    fn from_str(list: &str) -> Result<Self, String> {
+        let allowed = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<IpNet>().map_err(|e| format!("{s:?} is not a CIDR: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(AddressPolicy { allowed })
+    }
+}
+
+impl AddressPolicy {
+    /// Whether outbound traffic may go to `ip`.
+    pub fn permits(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        is_public(ip) || self.allowed.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// Whether `ip` is a public unicast address.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_unspecified()
+        || a == 0                                        // 0.0.0.0/8 "this network"
+        || ip.is_loopback()                              // 127/8
+        || ip.is_private()                               // 10/8, 172.16/12, 192.168/16
+        || (a == 100 && (64..128).contains(&b))          // 100.64/10 CGNAT
+        || ip.is_link_local()                            // 169.254/16
+        || (a == 192 && b == 0 && c == 0)                // 192.0.0/24 IETF
+        || (a == 192 && b == 0 && c == 2)                // 192.0.2/24 TEST-NET-1
+        || (a == 198 && (b == 18 || b == 19))            // 198.18/15 benchmarking
+        || (a == 198 && b == 51 && c == 100)             // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113)              // TEST-NET-3
+        || a >= 224) // multicast, reserved, broadcast
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let s = ip.segments();
+    // An IPv4 address in disguise is judged as that address.
+    let embedded = |hi: usize| Ipv4Addr::new((s[hi] >> 8) as u8, s[hi] as u8, (s[hi + 1] >> 8) as u8, s[hi + 1] as u8);
+    if s[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_loopback() && !ip.is_unspecified() {
+        return is_public_v4(embedded(6)); // IPv4-compatible ::a.b.c.d
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        return is_public_v4(embedded(6)); // NAT64 64:ff9b::/96
+    }
+    if s[0] == 0x2002 {
+        return is_public_v4(embedded(1)); // 6to4 2002:a.b.c.d::/48
+    }
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || (s[0] & 0xfe00) == 0xfc00                    // fc00::/7 unique-local
+        || (s[0] & 0xffc0) == 0xfe80                    // fe80::/10 link-local
+        || (s[0] & 0xffc0) == 0xfec0                    // fec0::/10 site-local (deprecated)
+        || (s[0] == 0x2001 && s[1] == 0x0db8)           // documentation
+        || (s[0] == 0x2001 && s[1] == 0)                // Teredo
+        || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])     // discard-only 100::/64
+        || (s[0] == 0x0064 && s[1] == 0xff9b && s[2] == 1)) // local-use NAT64 64:ff9b:1::/48
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn only_public_unicast_is_public() {
+        for inside in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "127.0.0.1",
+            "127.8.9.10",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "100.64.0.1",
+            "100.127.255.254",
+            "169.254.169.254",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.1.1.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "2001:0:4136:e378::1",
+            "100::1",
+            "64:ff9b:1::1",
+        ] {
+            assert!(!is_public(ip(inside)), "{inside} is not public");
+        }
+        for outside in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "8.8.8.8",
+            "100.63.0.1",
+            "100.128.0.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::",
+        ] {
+            assert!(is_public(ip(outside)), "{outside} is public");
+        }
+    }
+
+    #[test]
+    fn the_operator_allows_by_cidr() {
+        let none = AddressPolicy::default();
+        assert!(!none.permits(ip("127.0.0.1")));
+        assert!(none.permits(ip("1.1.1.1")));
+        let some: AddressPolicy = "127.0.0.0/8, fd00::/8".parse().unwrap();
+        assert!(some.permits(ip("127.0.0.1")));
+        assert!(some.permits(ip("::ffff:127.0.0.1")), "a mapped address is judged as IPv4");
+        assert!(some.permits(ip("fd00::5")));
+        assert!(!some.permits(ip("169.254.169.254")));
+        assert!("10.0.0.0/33".parse::<AddressPolicy>().is_err());
+        assert_eq!("".parse::<AddressPolicy>().unwrap(), AddressPolicy::default());
+    }
+}
