@@ -17,24 +17,30 @@ use std::str::FromStr;
 
 use ipnet::IpNet;
 
-/// The operator's allowances on top of public addresses.
+/// The operator's allowances on top of public addresses, and exceptions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressPolicy {
     allowed: Vec<IpNet>,
+    denied: Vec<IpNet>,
 }
 
 impl FromStr for AddressPolicy {
     type Err = String;
 
-    /// Comma-separated CIDRs (`10.20.0.0/16, fd00::/8`); empty for none.
+    /// Comma-separated CIDRs (`10.20.0.0/16, fd00::/8`); empty for none. A
+    /// `!` before one denies it, whether public or inside an allowed range
+    /// (`10.20.0.0/16, !10.20.5.0/24`: the platform's own services).
     fn from_str(list: &str) -> Result<Self, String> {
-        let allowed = list
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse::<IpNet>().map_err(|e| format!("{s:?} is not a CIDR: {e}")))
-            .collect::<Result<_, _>>()?;
-        Ok(AddressPolicy { allowed })
+        let mut policy = AddressPolicy::default();
+        for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (into, cidr) = match entry.strip_prefix('!') {
+                Some(rest) => (&mut policy.denied, rest.trim()),
+                None => (&mut policy.allowed, entry),
+            };
+            let net = cidr.parse::<IpNet>().or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from));
+            into.push(net.map_err(|e| format!("{entry:?} is not a CIDR or an address: {e}"))?);
+        }
+        Ok(policy)
     }
 }
 
@@ -42,7 +48,18 @@ impl AddressPolicy {
     /// Whether outbound traffic may go to `ip`.
     pub fn permits(&self, ip: IpAddr) -> bool {
         let ip = ip.to_canonical();
-        is_public(ip) || self.allowed.iter().any(|net| net.contains(&ip))
+        let within = |nets: &[IpNet]| nets.iter().any(|net| net.contains(&ip));
+        !within(&self.denied) && (is_public(ip) || within(&self.allowed))
+    }
+
+    /// The allowed range holding `ip`, if one does and `ip` is not public:
+    /// for warning that an allowance opens a platform service.
+    pub fn opened_by(&self, ip: IpAddr) -> Option<IpNet> {
+        let ip = ip.to_canonical();
+        if is_public(ip) || self.denied.iter().any(|net| net.contains(&ip)) {
+            return None;
+        }
+        self.allowed.iter().find(|net| net.contains(&ip)).copied()
     }
 }
 
@@ -176,6 +193,19 @@ mod tests {
         assert!(some.permits(ip("fd00::5")));
         assert!(!some.permits(ip("169.254.169.254")));
         assert!("10.0.0.0/33".parse::<AddressPolicy>().is_err());
+        assert!("!".parse::<AddressPolicy>().is_err());
+
+        // Exceptions win over allowances and over being public.
+        let holes: AddressPolicy = "10.0.0.0/8, !10.0.5.0/24, !1.1.1.1, ! 10.9.9.9".parse().unwrap();
+        assert!(holes.permits(ip("10.0.4.1")));
+        assert!(!holes.permits(ip("10.0.5.1")));
+        assert!(!holes.permits(ip("::ffff:10.0.5.1")));
+        assert!(!holes.permits(ip("1.1.1.1")));
+        assert!(!holes.permits(ip("10.9.9.9")));
+        assert!(holes.permits(ip("1.0.0.1")));
+        assert_eq!(holes.opened_by(ip("10.0.4.1")), Some("10.0.0.0/8".parse().unwrap()));
+        assert_eq!(holes.opened_by(ip("10.0.5.1")), None);
+        assert_eq!(holes.opened_by(ip("1.0.0.1")), None);
         assert_eq!("".parse::<AddressPolicy>().unwrap(), AddressPolicy::default());
     }
 }

@@ -70,7 +70,12 @@ async fn hostile_guests_never_take_the_worker_down() {
 
 /// A one-route HTTP server on 127.0.0.1 that records each request head.
 async fn upstream() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    upstream_on("127.0.0.1:0").await
+}
+
+/// The same server on `addr`.
+async fn upstream_on(addr: &str) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
@@ -170,7 +175,15 @@ async fn allow_lists_cannot_reach_the_operators_network() {
     let wasm = fixtures::wat("http.wat");
     let dir = tempfile::tempdir().unwrap();
     let hosts = dir.path().join("hosts");
-    std::fs::write(&hosts, "127.0.0.1 local.test\n::1 local6.test\n10.1.2.3 private.test\n").unwrap();
+    // rebind.test answers loopback and an address the operator opened
+    // (127.0.0.2 stands in for a public one), in both orders.
+    let (_, opened) = upstream_on(&format!("127.0.0.2:{port}")).await;
+    std::fs::write(
+        &hosts,
+        "127.0.0.1 local.test rebind.test\n127.0.0.2 rebind.test rebind2.test\n127.0.0.1 rebind2.test\n\
+         ::1 local6.test\n10.1.2.3 private.test\n",
+    )
+    .unwrap();
     let cases = [
         ("by-address", format!("http://127.0.0.1:{port}/"), format!("127.0.0.1:{port}")),
         ("by-name", format!("http://local.test:{port}/"), format!("local.test:{port}")),
@@ -187,10 +200,29 @@ async fn allow_lists_cannot_reach_the_operators_network() {
         })
         .await;
     }
+    for name in ["rebind", "rebind2"] {
+        deploy_route(&client, &store, name, &wasm, |r| {
+            r.env = vec![EnvVar { name: "TARGET_URL".into(), value: format!("http://{name}.test:{port}/") }];
+            r.egress_allow = vec![format!("{name}.test:{port}")];
+        })
+        .await;
+    }
     let h = hosts.clone();
-    let _worker = spawn_worker_with(&nats.url(), store, |c| c.egress_hosts = Some(h)).await;
+    let _worker = spawn_worker_with(&nats.url(), store, |c| {
+        c.egress_hosts = Some(h);
+        c.egress_allow_cidrs = "127.0.0.2/32".into();
+    })
+    .await;
     let gateway = spawn_gateway(&nats.url()).await;
     let http = reqwest::Client::new();
+
+    // A name with a permitted answer is reached there, and only there.
+    for name in ["rebind", "rebind2"] {
+        let r = http.get(gateway.function_url(name, "/")).send().await.unwrap();
+        assert_eq!(r.headers()["x-flush"], "0", "{name}");
+        assert!(r.text().await.unwrap().ends_with("hello from upstream"), "{name}");
+    }
+    assert_eq!(opened.lock().await.len(), 2, "both calls went to the permitted address");
 
     for (name, url, _) in &cases {
         let r = http.get(gateway.function_url(name, "/")).send().await.unwrap();

@@ -89,9 +89,11 @@ pub struct Config {
     pub egress_ca_file: Option<PathBuf>,
     /// CIDRs outbound traffic of functions (their `http(s)` resources and
     /// async callbacks) may reach besides public addresses, comma-separated
-    /// (e.g. `10.20.0.0/16` for an internal API functions must call).
-    /// Everything else that is not public (loopback, private ranges,
-    /// link-local and so the cloud metadata service, ...) is refused.
+    /// (e.g. `10.20.0.0/16` for an internal API functions must call); a `!`
+    /// before one denies it even if public or allowed (`!10.20.5.0/24`: the
+    /// platform's own services). Everything else that is not public
+    /// (loopback, private ranges, link-local and so the cloud metadata
+    /// service, ...) is refused.
     #[arg(long, env = "WORKER_EGRESS_ALLOW_CIDRS", default_value = "")]
     pub egress_allow_cidrs: String,
     /// A hosts file (`<address> <name>...` lines) answering names before

@@ -21,6 +21,7 @@ use olin::{Egress, EgressError, EgressRequest, EgressResponse};
 use olin_proto::net_policy::AddressPolicy;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::runtime::Handle;
+use tracing::warn;
 
 /// Resolves names to the addresses the policy permits, and only those.
 pub(crate) struct VettedResolver {
@@ -69,6 +70,30 @@ fn refused(err: &reqwest::Error) -> bool {
         source = e.source();
     }
     false
+}
+
+/// Warns for each platform endpoint (`urls`: NATS servers, the module
+/// store) whose address the operator's allowance opens to functions.
+pub(crate) async fn warn_if_opened(policy: &AddressPolicy, urls: &[&str]) {
+    for url in urls.iter().flat_map(|u| u.split(',')).map(str::trim) {
+        let full = if url.contains("://") { url.to_owned() } else { format!("nats://{url}") };
+        let Some((host, port)) = url::Url::parse(&full).ok().and_then(|u| {
+            Some((u.host_str()?.trim_matches(['[', ']']).to_owned(), u.port_or_known_default().unwrap_or(4222)))
+        }) else {
+            continue;
+        };
+        let Ok(Ok(addrs)) =
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::lookup_host((host.as_str(), port))).await
+        else {
+            continue;
+        };
+        for addr in addrs {
+            if let Some(net) = policy.opened_by(addr.ip()) {
+                warn!(endpoint = %url, address = %addr.ip(), allowance = %net,
+                    "functions may reach this platform endpoint: deny it with `!{}` in WORKER_EGRESS_ALLOW_CIDRS", addr.ip());
+            }
+        }
+    }
 }
 
 /// Parses a hosts file: `<address> <name>...` lines, `#` comments.

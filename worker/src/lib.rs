@@ -193,6 +193,8 @@ impl Worker {
             .egress_allow_cidrs
             .parse()
             .map_err(|e| WorkerError::Egress(format!("WORKER_EGRESS_ALLOW_CIDRS: {e}")))?;
+        let endpoints = [Some(cfg.nats_url.as_str()), cfg.store.s3_endpoint.as_deref()];
+        egress::warn_if_opened(&policy, &endpoints.into_iter().flatten().collect::<Vec<_>>()).await;
         let hosts = match &cfg.egress_hosts {
             Some(path) => std::fs::read_to_string(path)
                 .map_err(|e| e.to_string())
