@@ -156,7 +156,7 @@ pub fn run(count: u64, seed: u64, mut progress: impl FnMut(&Report)) -> anyhow::
             method: "POST".into(),
             path: "/x".into(),
             body: Bytes::from_static(b"generated"),
-            env: vec![EnvVar { name: "TARGET_URL".into(), value: "log://".into() }],
+            env: vec![EnvVar::plain("TARGET_URL", "log://")],
             limits: Some(limits),
             ..Default::default()
         };

@@ -11,9 +11,9 @@ use crate::output::{self, Format, Table};
 /// `olinctl dead-letters` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeadLetters {
-    /// NATS server URL(s), comma-separated.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222", global = true)]
-    pub nats_url: String,
+    /// NATS connection: the operator's credential (`olin-operator`).
+    #[command(flatten)]
+    pub nats: olin_proto::connect::NatsArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,9 +43,11 @@ impl DeadLetters {
     /// # Errors
     /// If NATS cannot be reached or the operation fails.
     pub async fn run(self, format: Format) -> anyhow::Result<()> {
-        let client = async_nats::connect(&self.nats_url)
+        let client = self
+            .nats
+            .connect(olin_proto::access::Role::Operator)
             .await
-            .with_context(|| format!("connecting to NATS at {} (set --nats-url or NATS_URL)", self.nats_url))?;
+            .context("set --nats-url, NATS_USER/NATS_PASSWORD and NATS_TLS_CA")?;
         let js = async_nats::jetstream::new(client);
         match self.command {
             Command::List { limit } => {

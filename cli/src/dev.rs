@@ -25,9 +25,10 @@ use tokio::sync::watch;
 use crate::client::Client;
 use crate::contexts::Context;
 use crate::error::{CliError, Result};
-use crate::nats_process::{NatsProcess, NatsProcessError};
+use crate::nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
 use crate::progress::Progress;
 use crate::session::Global;
+use olin_proto::access::Role;
 
 /// An example `--demo` deploys.
 pub struct Example {
@@ -145,7 +146,10 @@ impl Dev {
         let nats_dir = data_dir.join("nats");
         // Each run starts from an empty queue: a stale store would replay old calls.
         let _ = std::fs::remove_dir_all(&nats_dir);
-        let mut nats = match NatsProcess::start(&nats_dir, -1) {
+        // NATS as in production: TLS, one credential per service, no anonymous
+        // access. The operator's credential is left in `nats/auth/olin-operator.env`.
+        let security = NatsSecurity::generate(&nats_dir.join("auth")).context("securing nats-server")?;
+        let mut nats = match NatsProcess::start(&nats_dir, -1, Some(&security)) {
             Ok(n) => n,
             Err(NatsProcessError::NotInstalled) => {
                 return Err(CliError::usage(
@@ -155,7 +159,7 @@ impl Dev {
             }
             Err(e) => return Err(CliError::Other(e.into())),
         };
-        let result = self.serve(g, &nats, &data_dir, shutdown).await;
+        let result = self.serve(g, &nats, &security, &data_dir, shutdown).await;
         nats.kill();
         result
     }
@@ -173,13 +177,16 @@ impl Dev {
         &self,
         g: &Global,
         nats: &NatsProcess,
+        security: &NatsSecurity,
         data_dir: &Path,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         let store = olin_worker::ModuleStoreArgs::local(&data_dir.join("modules"));
         let objects = store.open().context("opening the module store")?;
         let topo = olin_proto::topology::TopologyConfig::default();
-        let client = async_nats::connect(nats.url()).await.context("connecting to nats-server")?;
+        let connect = |role: Role| async move {
+            security.args(&nats.url(), role).connect(role).await.context("connecting to nats-server")
+        };
         let gateway_listener = Self::bind(self.gateway, "gateway", "--gateway").await?;
         let control_listener = Self::bind(self.control, "control plane", "--control").await?;
         // Health, readiness and metrics: loopback, any free port.
@@ -192,12 +199,17 @@ impl Dev {
         let gateway_url = format!("http://{gateway_addr}");
         let control_url = format!("http://{}", control_listener.local_addr().context("control address")?);
 
+        // Secret values are sealed under a key of this stack's own.
+        let sealing = hex::decode(secret_file(&data_dir.join("secrets-key"), 32)?).context("reading secrets-key")?;
+        let secrets_keys =
+            format!("dev:{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealing));
         let mut worker_cfg = olin_worker::Config::new(&nats.url(), store.clone());
         worker_cfg.concurrency = self.concurrency;
         worker_cfg.egress_allow_cidrs.clone_from(&self.egress_allow_cidrs);
+        worker_cfg.secrets_keys = Some(secrets_keys.clone());
         let worker = olin_worker::Worker::start(
             &worker_cfg,
-            olin_worker::Deps { nats: client.clone(), store: objects.clone(), topology: topo.clone() },
+            olin_worker::Deps { nats: connect(Role::Worker).await?, store: objects.clone(), topology: topo.clone() },
         )
         .await
         .context("starting the worker")?;
@@ -209,10 +221,16 @@ impl Dev {
         let mut control_cfg = olin_control::Config::new(&db_url, &nats.url(), store.clone(), &secret);
         control_cfg.bootstrap_admin = Some(format!("admin:{admin_password}"));
         control_cfg.gateway_url = gateway_url.clone();
+        control_cfg.secrets_keys = Some(secrets_keys.clone());
         let db = sea_orm::Database::connect(&db_url).await.context("opening the SQLite database")?;
         let control = olin_control::Control::start(
             &control_cfg,
-            olin_control::Deps { db, nats: client.clone(), store: objects.clone(), topology: topo.clone() },
+            olin_control::Deps {
+                db,
+                nats: connect(Role::Control).await?,
+                store: objects.clone(),
+                topology: topo.clone(),
+            },
         )
         .await
         .context("starting the control plane")?;
@@ -225,12 +243,12 @@ impl Dev {
         let control_listeners = olin_control::Listeners { public: control_listener, admin: control_admin };
         let control_task = tokio::spawn(control.serve(control_listeners, stopped(stop_rx.clone())));
         let mut gw_cfg = olin_gateway::Config::with_listen(gateway_addr);
-        gw_cfg.nats_url = nats.url();
+        gw_cfg.nats = security.args(&nats.url(), Role::Gateway);
         gw_cfg.callback_allow_http = true;
         gw_cfg.egress_allow_cidrs.clone_from(&self.egress_allow_cidrs);
         let gw_listeners = olin_gateway::Listeners { public: gateway_listener, admin: gateway_admin };
-        let gw_task =
-            tokio::spawn(olin_gateway::run(gw_cfg, gw_listeners, client.clone(), topo.clone(), stopped(stop_rx)));
+        let gw_nats = connect(Role::Gateway).await?;
+        let gw_task = tokio::spawn(olin_gateway::run(gw_cfg, gw_listeners, gw_nats, topo.clone(), stopped(stop_rx)));
 
         let started = self.after_start(g, &control_url, &admin_password).await;
         if let Ok(lines) = &started {
@@ -238,7 +256,11 @@ impl Dev {
             println!("  gateway:  {gateway_url}/f/<function>/");
             println!("  control:  {control_url}/v1 (admin password in {})", data_dir.join("admin-password").display());
             println!("  panel:    {control_url}/ (log in as admin)");
-            println!("  nats:     {}", nats.url());
+            println!(
+                "  nats:     {} (TLS; operator credential in {})",
+                nats.url(),
+                security.env_file(Role::Operator).display()
+            );
             println!(
                 "  metrics:  http://{gateway_admin_addr}/metrics (gateway), http://{control_admin_addr}/metrics (control)"
             );

@@ -1,12 +1,20 @@
 //! Runs `nats-server` as a child process with JetStream on a random port,
 //! reading the port back from its log. Used by `olinctl dev` and the tests.
+//!
+//! With a [`NatsSecurity`] the server runs as production does: TLS with a
+//! certificate from a throwaway CA, one user per platform role with the
+//! permissions of `olin_proto::access`, and no anonymous access.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use olin_proto::access::{self, Role};
+use olin_proto::connect::NatsArgs;
+use rand::RngCore as _;
 use thiserror::Error;
 
 /// Largest message accepted: a 10 MiB body plus framing.
@@ -24,9 +32,102 @@ pub enum NatsProcessError {
     /// It started but never said where it listens.
     #[error("nats-server did not report its client port within {0:?}")]
     NoPort(Duration),
+    /// The CA or server certificate could not be made.
+    #[error("making the NATS TLS certificates: {0}")]
+    Certificate(#[from] rcgen::Error),
     /// Any other I/O failure.
     #[error("starting nats-server: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// The TLS material and role credentials of a secured server, kept in a
+/// directory readable only by its owner.
+#[derive(Debug, Clone)]
+pub struct NatsSecurity {
+    dir: PathBuf,
+    passwords: BTreeMap<Role, String>,
+}
+
+fn secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+impl NatsSecurity {
+    /// Makes a CA, a server certificate for `127.0.0.1` and `localhost`
+    /// signed by it, and a random password per role, under `dir`.
+    ///
+    /// # Errors
+    /// [`NatsProcessError`] if the files cannot be written.
+    pub fn generate(dir: &Path) -> Result<NatsSecurity, NatsProcessError> {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        std::fs::create_dir_all(dir)?;
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "olincloud NATS CA");
+        let ca = ca_params.self_signed(&ca_key)?;
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate()?;
+        let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?
+            .signed_by(&server_key, &issuer)?;
+        std::fs::write(dir.join("ca.pem"), ca.pem())?;
+        std::fs::write(dir.join("server.pem"), server.pem())?;
+        secret_file(&dir.join("server.key"), &server_key.serialize_pem())?;
+        let passwords = Role::ALL
+            .into_iter()
+            .map(|role| {
+                let mut raw = [0u8; 24];
+                rand::thread_rng().fill_bytes(&mut raw);
+                (role, hex::encode(raw))
+            })
+            .collect();
+        let security = NatsSecurity { dir: dir.to_owned(), passwords };
+        for role in Role::ALL {
+            let env = format!(
+                "NATS_USER={}\nNATS_PASSWORD={}\nNATS_TLS_CA={}\n",
+                role.user(),
+                security.password(role),
+                security.ca().display()
+            );
+            secret_file(&security.env_file(role), &env)?;
+        }
+        Ok(security)
+    }
+
+    /// The CA certificate clients verify the server against.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    /// The generated password of `role`.
+    pub fn password(&self, role: Role) -> &str {
+        self.passwords.get(&role).map_or("", String::as_str)
+    }
+
+    /// A file of `NATS_USER`, `NATS_PASSWORD` and `NATS_TLS_CA` for `role`,
+    /// to `source` before running `olinctl dead-letters` or a service.
+    pub fn env_file(&self, role: Role) -> PathBuf {
+        self.dir.join(format!("{}.env", role.user()))
+    }
+
+    /// The connection settings of `role` to the server at `url`.
+    pub fn args(&self, url: &str, role: Role) -> NatsArgs {
+        NatsArgs::new(url).with_user(role.user(), self.password(role)).with_tls_ca(self.ca())
+    }
+
+    /// The server's `tls` and `authorization` configuration.
+    fn conf(&self) -> String {
+        let users: Vec<_> = Role::ALL.into_iter().map(|r| (r, access::Password::Literal(self.password(r)))).collect();
+        format!(
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n  timeout: 5\n}}\n{}",
+            self.dir.join("server.pem").display().to_string(),
+            self.dir.join("server.key").display().to_string(),
+            access::authorization_conf(&users)
+        )
+    }
 }
 
 /// A running `nats-server`; killed on drop.
@@ -34,18 +135,21 @@ pub struct NatsProcess {
     child: Child,
     port: u16,
     store_dir: PathBuf,
+    tls: bool,
 }
 
 impl NatsProcess {
     /// Starts `nats-server -a 127.0.0.1 -p <port> -js -sd <dir>/jetstream`;
-    /// `port` -1 picks a random free port.
+    /// `port` -1 picks a random free port. With `security`, clients must
+    /// use TLS and a role's credential.
     ///
     /// # Errors
     /// [`NatsProcessError`] if the binary is missing or does not start.
-    pub fn start(dir: &Path, port: i32) -> Result<NatsProcess, NatsProcessError> {
+    pub fn start(dir: &Path, port: i32, security: Option<&NatsSecurity>) -> Result<NatsProcess, NatsProcessError> {
         std::fs::create_dir_all(dir)?;
         let conf = dir.join("nats.conf");
-        std::fs::write(&conf, format!("max_payload: {MAX_PAYLOAD}\n"))?;
+        let secured = security.map(NatsSecurity::conf).unwrap_or_default();
+        secret_file(&conf, &format!("max_payload: {MAX_PAYLOAD}\n{secured}"))?;
         let store_dir = dir.join("jetstream");
         let mut child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
@@ -77,7 +181,7 @@ impl NatsProcess {
         });
         let wait = Duration::from_secs(20);
         match rx.recv_timeout(wait) {
-            Ok(port) => Ok(NatsProcess { child, port, store_dir }),
+            Ok(port) => Ok(NatsProcess { child, port, store_dir, tls: security.is_some() }),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -96,9 +200,10 @@ impl NatsProcess {
         self.port
     }
 
-    /// `nats://127.0.0.1:<port>`.
+    /// `tls://127.0.0.1:<port>` when secured, `nats://...` otherwise.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The JetStream store directory.

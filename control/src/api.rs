@@ -24,6 +24,8 @@ mod users;
 mod versions;
 
 pub(crate) use deployments::restore_routes;
+pub use env::Resealed;
+pub(crate) use env::reseal;
 pub(crate) use users::bootstrap_admin;
 
 use std::sync::Arc;
@@ -63,6 +65,8 @@ pub(crate) struct Api {
     pub(crate) client_ip_header: Option<String>,
     /// Whether egress allow-lists may hold `*` and IP literals.
     pub(crate) egress_allow_literals: bool,
+    /// The keys secret values are sealed under, if configured.
+    pub(crate) secrets: Option<olin_proto::sealed::Keyring>,
 }
 
 /// One request as handlers see it.

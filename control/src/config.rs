@@ -36,9 +36,9 @@ pub struct Config {
     /// Apply pending migrations at start-up.
     #[arg(long, env = "CONTROL_MIGRATE", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate: bool,
-    /// NATS server.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub nats: olin_proto::connect::NatsArgs,
     /// Secret that signs API tokens (HS256); at least 32 bytes.
     #[arg(long, env = "CONTROL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: String,
@@ -74,9 +74,28 @@ pub struct Config {
     /// JetStream settings shared with the gateway and workers.
     #[command(flatten)]
     pub topology: TopologyArgs,
+    /// Keys that seal functions' secret values: `id:base64(32 bytes)`,
+    /// comma-separated; the first seals, all open (rotation: put the new
+    /// key first and keep the old until `rotate-secrets` has run). Unset,
+    /// secret values cannot be set.
+    #[arg(long, env = "OLIN_SECRETS_KEYS", hide_env_values = true)]
+    pub secrets_keys: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// A one-off task instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// One-off tasks of `olin-control`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Seal every secret value again under the first key of
+    /// `OLIN_SECRETS_KEYS` (and any stored in clear), republish the
+    /// routes that carry them, report the counts and exit. Control also
+    /// does this at each start.
+    RotateSecrets,
 }
 
 impl Config {
@@ -101,7 +120,7 @@ impl Config {
             max_buffered_body_mib: 256,
             database_url: database_url.to_owned(),
             migrate: true,
-            nats_url: nats_url.to_owned(),
+            nats: olin_proto::connect::NatsArgs::new(nats_url),
             jwt_secret: jwt_secret.to_owned(),
             token_ttl_secs: 30 * 24 * 3600,
             bootstrap_admin: None,
@@ -112,7 +131,9 @@ impl Config {
             gateway_url: "http://127.0.0.1:8080".to_owned(),
             store,
             topology: TopologyArgs::default(),
+            secrets_keys: None,
             log_format: "text".to_owned(),
+            command: None,
         }
     }
 

@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 use crate::entity::{deployments, executions, functions};
 
 /// The durable consumer every control replica shares.
-pub const CONSUMER: &str = "control";
+pub const CONSUMER: &str = olin_proto::subject::CONSUMER_CONTROL;
 
 /// Events per insert at most.
 const BATCH: usize = 1000;

@@ -36,7 +36,8 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 use warp::Filter;
 
-pub use config::Config;
+pub use api::Resealed;
+pub use config::{Command, Config};
 pub use error::ApiError;
 
 /// The control plane could not start.
@@ -74,9 +75,15 @@ pub struct Control {
     events: async_nats::jetstream::consumer::PullConsumer,
     bounds: olin_serve::Bounds,
     body_budget: olin_serve::BodyBudget,
+    resealed: Resealed,
 }
 
 impl Control {
+    /// The secret values [`Control::start`] sealed again (rotation).
+    pub fn resealed(&self) -> Resealed {
+        self.resealed
+    }
+
     /// Migrates (if configured), creates the bootstrap admin if there is no
     /// user yet, and opens the route bucket.
     ///
@@ -96,8 +103,7 @@ impl Control {
             info!("bootstrap admin created");
         }
         let js = async_nats::jetstream::new(deps.nats.clone());
-        let routes = topology::ensure_routes(&js, &deps.topology).await?;
-        topology::ensure_events(&js, &deps.topology).await?;
+        let routes = topology::control(&js, &deps.topology).await?;
         let events = ingest::consumer(&js).await.map_err(|e| ControlError::Config(format!("events consumer: {e}")))?;
         let api = api::Api {
             db: deps.db,
@@ -119,14 +125,27 @@ impl Control {
             hashes: throttle::HashPool::new(std::thread::available_parallelism().map_or(1, |n| n.get() / 2), 64),
             client_ip_header: cfg.client_ip_header.clone(),
             egress_allow_literals: cfg.egress_allow_literals,
+            secrets: match &cfg.secrets_keys {
+                Some(spec) => Some(spec.parse().map_err(|e| ControlError::Config(format!("OLIN_SECRETS_KEYS: {e}")))?),
+                None => None,
+            },
         };
+        // Rotation, and values stored in clear before keys were configured.
+        let resealed = api::reseal(&api).await.map_err(|e| ControlError::Config(format!("sealing secrets: {e}")))?;
+        if resealed.values > 0 {
+            info!(
+                values = resealed.values,
+                functions = resealed.functions,
+                "secret values sealed under the current key"
+            );
+        }
         match api::restore_routes(&api).await {
             Ok(0) => {}
             Ok(n) => info!(restored = n, "published routes missing from the route bucket"),
             Err(err) => warn!(%err, "restoring missing routes failed; deploys will publish them"),
         }
         let body_budget = olin_serve::BodyBudget::new(cfg.max_buffered_body_mib << 20);
-        Ok(Control { api: Arc::new(api), events, bounds: cfg.bounds(), body_budget })
+        Ok(Control { api: Arc::new(api), events, bounds: cfg.bounds(), body_budget, resealed })
     }
 
     /// Serves the API and the panel on `listeners.public`, and health,

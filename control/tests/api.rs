@@ -312,7 +312,8 @@ async fn the_api_runs_on_sqlite() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("olin.db").display());
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
-    let control = spawn_control(&url, &nats.url(), s3.store_args(), |_| {}).await;
+    // Without sealing keys, as an operator who has not set them runs it.
+    let control = spawn_control(&url, &nats.url(), s3.store_args(), |c| c.secrets_keys = None).await;
     let http = reqwest::Client::new();
     let r = http.post(control.v1("/tokens")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send();
     let r = r.await.unwrap();
@@ -334,6 +335,12 @@ async fn the_api_runs_on_sqlite() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = http.post(control.v1("/functions/lite/deployments")).bearer_auth(&token).json(&json!({"version": 1}));
     assert_eq!(r.send().await.unwrap().status(), StatusCode::CREATED);
+    // A secret value needs a key to be sealed under; a plain one does not.
+    let put = |body: Value| http.put(control.v1("/functions/lite/env/TOKEN")).bearer_auth(&token).json(&body).send();
+    let r = put(json!({"value": "v", "secret": true})).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.text().await.unwrap().contains("OLIN_SECRETS_KEYS"));
+    assert_eq!(put(json!({"value": "v"})).await.unwrap().status(), StatusCode::NO_CONTENT);
     let r = http.patch(control.v1("/functions/lite")).bearer_auth(&token).json(&json!({"visibility": "private"}));
     assert_eq!(r.send().await.unwrap().status(), StatusCode::OK);
     let (_, history) = {

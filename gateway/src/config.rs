@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "olin-gateway", version, about = "The Olincloud HTTP gateway")]
 pub struct Config {
-    /// NATS server URL(s), comma-separated.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub nats: olin_proto::connect::NatsArgs,
     /// Address to serve functions on.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
@@ -80,7 +80,7 @@ impl Config {
     /// Settings for tests and embedding: defaults, listening where told.
     pub fn with_listen(listen: SocketAddr) -> Self {
         Config {
-            nats_url: "nats://127.0.0.1:4222".into(),
+            nats: olin_proto::connect::NatsArgs::new("nats://127.0.0.1:4222"),
             listen,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             header_timeout_ms: 10_000,

@@ -110,7 +110,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let js = async_nats::jetstream::new(nats.clone());
-    let topo = topology::ensure(&js, &topology_config).await?;
+    let topo = topology::gateway(&js, &topology_config).await?;
     let id = config.gateway_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let sub = nats.subscribe(subject::reply_subscription(&id)?).await?;
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -8,8 +8,7 @@ use olin_gateway::Config;
 async fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
     olin_telemetry::init(&cfg.log_format, "info");
-    let nats =
-        async_nats::connect(&cfg.nats_url).await.with_context(|| format!("connecting to NATS at {}", cfg.nats_url))?;
+    let nats = cfg.nats.connect(olin_proto::access::Role::Gateway).await?;
     let bind =
         |addr| async move { tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}")) };
     let listeners = olin_gateway::Listeners { public: bind(cfg.listen).await?, admin: bind(cfg.admin_listen).await? };

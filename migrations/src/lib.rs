@@ -8,6 +8,7 @@
 //! - `m20261130_000001_execution_headers`: the response headers of each
 //!   execution.
 //! - `m20261202_000001_host_budget`: the host budget limit of functions.
+//! - `m20261202_000002_sealed_env`: the key each secret value is sealed under.
 //! - [`cli`]: the `olin-migrations` command line.
 //! - `dialect`: the few spellings that differ between the two databases,
 //!   and the `updated_at` triggers.
@@ -20,6 +21,7 @@ mod dialect;
 mod m20261125_000001_initial;
 mod m20261130_000001_execution_headers;
 mod m20261202_000001_host_budget;
+mod m20261202_000002_sealed_env;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -34,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261130_000001_execution_headers::Migration),
             Box::new(m20261202_000001_host_budget::Migration),
+            Box::new(m20261202_000002_sealed_env::Migration),
         ]
     }
 }

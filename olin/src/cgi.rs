@@ -78,7 +78,8 @@ pub fn environment(req: &InvocationRequest, worker_id: &str) -> Vec<(String, Str
         }
     }
     let platform_len = env.len();
-    for var in &req.env {
+    // A sealed secret (key_id set) reaches a guest only opened by the worker.
+    for var in req.env.iter().filter(|v| v.key_id.is_empty()) {
         let reserved = var.name.starts_with("HTTP_") || env[..platform_len].iter().any(|(k, _)| *k == var.name);
         if !reserved && !var.name.is_empty() && !var.name.contains(['=', '\0']) && !var.value.contains('\0') {
             env.push((var.name.clone(), var.value.clone()));
@@ -314,9 +315,9 @@ mod tests {
             host: "example.com".into(),
             server_port: 443,
             env: vec![
-                EnvVar { name: "GREETING".into(), value: "hi".into() },
-                EnvVar { name: "REQUEST_METHOD".into(), value: "SPOOF".into() },
-                EnvVar { name: "HTTP_HOST".into(), value: "spoof".into() },
+                EnvVar::plain("GREETING", "hi"),
+                EnvVar::plain("REQUEST_METHOD", "SPOOF"),
+                EnvVar::plain("HTTP_HOST", "spoof"),
             ],
             ..Default::default()
         }

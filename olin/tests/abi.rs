@@ -18,7 +18,7 @@ fn run_abi(namespace: &str) -> olin_proto::v1::InvocationResponse {
         function: "abi".into(),
         method: "POST".into(),
         body: Bytes::from_static(b"abc"),
-        env: vec![EnvVar { name: "GREETING".into(), value: "hello".into() }],
+        env: vec![EnvVar::plain("GREETING", "hello")],
         ..Default::default()
     };
     let ctx = RunContext { worker_id: "w", defaults: &Limits::DEFAULT, maxima: &Limits::MAXIMUM, egress: None };

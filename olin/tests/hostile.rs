@@ -367,7 +367,7 @@ fn http_responses_are_charged_to_the_host_budget() {
         function: "hostile".into(),
         method: "GET".into(),
         limits: Some(ReqLimits { host_budget_bytes: budget, ..small() }),
-        env: vec![olin_proto::v1::EnvVar { name: "TARGET_URL".into(), value: "http://example.com/".into() }],
+        env: vec![olin_proto::v1::EnvVar::plain("TARGET_URL", "http://example.com/")],
         egress_allow: vec!["example.com".into()],
         ..Default::default()
     };

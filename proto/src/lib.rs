@@ -2,10 +2,16 @@
 //! names (subjects, streams, consumers, KV buckets, headers) they travel under.
 //!
 //! # Layout
+//! - [`access`]: the NATS user of each platform role and what it may
+//!   publish and subscribe to, rendered as `nats-server` configuration.
+//! - [`connect`] (feature `cli`): the NATS connection flags every binary
+//!   takes (URL, credentials, TLS) and the connection a role makes with them.
 //! - [`v1`]: prost types generated from `proto/olin/v1/*.proto` by `build.rs`.
 //! - [`header_policy`]: which HTTP headers cross between the platform and a
 //!   function.
 //! - [`net_policy`]: which addresses a function's outbound traffic may reach.
+//! - [`sealed`] (feature `sealed`): secret environment values sealed under
+//!   the platform's keys (control seals, the worker opens).
 //! - [`subject`]: every NATS subject, stream, consumer, bucket and header name.
 //!   No other crate builds a subject with `format!`.
 //! - [`topology`] (feature `jetstream`): idempotent creation of the streams,
@@ -15,12 +21,17 @@
 //!   storage or a directory, shared by the control plane (writes) and workers (reads).
 #![warn(missing_docs)]
 
+pub mod access;
+#[cfg(feature = "cli")]
+pub mod connect;
 #[cfg(feature = "jetstream")]
 pub mod dead_letters;
 pub mod header_policy;
 #[cfg(feature = "store")]
 pub mod module_store;
 pub mod net_policy;
+#[cfg(feature = "sealed")]
+pub mod sealed;
 pub mod subject;
 #[cfg(feature = "jetstream")]
 pub mod topology;
@@ -79,6 +90,13 @@ impl v1::RouteRecord {
             }],
             ..Default::default()
         }
+    }
+}
+
+impl v1::EnvVar {
+    /// A plain (not secret) value.
+    pub fn plain(name: impl Into<String>, value: impl Into<String>) -> v1::EnvVar {
+        v1::EnvVar { name: name.into(), value: value.into(), key_id: String::new() }
     }
 }
 

@@ -14,6 +14,8 @@ pub const STREAM_EVENTS: &str = "OLIN_EVENTS";
 pub const STREAM_DEAD: &str = "OLIN_DEAD";
 /// The durable pull consumer shared by every worker.
 pub const CONSUMER_WORKERS: &str = "workers";
+/// The durable pull consumer on `OLIN_EVENTS` shared by control's replicas.
+pub const CONSUMER_CONTROL: &str = "control";
 /// KV bucket: function name -> `RouteRecord`.
 pub const KV_ROUTES: &str = "OLIN_ROUTES";
 /// KV bucket: worker id -> heartbeat (TTL).
@@ -140,6 +142,11 @@ pub fn reply_subscription(gateway_id: &str) -> Result<String, NameError> {
     Ok(format!("{REPLY_PREFIX}.{}.*", id_token(gateway_id)?))
 }
 
+/// Every reply subject of every gateway.
+pub fn reply_subscriptions() -> String {
+    format!("{REPLY_PREFIX}.>")
+}
+
 /// The invocation id at the end of a reply subject, if it is one.
 pub fn invocation_id_of_reply(subject: &str) -> Option<&str> {
     let rest = subject.strip_prefix(REPLY_PREFIX)?.strip_prefix('.')?;
@@ -168,6 +175,11 @@ pub fn reply_status_seq(subject: &str) -> Option<u64> {
 /// the `workers` consumer.
 pub fn max_deliveries_advisory() -> String {
     format!("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{STREAM_INVOCATIONS}.{CONSUMER_WORKERS}")
+}
+
+/// Every control-plane broadcast subject.
+pub fn ctl_subjects() -> String {
+    format!("{CTL_PREFIX}.>")
 }
 
 /// Core NATS subject on which control asks workers to prewarm a module.

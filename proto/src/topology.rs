@@ -1,8 +1,12 @@
 //! Idempotent creation of the JetStream topology of DESIGN.md section 3.
 //!
-//! Every service calls [`ensure`] (or the single `ensure_*` it needs) at
-//! start-up; running it again with the same settings changes nothing, and a
-//! changed setting (say a larger `max_msgs`) updates the existing object.
+//! Each service calls its own entry point at start-up ([`gateway`],
+//! [`worker`], [`control`]); the operator's tools and tests may call
+//! [`ensure`] for everything. Running one again with the same settings
+//! changes nothing. An object's settings are changed only by its owner (the
+//! service whose flags decide them, and whose NATS credential may update it,
+//! see `crate::access`): the others look it up and create it only if it is
+//! missing, so the services can start in any order.
 
 use std::time::Duration;
 
@@ -133,7 +137,17 @@ pub struct Topology {
     pub results: kv::Store,
 }
 
-/// Creates (or updates) every stream and bucket, idempotently.
+/// What a service may do with an object of the topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Look it up, creating it with these settings only if it is missing.
+    Use,
+    /// Create it, or update it to these settings.
+    Own,
+}
+
+/// Creates (or updates) every stream and bucket, idempotently: for the
+/// operator's credential (tests, tools), which may change everything.
 ///
 /// # Errors
 /// [`TopologyError`] naming the object that could not be created.
@@ -142,9 +156,61 @@ pub async fn ensure(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Top
     ensure_events(js, cfg).await?;
     ensure_dead(js, cfg).await?;
     let routes = ensure_routes(js, cfg).await?;
-    let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg).await?;
-    let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg).await?;
+    let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg, Mode::Own).await?;
+    let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg, Mode::Own).await?;
     Ok(Topology { invocations, routes, workers, results })
+}
+
+/// The gateway's topology: it owns `OLIN_INVOCATIONS` (its queue limits
+/// are the gateway's flags) and uses the route, worker and result buckets.
+///
+/// # Errors
+/// [`TopologyError`] naming the object that could not be had.
+pub async fn gateway(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Topology, TopologyError> {
+    let invocations = invocations(js, cfg, Mode::Own).await?;
+    let routes = bucket(js, subject::KV_ROUTES, Duration::ZERO, cfg, Mode::Use).await?;
+    let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg, Mode::Use).await?;
+    let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg, Mode::Use).await?;
+    Ok(Topology { invocations, routes, workers, results })
+}
+
+/// Handles to the topology a worker uses.
+#[derive(Debug, Clone)]
+pub struct WorkerTopology {
+    /// Stream `OLIN_INVOCATIONS`.
+    pub invocations: stream::Stream,
+    /// The shared `workers` consumer.
+    pub consumer: consumer::PullConsumer,
+    /// Bucket `OLIN_WORKERS`.
+    pub workers: kv::Store,
+    /// Bucket `OLIN_RESULTS`.
+    pub results: kv::Store,
+}
+
+/// The worker's topology: it uses `OLIN_INVOCATIONS` and owns what it
+/// writes: the `workers` consumer, `OLIN_EVENTS`, `OLIN_DEAD`, and the
+/// worker and result buckets.
+///
+/// # Errors
+/// [`TopologyError`] naming the object that could not be had.
+pub async fn worker(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<WorkerTopology, TopologyError> {
+    let invocations = invocations(js, cfg, Mode::Use).await?;
+    let consumer = ensure_workers_consumer(&invocations, cfg).await?;
+    ensure_events(js, cfg).await?;
+    ensure_dead(js, cfg).await?;
+    let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg, Mode::Own).await?;
+    let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg, Mode::Own).await?;
+    Ok(WorkerTopology { invocations, consumer, workers, results })
+}
+
+/// Control's topology: it owns `OLIN_ROUTES` and uses `OLIN_EVENTS`.
+///
+/// # Errors
+/// [`TopologyError`] naming the object that could not be had.
+pub async fn control(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<kv::Store, TopologyError> {
+    let routes = ensure_routes(js, cfg).await?;
+    stream_as(js, events_config(cfg), "stream OLIN_EVENTS", Mode::Use).await?;
+    Ok(routes)
 }
 
 /// Stream `OLIN_INVOCATIONS`: work-queue retention, bounded, discard-new.
@@ -154,6 +220,14 @@ pub async fn ensure(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Top
 pub async fn ensure_invocations(
     js: &jetstream::Context,
     cfg: &TopologyConfig,
+) -> Result<stream::Stream, TopologyError> {
+    invocations(js, cfg, Mode::Own).await
+}
+
+async fn invocations(
+    js: &jetstream::Context,
+    cfg: &TopologyConfig,
+    mode: Mode,
 ) -> Result<stream::Stream, TopologyError> {
     let config = stream::Config {
         name: subject::STREAM_INVOCATIONS.to_owned(),
@@ -168,7 +242,7 @@ pub async fn ensure_invocations(
         num_replicas: cfg.replicas,
         ..Default::default()
     };
-    create_or_update(js, config, "stream OLIN_INVOCATIONS").await
+    stream_as(js, config, "stream OLIN_INVOCATIONS", mode).await
 }
 
 /// Stream `OLIN_EVENTS`: limits retention, aged out.
@@ -176,7 +250,11 @@ pub async fn ensure_invocations(
 /// # Errors
 /// [`TopologyError`] if the stream cannot be created or updated.
 pub async fn ensure_events(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<stream::Stream, TopologyError> {
-    let config = stream::Config {
+    stream_as(js, events_config(cfg), "stream OLIN_EVENTS", Mode::Own).await
+}
+
+fn events_config(cfg: &TopologyConfig) -> stream::Config {
+    stream::Config {
         name: subject::STREAM_EVENTS.to_owned(),
         description: Some("Execution events for accounting".to_owned()),
         subjects: vec![subject::event_subjects()],
@@ -186,8 +264,7 @@ pub async fn ensure_events(js: &jetstream::Context, cfg: &TopologyConfig) -> Res
         duplicate_window: cfg.duplicate_window,
         num_replicas: cfg.replicas,
         ..Default::default()
-    };
-    create_or_update(js, config, "stream OLIN_EVENTS").await
+    }
 }
 
 /// Stream `OLIN_DEAD`: dead-lettered invocations with their reason.
@@ -205,17 +282,23 @@ pub async fn ensure_dead(js: &jetstream::Context, cfg: &TopologyConfig) -> Resul
         num_replicas: cfg.replicas,
         ..Default::default()
     };
-    create_or_update(js, config, "stream OLIN_DEAD").await
+    stream_as(js, config, "stream OLIN_DEAD", Mode::Own).await
 }
 
-async fn create_or_update(
+async fn stream_as(
     js: &jetstream::Context,
     config: stream::Config,
     what: &'static str,
+    mode: Mode,
 ) -> Result<stream::Stream, TopologyError> {
-    let name = config.name.clone();
-    js.create_or_update_stream(config).await.map_err(err(what))?;
-    js.get_stream(name).await.map_err(err(what))
+    match mode {
+        Mode::Own => {
+            let name = config.name.clone();
+            js.create_or_update_stream(config).await.map_err(err(what))?;
+            js.get_stream(name).await.map_err(err(what))
+        }
+        Mode::Use => js.get_or_create_stream(config).await.map_err(err(what)),
+    }
 }
 
 /// The durable pull consumer `workers` shared by every worker.
@@ -244,7 +327,7 @@ pub async fn ensure_workers_consumer(
 /// # Errors
 /// [`TopologyError`] if the bucket cannot be created.
 pub async fn ensure_routes(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<kv::Store, TopologyError> {
-    bucket(js, subject::KV_ROUTES, Duration::ZERO, cfg).await
+    bucket(js, subject::KV_ROUTES, Duration::ZERO, cfg, Mode::Own).await
 }
 
 async fn bucket(
@@ -252,6 +335,7 @@ async fn bucket(
     name: &'static str,
     ttl: Duration,
     cfg: &TopologyConfig,
+    mode: Mode,
 ) -> Result<kv::Store, TopologyError> {
     // The KV stream is created directly rather than through
     // `create_or_update_key_value`, which first queries account info in a
@@ -272,7 +356,7 @@ async fn bucket(
         duplicate_window: if ttl.is_zero() { Duration::from_secs(120) } else { ttl.min(Duration::from_secs(120)) },
         ..Default::default()
     };
-    js.create_or_update_stream(config).await.map_err(err(name))?;
+    stream_as(js, config, name, mode).await?;
     js.get_key_value(name).await.map_err(err(name))
 }
 

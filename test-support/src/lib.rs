@@ -15,12 +15,12 @@ mod stack;
 mod tls;
 
 pub use db::TestDb;
-pub use nats::NatsServer;
+pub use nats::{NatsServer, args_for, connect_as};
 pub use s3::S3Server;
 pub use services::{
-    ADMIN_PASSWORD, ControlHandle, GatewayHandle, JWT_SECRET, WorkerHandle, WorkerProcess, deploy, deploy_route,
-    spawn_control, spawn_gateway, spawn_gateway_with, spawn_worker, spawn_worker_topology, spawn_worker_with,
-    test_topology,
+    ADMIN_PASSWORD, ControlHandle, GatewayHandle, JWT_SECRET, SECRETS_KEYS, WorkerHandle, WorkerProcess, deploy,
+    deploy_route, spawn_control, spawn_gateway, spawn_gateway_with, spawn_worker, spawn_worker_topology,
+    spawn_worker_with, test_topology,
 };
 pub use stack::Stack;
 pub use tls::TlsServer;

@@ -1,19 +1,57 @@
 //! A real `nats-server` per test, on a random port with its own JetStream
 //! store, killed and deleted on drop (after nats.rs's own test harness).
+//!
+//! Every test server runs as production does: TLS with a throwaway CA, one
+//! user per platform role with the permissions of `olin_proto::access`, and
+//! no anonymous access. Services started by this crate connect with their
+//! own role's credential ([`connect_as`]); the test itself uses the
+//! operator's ([`NatsServer::client`]).
 
-use olin_cli::nats_process::{NatsProcess, NatsProcessError};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use olin_cli::nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
+use olin_proto::access::Role;
+use olin_proto::connect::NatsArgs;
 use tempfile::TempDir;
 
 /// A running `nats-server` with JetStream.
 pub struct NatsServer {
     process: Option<NatsProcess>,
     port: u16,
+    url: String,
+    security: NatsSecurity,
     // Dropped after the process: the store is deleted once the server is gone.
     dir: TempDir,
 }
 
-fn start(dir: &TempDir, port: i32) -> NatsProcess {
-    match NatsProcess::start(dir.path(), port) {
+/// Credentials of each running test server, by URL: the spawn helpers take
+/// a URL, as the binaries do, and find the role's credential here.
+fn registry() -> &'static Mutex<HashMap<String, NatsSecurity>> {
+    static SERVERS: OnceLock<Mutex<HashMap<String, NatsSecurity>>> = OnceLock::new();
+    SERVERS.get_or_init(Mutex::default)
+}
+
+/// The connection settings `role` uses for the test server at `url`.
+///
+/// # Panics
+/// If no test server of this process listens at `url`.
+pub fn args_for(url: &str, role: Role) -> NatsArgs {
+    let servers = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let security = servers.get(url).unwrap_or_else(|| panic!("{url} is not a test nats-server of this process"));
+    security.args(url, role)
+}
+
+/// Connects to the test server at `url` as `role`.
+///
+/// # Panics
+/// If the server refuses the role's credential.
+pub async fn connect_as(url: &str, role: Role) -> async_nats::Client {
+    args_for(url, role).connect(role).await.unwrap_or_else(|e| panic!("{role:?} connects to {url}: {e}"))
+}
+
+fn start(dir: &TempDir, port: i32, security: &NatsSecurity) -> NatsProcess {
+    match NatsProcess::start(dir.path(), port, Some(security)) {
         Ok(p) => p,
         Err(NatsProcessError::NotInstalled) => panic!(
             "nats-server is not installed: `apt-get install -y nats-server` \
@@ -30,13 +68,16 @@ impl NatsServer {
     /// If `nats-server` is not installed or does not start: tests never skip.
     pub fn start() -> NatsServer {
         let dir = tempfile::Builder::new().prefix("olin-nats-").tempdir().expect("temp dir");
-        let process = start(&dir, -1);
-        NatsServer { port: process.port(), process: Some(process), dir }
+        let security = NatsSecurity::generate(&dir.path().join("auth")).expect("NATS certificates and credentials");
+        let process = start(&dir, -1, &security);
+        let url = process.url();
+        registry().lock().unwrap_or_else(|e| e.into_inner()).insert(url.clone(), security.clone());
+        NatsServer { port: process.port(), process: Some(process), url, security, dir }
     }
 
-    /// `nats://127.0.0.1:<port>`.
+    /// `tls://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        self.url.clone()
     }
 
     /// The server's process id, while it runs.
@@ -44,20 +85,41 @@ impl NatsServer {
         self.process.as_ref().map(NatsProcess::pid)
     }
 
+    /// The server's JetStream store directory.
+    pub fn store_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// A connected client.
+    /// The CA the server's certificate is signed by.
+    pub fn ca(&self) -> std::path::PathBuf {
+        self.security.ca()
+    }
+
+    /// The connection settings of `role`.
+    pub fn args(&self, role: Role) -> NatsArgs {
+        self.security.args(&self.url, role)
+    }
+
+    /// A client with the operator's credential (everything allowed): what
+    /// a test uses to set the stage and to look behind the services.
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(self.url()).await.expect("connect to the test nats-server")
+        self.client_as(Role::Operator).await
+    }
+
+    /// A client with `role`'s credential.
+    pub async fn client_as(&self, role: Role) -> async_nats::Client {
+        connect_as(&self.url, role).await
     }
 
     /// Kills the server and starts it again on the same port and store.
     pub fn restart(&mut self) {
         self.stop();
-        let process = start(&self.dir, i32::from(self.port));
+        let process = start(&self.dir, i32::from(self.port), &self.security);
         assert_eq!(process.port(), self.port);
         self.process = Some(process);
     }
@@ -73,5 +135,6 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
+        registry().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.url);
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use olin_proto::access::Role;
 use olin_proto::topology::{self, TopologyConfig};
 use olin_proto::v1::RouteRecord;
 use olin_worker::module_cache::CacheCounters;
@@ -84,8 +85,10 @@ pub async fn spawn_worker_topology(
 ) -> WorkerHandle {
     let mut cfg = olin_worker::Config::new(nats_url, store);
     cfg.concurrency = Some(2);
+    cfg.secrets_keys = Some(SECRETS_KEYS.to_owned());
     edit(&mut cfg);
-    let nats = async_nats::connect(nats_url).await.expect("worker connects to NATS");
+    cfg.nats = crate::nats::args_for(nats_url, Role::Worker);
+    let nats = crate::nats::connect_as(nats_url, Role::Worker).await;
     let store = cfg.store.open().expect("open module store");
     let listener = TcpListener::bind(cfg.listen).await.expect("bind worker");
     let addr = listener.local_addr().expect("worker addr");
@@ -168,9 +171,9 @@ pub async fn spawn_gateway_with(
     let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway admin");
     let (addr, admin_addr) = (listener.local_addr().expect("gateway addr"), admin.local_addr().expect("admin addr"));
     let mut cfg = olin_gateway::Config::with_listen(addr);
-    cfg.nats_url = nats_url.to_owned();
+    cfg.nats = crate::nats::args_for(nats_url, Role::Gateway);
     edit(&mut cfg);
-    let nats = async_nats::connect(nats_url).await.expect("gateway connects to NATS");
+    let nats = crate::nats::connect_as(nats_url, Role::Gateway).await;
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(async move {
         let shutdown = async {
@@ -199,6 +202,10 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 /// Signing secret of test control planes.
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// The keys test control planes seal secret values under and test workers
+/// open them with (`olin_proto::sealed`).
+pub const SECRETS_KEYS: &str = "test1:b2xpbmNsb3VkLXRlc3Qtc2VjcmV0cy1rZXktMzJieXQ=";
 
 impl ControlHandle {
     /// `http://127.0.0.1:<port>`.
@@ -250,10 +257,12 @@ pub async fn spawn_control(
     let (addr, admin_addr) = (listener.local_addr().expect("control addr"), admin.local_addr().expect("admin addr"));
     let mut cfg = olin_control::Config::new(database_url, nats_url, store, JWT_SECRET);
     cfg.bootstrap_admin = Some(format!("admin:{ADMIN_PASSWORD}"));
+    cfg.secrets_keys = Some(SECRETS_KEYS.to_owned());
+    cfg.nats = crate::nats::args_for(nats_url, Role::Control);
     edit(&mut cfg);
     let deps = olin_control::Deps {
         db: sea_orm::Database::connect(database_url).await.expect("control connects to the database"),
-        nats: async_nats::connect(nats_url).await.expect("control connects to NATS"),
+        nats: crate::nats::connect_as(nats_url, Role::Control).await,
         store: cfg.store.open().expect("module store"),
         topology: test_topology(),
     };
@@ -337,13 +346,18 @@ impl WorkerProcess {
     pub async fn spawn(binary: &str, nats_url: &str, store: &ModuleStoreArgs, env: &[(&str, &str)]) -> WorkerProcess {
         let id = format!("proc-{}", uuid::Uuid::new_v4().simple());
         let mut cmd = std::process::Command::new(binary);
+        let creds = crate::nats::args_for(nats_url, Role::Worker);
         cmd.env_clear()
             .env("NATS_URL", nats_url)
+            .env("NATS_USER", creds.user.unwrap_or_default())
+            .env("NATS_PASSWORD", creds.password.unwrap_or_default())
+            .env("NATS_TLS_CA", creds.tls_ca.unwrap_or_default())
             .env("WORKER_ID", &id)
             .env("WORKER_LISTEN", "127.0.0.1:0")
             .env("MODULE_STORE", &store.url)
             .env("S3_REGION", &store.s3_region)
             .env("RUST_LOG", "warn")
+            .env("OLIN_SECRETS_KEYS", SECRETS_KEYS)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit());
         if let Some(e) = &store.s3_endpoint {
@@ -362,8 +376,7 @@ impl WorkerProcess {
             cmd.env(k, v);
         }
         let process = WorkerProcess { child: cmd.spawn().unwrap_or_else(|e| panic!("cannot start {binary}: {e}")) };
-        let nats = async_nats::connect(nats_url).await.expect("connect");
-        let js = async_nats::jetstream::new(nats);
+        let js = async_nats::jetstream::new(crate::nats::connect_as(nats_url, Role::Operator).await);
         for _ in 0..400 {
             if let Ok(kv) = js.get_key_value(olin_proto::subject::KV_WORKERS).await
                 && let Ok(Some(_)) = kv.get(&id).await

@@ -27,17 +27,17 @@ async fn every_example_answers_as_documented() {
     deploy_route(&client, &store, "echo", fixtures::ECHO_WASM, |_| {}).await;
     deploy_route(&client, &store, "form", fixtures::FORM_WASM, |_| {}).await;
     deploy_route(&client, &store, "greet", fixtures::GREET_WASM, |r| {
-        r.env.push(EnvVar { name: "GREETING".into(), value: "Howdy".into() });
+        r.env.push(EnvVar::plain("GREETING", "Howdy"));
     })
     .await;
     let (origin, host) = (tls.origin(), tls.host());
     deploy_route(&client, &store, "fetch", fixtures::FETCH_WASM, |r| {
-        r.env.push(EnvVar { name: "FETCH_URL".into(), value: format!("{origin}/page") });
+        r.env.push(EnvVar::plain("FETCH_URL", format!("{origin}/page")));
         r.egress_allow = vec![host];
     })
     .await;
     deploy_route(&client, &store, "fetch-denied", fixtures::FETCH_WASM, |r| {
-        r.env.push(EnvVar { name: "FETCH_URL".into(), value: format!("{}/page", tls.origin()) });
+        r.env.push(EnvVar::plain("FETCH_URL", format!("{}/page", tls.origin())));
     })
     .await;
     for f in ["hello", "echo", "form", "greet", "fetch", "fetch-denied"] {

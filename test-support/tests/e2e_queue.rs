@@ -126,10 +126,10 @@ async fn poison_messages_are_dead_lettered_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_invocation_id_runs_once() {
     let Hello { _nats, _s3, client, js, sha, worker } = Hello::start().await;
-    let mut replies = client.subscribe("test.replies.>").await.unwrap();
+    let mut replies = client.subscribe("olin.reply.test.>").await.unwrap();
     let req = request("hello", &sha, "dup-1");
     for _ in 0..2 {
-        let ack = enqueue(&js, headers("test.replies.dup-1", "dup-1"), &req).await;
+        let ack = enqueue(&js, headers("olin.reply.test.dup-1", "dup-1"), &req).await;
         assert_eq!(ack.sequence, 1, "the second publish is a duplicate of the first");
     }
     let resp = next_reply(&mut replies, Duration::from_secs(10)).await;
@@ -148,9 +148,9 @@ async fn exhausted_deliveries_are_dead_lettered_and_answered() {
     let js = async_nats::jetstream::new(client.clone());
     let t = topology::ensure(&js, &topo).await.unwrap();
     let consumer = topology::ensure_workers_consumer(&t.invocations, &topo).await.unwrap();
-    let mut replies = client.subscribe("test.replies.>").await.unwrap();
+    let mut replies = client.subscribe("olin.reply.test.>").await.unwrap();
     // A synchronous call (its caller waits on a reply subject) and an async one.
-    enqueue(&js, headers("test.replies.lost-1", "lost-1"), &request("hello", &sha, "lost-1")).await;
+    enqueue(&js, headers("olin.reply.test.lost-1", "lost-1"), &request("hello", &sha, "lost-1")).await;
     let mut async_req = request("hello", &sha, "lost-2");
     async_req.r#async = true;
     let mut async_headers = HeaderMap::new();
@@ -202,8 +202,8 @@ async fn a_run_longer_than_the_ack_wait_keeps_its_message() {
     let topo = TopologyConfig { ack_wait: Duration::from_secs(1), ..test_topology() };
     let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |_| {}).await;
     let js = async_nats::jetstream::new(client.clone());
-    let mut replies = client.subscribe("test.replies.>").await.unwrap();
-    enqueue(&js, headers("test.replies.doze-1", "doze-1"), &request("doze", &sha, "doze-1")).await;
+    let mut replies = client.subscribe("olin.reply.test.>").await.unwrap();
+    enqueue(&js, headers("olin.reply.test.doze-1", "doze-1"), &request("doze", &sha, "doze-1")).await;
 
     let resp = next_reply(&mut replies, Duration::from_secs(10)).await;
     assert_eq!(resp.outcome(), Outcome::Ok, "{}", resp.error);
@@ -231,7 +231,7 @@ async fn a_reply_that_reached_no_one_is_sent_again_once_the_caller_listens() {
     let Hello { _nats, _s3, client, js, sha, worker } = Hello::start().await;
     let mut req = request("hello", &sha, "late-1");
     req.deadline_unix_ms = olin_proto::unix_ms() + 20_000;
-    enqueue(&js, headers("test.late.late-1", "late-1"), &req).await;
+    enqueue(&js, headers("olin.reply.late.late-1", "late-1"), &req).await;
     for _ in 0..200 {
         if worker.executions() == 1 && worker.replies_resent() >= 1 {
             break;
@@ -242,7 +242,7 @@ async fn a_reply_that_reached_no_one_is_sent_again_once_the_caller_listens() {
     assert!(worker.replies_resent() >= 1, "the unheard reply was sent again");
 
     // The caller subscribes late and still gets its answer, from that one run.
-    let mut replies = client.subscribe("test.late.>").await.unwrap();
+    let mut replies = client.subscribe("olin.reply.late.>").await.unwrap();
     let resp = next_reply(&mut replies, Duration::from_secs(5)).await;
     assert_eq!(resp.outcome(), Outcome::Ok, "{}", resp.error);
     assert_eq!(resp.invocation_id, "late-1");

@@ -115,7 +115,7 @@ async fn http_resources_reach_allowed_hosts_only() {
     let client = nats.client().await;
     let store = s3.store_args();
     let wasm = fixtures::wat("http.wat");
-    let target = EnvVar { name: "TARGET_URL".into(), value: format!("http://127.0.0.1:{port}/ignored/path") };
+    let target = EnvVar::plain("TARGET_URL", format!("http://127.0.0.1:{port}/ignored/path"));
     let t = target.clone();
     deploy_route(&client, &store, "allowed", &wasm, |r| {
         r.env = vec![t];
@@ -195,14 +195,14 @@ async fn allow_lists_cannot_reach_the_operators_network() {
     ];
     for (name, url, allow) in &cases {
         deploy_route(&client, &store, name, &wasm, |r| {
-            r.env = vec![EnvVar { name: "TARGET_URL".into(), value: url.clone() }];
+            r.env = vec![EnvVar::plain("TARGET_URL", url.clone())];
             r.egress_allow = vec![allow.clone()];
         })
         .await;
     }
     for name in ["rebind", "rebind2"] {
         deploy_route(&client, &store, name, &wasm, |r| {
-            r.env = vec![EnvVar { name: "TARGET_URL".into(), value: format!("http://{name}.test:{port}/") }];
+            r.env = vec![EnvVar::plain("TARGET_URL", format!("http://{name}.test:{port}/"))];
             r.egress_allow = vec![format!("{name}.test:{port}")];
         })
         .await;

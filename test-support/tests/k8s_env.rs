@@ -83,6 +83,9 @@ fn every_env_name_in_the_manifests_is_a_flag_twin() {
     let mut config_keys: BTreeSet<String> = BTreeSet::new();
     let mut config_readers: BTreeSet<String> = BTreeSet::new();
     let mut checked = 0;
+    let mut generated = Vec::new();
+    // Secret keys the NATS servers read (their users' passwords).
+    let mut read_by_others: BTreeSet<String> = BTreeSet::new();
     for (file, doc) in documents() {
         let kind = str_of(&doc["kind"]);
         if kind == "ConfigMap" && str_of(&doc["metadata"]["name"]) == "olincloud-config" {
@@ -95,12 +98,7 @@ fn every_env_name_in_the_manifests_is_a_flag_twin() {
                 for g in doc[generator].as_sequence().into_iter().flatten() {
                     for lit in g["literals"].as_sequence().into_iter().flatten() {
                         let key = str_of(lit).split_once('=').unwrap().0.to_owned();
-                        assert!(
-                            all.contains(&key),
-                            "{}: {generator} key {key} is no binary's flag twin",
-                            file.display()
-                        );
-                        checked += 1;
+                        generated.push((file.clone(), generator, key));
                     }
                 }
             }
@@ -113,6 +111,9 @@ fn every_env_name_in_the_manifests_is_a_flag_twin() {
             let image = str_of(&c["image"]);
             let Some(names) = accepted.get(image) else {
                 assert!(!image.starts_with("olincloud/"), "{}: unknown Olincloud image {image}", file.display());
+                for e in c["env"].as_sequence().into_iter().flatten() {
+                    read_by_others.insert(str_of(&e["valueFrom"]["secretKeyRef"]["key"]).to_owned());
+                }
                 continue;
             };
             for e in c["env"].as_sequence().into_iter().flatten() {
@@ -125,6 +126,14 @@ fn every_env_name_in_the_manifests_is_a_flag_twin() {
                 config_readers.insert(image.to_owned());
             }
         }
+    }
+    for (file, generator, key) in generated {
+        assert!(
+            all.contains(&key) || read_by_others.contains(&key),
+            "{}: {generator} key {key} is no binary's flag twin",
+            file.display()
+        );
+        checked += 1;
     }
     assert!(!config_keys.is_empty(), "the shared ConfigMap was not found");
     for key in &config_keys {
@@ -158,4 +167,62 @@ fn the_autoscaler_reads_metrics_the_workers_export() {
         }
     }
     assert!(queries >= 2, "no autoscaler query found");
+}
+
+/// The NATS servers' users are the rendering of `olin_proto::access`, and
+/// each Olincloud container connects as its own role with that role's
+/// password. `OLIN_BLESS=1` rewrites the rendered block.
+#[test]
+fn nats_users_are_the_roles_of_the_code() {
+    use olin_proto::access::{Password, Role, authorization_conf};
+    let users: Vec<_> = [Role::Gateway, Role::Worker, Role::Control, Role::Operator]
+        .into_iter()
+        .map(|r| (r, Password::Env(r.password_env())))
+        .collect();
+    let rendered = authorization_conf(&users);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s/base/nats.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("  auth.conf: |\n").expect("nats.yaml has auth.conf") + "  auth.conf: |\n".len();
+    let end = start + text[start..].find("\n---\n").expect("auth.conf ends the ConfigMap") + 1;
+    let indented: String =
+        rendered.lines().map(|l| if l.is_empty() { "\n".to_owned() } else { format!("    {l}\n") }).collect();
+    if std::env::var_os("OLIN_BLESS").is_some() {
+        std::fs::write(&path, format!("{}{indented}{}", &text[..start], &text[end..])).unwrap();
+        return;
+    }
+    assert_eq!(
+        &text[start..end],
+        indented,
+        "nats.yaml's auth.conf is stale: run OLIN_BLESS=1 cargo test -p olin-test-support --test k8s_env"
+    );
+
+    let roles = [
+        ("olincloud/gateway", Role::Gateway),
+        ("olincloud/worker", Role::Worker),
+        ("olincloud/control", Role::Control),
+    ];
+    let mut seen = 0;
+    for (file, doc) in documents() {
+        if str_of(&doc["kind"]) != "Deployment" {
+            continue;
+        }
+        for c in doc["spec"]["template"]["spec"]["containers"].as_sequence().unwrap() {
+            let Some((_, role)) = roles.iter().find(|(image, _)| str_of(&c["image"]) == *image) else { continue };
+            let env = c["env"].as_sequence().unwrap();
+            let get = |name: &str| {
+                env.iter()
+                    .find(|e| str_of(&e["name"]) == name)
+                    .unwrap_or_else(|| panic!("{}: no {name}", file.display()))
+            };
+            assert_eq!(str_of(&get("NATS_USER")["value"]), role.user(), "{}", file.display());
+            assert_eq!(
+                str_of(&get("NATS_PASSWORD")["valueFrom"]["secretKeyRef"]["key"]),
+                role.password_env(),
+                "{}",
+                file.display()
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 3, "gateway, worker and control each connect as themselves");
 }

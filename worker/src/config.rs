@@ -20,9 +20,9 @@ pub const SLOTS_PER_CORE: usize = 4;
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "olin-worker", version, about = "Runs Olincloud functions pulled from NATS JetStream")]
 pub struct Config {
-    /// NATS server URL(s), comma-separated.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub nats: olin_proto::connect::NatsArgs,
     /// This worker's id (default: a fresh UUID). Reported to guests as WORKER_ID.
     #[arg(long, env = "WORKER_ID")]
     pub worker_id: Option<String>,
@@ -100,6 +100,11 @@ pub struct Config {
     /// DNS, for functions' outbound traffic; its answers are vetted like DNS's.
     #[arg(long, env = "WORKER_EGRESS_HOSTS")]
     pub egress_hosts: Option<PathBuf>,
+    /// Keys that open functions' secret values (`id:base64(32 bytes)`,
+    /// comma-separated; the keys control seals with, every one still in
+    /// use). A call whose secret names a key not here is answered INTERNAL.
+    #[arg(long, env = "OLIN_SECRETS_KEYS", hide_env_values = true)]
+    pub secrets_keys: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -115,7 +120,7 @@ impl Config {
     /// The defaults of every flag, for embedding (`olinctl dev`) and tests.
     pub fn new(nats_url: &str, store: ModuleStoreArgs) -> Config {
         Config {
-            nats_url: nats_url.to_owned(),
+            nats: olin_proto::connect::NatsArgs::new(nats_url),
             worker_id: None,
             concurrency: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -134,6 +139,7 @@ impl Config {
             egress_ca_file: None,
             egress_allow_cidrs: String::new(),
             egress_hosts: None,
+            secrets_keys: None,
             backlog_interval_ms: 5000,
             log_format: "text".to_owned(),
             store,

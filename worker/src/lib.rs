@@ -60,6 +60,9 @@ pub enum WorkerError {
     /// The artifact cache key is unusable.
     #[error("WORKER_CACHE_KEY: {0}")]
     CacheKey(String),
+    /// The secrets keys are unusable.
+    #[error("OLIN_SECRETS_KEYS: {0}")]
+    SecretsKeys(String),
     /// NATS refused a subscription the worker needs.
     #[error("subscribing to {subject}: {source}")]
     Subscribe { subject: String, source: async_nats::SubscribeError },
@@ -140,6 +143,8 @@ pub(crate) struct Ctx {
     pub(crate) max_deliver: i64,
     pub(crate) stats: Arc<Stats>,
     pub(crate) egress: Option<Arc<egress::HttpEgress>>,
+    /// Opens functions' secret values, if keys are configured.
+    pub(crate) secrets: Option<olin_proto::sealed::Keyring>,
     pub(crate) results: async_nats::jetstream::kv::Store,
     pub(crate) outbox: Arc<reply::Outbox>,
     /// The worker's memory budget, reserved by each call before it runs.
@@ -175,8 +180,7 @@ impl Worker {
     /// [`WorkerError`] if JetStream is unreachable or refuses the topology.
     pub async fn start(cfg: &Config, deps: Deps) -> Result<Worker, WorkerError> {
         let js = async_nats::jetstream::new(deps.nats.clone());
-        let topo = topology::ensure(&js, &deps.topology).await?;
-        let consumer = topology::ensure_workers_consumer(&topo.invocations, &deps.topology).await?;
+        let topo = topology::worker(&js, &deps.topology).await?;
         let (budget, defaults, maxima) = memory_limits(cfg)?;
         info!(budget_mib = budget >> 20, max_call_mib = maxima.reservation_bytes() >> 20, "memory budget of calls");
         let extra_roots = match &cfg.egress_ca_file {
@@ -193,7 +197,7 @@ impl Worker {
             .egress_allow_cidrs
             .parse()
             .map_err(|e| WorkerError::Egress(format!("WORKER_EGRESS_ALLOW_CIDRS: {e}")))?;
-        let endpoints = [Some(cfg.nats_url.as_str()), cfg.store.s3_endpoint.as_deref()];
+        let endpoints = [Some(cfg.nats.url.as_str()), cfg.store.s3_endpoint.as_deref()];
         egress::warn_if_opened(&policy, &endpoints.into_iter().flatten().collect::<Vec<_>>()).await;
         let hosts = match &cfg.egress_hosts {
             Some(path) => std::fs::read_to_string(path)
@@ -227,6 +231,12 @@ impl Worker {
             stats,
             results: topo.results.clone(),
             outbox,
+            secrets: match &cfg.secrets_keys {
+                Some(spec) => Some(
+                    spec.parse().map_err(|e: olin_proto::sealed::SealError| WorkerError::SecretsKeys(e.to_string()))?,
+                ),
+                None => None,
+            },
             egress: match egress::HttpEgress::new(tokio::runtime::Handle::current(), extra_roots, policy, hosts) {
                 Ok(e) => Some(Arc::new(e)),
                 Err(err) if cfg.egress_ca_file.is_some() => return Err(WorkerError::Egress(err.to_string())),
@@ -239,7 +249,7 @@ impl Worker {
         let worker = Worker {
             ctx: Arc::new(ctx),
             invocations: topo.invocations,
-            consumer,
+            consumer: topo.consumer,
             workers_kv: topo.workers,
             concurrency: cfg.concurrency(),
             backlog_interval: Duration::from_millis(cfg.backlog_interval_ms.max(100)),

@@ -8,8 +8,7 @@ use olin_worker::{Config, Deps};
 async fn main() -> anyhow::Result<()> {
     let cfg = Config::parse();
     olin_telemetry::init(&cfg.log_format, "info");
-    let nats =
-        async_nats::connect(&cfg.nats_url).await.with_context(|| format!("connecting to NATS at {}", cfg.nats_url))?;
+    let nats = cfg.nats.connect(olin_proto::access::Role::Worker).await?;
     let store = cfg.store.open().context("opening the module store")?;
     let listener =
         tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;

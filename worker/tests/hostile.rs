@@ -143,7 +143,7 @@ async fn the_hostile_corpus_never_takes_the_worker_down() {
         let limits = c.limits;
         deploy_route(&client, &store, c.name, &c.wasm, |r| {
             r.limits = Some(limits);
-            r.env = vec![EnvVar { name: "TARGET_URL".into(), value: format!("http://127.0.0.1:{port}/") }];
+            r.env = vec![EnvVar::plain("TARGET_URL", format!("http://127.0.0.1:{port}/"))];
             r.egress_allow = vec![format!("127.0.0.1:{port}")];
         })
         .await;

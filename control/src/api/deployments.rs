@@ -101,7 +101,7 @@ async fn activate(
 /// (or removes the route when nothing is deployed). Called after every
 /// change that a route carries: deploys, keys, environment, limits.
 pub(crate) async fn publish_route(api: &Api, f: &functions::Model) -> Result<(), ApiError> {
-    let Some(record) = route_record(&api.db, f).await? else {
+    let Some(record) = route_record(&api.db, api.secrets.as_ref(), f).await? else {
         return match api.routes.delete(&f.name).await {
             Ok(()) => Ok(()),
             Err(e) => Err(ApiError::unavailable("the route table (NATS)", &e)),
@@ -142,9 +142,29 @@ pub(crate) async fn restore_routes(api: &Api) -> Result<usize, ApiError> {
     Ok(restored)
 }
 
+/// One environment value as a route carries it: a secret stays sealed (one
+/// stored in clear before keys were configured is sealed on the way out).
+fn route_env(
+    ring: Option<&olin_proto::sealed::Keyring>,
+    function: &str,
+    e: function_env::Model,
+) -> Result<EnvVar, ApiError> {
+    match (e.secret, e.key_id, ring) {
+        (true, Some(key_id), _) => Ok(EnvVar { name: e.name, value: e.value, key_id }),
+        (true, None, Some(ring)) => {
+            let (key_id, value) = ring
+                .seal(function, &e.name, &e.value)
+                .map_err(|err| ApiError::unavailable("sealing a secret", &err))?;
+            Ok(EnvVar { name: e.name, value, key_id })
+        }
+        _ => Ok(EnvVar::plain(e.name, e.value)),
+    }
+}
+
 /// The route of `f` as the gateway and workers need it, if it is deployed.
 pub(crate) async fn route_record(
     db: &impl ConnectionTrait,
+    ring: Option<&olin_proto::sealed::Keyring>,
     f: &functions::Model,
 ) -> Result<Option<RouteRecord>, ApiError> {
     let Some(d) = deployments::Entity::find()
@@ -179,8 +199,8 @@ pub(crate) async fn route_record(
         .all(db)
         .await?
         .into_iter()
-        .map(|e| EnvVar { name: e.name, value: e.value })
-        .collect();
+        .map(|e| route_env(ring, &f.name, e))
+        .collect::<Result<_, _>>()?;
     let keys = invoke_keys::Entity::find()
         .filter(invoke_keys::Column::FunctionId.eq(&f.id))
         .filter(invoke_keys::Column::RevokedAt.is_null())

@@ -1,8 +1,12 @@
 //! A function's own environment values, delivered to each run next to the
 //! CGI variables. A value marked secret is never returned after it is set
-//! (listings show `null`) and never logged.
+//! (listings show `null`) and never logged, and it is stored and published
+//! sealed under the platform's key (`olin_proto::sealed`): only the worker
+//! opens it, just before a run.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde::Deserialize;
 use serde_json::json;
 use warp::Reply as _;
@@ -12,8 +16,8 @@ use warp::reply::Response;
 use super::deployments::publish_route;
 use super::functions::owned_from;
 use super::{Api, Request, audit, new_id};
-use crate::entity::function_env;
-use crate::error::ApiError;
+use crate::entity::{function_env, functions};
+use crate::error::{ApiError, Code};
 
 /// Names the platform sets itself (RFC 3875 and ours): a function cannot
 /// override them.
@@ -95,6 +99,20 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
     if body.value.len() > MAX_VALUE_BYTES || body.value.contains('\0') {
         return Err(ApiError::unprocessable(format!("values are at most {MAX_VALUE_BYTES} bytes, without NUL")));
     }
+    // What is stored: a secret sealed for this function and name.
+    let (value, key_id) = if body.secret {
+        let ring = api.secrets.as_ref().ok_or_else(|| {
+            ApiError::new(
+                Code::Unavailable,
+                "secret values need a sealing key, which this control plane lacks (OLIN_SECRETS_KEYS)",
+            )
+        })?;
+        let (id, sealed) =
+            ring.seal(&f.name, &name, &body.value).map_err(|e| ApiError::unavailable("sealing the value", &e))?;
+        (sealed, Some(id))
+    } else {
+        (body.value, None)
+    };
     let existing = function_env::Entity::find()
         .filter(function_env::Column::FunctionId.eq(&f.id))
         .filter(function_env::Column::Name.eq(&name))
@@ -103,8 +121,9 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
     match existing {
         Some(row) => {
             let mut active: function_env::ActiveModel = row.into();
-            active.value = Set(body.value);
+            active.value = Set(value);
             active.secret = Set(body.secret);
+            active.key_id = Set(key_id);
             active.update(&api.db).await?;
         }
         None => {
@@ -117,8 +136,9 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
                 id: Set(new_id()),
                 function_id: Set(f.id.clone()),
                 name: Set(name.clone()),
-                value: Set(body.value),
+                value: Set(value),
                 secret: Set(body.secret),
+                key_id: Set(key_id),
                 ..Default::default()
             }
             .insert(&api.db)
@@ -144,4 +164,81 @@ pub(super) async fn unset(api: &Api, params: &[String], req: Request) -> Result<
     publish_route(api, &f).await?;
     audit(api, Some(&caller.user.id), "env_unset", &f.name, json!({"name": name})).await;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// What [`reseal`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Resealed {
+    /// Secret values sealed again under the current key (or for the first
+    /// time, if they were stored in clear).
+    pub values: usize,
+    /// Functions whose route was published again.
+    pub functions: usize,
+}
+
+/// Seals every secret value not under the current key again (rotation), and
+/// any stored in clear, then republishes the routes that carry them.
+///
+/// # Errors
+/// A value under a key the keyring lacks (its id is named), or a database or
+/// NATS failure.
+pub(crate) async fn reseal(api: &Api) -> Result<Resealed, String> {
+    let db = &api.db;
+    let Some(ring) = &api.secrets else {
+        let clear = function_env::Entity::find()
+            .filter(function_env::Column::Secret.eq(true))
+            .filter(function_env::Column::KeyId.is_null())
+            .count(db)
+            .await
+            .map_err(|e| e.to_string())?;
+        if clear > 0 {
+            tracing::warn!(values = clear, "secret values are stored in clear: set OLIN_SECRETS_KEYS");
+        }
+        return Ok(Resealed::default());
+    };
+    let mut done = Resealed::default();
+    let mut touched = std::collections::BTreeSet::new();
+    let mut after = String::new();
+    loop {
+        let rows = function_env::Entity::find()
+            .filter(function_env::Column::Secret.eq(true))
+            .filter(function_env::Column::Id.gt(after.clone()))
+            .order_by_asc(function_env::Column::Id)
+            .limit(500)
+            .all(db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = rows.last() else { break };
+        after.clone_from(&last.id);
+        for row in rows {
+            if row.key_id.as_deref() == Some(ring.current()) {
+                continue;
+            }
+            let Some(f) =
+                functions::Entity::find_by_id(row.function_id.clone()).one(db).await.map_err(|e| e.to_string())?
+            else {
+                continue;
+            };
+            let plain = match &row.key_id {
+                None => row.value.clone(),
+                Some(id) => ring
+                    .open(&f.name, &row.name, id, &row.value)
+                    .map_err(|e| format!("secret {} of function {}: {e}", row.name, f.name))?,
+            };
+            let (id, sealed) = ring.seal(&f.name, &row.name, &plain).map_err(|e| e.to_string())?;
+            let mut active: function_env::ActiveModel = row.into();
+            active.value = Set(sealed);
+            active.key_id = Set(Some(id));
+            active.update(db).await.map_err(|e| e.to_string())?;
+            done.values += 1;
+            touched.insert(f.id);
+        }
+    }
+    for id in touched {
+        if let Some(f) = functions::Entity::find_by_id(id).one(db).await.map_err(|e| e.to_string())? {
+            publish_route(api, &f).await.map_err(|e| e.to_string())?;
+            done.functions += 1;
+        }
+    }
+    Ok(done)
 }

@@ -10,8 +10,11 @@ pub struct Model {
     pub id: String,
     pub function_id: String,
     pub name: String,
+    /// Plain text, or sealed under `key_id` (`olin_proto::sealed`).
     pub value: String,
     pub secret: bool,
+    /// The key a secret value is sealed under; `None` for a plain value.
+    pub key_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -214,7 +214,7 @@ impl Slot {
         let span = tracing::info_span!("invocation", invocation_id = %req.invocation_id, function = %req.function,
             traceparent = %header(msg.headers.as_ref(), subject::HDR_TRACEPARENT).unwrap_or(""));
         let _enter = span.enter();
-        let call = Call {
+        let mut call = Call {
             reply_to: header(msg.headers.as_ref(), subject::HDR_REPLY_TO),
             deadline_ms: deadline(msg.headers.as_ref(), &req),
             started_ms: olin_proto::unix_ms(),
@@ -225,7 +225,7 @@ impl Slot {
         // loads and while it waits for memory too.
         self.running.start(self.index, msg.reply.clone());
         let resp = match self.rt.block_on(prepare(ctx, &call)) {
-            Prepared::Run(module) => self.admit_and_execute(&call, &module),
+            Prepared::Run(module) => self.admit_and_execute(&mut call, &module),
             Prepared::Answer(resp) => *resp,
             Prepared::Settled => {
                 self.running.stop(self.index);
@@ -239,7 +239,7 @@ impl Slot {
     /// Runs the guest once the worker's memory admits the call
     /// (`admission`); a call whose deadline passes while it waits is
     /// answered TIMEOUT without running.
-    fn admit_and_execute(&self, call: &Call<'_>, module: &olin::Module) -> InvocationResponse {
+    fn admit_and_execute(&self, call: &mut Call<'_>, module: &olin::Module) -> InvocationResponse {
         let ctx = &*self.ctx;
         let limits = olin::Limits::resolve(call.req.limits.as_ref(), &ctx.defaults, &ctx.maxima);
         let until = (call.deadline_ms != 0).then(|| {
@@ -258,18 +258,57 @@ impl Slot {
     }
 
     /// Runs the guest on this thread, outside the runtime (a guest's
-    /// outbound HTTP blocks on it).
-    fn execute(&self, call: &Call<'_>, module: &olin::Module) -> InvocationResponse {
-        let (ctx, req) = (&*self.ctx, &call.req);
+    /// outbound HTTP blocks on it). Sealed secrets are opened for the run
+    /// only: the request is put back as it came (it may go on to a retry or
+    /// `OLIN_DEAD`).
+    fn execute(&self, call: &mut Call<'_>, module: &olin::Module) -> InvocationResponse {
+        let ctx = &*self.ctx;
+        let sealed = match open_secrets(ctx.secrets.as_ref(), &call.req) {
+            Ok(Some(opened)) => Some(std::mem::replace(&mut call.req.env, opened)),
+            Ok(None) => None,
+            Err(why) => {
+                warn!(error = %why, "a secret did not open");
+                return platform_response(ctx, &call.req, Outcome::Internal, &why);
+            }
+        };
+        let req = &call.req;
         ctx.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let egress = ctx.egress.clone().map(|e| e as Arc<dyn olin::Egress>);
         let rc = olin::RunContext { worker_id: &ctx.worker_id, defaults: &ctx.defaults, maxima: &ctx.maxima, egress };
         let ran = std::panic::catch_unwind(AssertUnwindSafe(|| ctx.runtime.run(module, req, &rc)));
         ctx.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(sealed) = sealed {
+            call.req.env = sealed;
+        }
         ran.unwrap_or_else(|_| {
-            platform_response(ctx, req, Outcome::Internal, "the run was aborted: the sandbox panicked")
+            platform_response(ctx, &call.req, Outcome::Internal, "the run was aborted: the sandbox panicked")
         })
     }
+}
+
+/// The request's environment with its sealed secrets opened, or `None` if it
+/// has none.
+///
+/// # Errors
+/// Which secret did not open, and why (never its value).
+fn open_secrets(
+    ring: Option<&olin_proto::sealed::Keyring>,
+    req: &InvocationRequest,
+) -> Result<Option<Vec<olin_proto::v1::EnvVar>>, String> {
+    if req.env.iter().all(|v| v.key_id.is_empty()) {
+        return Ok(None);
+    }
+    let ring = ring.ok_or("the function has secret values and this worker has no keys (WORKER_SECRETS_KEYS)")?;
+    let opened = req.env.iter().map(|v| {
+        if v.key_id.is_empty() {
+            return Ok(v.clone());
+        }
+        let value = ring
+            .open(&req.function, &v.name, &v.key_id, &v.value)
+            .map_err(|e| format!("the secret {} did not open: {e}", v.name))?;
+        Ok(olin_proto::v1::EnvVar::plain(v.name.clone(), value))
+    });
+    opened.collect::<Result<Vec<_>, String>>().map(Some)
 }
 
 fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {

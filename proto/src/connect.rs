@@ -1,0 +1,107 @@
+//! The NATS connection flags every binary takes, and the connection a role
+//! makes with them: its own credential, TLS verified against the operator's
+//! CA, and the role's inbox prefix (so its permissions can name its inboxes).
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use crate::access::Role;
+
+/// How to reach and authenticate to NATS. The same flags and environment
+/// names in every binary; each pod is given its own role's credential.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated (`tls://nats:4222`).
+    #[arg(id = "nats_url", long = "nats-url", env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub url: String,
+    /// User name of this service's NATS credential.
+    #[arg(id = "nats_user", long = "nats-user", env = "NATS_USER")]
+    pub user: Option<String>,
+    /// Password of this service's NATS credential.
+    #[arg(
+        id = "nats_password",
+        long = "nats-password",
+        env = "NATS_PASSWORD",
+        hide_env_values = true,
+        requires = "nats_user"
+    )]
+    pub password: Option<String>,
+    /// CA certificates (PEM) the NATS servers' certificates are verified
+    /// against; given, the connection must be TLS.
+    #[arg(id = "nats_tls_ca", long = "nats-tls-ca", env = "NATS_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that verify clients.
+    #[arg(id = "nats_tls_cert", long = "nats-tls-cert", env = "NATS_TLS_CERT", requires = "nats_tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Key of the client certificate (PEM).
+    #[arg(id = "nats_tls_key", long = "nats-tls-key", env = "NATS_TLS_KEY", requires = "nats_tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Connecting to NATS failed: unreachable, TLS not verified, or the
+/// credential refused.
+#[derive(Debug, Error)]
+#[error("connecting to NATS at {url} as {user}: {source}")]
+pub struct NatsConnectError {
+    /// The URL given.
+    pub url: String,
+    /// The user, or `anonymous`.
+    pub user: String,
+    /// The client's error.
+    #[source]
+    pub source: async_nats::ConnectError,
+}
+
+impl NatsArgs {
+    /// Plain settings: `url`, no credential, no TLS.
+    pub fn new(url: &str) -> NatsArgs {
+        NatsArgs { url: url.to_owned(), user: None, password: None, tls_ca: None, tls_cert: None, tls_key: None }
+    }
+
+    /// The settings with a user and password.
+    pub fn with_user(mut self, user: &str, password: &str) -> NatsArgs {
+        self.user = Some(user.to_owned());
+        self.password = Some(password.to_owned());
+        self
+    }
+
+    /// The settings with a CA to verify the servers against (TLS required).
+    pub fn with_tls_ca(mut self, ca: PathBuf) -> NatsArgs {
+        self.tls_ca = Some(ca);
+        self
+    }
+
+    /// Connects as `role`: named after it, with its inbox prefix.
+    ///
+    /// # Errors
+    /// [`NatsConnectError`] if the credentials cannot be read or the server
+    /// refuses the connection (unreachable, TLS not verified, bad credential).
+    pub async fn connect(&self, role: Role) -> Result<async_nats::Client, NatsConnectError> {
+        self.options(role).connect(self.url.as_str()).await.map_err(|source| NatsConnectError {
+            url: self.url.clone(),
+            user: self.user.clone().unwrap_or_else(|| "anonymous".to_owned()),
+            source,
+        })
+    }
+
+    /// The connect options [`NatsArgs::connect`] uses, for callers that add
+    /// their own (event callbacks, retry on the first connect).
+    pub fn options(&self, role: Role) -> async_nats::ConnectOptions {
+        // Several rustls providers are compiled into our binaries (reqwest
+        // brings aws-lc-rs, async-nats ring), and rustls then has no default:
+        // choose one, unless the process already has.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let mut options = async_nats::ConnectOptions::new();
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(ca) = &self.tls_ca {
+            options = options.require_tls(true).add_root_certificates(ca.clone());
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        options.name(role.user()).custom_inbox_prefix(role.inbox_prefix())
+    }
+}
