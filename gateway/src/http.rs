@@ -156,7 +156,7 @@ async fn answer(
     }
     let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > gw.config.max_body_bytes) {
-        return too_large(gw.config.max_body_bytes);
+        return unread(too_large(gw.config.max_body_bytes));
     }
     let Some(target) = pick_target(&route) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "NO_TARGET", "the function has no deployed version", None);
@@ -167,10 +167,10 @@ async fn answer(
     // The charge is held until the call is answered: the body is kept that long.
     let (body, _charge) = match olin_serve::read_body(body, declared, gw.config.max_body_bytes, &gw.body_budget).await {
         Ok(read) => read,
-        Err(ReadError::TooLarge { max }) => return too_large(max),
+        Err(ReadError::TooLarge { max }) => return unread(too_large(max)),
         Err(ReadError::Busy { .. }) => {
             let why = "the gateway holds too many request bodies; retry shortly";
-            return retry_later(StatusCode::SERVICE_UNAVAILABLE, "BUSY", why);
+            return unread(retry_later(StatusCode::SERVICE_UNAVAILABLE, "BUSY", why));
         }
         Err(ReadError::Read(err)) => {
             return error(
@@ -246,6 +246,11 @@ async fn answer(
         Err(InvokeError::QueueFull) => {
             retry_later(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later")
         }
+        Err(InvokeError::FunctionQueueFull) => retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "QUEUE_FULL",
+            "too many calls to this function are waiting; retry later",
+        ),
         Err(InvokeError::TooLarge) => {
             error(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request exceeds the message size limit", None)
         }
@@ -457,6 +462,14 @@ fn too_large(max: u64) -> Response {
 }
 
 /// A platform error the client should retry after a second.
+/// An answer sent before the request body was read in full: the connection
+/// closes after it, so that no client sends its next request after the
+/// rest of an unread body (or into a connection the server is dropping).
+fn unread(mut r: Response) -> Response {
+    r.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 fn retry_later(status: StatusCode, code: &str, message: &str) -> Response {
     let mut r = error(status, code, message, None);
     r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -29,6 +29,9 @@ pub(crate) enum InvokeError {
     /// The stream is at its limits: the queue is full.
     #[error("the invocation queue is full")]
     QueueFull,
+    /// This function has its share of the queue already.
+    #[error("this function's share of the invocation queue is full")]
+    FunctionQueueFull,
     /// The request is larger than NATS' `max_payload`.
     #[error("the request is larger than the message size NATS accepts")]
     TooLarge,
@@ -179,7 +182,9 @@ async fn publish(
 }
 
 fn classify_ack_error(text: &str) -> InvokeError {
-    if text.contains("maximum messages") || text.contains("maximum bytes") || text.contains("resource limits") {
+    if text.contains("per subject") {
+        InvokeError::FunctionQueueFull
+    } else if text.contains("maximum messages") || text.contains("maximum bytes") || text.contains("resource limits") {
         InvokeError::QueueFull
     } else {
         InvokeError::Publish(text.to_owned())

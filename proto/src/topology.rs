@@ -23,6 +23,10 @@ pub struct TopologyConfig {
     pub invocations_max_msgs: i64,
     /// Most pending invocation bytes before publishes are refused.
     pub invocations_max_bytes: i64,
+    /// Most pending invocations of one function (its subject), so that one
+    /// function cannot fill the queue for everyone: its own callers are
+    /// refused first.
+    pub invocations_max_msgs_per_function: i64,
     /// Window in which a repeated `Nats-Msg-Id` is dropped as a duplicate.
     pub duplicate_window: Duration,
     /// How long a worker may hold a message without acking or sending progress.
@@ -46,6 +50,7 @@ impl Default for TopologyConfig {
         Self {
             invocations_max_msgs: 100_000,
             invocations_max_bytes: 1 << 30,
+            invocations_max_msgs_per_function: 10_000,
             duplicate_window: Duration::from_secs(120),
             // The longest allowed run is 5 minutes; AckProgress keeps long runs alive.
             ack_wait: Duration::from_secs(30),
@@ -70,6 +75,14 @@ pub struct TopologyArgs {
     /// Most bytes waiting in `OLIN_INVOCATIONS`; more are refused with 503.
     #[arg(long = "queue-max-bytes", env = "OLIN_QUEUE_MAX_BYTES", default_value_t = TopologyArgs::default().queue_max_bytes)]
     pub queue_max_bytes: i64,
+    /// Most calls of one function waiting (or running) in `OLIN_INVOCATIONS`;
+    /// more calls of that function are refused with 503, others are not.
+    #[arg(
+        long = "queue-max-msgs-per-function",
+        env = "OLIN_QUEUE_MAX_MSGS_PER_FUNCTION",
+        default_value_t = TopologyArgs::default().queue_max_msgs_per_function
+    )]
+    pub queue_max_msgs_per_function: i64,
     /// How long a worker may hold a call without acking or reporting progress (ms).
     #[arg(long = "ack-wait-ms", env = "OLIN_ACK_WAIT_MS", default_value_t = TopologyArgs::default().ack_wait_ms)]
     pub ack_wait_ms: u64,
@@ -88,6 +101,7 @@ impl Default for TopologyArgs {
         TopologyArgs {
             queue_max_msgs: c.invocations_max_msgs,
             queue_max_bytes: c.invocations_max_bytes,
+            queue_max_msgs_per_function: c.invocations_max_msgs_per_function,
             ack_wait_ms: c.ack_wait.as_millis() as u64,
             max_deliver: c.max_deliver,
             replicas: c.replicas,
@@ -101,6 +115,7 @@ impl From<&TopologyArgs> for TopologyConfig {
         TopologyConfig {
             invocations_max_msgs: a.queue_max_msgs,
             invocations_max_bytes: a.queue_max_bytes,
+            invocations_max_msgs_per_function: a.queue_max_msgs_per_function.max(1),
             ack_wait: Duration::from_millis(a.ack_wait_ms.max(100)),
             max_deliver: a.max_deliver.max(1),
             replicas: a.replicas.max(1),
@@ -238,6 +253,9 @@ async fn invocations(
         discard: stream::DiscardPolicy::New,
         max_messages: cfg.invocations_max_msgs,
         max_bytes: cfg.invocations_max_bytes,
+        // A fair share: a function at its cap is refused, the others are not.
+        max_messages_per_subject: cfg.invocations_max_msgs_per_function,
+        discard_new_per_subject: true,
         duplicate_window: cfg.duplicate_window,
         num_replicas: cfg.replicas,
         ..Default::default()

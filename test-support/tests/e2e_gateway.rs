@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use olin_proto::v1::Limits;
 use olin_test_support::{
     NatsServer, S3Server, deploy, deploy_route, fixtures, spawn_gateway, spawn_gateway_with, spawn_worker,
-    test_topology,
+    spawn_worker_topology, test_topology,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -91,6 +91,49 @@ async fn a_full_queue_is_refused_with_retry_after() {
     for w in waiting {
         assert_eq!(w.await.unwrap(), 504, "the queued calls time out at their deadline");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_function_cannot_fill_the_queue_for_everyone() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    deploy_route(&client, &s3.store_args(), "slow", &fixtures::wat("sleepy.wat"), |r| {
+        r.limits = Some(Limits { wall_ms: 3_000, ..Default::default() })
+    })
+    .await;
+    deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+    // Three calls of one function at most in the queue (running ones count).
+    let topology = olin_proto::topology::TopologyConfig { invocations_max_msgs_per_function: 3, ..test_topology() };
+    let worker =
+        spawn_worker_topology(&nats.url(), s3.store_args(), topology.clone(), |c| c.concurrency = Some(4)).await;
+    let gateway = spawn_gateway_with(&nats.url(), topology, |c| c.queue_slack_ms = 500).await;
+
+    let http = reqwest::Client::new();
+    let flood: Vec<_> = (0..10)
+        .map(|_| {
+            let (http, url) = (http.clone(), gateway.function_url("slow", "/"));
+            tokio::spawn(async move {
+                let r = http.get(url).send().await.unwrap();
+                let code = r.headers().get("olin-error").map(|v| v.to_str().unwrap().to_owned());
+                (r.status().as_u16(), code)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The flooding function holds its share; another function is still served.
+    let r = http.get(gateway.function_url("hello", "/")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "another function's call was refused: {:?}", r.headers().get("olin-error"));
+    let mut refused = 0;
+    for call in flood {
+        let (status, code) = call.await.unwrap();
+        if status == 503 {
+            assert_eq!(code.as_deref(), Some("QUEUE_FULL"));
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 7, "three calls of the flooding function were queued, the rest refused");
+    worker.stop().await;
 }
 
 fn rss_kib(pid: u32) -> i64 {
