@@ -11,6 +11,19 @@ use olin_test_support::{
     spawn_worker_topology, test_topology,
 };
 
+/// NATS, S3 and an operator client, with `slow` deployed: a function that
+/// sleeps through its whole wall time of `wall_ms`.
+async fn with_slow_function(wall_ms: u64) -> (NatsServer, S3Server, async_nats::Client) {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    deploy_route(&client, &s3.store_args(), "slow", &fixtures::wat("sleepy.wat"), |r| {
+        r.limits = Some(Limits { wall_ms, ..Default::default() })
+    })
+    .await;
+    (nats, s3, client)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn no_worker_means_503_at_once() {
     let nats = NatsServer::start();
@@ -36,14 +49,8 @@ async fn no_worker_means_503_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_queue_is_refused_with_retry_after() {
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let client = nats.client().await;
     // A function that never answers in time, and a queue of three.
-    deploy_route(&client, &s3.store_args(), "slow", &fixtures::wat("sleepy.wat"), |r| {
-        r.limits = Some(Limits { wall_ms: 3_000, ..Default::default() })
-    })
-    .await;
+    let (nats, _s3, client) = with_slow_function(3_000).await;
     let topology = olin_proto::topology::TopologyConfig { invocations_max_msgs: 3, ..test_topology() };
     let gateway = spawn_gateway_with(&nats.url(), topology, |c| c.queue_slack_ms = 500).await;
     // A heartbeat with no worker behind it: calls are queued and never taken.
@@ -95,13 +102,7 @@ async fn a_full_queue_is_refused_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_function_cannot_fill_the_queue_for_everyone() {
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let client = nats.client().await;
-    deploy_route(&client, &s3.store_args(), "slow", &fixtures::wat("sleepy.wat"), |r| {
-        r.limits = Some(Limits { wall_ms: 3_000, ..Default::default() })
-    })
-    .await;
+    let (nats, s3, client) = with_slow_function(3_000).await;
     deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
     // Three calls of one function at most in the queue (running ones count).
     let topology = olin_proto::topology::TopologyConfig { invocations_max_msgs_per_function: 3, ..test_topology() };
@@ -317,15 +318,9 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn request_bodies_share_one_memory_budget() {
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let client = nats.client().await;
     // A function whose calls are never taken (a heartbeat with no worker):
     // each call holds its body until its deadline.
-    deploy_route(&client, &s3.store_args(), "slow", &fixtures::wat("sleepy.wat"), |r| {
-        r.limits = Some(Limits { wall_ms: 1_500, ..Default::default() })
-    })
-    .await;
+    let (nats, _s3, client) = with_slow_function(1_500).await;
     let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
         c.queue_slack_ms = 500;
         c.max_buffered_body_mib = 1;
