@@ -273,10 +273,10 @@ where
     let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     olin_serve::read_body(body, declared, max, budget).await.map_err(|e| match e {
         olin_serve::ReadError::TooLarge { max } => {
-            ApiError::new(error::Code::PayloadTooLarge, format!("the request body is over {max} bytes"))
+            ApiError::new(error::Code::PayloadTooLarge, format!("the request body is over {max} bytes")).closing()
         }
         olin_serve::ReadError::Busy { .. } => {
-            ApiError::new(error::Code::Busy, "the server holds too many request bodies; retry shortly")
+            ApiError::new(error::Code::Busy, "the server holds too many request bodies; retry shortly").closing()
         }
         olin_serve::ReadError::Read(e) => ApiError::bad_request(format!("reading the body failed: {e}")),
     })

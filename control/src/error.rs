@@ -88,13 +88,22 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before retrying (`Retry-After`), when that is the answer.
     pub retry_after: Option<u64>,
+    /// Answered before the request body was read in full: the connection
+    /// closes after the answer, so no client sends its next request after
+    /// the unread rest of a body.
+    pub close: bool,
 }
 
 impl ApiError {
     /// An error of `code`.
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
         let retry_after = (code == Code::Busy).then_some(1);
-        ApiError { code, message: message.into(), retry_after }
+        ApiError { code, message: message.into(), retry_after, close: false }
+    }
+
+    /// The same error, closing the connection after it (see [`ApiError::close`]).
+    pub fn closing(self) -> ApiError {
+        ApiError { close: true, ..self }
     }
 
     /// 429, to be retried after `secs` seconds.
@@ -139,6 +148,9 @@ impl ApiError {
         let mut resp = warp::reply::with_status(warp::reply::json(&body), self.code.status()).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert("retry-after", warp::http::HeaderValue::from(secs));
+        }
+        if self.close {
+            resp.headers_mut().insert("connection", warp::http::HeaderValue::from_static("close"));
         }
         resp
     }
