@@ -188,9 +188,13 @@ impl Page {
 }
 
 /// `GET /v1/openapi.json`: the API described (no token needed).
-async fn openapi(_: &Api, _: &[String], _: Request) -> Result<Response, ApiError> {
+async fn openapi(api: &Api, _: &[String], _: Request) -> Result<Response, ApiError> {
     use warp::Reply as _;
-    Ok(warp::reply::json(&crate::openapi::document()).into_response())
+    let bounds = crate::openapi::Bounds {
+        max_memory_bytes: u64::from(api.max_memory_pages) * olin::limits::PAGE,
+        token_ttl_secs: api.token_ttl_secs,
+    };
+    Ok(warp::reply::json(&crate::openapi::document(bounds)).into_response())
 }
 
 /// A handler: method, path parameters and request in; a response out.

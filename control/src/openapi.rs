@@ -93,6 +93,40 @@ fn obj(props: Value, required: &[&str]) -> Value {
     json!({"type": "object", "properties": props, "required": required})
 }
 
+/// A request body: like [`obj`], and the server refuses fields it does not
+/// know (`deny_unknown_fields`), so the document says so.
+fn input(props: Value, required: &[&str]) -> Value {
+    let mut o = obj(props, required);
+    o["additionalProperties"] = json!(false);
+    o
+}
+
+/// The maxima the server checks requests against, which depend on its
+/// configuration: the document states them as they are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// Largest `limits.memory_bytes` a function may have.
+    pub(crate) max_memory_bytes: u64,
+    /// Longest token lifetime (`expires_in`), in seconds.
+    pub(crate) token_ttl_secs: u64,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds { max_memory_bytes: 1 << 30, token_ttl_secs: 30 * 24 * 3600 }
+    }
+}
+
+/// Function names: DNS labels.
+const FUNCTION_NAME: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+/// Environment variable names.
+const VAR_NAME: &str = "^[A-Za-z_][A-Za-z0-9_]{0,127}$";
+/// Usernames.
+const USERNAME: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
+/// An egress allow-list entry: a host name whose last label starts with a
+/// letter (no IP literals), or `*.domain`, with an optional port.
+const EGRESS_ENTRY: &str = "^(\\*\\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)*[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?$";
+
 fn list_of(item: &str) -> Value {
     obj(
         json!({"items": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
@@ -101,7 +135,7 @@ fn list_of(item: &str) -> Value {
     )
 }
 
-fn schemas() -> Value {
+fn schemas(b: Bounds) -> Value {
     let s = json!({"type": "string"});
     let i = json!({"type": "integer"});
     let t = json!({"type": "string", "format": "date-time"});
@@ -109,6 +143,24 @@ fn schemas() -> Value {
     let ni = json!({"type": "integer", "nullable": true});
     let usage = obj(json!({"wall_us": i, "fuel": i, "peak_memory_bytes": i, "bytes_in": i, "bytes_out": i}), &[]);
     let headers = json!({"type": "array", "items": obj(json!({"name": s, "value": s}), &["name", "value"])});
+    // What HTTP allows in a header value (and `HeaderValue::from_str` takes).
+    let header_value = json!({"type": "string", "pattern": "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"});
+    let request_headers = json!({"type": "array", "items": input(json!({
+        "name": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+        "value": header_value}), &["name", "value"])});
+    let max = olin::Limits::MAXIMUM;
+    let bounded = |max: u64| {
+        json!({"type": "integer", "minimum": 0, "maximum": max, "nullable": true,
+        "description": "0 clears it (the server default); absent or null leaves it"})
+    };
+    let mut limits_patch = input(
+        json!({"fuel": bounded(max.fuel), "memory_bytes": bounded(b.max_memory_bytes),
+            "wall_ms": bounded(max.wall.as_millis() as u64), "max_output_bytes": bounded(max.max_output_bytes),
+            "host_budget_bytes": bounded(max.host_budget_bytes)}),
+        &[],
+    );
+    limits_patch["nullable"] = json!(true);
+    let version = json!({"type": "integer", "minimum": 1, "maximum": i32::MAX});
     // Outside the big map below: serde_json's macro recursion limit.
     let execution = obj(
         json!({"invocation_id": s, "function": s, "deployment_id": s, "module_sha256": s, "outcome": s,
@@ -118,13 +170,17 @@ fn schemas() -> Value {
     );
     json!({
         "Error": obj(json!({"error": obj(json!({"code": s, "message": s}), &["code", "message"])}), &["error"]),
-        "Login": obj(json!({"username": s, "password": s, "expires_in": i}), &["username", "password"]),
+        "Login": input(json!({"username": {"type": "string", "pattern": USERNAME},
+            "password": {"type": "string", "maxLength": 1024},
+            "expires_in": {"type": "integer", "minimum": 1, "maximum": b.token_ttl_secs}}), &["username", "password"]),
         "Token": obj(json!({"token": s, "id": s, "expires_at": t, "user": {"$ref": "#/components/schemas/User"}}), &["token", "id"]),
         "TokenInfo": obj(json!({"id": s, "created_at": t, "expires_at": t, "revoked_at": nt, "current": {"type": "boolean"}}), &["id"]),
         "TokenList": list_of("TokenInfo"),
         "User": obj(json!({"id": s, "username": s, "role": {"type": "string", "enum": ["admin", "user"]}, "created_at": t}), &["id", "username", "role"]),
         "UserList": list_of("User"),
-        "NewUser": obj(json!({"username": s, "password": s, "role": {"type": "string", "enum": ["admin", "user"]}}), &["username", "password"]),
+        "NewUser": input(json!({"username": {"type": "string", "pattern": USERNAME},
+            "password": {"type": "string", "minLength": 8, "maxLength": 1024},
+            "role": {"type": "string", "enum": ["admin", "user"]}}), &["username", "password"]),
         "Limits": obj(json!({"fuel": ni, "memory_bytes": ni, "wall_ms": ni, "max_output_bytes": ni, "host_budget_bytes": ni}), &[]),
         "Function": obj(json!({"id": s, "name": s, "visibility": {"type": "string", "enum": ["public", "private"]},
             "url": s, "limits": {"$ref": "#/components/schemas/Limits"}, "egress_allow": {"type": "array", "items": s},
@@ -135,17 +191,19 @@ fn schemas() -> Value {
                 "properties": {"calls": i, "errors": i}}}),
             &["id", "name", "visibility", "url", "deployment", "last_hour"]),
         "FunctionList": list_of("Function"),
-        "NewFunction": obj(json!({"name": {"type": "string", "pattern": "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"},
+        "NewFunction": input(json!({"name": {"type": "string", "pattern": FUNCTION_NAME},
             "visibility": {"type": "string", "enum": ["public", "private"]}}), &["name"]),
-        "FunctionPatch": obj(json!({"visibility": {"type": "string", "enum": ["public", "private"]},
-            "limits": {"$ref": "#/components/schemas/Limits"}, "egress_allow": {"type": "array", "items": s},
-            "async_max_attempts": i}), &[]),
+        "FunctionPatch": input(json!({"visibility": {"type": "string", "enum": ["public", "private", null], "nullable": true},
+            "limits": limits_patch, "egress_allow": {"type": "array", "maxItems": 100, "nullable": true,
+                "items": {"type": "string", "pattern": EGRESS_ENTRY, "maxLength": 253}},
+            "async_max_attempts": {"type": "integer", "minimum": 1, "maximum": 10, "nullable": true}}), &[]),
         "Module": {"type": "string", "format": "binary"},
         "Version": obj(json!({"id": s, "number": i, "sha256": s, "size_bytes": i, "abi": {"type": "string", "enum": ["olin", "wasi_p1"]},
             "imports": {"type": "array", "items": s}, "created_at": t}), &["id", "number", "sha256"]),
         "VersionList": list_of("Version"),
-        "NewDeployment": obj(json!({"version": i, "canary": obj(json!({"version": i, "percent": i}), &["version", "percent"])}), &["version"]),
-        "Rollback": obj(json!({"version": i}), &[]),
+        "NewDeployment": input(json!({"version": version, "canary": input(json!({"version": version,
+            "percent": {"type": "integer", "minimum": 1, "maximum": 99}}), &["version", "percent"])}), &["version"]),
+        "Rollback": input(json!({"version": version}), &[]),
         "Deployment": obj(json!({"id": s, "version": i, "canary_version": ni, "canary_percent": i, "active": {"type": "boolean"},
             "kind": {"type": "string", "enum": ["deploy", "rollback"]}, "created_at": t}), &["id", "version", "active", "kind"]),
         "DeploymentList": list_of("Deployment"),
@@ -154,8 +212,9 @@ fn schemas() -> Value {
                 "errors_by_outcome": {"type": "object", "additionalProperties": i},
                 "wall_us": obj(json!({"p50": ni, "p99": ni}), &[]), "fuel": i}), &["start", "calls", "errors"])}}),
             &["since", "until", "step_seconds", "points"]),
-        "TryIt": obj(json!({"method": s, "path": s, "headers": headers,
-            "body": s, "invoke_key": s}), &[]),
+        "TryIt": input(json!({"method": {"type": "string", "enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]},
+            "path": {"type": "string", "pattern": "^(/[^\\s\\u0000-\\u001f\\u007f-\\u009f]*)?$"},
+            "headers": request_headers, "body": s, "invoke_key": {"type": "string", "nullable": true, "pattern": header_value["pattern"]}}), &[]),
         "TryItResult": obj(json!({"url": s, "status": i, "headers": headers,
             "body": {"type": "string", "nullable": true}, "body_base64": {"type": "string", "nullable": true},
             "truncated": {"type": "boolean"}}), &["status", "headers"]),
@@ -165,11 +224,23 @@ fn schemas() -> Value {
             "wall_us": obj(json!({"p50": ni, "p99": ni}), &[]), "fuel": i, "bytes_in": i, "bytes_out": i}), &["calls", "errors"]),
         "EnvValue": obj(json!({"name": s, "value": {"type": "string", "nullable": true}, "secret": {"type": "boolean"}, "updated_at": t}), &["name", "secret"]),
         "EnvList": list_of("EnvValue"),
-        "SetEnv": obj(json!({"value": s, "secret": {"type": "boolean"}}), &["value"]),
-        "NewKey": obj(json!({"name": s}), &["name"]),
+        "SetEnv": input(json!({"value": {"type": "string", "maxLength": 8192, "pattern": "^[^\\u0000]*$"},
+            "secret": {"type": "boolean"}}), &["value"]),
+        "NewKey": input(json!({"name": {"type": "string", "minLength": 1, "maxLength": 100}}), &["name"]),
         "InvokeKey": obj(json!({"id": s, "name": s, "prefix": s, "key": s, "created_at": t, "revoked_at": nt}), &["id", "name", "prefix"]),
         "InvokeKeyList": list_of("InvokeKey"),
     })
+}
+
+/// The query parameters a route takes: exactly those its handler parses.
+fn query_params(method: &str, path: &str) -> &'static [&'static str] {
+    match (method, path) {
+        ("GET", "/v1/functions" | "/v1/users") => &["limit", "after"],
+        ("GET", p) if p.ends_with("/executions") => &["limit", "after", "outcome", "since", "until"],
+        ("GET", p) if p.ends_with("/usage") => &["since", "until"],
+        ("GET", p) if p.ends_with("/series") => &["since", "until", "buckets"],
+        _ => &[],
+    }
 }
 
 fn operation(doc: &Doc) -> Value {
@@ -177,19 +248,26 @@ fn operation(doc: &Doc) -> Value {
     let mut params: Vec<Value> = path
         .split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
-        .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .map(|p| {
+            let schema = match p {
+                "name" => json!({"type": "string", "pattern": FUNCTION_NAME}),
+                "var" => json!({"type": "string", "pattern": VAR_NAME}),
+                _ => json!({"type": "string"}),
+            };
+            json!({"name": p, "in": "path", "required": true, "schema": schema})
+        })
         .collect();
-    if method == "GET"
-        && (path.ends_with("executions") || path.ends_with("usage") || path == "/v1/functions" || path == "/v1/users")
-    {
-        for q in ["limit", "after", "outcome", "since", "until"] {
-            params.push(json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}));
-        }
-    }
-    if path.ends_with("/series") {
-        for q in ["since", "until", "buckets"] {
-            params.push(json!({"name": q, "in": "query", "required": false, "schema": {"type": "string"}}));
-        }
+    for q in query_params(method, path) {
+        let schema = match *q {
+            "limit" => {
+                let max = if path.ends_with("/executions") { 500 } else { 200 };
+                json!({"type": "integer", "minimum": 1, "maximum": max, "default": 50})
+            }
+            "buckets" => json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 48}),
+            "since" | "until" => json!({"type": "string", "format": "date-time"}),
+            _ => json!({"type": "string"}),
+        };
+        params.push(json!({"name": q, "in": "query", "required": false, "schema": schema}));
     }
     let mut responses = Map::new();
     let ok_body = match response {
@@ -219,8 +297,8 @@ fn operation(doc: &Doc) -> Value {
     op
 }
 
-/// The whole document.
-pub(crate) fn document() -> Value {
+/// The whole document, with the server's own maxima.
+pub(crate) fn document(bounds: Bounds) -> Value {
     let mut paths = Map::new();
     for doc in DOCS {
         let entry = paths.entry(doc.1.to_owned()).or_insert_with(|| json!({}));
@@ -232,7 +310,7 @@ pub(crate) fn document() -> Value {
             "description": "Users, tokens, functions, versions, deployments, environment, invoke keys, executions and usage."},
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas(bounds),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
         "security": [{"bearer": []}],
@@ -280,7 +358,7 @@ fn schema_text(schema: &Value) -> String {
 #[cfg(test)]
 /// `docs/api-reference.md`: every operation and schema of the document.
 fn markdown() -> String {
-    let doc = document();
+    let doc = document(Bounds::default());
     let mut out = String::from(
         "# API reference\n\nGenerated from the OpenAPI document the control plane serves at \
          `GET /v1/openapi.json` (`control/src/openapi.rs`); a test keeps this page current \

@@ -49,7 +49,10 @@ async fn version_numbered(api: &Api, function_id: &str, number: i32) -> Result<v
         .filter(versions::Column::Number.eq(number))
         .one(&api.db)
         .await?
-        .ok_or_else(|| ApiError::unprocessable(format!("this function has no version {number}; upload one first")))
+        .ok_or_else(|| {
+            // 409: the function exists; the request conflicts with what it holds.
+            ApiError::conflict(format!("this function has no version {number}; upload one first"))
+        })
 }
 
 fn deployment_json(d: &deployments::Model, version: i32, canary: Option<i32>) -> Value {

@@ -46,7 +46,8 @@ const RESERVED: &[&str] = &[
 
 /// Most values per function, and bytes per value.
 const MAX_VALUES: usize = 100;
-const MAX_VALUE_BYTES: usize = 32 * 1024;
+/// Characters per value (at most 32 KiB of UTF-8).
+const MAX_VALUE_CHARS: usize = 8 * 1024;
 
 fn check_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
@@ -59,7 +60,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         )));
     }
     if RESERVED.contains(&name) || name.starts_with("HTTP_") {
-        return Err(ApiError::unprocessable(format!("{name} is set by the platform for each request")));
+        return Err(ApiError::conflict(format!("{name} is set by the platform for each request")));
     }
     Ok(())
 }
@@ -96,8 +97,8 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
     let name = params.get(1).cloned().unwrap_or_default();
     check_name(&name)?;
     let body: SetValue = req.json()?;
-    if body.value.len() > MAX_VALUE_BYTES || body.value.contains('\0') {
-        return Err(ApiError::unprocessable(format!("values are at most {MAX_VALUE_BYTES} bytes, without NUL")));
+    if body.value.chars().count() > MAX_VALUE_CHARS || body.value.contains('\0') {
+        return Err(ApiError::unprocessable(format!("values are at most {MAX_VALUE_CHARS} characters, without NUL")));
     }
     // What is stored: a secret sealed for this function and name.
     let (value, key_id) = if body.secret {

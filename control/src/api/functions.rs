@@ -303,7 +303,9 @@ fn check_egress_entry(entry: &str, literals_allowed: bool) -> Result<(), String>
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+    // A last label that starts with a digit is no host name (`10.0.0`).
+    let tld_ok = name.rsplit('.').next().and_then(|l| l.bytes().next()).is_some_and(|c| c.is_ascii_alphabetic());
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) || !tld_ok {
         return Err(bad("not a host name (letters, digits and '-', in dot-separated labels), *.domain, or host:port"));
     }
     Ok(())
@@ -323,7 +325,10 @@ mod tests {
             assert!(err.contains(literal), "{err}");
             assert_eq!(check_egress_entry(literal, true), Ok(()), "an operator allows {literal}");
         }
-        for bad in ["", "exa mple.com", "http://x", "a@b", "-x.com", "x.com:99999", "*.", "a..b", "x/y"] {
+        // A numeric last label is no host name (and `10.0.0` is an address to some resolvers).
+        for bad in
+            ["", "exa mple.com", "http://x", "a@b", "-x.com", "x.com:99999", "*.", "a..b", "x/y", "10.0.0", "x.123"]
+        {
             assert!(check_egress_entry(bad, true).is_err(), "{bad:?}");
         }
     }

@@ -53,7 +53,7 @@ fn default_method() -> String {
 pub(super) async fn try_it(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
     let t: TryIt = req.json()?;
-    let method = t.method.to_ascii_uppercase();
+    let method = t.method;
     if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str()) {
         return Err(ApiError::unprocessable(format!(
             "method {method:?} is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
@@ -73,7 +73,9 @@ pub(super) async fn try_it(api: &Api, params: &[String], req: Request) -> Result
         call = call.header(name, value);
     }
     if let Some(key) = &t.invoke_key {
-        call = call.header(olin_proto::subject::HTTP_INVOKE_KEY, key);
+        let value = reqwest::header::HeaderValue::from_str(key)
+            .map_err(|_| ApiError::unprocessable("the invoke key is not a valid header value"))?;
+        call = call.header(olin_proto::subject::HTTP_INVOKE_KEY, value);
     }
     if !t.body.is_empty() {
         call = call.body(t.body);

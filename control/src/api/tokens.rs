@@ -29,7 +29,7 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     // Checked before any lookup or audit write: such a name cannot exist,
     // and what a stranger sends is never stored.
     let malformed = super::users::check_username(&login.username).is_err();
-    if malformed || login.password.len() > super::users::MAX_PASSWORD_BYTES {
+    if malformed || login.password.chars().count() > super::users::MAX_PASSWORD_CHARS {
         return Err(ApiError::unauthorized("wrong username or password"));
     }
     let ttl = login.expires_in.unwrap_or(api.token_ttl_secs);

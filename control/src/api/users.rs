@@ -44,11 +44,13 @@ pub(super) fn check_username(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Longest password accepted, in bytes (hashing cost grows with it).
-pub(super) const MAX_PASSWORD_BYTES: usize = 1024;
+/// Longest password accepted, in characters (at most 4 KiB of UTF-8:
+/// hashing cost grows with it).
+pub(super) const MAX_PASSWORD_CHARS: usize = 1024;
 
 fn check_password(password: &str) -> Result<(), ApiError> {
-    if password.chars().count() < 8 || password.len() > MAX_PASSWORD_BYTES {
+    let n = password.chars().count();
+    if !(8..=MAX_PASSWORD_CHARS).contains(&n) {
         return Err(ApiError::unprocessable("the password must be 8 to 1024 characters"));
     }
     Ok(())
