@@ -41,6 +41,13 @@ pub struct TopologyConfig {
     pub worker_ttl: Duration,
     /// Time-to-live of an async result.
     pub results_ttl: Duration,
+    /// Most bytes of execution events kept; the oldest go first.
+    pub events_max_bytes: i64,
+    /// Most bytes of dead letters kept; the oldest go first.
+    pub dead_max_bytes: i64,
+    /// Most bytes of async results kept (a result may be 10 MiB); past it
+    /// the oldest results expire early, so callers cannot fill JetStream.
+    pub results_max_bytes: i64,
     /// JetStream replicas of every stream and bucket (3 in a NATS cluster).
     pub replicas: usize,
 }
@@ -59,6 +66,9 @@ impl Default for TopologyConfig {
             dead_max_age: Duration::from_secs(14 * 24 * 3600),
             worker_ttl: Duration::from_secs(10),
             results_ttl: Duration::from_secs(24 * 3600),
+            events_max_bytes: 1 << 30,
+            dead_max_bytes: 1 << 30,
+            results_max_bytes: 2 << 30,
             replicas: 1,
         }
     }
@@ -89,6 +99,15 @@ pub struct TopologyArgs {
     /// Deliveries of a call before it is dead-lettered.
     #[arg(long = "max-deliver", env = "OLIN_MAX_DELIVER", default_value_t = TopologyArgs::default().max_deliver)]
     pub max_deliver: i64,
+    /// Most bytes of execution events `OLIN_EVENTS` keeps (oldest dropped).
+    #[arg(long = "events-max-bytes", env = "OLIN_EVENTS_MAX_BYTES", default_value_t = TopologyArgs::default().events_max_bytes)]
+    pub events_max_bytes: i64,
+    /// Most bytes of dead letters `OLIN_DEAD` keeps (oldest dropped).
+    #[arg(long = "dead-max-bytes", env = "OLIN_DEAD_MAX_BYTES", default_value_t = TopologyArgs::default().dead_max_bytes)]
+    pub dead_max_bytes: i64,
+    /// Most bytes of async results `OLIN_RESULTS` keeps (oldest expire early).
+    #[arg(long = "results-max-bytes", env = "OLIN_RESULTS_MAX_BYTES", default_value_t = TopologyArgs::default().results_max_bytes)]
+    pub results_max_bytes: i64,
     /// JetStream replicas of the streams and buckets (3 in a NATS cluster).
     #[arg(long = "js-replicas", env = "OLIN_JS_REPLICAS", default_value_t = TopologyArgs::default().replicas)]
     pub replicas: usize,
@@ -102,6 +121,9 @@ impl Default for TopologyArgs {
             queue_max_msgs: c.invocations_max_msgs,
             queue_max_bytes: c.invocations_max_bytes,
             queue_max_msgs_per_function: c.invocations_max_msgs_per_function,
+            events_max_bytes: c.events_max_bytes,
+            dead_max_bytes: c.dead_max_bytes,
+            results_max_bytes: c.results_max_bytes,
             ack_wait_ms: c.ack_wait.as_millis() as u64,
             max_deliver: c.max_deliver,
             replicas: c.replicas,
@@ -116,6 +138,9 @@ impl From<&TopologyArgs> for TopologyConfig {
             invocations_max_msgs: a.queue_max_msgs,
             invocations_max_bytes: a.queue_max_bytes,
             invocations_max_msgs_per_function: a.queue_max_msgs_per_function.max(1),
+            events_max_bytes: a.events_max_bytes.max(1 << 20),
+            dead_max_bytes: a.dead_max_bytes.max(1 << 20),
+            results_max_bytes: a.results_max_bytes.max(16 << 20),
             ack_wait: Duration::from_millis(a.ack_wait_ms.max(100)),
             max_deliver: a.max_deliver.max(1),
             replicas: a.replicas.max(1),
@@ -279,6 +304,7 @@ fn events_config(cfg: &TopologyConfig) -> stream::Config {
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
         max_age: cfg.events_max_age,
+        max_bytes: cfg.events_max_bytes,
         duplicate_window: cfg.duplicate_window,
         num_replicas: cfg.replicas,
         ..Default::default()
@@ -297,6 +323,7 @@ pub async fn ensure_dead(js: &jetstream::Context, cfg: &TopologyConfig) -> Resul
         retention: stream::RetentionPolicy::Limits,
         storage: stream::StorageType::File,
         max_age: cfg.dead_max_age,
+        max_bytes: cfg.dead_max_bytes,
         num_replicas: cfg.replicas,
         ..Default::default()
     };
@@ -359,6 +386,13 @@ async fn bucket(
     // `create_or_update_key_value`, which first queries account info in a
     // shape that NATS 2.9 servers (Debian's) do not send. The settings are
     // those the KV API itself uses.
+    // Results are bounded in bytes too, dropping the oldest: a caller can
+    // leave up to 10 MiB per async call, and must not fill JetStream.
+    // Routes and heartbeats are bounded by functions and workers.
+    let (max_bytes, discard) = match name {
+        subject::KV_RESULTS => (cfg.results_max_bytes, stream::DiscardPolicy::Old),
+        _ => (-1, stream::DiscardPolicy::New),
+    };
     let config = stream::Config {
         name: format!("KV_{name}"),
         description: Some(format!("Key-value bucket {name}")),
@@ -369,7 +403,8 @@ async fn bucket(
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,
-        discard: stream::DiscardPolicy::New,
+        discard,
+        max_bytes,
         num_replicas: cfg.replicas,
         duplicate_window: if ttl.is_zero() { Duration::from_secs(120) } else { ttl.min(Duration::from_secs(120)) },
         ..Default::default()

@@ -24,10 +24,21 @@ fn js(client: async_nats::Client) -> async_nats::jetstream::Context {
 async fn delivered(nats: &NatsServer, publisher: &async_nats::Client, subject: &str) -> bool {
     let operator = nats.client().await;
     let mut sub = operator.subscribe(subject.to_owned()).await.unwrap();
-    operator.flush().await.unwrap();
+    subscribed(&operator).await;
     publisher.publish(subject.to_owned(), "x".into()).await.unwrap();
     let _ = publisher.flush().await;
     tokio::time::timeout(Duration::from_millis(500), sub.next()).await.is_ok()
+}
+
+/// Returns once the server has taken every subscription `operator` made
+/// before: a client's `flush` only empties its own buffer, and the server
+/// handles one connection's commands in order, so a message the operator
+/// sends itself comes back only after them.
+async fn subscribed(operator: &async_nats::Client) {
+    let probe = operator.new_inbox();
+    let mut echo = operator.subscribe(probe.clone()).await.unwrap();
+    operator.publish(probe, "probe".into()).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), echo.next()).await.unwrap();
 }
 
 #[tokio::test]
@@ -97,7 +108,8 @@ async fn a_gateway_credential_cannot_touch_streams_results_or_replies() {
 /// Whether `listener` hears a message the operator publishes on `subject`.
 async fn delivered_to(nats: &NatsServer, listener: &async_nats::Client, subject: &str) -> bool {
     let Ok(mut sub) = listener.subscribe(subject.to_owned()).await else { return false };
-    let _ = listener.flush().await;
+    // A request answered means the server has taken the subscription before it.
+    let _ = listener.request(format!("$JS.API.STREAM.INFO.{}", subject::STREAM_INVOCATIONS), "".into()).await;
     let operator = nats.client().await;
     operator.publish(subject.to_owned(), "x".into()).await.unwrap();
     operator.flush().await.unwrap();
@@ -140,4 +152,46 @@ async fn control_writes_routes_but_cannot_queue_calls_or_read_results() {
     routes.put("hello", "a route".into()).await.expect("control writes routes");
     assert!(!delivered(&nats, &client, &subject::invoke_subject("hello").unwrap()).await, "control queued a call");
     assert!(control.get_key_value(subject::KV_RESULTS).await.is_err(), "control reads async results");
+}
+
+/// What callers leave behind in JetStream is bounded in bytes: async results
+/// (up to 10 MiB each) past the cap push the oldest out instead of filling
+/// the server, and events and dead letters are capped the same way.
+#[tokio::test]
+async fn results_events_and_dead_letters_are_bounded_in_bytes() {
+    let nats = NatsServer::start();
+    let operator = js(nats.client().await);
+    let cfg = topology::TopologyConfig {
+        results_max_bytes: 256 << 10,
+        events_max_bytes: 128 << 10,
+        dead_max_bytes: 128 << 10,
+        ..test_topology()
+    };
+    topology::ensure(&operator, &cfg).await.unwrap();
+    // The worker owns these objects: its settings are the ones applied.
+    let worker = js(nats.client_as(Role::Worker).await);
+    let t = topology::worker(&worker, &cfg).await.unwrap();
+    let result = vec![b'r'; 64 << 10];
+    for i in 0..12 {
+        t.results.put(format!("call-{i}"), result.clone().into()).await.unwrap();
+    }
+    let mut stream = operator.get_stream("KV_OLIN_RESULTS").await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert!(info.state.bytes <= 256 << 10, "results hold {} bytes", info.state.bytes);
+    // Read back as the gateway serves them (a worker only writes results).
+    let results = operator.get_key_value(subject::KV_RESULTS).await.unwrap();
+    assert_eq!(results.get("call-11").await.unwrap().map(|b| b.len()), Some(64 << 10), "the newest is kept");
+    assert_eq!(results.get("call-0").await.unwrap(), None, "the oldest expired early");
+    for (name, subject) in [
+        (subject::STREAM_EVENTS, subject::event_subject("hello").unwrap()),
+        (subject::STREAM_DEAD, subject::dead_subject(Some("hello"))),
+    ] {
+        for _ in 0..8 {
+            worker.publish(subject.clone(), vec![b'e'; 32 << 10].into()).await.unwrap().await.unwrap();
+        }
+        let mut s = operator.get_stream(name).await.unwrap();
+        let info = s.info().await.unwrap();
+        assert!(info.state.bytes <= 128 << 10, "{name} holds {} bytes", info.state.bytes);
+        assert!(info.state.messages >= 2, "{name} keeps the newest");
+    }
 }
