@@ -15,8 +15,10 @@
 //! - [`dev`]: `olinctl dev`, the whole stack on one machine.
 //! - [`dead_letters`]: `olinctl dead-letters list|redrive` (operators).
 //! - [`nats_process`]: a `nats-server` child process on a random port.
+//! - [`certs`]: a throwaway CA for local TLS servers.
 
 pub mod app;
+pub mod certs;
 pub mod client;
 pub mod commands;
 pub mod contexts;

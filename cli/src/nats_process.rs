@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::certs::ThrowawayCa;
+use crate::contexts::write_private;
 use olin_proto::access::{self, Role};
 use olin_proto::connect::NatsArgs;
 use rand::RngCore as _;
@@ -48,13 +50,6 @@ pub struct NatsSecurity {
     passwords: BTreeMap<Role, String>,
 }
 
-fn secret_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    f.write_all(contents.as_bytes())
-}
-
 impl NatsSecurity {
     /// Makes a CA, a server certificate for `127.0.0.1` and `localhost`
     /// signed by it, and a random password per role, under `dir`.
@@ -62,20 +57,12 @@ impl NatsSecurity {
     /// # Errors
     /// [`NatsProcessError`] if the files cannot be written.
     pub fn generate(dir: &Path) -> Result<NatsSecurity, NatsProcessError> {
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
         std::fs::create_dir_all(dir)?;
-        let ca_key = KeyPair::generate()?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "olincloud NATS CA");
-        let ca = ca_params.self_signed(&ca_key)?;
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let server_key = KeyPair::generate()?;
-        let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?
-            .signed_by(&server_key, &issuer)?;
+        let ca = ThrowawayCa::new("olincloud NATS CA")?;
+        let (server, server_key) = ca.issue(&["localhost", "127.0.0.1"])?;
         std::fs::write(dir.join("ca.pem"), ca.pem())?;
         std::fs::write(dir.join("server.pem"), server.pem())?;
-        secret_file(&dir.join("server.key"), &server_key.serialize_pem())?;
+        write_private(&dir.join("server.key"), server_key.serialize_pem().as_bytes())?;
         let passwords = Role::ALL
             .into_iter()
             .map(|role| {
@@ -92,7 +79,7 @@ impl NatsSecurity {
                 security.password(role),
                 security.ca().display()
             );
-            secret_file(&security.env_file(role), &env)?;
+            write_private(&security.env_file(role), env.as_bytes())?;
         }
         Ok(security)
     }
@@ -149,7 +136,7 @@ impl NatsProcess {
         std::fs::create_dir_all(dir)?;
         let conf = dir.join("nats.conf");
         let secured = security.map(NatsSecurity::conf).unwrap_or_default();
-        secret_file(&conf, &format!("max_payload: {MAX_PAYLOAD}\n{secured}"))?;
+        write_private(&conf, format!("max_payload: {MAX_PAYLOAD}\n{secured}").as_bytes())?;
         let store_dir = dir.join("jetstream");
         let mut child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])

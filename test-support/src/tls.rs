@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use olin_cli::certs::ThrowawayCa;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -24,17 +24,8 @@ pub struct TlsServer {
 impl TlsServer {
     /// Starts a server answering every request with `200` and `body`.
     pub async fn start(body: &'static str) -> TlsServer {
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "olincloud test CA");
-        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let leaf_key = KeyPair::generate().expect("leaf key");
-        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("leaf params")
-            .signed_by(&leaf_key, &issuer)
-            .expect("leaf certificate");
+        let ca = ThrowawayCa::new("olincloud test CA").expect("CA");
+        let (leaf, leaf_key) = ca.issue(&["localhost"]).expect("leaf certificate");
 
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write CA");

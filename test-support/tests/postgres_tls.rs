@@ -10,19 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use olin_cli::certs::ThrowawayCa;
 use olin_test_support::{NatsServer, S3Server, spawn_control};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 
-/// A throwaway CA, written as PEM, with the issuer to sign leaves.
-fn ca(dir: &Path, name: &str) -> (PathBuf, rcgen::Issuer<'static, KeyPair>) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).unwrap();
+/// A throwaway CA, with its certificate written as PEM under `dir`.
+fn ca(dir: &Path, name: &str) -> (PathBuf, ThrowawayCa) {
+    let ca = ThrowawayCa::new(name).unwrap();
     let path = dir.join(format!("{name}.pem"));
-    std::fs::write(&path, cert.pem()).unwrap();
-    (path, rcgen::Issuer::new(params, key))
+    std::fs::write(&path, ca.pem()).unwrap();
+    (path, ca)
 }
 
 /// `postgres` from the newest PostgreSQL installed.
@@ -74,7 +70,7 @@ impl Drop for TlsPostgres {
     }
 }
 
-fn start_postgres(tmp: tempfile::TempDir, issuer: &rcgen::Issuer<'static, KeyPair>) -> TlsPostgres {
+fn start_postgres(tmp: tempfile::TempDir, ca: &ThrowawayCa) -> TlsPostgres {
     let dir = tmp.path().to_owned();
     let data = dir.join("data");
     give_to_db_user(&dir);
@@ -85,8 +81,7 @@ fn start_postgres(tmp: tempfile::TempDir, issuer: &rcgen::Issuer<'static, KeyPai
         .status()
         .unwrap();
     assert!(init.success(), "initdb failed");
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&key, issuer).unwrap();
+    let (cert, key) = ca.issue(&["localhost"]).unwrap();
     std::fs::write(data.join("server.crt"), cert.pem()).unwrap();
     std::fs::write(data.join("server.key"), key.serialize_pem()).unwrap();
     {
@@ -124,9 +119,9 @@ async fn control_uses_verify_full_and_refuses_a_server_it_cannot_verify() {
     let dir = tempfile::Builder::new().prefix("olin-pg-tls-").tempdir().unwrap();
     let certs = dir.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
-    let (ca_pem, issuer) = ca(&certs, "olin-test-db-ca");
+    let (ca_pem, db_ca) = ca(&certs, "olin-test-db-ca");
     let (other_ca, _) = ca(&certs, "someone-else");
-    let pg = start_postgres(dir, &issuer);
+    let pg = start_postgres(dir, &db_ca);
 
     let url = |host: &str, root: &Path| {
         format!("postgres://postgres@{host}:{}/postgres?sslmode=verify-full&sslrootcert={}", pg.port, root.display())
