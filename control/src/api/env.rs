@@ -198,11 +198,18 @@ pub(crate) async fn reseal(api: &Api) -> Result<Resealed, String> {
         return Ok(Resealed::default());
     };
     let mut done = Resealed::default();
-    let mut touched = std::collections::BTreeSet::new();
+    // The functions touched, by id (each loaded once, then republished).
+    let mut touched = std::collections::BTreeMap::<String, functions::Model>::new();
     let mut after = String::new();
     loop {
+        // Only the values not under the current key: a start with nothing
+        // to rotate reads no rows.
+        let stale = sea_orm::Condition::any()
+            .add(function_env::Column::KeyId.is_null())
+            .add(function_env::Column::KeyId.ne(ring.current()));
         let rows = function_env::Entity::find()
             .filter(function_env::Column::Secret.eq(true))
+            .filter(stale)
             .filter(function_env::Column::Id.gt(after.clone()))
             .order_by_asc(function_env::Column::Id)
             .limit(500)
@@ -212,13 +219,16 @@ pub(crate) async fn reseal(api: &Api) -> Result<Resealed, String> {
         let Some(last) = rows.last() else { break };
         after.clone_from(&last.id);
         for row in rows {
-            if row.key_id.as_deref() == Some(ring.current()) {
-                continue;
-            }
-            let Some(f) =
-                functions::Entity::find_by_id(row.function_id.clone()).one(db).await.map_err(|e| e.to_string())?
-            else {
-                continue;
+            let f = match touched.get(&row.function_id) {
+                Some(f) => f.clone(),
+                None => match functions::Entity::find_by_id(row.function_id.clone())
+                    .one(db)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    Some(f) => f,
+                    None => continue,
+                },
             };
             let plain = match &row.key_id {
                 None => row.value.clone(),
@@ -232,14 +242,12 @@ pub(crate) async fn reseal(api: &Api) -> Result<Resealed, String> {
             active.key_id = Set(Some(id));
             active.update(db).await.map_err(|e| e.to_string())?;
             done.values += 1;
-            touched.insert(f.id);
+            touched.insert(f.id.clone(), f);
         }
     }
-    for id in touched {
-        if let Some(f) = functions::Entity::find_by_id(id).one(db).await.map_err(|e| e.to_string())? {
-            publish_route(api, &f).await.map_err(|e| e.to_string())?;
-            done.functions += 1;
-        }
+    for f in touched.values() {
+        publish_route(api, f).await.map_err(|e| e.to_string())?;
+        done.functions += 1;
     }
     Ok(done)
 }
