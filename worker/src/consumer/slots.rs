@@ -298,7 +298,7 @@ fn open_secrets(
     if req.env.iter().all(|v| v.key_id.is_empty()) {
         return Ok(None);
     }
-    let ring = ring.ok_or("the function has secret values and this worker has no keys (WORKER_SECRETS_KEYS)")?;
+    let ring = ring.ok_or("the function has secret values and this worker has no keys (OLIN_SECRETS_KEYS)")?;
     let opened = req.env.iter().map(|v| {
         if v.key_id.is_empty() {
             return Ok(v.clone());
