@@ -27,6 +27,21 @@ async fn settled(http: &reqwest::Client, url: &str) -> reqwest::Response {
     panic!("{url} stayed pending");
 }
 
+/// What the result at `location` says of its callback once delivery has
+/// failed (`olin-callback: failed ...`), waiting up to 10 s for it.
+async fn failed_callback(http: &reqwest::Client, location: &str) -> String {
+    let mut callback = String::new();
+    for _ in 0..200 {
+        let r = http.get(location).send().await.unwrap();
+        callback = r.headers()["olin-callback"].to_str().unwrap().to_owned();
+        if callback.starts_with("failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    callback
+}
+
 /// The callback receivers here are on this machine: the operator allows
 /// loopback and plain http for these tests.
 const LOOPBACK: &str = "127.0.0.0/8";
@@ -161,15 +176,7 @@ async fn a_callback_target_that_is_down_is_retried_then_given_up() {
     let location = format!("{}{}", gateway.url(), r.headers()["location"].to_str().unwrap());
     let r = settled(&http, &location).await;
     assert_eq!(r.status(), 200, "the call itself succeeded");
-    let mut callback = String::new();
-    for _ in 0..100 {
-        let r = http.get(&location).send().await.unwrap();
-        callback = r.headers()["olin-callback"].to_str().unwrap().to_owned();
-        if callback.starts_with("failed") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let callback = failed_callback(&http, &location).await;
     assert!(callback.starts_with("failed (3 attempts): "), "recorded: {callback}");
 }
 
@@ -227,15 +234,7 @@ async fn callbacks_cannot_reach_the_operators_network() {
     assert_eq!(r.status(), 202);
     let location = format!("{}{}", http_ok.url(), r.headers()["location"].to_str().unwrap());
     assert_eq!(settled(&http, &location).await.status(), 200, "the call itself succeeded");
-    let mut callback = String::new();
-    for _ in 0..100 {
-        let r = http.get(&location).send().await.unwrap();
-        callback = r.headers()["olin-callback"].to_str().unwrap().to_owned();
-        if callback.starts_with("failed") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let callback = failed_callback(&http, &location).await;
     assert_eq!(callback, "failed (1 attempts): the callback's address is not one outbound traffic may reach");
     assert!(got.lock().await.is_empty(), "the receiver was never reached");
 }
