@@ -219,6 +219,24 @@ async fn bad_input_is_refused_and_changes_nothing() {
     }
     let r = e.call("POST", "/functions", Some(&ada), Some(json!({"name": "fn"}))).await;
     assert_eq!((r.0, error_code(&r.1)), (StatusCode::CONFLICT, "conflict"));
+    // Passwords: 8 to 1024 characters, counted as characters (a 1024-char
+    // multibyte one is 2 KiB, and fits; 1025 do not).
+    {
+        let (e, admin, ada) = (&e, &admin, &ada);
+        let user = |name: &str, password: String| {
+            let body = json!({"username": name, "password": password});
+            async move { e.call("POST", "/users", Some(admin), Some(body)).await.0 }
+        };
+        assert_eq!(user("pw-long", "é".repeat(1025)).await, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(user("pw-short", "é".repeat(7)).await, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(user("pw-max", "é".repeat(1024)).await, StatusCode::CREATED);
+        // Environment values: 8192 characters at most.
+        let set = |value: String| async move {
+            e.call("PUT", "/functions/fn/env/BIG", Some(ada), Some(json!({"value": value}))).await.0
+        };
+        assert_eq!(set("é".repeat(8193)).await, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(set("é".repeat(8192)).await, StatusCode::NO_CONTENT);
+    }
 
     // Egress allow-lists name hosts: a wildcard or an address (loopback, the
     // cloud metadata service) is refused unless the operator allows literals.
