@@ -3,7 +3,7 @@
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 
-use crate::commands::{auth, deploy, env, executions, functions, invoke, keys, limits};
+use crate::commands::{auth, deploy, env, executions, functions, invoke, keys, limits, users};
 use crate::error::CliError;
 use crate::session::Global;
 
@@ -41,9 +41,13 @@ pub enum Command {
     /// Set, unset and list a function's environment values.
     #[command(subcommand)]
     Env(env::Env),
-    /// Set and show a function's limits (memory, wall time, fuel, output).
+    /// Set and show a function's limits (memory, wall time, fuel, output,
+    /// calls per second, concurrency).
     #[command(subcommand)]
     Limits(limits::Limits),
+    /// List users and set their monthly quotas (admins).
+    #[command(subcommand)]
+    Users(users::Users),
     /// Create, list and revoke invoke keys of private functions.
     #[command(subcommand)]
     Keys(keys::Keys),
@@ -82,6 +86,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rollback(c) => c.run(g).await,
         Command::Env(c) => c.run(g).await,
         Command::Limits(c) => c.run(g).await,
+        Command::Users(c) => c.run(g).await,
         Command::Keys(c) => c.run(g).await,
         Command::Invoke(c) => c.run(g).await,
         Command::Executions(c) => c.run(g).await,

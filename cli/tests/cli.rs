@@ -229,6 +229,19 @@ async fn the_whole_workflow() {
     let out = ctl.run(&["limits", "set", "hello", "--memory", "64GiB"]).await;
     assert_eq!(out.code, 1, "above the server maximum is the server's refusal: {out:?}");
     assert!(out.stderr.contains("maximum"), "{out:?}");
+    let f = ctl.run(&["limits", "set", "hello", "--rate", "20", "--burst", "40", "--concurrency", "2"]).await.ok();
+    assert!(f.stdout.contains("20/s (burst 40)") && f.stdout.contains("concurrency:  2"), "{f:?}");
+    let f = ctl.run(&["limits", "set", "hello", "--rate", "0", "--concurrency", "0", "-o", "json"]).await.ok().json();
+    assert_eq!((&f["rate_limit"], &f["max_concurrency"]), (&Value::Null, &Value::Null));
+    // Quotas: the admin sets them, the owner sees them in their usage.
+    let u = ctl.run(&["users", "quota", "admin", "--calls", "1000000", "-o", "json"]).await.ok().json();
+    assert_eq!(u["quota"]["calls_per_month"], 1_000_000);
+    let users = ctl.run(&["users", "list"]).await.ok();
+    assert!(users.stdout.lines().any(|l| l.starts_with("admin") && l.contains("1000000")), "{users:?}");
+    let usage = ctl.run(&["usage"]).await.ok();
+    assert!(usage.stdout.contains("of 1000000 calls"), "{usage:?}");
+    ctl.run(&["users", "quota", "nobody", "--calls", "1"]).await.usage_error("no user named \"nobody\"");
+    ctl.run(&["users", "quota", "admin", "--calls", "0"]).await.ok();
 
     // Private functions need a key.
     let out = ctl.run(&["deploy", "--private", "secret", &hello]).await.ok();

@@ -23,7 +23,7 @@ mod tokens;
 mod users;
 mod versions;
 
-pub(crate) use deployments::restore_routes;
+pub(crate) use deployments::{publish_route, restore_routes};
 pub use env::Resealed;
 pub(crate) use env::reseal;
 pub(crate) use users::bootstrap_admin;
@@ -67,6 +67,8 @@ pub(crate) struct Api {
     pub(crate) egress_allow_literals: bool,
     /// The keys secret values are sealed under, if configured.
     pub(crate) secrets: Option<olin_proto::sealed::Keyring>,
+    /// The operator's maxima of functions' call limits.
+    pub(crate) call_limits: crate::quota::CallLimitMaxima,
 }
 
 /// One request as handlers see it.
@@ -193,6 +195,8 @@ async fn openapi(api: &Api, _: &[String], _: Request) -> Result<Response, ApiErr
     let bounds = crate::openapi::Bounds {
         max_memory_bytes: u64::from(api.max_memory_pages) * olin::limits::PAGE,
         token_ttl_secs: api.token_ttl_secs,
+        max_rate: api.call_limits.rate_cap(),
+        max_concurrency: api.call_limits.concurrency_cap(),
     };
     Ok(warp::reply::json(&crate::openapi::document(bounds)).into_response())
 }
@@ -215,6 +219,7 @@ pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
         (Method::GET, "/v1/me", h!(tokens::me)),
         (Method::POST, "/v1/users", h!(users::create)),
         (Method::GET, "/v1/users", h!(users::list)),
+        (Method::PATCH, "/v1/users/{name}", h!(users::update)),
         (Method::POST, "/v1/functions", h!(functions::create)),
         (Method::GET, "/v1/functions", h!(functions::list)),
         (Method::GET, "/v1/functions/{name}", h!(functions::show)),

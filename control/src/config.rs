@@ -65,6 +65,18 @@ pub struct Config {
     /// Largest memory a module may declare or a function may ask for, in MiB.
     #[arg(long, env = "CONTROL_MAX_MEMORY_MIB", default_value_t = 1024)]
     pub max_memory_mib: u64,
+    /// Most calls per second (and burst) a function may be allowed; a
+    /// function that sets no rate limit gets this one. 0: no maximum.
+    #[arg(long, env = "CONTROL_MAX_RATE_PER_SECOND", default_value_t = 0)]
+    pub max_rate_per_second: u32,
+    /// Most concurrent calls a function may be allowed; a function that sets
+    /// no concurrency limit gets this one. 0: no maximum.
+    #[arg(long, env = "CONTROL_MAX_CONCURRENCY", default_value_t = 0)]
+    pub max_concurrency: u32,
+    /// How often users' monthly quotas are checked against their usage, in
+    /// milliseconds (a user past a quota is refused from the next check on).
+    #[arg(long, env = "CONTROL_QUOTA_CHECK_MS", default_value_t = 10_000)]
+    pub quota_check_ms: u64,
     /// Base URL functions are called at, shown to users (`<url>/f/<name>`).
     #[arg(long, env = "CONTROL_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
     pub gateway_url: String,
@@ -128,6 +140,9 @@ impl Config {
             egress_allow_literals: false,
             max_module_bytes: 32 << 20,
             max_memory_mib: 1024,
+            max_rate_per_second: 0,
+            max_concurrency: 0,
+            quota_check_ms: 10_000,
             gateway_url: "http://127.0.0.1:8080".to_owned(),
             store,
             topology: TopologyArgs::default(),

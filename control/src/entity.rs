@@ -1,5 +1,5 @@
 //! sea-orm entities, one per table of `olin-migrations` (same columns; the
-//! migrations are the source of truth and `tests/schema.rs` checks that every
+//! migrations are the source of truth and `tests/ingest.rs` checks that every
 //! entity reads its table).
 
 pub mod api_tokens;
@@ -9,5 +9,6 @@ pub mod executions;
 pub mod function_env;
 pub mod functions;
 pub mod invoke_keys;
+pub mod usage_monthly;
 pub mod users;
 pub mod versions;

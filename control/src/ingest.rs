@@ -22,7 +22,8 @@ use olin_proto::Message as _;
 use olin_proto::v1::{ExecutionEvent, Header, Outcome};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel as _, NotSet, QueryFilter,
+    ColumnTrait, ConnectionTrait as _, DatabaseConnection, DbBackend, DbErr, EntityTrait, IntoActiveModel as _, NotSet,
+    QueryFilter, QuerySelect as _, Statement, TransactionTrait as _,
 };
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
@@ -149,7 +150,26 @@ const INSERT_UNNEST: &str = "INSERT INTO executions (invocation_id, owner_id, fu
     $23::timestamptz[]) \
     ON CONFLICT (invocation_id) DO NOTHING";
 
-/// Inserts `rows` in one statement, skipping invocation ids already recorded.
+/// The UNNEST insert, counting the rows it inserted (not those that
+/// conflicted away) into `usage_monthly` in the same statement. Built once
+/// from the constants above: no input reaches the SQL text.
+static INSERT_AND_COUNT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH inserted AS ({INSERT_UNNEST} RETURNING owner_id, fuel, started_at) \
+         INSERT INTO usage_monthly (user_id, month, calls, fuel) \
+         SELECT i.owner_id, to_char(i.started_at AT TIME ZONE 'UTC', 'YYYY-MM'), count(*), sum(i.fuel) \
+         FROM inserted i JOIN users u ON u.id = i.owner_id GROUP BY 1, 2 \
+         {USAGE_UPSERT}"
+    )
+});
+
+/// Adds to a user's month (both databases spell it so).
+const USAGE_UPSERT: &str = "ON CONFLICT (user_id, month) DO UPDATE SET \
+    calls = usage_monthly.calls + excluded.calls, fuel = usage_monthly.fuel + excluded.fuel";
+
+/// Inserts `rows`, skipping invocation ids already recorded, and adds the
+/// inserted ones to their owners' `usage_monthly`, atomically: a batch that
+/// comes again is neither stored nor counted twice.
 ///
 /// # Errors
 /// A database failure.
@@ -160,17 +180,46 @@ pub async fn insert(db: &DatabaseConnection, rows: &[executions::Model]) -> Resu
     if db.get_database_backend() == DbBackend::Postgres {
         return insert_unnest(db, rows).await;
     }
-    let rows = rows.iter().map(|r| {
+    // SQLite (one writer): what is new is what is not stored yet.
+    let txn = db.begin().await?;
+    let ids: Vec<&str> = rows.iter().map(|r| r.invocation_id.as_str()).collect();
+    let stored: std::collections::HashSet<String> = executions::Entity::find()
+        .filter(executions::Column::InvocationId.is_in(ids))
+        .select_only()
+        .column(executions::Column::InvocationId)
+        .into_tuple()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut counts: HashMap<(String, String), (i64, i64)> = HashMap::new();
+    let mut fresh = Vec::new();
+    for r in rows.iter().filter(|r| !stored.contains(&r.invocation_id)) {
+        if let Some(owner) = &r.owner_id {
+            let c = counts.entry((owner.clone(), crate::quota::month(r.started_at))).or_default();
+            *c = (c.0 + 1, c.1.saturating_add(r.fuel));
+        }
         let mut a = r.clone().into_active_model();
         a.created_at = NotSet;
         a.updated_at = NotSet;
-        a
-    });
-    let on_conflict = OnConflict::column(executions::Column::InvocationId).do_nothing().to_owned();
-    match executions::Entity::insert_many(rows).on_conflict(on_conflict).exec_without_returning(db).await {
-        Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
-        Err(e) => Err(e),
+        fresh.push(a);
     }
+    if !fresh.is_empty() {
+        let on_conflict = OnConflict::column(executions::Column::InvocationId).do_nothing().to_owned();
+        match executions::Entity::insert_many(fresh).on_conflict(on_conflict).exec_without_returning(&txn).await {
+            Ok(_) | Err(DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for ((user, month), (calls, fuel)) in counts {
+        let sql = format!(
+            "INSERT INTO usage_monthly (user_id, month, calls, fuel) \
+             SELECT id, ?, ?, ? FROM users WHERE id = ? {USAGE_UPSERT}"
+        );
+        let values = [month.into(), calls.into(), fuel.into(), user.into()];
+        txn.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?;
+    }
+    txn.commit().await
 }
 
 /// Column arrays of a batch, in `INSERT_UNNEST` order.
@@ -234,7 +283,7 @@ async fn insert_unnest(db: &DatabaseConnection, rows: &[executions::Model]) -> R
     for r in rows {
         c.push(r);
     }
-    sea_orm::sqlx::query(INSERT_UNNEST)
+    sea_orm::sqlx::query(INSERT_AND_COUNT.as_str())
         .bind(c.invocation_id)
         .bind(c.owner_id)
         .bind(c.function_id)

@@ -12,6 +12,8 @@
 //! - [`ingest`]: execution events from `OLIN_EVENTS` into `executions`.
 //! - `openapi`: the OpenAPI 3 document of every route, at `/v1/openapi.json`.
 //! - `panel`: the embedded web panel at `/`, with its CSP and caching.
+//! - `quota`: functions' call limits within the operator's maxima, and
+//!   users' monthly quotas, enforced by refusing their routes.
 
 mod api;
 pub mod auth;
@@ -22,6 +24,7 @@ pub mod ingest;
 mod metrics;
 mod openapi;
 mod panel;
+mod quota;
 mod throttle;
 
 use std::future::Future;
@@ -76,6 +79,7 @@ pub struct Control {
     bounds: olin_serve::Bounds,
     body_budget: olin_serve::BodyBudget,
     resealed: Resealed,
+    quota_check: std::time::Duration,
 }
 
 impl Control {
@@ -129,6 +133,10 @@ impl Control {
                 Some(spec) => Some(spec.parse().map_err(|e| ControlError::Config(format!("OLIN_SECRETS_KEYS: {e}")))?),
                 None => None,
             },
+            call_limits: quota::CallLimitMaxima {
+                rate_per_second: cfg.max_rate_per_second,
+                concurrency: cfg.max_concurrency,
+            },
         };
         // Rotation, and values stored in clear before keys were configured.
         let resealed = api::reseal(&api).await.map_err(|e| ControlError::Config(format!("sealing secrets: {e}")))?;
@@ -145,7 +153,8 @@ impl Control {
             Err(err) => warn!(%err, "restoring missing routes failed; deploys will publish them"),
         }
         let body_budget = olin_serve::BodyBudget::new(cfg.max_buffered_body_mib << 20);
-        Ok(Control { api: Arc::new(api), events, bounds: cfg.bounds(), body_budget, resealed })
+        let quota_check = std::time::Duration::from_millis(cfg.quota_check_ms.max(100));
+        Ok(Control { api: Arc::new(api), events, bounds: cfg.bounds(), body_budget, resealed, quota_check })
     }
 
     /// Serves the API and the panel on `listeners.public`, and health,
@@ -182,6 +191,7 @@ impl Control {
             self.api.metrics.clone(),
             stop_rx.clone(),
         ));
+        let quotas = tokio::spawn(quota::enforce(self.api.clone(), self.quota_check, stop_rx.clone()));
         info!(addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "control plane serving");
         let mut stopping = stop_rx;
         let admin = tokio::spawn(olin_serve::serve(
@@ -197,6 +207,7 @@ impl Control {
         olin_serve::serve(listener, warp::service(routes), self.bounds, conns, shutdown).await;
         let _ = stop_tx.send(true);
         let _ = ingest.await;
+        let _ = quotas.await;
         let _ = admin.await;
         info!("control plane stopped");
     }

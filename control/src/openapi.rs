@@ -15,13 +15,14 @@ pub(crate) const DOCS: &[Doc] = &[
     ("GET", "/v1/me", "Who the token belongs to", None, 200, Some("User")),
     ("POST", "/v1/users", "Create a user (admin)", Some("NewUser"), 201, Some("User")),
     ("GET", "/v1/users", "List users (admin), paginated", None, 200, Some("UserList")),
+    ("PATCH", "/v1/users/{name}", "Set a user's monthly quotas (admin)", Some("UserPatch"), 200, Some("User")),
     ("POST", "/v1/functions", "Create a function", Some("NewFunction"), 201, Some("Function")),
     ("GET", "/v1/functions", "List your functions, paginated by name", None, 200, Some("FunctionList")),
     ("GET", "/v1/functions/{name}", "Show a function", None, 200, Some("Function")),
     (
         "PATCH",
         "/v1/functions/{name}",
-        "Change visibility, limits, egress allow-list or async attempts",
+        "Change visibility, limits, egress allow-list, async attempts, rate or concurrency limit",
         Some("FunctionPatch"),
         200,
         Some("Function"),
@@ -109,11 +110,21 @@ pub(crate) struct Bounds {
     pub(crate) max_memory_bytes: u64,
     /// Longest token lifetime (`expires_in`), in seconds.
     pub(crate) token_ttl_secs: u64,
+    /// Largest rate limit (and burst) a function may set.
+    pub(crate) max_rate: u32,
+    /// Largest concurrency limit a function may set.
+    pub(crate) max_concurrency: u32,
 }
 
 impl Default for Bounds {
     fn default() -> Self {
-        Bounds { max_memory_bytes: 1 << 30, token_ttl_secs: 30 * 24 * 3600 }
+        let caps = crate::quota::CallLimitMaxima::default();
+        Bounds {
+            max_memory_bytes: 1 << 30,
+            token_ttl_secs: 30 * 24 * 3600,
+            max_rate: caps.rate_cap(),
+            max_concurrency: caps.concurrency_cap(),
+        }
     }
 }
 
@@ -161,6 +172,25 @@ fn schemas(b: Bounds) -> Value {
     );
     limits_patch["nullable"] = json!(true);
     let version = json!({"type": "integer", "minimum": 1, "maximum": i32::MAX});
+    let rate_limit = json!({"type": "object", "nullable": true,
+        "description": "Calls per second admitted across every gateway, with a burst; null: none",
+        "properties": {"per_second": i, "burst": i}});
+    let mut rate_patch = input(
+        json!({"per_second": {"type": "integer", "minimum": 0, "maximum": b.max_rate,
+                "description": "0 clears the limit (the operator's maximum, if any, applies)"},
+            "burst": {"type": "integer", "minimum": 1, "maximum": b.max_rate, "nullable": true,
+                "description": "Calls admitted at once after a quiet spell; default: per_second"}}),
+        &["per_second"],
+    );
+    rate_patch["nullable"] = json!(true);
+    let quota_value = json!({"type": "integer", "minimum": 0, "maximum": i64::MAX, "nullable": true,
+        "description": "0 clears the quota; absent or null leaves it"});
+    let mut quota_patch = input(json!({"calls_per_month": quota_value, "fuel_per_month": quota_value}), &[]);
+    quota_patch["nullable"] = json!(true);
+    let user_quota = obj(json!({"calls_per_month": ni, "fuel_per_month": ni}), &[]);
+    let standing = json!({"type": "object", "description": "This calendar month (UTC) against the caller's quotas",
+        "properties": {"month": s, "calls": i, "fuel": i, "calls_per_month": ni, "fuel_per_month": ni,
+            "exceeded": {"type": "string", "enum": ["calls", "fuel", null], "nullable": true}, "resets_at": t}});
     // Outside the big map below: serde_json's macro recursion limit.
     let execution = obj(
         json!({"invocation_id": s, "function": s, "deployment_id": s, "module_sha256": s, "outcome": s,
@@ -176,7 +206,9 @@ fn schemas(b: Bounds) -> Value {
         "Token": obj(json!({"token": s, "id": s, "expires_at": t, "user": {"$ref": "#/components/schemas/User"}}), &["token", "id"]),
         "TokenInfo": obj(json!({"id": s, "created_at": t, "expires_at": t, "revoked_at": nt, "current": {"type": "boolean"}}), &["id"]),
         "TokenList": list_of("TokenInfo"),
-        "User": obj(json!({"id": s, "username": s, "role": {"type": "string", "enum": ["admin", "user"]}, "created_at": t}), &["id", "username", "role"]),
+        "User": obj(json!({"id": s, "username": s, "role": {"type": "string", "enum": ["admin", "user"]}, "created_at": t,
+            "quota": user_quota}), &["id", "username", "role"]),
+        "UserPatch": input(json!({"quota": quota_patch}), &[]),
         "UserList": list_of("User"),
         "NewUser": input(json!({"username": {"type": "string", "pattern": USERNAME},
             "password": {"type": "string", "minLength": 8, "maxLength": 1024},
@@ -184,7 +216,8 @@ fn schemas(b: Bounds) -> Value {
         "Limits": obj(json!({"fuel": ni, "memory_bytes": ni, "wall_ms": ni, "max_output_bytes": ni, "host_budget_bytes": ni}), &[]),
         "Function": obj(json!({"id": s, "name": s, "visibility": {"type": "string", "enum": ["public", "private"]},
             "url": s, "limits": {"$ref": "#/components/schemas/Limits"}, "egress_allow": {"type": "array", "items": s},
-            "async_max_attempts": ni, "created_at": t, "updated_at": t,
+            "async_max_attempts": ni, "created_at": t, "updated_at": t, "rate_limit": rate_limit,
+            "max_concurrency": {"type": "integer", "nullable": true, "description": "Most calls at once; null: none"},
             "deployment": {"type": "object", "nullable": true, "description": "The active deployment, null before the first deploy",
                 "properties": {"id": s, "version": i, "canary_version": ni, "canary_percent": ni}},
             "last_hour": {"type": "object", "description": "Calls that started in the last hour, and how many of them failed",
@@ -196,7 +229,10 @@ fn schemas(b: Bounds) -> Value {
         "FunctionPatch": input(json!({"visibility": {"type": "string", "enum": ["public", "private", null], "nullable": true},
             "limits": limits_patch, "egress_allow": {"type": "array", "maxItems": 100, "nullable": true,
                 "items": {"type": "string", "pattern": EGRESS_ENTRY, "maxLength": 253}},
-            "async_max_attempts": {"type": "integer", "minimum": 1, "maximum": 10, "nullable": true}}), &[]),
+            "async_max_attempts": {"type": "integer", "minimum": 1, "maximum": 10, "nullable": true},
+            "rate_limit": rate_patch,
+            "max_concurrency": {"type": "integer", "minimum": 0, "maximum": b.max_concurrency, "nullable": true,
+                "description": "0 clears the limit (the operator's maximum, if any, applies)"}}), &[]),
         "Module": {"type": "string", "format": "binary"},
         "Version": obj(json!({"id": s, "number": i, "sha256": s, "size_bytes": i, "abi": {"type": "string", "enum": ["olin", "wasi_p1"]},
             "imports": {"type": "array", "items": s}, "created_at": t}), &["id", "number", "sha256"]),
@@ -221,7 +257,8 @@ fn schemas(b: Bounds) -> Value {
         "Execution": execution,
         "ExecutionList": list_of("Execution"),
         "Usage": obj(json!({"since": nt, "until": nt, "calls": i, "errors": i, "errors_by_outcome": {"type": "object", "additionalProperties": i},
-            "wall_us": obj(json!({"p50": ni, "p99": ni}), &[]), "fuel": i, "bytes_in": i, "bytes_out": i}), &["calls", "errors"]),
+            "wall_us": obj(json!({"p50": ni, "p99": ni}), &[]), "fuel": i, "bytes_in": i, "bytes_out": i,
+            "quota": standing}), &["calls", "errors"]),
         "EnvValue": obj(json!({"name": s, "value": {"type": "string", "nullable": true}, "secret": {"type": "boolean"}, "updated_at": t}), &["name", "secret"]),
         "EnvList": list_of("EnvValue"),
         "SetEnv": input(json!({"value": {"type": "string", "maxLength": 8192, "pattern": "^[^\\u0000]*$"},

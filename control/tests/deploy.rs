@@ -409,3 +409,104 @@ async fn try_it_calls_the_function_through_the_gateway() {
     assert_eq!(r["status"], 200, "{r}");
     assert_eq!(r["body"], "with key");
 }
+
+/// The status, `Olin-Error` and `Retry-After` of one call.
+async fn called(http: &reqwest::Client, url: &str) -> (StatusCode, Option<String>, Option<u64>) {
+    let r = http.get(url).send().await.unwrap();
+    let code = r.headers().get("olin-error").map(|v| v.to_str().unwrap().to_owned());
+    let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().parse().unwrap());
+    (r.status(), code, retry)
+}
+
+/// Calls until an answer has status `want` (routes reach the gateway
+/// asynchronously); returns it and how many calls were answered 200 first.
+async fn until_status(
+    http: &reqwest::Client,
+    url: &str,
+    want: StatusCode,
+) -> ((StatusCode, Option<String>, Option<u64>), usize) {
+    let started = Instant::now();
+    let mut ok = 0;
+    loop {
+        let got = called(http, url).await;
+        if got.0 == want {
+            return (got, ok);
+        }
+        assert_eq!(got.0, StatusCode::OK, "{got:?}");
+        ok += 1;
+        assert!(started.elapsed() < Duration::from_secs(20), "never answered {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limits_and_monthly_quotas_refuse_calls_with_429() {
+    let s = Stack::start_with(2, |c| {
+        c.quota_check_ms = 200;
+        c.max_concurrency = 50;
+    })
+    .await;
+    let (control, gateway, http) = (&s.control, &s.gateway, s.http.clone());
+    let admin = Api { http: http.clone(), base: control.v1(""), token: s.login("admin", ADMIN_PASSWORD).await };
+    let new_user = json!({"username": "carol", "password": "password-1"});
+    assert_eq!(admin.call("POST", "/users", Some(new_user)).await.0, StatusCode::CREATED);
+    let carol = Api { http: http.clone(), base: control.v1(""), token: s.login("carol", "password-1").await };
+
+    // A quota of 5 calls a month, set by an admin only.
+    let quota = json!({"quota": {"calls_per_month": 5}});
+    assert_eq!(carol.call("PATCH", "/users/carol", Some(quota.clone())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(admin.call("PATCH", "/users/nobody", Some(quota.clone())).await.0, StatusCode::NOT_FOUND);
+    let (st, user) = admin.call("PATCH", "/users/carol", Some(quota)).await;
+    assert_eq!((st, &user["quota"]), (StatusCode::OK, &json!({"calls_per_month": 5, "fuel_per_month": null})));
+
+    assert_eq!(carol.call("POST", "/functions", Some(json!({"name": "lim"}))).await.0, StatusCode::CREATED);
+    let v = carol.upload("lim", fixtures::HELLO_WASM).await;
+    let (st, _) = carol.call("POST", "/functions/lim/deployments", Some(json!({"version": v}))).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let url = gateway.function_url("lim", "/");
+    until_served(&http, &url, "hello").await;
+
+    // Calls go through until the usage counted at ingestion reaches the
+    // quota, then every call is refused until the month ends.
+    let ((_, code, retry), _) = until_status(&http, &url, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(code.as_deref(), Some("QUOTA_EXCEEDED"));
+    assert!(retry.unwrap() >= 1, "Retry-After: when the month ends");
+    let (_, usage) = carol.call("GET", "/usage", None).await;
+    let q = &usage["quota"];
+    assert_eq!((q["calls_per_month"].as_i64(), q["exceeded"].as_str()), (Some(5), Some("calls")), "{usage}");
+    assert!(q["calls"].as_i64().unwrap() >= 5, "{usage}");
+    println!("refused after {} calls this month", q["calls"]);
+
+    // Cleared: served again at once. A fuel quota already spent: refused at once.
+    let clear = json!({"quota": {"calls_per_month": 0}});
+    assert_eq!(admin.call("PATCH", "/users/carol", Some(clear)).await.0, StatusCode::OK);
+    assert_eq!(called(&http, &url).await.0, StatusCode::OK);
+    let fuel = json!({"quota": {"fuel_per_month": 1}});
+    assert_eq!(admin.call("PATCH", "/users/carol", Some(fuel)).await.0, StatusCode::OK);
+    let (st, code, _) = called(&http, &url).await;
+    assert_eq!((st, code.as_deref()), (StatusCode::TOO_MANY_REQUESTS, Some("QUOTA_EXCEEDED")));
+    let (_, usage) = carol.call("GET", "/usage", None).await;
+    assert_eq!(usage["quota"]["exceeded"], "fuel", "{usage}");
+    let clear = json!({"quota": {"fuel_per_month": 0}});
+    assert_eq!(admin.call("PATCH", "/users/carol", Some(clear)).await.0, StatusCode::OK);
+
+    // The owner's rate limit, within the operator's maxima.
+    let (_, f) = carol.call("GET", "/functions/lim", None).await;
+    assert_eq!((&f["rate_limit"], &f["max_concurrency"]), (&Value::Null, &json!(50)), "the operator's maximum");
+    let (st, err) = carol.call("PATCH", "/functions/lim", Some(json!({"max_concurrency": 51}))).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["error"]["message"].as_str().unwrap().contains("maximum 50"), "{err}");
+    let too_fast = json!({"rate_limit": {"per_second": 1, "burst": 0}});
+    assert_eq!(carol.call("PATCH", "/functions/lim", Some(too_fast)).await.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let limited = json!({"rate_limit": {"per_second": 1, "burst": 2}, "max_concurrency": 3});
+    let (st, f) = carol.call("PATCH", "/functions/lim", Some(limited)).await;
+    assert_eq!(st, StatusCode::OK, "{f}");
+    assert_eq!((&f["rate_limit"], &f["max_concurrency"]), (&json!({"per_second": 1, "burst": 2}), &json!(3)));
+    let ((_, code, retry), _) = until_status(&http, &url, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!((code.as_deref(), retry), (Some("RATE_LIMITED"), Some(1)));
+    // A token a second: one call goes through after the wait it was told.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert_eq!(called(&http, &url).await.0, StatusCode::OK);
+    let (_, f) = carol.call("PATCH", "/functions/lim", Some(json!({"rate_limit": {"per_second": 0}}))).await;
+    assert_eq!(f["rate_limit"], Value::Null);
+}

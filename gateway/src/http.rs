@@ -10,8 +10,11 @@ use bytes::{Buf, Bytes};
 use futures::Stream;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use olin_proto::Message as _;
+use olin_proto::admission::{self, AdmitError};
 use olin_proto::net_policy::AddressPolicy;
-use olin_proto::v1::{AsyncResult, Header, InvocationRequest, InvocationResponse, Limits, Outcome, RouteRecord};
+use olin_proto::v1::{
+    AsyncResult, Header, InvocationRequest, InvocationResponse, Limits, Outcome, Refusal, RouteRecord,
+};
 use olin_proto::{header_policy, subject};
 use olin_serve::ReadError;
 use tracing::{info, warn};
@@ -145,6 +148,16 @@ async fn answer(
     for name in header_policy::WITHHELD_REQUEST_HEADERS {
         headers.remove(*name);
     }
+    // Refused, and rate-limited, before the body is read: nothing of a
+    // refused call is read, held or queued.
+    if let Some(refusal) = &route.refusal {
+        return unread(refused(refusal));
+    }
+    if let Some(rate) = route.rate_limit.as_ref().filter(|r| r.per_second > 0)
+        && let Err(err) = admission::take_token(&gw.limits_kv, function, rate).await
+    {
+        return unread(not_admitted(&err));
+    }
     let header_bytes: usize = headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum();
     if header_bytes as u64 > gw.config.max_header_bytes {
         return error(
@@ -227,14 +240,35 @@ async fn answer(
         egress_allow: route.egress_allow.clone(),
         traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
         own_origin,
+        concurrency_lease: false,
     };
     let span = tracing::info_span!("invoke", invocation_id = %invocation_id, function = %function);
     let _e = span.enter();
+    let mut req = req;
+    if route.max_concurrency > 0 {
+        // Held until the call has finished: a worker gives it back before it
+        // replies. A call that times out keeps it until no worker can still
+        // run it (the deadline, then a whole run, then a margin for loading).
+        let expires = req.deadline_unix_ms + wall_ms + LEASE_MARGIN_MS;
+        let leased = admission::acquire_lease(&gw.limits_kv, function, &invocation_id, route.max_concurrency, expires);
+        if let Err(err) = leased.await {
+            return not_admitted(&err);
+        }
+        req.concurrency_lease = true;
+    }
     let result = if is_async {
         invoke::accept_async(&gw.js, &gw.results_kv, &req).await.map(|()| accepted(&invocation_id))
     } else {
         invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await.map(|r| reply(r, own_origin))
     };
+    if req.concurrency_lease
+        && matches!(result, Err(InvokeError::QueueFull | InvokeError::FunctionQueueFull | InvokeError::TooLarge))
+    {
+        // Never queued: nobody else gives the lease back.
+        if let Err(err) = admission::release_lease(&gw.limits_kv, function, &invocation_id).await {
+            warn!(%err, "a concurrency lease was not given back; it expires on its own");
+        }
+    }
     let mut resp = match result {
         Ok(r) => r,
         Err(InvokeError::Timeout) => error(
@@ -467,6 +501,41 @@ fn too_large(max: u64) -> Response {
 /// rest of an unread body (or into a connection the server is dropping).
 fn unread(mut r: Response) -> Response {
     r.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+/// Time a concurrency lease outlives the latest end of its call's run, for
+/// a worker's module fetch and compile before the run.
+const LEASE_MARGIN_MS: u64 = 60_000;
+
+/// 429 for a call over its function's rate or concurrency limit, or 503 if
+/// the limits could not be consulted.
+fn not_admitted(err: &AdmitError) -> Response {
+    match err {
+        AdmitError::Limited { what, retry_after } => {
+            let message = format!("the function's {what} limit is reached; retry later");
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", &message, None);
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            r
+        }
+        AdmitError::Unavailable(why) => {
+            warn!(%why, "admission failed");
+            retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "call limits are unavailable; retry later")
+        }
+    }
+}
+
+/// 429 for a function whose calls control refuses (e.g. its owner's
+/// monthly quota is spent), with `Retry-After` when the refusal ends.
+fn refused(refusal: &Refusal) -> Response {
+    let code = if refusal.code.is_empty() { "REFUSED" } else { refusal.code.as_str() };
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, code, &refusal.message, None);
+    let now = olin_proto::unix_ms();
+    if refusal.until_unix_ms > now {
+        let secs = (refusal.until_unix_ms - now).div_ceil(1000);
+        r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     r
 }
 

@@ -63,6 +63,8 @@ pub(crate) struct Gateway {
     pub(crate) presence: Arc<presence::Presence>,
     pub(crate) workers_kv: async_nats::jetstream::kv::Store,
     pub(crate) results_kv: async_nats::jetstream::kv::Store,
+    /// Per-function rate and concurrency state, shared by every gateway.
+    pub(crate) limits_kv: async_nats::jetstream::kv::Store,
     /// Request-body bytes all requests may hold at once.
     pub(crate) body_budget: olin_serve::BodyBudget,
     /// Where callbacks may point (IP literals are vetted here).
@@ -110,6 +112,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
     let js = async_nats::jetstream::new(nats.clone());
+    // A concurrency lease of an async call may live as long as its deadline
+    // and a whole run: the limits bucket keeps keys longer than that.
+    let mut topology_config = topology_config;
+    topology_config.limits_ttl =
+        topology_config.limits_ttl.max(std::time::Duration::from_millis(config.async_deadline_ms) * 2);
     let topo = topology::gateway(&js, &topology_config).await?;
     let id = config.gateway_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let sub = nats.subscribe(subject::reply_subscription(&id)?).await?;
@@ -140,6 +147,7 @@ pub async fn run(
         presence,
         workers_kv: topo.workers.clone(),
         results_kv: topo.results.clone(),
+        limits_kv: topo.limits.clone(),
         body_budget,
         egress,
     });

@@ -9,6 +9,9 @@
 //!   execution.
 //! - `m20261202_000001_host_budget`: the host budget limit of functions.
 //! - `m20261202_000002_sealed_env`: the key each secret value is sealed under.
+//! - `m20261203_000001_call_limits`: functions' rate and concurrency
+//!   limits, users' monthly quotas, and the monthly usage they are checked
+//!   against.
 //! - [`cli`]: the `olin-migrations` command line.
 //! - `dialect`: the few spellings that differ between the two databases,
 //!   and the `updated_at` triggers.
@@ -22,6 +25,7 @@ mod m20261125_000001_initial;
 mod m20261130_000001_execution_headers;
 mod m20261202_000001_host_budget;
 mod m20261202_000002_sealed_env;
+mod m20261203_000001_call_limits;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -37,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000001_execution_headers::Migration),
             Box::new(m20261202_000001_host_budget::Migration),
             Box::new(m20261202_000002_sealed_env::Migration),
+            Box::new(m20261203_000001_call_limits::Migration),
         ]
     }
 }
@@ -53,4 +58,5 @@ pub const TABLES: &[&str] = &[
     "invoke_keys",
     "executions",
     "audit_log",
+    "usage_monthly",
 ];

@@ -194,7 +194,9 @@ impl MigrationTrait for Migration {
 mod tests {
     #[test]
     fn every_table_is_listed_for_the_trigger_tests() {
-        let created: Vec<&str> = super::TABLES.iter().map(|(t, _)| *t).collect();
+        let mut created: Vec<&str> = super::TABLES.iter().map(|(t, _)| *t).collect();
+        // Tables of later migrations.
+        created.push("usage_monthly");
         assert_eq!(created, crate::TABLES);
     }
 }

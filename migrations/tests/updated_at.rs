@@ -36,10 +36,15 @@ const ROWS: &[(&str, &str)] = &[
          'OK', 200, 0, 1, 1, 1, 1, 1, '', '', 'w', 'GET', '/', FALSE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
     ),
     ("audit_log", "INSERT INTO audit_log (id, user_id, action, target) VALUES ('a1', 'u1', 'login', 'ada')"),
+    ("usage_monthly", "INSERT INTO usage_monthly (user_id, month, calls, fuel) VALUES ('u1', '2026-12', 1, 1)"),
 ];
 
 fn key_column(table: &str) -> &'static str {
-    if table == "executions" { "invocation_id" } else { "id" }
+    match table {
+        "executions" => "invocation_id",
+        "usage_monthly" => "user_id",
+        _ => "id",
+    }
 }
 
 async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {

@@ -151,6 +151,17 @@ try {
   await page.click("button:text-is('Set')");
   await page.waitForSelector("td:text-is('API_KEY')");
   if ((await page.content()).includes("s3cr3t-value")) throw new Error("a secret value is shown");
+  await page.fill("input[name=rate]", "50");
+  await page.fill("input[name=concurrency]", "4");
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/v1/functions/web") && r.request().method() === "PATCH" && r.ok()),
+    page.click("button:text-is('Save limits')"),
+  ]);
+  await page.reload();
+  await page.click("nav.tabs a:text-is('Settings')");
+  await page.waitForSelector("input[name=concurrency]");
+  const saved = [await page.inputValue("input[name=rate]"), await page.inputValue("input[name=burst]"), await page.inputValue("input[name=concurrency]")];
+  if (saved.join() !== "50,50,4") throw new Error(`rate and concurrency limits not saved: ${saved}`);
   await shot("09-settings-phone");
   await page.setViewportSize({ width: 1100, height: 850 });
 
@@ -159,6 +170,7 @@ try {
   await page.waitForSelector("input[name=username]");
   await login(env("OTHER_USER"), env("OTHER_PASSWORD"));
   await page.waitForSelector(`a:text-is('${env("OTHER_FUNCTION")}')`);
+  await page.waitForSelector("p.muted:text-matches('^This month: [0-9,]+ of [0-9,]+ calls')");
   if (await page.$("a:text-is('web')")) throw new Error("another user's function is listed");
   await page.goto(`${base}/#/functions/web`);
   await page.waitForSelector("p.error");

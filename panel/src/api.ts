@@ -39,6 +39,10 @@ export interface Fn {
   limits: Limits;
   egress_allow: string[];
   async_max_attempts: number | null;
+  /** Calls per second admitted across every gateway, with a burst; null: none. */
+  rate_limit: { per_second: number; burst: number } | null;
+  /** Most calls running at once; null: none. */
+  max_concurrency: number | null;
   deployment: ActiveDeployment | null;
   /** Calls that started in the last hour, and how many failed. */
   last_hour: { calls: number; errors: number };
@@ -94,7 +98,21 @@ export interface Execution {
   finished_at: string;
 }
 
+/** This calendar month (UTC) against the user's quotas. */
+export interface Quota {
+  month: string;
+  calls: number;
+  fuel: number;
+  calls_per_month: number | null;
+  fuel_per_month: number | null;
+  /** Which quota is spent (calls are refused until `resets_at`), if one is. */
+  exceeded: "calls" | "fuel" | null;
+  resets_at: string;
+}
+
 export interface Usage {
+  /** Only in the caller's own usage (`GET /v1/usage`). */
+  quota?: Quota;
   since: string | null;
   until: string | null;
   calls: number;
@@ -266,7 +284,13 @@ export class Api {
     return this.request("POST", "/functions", { name, visibility });
   }
 
-  updateFunction(name: string, patch: Partial<Pick<Fn, "visibility" | "egress_allow">> & { limits?: Partial<Limits> }): Promise<Fn> {
+  updateFunction(
+    name: string,
+    patch: Partial<Pick<Fn, "visibility" | "egress_allow" | "max_concurrency">> & {
+      limits?: Partial<Limits>;
+      rate_limit?: { per_second: number; burst?: number | null };
+    },
+  ): Promise<Fn> {
     return this.request("PATCH", `/functions/${encodeURIComponent(name)}`, patch);
   }
 
@@ -344,6 +368,11 @@ export class Api {
 
   usageSeries(name: string, since: string, buckets: number): Promise<UsageSeries> {
     return this.request("GET", `/functions/${encodeURIComponent(name)}/usage/series${query({ since, buckets })}`);
+  }
+
+  /** All of the caller's functions, with their quota standing this month. */
+  myUsage(): Promise<Usage> {
+    return this.request("GET", "/usage");
   }
 
   usage(name: string, since?: string, until?: string): Promise<Usage> {

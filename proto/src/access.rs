@@ -13,7 +13,7 @@
 //! services start in any order) but never update it.
 
 use crate::subject::{
-    CONSUMER_CONTROL, CONSUMER_WORKERS, KV_RESULTS, KV_ROUTES, KV_WORKERS, STREAM_DEAD, STREAM_EVENTS,
+    CONSUMER_CONTROL, CONSUMER_WORKERS, KV_LIMITS, KV_RESULTS, KV_ROUTES, KV_WORKERS, STREAM_DEAD, STREAM_EVENTS,
     STREAM_INVOCATIONS,
 };
 
@@ -134,6 +134,14 @@ fn read_bucket(p: &mut Vec<String>, bucket: &str) {
     p.push(format!("$JS.FC.{s}.>"));
 }
 
+/// Compare-and-set on any key of a bucket: read one key directly, write it
+/// (`Nats-Expected-Last-Subject-Sequence` travels in the write's headers).
+/// No listing, watching or reading by sequence.
+fn update_bucket(p: &mut Vec<String>, bucket: &str) {
+    p.push(kv_keys(bucket));
+    p.push(format!("{API}.DIRECT.GET.{}.{}", kv_stream(bucket), kv_keys(bucket)));
+}
+
 /// A durable pull consumer the role uses (and may create or update).
 fn durable(p: &mut Vec<String>, stream: &str, consumer: &str) {
     p.push(format!("{API}.CONSUMER.INFO.{stream}.{consumer}"));
@@ -156,6 +164,9 @@ fn gateway() -> Permissions {
     stream(&mut p, &results, Use::Use);
     p.push(kv_keys(KV_RESULTS));
     p.push(format!("{API}.DIRECT.GET.{results}.{}", kv_keys(KV_RESULTS)));
+    // Admission: the gateway owns the limits bucket's settings.
+    stream(&mut p, &kv_stream(KV_LIMITS), Use::Own);
+    update_bucket(&mut p, KV_LIMITS);
     let subscribe = vec![format!("{}.>", Role::Gateway.inbox_prefix()), crate::subject::reply_subscriptions()];
     Permissions { publish: p, subscribe }
 }
@@ -179,6 +190,9 @@ fn worker() -> Permissions {
     for bucket in [KV_WORKERS, KV_RESULTS] {
         stream(&mut p, &kv_stream(bucket), Use::Own);
     }
+    // Giving back a call's concurrency lease when it has finished.
+    stream(&mut p, &kv_stream(KV_LIMITS), Use::Use);
+    update_bucket(&mut p, KV_LIMITS);
     let subscribe = vec![
         format!("{}.>", Role::Worker.inbox_prefix()),
         crate::subject::ctl_subjects(),

@@ -2,6 +2,8 @@
 //! names (subjects, streams, consumers, KV buckets, headers) they travel under.
 //!
 //! # Layout
+//! - [`admission`] (feature `jetstream`): per-function rate and concurrency
+//!   limits shared by every gateway through the `OLIN_LIMITS` bucket.
 //! - [`access`]: the NATS user of each platform role and what it may
 //!   publish and subscribe to, rendered as `nats-server` configuration.
 //! - [`connect`] (feature `cli`): the NATS connection flags every binary
@@ -22,6 +24,8 @@
 #![warn(missing_docs)]
 
 pub mod access;
+#[cfg(feature = "jetstream")]
+pub mod admission;
 #[cfg(feature = "cli")]
 pub mod connect;
 #[cfg(feature = "jetstream")]

@@ -22,6 +22,9 @@ pub const KV_ROUTES: &str = "OLIN_ROUTES";
 pub const KV_WORKERS: &str = "OLIN_WORKERS";
 /// KV bucket: invocation id -> `InvocationResponse` of async calls (TTL).
 pub const KV_RESULTS: &str = "OLIN_RESULTS";
+/// KV bucket: per-function admission state shared by the gateways
+/// ([`rate_key`], [`concurrency_key`]).
+pub const KV_LIMITS: &str = "OLIN_LIMITS";
 
 /// JetStream de-duplication header; carries the invocation id.
 pub const HDR_MSG_ID: &str = "Nats-Msg-Id";
@@ -192,6 +195,23 @@ pub fn ctl_evict() -> String {
     format!("{CTL_PREFIX}.evict")
 }
 
+/// The `OLIN_LIMITS` key of a function's rate-limit token bucket:
+/// `rate_<function>` (`_` is not in function names, so keys cannot clash).
+///
+/// # Errors
+/// [`NameError::Function`] if `function` is not a valid name.
+pub fn rate_key(function: &str) -> Result<String, NameError> {
+    Ok(format!("rate_{}", function_token(function)?))
+}
+
+/// The `OLIN_LIMITS` key of a function's concurrency leases: `conc_<function>`.
+///
+/// # Errors
+/// [`NameError::Function`] if `function` is not a valid name.
+pub fn concurrency_key(function: &str) -> Result<String, NameError> {
+    Ok(format!("conc_{}", function_token(function)?))
+}
+
 /// The on-store key of a module: `modules/<sha256>.wasm`.
 pub fn module_object_key(sha256_hex: &str) -> String {
     format!("modules/{sha256_hex}.wasm")
@@ -237,6 +257,9 @@ mod tests {
         assert_eq!(max_deliveries_advisory(), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.OLIN_INVOCATIONS.workers");
         assert_eq!(ctl_evict(), "olin.ctl.evict");
         assert_eq!(module_object_key("ab12"), "modules/ab12.wasm");
+        assert_eq!(rate_key("hello").unwrap(), "rate_hello");
+        assert_eq!(concurrency_key("123").unwrap(), "conc_123");
+        assert!(rate_key("a.b").is_err() && concurrency_key("a_b").is_err());
     }
 
     #[test]

@@ -48,6 +48,9 @@ pub struct TopologyConfig {
     /// Most bytes of async results kept (a result may be 10 MiB); past it
     /// the oldest results expire early, so callers cannot fill JetStream.
     pub results_max_bytes: i64,
+    /// How long an `OLIN_LIMITS` key lives unwritten: longer than any
+    /// concurrency lease (an async call's deadline plus its run).
+    pub limits_ttl: Duration,
     /// JetStream replicas of every stream and bucket (3 in a NATS cluster).
     pub replicas: usize,
 }
@@ -69,6 +72,7 @@ impl Default for TopologyConfig {
             events_max_bytes: 1 << 30,
             dead_max_bytes: 1 << 30,
             results_max_bytes: 2 << 30,
+            limits_ttl: Duration::from_secs(2 * 3600),
             replicas: 1,
         }
     }
@@ -175,6 +179,8 @@ pub struct Topology {
     pub workers: kv::Store,
     /// Bucket `OLIN_RESULTS`.
     pub results: kv::Store,
+    /// Bucket `OLIN_LIMITS`.
+    pub limits: kv::Store,
 }
 
 /// What a service may do with an object of the topology.
@@ -198,11 +204,13 @@ pub async fn ensure(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Top
     let routes = ensure_routes(js, cfg).await?;
     let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg, Mode::Own).await?;
     let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg, Mode::Own).await?;
-    Ok(Topology { invocations, routes, workers, results })
+    let limits = bucket(js, subject::KV_LIMITS, cfg.limits_ttl, cfg, Mode::Own).await?;
+    Ok(Topology { invocations, routes, workers, results, limits })
 }
 
 /// The gateway's topology: it owns `OLIN_INVOCATIONS` (its queue limits
-/// are the gateway's flags) and uses the route, worker and result buckets.
+/// are the gateway's flags) and `OLIN_LIMITS`, and uses the route, worker
+/// and result buckets.
 ///
 /// # Errors
 /// [`TopologyError`] naming the object that could not be had.
@@ -211,7 +219,8 @@ pub async fn gateway(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<To
     let routes = bucket(js, subject::KV_ROUTES, Duration::ZERO, cfg, Mode::Use).await?;
     let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg, Mode::Use).await?;
     let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg, Mode::Use).await?;
-    Ok(Topology { invocations, routes, workers, results })
+    let limits = bucket(js, subject::KV_LIMITS, cfg.limits_ttl, cfg, Mode::Own).await?;
+    Ok(Topology { invocations, routes, workers, results, limits })
 }
 
 /// Handles to the topology a worker uses.
@@ -225,6 +234,8 @@ pub struct WorkerTopology {
     pub workers: kv::Store,
     /// Bucket `OLIN_RESULTS`.
     pub results: kv::Store,
+    /// Bucket `OLIN_LIMITS` (to give back concurrency leases).
+    pub limits: kv::Store,
 }
 
 /// The worker's topology: it uses `OLIN_INVOCATIONS` and owns what it
@@ -240,7 +251,8 @@ pub async fn worker(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Wor
     ensure_dead(js, cfg).await?;
     let workers = bucket(js, subject::KV_WORKERS, cfg.worker_ttl, cfg, Mode::Own).await?;
     let results = bucket(js, subject::KV_RESULTS, cfg.results_ttl, cfg, Mode::Own).await?;
-    Ok(WorkerTopology { invocations, consumer, workers, results })
+    let limits = bucket(js, subject::KV_LIMITS, cfg.limits_ttl, cfg, Mode::Use).await?;
+    Ok(WorkerTopology { invocations, consumer, workers, results, limits })
 }
 
 /// Control's topology: it owns `OLIN_ROUTES` and uses `OLIN_EVENTS`.

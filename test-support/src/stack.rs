@@ -30,12 +30,21 @@ pub struct Stack {
 impl Stack {
     /// Starts everything; the worker runs `worker_slots` guests at once.
     pub async fn start(worker_slots: usize) -> Stack {
+        Stack::start_with(worker_slots, |_| {}).await
+    }
+
+    /// As [`Stack::start`], with control's settings adjusted by `edit`.
+    pub async fn start_with(worker_slots: usize, edit: impl FnOnce(&mut olin_control::Config)) -> Stack {
         let db = TestDb::new().await;
         let nats = NatsServer::start();
         let s3 = S3Server::start().await;
         let gateway = spawn_gateway(&nats.url()).await;
         let gateway_url = gateway.url();
-        let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |c| c.gateway_url = gateway_url).await;
+        let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |c| {
+            c.gateway_url = gateway_url;
+            edit(c);
+        })
+        .await;
         let worker = spawn_worker(&nats.url(), s3.store_args(), worker_slots).await;
         Stack { control, gateway, worker, s3, nats, db, http: reqwest::Client::new() }
     }

@@ -349,3 +349,121 @@ async fn request_bodies_share_one_memory_budget() {
     let again = post(900 << 10).await.unwrap();
     assert_eq!(again.0, 504, "not refused: {again:?}");
 }
+
+/// Status, `Olin-Error` and `Retry-After` of a GET.
+async fn probe(http: reqwest::Client, url: String) -> (u16, Option<String>, Option<String>) {
+    let r = http.get(url).send().await.unwrap();
+    let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+    (r.status().as_u16(), h("olin-error"), h("retry-after"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limit_holds_across_two_gateways() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy_route(&nats.client().await, &s3.store_args(), "hello", fixtures::HELLO_WASM, |r| {
+        r.rate_limit = Some(olin_proto::v1::RateLimit { per_second: 20, burst: 20 })
+    })
+    .await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 4).await;
+    let gateways = [spawn_gateway(&nats.url()).await, spawn_gateway(&nats.url()).await];
+    let http = reqwest::Client::new();
+    for g in &gateways {
+        g.wait_for_route(&http, "hello").await;
+    }
+    // Let the bucket refill after the route checks, then 200 calls a second
+    // for 4 s, alternating between the replicas.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (rate, secs) = (200u32, 4u32);
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / rate);
+    let started = Instant::now();
+    let mut calls = Vec::new();
+    for i in 0..rate * secs {
+        tick.tick().await;
+        let url = gateways[i as usize % 2].function_url("hello", "/");
+        calls.push(tokio::spawn(probe(http.clone(), url)));
+    }
+    let (mut ok, mut limited) = (0, 0);
+    for call in calls {
+        match call.await.unwrap() {
+            (200, ..) => ok += 1,
+            (429, code, retry) => {
+                assert_eq!(code.as_deref(), Some("RATE_LIMITED"));
+                assert!(retry.unwrap().parse::<u64>().unwrap() >= 1);
+                limited += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // The burst, then 20 a second.
+    let served = f64::from(ok - 20) / elapsed;
+    println!("admitted {ok} of {} calls in {elapsed:.2} s: {served:.1} calls/s after the burst of 20", ok + limited);
+    assert_eq!(ok + limited, rate * secs);
+    assert!((15.0..=25.0).contains(&served), "about 20 calls/s across both gateways, got {served:.1}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_concurrency_limit_holds_across_two_gateways() {
+    use olin_proto::Message as _;
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    // `nap` sleeps 200 ms; two at a time at most, sync and async alike.
+    deploy_route(&client, &s3.store_args(), "nap", &fixtures::wat("nap.wat"), |r| r.max_concurrency = 2).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 8).await;
+    let gateways = [spawn_gateway(&nats.url()).await, spawn_gateway(&nats.url()).await];
+    let http = reqwest::Client::new();
+    for g in &gateways {
+        g.wait_for_route(&http, "nap").await;
+    }
+    let mut events = client.subscribe(olin_proto::subject::event_subject("nap").unwrap()).await.unwrap();
+    client.flush().await.unwrap();
+    let (mut ok, mut limited, mut accepted) = (0, 0, 0);
+    for wave in 0..4 {
+        let calls: Vec<_> = (0..12)
+            .map(|i| {
+                let (http, url) = (http.clone(), gateways[i % 2].function_url("nap", "/"));
+                let prefer = wave == 3 && i < 4;
+                tokio::spawn(async move {
+                    let req = http.get(url);
+                    let req = if prefer { req.header("prefer", "respond-async") } else { req };
+                    let r = req.send().await.unwrap();
+                    (r.status().as_u16(), r.headers().get("olin-error").map(|v| v.to_str().unwrap().to_owned()))
+                })
+            })
+            .collect();
+        for call in calls {
+            match call.await.unwrap() {
+                (200, _) => ok += 1,
+                (202, _) => accepted += 1,
+                (429, code) => {
+                    assert_eq!(code.as_deref(), Some("RATE_LIMITED"));
+                    limited += 1;
+                }
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every run that happened, from its event: when its slot took it until it finished.
+    let runs = ok + accepted;
+    let mut spans = Vec::new();
+    while spans.len() < runs {
+        let next = futures::StreamExt::next(&mut events);
+        let msg = tokio::time::timeout(Duration::from_secs(10), next).await.unwrap().unwrap();
+        let e = olin_proto::v1::ExecutionEvent::decode(msg.payload).unwrap();
+        spans.push((e.started_unix_ms, e.finished_unix_ms));
+    }
+    let mut edges: Vec<(u64, i32)> = spans.iter().flat_map(|(s, f)| [(*s, 1), (*f, -1)]).collect();
+    // An end and a start in the same millisecond: the end first.
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    println!("{ok} answered, {accepted} accepted async, {limited} refused; at most {most} running at once");
+    assert!(ok >= 2 && limited >= 20, "some calls run, the rest are refused: {ok} ok, {limited} refused");
+    assert_eq!(most, 2, "never more than two runs at once");
+}

@@ -42,6 +42,15 @@ async fn the_panel_works_in_a_browser() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    // A quota: bob's functions page shows this month's calls against it.
+    let r = http
+        .patch(stack.control.v1("/users/bob"))
+        .bearer_auth(&admin)
+        .json(&json!({"quota": {"calls_per_month": 1000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     let bob = stack.login("bob", "bob-password-1").await;
     let r = http
         .post(stack.control.v1("/functions"))

@@ -14,7 +14,7 @@ use olin_proto::Message as _;
 use olin_proto::v1::{AsyncResult, ExecutionEvent, InvocationRequest, InvocationResponse, Outcome};
 use tracing::{info, warn};
 
-use crate::consumer::publish_event;
+use crate::consumer::{publish_event, release_lease};
 use crate::{Ctx, dead_letter};
 
 /// Attempts when the function sets none.
@@ -69,6 +69,8 @@ pub(crate) async fn finish(
         ..Default::default()
     };
     store(ctx, &result).await;
+    // The last run: the call no longer counts against the function's concurrency.
+    release_lease(ctx, req).await;
     if outcome != Outcome::Ok {
         let reason = format!("async call failed after {delivered} attempt(s): {}", resp.error);
         if let Err(err) =

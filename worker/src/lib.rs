@@ -146,6 +146,8 @@ pub(crate) struct Ctx {
     /// Opens functions' secret values, if keys are configured.
     pub(crate) secrets: Option<olin_proto::sealed::Keyring>,
     pub(crate) results: async_nats::jetstream::kv::Store,
+    /// `OLIN_LIMITS`: concurrency leases are given back here.
+    pub(crate) limits: async_nats::jetstream::kv::Store,
     pub(crate) outbox: Arc<reply::Outbox>,
     /// The worker's memory budget, reserved by each call before it runs.
     pub(crate) admission: Arc<admission::Admission>,
@@ -230,6 +232,7 @@ impl Worker {
             max_deliver: deps.topology.max_deliver,
             stats,
             results: topo.results.clone(),
+            limits: topo.limits.clone(),
             outbox,
             secrets: match &cfg.secrets_keys {
                 Some(spec) => Some(

@@ -278,8 +278,30 @@ impl Usage {
                 ("fuel", cell(&u["fuel"])),
                 ("bytes in", human_bytes(u["bytes_in"].as_u64().unwrap_or(0))),
                 ("bytes out", human_bytes(u["bytes_out"].as_u64().unwrap_or(0))),
-            ],
+            ]
+            .into_iter()
+            .chain(u.get("quota").map(|q| ("this month", quota_line(q))))
+            .collect::<Vec<_>>(),
         );
         Ok(())
     }
+}
+
+/// `12 of 1000 calls, 5400 fuel (no quota); resets 2027-01-01 ...`, and
+/// `QUOTA EXCEEDED (calls)` when one is spent.
+fn quota_line(q: &Value) -> String {
+    let of = |used: &Value, quota: &Value, what: &str| match quota.as_i64() {
+        Some(max) => format!("{} of {max} {what}", cell(used)),
+        None => format!("{} {what} (no quota)", cell(used)),
+    };
+    let mut line = format!(
+        "{}, {}; resets {}",
+        of(&q["calls"], &q["calls_per_month"], "calls"),
+        of(&q["fuel"], &q["fuel_per_month"], "fuel"),
+        output::time(&q["resets_at"])
+    );
+    if let Some(what) = q["exceeded"].as_str() {
+        line.push_str(&format!("; QUOTA EXCEEDED ({what}): calls are refused"));
+    }
+    line
 }

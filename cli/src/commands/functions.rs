@@ -66,6 +66,15 @@ fn limit(v: &Value, unit: fn(u64) -> String) -> String {
     v.as_u64().map_or_else(|| "default".to_owned(), unit)
 }
 
+/// `20/s (burst 40)`, or `none`.
+fn rate_limit(r: &Value) -> String {
+    match (r["per_second"].as_u64(), r["burst"].as_u64()) {
+        (Some(n), Some(b)) if b != n => format!("{n}/s (burst {b})"),
+        (Some(n), _) => format!("{n}/s"),
+        _ => "none".to_owned(),
+    }
+}
+
 /// Prints one function.
 pub fn show(g: &Global, f: &Value) {
     let l = &f["limits"];
@@ -83,6 +92,8 @@ pub fn show(g: &Global, f: &Value) {
             ("fuel", limit(&l["fuel"], |n| n.to_string())),
             ("max output", limit(&l["max_output_bytes"], bytes)),
             ("host budget", limit(&l["host_budget_bytes"], bytes)),
+            ("rate", rate_limit(&f["rate_limit"])),
+            ("concurrency", f["max_concurrency"].as_u64().map_or_else(|| "none".to_owned(), |n| n.to_string())),
             (
                 "egress",
                 f["egress_allow"].as_array().map_or("none".to_owned(), |a| {

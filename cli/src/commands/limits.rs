@@ -1,5 +1,5 @@
-//! `olinctl limits set|show`: a function's per-call limits, within the
-//! server's maxima.
+//! `olinctl limits set|show`: a function's per-call limits, and its rate
+//! and concurrency limits, within the server's maxima.
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -31,6 +31,16 @@ pub enum Limits {
         /// HTTP buffers, logs, accounting), e.g. 16MiB.
         #[arg(long, env = "OLIN_LIMIT_HOST_BUDGET", value_parser = crate::parse::bytes)]
         host_budget: Option<u64>,
+        /// Calls per second admitted across every gateway (over it: 429);
+        /// `0` removes the rate limit.
+        #[arg(long, env = "OLIN_LIMIT_RATE")]
+        rate: Option<u32>,
+        /// Calls admitted at once after a quiet spell (default: the rate).
+        #[arg(long, env = "OLIN_LIMIT_BURST", requires = "rate")]
+        burst: Option<u32>,
+        /// Most calls running at once (over it: 429); `0` removes the limit.
+        #[arg(long, env = "OLIN_LIMIT_CONCURRENCY")]
+        concurrency: Option<u32>,
     },
     /// Show the function's limits.
     Show {
@@ -48,7 +58,7 @@ impl Limits {
     pub async fn run(self, g: &Global) -> Result<()> {
         let client = g.client()?;
         match self {
-            Limits::Set { function, memory, wall, fuel, max_output, host_budget } => {
+            Limits::Set { function, memory, wall, fuel, max_output, host_budget, rate, burst, concurrency } => {
                 check_name(&function)?;
                 let mut limits = Map::new();
                 if let Some(m) = memory {
@@ -66,13 +76,23 @@ impl Limits {
                 if let Some(h) = host_budget {
                     limits.insert("host_budget_bytes".into(), json!(h));
                 }
-                if limits.is_empty() {
+                let mut body = Map::new();
+                if !limits.is_empty() {
+                    body.insert("limits".into(), Value::Object(limits));
+                }
+                if let Some(r) = rate {
+                    body.insert("rate_limit".into(), json!({"per_second": r, "burst": burst}));
+                }
+                if let Some(c) = concurrency {
+                    body.insert("max_concurrency".into(), json!(c));
+                }
+                if body.is_empty() {
                     return Err(CliError::usage(
                         "nothing to set",
-                        "pass one or more of --memory, --wall, --fuel, --max-output, --host-budget",
+                        "pass one or more of --memory, --wall, --fuel, --max-output, --host-budget, --rate, --concurrency",
                     ));
                 }
-                let body = json!({"limits": Value::Object(limits)});
+                let body = Value::Object(body);
                 let f = client
                     .json(Method::PATCH, &format!("/functions/{function}"), &body)
                     .await

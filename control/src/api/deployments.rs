@@ -104,7 +104,7 @@ async fn activate(
 /// (or removes the route when nothing is deployed). Called after every
 /// change that a route carries: deploys, keys, environment, limits.
 pub(crate) async fn publish_route(api: &Api, f: &functions::Model) -> Result<(), ApiError> {
-    let Some(record) = route_record(&api.db, api.secrets.as_ref(), f).await? else {
+    let Some(record) = route_record(&api.db, api.secrets.as_ref(), &api.call_limits, f).await? else {
         return match api.routes.delete(&f.name).await {
             Ok(()) => Ok(()),
             Err(e) => Err(ApiError::unavailable("the route table (NATS)", &e)),
@@ -168,6 +168,7 @@ fn route_env(
 pub(crate) async fn route_record(
     db: &impl ConnectionTrait,
     ring: Option<&olin_proto::sealed::Keyring>,
+    call_limits: &crate::quota::CallLimitMaxima,
     f: &functions::Model,
 ) -> Result<Option<RouteRecord>, ApiError> {
     let Some(d) = deployments::Entity::find()
@@ -231,6 +232,9 @@ pub(crate) async fn route_record(
         updated_unix_ms: olin_proto::unix_ms(),
         egress_allow: serde_json::from_str(&f.egress_allow).unwrap_or_default(),
         async_max_attempts: f.async_max_attempts.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
+        rate_limit: call_limits.rate(f),
+        max_concurrency: call_limits.concurrency(f),
+        refusal: crate::quota::refusal_of(db, &f.owner_id).await?,
     }))
 }
 

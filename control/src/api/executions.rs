@@ -172,6 +172,7 @@ pub(super) async fn user_usage(api: &Api, _: &[String], req: Request) -> Result<
     let find = executions::Entity::find().filter(executions::Column::OwnerId.eq(&caller.user.id));
     let mut body = usage(api, find, since, until).await?;
     body["user"] = json!(caller.user.username);
+    body["quota"] = crate::quota::standing(&api.db, &caller.user).await?.json();
     Ok(warp::reply::json(&body).into_response())
 }
 

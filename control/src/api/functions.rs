@@ -129,6 +129,8 @@ fn function_json(api: &Api, f: &functions::Model) -> Value {
         "limits": {"fuel": f.fuel, "memory_bytes": f.memory_bytes, "wall_ms": f.wall_ms,
             "max_output_bytes": f.max_output_bytes, "host_budget_bytes": f.host_budget_bytes},
         "egress_allow": egress, "async_max_attempts": f.async_max_attempts,
+        "rate_limit": api.call_limits.rate(f).map(|r| json!({"per_second": r.per_second, "burst": r.burst})),
+        "max_concurrency": Some(api.call_limits.concurrency(f)).filter(|n| *n > 0),
         "url": format!("{}/f/{}", api.gateway_url.trim_end_matches('/'), f.name),
         "created_at": f.created_at, "updated_at": f.updated_at,
     })
@@ -211,11 +213,29 @@ struct LimitsPatch {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RatePatch {
+    per_second: u32,
+    burst: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FunctionPatch {
     visibility: Option<String>,
     limits: Option<LimitsPatch>,
     egress_allow: Option<Vec<String>>,
     async_max_attempts: Option<u32>,
+    rate_limit: Option<RatePatch>,
+    max_concurrency: Option<u32>,
+}
+
+/// A call limit within `0..=cap` (0 clears it: the operator's maximum, if
+/// any, applies), as a column value.
+fn call_limit(name: &str, v: u32, cap: u32) -> Result<Option<i32>, ApiError> {
+    if v > cap {
+        return Err(ApiError::unprocessable(format!("{name} {v} is above the server maximum {cap}")));
+    }
+    Ok(i32::try_from(v).ok().filter(|n| *n > 0))
 }
 
 /// A limit within `1..=max`, as a column value (`0` clears it: server default).
@@ -229,7 +249,8 @@ fn limit(name: &str, v: Option<u64>, max: u64, current: Option<i64>) -> Result<O
 }
 
 /// `PATCH /v1/functions/{name}`: visibility, limits (within the server
-/// maxima; 0 = server default), egress allow-list, async attempts. The
+/// maxima; 0 = server default), egress allow-list, async attempts, rate
+/// and concurrency limits (0 clears them). The
 /// route is republished, so the next call runs with the new settings.
 pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
@@ -266,6 +287,18 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
             return Err(ApiError::unprocessable("async_max_attempts must be between 1 and 10"));
         }
         row.async_max_attempts = Set(Some(n as i32));
+    }
+    if let Some(rate) = patch.rate_limit {
+        let cap = api.call_limits.rate_cap();
+        if rate.burst.is_some_and(|b| b == 0 || b > cap) {
+            return Err(ApiError::unprocessable(format!("rate_limit.burst must be 1 to {cap}")));
+        }
+        row.rate_per_second = Set(call_limit("rate_limit.per_second", rate.per_second, cap)?);
+        let burst = if rate.per_second == 0 { 0 } else { rate.burst.unwrap_or(rate.per_second) };
+        row.rate_burst = Set(call_limit("rate_limit.burst", burst, cap)?);
+    }
+    if let Some(n) = patch.max_concurrency {
+        row.max_concurrency = Set(call_limit("max_concurrency", n, api.call_limits.concurrency_cap())?);
     }
     let f = row.update(&api.db).await?;
     super::deployments::publish_route(api, &f).await?;

@@ -112,5 +112,6 @@ pub(super) async fn me(api: &Api, _: &[String], req: Request) -> Result<Response
 
 /// A user as the API shows it (never the hash).
 pub(super) fn user_json(u: &users::Model) -> Value {
-    json!({"id": u.id, "username": u.username, "role": u.role, "created_at": u.created_at})
+    json!({"id": u.id, "username": u.username, "role": u.role, "created_at": u.created_at,
+        "quota": {"calls_per_month": u.quota_calls_month, "fuel_per_month": u.quota_fuel_month}})
 }

@@ -110,6 +110,53 @@ pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Respon
     Ok(warp::reply::json(&json!({"items": items, "next": next})).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaPatch {
+    calls_per_month: Option<u64>,
+    fuel_per_month: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserPatch {
+    quota: Option<QuotaPatch>,
+}
+
+/// A quota as a column value: 0 clears it.
+fn quota(v: Option<u64>, current: Option<i64>) -> Option<i64> {
+    match v {
+        None => current,
+        Some(0) => None,
+        Some(n) => Some(i64::try_from(n).unwrap_or(i64::MAX)),
+    }
+}
+
+/// `PATCH /v1/users/{name}` (admin): monthly quotas of calls and fuel (0
+/// clears one). The user's routes are republished at once, so raising a
+/// spent quota lets calls through again.
+pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    caller.require_admin()?;
+    let name = params.first().map(String::as_str).unwrap_or_default();
+    let user = users::Entity::find()
+        .filter(users::Column::Username.eq(name))
+        .one(&api.db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user", name))?;
+    let patch: UserPatch = req.json()?;
+    let mut row: users::ActiveModel = user.clone().into();
+    if let Some(q) = &patch.quota {
+        row.quota_calls_month = Set(quota(q.calls_per_month, user.quota_calls_month));
+        row.quota_fuel_month = Set(quota(q.fuel_per_month, user.quota_fuel_month));
+    }
+    let user = row.update(&api.db).await?;
+    crate::quota::republish_user(api, &user.id).await?;
+    let detail = json!({"quota": {"calls_per_month": user.quota_calls_month, "fuel_per_month": user.quota_fuel_month}});
+    audit(api, Some(&caller.user.id), "user_updated", &user.username, detail).await;
+    Ok(warp::reply::json(&user_json(&user)).into_response())
+}
+
 /// Creates the admin `spec` (`username:password`) if there is no user at all.
 /// Returns whether it did.
 ///

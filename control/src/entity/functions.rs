@@ -19,6 +19,9 @@ pub struct Model {
     pub host_budget_bytes: Option<i64>,
     pub async_max_attempts: Option<i32>,
     pub egress_allow: String,
+    pub rate_per_second: Option<i32>,
+    pub rate_burst: Option<i32>,
+    pub max_concurrency: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

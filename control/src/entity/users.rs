@@ -12,6 +12,8 @@ pub struct Model {
     pub username: String,
     pub password_hash: String,
     pub role: String,
+    pub quota_calls_month: Option<i64>,
+    pub quota_fuel_month: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

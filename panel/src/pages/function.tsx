@@ -356,6 +356,9 @@ function Settings({ api, fn, reload }: { api: Api; fn: Fn; reload: () => void })
   const [limits, setLimits] = useState({
     memory_mib: fn.limits.memory_bytes ? String(fn.limits.memory_bytes / 1048576) : "",
     wall_ms: fn.limits.wall_ms ? String(fn.limits.wall_ms) : "",
+    rate: fn.rate_limit ? String(fn.rate_limit.per_second) : "",
+    burst: fn.rate_limit ? String(fn.rate_limit.burst) : "",
+    concurrency: fn.max_concurrency ? String(fn.max_concurrency) : "",
   });
   const limitAction = useAction();
   const del = useAction();
@@ -432,6 +435,8 @@ function Settings({ api, fn, reload }: { api: Api; fn: Fn; reload: () => void })
                   memory_bytes: limits.memory_mib ? Number(limits.memory_mib) * 1048576 : 0,
                   wall_ms: limits.wall_ms ? Number(limits.wall_ms) : 0,
                 },
+                rate_limit: { per_second: limits.rate ? Number(limits.rate) : 0, burst: limits.rate && limits.burst ? Number(limits.burst) : null },
+                max_concurrency: limits.concurrency ? Number(limits.concurrency) : 0,
               });
               reload();
             });
@@ -445,10 +450,25 @@ function Settings({ api, fn, reload }: { api: Api; fn: Fn; reload: () => void })
             Wall time (ms)
             <input type="number" min="1" placeholder="default" value={limits.wall_ms} onInput={(e) => setLimits({ ...limits, wall_ms: e.currentTarget.value })} />
           </label>
+          <label>
+            Calls per second
+            <input name="rate" type="number" min="1" placeholder="no limit" value={limits.rate} onInput={(e) => setLimits({ ...limits, rate: e.currentTarget.value })} />
+          </label>
+          <label>
+            Burst
+            <input name="burst" type="number" min="1" placeholder="= rate" value={limits.burst} onInput={(e) => setLimits({ ...limits, burst: e.currentTarget.value })} />
+          </label>
+          <label>
+            Concurrent calls
+            <input name="concurrency" type="number" min="1" placeholder="no limit" value={limits.concurrency} onInput={(e) => setLimits({ ...limits, concurrency: e.currentTarget.value })} />
+          </label>
           <button type="submit" disabled={limitAction.busy}>
             Save limits
           </button>
         </form>
+        <p class="muted">
+          Over the rate or concurrency limit, callers get <code>429 RATE_LIMITED</code> with <code>Retry-After</code>; nothing is queued.
+        </p>
         <ErrorNote error={limitAction.error} />
       </Section>
       <Section title="Delete">

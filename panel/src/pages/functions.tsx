@@ -1,18 +1,20 @@
 import { useState } from "preact/hooks";
-import type { Api, Fn } from "../api";
-import { deployed, rate } from "../format";
+import type { Api, Fn, Quota } from "../api";
+import { count, deployed, rate, time } from "../format";
 import { href } from "../router";
 import { DataTable, ErrorNote, Loading, useAction, useLoad } from "../ui/common";
 
 export function Functions({ api }: { api: Api }) {
   const [after, setAfter] = useState<string | undefined>(undefined);
   const page = useLoad(() => api.functions(after, 50), [after]);
+  const usage = useLoad(() => api.myUsage(), []);
   const [name, setName] = useState("");
   const [priv, setPriv] = useState(false);
   const create = useAction();
   return (
     <main>
       <h1>Functions</h1>
+      {usage.data?.quota ? <QuotaNote q={usage.data.quota} /> : null}
       <form
         class="inline"
         onSubmit={(e) => {
@@ -62,5 +64,17 @@ export function Functions({ api }: { api: Api }) {
         {page.data?.next ? <button onClick={() => setAfter(page.data?.next ?? undefined)}>Next page</button> : null}
       </nav>
     </main>
+  );
+}
+
+/** This month's calls and fuel against the user's quotas, if any is set. */
+function QuotaNote({ q }: { q: Quota }) {
+  if (q.calls_per_month === null && q.fuel_per_month === null) return null;
+  const part = (used: number, max: number | null, what: string) => (max === null ? `${count(used)} ${what}` : `${count(used)} of ${count(max)} ${what}`);
+  return (
+    <p class={q.exceeded ? "error" : "muted"}>
+      This month: {part(q.calls, q.calls_per_month, "calls")}, {part(q.fuel, q.fuel_per_month, "fuel")}.
+      {q.exceeded ? ` Your monthly ${q.exceeded} quota is spent: calls are refused (429) until ${time(q.resets_at)}.` : ` Resets ${time(q.resets_at)}.`}
+    </p>
   );
 }

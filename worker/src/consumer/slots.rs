@@ -395,6 +395,9 @@ async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationRespo
         async_call::finish(ctx, msg, req, resp, event, delivered).await;
         return false;
     }
+    // Before the reply: a caller that calls again once answered must find
+    // its lease free.
+    release_lease(ctx, req).await;
     let connection = pulls.connects();
     if let Some(reply_to) = call.reply_to
         && let Err(err) = ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await
@@ -416,6 +419,17 @@ async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationRespo
         return false;
     }
     pulls.ack(ctx, msg).await
+}
+
+/// Gives back the call's concurrency lease, if the gateway took one: the
+/// call has finished and will not run again (unless it is redelivered).
+pub(crate) async fn release_lease(ctx: &Ctx, req: &InvocationRequest) {
+    if !req.concurrency_lease {
+        return;
+    }
+    if let Err(err) = olin_proto::admission::release_lease(&ctx.limits, &req.function, &req.invocation_id).await {
+        warn!(%err, "the concurrency lease was not given back; it expires on its own");
+    }
 }
 
 /// The execution event of one run: the response without its body.
