@@ -94,18 +94,35 @@ impl Request {
         auth::authenticate(&api.db, &api.keys, header).await
     }
 
-    /// The body as a JSON document of type `T` (unknown fields are errors).
+    /// The body as a JSON object of type `T` (unknown fields are errors).
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if self.body.is_empty() {
             return Err(ApiError::bad_request("a JSON body is required"));
         }
-        serde_json::from_slice(&self.body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+        let invalid = |e: serde_json::Error| ApiError::bad_request(format!("invalid JSON body: {e}"));
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&self.body).map_err(invalid)?;
+        serde_json::from_value(serde_json::Value::Object(map)).map_err(invalid)
     }
 
     /// The query string as `T`.
     pub(crate) fn query<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_query(&self.query)
     }
+}
+
+/// For a nested object field (`#[serde(default, deserialize_with =
+/// "object")]`): serde takes a struct from an array too (`[1, 2]` for
+/// `{"a": 1, "b": 2}`), but the API document says object, so only an
+/// object (or null) is taken.
+pub(crate) fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    let map: Option<serde_json::Map<String, serde_json::Value>> = Option::deserialize(d)?;
+    map.map(|m| serde_json::from_value(serde_json::Value::Object(m)).map_err(D::Error::custom)).transpose()
 }
 
 /// Parses a query string into `T` with the standard form decoder: every

@@ -222,6 +222,25 @@ async fn bad_input_is_refused_and_changes_nothing() {
     }
     let r = e.call("POST", "/functions", Some(&ada), Some(json!({"name": "fn"}))).await;
     assert_eq!((r.0, error_code(&r.1)), (StatusCode::CONFLICT, "conflict"));
+    // Objects only where the document says object (serde alone would take
+    // a struct from an array).
+    for bad in [json!(["fn"]), json!({"limits": [1, 2]}), json!({"rate_limit": [5]}), json!({"max_concurrency": -1})] {
+        let r = e.call("PATCH", "/functions/fn", Some(&ada), Some(bad.clone())).await;
+        assert_eq!(r.0, StatusCode::BAD_REQUEST, "{bad}: {}", r.1);
+    }
+    for (bad, why) in [
+        (json!({"rate_limit": {"per_second": 100_001}}), "maximum 100000"),
+        (json!({"rate_limit": {"per_second": 5, "burst": 0}}), "burst must be 1 to"),
+        (json!({"max_concurrency": 1001}), "maximum 1000"),
+    ] {
+        let r = e.call("PATCH", "/functions/fn", Some(&ada), Some(bad.clone())).await;
+        assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.1);
+        assert!(r.1["error"]["message"].as_str().unwrap().contains(why), "{bad}: {}", r.1);
+    }
+    let r = e.call("PATCH", "/users/ada", Some(&admin), Some(json!({"quota": [null, null]}))).await;
+    assert_eq!(r.0, StatusCode::BAD_REQUEST, "{}", r.1);
+    let r = e.call("PATCH", "/users/ada", Some(&admin), Some(json!({"quota": {"fuel_per_month": u64::MAX}}))).await;
+    assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.1);
     // Passwords: 8 to 1024 characters, counted as characters (a 1024-char
     // multibyte one is 2 KiB, and fits; 1025 do not).
     {

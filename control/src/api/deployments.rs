@@ -33,6 +33,7 @@ struct NewDeployment {
     /// The version number to deploy.
     version: i32,
     /// Optionally, a second version taking a share of the traffic.
+    #[serde(default, deserialize_with = "super::object")]
     canary: Option<Canary>,
 }
 

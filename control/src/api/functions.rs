@@ -222,9 +222,11 @@ struct RatePatch {
 #[serde(deny_unknown_fields)]
 struct FunctionPatch {
     visibility: Option<String>,
+    #[serde(default, deserialize_with = "super::object")]
     limits: Option<LimitsPatch>,
     egress_allow: Option<Vec<String>>,
     async_max_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "super::object")]
     rate_limit: Option<RatePatch>,
     max_concurrency: Option<u32>,
 }

@@ -120,15 +120,18 @@ struct QuotaPatch {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UserPatch {
+    #[serde(default, deserialize_with = "super::object")]
     quota: Option<QuotaPatch>,
 }
 
 /// A quota as a column value: 0 clears it.
-fn quota(v: Option<u64>, current: Option<i64>) -> Option<i64> {
+fn quota(name: &str, v: Option<u64>, current: Option<i64>) -> Result<Option<i64>, ApiError> {
     match v {
-        None => current,
-        Some(0) => None,
-        Some(n) => Some(i64::try_from(n).unwrap_or(i64::MAX)),
+        None => Ok(current),
+        Some(0) => Ok(None),
+        Some(n) => i64::try_from(n)
+            .map(Some)
+            .map_err(|_| ApiError::unprocessable(format!("quota.{name} must be at most {}", i64::MAX))),
     }
 }
 
@@ -147,8 +150,8 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
     let patch: UserPatch = req.json()?;
     let mut row: users::ActiveModel = user.clone().into();
     if let Some(q) = &patch.quota {
-        row.quota_calls_month = Set(quota(q.calls_per_month, user.quota_calls_month));
-        row.quota_fuel_month = Set(quota(q.fuel_per_month, user.quota_fuel_month));
+        row.quota_calls_month = Set(quota("calls_per_month", q.calls_per_month, user.quota_calls_month)?);
+        row.quota_fuel_month = Set(quota("fuel_per_month", q.fuel_per_month, user.quota_fuel_month)?);
     }
     let user = row.update(&api.db).await?;
     crate::quota::republish_user(api, &user.id).await?;
