@@ -17,7 +17,7 @@ use olin_proto::v1::{
 };
 use olin_proto::{header_policy, subject};
 use olin_serve::ReadError;
-use tracing::{info, warn};
+use tracing::{Instrument as _, info, warn};
 use warp::reply::Response;
 
 use crate::Gateway;
@@ -243,61 +243,70 @@ async fn answer(
         concurrency_lease: false,
     };
     let span = tracing::info_span!("invoke", invocation_id = %invocation_id, function = %function);
-    let _e = span.enter();
-    let mut req = req;
-    if route.max_concurrency > 0 {
-        // Held until the call has finished: a worker gives it back before it
-        // replies. A call that times out keeps it until no worker can still
-        // run it (the deadline, then a whole run, then a margin for loading).
-        let expires = req.deadline_unix_ms + wall_ms + LEASE_MARGIN_MS;
-        let leased = admission::acquire_lease(&gw.limits_kv, function, &invocation_id, route.max_concurrency, expires);
-        if let Err(err) = leased.await {
-            return not_admitted(&err);
+    // Instrumented, not entered: the span must not stay entered on this
+    // thread across the awaits below (other requests' logs would get it).
+    async move {
+        let mut req = req;
+        if route.max_concurrency > 0 {
+            // Held until the call has finished: a worker gives it back before it
+            // replies. A call that times out keeps it until no worker can still
+            // run it (the deadline, then a whole run, then a margin for loading).
+            let expires = req.deadline_unix_ms + wall_ms + LEASE_MARGIN_MS;
+            let leased =
+                admission::acquire_lease(&gw.limits_kv, function, &invocation_id, route.max_concurrency, expires);
+            if let Err(err) = leased.await {
+                return not_admitted(&err);
+            }
+            req.concurrency_lease = true;
         }
-        req.concurrency_lease = true;
+        let result = if is_async {
+            invoke::accept_async(&gw.js, &gw.results_kv, &req).await.map(|()| accepted(&invocation_id))
+        } else {
+            invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await.map(|r| reply(r, own_origin))
+        };
+        if req.concurrency_lease
+            && matches!(result, Err(InvokeError::QueueFull | InvokeError::FunctionQueueFull | InvokeError::TooLarge))
+        {
+            // Never queued: nobody else gives the lease back.
+            if let Err(err) = admission::release_lease(&gw.limits_kv, function, &invocation_id).await {
+                warn!(%err, "a concurrency lease was not given back; it expires on its own");
+            }
+        }
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(InvokeError::Timeout) => error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                "the function did not answer before its deadline",
+                Some(Outcome::Timeout),
+            ),
+            Err(InvokeError::QueueFull) => {
+                retry_later(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later")
+            }
+            Err(InvokeError::FunctionQueueFull) => retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "QUEUE_FULL",
+                "too many calls to this function are waiting; retry later",
+            ),
+            Err(InvokeError::TooLarge) => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BODY_TOO_LARGE",
+                "the request exceeds the message size limit",
+                None,
+            ),
+            Err(err) => {
+                warn!(%err, "invocation failed");
+                retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &err.to_string())
+            }
+        };
+        info!(status = resp.status().as_u16(), "answered");
+        if let Ok(v) = HeaderValue::from_str(&invocation_id) {
+            resp.headers_mut().insert(subject::HTTP_INVOCATION_ID, v);
+        }
+        resp
     }
-    let result = if is_async {
-        invoke::accept_async(&gw.js, &gw.results_kv, &req).await.map(|()| accepted(&invocation_id))
-    } else {
-        invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await.map(|r| reply(r, own_origin))
-    };
-    if req.concurrency_lease
-        && matches!(result, Err(InvokeError::QueueFull | InvokeError::FunctionQueueFull | InvokeError::TooLarge))
-    {
-        // Never queued: nobody else gives the lease back.
-        if let Err(err) = admission::release_lease(&gw.limits_kv, function, &invocation_id).await {
-            warn!(%err, "a concurrency lease was not given back; it expires on its own");
-        }
-    }
-    let mut resp = match result {
-        Ok(r) => r,
-        Err(InvokeError::Timeout) => error(
-            StatusCode::GATEWAY_TIMEOUT,
-            "TIMEOUT",
-            "the function did not answer before its deadline",
-            Some(Outcome::Timeout),
-        ),
-        Err(InvokeError::QueueFull) => {
-            retry_later(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later")
-        }
-        Err(InvokeError::FunctionQueueFull) => retry_later(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "QUEUE_FULL",
-            "too many calls to this function are waiting; retry later",
-        ),
-        Err(InvokeError::TooLarge) => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, "BODY_TOO_LARGE", "the request exceeds the message size limit", None)
-        }
-        Err(err) => {
-            warn!(%err, "invocation failed");
-            retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &err.to_string())
-        }
-    };
-    info!(status = resp.status().as_u16(), "answered");
-    if let Ok(v) = HeaderValue::from_str(&invocation_id) {
-        resp.headers_mut().insert(subject::HTTP_INVOCATION_ID, v);
-    }
-    resp
+    .instrument(span)
+    .await
 }
 
 /// Request header naming where an async call's result is POSTed.
