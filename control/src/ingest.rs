@@ -19,6 +19,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer};
 use chrono::{DateTime, Utc};
 use futures::StreamExt as _;
 use olin_proto::Message as _;
+use olin_proto::backoff::Backoff;
 use olin_proto::v1::{ExecutionEvent, Header, Outcome};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -320,14 +321,15 @@ struct Batch {
     messages: Vec<jetstream::Message>,
 }
 
-/// Sleeps `backoff` (doubling it, up to 5 s); false if `stop` came first.
-async fn pause(backoff: &mut Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    let slept = tokio::select! {
-        _ = tokio::time::sleep(*backoff) => true,
+/// Retries start at 100 ms and double up to 5 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+
+/// Sleeps `backoff`'s next delay; false if `stop` came first.
+async fn pause(backoff: &mut Backoff, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(backoff.next_delay()) => true,
         _ = stop.changed() => false,
-    };
-    *backoff = (*backoff * 2).min(Duration::from_secs(5));
-    slept
+    }
 }
 
 /// Ingests events until `stop`. Database or NATS failures are retried
@@ -353,7 +355,7 @@ async fn read(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut owners = Owners::default();
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = BACKOFF;
     loop {
         if *stop.borrow() {
             return;
@@ -417,7 +419,7 @@ async fn read(
             }
             continue;
         }
-        backoff = Duration::from_millis(100);
+        backoff.reset();
         let rows = events
             .into_iter()
             .map(|e| {
@@ -439,7 +441,7 @@ async fn write(
     metrics: std::sync::Arc<crate::metrics::Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = BACKOFF;
     while let Some(Batch { rows, messages }) = rx.recv().await {
         let count = rows.len();
         loop {
@@ -455,7 +457,7 @@ async fn write(
                 }
             }
         }
-        backoff = Duration::from_millis(100);
+        backoff.reset();
         metrics.events_ingested.fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
         for msg in messages {
             if let Err(err) = msg.ack().await {

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
 
 /// The control plane's counters.
 #[derive(Default)]
@@ -21,7 +22,7 @@ pub struct Metrics {
 impl Metrics {
     /// Counts one answered request; `route` is the pattern (bounded labels).
     pub fn request(&self, method: &str, route: &str, status: u16) {
-        let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self.requests.lock();
         *m.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
     }
 
@@ -30,7 +31,7 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP olin_control_requests_total API requests answered.");
         let _ = writeln!(out, "# TYPE olin_control_requests_total counter");
-        for ((method, route, status), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for ((method, route, status), n) in self.requests.lock().iter() {
             let _ = writeln!(
                 out,
                 "olin_control_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"

@@ -13,9 +13,9 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, Code};
@@ -100,8 +100,8 @@ impl LoginThrottle {
     /// 429 with the wait, if `name` or `addr` has failed too often.
     pub(crate) fn check(&self, name: &str, addr: Option<IpAddr>) -> Result<(), ApiError> {
         let now = Instant::now();
-        let by_name = self.names.lock().unwrap_or_else(|e| e.into_inner()).wait(&name.to_owned(), now);
-        let by_addr = addr.and_then(|a| self.addrs.lock().unwrap_or_else(|e| e.into_inner()).wait(&a, now));
+        let by_name = self.names.lock().wait(&name.to_owned(), now);
+        let by_addr = addr.and_then(|a| self.addrs.lock().wait(&a, now));
         match by_name.into_iter().chain(by_addr).max() {
             None => Ok(()),
             Some(wait) => Err(ApiError::too_many_requests(
@@ -114,15 +114,15 @@ impl LoginThrottle {
     /// Counts a failed login.
     pub(crate) fn failed(&self, name: &str, addr: Option<IpAddr>) {
         let now = Instant::now();
-        self.names.lock().unwrap_or_else(|e| e.into_inner()).fail(&name.to_owned(), now);
+        self.names.lock().fail(&name.to_owned(), now);
         if let Some(a) = addr {
-            self.addrs.lock().unwrap_or_else(|e| e.into_inner()).fail(&a, now);
+            self.addrs.lock().fail(&a, now);
         }
     }
 
     /// A correct password: the name starts afresh.
     pub(crate) fn succeeded(&self, name: &str) {
-        self.names.lock().unwrap_or_else(|e| e.into_inner()).clear(&name.to_owned());
+        self.names.lock().clear(&name.to_owned());
     }
 }
 

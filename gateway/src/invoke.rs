@@ -6,8 +6,8 @@
 //! call answered twice) find no slot and are dropped.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -17,6 +17,7 @@ use futures::StreamExt;
 use olin_proto::Message as _;
 use olin_proto::subject;
 use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse};
+use parking_lot::Mutex;
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn};
@@ -59,12 +60,12 @@ impl Replies {
 
     fn register(self: &Arc<Self>, id: &str) -> Pending {
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_owned(), tx);
+        self.pending.lock().insert(id.to_owned(), tx);
         Pending { replies: self.clone(), id: id.to_owned(), rx: Some(rx) }
     }
 
     fn deliver(&self, id: &str, resp: InvocationResponse) {
-        let slot = self.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let slot = self.pending.lock().remove(id);
         match slot {
             Some(tx) => {
                 let _ = tx.send(resp);
@@ -104,7 +105,7 @@ struct Pending {
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        self.replies.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.replies.pending.lock().remove(&self.id);
     }
 }
 

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: &[f64] =
@@ -36,9 +37,9 @@ impl Metrics {
     /// Records one answered request. `function` is empty for requests that
     /// named no deployed function (keeps label cardinality bounded).
     pub fn observe(&self, function: &str, status: u16, took: Duration) {
-        *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry((function.to_owned(), status)).or_default() += 1;
+        *self.requests.lock().entry((function.to_owned(), status)).or_default() += 1;
         let secs = took.as_secs_f64();
-        let mut latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let mut latency = self.latency.lock();
         let h = latency.entry(function.to_owned()).or_default();
         if h.counts.is_empty() {
             h.counts = vec![0; BUCKETS.len()];
@@ -59,12 +60,12 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP olin_gateway_requests_total HTTP requests answered, by function and status.\n");
         out.push_str("# TYPE olin_gateway_requests_total counter\n");
-        for ((f, status), n) in self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for ((f, status), n) in self.requests.lock().iter() {
             let _ = writeln!(out, "olin_gateway_requests_total{{function=\"{f}\",status=\"{status}\"}} {n}");
         }
         out.push_str("# HELP olin_gateway_request_duration_seconds Time to answer, by function.\n");
         out.push_str("# TYPE olin_gateway_request_duration_seconds histogram\n");
-        for (f, h) in self.latency.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        for (f, h) in self.latency.lock().iter() {
             for (le, c) in BUCKETS.iter().zip(&h.counts) {
                 let _ =
                     writeln!(out, "olin_gateway_request_duration_seconds_bucket{{function=\"{f}\",le=\"{le}\"}} {c}");

@@ -3,11 +3,11 @@
 //! that nobody will take before its deadline.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, Operation};
 use futures::StreamExt;
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::warn;
 
@@ -28,7 +28,7 @@ impl Presence {
     }
 
     fn apply(&self, entry: &kv::Entry) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = self.seen.lock();
         match entry.operation {
             Operation::Put => {
                 seen.insert(entry.key.clone(), entry_ms(entry));
@@ -42,7 +42,7 @@ impl Presence {
     /// How many workers sent a heartbeat within the TTL.
     pub(crate) fn live(&self) -> usize {
         let cutoff = olin_proto::unix_ms().saturating_sub(self.ttl.as_millis() as u64);
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).values().filter(|t| **t >= cutoff).count()
+        self.seen.lock().values().filter(|t| **t >= cutoff).count()
     }
 
     /// Reads the bucket directly (bypassing the watch) and records what it

@@ -2,9 +2,12 @@
 //! path reads memory, never NATS or a database.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use olin_proto::backoff::Backoff;
+use parking_lot::RwLock;
 
 use async_nats::jetstream::kv::{self, Operation};
 use futures::StreamExt;
@@ -23,7 +26,7 @@ pub struct RouteTable {
 impl RouteTable {
     /// The route of `function`, if deployed.
     pub fn get(&self, function: &str) -> Option<Arc<RouteRecord>> {
-        self.routes.read().unwrap_or_else(|e| e.into_inner()).get(function).cloned()
+        self.routes.read().get(function).cloned()
     }
 
     /// Whether the table has loaded the bucket at least once.
@@ -32,7 +35,7 @@ impl RouteTable {
     }
 
     fn apply(&self, entry: kv::Entry) {
-        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        let mut routes = self.routes.write();
         match entry.operation {
             Operation::Delete | Operation::Purge => {
                 debug!(function = %entry.key, "route removed");
@@ -50,7 +53,7 @@ impl RouteTable {
 
     /// Follows the bucket until `stop`; a broken watch is re-established.
     pub(crate) async fn follow(self: Arc<Self>, kv: kv::Store, mut stop: watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             // The table is loaded once the watch has delivered every record
             // that existed when it began (the last one has delta 0), or at
@@ -70,20 +73,18 @@ impl RouteTable {
                 }
                 Err(err) => {
                     warn!(%err, "route bucket unreadable; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
             let mut watch = match watch {
                 Ok(w) => {
-                    backoff = Duration::from_millis(100);
+                    backoff.reset();
                     w
                 }
                 Err(err) => {
                     warn!(%err, "route watch failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    tokio::time::sleep(backoff.next_delay()).await;
                     continue;
                 }
             };
@@ -103,7 +104,7 @@ impl RouteTable {
                     _ = stop.wait_for(|s| *s) => return,
                 }
             }
-            tokio::time::sleep(backoff).await;
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 }

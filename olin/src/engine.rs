@@ -8,11 +8,12 @@
 
 use std::cell::Cell;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use olin_proto::v1::Abi;
+use parking_lot::Mutex;
 use thiserror::Error;
 use wasmer::sys::vm::{VMMemory, VMMemoryDefinition, VMTable, VMTableDefinition};
 use wasmer::sys::{BaseTunables, CompilerConfig, Cranelift, EngineBuilder, NativeEngineExt, Tunables};
@@ -397,7 +398,7 @@ impl Runtime {
     /// The engine to load `bytes` more into: the current generation's, or a
     /// fresh one's if the current one is full.
     fn engine_for(&self, bytes: u64) -> (Engine, u64) {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.current.lock();
         if current.loaded > 0 && current.loaded.saturating_add(bytes) > self.generation_bytes {
             let id = current.id + 1;
             *current = Generation { engine: fresh_engine(), id, loaded: 0 };

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`admission`] (feature `jetstream`): per-function rate and concurrency
 //!   limits shared by every gateway through the `OLIN_LIMITS` bucket.
+//! - [`backoff`]: the exponential backoff of every retry loop.
 //! - [`access`]: the NATS user of each platform role and what it may
 //!   publish and subscribe to, rendered as `nats-server` configuration.
 //! - [`connect`] (feature `cli`): the NATS connection flags every binary
@@ -26,6 +27,7 @@
 pub mod access;
 #[cfg(feature = "jetstream")]
 pub mod admission;
+pub mod backoff;
 #[cfg(feature = "cli")]
 pub mod connect;
 #[cfg(feature = "jetstream")]

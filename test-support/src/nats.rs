@@ -8,11 +8,12 @@
 //! operator's ([`NatsServer::client`]).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use olin_cli::nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
 use olin_proto::access::Role;
 use olin_proto::connect::NatsArgs;
+use parking_lot::Mutex;
 use tempfile::TempDir;
 
 /// A running `nats-server` with JetStream.
@@ -37,7 +38,7 @@ fn registry() -> &'static Mutex<HashMap<String, NatsSecurity>> {
 /// # Panics
 /// If no test server of this process listens at `url`.
 pub fn args_for(url: &str, role: Role) -> NatsArgs {
-    let servers = registry().lock().unwrap_or_else(|e| e.into_inner());
+    let servers = registry().lock();
     let security = servers.get(url).unwrap_or_else(|| panic!("{url} is not a test nats-server of this process"));
     security.args(url, role)
 }
@@ -71,7 +72,7 @@ impl NatsServer {
         let security = NatsSecurity::generate(&dir.path().join("auth")).expect("NATS certificates and credentials");
         let process = start(&dir, -1, &security);
         let url = process.url();
-        registry().lock().unwrap_or_else(|e| e.into_inner()).insert(url.clone(), security.clone());
+        registry().lock().insert(url.clone(), security.clone());
         NatsServer { port: process.port(), process: Some(process), url, security, dir }
     }
 
@@ -135,6 +136,6 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
-        registry().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.url);
+        registry().lock().remove(&self.url);
     }
 }

@@ -12,8 +12,9 @@
 //! reservation, so the queue keeps what this worker could not start.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 /// The memory budget of one worker's calls.
 pub(crate) struct Admission {
@@ -53,7 +54,7 @@ impl Admission {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     /// Waits (blocking this thread) until `bytes` fit and every call that
@@ -76,19 +77,18 @@ impl Admission {
                 self.changed.notify_all();
                 return Some(Reservation { admission: self, bytes });
             }
-            state = match until {
-                None => self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
+            match until {
+                None => self.changed.wait(&mut state),
                 Some(until) => {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
+                    if Instant::now() >= until {
                         state.queue.retain(|t| *t != ticket);
                         drop(state);
                         self.changed.notify_all();
                         return None;
                     }
-                    self.changed.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0
+                    self.changed.wait_until(&mut state, until);
                 }
-            };
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind};
 use base64::Engine as _;
 use olin_proto::Message as _;
+use olin_proto::backoff::Backoff;
 use olin_proto::v1::{AsyncResult, ExecutionEvent, InvocationRequest, InvocationResponse, Outcome};
 use tracing::{info, warn};
 
@@ -19,6 +20,9 @@ use crate::{Ctx, dead_letter};
 
 /// Attempts when the function sets none.
 const DEFAULT_ATTEMPTS: u32 = 3;
+
+/// Waits between runs of a failing async call: 1 s, 2 s, ... up to 32 s.
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(32));
 
 /// Callback POSTs before giving up, and the wait before each retry.
 const CALLBACK_BACKOFF: &[Duration] = &[Duration::from_millis(250), Duration::from_millis(750)];
@@ -52,7 +56,7 @@ pub(crate) async fn finish(
     let attempts = i64::from(attempts).min(ctx.max_deliver).max(1);
     let expired = req.deadline_unix_ms != 0 && olin_proto::unix_ms() >= req.deadline_unix_ms;
     if outcome != Outcome::Ok && retryable(outcome) && delivered < attempts && !expired {
-        let backoff = Duration::from_secs(1 << (delivered - 1).clamp(0, 5));
+        let backoff = RETRY_BACKOFF.delay(u32::try_from(delivered - 1).unwrap_or(0));
         info!(attempt = delivered, of = attempts, ?backoff, "async call failed; retrying");
         if let Err(err) = msg.ack_with(AckKind::Nak(Some(backoff))).await {
             warn!(%err, "nak of a failed async call failed");

@@ -21,14 +21,15 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use object_store::ObjectStore;
 use olin::{CompileError, Module, Runtime};
+use parking_lot::Mutex;
 use sha2::Sha256;
 use thiserror::Error;
 use tokio::sync::OnceCell;
@@ -253,7 +254,7 @@ impl ModuleCache {
             return Err(CacheError::Compile { sha256: sha256.to_owned(), source });
         }
         let result = cell.get_or_try_init(|| self.load(sha256)).await.cloned();
-        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lru = self.lru.lock();
         match &result {
             Ok(loaded) => {
                 if let Some(e) = lru.entries.get_mut(sha256)
@@ -279,7 +280,7 @@ impl ModuleCache {
 
     /// Drops the memory entry of `sha256` if it is still `cell`.
     fn forget(&self, sha256: &str, cell: &Arc<OnceCell<Loaded>>) {
-        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lru = self.lru.lock();
         if lru.entries.get(sha256).is_some_and(|e| Arc::ptr_eq(&e.cell, cell))
             && let Some(e) = lru.entries.remove(sha256)
         {
@@ -288,7 +289,7 @@ impl ModuleCache {
     }
 
     fn remembered_failure(&self, sha256: &str) -> Option<CompileError> {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures = self.failures.lock();
         match failures.get(sha256) {
             Some((at, err)) if at.elapsed() < FAILURE_WINDOW => Some(err.clone()),
             Some(_) => {
@@ -300,7 +301,7 @@ impl ModuleCache {
     }
 
     fn remember_failure(&self, sha256: &str, err: CompileError) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut failures = self.failures.lock();
         failures.retain(|_, (at, _)| at.elapsed() < FAILURE_WINDOW);
         if failures.len() >= MAX_FAILURES
             && let Some(oldest) = failures.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
@@ -319,7 +320,7 @@ impl ModuleCache {
     }
 
     fn cell(&self, sha256: &str) -> Arc<OnceCell<Loaded>> {
-        let mut lru = self.lru.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lru = self.lru.lock();
         lru.tick += 1;
         let tick = lru.tick;
         let entry = lru.entries.entry(sha256.to_owned()).or_insert_with(|| Entry {
@@ -456,8 +457,8 @@ impl Disk {
         Some(disk)
     }
 
-    fn index(&self) -> std::sync::MutexGuard<'_, DiskIndex> {
-        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    fn index(&self) -> parking_lot::MutexGuard<'_, DiskIndex> {
+        self.files.lock()
     }
 
     fn path(&self, sha256: &str) -> PathBuf {

@@ -16,14 +16,16 @@
 //! map entry and nothing on the wire; the ack is not held back for it.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use futures::StreamExt;
+use olin_proto::backoff::Backoff;
 use olin_proto::subject;
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -125,7 +127,7 @@ impl Outbox {
     }
 
     fn lock(&self) -> MutexGuard<'_, Kept> {
-        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+        self.kept.lock()
     }
 
     /// Follows the statuses on [`Outbox::statuses`] until `stop`: each
@@ -176,7 +178,7 @@ impl Kept {
 
 /// Delay before the resend after `attempt` failed tries.
 fn backoff(attempt: u32) -> Duration {
-    FIRST_BACKOFF.saturating_mul(1 << attempt.min(8)).min(MAX_BACKOFF)
+    Backoff::new(FIRST_BACKOFF, MAX_BACKOFF).delay(attempt)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //!   reply. What the queue alone costs.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -19,6 +19,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use olin::{Limits, RunContext, Runtime};
 use olin_proto::v1::{InvocationRequest, Outcome};
+use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use warp::Filter;
 
@@ -141,7 +142,7 @@ async fn jetstream_floor(addr: std::net::SocketAddr, nats_url: &str) -> anyhow::
     tokio::spawn(async move {
         while let Some(m) = sub.next().await {
             let id = m.subject.as_str().rsplit('.').next().unwrap_or("").to_owned();
-            if let Some(tx) = p.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) {
+            if let Some(tx) = p.lock().remove(&id) {
                 let _ = tx.send(m.payload);
             }
         }
@@ -151,7 +152,7 @@ async fn jetstream_floor(addr: std::net::SocketAddr, nats_url: &str) -> anyhow::
         async move {
             let id = uuid::Uuid::now_v7().simple().to_string();
             let (tx, rx) = oneshot::channel();
-            pending.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), tx);
+            pending.lock().insert(id.clone(), tx);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Olin-Reply-To", format!("bench.reply.{id}").as_str());
             let published = match js.publish_with_headers("bench.floor", headers, body).await {

@@ -17,8 +17,8 @@
 
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -26,8 +26,10 @@ use async_nats::connection::State;
 use async_nats::jetstream::{self, AckKind};
 use async_nats::{HeaderMap, Subject};
 use olin_proto::Message as _;
+use olin_proto::backoff::Backoff;
 use olin_proto::subject;
 use olin_proto::v1::{ExecutionEvent, InvocationRequest, InvocationResponse, Outcome};
+use parking_lot::{Condvar, Mutex};
 use tokio::runtime::Handle;
 use tracing::{info, warn};
 
@@ -128,8 +130,8 @@ impl<T> Default for Queue<T> {
 }
 
 impl<T> Queue<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState<T>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, QueueState<T>> {
+        self.state.lock()
     }
 
     /// Queues `item`; gives it back if the queue is closed.
@@ -158,7 +160,7 @@ impl<T> Queue<T> {
                 return None;
             }
             state.waiting += 1;
-            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+            self.ready.wait(&mut state);
             state.waiting -= 1;
         }
     }
@@ -341,6 +343,10 @@ struct Call<'a> {
     started_ms: u64,
 }
 
+/// Redelivery delays while the module store is unavailable: 500 ms after
+/// the first delivery, doubling up to 4 s.
+const STORE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+
 /// Checks the deadline and loads the module.
 async fn prepare(ctx: &Ctx, call: &Call<'_>) -> Prepared {
     let (msg, req) = (call.msg, &call.req);
@@ -353,7 +359,7 @@ async fn prepare(ctx: &Ctx, call: &Call<'_>) -> Prepared {
         Ok(module) => Prepared::Run(module),
         Err(err) if err.is_transient() && delivered < ctx.max_deliver => {
             warn!(%err, delivered, "module store unavailable; nak for redelivery");
-            let delay = Duration::from_millis(250 * (1 << delivered.clamp(0, 4)));
+            let delay = STORE_BACKOFF.delay(u32::try_from(delivered).unwrap_or(0));
             if let Err(err) = msg.ack_with(AckKind::Nak(Some(delay))).await {
                 warn!(%err, "nak failed");
             }
@@ -478,8 +484,8 @@ struct Progress {
 }
 
 impl Running {
-    fn slot(&self, index: usize) -> Option<std::sync::MutexGuard<'_, Option<Progress>>> {
-        self.calls.get(index).map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+    fn slot(&self, index: usize) -> Option<parking_lot::MutexGuard<'_, Option<Progress>>> {
+        self.calls.get(index).map(|m| m.lock())
     }
 
     fn start(&self, index: usize, ack: Option<Subject>) {
@@ -499,7 +505,7 @@ impl Running {
     fn due(&self, after: Duration) -> Vec<Subject> {
         let mut due = Vec::new();
         for slot in &self.calls {
-            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = slot.lock();
             if let Some(call) = slot.as_mut()
                 && call.told.elapsed() >= after
             {
