@@ -5,44 +5,35 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-/// A size: a number of bytes with an optional unit (`B`, `K`/`KiB`/`KB`,
-/// `M`/`MiB`/`MB`, `G`/`GiB`/`GB`; all binary).
+/// A size, as `bytesize` reads it: a number of bytes with an optional
+/// unit, binary (`KiB`, `MiB`, `GiB`) or decimal (`KB`/`K`, `MB`/`M`, `GB`/`G`).
 ///
 /// # Errors
 /// A message saying what is accepted.
 pub fn bytes(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a size; use e.g. 65536, 512KiB, 64MiB"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit {other:?}; use B, KiB, MiB or GiB")),
-    };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    let n = s
+        .trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("{s:?} is not a size; use e.g. 65536, 512KiB, 64MiB, 1GB"))?;
+    // bytesize saturates what overflows.
+    if n >= 1 << 63 {
+        return Err(format!("{s:?} is too large"));
+    }
+    Ok(n)
 }
 
-/// A duration: a number with `ms`, `s`, `m`, `h` or `d` (a bare number is seconds).
+/// A duration, as `humantime` reads it (`500ms`, `30s`, `5m`, `1h 30m`,
+/// `7d`); a bare number is seconds.
 ///
 /// # Errors
 /// A message saying what is accepted.
 pub fn duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration; use e.g. 500ms, 30s, 5m, 1h, 7d"))?;
-    let ms = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        other => return Err(format!("unknown duration unit {other:?}; use ms, s, m, h or d")),
-    };
-    n.checked_mul(ms).map(Duration::from_millis).ok_or_else(|| format!("{s:?} is too long"))
+    if !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit()) {
+        return t.parse().map(Duration::from_secs).map_err(|_| format!("{s:?} is too long"));
+    }
+    humantime::parse_duration(t).map_err(|_| format!("{s:?} is not a duration; use e.g. 500ms, 30s, 5m, 1h, 7d"))
 }
 
 /// A point in time: RFC 3339, or a duration meaning that long ago (`1h`).
@@ -78,8 +69,9 @@ mod tests {
     fn sizes() {
         assert_eq!(bytes("65536"), Ok(65536));
         assert_eq!(bytes("64MiB"), Ok(64 << 20));
-        assert_eq!(bytes("512k"), Ok(512 << 10));
+        assert_eq!(bytes("512KiB"), Ok(512 << 10));
         assert_eq!(bytes("1 GiB"), Ok(1 << 30));
+        assert_eq!(bytes("2MB"), Ok(2_000_000), "decimal units are decimal");
         assert!(bytes("lots").is_err());
         assert!(bytes("3furlongs").is_err());
         assert!(bytes("99999999999999999999G").is_err());
@@ -91,8 +83,10 @@ mod tests {
         assert_eq!(duration("30"), Ok(Duration::from_secs(30)));
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert!(duration("soon").is_err());
-        assert!(duration("3w").is_err());
+        assert!(duration("3 furlongs").is_err());
+        assert!(duration("").is_err());
     }
 
     #[test]

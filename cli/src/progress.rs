@@ -21,17 +21,7 @@ struct State {
 
 /// `n` bytes for people: `812 B`, `12.3 KiB`, `4.0 MiB`.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS.get(unit).copied().unwrap_or("TiB"))
+    bytesize::ByteSize::b(n).display().iec().to_string()
 }
 
 fn bar(label: &str, done: usize, total: usize) -> String {
