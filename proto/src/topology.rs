@@ -358,10 +358,12 @@ async fn stream_as(
     }
 }
 
-/// The durable pull consumer `workers` shared by every worker.
+/// The durable pull consumer `workers` shared by every worker. Its owner
+/// (the worker) applies its settings: a consumer created with another ack
+/// wait or delivery count is updated to these.
 ///
 /// # Errors
-/// [`TopologyError`] if the consumer cannot be created.
+/// [`TopologyError`] if the consumer cannot be created or updated.
 pub async fn ensure_workers_consumer(
     invocations: &stream::Stream,
     cfg: &TopologyConfig,
@@ -376,7 +378,15 @@ pub async fn ensure_workers_consumer(
         max_ack_pending: 100_000,
         ..Default::default()
     };
-    invocations.get_or_create_consumer(subject::CONSUMER_WORKERS, config).await.map_err(err("consumer workers"))
+    let consumer: consumer::PullConsumer = invocations
+        .get_or_create_consumer(subject::CONSUMER_WORKERS, config.clone())
+        .await
+        .map_err(err("consumer workers"))?;
+    let have = &consumer.cached_info().config;
+    if have.ack_wait == config.ack_wait && have.max_deliver == config.max_deliver {
+        return Ok(consumer);
+    }
+    invocations.create_consumer(config).await.map_err(err("consumer workers"))
 }
 
 /// Bucket `OLIN_ROUTES`: the latest route record of each function.

@@ -252,3 +252,29 @@ async fn a_reply_that_reached_no_one_is_sent_again_once_the_caller_listens() {
     );
     assert_eq!(worker.executions(), 1, "answered again without running again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_applies_its_ack_wait_and_deliveries_to_the_consumer() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let js = async_nats::jetstream::new(nats.client().await);
+    let settings = |ack_wait_ms: u64, max_deliver: i64| TopologyConfig {
+        ack_wait: Duration::from_millis(ack_wait_ms),
+        max_deliver,
+        ..test_topology()
+    };
+    let consumer_config = || async {
+        let stream = js.get_stream(subject::STREAM_INVOCATIONS).await.unwrap();
+        let mut c: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(subject::CONSUMER_WORKERS).await.unwrap();
+        let info = c.info().await.unwrap();
+        (info.config.ack_wait, info.config.max_deliver)
+    };
+    let first = spawn_worker_topology(&nats.url(), s3.store_args(), settings(30_000, 3), |_| {}).await;
+    assert_eq!(consumer_config().await, (Duration::from_secs(30), 3));
+    first.stop().await;
+    // Restarted with other settings: the consumer follows.
+    let second = spawn_worker_topology(&nats.url(), s3.store_args(), settings(5_000, 5), |_| {}).await;
+    assert_eq!(consumer_config().await, (Duration::from_secs(5), 5));
+    second.stop().await;
+}
