@@ -467,3 +467,37 @@ async fn a_concurrency_limit_holds_across_two_gateways() {
     assert!(ok >= 2 && limited >= 20, "some calls run, the rest are refused: {ok} ok, {limited} refused");
     assert_eq!(most, 2, "never more than two runs at once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_guest_that_starts_late_stops_at_its_callers_deadline() {
+    use olin_proto::Message as _;
+    // `slow` runs through its whole wall time (2 s); the caller waits 2.5 s.
+    let (nats, s3, client) = with_slow_function(2_000).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 1).await;
+    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| c.queue_slack_ms = 500).await;
+    let http = reqwest::Client::new();
+    gateway.wait_for_route(&http, "slow").await;
+    let mut events = client.subscribe(olin_proto::subject::event_subject("slow").unwrap()).await.unwrap();
+    client.flush().await.unwrap();
+    // One slot: the second call starts when the first has run its 2 s, with
+    // about 0.5 s left before its caller's deadline.
+    let calls: Vec<_> = (0..2)
+        .map(|_| {
+            let (http, url) = (http.clone(), gateway.function_url("slow", "/"));
+            tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap(), 504);
+    }
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let msg = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut events)).await;
+        let e = olin_proto::v1::ExecutionEvent::decode(msg.unwrap().unwrap().payload).unwrap();
+        runs.push(e.finished_unix_ms - e.started_unix_ms);
+    }
+    runs.sort_unstable();
+    println!("runs took {runs:?} ms");
+    assert!(runs[1] >= 1_900, "the first call ran its whole wall time: {runs:?}");
+    assert!(runs[0] < 1_000, "the late one stopped at its caller's deadline, not after 2 s: {runs:?}");
+}

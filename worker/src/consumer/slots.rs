@@ -273,6 +273,7 @@ impl Slot {
                 return platform_response(ctx, &call.req, Outcome::Internal, &why);
             }
         };
+        clip_to_deadline(ctx, &mut call.req, call.deadline_ms);
         let req = &call.req;
         ctx.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let egress = ctx.egress.clone().map(|e| e as Arc<dyn olin::Egress>);
@@ -285,6 +286,20 @@ impl Slot {
         ran.unwrap_or_else(|_| {
             platform_response(ctx, &call.req, Outcome::Internal, "the run was aborted: the sandbox panicked")
         })
+    }
+}
+
+/// Clips the call's wall time to what is left before its deadline: a guest
+/// that starts late (it waited in the queue, for memory, for its module)
+/// must not run on after its caller has been answered 504.
+fn clip_to_deadline(ctx: &Ctx, req: &mut InvocationRequest, deadline_ms: u64) {
+    if deadline_ms == 0 {
+        return;
+    }
+    let left = deadline_ms.saturating_sub(olin_proto::unix_ms()).max(1);
+    let wall = olin::Limits::resolve(req.limits.as_ref(), &ctx.defaults, &ctx.maxima).wall;
+    if Duration::from_millis(left) < wall {
+        req.limits.get_or_insert_with(Default::default).wall_ms = left;
     }
 }
 
