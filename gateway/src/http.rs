@@ -21,6 +21,7 @@ use tracing::{Instrument as _, info, warn};
 use warp::reply::Response;
 
 use crate::Gateway;
+use crate::idempotency;
 use crate::invoke::{self, InvokeError};
 
 /// Where a request goes.
@@ -140,11 +141,18 @@ async fn answer(
     };
     label.push_str(function);
     let mut headers = headers;
-    if let Err(why) = check_invoke_key(&route, &mut headers) {
-        let mut r = error(StatusCode::UNAUTHORIZED, "INVOKE_KEY_REQUIRED", why, None);
-        r.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return r;
-    }
+    let invoke_key = match check_invoke_key(&route, &mut headers) {
+        Ok(hash) => hash,
+        Err(why) => {
+            let mut r = error(StatusCode::UNAUTHORIZED, "INVOKE_KEY_REQUIRED", why, None);
+            r.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    };
+    let idempotency_key = match idempotency::requested(&headers) {
+        Ok(key) => key.map(|k| idempotency::result_key(function, invoke_key.as_deref(), k)),
+        Err(why) => return error(StatusCode::BAD_REQUEST, "BAD_IDEMPOTENCY_KEY", why, None),
+    };
     for name in header_policy::WITHHELD_REQUEST_HEADERS {
         headers.remove(*name);
     }
@@ -241,12 +249,36 @@ async fn answer(
         traceparent: headers.get("traceparent").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
         own_origin,
         concurrency_lease: false,
+        idempotency_key: String::new(),
     };
     let span = tracing::info_span!("invoke", invocation_id = %invocation_id, function = %function);
     // Instrumented, not entered: the span must not stay entered on this
     // thread across the awaits below (other requests' logs would get it).
     async move {
         let mut req = req;
+        if let Some(key) = &idempotency_key {
+            let marker = AsyncResult {
+                invocation_id: invocation_id.clone(),
+                function: function.to_owned(),
+                accepted_unix_ms: olin_proto::unix_ms(),
+                ..Default::default()
+            };
+            // A claim older than the call's whole life (a gateway that died
+            // before publishing it) no longer stands.
+            let stale_after = Duration::from_millis(deadline_ms + wall_ms + LEASE_MARGIN_MS);
+            match idempotency::claim(&gw.results_kv, key, &marker, stale_after).await {
+                Ok(idempotency::Claim::Fresh) if !is_async => req.idempotency_key = key.clone(),
+                Ok(idempotency::Claim::Fresh) => {}
+                Ok(idempotency::Claim::Taken(first)) => {
+                    return repeated(gw, key, &first, is_async, own_origin, timeout).await;
+                }
+                Err(why) => {
+                    warn!(%why, "idempotency key unavailable");
+                    let why = "idempotency keys are unavailable; retry later";
+                    return retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", why);
+                }
+            }
+        }
         if route.max_concurrency > 0 {
             // Held until the call has finished: a worker gives it back before it
             // replies. A call that times out keeps it until no worker can still
@@ -255,6 +287,9 @@ async fn answer(
             let leased =
                 admission::acquire_lease(&gw.limits_kv, function, &invocation_id, route.max_concurrency, expires);
             if let Err(err) = leased.await {
+                if let Some(key) = &idempotency_key {
+                    idempotency::release(&gw.results_kv, key).await;
+                }
                 return not_admitted(&err);
             }
             req.concurrency_lease = true;
@@ -264,13 +299,17 @@ async fn answer(
         } else {
             invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await.map(|r| reply(r, own_origin))
         };
-        if req.concurrency_lease
-            && matches!(result, Err(InvokeError::QueueFull | InvokeError::FunctionQueueFull | InvokeError::TooLarge))
-        {
-            // Never queued: nobody else gives the lease back.
+        let never_queued =
+            matches!(result, Err(InvokeError::QueueFull | InvokeError::FunctionQueueFull | InvokeError::TooLarge));
+        if never_queued && req.concurrency_lease {
+            // Nobody else gives the lease back.
             if let Err(err) = admission::release_lease(&gw.limits_kv, function, &invocation_id).await {
                 warn!(%err, "a concurrency lease was not given back; it expires on its own");
             }
+        }
+        if let Some(key) = idempotency_key.as_deref().filter(|_| never_queued) {
+            // A retry with the key may run the call.
+            idempotency::release(&gw.results_kv, key).await;
         }
         let mut resp = match result {
             Ok(r) => r,
@@ -307,6 +346,40 @@ async fn answer(
     }
     .instrument(span)
     .await
+}
+
+/// The answer to a request whose idempotency key an earlier one holds: that
+/// call's invocation id (async), or its answer, once there (sync).
+async fn repeated(
+    gw: &Gateway,
+    key: &str,
+    first: &AsyncResult,
+    is_async: bool,
+    own_origin: bool,
+    timeout: Duration,
+) -> Response {
+    let mut resp = if is_async {
+        accepted(&first.invocation_id)
+    } else {
+        let stored = match first.response.clone() {
+            Some(resp) => Some(resp),
+            None => idempotency::answer(&gw.results_kv, key, tokio::time::Instant::now() + timeout).await,
+        };
+        match stored {
+            Some(resp) => reply(resp, own_origin),
+            None => error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "TIMEOUT",
+                "the call made earlier with this Idempotency-Key has not been answered yet; retry later",
+                Some(Outcome::Timeout),
+            ),
+        }
+    };
+    resp.headers_mut().insert("olin-idempotent-replay", HeaderValue::from_static("true"));
+    if let Ok(v) = HeaderValue::from_str(&first.invocation_id) {
+        resp.headers_mut().insert(subject::HTTP_INVOCATION_ID, v);
+    }
+    resp
 }
 
 /// Request header naming where an async call's result is POSTed.
@@ -424,24 +497,24 @@ const INVOKE_KEY_HEADER: &str = olin_proto::subject::HTTP_INVOKE_KEY;
 /// For a private function: the caller must present a key whose sha256 the
 /// route lists. The key never reaches the function: `Olin-Invoke-Key` is
 /// removed, and so is an `Authorization` header that carried the key.
-fn check_invoke_key(route: &RouteRecord, headers: &mut HeaderMap) -> Result<(), &'static str> {
+fn check_invoke_key(route: &RouteRecord, headers: &mut HeaderMap) -> Result<Option<String>, &'static str> {
     use sha2::Digest as _;
     if route.visibility != olin_proto::v1::Visibility::Private as i32 {
-        return Ok(());
+        return Ok(None);
     }
     let listed = |key: &str| {
         let hash = hex::encode(sha2::Sha256::digest(key.trim().as_bytes()));
-        route.invoke_key_sha256.contains(&hash)
+        route.invoke_key_sha256.contains(&hash).then_some(hash)
     };
     let header_key = headers.remove(INVOKE_KEY_HEADER);
     if let Some(key) = header_key.as_ref().and_then(|v| v.to_str().ok()) {
-        return if listed(key) { Ok(()) } else { Err("the invoke key is not valid for this function") };
+        return listed(key).map(Some).ok_or("the invoke key is not valid for this function");
     }
     let bearer = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()?.strip_prefix("Bearer "));
-    match bearer {
-        Some(key) if listed(key) => {
+    match bearer.map(listed) {
+        Some(Some(hash)) => {
             headers.remove(http::header::AUTHORIZATION);
-            Ok(())
+            Ok(Some(hash))
         }
         Some(_) => Err("the invoke key is not valid for this function"),
         None => Err("this function is private: send its invoke key in Olin-Invoke-Key or Authorization: Bearer"),

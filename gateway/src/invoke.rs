@@ -170,17 +170,31 @@ async fn publish(
     if !req.traceparent.is_empty() {
         headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
     }
-    let message = PublishMessage::build()
-        .payload(req.encode_to_vec().into())
-        .headers(headers)
-        .message_id(req.invocation_id.as_str());
-    let ack = js.send_publish(subj, message).await.map_err(|e| match e.kind() {
-        PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
-        _ => InvokeError::Publish(e.to_string()),
-    })?;
-    ack.await.map_err(|e| classify_ack_error(&e.to_string()))?;
-    Ok(())
+    let payload: bytes::Bytes = req.encode_to_vec().into();
+    for attempt in 1..=PUBLISH_ATTEMPTS {
+        let message = PublishMessage::build()
+            .payload(payload.clone())
+            .headers(headers.clone())
+            .message_id(req.invocation_id.as_str());
+        let ack = js.send_publish(subj.clone(), message).await.map_err(|e| match e.kind() {
+            PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
+            _ => InvokeError::Publish(e.to_string()),
+        })?;
+        match ack.await {
+            Ok(_) => return Ok(()),
+            // Stored or not, nobody knows: the same message id again is
+            // stored at most once (the duplicate window), and its ack says.
+            Err(e) if e.kind() == PublishErrorKind::TimedOut && attempt < PUBLISH_ATTEMPTS => {
+                warn!(attempt, "the invocation was not acknowledged; publishing it again under the same id");
+            }
+            Err(e) => return Err(classify_ack_error(&e.to_string())),
+        }
+    }
+    Err(InvokeError::Publish("the invocation was never acknowledged".to_owned()))
 }
+
+/// Publishes of one invocation before its ack is given up on.
+const PUBLISH_ATTEMPTS: u32 = 3;
 
 fn classify_ack_error(text: &str) -> InvokeError {
     if text.contains("per subject") {

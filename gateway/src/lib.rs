@@ -5,11 +5,13 @@
 //! # Layout
 //! - [`config`]: [`Config`], flags with environment twins.
 //! - `http`: the warp face: routing, body limits, error shapes.
+//! - `idempotency`: `Idempotency-Key`: a client's retries run a call once.
 //! - `invoke`: publish, then await the reply on this gateway's own subject.
 //! - [`route_table`]: the in-memory copy of `OLIN_ROUTES`.
 
 pub mod config;
 mod http;
+mod idempotency;
 mod invoke;
 pub mod metrics;
 mod presence;

@@ -43,6 +43,9 @@ pub const HTTP_INVOCATION_ID: &str = "olin-invocation-id";
 pub const HTTP_OUTCOME: &str = "olin-outcome";
 /// HTTP response header set when the platform, not the function, failed.
 pub const HTTP_ERROR: &str = "olin-error";
+/// HTTP request header naming a client's idempotency key: retries with the
+/// same key get the first call's answer instead of running again.
+pub const HTTP_IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// HTTP request header carrying the invoke key of a private function.
 pub const HTTP_INVOKE_KEY: &str = "olin-invoke-key";
 
@@ -212,6 +215,13 @@ pub fn concurrency_key(function: &str) -> Result<String, NameError> {
     Ok(format!("conc_{}", function_token(function)?))
 }
 
+/// The `OLIN_RESULTS` key of a call made with an idempotency key, from the
+/// hex sha256 of the key and its scope (function, invoke key): `idem_<hex>`
+/// (`_` is never in an invocation id, so the two kinds of keys cannot clash).
+pub fn idempotency_result_key(scoped_sha256_hex: &str) -> String {
+    format!("idem_{scoped_sha256_hex}")
+}
+
 /// The on-store key of a module: `modules/<sha256>.wasm`.
 pub fn module_object_key(sha256_hex: &str) -> String {
     format!("modules/{sha256_hex}.wasm")
@@ -258,6 +268,7 @@ mod tests {
         assert_eq!(ctl_evict(), "olin.ctl.evict");
         assert_eq!(module_object_key("ab12"), "modules/ab12.wasm");
         assert_eq!(rate_key("hello").unwrap(), "rate_hello");
+        assert_eq!(idempotency_result_key("ab12"), "idem_ab12");
         assert_eq!(concurrency_key("123").unwrap(), "conc_123");
         assert!(rate_key("a.b").is_err() && concurrency_key("a_b").is_err());
     }

@@ -501,3 +501,67 @@ async fn a_guest_that_starts_late_stops_at_its_callers_deadline() {
     assert!(runs[1] >= 1_900, "the first call ran its whole wall time: {runs:?}");
     assert!(runs[0] < 1_000, "the late one stopped at its caller's deadline, not after 2 s: {runs:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idempotency_key_runs_a_call_once() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    // `getenv` answers with the variable its query names: `RUN_ID` is the
+    // run's invocation id, so identical bodies mean one run.
+    deploy(&nats.client().await, &s3.store_args(), "getenv", &fixtures::wat("getenv.wat")).await;
+    let worker = spawn_worker(&nats.url(), s3.store_args(), 4).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+    gateway.wait_for_route(&http, "getenv").await;
+    let ran_before = worker.executions();
+    let call = |gateway_url: String, key: &'static str| {
+        let http = http.clone();
+        async move {
+            let r = http.get(format!("{gateway_url}/f/getenv/?RUN_ID")).header("idempotency-key", key).send().await;
+            let r = r.unwrap();
+            let id = r.headers()["olin-invocation-id"].to_str().unwrap().to_owned();
+            (r.status().as_u16(), id, r.text().await.unwrap())
+        }
+    };
+    // Sequential repeats: the first answer again, no second run.
+    let first = call(gateway.url(), "order-1").await;
+    assert_eq!(first.0, 200);
+    assert_eq!(first.2.trim(), first.1, "the body is the run's id");
+    for _ in 0..3 {
+        assert_eq!(call(gateway.url(), "order-1").await, first);
+    }
+    // Concurrent repeats of a new key: one run, one answer for all.
+    let answers = futures::future::join_all((0..8).map(|_| call(gateway.url(), "order-2"))).await;
+    assert!(answers.iter().all(|a| a == &answers[0] && a.0 == 200), "{answers:?}");
+    assert_ne!(answers[0], first, "another key is another call");
+    // Across a gateway restart.
+    gateway.stop().await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    gateway.wait_for_route(&http, "getenv").await;
+    assert_eq!(call(gateway.url(), "order-1").await, first);
+    // Keys are checked.
+    let r = http.get(gateway.function_url("getenv", "/")).header("idempotency-key", "a b").send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["olin-error"].to_str().unwrap()), (400, "BAD_IDEMPOTENCY_KEY"));
+    // Async: a repeat is pointed at the first call's result.
+    let accept = || async {
+        let r = http
+            .get(gateway.function_url("getenv", "/?RUN_ID"))
+            .header("prefer", "respond-async")
+            .header("idempotency-key", "job-1")
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.headers()["location"].to_str().unwrap().to_owned())
+    };
+    let (a, b) = (accept().await, accept().await);
+    assert_eq!((a.0, &a), (202, &b), "one async call, one result URL");
+    let started = Instant::now();
+    while worker.executions() - ran_before < 4 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the async call never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Three keys, three runs (the route check after the restart ran one more).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keyed_runs = worker.executions() - ran_before - 1;
+    assert_eq!(keyed_runs, 3, "each key ran its call once");
+}

@@ -94,6 +94,32 @@ pub(crate) async fn finish(
     }
 }
 
+/// For a synchronous call made with an idempotency key: stores its answer
+/// under the key, for the client's retries. A call that never ran (its
+/// deadline passed first, its module was unavailable) gives the key up
+/// instead, so that a retry runs it.
+pub(crate) async fn store_idempotent(ctx: &Ctx, req: &InvocationRequest, resp: &InvocationResponse) {
+    if req.idempotency_key.is_empty() {
+        return;
+    }
+    let stored = if resp.usage.is_some() {
+        let answer = AsyncResult {
+            invocation_id: req.invocation_id.clone(),
+            function: req.function.clone(),
+            response: Some(resp.clone()),
+            attempts: 1,
+            finished_unix_ms: olin_proto::unix_ms(),
+            ..Default::default()
+        };
+        ctx.results.put(&req.idempotency_key, answer.encode_to_vec().into()).await.map(drop).map_err(|e| e.to_string())
+    } else {
+        ctx.results.delete(&req.idempotency_key).await.map_err(|e| e.to_string())
+    };
+    if let Err(err) = stored {
+        warn!(%err, "the answer of an idempotent call was not stored; a retry waits for the claim to go stale");
+    }
+}
+
 async fn store(ctx: &Ctx, result: &AsyncResult) {
     if let Err(err) = ctx.results.put(&result.invocation_id, result.encode_to_vec().into()).await {
         warn!(%err, invocation_id = %result.invocation_id, "async result not stored");

@@ -417,8 +417,9 @@ async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationRespo
         return false;
     }
     // Before the reply: a caller that calls again once answered must find
-    // its lease free.
+    // its lease free, and its idempotent retry the answer.
     release_lease(ctx, req).await;
+    async_call::store_idempotent(ctx, req, &resp).await;
     let connection = pulls.connects();
     if let Some(reply_to) = call.reply_to
         && let Err(err) = ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await
