@@ -278,3 +278,39 @@ async fn a_worker_applies_its_ack_wait_and_deliveries_to_the_consumer() {
     assert_eq!(consumer_config().await, (Duration::from_secs(5), 5));
     second.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exhausted_call_whose_advisory_was_missed_is_swept_to_dead_letters() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let client = nats.client().await;
+    let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+    let topo = TopologyConfig { ack_wait: Duration::from_millis(300), max_deliver: 2, ..test_topology() };
+    let js = async_nats::jetstream::new(client.clone());
+    let t = topology::ensure(&js, &topo).await.unwrap();
+    let consumer = topology::ensure_workers_consumer(&t.invocations, &topo).await.unwrap();
+    let mut h = headers("olin.reply.test.stuck-1", "stuck-1");
+    h.insert(subject::HDR_DEADLINE, (olin_proto::unix_ms() + 500).to_string().as_str());
+    enqueue(&js, h, &request("hello", &sha, "stuck-1")).await;
+    // Taken twice and never acked; the third pull finds nothing: JetStream
+    // gave up, and its advisory fired while no worker listened.
+    for delivery in 1..=2 {
+        let mut batch = consumer.fetch().max_messages(1).expires(Duration::from_secs(2)).messages().await.unwrap();
+        assert_eq!(batch.next().await.unwrap().unwrap().info().unwrap().delivered, delivery);
+    }
+    let mut third = consumer.fetch().max_messages(1).expires(Duration::from_secs(1)).messages().await.unwrap();
+    assert!(third.next().await.is_none(), "no third delivery");
+    let mut invocations = js.get_stream(subject::STREAM_INVOCATIONS).await.unwrap();
+    assert_eq!(invocations.info().await.unwrap().state.messages, 1, "the exhausted call is stuck in the queue");
+
+    // A worker started now hears no advisory: its sweeper finds the call
+    // once it is past its deadline and every ack wait.
+    let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |c| c.sweep_interval_ms = 200).await;
+    let dead = dead_letters(&js, 1).await;
+    assert_eq!(dead.len(), 1, "the stuck call reached OLIN_DEAD");
+    let reason = dead[0].headers.get(subject::HDR_DEAD_REASON).unwrap().as_str().to_owned();
+    assert!(reason.contains("after its deadline"), "{reason}");
+    assert_eq!(invocations.info().await.unwrap().state.messages, 0);
+    assert_eq!(worker.executions(), 0, "a stuck call is not run");
+    worker.stop().await;
+}

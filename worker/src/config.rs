@@ -83,6 +83,11 @@ pub struct Config {
     /// (`olin_worker_consumer_pending`, for autoscalers) is refreshed, in ms.
     #[arg(long, env = "WORKER_BACKLOG_INTERVAL_MS", default_value_t = 5000)]
     pub backlog_interval_ms: u64,
+    /// How often the queue is swept for invocations that will never be
+    /// answered (their deliveries ran out and the advisory was missed), which
+    /// are moved to `OLIN_DEAD`, in ms.
+    #[arg(long, env = "WORKER_SWEEP_INTERVAL_MS", default_value_t = 30_000)]
+    pub sweep_interval_ms: u64,
     /// Extra CA certificates (a PEM bundle) trusted for guests' `https`
     /// requests besides the system roots (an internal CA, a test CA).
     #[arg(long, env = "WORKER_EGRESS_CA_FILE")]
@@ -141,6 +146,7 @@ impl Config {
             egress_hosts: None,
             secrets_keys: None,
             backlog_interval_ms: 5000,
+            sweep_interval_ms: 30_000,
             log_format: "text".to_owned(),
             store,
             topology: TopologyArgs::default(),

@@ -115,15 +115,30 @@ async fn give_up(ctx: &Ctx, invocations: &jetstream::stream::Stream, adv: MaxDel
             return;
         }
     };
+    let reason = format!("delivered {} times without being answered", adv.deliveries);
+    move_to_dead(ctx, invocations, stored, &reason, adv.deliveries).await;
+}
+
+/// Moves a message stuck in `OLIN_INVOCATIONS` to `OLIN_DEAD` and tells
+/// whoever waits for it. A second mover of the same message (the advisory
+/// and the sweeper, two workers) writes a duplicate that `OLIN_DEAD`'s
+/// duplicate window drops, under the call's own message id.
+async fn move_to_dead(
+    ctx: &Ctx,
+    invocations: &jetstream::stream::Stream,
+    stored: jetstream::message::StreamMessage,
+    reason: &str,
+    deliveries: u64,
+) {
+    let seq = stored.sequence;
     let req = InvocationRequest::decode(stored.payload.clone()).ok();
     let function = req.as_ref().map(|r| r.function.as_str());
-    let reason = format!("delivered {} times without being answered", adv.deliveries);
-    if let Err(err) = store(ctx, function, &reason, Some(&stored.headers), stored.payload.clone()).await {
+    if let Err(err) = store(ctx, function, reason, Some(&stored.headers), stored.payload.clone()).await {
         warn!(%err, "dead-letter write failed; the message stays in the queue");
         return;
     }
-    if let Err(err) = invocations.delete_message(adv.stream_seq).await {
-        warn!(%err, seq = adv.stream_seq, "could not remove the exhausted message");
+    if let Err(err) = invocations.delete_message(seq).await {
+        warn!(%err, seq, "could not remove the exhausted message");
     }
     // Whoever waits hears of it now: a synchronous caller on its reply
     // subject, an async one in its result.
@@ -147,7 +162,7 @@ async fn give_up(ctx: &Ctx, invocations: &jetstream::stream::Stream, adv: MaxDel
                 invocation_id: req.invocation_id.clone(),
                 function: req.function.clone(),
                 response: Some(resp),
-                attempts: u32::try_from(adv.deliveries).unwrap_or(u32::MAX),
+                attempts: u32::try_from(deliveries).unwrap_or(u32::MAX),
                 callback_url: req.callback_url.clone(),
                 ..Default::default()
             };
@@ -156,5 +171,60 @@ async fn give_up(ctx: &Ctx, invocations: &jetstream::stream::Stream, adv: MaxDel
             }
         }
     }
-    warn!(seq = adv.stream_seq, reason, "invocation dead-lettered");
+    warn!(seq, reason, "invocation dead-lettered");
+}
+
+/// Messages looked at per sweep, from the oldest.
+const SWEEP_BATCH: usize = 200;
+
+/// Sweeps `OLIN_INVOCATIONS` every `every` until `stop`: a message still
+/// there `stuck_after` past its deadline will never be answered (its
+/// deliveries ran out, or nobody took it in time) and is moved to
+/// `OLIN_DEAD`, even if the max-deliveries advisory was missed (no worker
+/// listened when it fired).
+pub(crate) async fn sweep(
+    ctx: Arc<Ctx>,
+    invocations: jetstream::stream::Stream,
+    every: Duration,
+    stuck_after: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let moved = sweep_once(&ctx, &invocations, stuck_after).await;
+        if moved > 0 {
+            info!(moved, "the sweeper dead-lettered stuck invocations");
+        }
+    }
+}
+
+async fn sweep_once(ctx: &Ctx, invocations: &jetstream::stream::Stream, stuck_after: Duration) -> usize {
+    let first = match invocations.get_info().await {
+        Ok(info) if info.state.messages > 0 => info.state.first_sequence,
+        Ok(_) => return 0,
+        Err(err) => {
+            warn!(%err, "the sweeper cannot read the invocation stream");
+            return 0;
+        }
+    };
+    let (mut seq, mut moved) = (first, 0);
+    let now = olin_proto::unix_ms();
+    for _ in 0..SWEEP_BATCH {
+        let next =
+            invocations.raw_message_builder().sequence(seq).next_by_subject(subject::invoke_subjects()).send().await;
+        let Ok(stored) = next else { break };
+        seq = stored.sequence + 1;
+        let deadline =
+            stored.headers.get(subject::HDR_DEADLINE).and_then(|v| v.as_str().parse::<u64>().ok()).unwrap_or(u64::MAX);
+        if deadline.saturating_add(stuck_after.as_millis() as u64) > now {
+            continue;
+        }
+        let reason = format!("still queued {} s after its deadline: never answered", stuck_after.as_secs());
+        move_to_dead(ctx, invocations, stored, &reason, u64::try_from(ctx.max_deliver).unwrap_or(0)).await;
+        moved += 1;
+    }
+    moved
 }

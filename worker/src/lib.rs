@@ -171,6 +171,7 @@ pub struct Worker {
     workers_kv: async_nats::jetstream::kv::Store,
     concurrency: usize,
     backlog_interval: Duration,
+    sweep_interval: Duration,
     /// No-responders statuses of this worker's replies.
     statuses: async_nats::Subscriber,
 }
@@ -256,6 +257,7 @@ impl Worker {
             workers_kv: topo.workers,
             concurrency: cfg.concurrency(),
             backlog_interval: Duration::from_millis(cfg.backlog_interval_ms.max(100)),
+            sweep_interval: Duration::from_millis(cfg.sweep_interval_ms.max(100)),
             statuses,
         };
         // Visible to gateways before the first pull.
@@ -289,6 +291,16 @@ impl Worker {
         let health = tokio::spawn(health::serve(listener, self.ctx.clone(), stop_rx.clone()));
         let advisories =
             tokio::spawn(dead_letter::follow_advisories(self.ctx.clone(), self.invocations.clone(), stop_rx.clone()));
+        // Stuck: still queued after its deadline, every delivery's ack wait and one more.
+        let max_deliver = u32::try_from(self.ctx.max_deliver).unwrap_or(1);
+        let stuck_after = self.ctx.ack_wait * max_deliver.saturating_add(1);
+        let sweeper = tokio::spawn(dead_letter::sweep(
+            self.ctx.clone(),
+            self.invocations.clone(),
+            self.sweep_interval,
+            stuck_after,
+            stop_rx.clone(),
+        ));
         let prewarms = tokio::spawn(prewarm(self.ctx.clone(), stop_rx.clone()));
         let backlog = tokio::spawn(watch_backlog(
             self.ctx.clone(),
@@ -307,6 +319,7 @@ impl Worker {
         let _ = replied_tx.send(true);
         let _ = heartbeat.await;
         let _ = advisories.await;
+        let _ = sweeper.await;
         let _ = prewarms.await;
         let _ = backlog.await;
         let _ = resends.await;
