@@ -161,6 +161,12 @@ async fn answer(
     if let Some(refusal) = &route.refusal {
         return unread(refused(refusal));
     }
+    if (async_path || prefers_async(&headers)) && gw.results_room.is_full() {
+        let why = "async results storage is full; retry later, or call synchronously";
+        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "RESULTS_FULL", why, None);
+        r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return unread(r);
+    }
     if let Some(rate) = route.rate_limit.as_ref().filter(|r| r.per_second > 0)
         && let Err(err) = admission::take_token(&gw.limits_kv, function, rate).await
     {

@@ -63,6 +63,8 @@ pub(crate) struct Gateway {
     pub(crate) local_port: u16,
     pub(crate) metrics: Arc<metrics::Metrics>,
     pub(crate) presence: Arc<presence::Presence>,
+    /// Whether `OLIN_RESULTS` has room for more async calls.
+    pub(crate) results_room: Arc<presence::ResultsRoom>,
     pub(crate) workers_kv: async_nats::jetstream::kv::Store,
     pub(crate) results_kv: async_nats::jetstream::kv::Store,
     /// Per-function rate and concurrency state, shared by every gateway.
@@ -129,6 +131,11 @@ pub async fn run(
     let presence = Arc::new(presence::Presence::new(topology_config.worker_ttl));
     let follow = tokio::spawn(routes.clone().follow(topo.routes.clone(), stop_rx.clone()));
     let receive = tokio::spawn(replies.clone().receive(sub, stop_rx.clone()));
+    let results_room = Arc::new(presence::ResultsRoom::default());
+    let watch_results = {
+        let (room, kv, stop) = (results_room.clone(), topo.results.clone(), stop_rx.clone());
+        tokio::spawn(async move { room.follow(kv, std::time::Duration::from_secs(1), stop).await })
+    };
     let watch_workers = {
         let (presence, kv, stop) = (presence.clone(), topo.workers.clone(), stop_rx.clone());
         tokio::spawn(async move { presence.follow(kv, stop).await })
@@ -147,6 +154,7 @@ pub async fn run(
         local_port,
         metrics,
         presence,
+        results_room,
         workers_kv: topo.workers.clone(),
         results_kv: topo.results.clone(),
         limits_kv: topo.limits.clone(),
@@ -190,6 +198,7 @@ pub async fn run(
     let _ = follow.await;
     let _ = receive.await;
     let _ = watch_workers.await;
+    let _ = watch_results.await;
     info!("gateway stopped");
     Ok(())
 }

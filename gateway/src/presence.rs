@@ -86,3 +86,43 @@ impl Presence {
         }
     }
 }
+
+/// Whether `OLIN_RESULTS` has room for more async calls: above
+/// [`RESULTS_FULL_AT`] of its byte limit, new async calls are refused
+/// (the rest is left for the results of calls already accepted), while
+/// synchronous calls go on.
+#[derive(Default)]
+pub(crate) struct ResultsRoom {
+    full: std::sync::atomic::AtomicBool,
+}
+
+/// The share of `OLIN_RESULTS`' byte limit past which async calls wait.
+pub(crate) const RESULTS_FULL_AT: f64 = 0.9;
+
+impl ResultsRoom {
+    pub(crate) fn is_full(&self) -> bool {
+        self.full.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Reads the bucket's size every `every` until `stop`.
+    pub(crate) async fn follow(&self, kv: kv::Store, every: Duration, mut stop: watch::Receiver<bool>) {
+        let mut stream = kv.stream;
+        loop {
+            match stream.info().await {
+                Ok(info) => {
+                    let (used, max) = (info.state.bytes as f64, info.config.max_bytes);
+                    let full = max > 0 && used >= max as f64 * RESULTS_FULL_AT;
+                    if full != self.is_full() {
+                        warn!(used, max, full, "async results storage (OLIN_RESULTS) fill changed");
+                    }
+                    self.full.store(full, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(err) => warn!(%err, "cannot read the size of OLIN_RESULTS"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}

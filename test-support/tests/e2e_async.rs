@@ -288,3 +288,46 @@ async fn failing_async_calls_are_retried_then_dead_lettered() {
     }
     panic!("the re-driven call never succeeded");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_results_bucket_refuses_async_calls_while_sync_calls_go_on() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
+    // Room for about sixteen 64 KiB results; async calls stop at 90 %.
+    let topology = olin_proto::topology::TopologyConfig { results_max_bytes: 1 << 20, ..test_topology() };
+    let _worker =
+        olin_test_support::spawn_worker_topology(&nats.url(), s3.store_args(), topology.clone(), |_| {}).await;
+    let gateway = spawn_gateway_with(&nats.url(), topology, |_| {}).await;
+    let http = reqwest::Client::new();
+    gateway.wait_for_route(&http, "echo").await;
+    let body = vec![b'x'; 64 << 10];
+    let mut refused = None;
+    for call in 0..40 {
+        let r = http.post(gateway.function_url("echo", "/")).header("prefer", "respond-async").body(body.clone());
+        let r = r.send().await.unwrap();
+        if r.status() == 503 {
+            refused = Some((
+                call,
+                r.headers()["olin-error"].to_str().unwrap().to_owned(),
+                r.headers()["retry-after"].clone(),
+            ));
+            break;
+        }
+        assert_eq!(r.status(), 202);
+        settled(&http, &format!("{}{}", gateway.url(), r.headers()["location"].to_str().unwrap())).await;
+        // The gateway reads the bucket's size every second.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let js = async_nats::jetstream::new(nats.client().await);
+    let info = js.get_stream("KV_OLIN_RESULTS").await.unwrap().get_info().await.unwrap();
+    println!("OLIN_RESULTS: {} bytes of {}", info.state.bytes, info.config.max_bytes);
+    let (after, code, retry) = refused.expect("async calls were refused once OLIN_RESULTS filled up");
+    println!("async calls refused after {after} results of 64 KiB");
+    assert_eq!((code.as_str(), retry.to_str().unwrap()), ("RESULTS_FULL", "5"));
+    // The gateway reads the size every second: a few more may pass meanwhile.
+    assert!((12..=24).contains(&after), "refused near the limit, after {after}");
+    // Synchronous calls keep working.
+    let r = http.post(gateway.function_url("echo", "/")).body("ping").send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.text().await.unwrap().as_str()), (200, "ping"));
+}
