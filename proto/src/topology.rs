@@ -62,8 +62,10 @@ impl Default for TopologyConfig {
             invocations_max_bytes: 1 << 30,
             invocations_max_msgs_per_function: 10_000,
             duplicate_window: Duration::from_secs(120),
-            // The longest allowed run is 5 minutes; AckProgress keeps long runs alive.
-            ack_wait: Duration::from_secs(30),
+            // Short, so that a worker that hangs (stopped, not dead) loses its
+            // calls to others within seconds; a live worker reports progress
+            // every half of it, through fetch, compile and runs of up to 5 min.
+            ack_wait: Duration::from_secs(5),
             max_deliver: 3,
             events_max_age: Duration::from_secs(7 * 24 * 3600),
             dead_max_age: Duration::from_secs(14 * 24 * 3600),

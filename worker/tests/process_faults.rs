@@ -76,3 +76,65 @@ async fn sigterm_drains_without_failing_calls() {
     let results = load.await.unwrap();
     assert_all_answered(&results);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_worker_loses_its_calls_to_another_within_seconds() {
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap50.wat")).await;
+    // The default ack wait (5 s), with progress reported every half of it.
+    let slots = &[("WORKER_CONCURRENCY", "8")];
+    let hung = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), slots).await;
+    let _other = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), slots).await;
+    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |_| {}).await;
+
+    // 16 connections calling a 50 ms function one call after another.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            let (url, stop) = (gateway.function_url("nap", "/"), stop.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let mut seen = Vec::new();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let started = std::time::Instant::now();
+                    let r = http.get(format!("{url}?call={c}-{i}")).send().await.unwrap();
+                    let (status, body) = (r.status().as_u16(), r.text().await.unwrap());
+                    seen.push((format!("call={c}-{i}"), status, body, started.elapsed()));
+                    i += 1;
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill").args([sig, &hung.pid().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    // Resumed, it finishes the runs it held: their late answers are dropped.
+    signal("-CONT");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut calls = Vec::new();
+    for c in clients {
+        calls.extend(c.await.unwrap());
+    }
+    let failed: Vec<_> = calls.iter().filter(|(want, status, body, _)| *status != 200 || body != want).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} calls failed, e.g. {:?}",
+        failed.len(),
+        calls.len(),
+        &failed[..failed.len().min(3)]
+    );
+    let slowest = calls.iter().map(|c| c.3).max().unwrap();
+    let metrics = reqwest::get(gateway.admin_url("/metrics")).await.unwrap().text().await.unwrap();
+    let dropped = metrics.lines().find(|l| l.starts_with("olin_gateway_dropped_replies_total")).unwrap_or("none");
+    println!("{} calls, all answered once; the slowest took {slowest:?}; {dropped}", calls.len());
+    // Held at the hang, redelivered within the 5 s ack wait, then a 50 ms run.
+    assert!(slowest < Duration::from_secs(7), "a held call waited {slowest:?}");
+}
