@@ -138,16 +138,35 @@ async fn the_same_invocation_id_runs_once() {
     assert_eq!(worker.executions(), 1);
 }
 
+/// `hello` deployed, and the topology made with a short ack wait and two
+/// deliveries, so that a test can exhaust a call by pulling it twice.
+struct Exhaustible {
+    nats: NatsServer,
+    s3: S3Server,
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    sha: String,
+    topo: TopologyConfig,
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+}
+
+impl Exhaustible {
+    async fn start(ack_wait_ms: u64) -> Exhaustible {
+        let nats = NatsServer::start();
+        let s3 = S3Server::start().await;
+        let client = nats.client().await;
+        let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+        let topo = TopologyConfig { ack_wait: Duration::from_millis(ack_wait_ms), max_deliver: 2, ..test_topology() };
+        let js = async_nats::jetstream::new(client.clone());
+        let t = topology::ensure(&js, &topo).await.unwrap();
+        let consumer = topology::ensure_workers_consumer(&t.invocations, &topo).await.unwrap();
+        Exhaustible { nats, s3, client, js, sha, topo, consumer }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exhausted_deliveries_are_dead_lettered_and_answered() {
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let client = nats.client().await;
-    let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
-    let topo = TopologyConfig { ack_wait: Duration::from_millis(400), max_deliver: 2, ..test_topology() };
-    let js = async_nats::jetstream::new(client.clone());
-    let t = topology::ensure(&js, &topo).await.unwrap();
-    let consumer = topology::ensure_workers_consumer(&t.invocations, &topo).await.unwrap();
+    let Exhaustible { nats, s3, client, js, sha, topo, consumer } = Exhaustible::start(400).await;
     let mut replies = client.subscribe("olin.reply.test.>").await.unwrap();
     // A synchronous call (its caller waits on a reply subject) and an async one.
     enqueue(&js, headers("olin.reply.test.lost-1", "lost-1"), &request("hello", &sha, "lost-1")).await;
@@ -281,14 +300,7 @@ async fn a_worker_applies_its_ack_wait_and_deliveries_to_the_consumer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_exhausted_call_whose_advisory_was_missed_is_swept_to_dead_letters() {
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
-    let client = nats.client().await;
-    let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
-    let topo = TopologyConfig { ack_wait: Duration::from_millis(300), max_deliver: 2, ..test_topology() };
-    let js = async_nats::jetstream::new(client.clone());
-    let t = topology::ensure(&js, &topo).await.unwrap();
-    let consumer = topology::ensure_workers_consumer(&t.invocations, &topo).await.unwrap();
+    let Exhaustible { nats, s3, js, sha, topo, consumer, .. } = Exhaustible::start(300).await;
     let mut h = headers("olin.reply.test.stuck-1", "stuck-1");
     h.insert(subject::HDR_DEADLINE, (olin_proto::unix_ms() + 500).to_string().as_str());
     enqueue(&js, h, &request("hello", &sha, "stuck-1")).await;
