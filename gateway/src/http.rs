@@ -97,12 +97,29 @@ pub(crate) async fn handle(
     body: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin,
 ) -> Response {
     let started = std::time::Instant::now();
-    gw.metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let _in_flight = InFlight::enter(&gw.metrics);
     let mut label = String::new();
     let resp = answer(&gw, method, path.as_str(), query, headers, remote, body, &mut label).await;
-    gw.metrics.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     gw.metrics.observe(&label, resp.status().as_u16(), started.elapsed());
     resp
+}
+
+/// Counts a request in `olin_gateway_in_flight` until it is dropped: when
+/// it is answered, or when its client goes away and the server drops the
+/// request's future before it is.
+struct InFlight<'a>(&'a crate::metrics::Metrics);
+
+impl<'a> InFlight<'a> {
+    fn enter(metrics: &'a crate::metrics::Metrics) -> Self {
+        metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

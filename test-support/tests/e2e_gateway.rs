@@ -565,3 +565,28 @@ async fn an_idempotency_key_runs_a_call_once() {
     let keyed_runs = worker.executions() - ran_before - 1;
     assert_eq!(keyed_runs, 3, "each key ran its call once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_that_go_away_leave_no_request_in_flight() {
+    let (nats, s3, _client) = with_slow_function(2_000).await;
+    let _worker = spawn_worker(&nats.url(), s3.store_args(), 4).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+    gateway.wait_for_route(&http, "slow").await;
+    let in_flight = || async {
+        let text = reqwest::get(gateway.admin_url("/metrics")).await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|l| l.starts_with("olin_gateway_in_flight ")).unwrap().to_owned();
+        line.rsplit(' ').next().unwrap().parse::<i64>().unwrap()
+    };
+    // Five callers give up after 200 ms: their connections close mid-call.
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
+    let calls = (0..5).map(|_| impatient.get(gateway.function_url("slow", "/")).send());
+    for r in futures::future::join_all(calls).await {
+        assert!(r.unwrap_err().is_timeout());
+    }
+    let started = Instant::now();
+    while in_flight().await != 0 {
+        assert!(started.elapsed() < Duration::from_secs(1), "requests whose clients left stay in flight");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
