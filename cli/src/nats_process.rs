@@ -133,10 +133,24 @@ impl NatsProcess {
     /// # Errors
     /// [`NatsProcessError`] if the binary is missing or does not start.
     pub fn start(dir: &Path, port: i32, security: Option<&NatsSecurity>) -> Result<NatsProcess, NatsProcessError> {
+        NatsProcess::start_with(dir, port, security, MAX_PAYLOAD)
+    }
+
+    /// As [`NatsProcess::start`], with the largest message the server takes
+    /// (`max_payload`) set to `max_payload` bytes.
+    ///
+    /// # Errors
+    /// [`NatsProcessError`] if the binary is missing or does not start.
+    pub fn start_with(
+        dir: &Path,
+        port: i32,
+        security: Option<&NatsSecurity>,
+        max_payload: usize,
+    ) -> Result<NatsProcess, NatsProcessError> {
         std::fs::create_dir_all(dir)?;
         let conf = dir.join("nats.conf");
         let secured = security.map(NatsSecurity::conf).unwrap_or_default();
-        write_private(&conf, format!("max_payload: {MAX_PAYLOAD}\n{secured}").as_bytes())?;
+        write_private(&conf, format!("max_payload: {max_payload}\n{secured}").as_bytes())?;
         let store_dir = dir.join("jetstream");
         let mut child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])

@@ -22,6 +22,7 @@ pub struct NatsServer {
     port: u16,
     url: String,
     security: NatsSecurity,
+    max_payload: usize,
     // Dropped after the process: the store is deleted once the server is gone.
     dir: TempDir,
 }
@@ -51,8 +52,8 @@ pub async fn connect_as(url: &str, role: Role) -> async_nats::Client {
     args_for(url, role).connect(role).await.unwrap_or_else(|e| panic!("{role:?} connects to {url}: {e}"))
 }
 
-fn start(dir: &TempDir, port: i32, security: &NatsSecurity) -> NatsProcess {
-    match NatsProcess::start(dir.path(), port, Some(security)) {
+fn start(dir: &TempDir, port: i32, security: &NatsSecurity, max_payload: usize) -> NatsProcess {
+    match NatsProcess::start_with(dir.path(), port, Some(security), max_payload) {
         Ok(p) => p,
         Err(NatsProcessError::NotInstalled) => panic!(
             "nats-server is not installed: `apt-get install -y nats-server` \
@@ -68,12 +69,21 @@ impl NatsServer {
     /// # Panics
     /// If `nats-server` is not installed or does not start: tests never skip.
     pub fn start() -> NatsServer {
+        NatsServer::start_with_max_payload(olin_cli::nats_process::MAX_PAYLOAD)
+    }
+
+    /// As [`NatsServer::start`], taking messages of at most `max_payload`
+    /// bytes (NATS' own default is 1 MiB).
+    ///
+    /// # Panics
+    /// If `nats-server` is not installed or does not start.
+    pub fn start_with_max_payload(max_payload: usize) -> NatsServer {
         let dir = tempfile::Builder::new().prefix("olin-nats-").tempdir().expect("temp dir");
         let security = NatsSecurity::generate(&dir.path().join("auth")).expect("NATS certificates and credentials");
-        let process = start(&dir, -1, &security);
+        let process = start(&dir, -1, &security, max_payload);
         let url = process.url();
         registry().lock().insert(url.clone(), security.clone());
-        NatsServer { port: process.port(), process: Some(process), url, security, dir }
+        NatsServer { port: process.port(), process: Some(process), url, security, max_payload, dir }
     }
 
     /// `tls://127.0.0.1:<port>`.
@@ -120,7 +130,7 @@ impl NatsServer {
     /// Kills the server and starts it again on the same port and store.
     pub fn restart(&mut self) {
         self.stop();
-        let process = start(&self.dir, i32::from(self.port), &self.security);
+        let process = start(&self.dir, i32::from(self.port), &self.security, self.max_payload);
         assert_eq!(process.port(), self.port);
         self.process = Some(process);
     }

@@ -590,3 +590,24 @@ async fn clients_that_go_away_leave_no_request_in_flight() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_too_large_for_nats_is_answered_once() {
+    // A server that takes messages of 256 KiB at most; `big` answers 512 KiB.
+    let nats = NatsServer::start_with_max_payload(256 << 10);
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "big", &fixtures::wat("big.wat")).await;
+    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let gateway = spawn_gateway(&nats.url()).await;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let r = http.get(gateway.function_url("big", "/")).send().await.unwrap();
+    let outcome = r.headers()["olin-outcome"].to_str().unwrap().to_owned();
+    let body = r.text().await.unwrap();
+    println!("answered in {:?}: {body}", started.elapsed());
+    assert_eq!(outcome, "OUTPUT_TOO_LARGE");
+    assert!(body.contains("max_payload 262144"), "{body}");
+    // Once: not redelivered until dead-lettered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(worker.executions(), 1);
+}

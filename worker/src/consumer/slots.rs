@@ -403,6 +403,7 @@ fn platform_response(ctx: &Ctx, req: &InvocationRequest, outcome: Outcome, error
 /// whether the ack asked for the slot's next message.
 async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationResponse) -> bool {
     let (msg, req) = (call.msg, &call.req);
+    let resp = fit_in_a_message(ctx, req, resp, ctx.nats.server_info().max_payload);
     ctx.stats.executions.fetch_add(1, Ordering::Relaxed);
     info!(
         outcome = resp.outcome().header_value(),
@@ -441,6 +442,31 @@ async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationRespo
         return false;
     }
     pulls.ack(ctx, msg).await
+}
+
+/// Room kept in a message for what wraps an answer (headers, the async
+/// result around it).
+const MESSAGE_OVERHEAD: usize = 64 << 10;
+
+/// `resp`, or, if it cannot travel in one NATS message of `max_payload`
+/// bytes, an `OUTPUT_TOO_LARGE` answer saying so (with the run's usage):
+/// sending it again could never succeed, so the call is answered once
+/// instead of being redelivered until it is dead-lettered.
+fn fit_in_a_message(
+    ctx: &Ctx,
+    req: &InvocationRequest,
+    resp: InvocationResponse,
+    max_payload: usize,
+) -> InvocationResponse {
+    let size = resp.encoded_len();
+    if size.saturating_add(MESSAGE_OVERHEAD) <= max_payload {
+        return resp;
+    }
+    let why = format!(
+        "the answer ({size} bytes) is larger than the messages NATS carries here (max_payload {max_payload} bytes)"
+    );
+    warn!(size, max_payload, "answer too large for one message");
+    InvocationResponse { usage: resp.usage, ..platform_response(ctx, req, Outcome::OutputTooLarge, &why) }
 }
 
 /// Gives back the call's concurrency lease, if the gateway took one: the
