@@ -90,7 +90,7 @@ pub(crate) async fn finish(
         && let Some(egress) = ctx.egress.clone()
     {
         let results = ctx.results.clone();
-        tokio::spawn(deliver_callback(egress, results, result));
+        ctx.background.spawn(deliver_callback(egress, results, result));
     }
 }
 

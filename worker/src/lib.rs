@@ -151,7 +151,13 @@ pub(crate) struct Ctx {
     pub(crate) outbox: Arc<reply::Outbox>,
     /// The worker's memory budget, reserved by each call before it runs.
     pub(crate) admission: Arc<admission::Admission>,
+    /// Work that outlives its call (callback deliveries): drain waits for
+    /// it, up to [`DRAIN_BACKGROUND`].
+    pub(crate) background: tokio_util::task::TaskTracker,
 }
+
+/// The longest drain waits for callback deliveries and reply resends.
+const DRAIN_BACKGROUND: Duration = Duration::from_secs(15);
 
 /// External clients a worker runs with.
 pub struct Deps {
@@ -229,6 +235,7 @@ impl Worker {
             defaults,
             maxima,
             admission: Arc::new(admission::Admission::new(budget)),
+            background: tokio_util::task::TaskTracker::new(),
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats,
@@ -316,6 +323,17 @@ impl Worker {
         info!("draining: no new pulls, finishing calls in flight");
         let _ = stop_tx.send(true);
         let _ = puller.await;
+        // Answers just sent may still come back unheard (a gateway that is
+        // reconnecting): go on resending them until none is left, for a while.
+        let settle = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if self.ctx.outbox.resending() == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_BACKGROUND, settle).await;
         let _ = replied_tx.send(true);
         let _ = heartbeat.await;
         let _ = advisories.await;
@@ -323,6 +341,11 @@ impl Worker {
         let _ = prewarms.await;
         let _ = backlog.await;
         let _ = resends.await;
+        // Callback deliveries of async calls already answered.
+        self.ctx.background.close();
+        if tokio::time::timeout(DRAIN_BACKGROUND, self.ctx.background.wait()).await.is_err() {
+            warn!(left = self.ctx.background.len(), "callback deliveries still running at exit are abandoned");
+        }
         // Bounded: with NATS gone these would wait for its return.
         let goodbye = async {
             if let Err(err) = self.workers_kv.delete(&self.ctx.worker_id).await {

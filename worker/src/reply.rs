@@ -52,6 +52,8 @@ pub(crate) struct Outbox {
     next: AtomicU64,
     kept: Mutex<Kept>,
     stats: Arc<Stats>,
+    /// Resends waiting out their back-off, for drain to wait on.
+    resends: tokio_util::task::TaskTracker,
 }
 
 #[derive(Default)]
@@ -75,7 +77,14 @@ struct Reply {
 impl Outbox {
     pub(crate) fn new(nats: async_nats::Client, stats: Arc<Stats>) -> Self {
         let inbox = nats.new_inbox();
-        Outbox { nats, inbox, next: AtomicU64::new(0), kept: Mutex::default(), stats }
+        Outbox {
+            nats,
+            inbox,
+            next: AtomicU64::new(0),
+            kept: Mutex::default(),
+            stats,
+            resends: tokio_util::task::TaskTracker::new(),
+        }
     }
 
     /// Where the no-responders statuses of this worker's replies arrive.
@@ -126,6 +135,11 @@ impl Outbox {
         seq
     }
 
+    /// Resends waiting or under way.
+    pub(crate) fn resending(&self) -> usize {
+        self.resends.len()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Kept> {
         self.kept.lock()
     }
@@ -156,7 +170,7 @@ impl Outbox {
             }
             debug!(to = %reply.to, attempt = reply.attempt, "reply reached no gateway; sending it again");
             let outbox = self.clone();
-            tokio::spawn(async move {
+            self.resends.spawn(async move {
                 tokio::time::sleep(backoff(reply.attempt)).await;
                 outbox.stats.replies_resent.fetch_add(1, Ordering::Relaxed);
                 let reply = Reply { attempt: reply.attempt + 1, ..reply };

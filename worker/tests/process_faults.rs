@@ -137,3 +137,51 @@ async fn a_hung_worker_loses_its_calls_to_another_within_seconds() {
     // Held at the hang, redelivered within the 5 s ack wait, then a 50 ms run.
     assert!(slowest < Duration::from_secs(7), "a held call waited {slowest:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_waits_for_callbacks_under_way() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
+    let env = &[("WORKER_EGRESS_ALLOW_CIDRS", "127.0.0.0/8")];
+    let mut worker = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), env).await;
+    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
+        c.callback_allow_http = true;
+        c.egress_allow_cidrs = "127.0.0.0/8".into();
+    })
+    .await;
+    // A callback receiver that drops the first delivery (so the worker
+    // waits to try again) and answers the second after 5 s: longer than a
+    // drain takes by itself.
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!("http://{}/done", receiver.local_addr().unwrap());
+    let (got_tx, got_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut buf = vec![0; 64 << 10];
+        let (mut first, _) = receiver.accept().await.unwrap();
+        let _ = first.read(&mut buf).await.unwrap();
+        drop(first);
+        let _ = got_tx.send(());
+        let (mut second, _) = receiver.accept().await.unwrap();
+        let _ = second.read(&mut buf).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        second.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await.unwrap();
+    });
+    let http = reqwest::Client::new();
+    let r = http
+        .post(gateway.function_url("hello", "/"))
+        .header("prefer", "respond-async")
+        .header("olin-callback-url", &callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = format!("{}{}", gateway.url(), r.headers()["location"].to_str().unwrap());
+    tokio::time::timeout(Duration::from_secs(10), got_rx).await.unwrap().unwrap();
+    // The callback waits for its second try: SIGTERM now.
+    let drained_in = tokio::task::spawn_blocking(move || worker.terminate()).await.unwrap();
+    let state = http.get(&location).send().await.unwrap().headers()["olin-callback"].to_str().unwrap().to_owned();
+    println!("drained in {drained_in:?}; callback {state}");
+    assert_eq!(state, "delivered", "the worker waited for the callback it was delivering");
+}
