@@ -16,9 +16,19 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// JetStream settings for tests: quick redelivery, small limits.
+/// JetStream settings for tests: quick redelivery, small limits. The byte
+/// caps are small too: JetStream reserves each stream's cap against the
+/// free disk, and the production caps (5 GiB in all) per test server made
+/// every test fail on a machine with a few GB free.
 pub fn test_topology() -> TopologyConfig {
-    TopologyConfig { ack_wait: Duration::from_secs(5), ..TopologyConfig::default() }
+    TopologyConfig {
+        ack_wait: Duration::from_secs(5),
+        invocations_max_bytes: 256 << 20,
+        events_max_bytes: 64 << 20,
+        dead_max_bytes: 64 << 20,
+        results_max_bytes: 256 << 20,
+        ..TopologyConfig::default()
+    }
 }
 
 /// A worker running in this process.
