@@ -1,12 +1,14 @@
-//! The control plane's `/v1` API over HTTP: JSON in, JSON out, and its one
-//! error shape (`{"error": {"code", "message"}}`) turned into
-//! [`CliError::Remote`].
+//! The control plane's `/v1` API over HTTP: the API's own types
+//! (`olin_api`) in and out, and its one error shape (`{"error": {"code",
+//! "message"}}`) turned into [`CliError::Remote`].
 
 use std::time::Duration;
 
 use bytes::Bytes;
+use olin_api::Listing;
 use reqwest::Method;
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::{CliError, Result};
 use crate::progress::Progress;
@@ -51,19 +53,52 @@ impl Client {
         }
     }
 
+    /// `GET /v1<path>`.
+    ///
+    /// # Errors
+    /// [`CliError::Remote`] for an error answer, [`CliError::Unreachable`],
+    /// an answer that is not a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.request(Method::GET, path)).await
+    }
+
     /// `GET /v1<path>?<query>`.
     ///
     /// # Errors
-    /// [`CliError::Remote`] for an error answer, [`CliError::Unreachable`].
-    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value> {
+    /// As [`Client::get`].
+    pub async fn get_with<Q: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, query: &Q) -> Result<T> {
         self.send(self.request(Method::GET, path).query(query)).await
     }
 
-    /// `<method> /v1<path>` with a JSON body.
+    /// Every item of the paged listing at `path`, up to `limit`.
     ///
     /// # Errors
     /// As [`Client::get`].
-    pub async fn json(&self, method: Method, path: &str, body: &Value) -> Result<Value> {
+    pub async fn all<L: Listing + DeserializeOwned>(&self, path: &str, limit: usize) -> Result<Vec<L::Item>> {
+        let mut items = Vec::new();
+        let mut after: Option<String> = None;
+        while items.len() < limit {
+            let page = olin_api::Page { limit: (limit - items.len()).min(100) as u64, after: after.take() };
+            let (got, next) = self.get_with::<_, L>(path, &page).await?.into_parts();
+            items.extend(got);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// `<method> /v1<path>` with `body` as JSON.
+    ///
+    /// # Errors
+    /// As [`Client::get`].
+    pub async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
         self.send(self.request(method, path).json(body)).await
     }
 
@@ -72,7 +107,7 @@ impl Client {
     /// # Errors
     /// As [`Client::get`].
     pub async fn delete(&self, path: &str) -> Result<()> {
-        self.send(self.request(Method::DELETE, path)).await.map(drop)
+        self.send(self.request(Method::DELETE, path)).await
     }
 
     /// `POST /v1<path>` of a module (`application/wasm`), streamed in
@@ -80,7 +115,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::get`].
-    pub async fn upload(&self, path: &str, module: Bytes, progress: Progress) -> Result<Value> {
+    pub async fn upload(&self, path: &str, module: Bytes, progress: Progress) -> Result<olin_api::Version> {
         const CHUNK: usize = 64 << 10;
         let len = module.len();
         let chunks: Vec<Bytes> = (0..len).step_by(CHUNK).map(|at| module.slice(at..len.min(at + CHUNK))).collect();
@@ -96,16 +131,20 @@ impl Client {
         self.send(req).await
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+    /// Sends `req` and reads its answer as a `T` (an empty answer as JSON
+    /// `null`, which is what `()` reads).
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T> {
         let resp = req.send().await.map_err(|e| self.unreachable(&e))?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| self.unreachable(&e))?;
         if status.is_success() {
-            if body.is_empty() {
-                return Ok(Value::Null);
-            }
-            return serde_json::from_slice(&body).map_err(|e| {
-                CliError::Other(anyhow::anyhow!("{} answered {status} with a body that is not JSON: {e}", self.url))
+            let json: &[u8] = if body.is_empty() { b"null" } else { &body };
+            return serde_json::from_slice(json).map_err(|e| {
+                CliError::Other(anyhow::anyhow!(
+                    "{} answered {status} with a body this olinctl does not understand ({e}); \
+                     is olinctl as new as the server?",
+                    self.url
+                ))
             });
         }
         Err(remote_error(status.as_u16(), &body))
@@ -125,10 +164,7 @@ impl Client {
 /// The API's error body as a [`CliError::Remote`]; anything else (a proxy's
 /// HTML page, say) keeps its status and a short excerpt.
 pub fn remote_error(status: u16, body: &[u8]) -> CliError {
-    let parsed: Option<(String, String)> = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
-        let e = v.get("error")?;
-        Some((e.get("code")?.as_str()?.to_owned(), e.get("message")?.as_str()?.to_owned()))
-    });
+    let parsed = serde_json::from_slice::<olin_api::ErrorBody>(body).ok().map(|b| (b.error.code, b.error.message));
     let (code, message) = parsed.unwrap_or_else(|| {
         let text = String::from_utf8_lossy(body);
         let excerpt: String = text.chars().take(200).collect();

@@ -52,13 +52,24 @@ impl DeadLetters {
         match self.command {
             Command::List { limit } => {
                 let letters = dead_letters::list(&js, limit).await?;
-                let rows: Vec<_> = letters
+                /// One dead letter as `--output json` prints it.
+                #[derive(serde::Serialize)]
+                struct Row<'a> {
+                    seq: u64,
+                    function: &'a str,
+                    invocation_id: &'a str,
+                    #[serde(rename = "async")]
+                    is_async: bool,
+                    reason: &'a str,
+                }
+                let rows: Vec<Row<'_>> = letters
                     .iter()
-                    .map(|d| {
-                        serde_json::json!({
-                            "seq": d.seq, "function": d.function, "invocation_id": d.invocation_id,
-                            "async": d.is_async, "reason": d.reason,
-                        })
+                    .map(|d| Row {
+                        seq: d.seq,
+                        function: &d.function,
+                        invocation_id: &d.invocation_id,
+                        is_async: d.is_async,
+                        reason: &d.reason,
                     })
                     .collect();
                 let mut t = Table::new(&["seq", "function", "invocation", "async", "reason"]);
@@ -71,7 +82,7 @@ impl DeadLetters {
                         d.reason.clone(),
                     ]);
                 }
-                output::listing(format, &serde_json::Value::Array(rows), t, "No dead letters.");
+                output::listing(format, &rows, t, "No dead letters.");
             }
             Command::Redrive { seq, deadline_secs } => {
                 let id = dead_letters::redrive(&js, seq, Duration::from_secs(deadline_secs)).await?;

@@ -18,7 +18,6 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use rand::RngCore as _;
 use reqwest::Method;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -282,11 +281,13 @@ impl Dev {
     /// Logs olinctl in and deploys the demo; returns lines to print.
     async fn after_start(&self, g: &Global, control_url: &str, admin_password: &str) -> Result<Vec<String>> {
         let anonymous = Client::new(control_url, None)?;
-        let token = anonymous
-            .json(Method::POST, "/tokens", &json!({"username": "admin", "password": admin_password}))
+        let login =
+            olin_api::Login { username: "admin".to_owned(), password: admin_password.to_owned(), expires_in: None };
+        let token: olin_api::Token = anonymous
+            .call(Method::POST, "/tokens", &login)
             .await
             .map_err(|e| e.hint("the admin password in the data directory does not match its database; remove the directory to start afresh"))?;
-        let token_value = crate::output::cell(&token["token"]);
+        let token_value = token.token.clone();
         let mut lines = Vec::new();
         if !self.no_login {
             let path = g.config_path()?;
@@ -296,9 +297,9 @@ impl Dev {
                 Context {
                     url: control_url.to_owned(),
                     token: token_value.clone(),
-                    token_id: crate::output::cell(&token["id"]),
+                    token_id: token.id.clone(),
                     username: "admin".to_owned(),
-                    expires_at: token["expires_at"].as_str().map(str::to_owned),
+                    expires_at: Some(token.expires_at.to_rfc3339()),
                 },
             );
             all.save(&path)?;
@@ -322,27 +323,32 @@ impl Dev {
 /// # Errors
 /// Any refusal of the API.
 pub async fn deploy_example(api: &Client, ex: &Example) -> Result<String> {
-    let f = match api.get(&format!("/functions/{}", ex.name), &[]).await {
+    let f: olin_api::Function = match api.get(&format!("/functions/{}", ex.name)).await {
         Ok(f) => f,
-        Err(e) if e.is_not_found() => api.json(Method::POST, "/functions", &json!({"name": ex.name})).await?,
+        Err(e) if e.is_not_found() => {
+            let new = olin_api::NewFunction { name: ex.name.to_owned(), visibility: olin_api::Visibility::Public };
+            api.call(Method::POST, "/functions", &new).await?
+        }
         Err(e) => return Err(e),
     };
-    let url = crate::output::cell(&f["url"]);
-    if !ex.egress_allow.is_empty() && f["egress_allow"] != json!(ex.egress_allow) {
-        api.json(Method::PATCH, &format!("/functions/{}", ex.name), &json!({"egress_allow": ex.egress_allow})).await?;
+    if !ex.egress_allow.is_empty() && f.egress_allow != ex.egress_allow {
+        let patch = olin_api::FunctionPatch {
+            egress_allow: Some(ex.egress_allow.iter().map(|h| (*h).to_owned()).collect()),
+            ..olin_api::FunctionPatch::default()
+        };
+        api.call::<_, olin_api::Function>(Method::PATCH, &format!("/functions/{}", ex.name), &patch).await?;
     }
     let sha = olin_worker::module_store::sha256_hex(ex.wasm);
-    if let Some(v) = f["deployment"]["version"].as_i64() {
-        let versions = api.get(&format!("/functions/{}/versions", ex.name), &[]).await?;
-        let current = versions["items"].as_array().into_iter().flatten().find(|x| x["number"].as_i64() == Some(v));
-        if current.is_some_and(|c| c["sha256"].as_str() == Some(sha.as_str())) {
-            return Ok(url);
+    if let Some(d) = &f.deployment {
+        let versions: olin_api::VersionList = api.get(&format!("/functions/{}/versions", ex.name)).await?;
+        if versions.items.iter().any(|x| x.number == d.version && x.sha256 == sha) {
+            return Ok(f.url);
         }
     }
     let progress = Progress::new(ex.name, ex.wasm.len(), true);
     let version =
         api.upload(&format!("/functions/{}/versions", ex.name), Bytes::from_static(ex.wasm), progress).await?;
-    api.json(Method::POST, &format!("/functions/{}/deployments", ex.name), &json!({"version": version["number"]}))
-        .await?;
-    Ok(url)
+    let deploy = olin_api::NewDeployment { version: version.number, canary: None };
+    api.call::<_, olin_api::Deployment>(Method::POST, &format!("/functions/{}/deployments", ex.name), &deploy).await?;
+    Ok(f.url)
 }

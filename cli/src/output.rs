@@ -1,9 +1,11 @@
 //! How results are printed: aligned columns (or `key: value` lines) for
 //! people, the API's own JSON for scripts (`--output json`).
 
+use std::fmt::Display;
 use std::io::Write as _;
 
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -68,13 +70,13 @@ pub fn print(text: &str) {
 }
 
 /// Prints `value` as pretty JSON.
-pub fn print_json(value: &Value) {
+pub fn print_json<T: Serialize + ?Sized>(value: &T) {
     print(&format!("{}\n", serde_json::to_string_pretty(value).unwrap_or_default()));
 }
 
 /// A listing: the JSON array in JSON mode, else `table` (or `empty` when
 /// there are no rows).
-pub fn listing(format: Format, items: &Value, table: Table, empty: &str) {
+pub fn listing<T: Serialize + ?Sized>(format: Format, items: &T, table: Table, empty: &str) {
     match format {
         Format::Json => print_json(items),
         Format::Table if table.rows.is_empty() => print(&format!("{empty}\n")),
@@ -83,7 +85,7 @@ pub fn listing(format: Format, items: &Value, table: Table, empty: &str) {
 }
 
 /// One object: JSON in JSON mode, else aligned `key: value` lines.
-pub fn object(format: Format, value: &Value, fields: &[(&str, String)]) {
+pub fn object<T: Serialize + ?Sized>(format: Format, value: &T, fields: &[(&str, String)]) {
     match format {
         Format::Json => print_json(value),
         Format::Table => {
@@ -97,21 +99,19 @@ pub fn object(format: Format, value: &Value, fields: &[(&str, String)]) {
     }
 }
 
-/// A JSON field as text for a cell: strings bare, null as `-`.
-pub fn cell(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// An optional value for a cell: `-` when absent.
+pub fn opt<T: Display>(v: Option<T>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
-/// An RFC 3339 time shortened for a cell: `2026-11-30 09:12:03`.
-pub fn time(v: &Value) -> String {
-    match v.as_str() {
-        Some(s) => s.get(..19).unwrap_or(s).replace('T', " "),
-        None => "-".to_owned(),
-    }
+/// A time for a cell, to the second: `2026-11-30 09:12:03`.
+pub fn time(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// An optional time for a cell: `-` when absent.
+pub fn time_opt(t: Option<&DateTime<Utc>>) -> String {
+    t.map_or_else(|| "-".to_owned(), time)
 }
 
 #[cfg(test)]
@@ -128,9 +128,10 @@ mod tests {
 
     #[test]
     fn cells_and_times() {
-        assert_eq!(cell(&Value::Null), "-");
-        assert_eq!(cell(&serde_json::json!("x")), "x");
-        assert_eq!(cell(&serde_json::json!(3)), "3");
-        assert_eq!(time(&serde_json::json!("2026-11-30T09:12:03.123456Z")), "2026-11-30 09:12:03");
+        assert_eq!(opt(None::<i32>), "-");
+        assert_eq!(opt(Some(3)), "3");
+        let t: DateTime<Utc> = "2026-11-30T09:12:03.123456Z".parse().unwrap_or_default();
+        assert_eq!(time(&t), "2026-11-30 09:12:03");
+        assert_eq!(time_opt(None), "-");
     }
 }

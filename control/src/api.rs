@@ -100,7 +100,9 @@ impl Request {
             return Err(ApiError::bad_request("a JSON body is required"));
         }
         let invalid = |e: serde_json::Error| ApiError::bad_request(format!("invalid JSON body: {e}"));
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&self.body).map_err(invalid)?;
+        let mut map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&self.body).map_err(invalid)?;
+        map.values_mut().for_each(integral);
         serde_json::from_value(serde_json::Value::Object(map)).map_err(invalid)
     }
 
@@ -110,19 +112,23 @@ impl Request {
     }
 }
 
-/// For a nested object field (`#[serde(default, deserialize_with =
-/// "object")]`): serde takes a struct from an array too (`[1, 2]` for
-/// `{"a": 1, "b": 2}`), but the API document says object, so only an
-/// object (or null) is taken.
-pub(crate) fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    use serde::Deserialize as _;
-    use serde::de::Error as _;
-    let map: Option<serde_json::Map<String, serde_json::Value>> = Option::deserialize(d)?;
-    map.map(|m| serde_json::from_value(serde_json::Value::Object(m)).map_err(D::Error::custom)).transpose()
+/// Writes every whole number in `v` as an integer: JSON Schema (and the API
+/// document) counts `207.0` as the integer 207, while serde would refuse it
+/// where an integer field expects one.
+fn integral(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => {
+            // Only where the value is exact in a double (|n| < 2^53).
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0)
+            {
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral),
+        Value::Object(map) => map.values_mut().for_each(integral),
+        _ => {}
+    }
 }
 
 /// Parses a query string into `T` with the standard form decoder: every
@@ -174,49 +180,95 @@ pub(crate) async fn audit(api: &Api, user_id: Option<&str>, action: &str, target
 }
 
 /// A fresh time-ordered id.
-/// One HTTP header as the API shows it: `{"name", "value"}`, the value
-/// decoded as UTF-8 (lossily: a header value is bytes).
-pub(crate) fn header_json(name: &str, value: &[u8]) -> serde_json::Value {
-    serde_json::json!({"name": name, "value": String::from_utf8_lossy(value)})
-}
-
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Paging of listings: `?limit=` (1..=200, default 50) and `?after=<cursor>`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Page {
-    #[serde(default = "default_limit")]
-    pub(crate) limit: u64,
-    pub(crate) after: Option<String>,
-}
-
-fn default_limit() -> u64 {
-    50
-}
-
-impl Page {
-    pub(crate) fn checked(self) -> Result<Page, ApiError> {
-        if !(1..=200).contains(&self.limit) {
-            return Err(ApiError::bad_request("limit must be between 1 and 200"));
-        }
-        Ok(self)
+/// `page` if its limit is within 1..=200.
+pub(crate) fn checked(page: olin_api::Page) -> Result<olin_api::Page, ApiError> {
+    if !(1..=200).contains(&page.limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 200"));
     }
+    Ok(page)
+}
+
+/// The `next` cursor of a page of `len` rows asked for with `limit`: the
+/// last row's key when the page is full (there may be more).
+pub(crate) fn next_cursor(len: usize, limit: u64, last: Option<String>) -> Option<String> {
+    if len as u64 == limit { last } else { None }
+}
+
+/// A 200 answer with `body` as JSON.
+pub(crate) fn ok<T: serde::Serialize>(body: &T) -> Result<Response, ApiError> {
+    use warp::Reply as _;
+    Ok(warp::reply::json(body).into_response())
+}
+
+/// A 201 answer with `body` as JSON.
+pub(crate) fn created<T: serde::Serialize>(body: &T) -> Result<Response, ApiError> {
+    use warp::Reply as _;
+    Ok(warp::reply::with_status(warp::reply::json(body), warp::http::StatusCode::CREATED).into_response())
+}
+
+/// A 204 answer.
+pub(crate) fn no_content() -> Result<Response, ApiError> {
+    use warp::Reply as _;
+    Ok(warp::http::StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /v1/openapi.json`: the API described (no token needed).
+#[utoipa::path(get, path = "/v1/openapi.json", summary = "This document",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 async fn openapi(api: &Api, _: &[String], _: Request) -> Result<Response, ApiError> {
-    use warp::Reply as _;
     let bounds = crate::openapi::Bounds {
         max_memory_bytes: u64::from(api.max_memory_pages) * olin::limits::PAGE,
         token_ttl_secs: api.token_ttl_secs,
         max_rate: api.call_limits.rate_cap(),
         max_concurrency: api.call_limits.concurrency_cap(),
     };
-    Ok(warp::reply::json(&crate::openapi::document(bounds)).into_response())
+    ok(&crate::openapi::document(bounds))
 }
+
+/// The operations of the route table, with the request and response types
+/// of each (`#[utoipa::path]` on the handlers); `crate::openapi` finishes
+/// the document. A test checks it against [`table`].
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        tokens::create,
+        tokens::list,
+        tokens::revoke,
+        tokens::me,
+        users::create,
+        users::list,
+        users::update,
+        functions::create,
+        functions::list,
+        functions::show,
+        functions::update,
+        functions::delete,
+        versions::upload,
+        versions::list,
+        deployments::create,
+        deployments::list,
+        deployments::rollback,
+        invoke::try_it,
+        executions::list,
+        executions::function_usage,
+        executions::function_series,
+        executions::show,
+        executions::user_usage,
+        env::list,
+        env::set,
+        env::unset,
+        keys::create,
+        keys::list,
+        keys::revoke,
+        openapi,
+    ),
+    components(schemas(olin_api::ErrorBody))
+)]
+pub(crate) struct Operations;
 
 /// A handler: method, path parameters and request in; a response out.
 type Handler = fn(Arc<Api>, Vec<String>, Request) -> futures::future::BoxFuture<'static, Response>;
@@ -330,7 +382,7 @@ pub(crate) const MAX_JSON_BODY: u64 = 64 << 10;
 
 /// Routes any client may call without a token; every other route is
 /// authenticated before its body is read.
-const ANONYMOUS: &[(Method, &str)] = &[(Method::POST, "/v1/tokens"), (Method::GET, "/v1/openapi.json")];
+pub(crate) const ANONYMOUS: &[(Method, &str)] = &[(Method::POST, "/v1/tokens"), (Method::GET, "/v1/openapi.json")];
 
 /// The most body bytes the route `pattern` reads: a module upload's cap
 /// (`max_upload`) for uploads, the try-it call's own cap for it, and
@@ -431,6 +483,13 @@ mod tests {
         assert_eq!(match_path("/v1/functions/{name}", "/v1/functions/a/b"), None);
         assert_eq!(match_path("/v1/functions", "/v1/functions"), Some(vec![]));
         assert_eq!(match_path("/v1/tokens/{id}", "/v1/tokens/a%20b"), Some(vec!["a b".to_owned()]));
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let mut v = serde_json::json!({"a": 207.0, "b": [1.5, -3.0], "c": {"d": 1e300}, "e": 7});
+        integral(&mut v);
+        assert_eq!(v, serde_json::json!({"a": 207, "b": [1.5, -3], "c": {"d": 1e300}, "e": 7}));
     }
 
     #[test]

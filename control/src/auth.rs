@@ -12,11 +12,6 @@ use serde::{Deserialize, Serialize};
 use crate::entity::{api_tokens, users};
 use crate::error::{ApiError, Code};
 
-/// The two roles.
-pub const ROLE_ADMIN: &str = "admin";
-/// An ordinary user: sees and manages only their own functions.
-pub const ROLE_USER: &str = "user";
-
 /// Hashes a password (argon2id, random salt, PHC string).
 ///
 /// # Errors
@@ -108,7 +103,7 @@ pub struct Caller {
 impl Caller {
     /// Whether the caller is an admin.
     pub fn is_admin(&self) -> bool {
-        self.user.role == ROLE_ADMIN
+        olin_api::Role::from_stored(&self.user.role) == olin_api::Role::Admin
     }
 
     /// 403 unless the caller is an admin.

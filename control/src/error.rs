@@ -3,7 +3,6 @@
 //! file is the only place where codes meet statuses.
 
 use sea_orm::DbErr;
-use serde_json::json;
 use tracing::error;
 use warp::Reply as _;
 use warp::http::StatusCode;
@@ -144,7 +143,9 @@ impl ApiError {
 
     /// The HTTP response (with `Retry-After` when the error has one).
     pub fn response(&self) -> Response {
-        let body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
+        let body = olin_api::ErrorBody {
+            error: olin_api::ErrorDetail { code: self.code.as_str().to_owned(), message: self.message.clone() },
+        };
         let mut resp = warp::reply::with_status(warp::reply::json(&body), self.code.status()).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert("retry-after", warp::http::HeaderValue::from(secs));

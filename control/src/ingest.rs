@@ -137,8 +137,8 @@ pub fn row(e: ExecutionEvent, owner: Option<String>, function_id: Option<String>
 
 /// `headers` as stored: the JSON array the API shows.
 fn headers_json(headers: &[Header]) -> String {
-    let list = headers.iter().map(|h| crate::api::header_json(&h.name, &h.value)).collect();
-    serde_json::Value::Array(list).to_string()
+    let list: Vec<olin_api::Header> = headers.iter().map(|h| olin_api::Header::new(&h.name, &h.value)).collect();
+    serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// The UNNEST insert: one array parameter per column.

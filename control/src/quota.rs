@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike as _, TimeZone as _, Utc};
+use olin_api::QuotaKind;
 use olin_proto::v1::{RateLimit, Refusal};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
-use serde_json::{Value, json};
 use tokio::sync::watch;
 use tracing::warn;
 
@@ -100,11 +100,11 @@ pub(crate) struct Standing {
 
 impl Standing {
     /// Which quota is spent, if one is.
-    pub(crate) fn exceeded(&self) -> Option<&'static str> {
+    pub(crate) fn exceeded(&self) -> Option<QuotaKind> {
         if self.quota_calls.is_some_and(|q| self.calls >= q) {
-            Some("calls")
+            Some(QuotaKind::Calls)
         } else if self.quota_fuel.is_some_and(|q| self.fuel >= q) {
-            Some("fuel")
+            Some(QuotaKind::Fuel)
         } else {
             None
         }
@@ -112,10 +112,12 @@ impl Standing {
 
     /// What the gateways answer while a quota is spent.
     pub(crate) fn refusal(&self) -> Option<Refusal> {
-        let (what, quota) = match self.exceeded()? {
-            "calls" => ("calls", self.quota_calls.unwrap_or(0)),
-            _ => ("fuel", self.quota_fuel.unwrap_or(0)),
+        let kind = self.exceeded()?;
+        let quota = match kind {
+            QuotaKind::Calls => self.quota_calls.unwrap_or(0),
+            QuotaKind::Fuel => self.quota_fuel.unwrap_or(0),
         };
+        let what = kind.as_str();
         Some(Refusal {
             code: "QUOTA_EXCEEDED".to_owned(),
             message: format!(
@@ -127,12 +129,16 @@ impl Standing {
     }
 
     /// As the usage API shows it.
-    pub(crate) fn json(&self) -> Value {
-        json!({
-            "month": self.month, "calls": self.calls, "fuel": self.fuel,
-            "calls_per_month": self.quota_calls, "fuel_per_month": self.quota_fuel,
-            "exceeded": self.exceeded(), "resets_at": self.resets_at,
-        })
+    pub(crate) fn shown(&self) -> olin_api::QuotaStanding {
+        olin_api::QuotaStanding {
+            month: self.month.clone(),
+            calls: self.calls,
+            fuel: self.fuel,
+            calls_per_month: self.quota_calls,
+            fuel_per_month: self.quota_fuel,
+            exceeded: self.exceeded(),
+            resets_at: self.resets_at,
+        }
     }
 }
 
@@ -237,8 +243,8 @@ mod tests {
     #[test]
     fn a_quota_is_spent_when_usage_reaches_it() {
         assert_eq!(standing(2, 0, Some(3), None).exceeded(), None);
-        assert_eq!(standing(3, 0, Some(3), None).exceeded(), Some("calls"));
-        assert_eq!(standing(0, 10, None, Some(10)).exceeded(), Some("fuel"));
+        assert_eq!(standing(3, 0, Some(3), None).exceeded(), Some(QuotaKind::Calls));
+        assert_eq!(standing(0, 10, None, Some(10)).exceeded(), Some(QuotaKind::Fuel));
         assert_eq!(standing(1_000, 1_000, None, None).exceeded(), None, "no quota, no limit");
         let refusal = standing(3, 0, Some(3), None).refusal().unwrap();
         assert_eq!(refusal.code, "QUOTA_EXCEEDED");

@@ -41,12 +41,30 @@ function fake(routes: Record<string, [number, unknown]>): { fetch: Fetch; calls:
   return { fetch: fetchFn, calls };
 }
 
+const T = "2026-12-03T06:00:00.123456Z";
+const ADA = {
+  id: "u",
+  username: "ada",
+  role: "user",
+  created_at: T,
+  quota: { calls_per_month: null, fuel_per_month: null },
+};
+const DEPLOYMENT = {
+  id: "d",
+  version: 2,
+  canary_version: 3,
+  canary_percent: 10,
+  active: true,
+  kind: "deploy",
+  created_at: T,
+};
+
 describe("Api", () => {
   it("logs in, sends the bearer token, and forgets it on logout", async () => {
     const store = new MemoryStore();
     const { fetch, calls } = fake({
-      "POST /v1/tokens": [201, { token: "t0k", id: "tid", user: { id: "u", username: "ada", role: "user" } }],
-      "GET /v1/me": [200, { id: "u", username: "ada", role: "user", token_id: "tid" }],
+      "POST /v1/tokens": [201, { token: "t0k", id: "tid", expires_at: T, user: ADA }],
+      "GET /v1/me": [200, { ...ADA, token_id: "tid" }],
       "DELETE /v1/tokens/tid": [204, null],
     });
     const api = new Api("/v1", store, fetch);
@@ -97,8 +115,8 @@ describe("Api", () => {
   it("builds paths and queries", async () => {
     const { fetch, calls } = fake({
       "GET /v1/functions/a-b/executions?outcome=TIMEOUT&limit=50": [200, { items: [], next: null }],
-      "POST /v1/functions/a-b/deployments": [201, {}],
-      "POST /v1/functions/a-b/rollback": [201, {}],
+      "POST /v1/functions/a-b/deployments": [201, DEPLOYMENT],
+      "POST /v1/functions/a-b/rollback": [201, { ...DEPLOYMENT, canary_version: null, canary_percent: 0, kind: "rollback" }],
       "PUT /v1/functions/a-b/env/API_KEY": [204, null],
     });
     const api = new Api("/v1", new MemoryStore(), fetch);
@@ -109,5 +127,19 @@ describe("Api", () => {
     expect(calls[1].body).toEqual({ version: 2, canary: { version: 3, percent: 10 } });
     expect(calls[2].body).toEqual({});
     expect(calls[3].body).toEqual({ value: "s3cr3t", secret: true });
+  });
+
+  it("refuses answers that are not what the API document describes", async () => {
+    const { fetch } = fake({
+      "GET /v1/me": [200, { ...ADA, role: "root", token_id: "tid" }],
+      "GET /v1/functions/a-b/deployments": [200, { items: [{ ...DEPLOYMENT, version: "2" }], next: null }],
+      "GET /v1/usage": [200, "not json"],
+    });
+    const api = new Api("/v1", new MemoryStore(), fetch);
+    await expect(api.me()).rejects.toMatchObject({ code: "bad_answer" });
+    const err = await api.deployments("a-b").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).message).toContain("/items/0/version");
+    await expect(api.myUsage()).rejects.toMatchObject({ code: "bad_answer" });
   });
 });

@@ -3,156 +3,58 @@
 // a bearer header, never a cookie. Every failure becomes an ApiError whose
 // message is fit to show a person.
 
-export interface User {
-  id: string;
-  username: string;
-  role: "admin" | "user";
-  created_at: string;
-}
+import { Validator } from "@cfworker/json-schema";
+import { components as documented } from "../../docs/openapi.json";
+import type { components } from "./schema";
 
-export interface Limits {
-  fuel: number | null;
-  memory_bytes: number | null;
-  wall_ms: number | null;
-  max_output_bytes: number | null;
-  host_budget_bytes: number | null;
-}
-
-export interface ActiveDeployment {
-  id: string;
-  version: number;
-  canary_version: number | null;
-  canary_percent: number | null;
-}
-
+/** The API's types, generated from its OpenAPI document (src/schema.d.ts). */
+export type Schemas = components["schemas"];
+export type User = Schemas["User"];
+export type Limits = Schemas["Limits"];
+export type ActiveDeployment = Schemas["ActiveDeployment"];
 /** One HTTP header, in the order it was sent. */
-export interface Header {
-  name: string;
-  value: string;
-}
-
-export interface Fn {
-  id: string;
-  name: string;
-  visibility: "public" | "private";
-  url: string;
-  limits: Limits;
-  egress_allow: string[];
-  async_max_attempts: number | null;
-  /** Calls per second admitted across every gateway, with a burst; null: none. */
-  rate_limit: { per_second: number; burst: number } | null;
-  /** Most calls running at once; null: none. */
-  max_concurrency: number | null;
-  deployment: ActiveDeployment | null;
-  /** Calls that started in the last hour, and how many failed. */
-  last_hour: { calls: number; errors: number };
-  created_at: string;
-  updated_at: string;
-}
-
-export interface Version {
-  id: string;
-  number: number;
-  sha256: string;
-  size_bytes: number;
-  abi: "olin" | "wasi_p1";
-  imports: string[];
-  created_at: string;
-}
-
-export interface Deployment {
-  id: string;
-  version: number;
-  canary_version: number | null;
-  canary_percent: number;
-  active: boolean;
-  kind: "deploy" | "rollback";
-  created_at: string;
-}
-
-export interface EnvVar {
-  name: string;
-  value: string | null;
-  secret: boolean;
-  updated_at: string;
-}
-
-export interface Execution {
-  invocation_id: string;
-  function: string;
-  deployment_id: string;
-  module_sha256: string;
-  outcome: string;
-  status: number;
-  exit_code: number;
-  usage: { wall_us: number; fuel: number; peak_memory_bytes: number; bytes_in: number; bytes_out: number };
-  stderr_tail: string;
-  error: string;
-  worker_id: string;
-  method: string;
-  path: string;
-  async: boolean;
-  /** The response headers the function set. */
-  headers: Header[];
-  started_at: string;
-  finished_at: string;
-}
-
+export type Header = Schemas["Header"];
+export type Fn = Schemas["Function"];
+export type Version = Schemas["Version"];
+export type Deployment = Schemas["Deployment"];
+export type EnvVar = Schemas["EnvValue"];
+export type Execution = Schemas["Execution"];
 /** This calendar month (UTC) against the user's quotas. */
-export interface Quota {
-  month: string;
-  calls: number;
-  fuel: number;
-  calls_per_month: number | null;
-  fuel_per_month: number | null;
-  /** Which quota is spent (calls are refused until `resets_at`), if one is. */
-  exceeded: "calls" | "fuel" | null;
-  resets_at: string;
-}
+export type Quota = Schemas["QuotaStanding"];
+export type Usage = Schemas["Usage"];
+export type SeriesPoint = Schemas["SeriesPoint"];
+export type UsageSeries = Schemas["UsageSeries"];
+export type TryIt = Schemas["TryIt"];
+export type TryItMethod = Schemas["TryItMethod"];
+export type TryItResult = Schemas["TryItResult"];
+export type FunctionPatch = Schemas["FunctionPatch"];
 
-export interface Usage {
-  /** Only in the caller's own usage (`GET /v1/usage`). */
-  quota?: Quota;
-  since: string | null;
-  until: string | null;
-  calls: number;
-  errors: number;
-  errors_by_outcome: Record<string, number>;
-  wall_us: { p50: number | null; p99: number | null };
-  fuel: number;
-  bytes_in: number;
-  bytes_out: number;
-}
+const validators = new Map<keyof Schemas, Validator>();
 
-export interface SeriesPoint {
-  start: string;
-  calls: number;
-  errors: number;
-  errors_by_outcome: Record<string, number>;
-  wall_us: { p50: number | null; p99: number | null };
-  fuel: number;
-}
-
-export interface UsageSeries {
-  function: string;
-  since: string;
-  until: string;
-  step_seconds: number;
-  points: SeriesPoint[];
-}
-
-export interface TryItResult {
-  url: string;
-  status: number;
-  headers: Header[];
-  body: string | null;
-  body_base64: string | null;
-  truncated: boolean;
-}
-
-export interface Page<T> {
-  items: T[];
-  next: string | null;
+/**
+ * Checks that `value` is a `name` as the API document describes it (the
+ * boundary between the server and every page): a server that answers
+ * something else is an error here, not a blank field three screens later.
+ * The validator interprets the schema (no generated code: the panel's CSP
+ * forbids eval).
+ */
+export function checked<K extends keyof Schemas>(name: K, value: unknown): Schemas[K] {
+  let v = validators.get(name);
+  if (!v) {
+    v = new Validator({ $ref: `#/components/schemas/${name}`, components: documented } as object, "2020-12", true);
+    validators.set(name, v);
+  }
+  const result = v.validate(value);
+  if (!result.valid) {
+    // The deepest error names the field that is wrong.
+    const first = result.errors.reduce<(typeof result.errors)[number] | undefined>(
+      (deepest, e) => (deepest && deepest.instanceLocation.length >= e.instanceLocation.length ? deepest : e),
+      undefined,
+    );
+    const where = first?.instanceLocation.replace(/^#/, "") || "the answer";
+    throw new ApiError(0, "bad_answer", `The control plane answered with an unexpected ${name} (${where}: ${first?.error ?? "invalid"}).`);
+  }
+  return value as Schemas[K];
 }
 
 /** A failed API call: the server's error code and message, or what went wrong on the way. */
@@ -226,7 +128,10 @@ export class Api {
     return this.store.getItem(TOKEN_KEY) !== null;
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /** Calls the API; the answer is checked against `schema` (`null`: no body). */
+  private async request<K extends keyof Schemas>(method: string, path: string, schema: K, body?: unknown): Promise<Schemas[K]>;
+  private async request(method: string, path: string, schema: null, body?: unknown): Promise<void>;
+  private async request(method: string, path: string, schema: keyof Schemas | null, body?: unknown): Promise<unknown> {
     const headers: Record<string, string> = {};
     const token = this.store.getItem(TOKEN_KEY);
     if (token) headers.authorization = `Bearer ${token}`;
@@ -246,12 +151,18 @@ export class Api {
       if (err.unauthorized) this.store.removeItem(TOKEN_KEY);
       throw err;
     }
-    if (resp.status === 204) return undefined as T;
-    return (await resp.json()) as T;
+    if (schema === null) return undefined;
+    let answer: unknown;
+    try {
+      answer = await resp.json();
+    } catch {
+      throw new ApiError(resp.status, "bad_answer", `The control plane answered ${resp.status} without the JSON expected.`);
+    }
+    return checked(schema, answer);
   }
 
   async login(username: string, password: string): Promise<User> {
-    const t = await this.request<{ token: string; user: User }>("POST", "/tokens", { username, password });
+    const t = await this.request("POST", "/tokens", "Token", { username, password });
     this.store.setItem(TOKEN_KEY, t.token);
     return t.user;
   }
@@ -259,8 +170,8 @@ export class Api {
   /** Revokes the token (best effort) and forgets it. */
   async logout(): Promise<void> {
     try {
-      const me = await this.request<{ token_id: string }>("GET", "/me");
-      await this.request<void>("DELETE", `/tokens/${encodeURIComponent(me.token_id)}`);
+      const me = await this.request("GET", "/me", "Me");
+      await this.request("DELETE", `/tokens/${encodeURIComponent(me.token_id)}`, null);
     } catch {
       // already expired or revoked: forgetting it is all that is left
     } finally {
@@ -269,49 +180,43 @@ export class Api {
   }
 
   me(): Promise<User> {
-    return this.request("GET", "/me");
+    return this.request("GET", "/me", "Me");
   }
 
-  functions(after?: string, limit = 100): Promise<Page<Fn>> {
-    return this.request("GET", `/functions${query({ after, limit })}`);
+  functions(after?: string, limit = 100): Promise<Schemas["FunctionList"]> {
+    return this.request("GET", `/functions${query({ after, limit })}`, "FunctionList");
   }
 
   fn(name: string): Promise<Fn> {
-    return this.request("GET", `/functions/${encodeURIComponent(name)}`);
+    return this.request("GET", `/functions/${encodeURIComponent(name)}`, "Function");
   }
 
   createFunction(name: string, visibility: "public" | "private" = "public"): Promise<Fn> {
-    return this.request("POST", "/functions", { name, visibility });
+    return this.request("POST", "/functions", "Function", { name, visibility });
   }
 
-  updateFunction(
-    name: string,
-    patch: Partial<Pick<Fn, "visibility" | "egress_allow" | "max_concurrency">> & {
-      limits?: Partial<Limits>;
-      rate_limit?: { per_second: number; burst?: number | null };
-    },
-  ): Promise<Fn> {
-    return this.request("PATCH", `/functions/${encodeURIComponent(name)}`, patch);
+  updateFunction(name: string, patch: FunctionPatch): Promise<Fn> {
+    return this.request("PATCH", `/functions/${encodeURIComponent(name)}`, "Function", patch);
   }
 
   deleteFunction(name: string): Promise<void> {
-    return this.request("DELETE", `/functions/${encodeURIComponent(name)}`);
+    return this.request("DELETE", `/functions/${encodeURIComponent(name)}`, null);
   }
 
-  versions(name: string): Promise<{ items: Version[] }> {
-    return this.request("GET", `/functions/${encodeURIComponent(name)}/versions`);
+  versions(name: string): Promise<Schemas["VersionList"]> {
+    return this.request("GET", `/functions/${encodeURIComponent(name)}/versions`, "VersionList");
   }
 
-  deployments(name: string): Promise<{ items: Deployment[] }> {
-    return this.request("GET", `/functions/${encodeURIComponent(name)}/deployments`);
+  deployments(name: string): Promise<Schemas["DeploymentList"]> {
+    return this.request("GET", `/functions/${encodeURIComponent(name)}/deployments`, "DeploymentList");
   }
 
   deploy(name: string, version: number, canary?: { version: number; percent: number }): Promise<Deployment> {
-    return this.request("POST", `/functions/${encodeURIComponent(name)}/deployments`, canary ? { version, canary } : { version });
+    return this.request("POST", `/functions/${encodeURIComponent(name)}/deployments`, "Deployment", canary ? { version, canary } : { version });
   }
 
   rollback(name: string, version?: number): Promise<Deployment> {
-    return this.request("POST", `/functions/${encodeURIComponent(name)}/rollback`, version === undefined ? {} : { version });
+    return this.request("POST", `/functions/${encodeURIComponent(name)}/rollback`, "Deployment", version === undefined ? {} : { version });
   }
 
   /** Uploads a module (application/wasm) with upload progress; resolves to the new version. */
@@ -327,7 +232,11 @@ export class Api {
       xhr.onload = async () => {
         const resp = new Response(xhr.responseText, { status: xhr.status });
         if (xhr.status >= 200 && xhr.status < 300) {
-          resolve((await resp.json()) as Version);
+          try {
+            resolve(checked("Version", await resp.json()));
+          } catch (e) {
+            reject(e instanceof ApiError ? e : new ApiError(xhr.status, "bad_answer", "The upload's answer is not JSON."));
+          }
         } else {
           const err = await errorFrom(resp);
           if (err.unauthorized) this.store.removeItem(TOKEN_KEY);
@@ -338,44 +247,41 @@ export class Api {
     });
   }
 
-  env(name: string): Promise<{ items: EnvVar[] }> {
-    return this.request("GET", `/functions/${encodeURIComponent(name)}/env`);
+  env(name: string): Promise<Schemas["EnvList"]> {
+    return this.request("GET", `/functions/${encodeURIComponent(name)}/env`, "EnvList");
   }
 
   setEnv(name: string, variable: string, value: string, secret: boolean): Promise<void> {
-    return this.request("PUT", `/functions/${encodeURIComponent(name)}/env/${encodeURIComponent(variable)}`, { value, secret });
+    return this.request("PUT", `/functions/${encodeURIComponent(name)}/env/${encodeURIComponent(variable)}`, null, { value, secret });
   }
 
   unsetEnv(name: string, variable: string): Promise<void> {
-    return this.request("DELETE", `/functions/${encodeURIComponent(name)}/env/${encodeURIComponent(variable)}`);
+    return this.request("DELETE", `/functions/${encodeURIComponent(name)}/env/${encodeURIComponent(variable)}`, null);
   }
 
-  executions(name: string, filter: ExecutionFilter = {}): Promise<Page<Execution>> {
-    return this.request("GET", `/functions/${encodeURIComponent(name)}/executions${query({ ...filter })}`);
+  executions(name: string, filter: ExecutionFilter = {}): Promise<Schemas["ExecutionList"]> {
+    return this.request("GET", `/functions/${encodeURIComponent(name)}/executions${query({ ...filter })}`, "ExecutionList");
   }
 
   /** Calls the function through the gateway, by way of control (same origin). */
-  invoke(
-    name: string,
-    call: { method: string; path: string; body: string; headers?: Header[]; invoke_key?: string },
-  ): Promise<TryItResult> {
-    return this.request("POST", `/functions/${encodeURIComponent(name)}/invoke`, call);
+  invoke(name: string, call: TryIt): Promise<TryItResult> {
+    return this.request("POST", `/functions/${encodeURIComponent(name)}/invoke`, "TryItResult", call);
   }
 
   execution(id: string): Promise<Execution> {
-    return this.request("GET", `/executions/${encodeURIComponent(id)}`);
+    return this.request("GET", `/executions/${encodeURIComponent(id)}`, "Execution");
   }
 
   usageSeries(name: string, since: string, buckets: number): Promise<UsageSeries> {
-    return this.request("GET", `/functions/${encodeURIComponent(name)}/usage/series${query({ since, buckets })}`);
+    return this.request("GET", `/functions/${encodeURIComponent(name)}/usage/series${query({ since, buckets })}`, "UsageSeries");
   }
 
   /** All of the caller's functions, with their quota standing this month. */
   myUsage(): Promise<Usage> {
-    return this.request("GET", "/usage");
+    return this.request("GET", "/usage", "Usage");
   }
 
   usage(name: string, since?: string, until?: string): Promise<Usage> {
-    return this.request("GET", `/functions/${encodeURIComponent(name)}/usage${query({ since, until })}`);
+    return this.request("GET", `/functions/${encodeURIComponent(name)}/usage${query({ since, until })}`, "Usage");
   }
 }

@@ -2,13 +2,14 @@
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
+use chrono::{DateTime, Utc};
+use olin_api::{Me, Token};
 use reqwest::Method;
-use serde_json::{Value, json};
 
 use crate::client::Client;
 use crate::contexts::Context;
 use crate::error::{CliError, Result};
-use crate::output::{self, cell};
+use crate::output;
 use crate::session::Global;
 
 /// `olinctl login`: exchange a username and password for a token, stored
@@ -57,8 +58,8 @@ impl Login {
         };
         let url = g.url()?;
         let client = Client::new(&url, None)?;
-        let body = json!({"username": username, "password": password});
-        let token = client.json(Method::POST, "/tokens", &body).await.map_err(|e| match e {
+        let body = olin_api::Login { username: username.clone(), password, expires_in: None };
+        let token: Token = client.call(Method::POST, "/tokens", &body).await.map_err(|e| match e {
             CliError::Remote { status: 401, .. } => {
                 CliError::usage(format!("{url} refused the username or password"), "check them and try again")
             }
@@ -66,10 +67,10 @@ impl Login {
         })?;
         let ctx = Context {
             url: url.clone(),
-            token: cell(&token["token"]),
-            token_id: cell(&token["id"]),
+            token: token.token,
+            token_id: token.id,
             username: username.clone(),
-            expires_at: token["expires_at"].as_str().map(str::to_owned),
+            expires_at: Some(token.expires_at.to_rfc3339()),
         };
         let name = g.context.clone().unwrap_or_else(|| "default".to_owned());
         let path = g.config_path()?;
@@ -119,20 +120,28 @@ impl Whoami {
     /// # Errors
     /// Not logged in, a revoked token, an unreachable server.
     pub async fn run(self, g: &Global) -> Result<()> {
+        /// What `whoami --output json` prints: the API's answer, and where.
+        #[derive(serde::Serialize)]
+        struct Shown {
+            #[serde(flatten)]
+            me: Me,
+            url: String,
+            expires_at: Option<DateTime<Utc>>,
+        }
         let client = g.client()?;
-        let mut me = client.get("/me", &[]).await?;
-        me["url"] = Value::String(client.url().to_owned());
+        let me: Me = client.get("/me").await?;
         let login = g.login()?;
-        me["expires_at"] = login.as_ref().and_then(|c| c.expires_at.clone()).map_or(Value::Null, Value::String);
+        let expires_at = login.and_then(|c| c.expires_at).and_then(|t| t.parse().ok());
+        let shown = Shown { me, url: client.url().to_owned(), expires_at };
         output::object(
             g.output,
-            &me,
+            &shown,
             &[
-                ("user", cell(&me["username"])),
-                ("role", cell(&me["role"])),
-                ("url", cell(&me["url"])),
-                ("token", cell(&me["token_id"])),
-                ("expires", output::time(&me["expires_at"])),
+                ("user", shown.me.user.username.clone()),
+                ("role", shown.me.user.role.as_str().to_owned()),
+                ("url", shown.url.clone()),
+                ("token", shown.me.token_id.clone()),
+                ("expires", output::time_opt(shown.expires_at.as_ref())),
             ],
         );
         Ok(())

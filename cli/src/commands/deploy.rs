@@ -3,13 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
+use olin_api::{Canary, Deployment, Function, NewDeployment, NewFunction, Version, VersionList, Visibility};
 use reqwest::Method;
-use serde_json::{Value, json};
 
 use super::{check_name, known_function};
 use crate::client::Client;
 use crate::error::{CliError, Result};
-use crate::output::{self, Table, cell};
+use crate::output::{self, Table};
 use crate::progress::{Progress, human_bytes};
 use crate::session::Global;
 
@@ -56,12 +56,23 @@ pub fn read_module(file: &Path) -> Result<Bytes> {
     Ok(Bytes::from(bytes))
 }
 
-async fn ensure_function(g: &Global, client: &Client, name: &str, private: bool) -> Result<Value> {
-    match client.get(&format!("/functions/{name}"), &[]).await {
+/// What `deploy --output json` prints.
+#[derive(serde::Serialize)]
+struct Deployed {
+    function: String,
+    version: Version,
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployment: Option<Deployment>,
+}
+
+async fn ensure_function(g: &Global, client: &Client, name: &str, private: bool) -> Result<Function> {
+    match client.get(&format!("/functions/{name}")).await {
         Ok(f) => Ok(f),
         Err(e) if e.is_not_found() => {
-            let body = json!({"name": name, "visibility": if private { "private" } else { "public" }});
-            let f = client.json(Method::POST, "/functions", &body).await?;
+            let visibility = if private { Visibility::Private } else { Visibility::Public };
+            let body = NewFunction { name: name.to_owned(), visibility };
+            let f = client.call(Method::POST, "/functions", &body).await?;
             if !g.quiet {
                 eprintln!("Created function {name}.");
             }
@@ -89,9 +100,9 @@ impl Deploy {
         let progress = Progress::new(label, module.len(), g.quiet || g.output == output::Format::Json);
         let version = client.upload(&format!("/functions/{name}/versions"), module, progress.clone()).await?;
         progress.finish();
-        let number = version["number"].as_i64().unwrap_or(0);
-        let sha = cell(&version["sha256"]);
-        let mut result = json!({"function": name, "version": version, "url": f["url"]});
+        let number = version.number;
+        let sha = version.sha256.clone();
+        let mut result = Deployed { function: name.clone(), version, url: f.url.clone(), deployment: None };
         if self.no_deploy {
             if g.output == output::Format::Json {
                 output::print_json(&result);
@@ -103,9 +114,9 @@ impl Deploy {
             }
             return Ok(());
         }
-        let body = match (self.canary, f["deployment"]["version"].as_i64()) {
-            (Some(p), Some(current)) if current != number => {
-                json!({"version": current, "canary": {"version": number, "percent": p}})
+        let body = match (self.canary, f.deployment.as_ref().map(|d| d.version)) {
+            (Some(percent), Some(current)) if current != number => {
+                NewDeployment { version: current, canary: Some(Canary { version: number, percent }) }
             }
             (Some(_), _) => {
                 return Err(CliError::usage(
@@ -113,10 +124,10 @@ impl Deploy {
                     format!("deploy without --canary first; v{number} is uploaded"),
                 ));
             }
-            (None, _) => json!({"version": number}),
+            (None, _) => NewDeployment { version: number, canary: None },
         };
-        let deployment = client.json(Method::POST, &format!("/functions/{name}/deployments"), &body).await?;
-        result["deployment"] = deployment;
+        let deployment = client.call(Method::POST, &format!("/functions/{name}/deployments"), &body).await?;
+        result.deployment = Some(deployment);
         match g.output {
             output::Format::Json => output::print_json(&result),
             output::Format::Table => {
@@ -124,10 +135,10 @@ impl Deploy {
                 eprintln!(
                     "Deployed {name} v{number}{share} (sha256 {}, {}, {}).",
                     sha.get(..12).unwrap_or(&sha),
-                    cell(&version["abi"]),
-                    human_bytes(version["size_bytes"].as_u64().unwrap_or(0))
+                    result.version.abi.as_str(),
+                    human_bytes(u64::try_from(result.version.size_bytes).unwrap_or(0))
                 );
-                output::print(&format!("{}/\n", cell(&f["url"])));
+                output::print(&format!("{}/\n", f.url));
             }
         }
         Ok(())
@@ -150,30 +161,31 @@ impl Versions {
         check_name(&self.function)?;
         let client = g.client()?;
         let name = &self.function;
-        let f = client.get(&format!("/functions/{name}"), &[]).await.map_err(known_function(name))?;
-        let list = client.get(&format!("/functions/{name}/versions"), &[]).await?;
-        let items = list["items"].clone();
-        let (main, canary) = (f["deployment"]["version"].as_i64(), f["deployment"]["canary_version"].as_i64());
+        let f: Function = client.get(&format!("/functions/{name}")).await.map_err(known_function(name))?;
+        let list: VersionList = client.get(&format!("/functions/{name}/versions")).await?;
+        let items = list.items;
+        let d = f.deployment.as_ref();
+        let (main, canary) = (d.map(|d| d.version), d.and_then(|d| d.canary_version));
+        let percent = d.and_then(|d| d.canary_percent).unwrap_or(0);
         let mut t = Table::new(&["version", "deployed", "sha256", "size", "abi", "uploaded"]);
-        for v in items.as_array().into_iter().flatten() {
-            let n = v["number"].as_i64();
+        for v in &items {
+            let n = Some(v.number);
             let mark = if n == main && canary.is_some() {
-                format!("{}%", 100 - f["deployment"]["canary_percent"].as_i64().unwrap_or(0))
+                format!("{}%", 100 - percent)
             } else if n == main {
                 "yes".to_owned()
             } else if n == canary {
-                format!("{}% (canary)", cell(&f["deployment"]["canary_percent"]))
+                format!("{percent}% (canary)")
             } else {
                 String::new()
             };
-            let sha = cell(&v["sha256"]);
             t.row(vec![
-                format!("v{}", cell(&v["number"])),
+                format!("v{}", v.number),
                 mark,
-                sha.get(..12).unwrap_or(&sha).to_owned(),
-                human_bytes(v["size_bytes"].as_u64().unwrap_or(0)),
-                cell(&v["abi"]),
-                output::time(&v["created_at"]),
+                v.sha256.get(..12).unwrap_or(&v.sha256).to_owned(),
+                human_bytes(u64::try_from(v.size_bytes).unwrap_or(0)),
+                v.abi.as_str().to_owned(),
+                output::time(&v.created_at),
             ]);
         }
         output::listing(g.output, &items, t, &format!("{name} has no versions: `olinctl deploy {name} FILE.wasm`."));
@@ -200,9 +212,9 @@ impl Rollback {
         check_name(&self.function)?;
         let client = g.client()?;
         let name = &self.function;
-        let body = self.to.map_or_else(|| json!({}), |v| json!({"version": v}));
-        let d = client
-            .json(Method::POST, &format!("/functions/{name}/rollback"), &body)
+        let body = olin_api::Rollback { version: self.to };
+        let d: Deployment = client
+            .call(Method::POST, &format!("/functions/{name}/rollback"), &body)
             .await
             .map_err(known_function(name))
             .map_err(|e| match e {
@@ -213,7 +225,7 @@ impl Rollback {
             })?;
         match g.output {
             output::Format::Json => output::print_json(&d),
-            output::Format::Table => eprintln!("{name} now serves v{}.", cell(&d["version"])),
+            output::Format::Table => eprintln!("{name} now serves v{}.", d.version),
         }
         Ok(())
     }

@@ -3,12 +3,12 @@
 
 use std::io::Read as _;
 
+use olin_api::{EnvList, SetEnv};
 use reqwest::Method;
-use serde_json::{Value, json};
 
 use super::{check_name, known_function, on_not_found};
 use crate::error::{CliError, Result};
-use crate::output::{self, Table, cell};
+use crate::output::{self, Table};
 use crate::session::Global;
 
 /// `olinctl env`.
@@ -69,7 +69,7 @@ impl Env {
                     };
                     let path = format!("/functions/{function}/env/{name}");
                     client
-                        .json(Method::PUT, &path, &json!({"value": value, "secret": secret}))
+                        .call::<_, ()>(Method::PUT, &path, &SetEnv { value, secret })
                         .await
                         .map_err(known_function(&function))?;
                     eprintln!("Set {name}{} on {function}.", if secret { " (secret)" } else { "" });
@@ -87,14 +87,13 @@ impl Env {
             }
             Env::List { function } => {
                 check_name(&function)?;
-                let list =
-                    client.get(&format!("/functions/{function}/env"), &[]).await.map_err(known_function(&function))?;
-                let items = list["items"].clone();
+                let list: EnvList =
+                    client.get(&format!("/functions/{function}/env")).await.map_err(known_function(&function))?;
+                let items = list.items;
                 let mut t = Table::new(&["name", "value", "updated"]);
-                for v in items.as_array().into_iter().flatten() {
-                    let value =
-                        if v["secret"] == Value::Bool(true) { "(secret)".to_owned() } else { cell(&v["value"]) };
-                    t.row(vec![cell(&v["name"]), value, output::time(&v["updated_at"])]);
+                for v in &items {
+                    let value = if v.secret { "(secret)".to_owned() } else { output::opt(v.value.as_deref()) };
+                    t.row(vec![v.name.clone(), value, output::time(&v.updated_at)]);
                 }
                 output::listing(g.output, &items, t, &format!("{function} has no environment values."));
             }

@@ -3,12 +3,12 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use serde_json::Value;
+use olin_api::{Execution, ExecutionFilter, ExecutionList, Header, QuotaStanding};
 
 use super::{check_name, known_function, on_not_found};
 use crate::client::Client;
 use crate::error::{CliError, Result};
-use crate::output::{self, Table, cell};
+use crate::output::{self, Table};
 use crate::progress::human_bytes;
 use crate::session::Global;
 
@@ -24,18 +24,19 @@ pub struct Window {
 }
 
 impl Window {
-    fn query(&self) -> Result<Vec<(&'static str, String)>> {
+    fn query(&self) -> Result<olin_api::Window> {
         let now = Utc::now();
-        let mut q = Vec::new();
-        for (key, v) in [("since", &self.since), ("until", &self.until)] {
-            if let Some(s) = v {
-                let t = crate::parse::since(s, now).map_err(|e| {
-                    CliError::usage(format!("--{key}: {e}"), "e.g. --since 1h or --since 2026-11-30T09:00:00Z")
-                })?;
-                q.push((key, t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
-            }
-        }
-        Ok(q)
+        let time = |key: &str, v: &Option<String>| -> Result<Option<String>> {
+            v.as_deref()
+                .map(|s| {
+                    let t = crate::parse::since(s, now).map_err(|e| {
+                        CliError::usage(format!("--{key}: {e}"), "e.g. --since 1h or --since 2026-11-30T09:00:00Z")
+                    })?;
+                    Ok(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                })
+                .transpose()
+        };
+        Ok(olin_api::Window { since: time("since", &self.since)?, until: time("until", &self.until)? })
     }
 }
 
@@ -59,26 +60,27 @@ pub struct Executions {
     pub limit: u32,
 }
 
-fn wall(e: &Value) -> String {
-    let us = e["usage"]["wall_us"].as_u64().unwrap_or(0);
+fn wall(e: &Execution) -> String {
+    let us = e.usage.wall_us;
     if us >= 10_000 { format!("{} ms", us / 1000) } else { format!("{:.2} ms", us as f64 / 1000.0) }
 }
 
-fn execution_row(e: &Value) -> Vec<String> {
+fn execution_row(e: &Execution) -> Vec<String> {
     vec![
-        cell(&e["invocation_id"]),
-        output::time(&e["started_at"]),
-        cell(&e["outcome"]),
-        cell(&e["status"]),
+        e.invocation_id.clone(),
+        output::time(&e.started_at),
+        e.outcome.clone(),
+        e.status.to_string(),
         wall(e),
-        cell(&e["usage"]["fuel"]),
-        format!("{} {}", cell(&e["method"]), cell(&e["path"])),
+        e.usage.fuel.to_string(),
+        format!("{} {}", e.method, e.path),
     ]
 }
 
-async fn list(client: &Client, name: &str, query: Vec<(&str, String)>) -> Result<Vec<Value>> {
-    let page = client.get(&format!("/functions/{name}/executions"), &query).await.map_err(known_function(name))?;
-    Ok(page["items"].as_array().cloned().unwrap_or_default())
+async fn list(client: &Client, name: &str, filter: &ExecutionFilter) -> Result<Vec<Execution>> {
+    let page: ExecutionList =
+        client.get_with(&format!("/functions/{name}/executions"), filter).await.map_err(known_function(name))?;
+    Ok(page.items)
 }
 
 impl Executions {
@@ -89,57 +91,57 @@ impl Executions {
     pub async fn run(self, g: &Global) -> Result<()> {
         let client = g.client()?;
         if let Some(id) = &self.id {
-            let e = client.get(&format!("/executions/{id}"), &[]).await.map_err(on_not_found(
+            let e: Execution = client.get(&format!("/executions/{id}")).await.map_err(on_not_found(
                 format!("no recorded call {id}"),
                 "records appear a moment after the call".to_owned(),
             ))?;
-            let u = &e["usage"];
+            let u = &e.usage;
             output::object(
                 g.output,
                 &e,
                 &[
-                    ("invocation", cell(&e["invocation_id"])),
-                    ("function", cell(&e["function"])),
-                    ("request", format!("{} {}", cell(&e["method"]), cell(&e["path"]))),
-                    ("outcome", cell(&e["outcome"])),
-                    ("status", cell(&e["status"])),
-                    ("exit code", cell(&e["exit_code"])),
-                    ("error", cell(&e["error"])),
-                    ("started", cell(&e["started_at"])),
+                    ("invocation", e.invocation_id.clone()),
+                    ("function", e.function.clone()),
+                    ("request", format!("{} {}", e.method, e.path)),
+                    ("outcome", e.outcome.clone()),
+                    ("status", e.status.to_string()),
+                    ("exit code", e.exit_code.to_string()),
+                    ("error", e.error.clone()),
+                    ("started", e.started_at.to_rfc3339()),
                     ("wall time", wall(&e)),
-                    ("fuel", cell(&u["fuel"])),
-                    ("peak memory", human_bytes(u["peak_memory_bytes"].as_u64().unwrap_or(0))),
-                    ("bytes in/out", format!("{} / {}", cell(&u["bytes_in"]), cell(&u["bytes_out"]))),
-                    ("worker", cell(&e["worker_id"])),
-                    ("headers", headers(&e["headers"])),
-                    ("stderr", format!("\n{}", cell(&e["stderr_tail"]))),
+                    ("fuel", u.fuel.to_string()),
+                    ("peak memory", human_bytes(u64::try_from(u.peak_memory_bytes).unwrap_or(0))),
+                    ("bytes in/out", format!("{} / {}", u.bytes_in, u.bytes_out)),
+                    ("worker", e.worker_id.clone()),
+                    ("headers", headers(&e.headers)),
+                    ("stderr", format!("\n{}", e.stderr_tail)),
                 ],
             );
             return Ok(());
         }
         let name = self.function.unwrap_or_default();
         check_name(&name)?;
-        let mut q = self.window.query()?;
-        q.push(("limit", self.limit.to_string()));
-        if let Some(o) = &self.outcome {
-            q.push(("outcome", o.to_ascii_uppercase()));
-        }
-        let items = list(&client, &name, q).await?;
+        let window = self.window.query()?;
+        let filter = ExecutionFilter {
+            outcome: self.outcome.as_deref().map(str::to_ascii_uppercase),
+            since: window.since,
+            until: window.until,
+            limit: u64::from(self.limit),
+            after: None,
+        };
+        let items = list(&client, &name, &filter).await?;
         let mut t = Table::new(&["invocation", "started", "outcome", "status", "wall", "fuel", "request"]);
         for e in &items {
             t.row(execution_row(e));
         }
-        output::listing(g.output, &Value::Array(items), t, &format!("No recorded calls of {name} (yet)."));
+        output::listing(g.output, &items, t, &format!("No recorded calls of {name} (yet)."));
         Ok(())
     }
 }
 
 /// The response headers of a call, one `Name: value` per line.
-fn headers(list: &Value) -> String {
-    let lines: Vec<String> = list
-        .as_array()
-        .map(|a| a.iter().map(|h| format!("\n  {}: {}", cell(&h["name"]), cell(&h["value"]))).collect())
-        .unwrap_or_default();
+fn headers(list: &[Header]) -> String {
+    let lines: Vec<String> = list.iter().map(|h| format!("\n  {}: {}", h.name, h.value)).collect();
     if lines.is_empty() { "none".to_owned() } else { lines.concat() }
 }
 
@@ -160,22 +162,21 @@ pub struct Logs {
 }
 
 /// One call as log text: a header line, then its stderr indented.
-fn log_entry(e: &Value) -> String {
+fn log_entry(e: &Execution) -> String {
     let mut out = format!(
         "{} {} {} {} {} {} {}\n",
-        output::time(&e["started_at"]),
-        cell(&e["invocation_id"]),
-        cell(&e["outcome"]),
-        cell(&e["status"]),
+        output::time(&e.started_at),
+        e.invocation_id,
+        e.outcome,
+        e.status,
         wall(e),
-        cell(&e["method"]),
-        cell(&e["path"])
+        e.method,
+        e.path
     );
-    let err = cell(&e["error"]);
-    if !err.is_empty() && err != "-" {
-        out.push_str(&format!("  error: {err}\n"));
+    if !e.error.is_empty() {
+        out.push_str(&format!("  error: {}\n", e.error));
     }
-    for line in e["stderr_tail"].as_str().unwrap_or_default().lines() {
+    for line in e.stderr_tail.lines() {
         out.push_str(&format!("  | {line}\n"));
     }
     out
@@ -190,38 +191,39 @@ impl Logs {
         check_name(&self.function)?;
         let client = g.client()?;
         let name = &self.function;
-        let window = Window { since: self.since.clone(), until: None };
-        let mut q = window.query()?;
-        q.push(("limit", self.lines.to_string()));
-        let mut items = list(&client, name, q).await?;
+        let window = Window { since: self.since.clone(), until: None }.query()?;
+        let filter =
+            ExecutionFilter { since: window.since, limit: u64::from(self.lines), ..ExecutionFilter::default() };
+        let mut items = list(&client, name, &filter).await?;
         items.reverse();
-        let mut last = items.last().map(|e| cell(&e["invocation_id"]));
+        let mut last = items.last().map(|e| e.invocation_id.clone());
         emit(g, &items);
         if !self.follow {
             return Ok(());
         }
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let mut fresh = list(&client, name, vec![("limit", "500".to_owned())]).await?;
-            fresh.retain(|e| last.as_deref().is_none_or(|l| cell(&e["invocation_id"]).as_str() > l));
+            let latest = ExecutionFilter { limit: 500, ..ExecutionFilter::default() };
+            let mut fresh = list(&client, name, &latest).await?;
+            fresh.retain(|e| last.as_deref().is_none_or(|l| e.invocation_id.as_str() > l));
             if fresh.len() == 500 {
                 eprintln!("olinctl: more than 500 calls in a second; some are not shown");
             }
             fresh.reverse();
             if let Some(e) = fresh.last() {
-                last = Some(cell(&e["invocation_id"]));
+                last = Some(e.invocation_id.clone());
             }
             emit(g, &fresh);
         }
     }
 }
 
-fn emit(g: &Global, items: &[Value]) {
+fn emit(g: &Global, items: &[Execution]) {
     match g.output {
         // One JSON object per line, so a follower can stream them.
         output::Format::Json => {
             for e in items {
-                output::print(&format!("{e}\n"));
+                output::print(&format!("{}\n", serde_json::to_string(e).unwrap_or_default()));
             }
         }
         output::Format::Table => {
@@ -250,37 +252,35 @@ impl Usage {
     pub async fn run(self, g: &Global) -> Result<()> {
         let client = g.client()?;
         let q = self.window.query()?;
-        let u = match &self.function {
+        let u: olin_api::Usage = match &self.function {
             Some(name) => {
                 check_name(name)?;
-                client.get(&format!("/functions/{name}/usage"), &q).await.map_err(known_function(name))?
+                client.get_with(&format!("/functions/{name}/usage"), &q).await.map_err(known_function(name))?
             }
-            None => client.get("/usage", &q).await?,
+            None => client.get_with("/usage", &q).await?,
         };
-        let by_outcome = u["errors_by_outcome"]
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "none".to_owned());
-        let ms = |v: &Value| v.as_f64().map_or_else(|| "-".to_owned(), |us| format!("{:.2} ms", us / 1000.0));
+        let by_outcome: Vec<String> = u.errors_by_outcome.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let by_outcome = if by_outcome.is_empty() { "none".to_owned() } else { by_outcome.join(", ") };
+        let ms = |v: Option<i64>| v.map_or_else(|| "-".to_owned(), |us| format!("{:.2} ms", us as f64 / 1000.0));
         let scope =
-            u["function"].as_str().map_or_else(|| format!("all functions of {}", cell(&u["user"])), str::to_owned);
+            u.function.clone().unwrap_or_else(|| format!("all functions of {}", output::opt(u.user.as_deref())));
+        let bytes = |n: i64| human_bytes(u64::try_from(n).unwrap_or(0));
         output::object(
             g.output,
             &u,
             &[
                 ("scope", scope),
-                ("window", format!("{} .. {}", output::time(&u["since"]), output::time(&u["until"]))),
-                ("calls", cell(&u["calls"])),
-                ("errors", format!("{} ({by_outcome})", cell(&u["errors"]))),
-                ("wall p50", ms(&u["wall_us"]["p50"])),
-                ("wall p99", ms(&u["wall_us"]["p99"])),
-                ("fuel", cell(&u["fuel"])),
-                ("bytes in", human_bytes(u["bytes_in"].as_u64().unwrap_or(0))),
-                ("bytes out", human_bytes(u["bytes_out"].as_u64().unwrap_or(0))),
+                ("window", format!("{} .. {}", output::time_opt(u.since.as_ref()), output::time_opt(u.until.as_ref()))),
+                ("calls", u.calls.to_string()),
+                ("errors", format!("{} ({by_outcome})", u.errors)),
+                ("wall p50", ms(u.wall_us.p50)),
+                ("wall p99", ms(u.wall_us.p99)),
+                ("fuel", u.fuel.to_string()),
+                ("bytes in", bytes(u.bytes_in)),
+                ("bytes out", bytes(u.bytes_out)),
             ]
             .into_iter()
-            .chain(u.get("quota").map(|q| ("this month", quota_line(q))))
+            .chain(u.quota.as_ref().map(|q| ("this month", quota_line(q))))
             .collect::<Vec<_>>(),
         );
         Ok(())
@@ -289,18 +289,18 @@ impl Usage {
 
 /// `12 of 1000 calls, 5400 fuel (no quota); resets 2027-01-01 ...`, and
 /// `QUOTA EXCEEDED (calls)` when one is spent.
-fn quota_line(q: &Value) -> String {
-    let of = |used: &Value, quota: &Value, what: &str| match quota.as_i64() {
-        Some(max) => format!("{} of {max} {what}", cell(used)),
-        None => format!("{} {what} (no quota)", cell(used)),
+fn quota_line(q: &QuotaStanding) -> String {
+    let of = |used: i64, quota: Option<i64>, what: &str| match quota {
+        Some(max) => format!("{used} of {max} {what}"),
+        None => format!("{used} {what} (no quota)"),
     };
     let mut line = format!(
         "{}, {}; resets {}",
-        of(&q["calls"], &q["calls_per_month"], "calls"),
-        of(&q["fuel"], &q["fuel_per_month"], "fuel"),
-        output::time(&q["resets_at"])
+        of(q.calls, q.calls_per_month, "calls"),
+        of(q.fuel, q.fuel_per_month, "fuel"),
+        output::time(&q.resets_at)
     );
-    if let Some(what) = q["exceeded"].as_str() {
+    if let Some(what) = q.exceeded.map(olin_api::QuotaKind::as_str) {
         line.push_str(&format!("; QUOTA EXCEEDED ({what}): calls are refused"));
     }
     line

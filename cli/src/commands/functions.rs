@@ -1,11 +1,11 @@
 //! `olinctl fn create|list|show|delete`.
 
+use olin_api::{Function, FunctionList, NewFunction, RateLimit, Visibility};
 use reqwest::Method;
-use serde_json::{Value, json};
 
 use super::{check_name, known_function};
 use crate::error::{CliError, Result};
-use crate::output::{self, Table, cell};
+use crate::output::{self, Table};
 use crate::session::Global;
 
 /// `olinctl fn`.
@@ -43,64 +43,59 @@ pub enum Fn {
 }
 
 /// `v1` or `v2 (canary v3 10%)`, or `-` before the first deploy.
-pub fn deployed(f: &Value) -> String {
-    let d = &f["deployment"];
-    match (d["version"].as_i64(), d["canary_version"].as_i64()) {
-        (Some(v), Some(c)) => format!("v{v} (canary v{c} {}%)", cell(&d["canary_percent"])),
-        (Some(v), None) => format!("v{v}"),
-        _ => "-".to_owned(),
+pub fn deployed(f: &Function) -> String {
+    match &f.deployment {
+        Some(d) => match (d.canary_version, d.canary_percent) {
+            (Some(c), Some(p)) => format!("v{} (canary v{c} {p}%)", d.version),
+            _ => format!("v{}", d.version),
+        },
+        None => "-".to_owned(),
     }
 }
 
 /// The calls of the last hour: `12`, `12 (1 failed)`.
-fn last_hour(f: &Value) -> String {
-    let r = &f["last_hour"];
-    match (r["calls"].as_u64().unwrap_or(0), r["errors"].as_u64().unwrap_or(0)) {
+fn last_hour(f: &Function) -> String {
+    match (f.last_hour.calls, f.last_hour.errors) {
         (calls, 0) => calls.to_string(),
         (calls, errors) => format!("{calls} ({errors} failed)"),
     }
 }
 
 /// `memory 128 MiB` style cell text of a limit, `default` when unset.
-fn limit(v: &Value, unit: fn(u64) -> String) -> String {
-    v.as_u64().map_or_else(|| "default".to_owned(), unit)
+fn limit(v: Option<i64>, unit: fn(u64) -> String) -> String {
+    v.and_then(|n| u64::try_from(n).ok()).map_or_else(|| "default".to_owned(), unit)
 }
 
 /// `20/s (burst 40)`, or `none`.
-fn rate_limit(r: &Value) -> String {
-    match (r["per_second"].as_u64(), r["burst"].as_u64()) {
-        (Some(n), Some(b)) if b != n => format!("{n}/s (burst {b})"),
-        (Some(n), _) => format!("{n}/s"),
-        _ => "none".to_owned(),
+fn rate_limit(r: Option<RateLimit>) -> String {
+    match r {
+        Some(RateLimit { per_second, burst }) if burst != per_second => format!("{per_second}/s (burst {burst})"),
+        Some(RateLimit { per_second, .. }) => format!("{per_second}/s"),
+        None => "none".to_owned(),
     }
 }
 
 /// Prints one function.
-pub fn show(g: &Global, f: &Value) {
-    let l = &f["limits"];
+pub fn show(g: &Global, f: &Function) {
+    let l = &f.limits;
     let bytes = |n| crate::progress::human_bytes(n);
     output::object(
         g.output,
         f,
         &[
-            ("name", cell(&f["name"])),
-            ("url", cell(&f["url"])),
-            ("visibility", cell(&f["visibility"])),
+            ("name", f.name.clone()),
+            ("url", f.url.clone()),
+            ("visibility", f.visibility.as_str().to_owned()),
             ("deployed", deployed(f)),
-            ("memory", limit(&l["memory_bytes"], bytes)),
-            ("wall time", limit(&l["wall_ms"], |n| format!("{n} ms"))),
-            ("fuel", limit(&l["fuel"], |n| n.to_string())),
-            ("max output", limit(&l["max_output_bytes"], bytes)),
-            ("host budget", limit(&l["host_budget_bytes"], bytes)),
-            ("rate", rate_limit(&f["rate_limit"])),
-            ("concurrency", f["max_concurrency"].as_u64().map_or_else(|| "none".to_owned(), |n| n.to_string())),
-            (
-                "egress",
-                f["egress_allow"].as_array().map_or("none".to_owned(), |a| {
-                    if a.is_empty() { "none".to_owned() } else { a.iter().map(cell).collect::<Vec<_>>().join(", ") }
-                }),
-            ),
-            ("created", output::time(&f["created_at"])),
+            ("memory", limit(l.memory_bytes, bytes)),
+            ("wall time", limit(l.wall_ms, |n| format!("{n} ms"))),
+            ("fuel", limit(l.fuel, |n| n.to_string())),
+            ("max output", limit(l.max_output_bytes, bytes)),
+            ("host budget", limit(l.host_budget_bytes, bytes)),
+            ("rate", rate_limit(f.rate_limit)),
+            ("concurrency", f.max_concurrency.map_or_else(|| "none".to_owned(), |n| n.to_string())),
+            ("egress", if f.egress_allow.is_empty() { "none".to_owned() } else { f.egress_allow.join(", ") }),
+            ("created", output::time(&f.created_at)),
         ],
     );
 }
@@ -115,8 +110,11 @@ impl Fn {
         match self {
             Fn::Create { name, private } => {
                 check_name(&name)?;
-                let body = json!({"name": name, "visibility": if private { "private" } else { "public" }});
-                let f = client.json(Method::POST, "/functions", &body).await.map_err(|e| match e {
+                let body = NewFunction {
+                    name: name.clone(),
+                    visibility: if private { Visibility::Private } else { Visibility::Public },
+                };
+                let f: Function = client.call(Method::POST, "/functions", &body).await.map_err(|e| match e {
                     CliError::Remote { status: 409, .. } => e.hint(format!("see it with `olinctl fn show {name}`")),
                     e => e,
                 })?;
@@ -127,34 +125,17 @@ impl Fn {
                 }
             }
             Fn::List { limit } => {
-                let mut items = Vec::new();
-                let mut after: Option<String> = None;
-                while items.len() < limit as usize {
-                    let mut q = vec![("limit", (limit as usize - items.len()).min(100).to_string())];
-                    if let Some(a) = &after {
-                        q.push(("after", a.clone()));
-                    }
-                    let page = client.get("/functions", &q).await?;
-                    items.extend(page["items"].as_array().cloned().unwrap_or_default());
-                    match page["next"].as_str() {
-                        Some(n) => after = Some(n.to_owned()),
-                        None => break,
-                    }
-                }
+                let items = client.all::<FunctionList>("/functions", limit as usize).await?;
                 let mut t = Table::new(&["name", "deployed", "calls 1h", "visibility", "url"]);
                 for f in &items {
-                    t.row(vec![cell(&f["name"]), deployed(f), last_hour(f), cell(&f["visibility"]), cell(&f["url"])]);
+                    let visibility = f.visibility.as_str().to_owned();
+                    t.row(vec![f.name.clone(), deployed(f), last_hour(f), visibility, f.url.clone()]);
                 }
-                output::listing(
-                    g.output,
-                    &Value::Array(items),
-                    t,
-                    "No functions yet: create one with `olinctl fn create NAME`.",
-                );
+                output::listing(g.output, &items, t, "No functions yet: create one with `olinctl fn create NAME`.");
             }
             Fn::Show { name } => {
                 check_name(&name)?;
-                let f = client.get(&format!("/functions/{name}"), &[]).await.map_err(known_function(&name))?;
+                let f: Function = client.get(&format!("/functions/{name}")).await.map_err(known_function(&name))?;
                 show(g, &f);
             }
             Fn::Delete { name, yes } => {

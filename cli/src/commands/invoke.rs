@@ -70,8 +70,9 @@ impl Invoke {
         let base = match &self.gateway {
             Some(gw) => format!("{}/f/{name}", gw.trim_end_matches('/')),
             None => {
-                let f = client.get(&format!("/functions/{name}"), &[]).await.map_err(known_function(name))?;
-                output::cell(&f["url"])
+                let f: olin_api::Function =
+                    client.get(&format!("/functions/{name}")).await.map_err(known_function(name))?;
+                f.url
             }
         };
         let path = if self.path.starts_with('/') { self.path.clone() } else { format!("/{}", self.path) };

@@ -1,11 +1,11 @@
 //! `olinctl keys create|list|revoke`: invoke keys of private functions.
 
+use olin_api::{InvokeKey, InvokeKeyList, NewKey};
 use reqwest::Method;
-use serde_json::json;
 
 use super::{check_name, known_function, on_not_found};
 use crate::error::Result;
-use crate::output::{self, Table, cell};
+use crate::output::{self, Table};
 use crate::session::Global;
 
 /// `olinctl keys`.
@@ -44,32 +44,32 @@ impl Keys {
         match self {
             Keys::Create { function, name } => {
                 check_name(&function)?;
-                let k = client
-                    .json(Method::POST, &format!("/functions/{function}/keys"), &json!({"name": name}))
+                let k: InvokeKey = client
+                    .call(Method::POST, &format!("/functions/{function}/keys"), &NewKey { name })
                     .await
                     .map_err(known_function(&function))?;
                 match g.output {
                     output::Format::Json => output::print_json(&k),
                     output::Format::Table => {
-                        eprintln!("Created key {} for {function}; it is shown only now:", cell(&k["id"]));
-                        output::print(&format!("{}\n", cell(&k["key"])));
+                        eprintln!("Created key {} for {function}; it is shown only now:", k.id);
+                        output::print(&format!("{}\n", output::opt(k.key.as_deref())));
                         eprintln!("Callers send it as `Olin-Invoke-Key: <key>` (or `olinctl invoke --key`).");
                     }
                 }
             }
             Keys::List { function } => {
                 check_name(&function)?;
-                let list =
-                    client.get(&format!("/functions/{function}/keys"), &[]).await.map_err(known_function(&function))?;
-                let items = list["items"].clone();
+                let list: InvokeKeyList =
+                    client.get(&format!("/functions/{function}/keys")).await.map_err(known_function(&function))?;
+                let items = list.items;
                 let mut t = Table::new(&["id", "name", "prefix", "created", "revoked"]);
-                for k in items.as_array().into_iter().flatten() {
+                for k in &items {
                     t.row(vec![
-                        cell(&k["id"]),
-                        cell(&k["name"]),
-                        format!("{}...", cell(&k["prefix"])),
-                        output::time(&k["created_at"]),
-                        output::time(&k["revoked_at"]),
+                        k.id.clone(),
+                        k.name.clone(),
+                        format!("{}...", k.prefix),
+                        output::time(&k.created_at),
+                        output::time_opt(k.revoked_at.as_ref()),
                     ]);
                 }
                 output::listing(g.output, &items, t, &format!("{function} has no invoke keys."));

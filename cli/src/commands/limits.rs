@@ -1,8 +1,8 @@
 //! `olinctl limits set|show`: a function's per-call limits, and its rate
 //! and concurrency limits, within the server's maxima.
 
+use olin_api::{Function, FunctionPatch, LimitsPatch, RatePatch};
 use reqwest::Method;
-use serde_json::{Map, Value, json};
 
 use super::{check_name, known_function};
 use crate::error::{CliError, Result};
@@ -60,48 +60,39 @@ impl Limits {
         match self {
             Limits::Set { function, memory, wall, fuel, max_output, host_budget, rate, burst, concurrency } => {
                 check_name(&function)?;
-                let mut limits = Map::new();
-                if let Some(m) = memory {
-                    limits.insert("memory_bytes".into(), json!(m));
-                }
-                if let Some(w) = wall {
-                    limits.insert("wall_ms".into(), json!(w.as_millis() as u64));
-                }
-                if let Some(f) = fuel {
-                    limits.insert("fuel".into(), json!(f));
-                }
-                if let Some(o) = max_output {
-                    limits.insert("max_output_bytes".into(), json!(o));
-                }
-                if let Some(h) = host_budget {
-                    limits.insert("host_budget_bytes".into(), json!(h));
-                }
-                let mut body = Map::new();
-                if !limits.is_empty() {
-                    body.insert("limits".into(), Value::Object(limits));
-                }
-                if let Some(r) = rate {
-                    body.insert("rate_limit".into(), json!({"per_second": r, "burst": burst}));
-                }
-                if let Some(c) = concurrency {
-                    body.insert("max_concurrency".into(), json!(c));
-                }
-                if body.is_empty() {
+                let limits = LimitsPatch {
+                    fuel,
+                    memory_bytes: memory,
+                    wall_ms: wall.map(|w| w.as_millis() as u64),
+                    max_output_bytes: max_output,
+                    host_budget_bytes: host_budget,
+                };
+                let any_limit = [limits.fuel, limits.memory_bytes, limits.wall_ms, limits.max_output_bytes]
+                    .into_iter()
+                    .chain([limits.host_budget_bytes])
+                    .any(|v| v.is_some());
+                let body = FunctionPatch {
+                    limits: any_limit.then_some(limits),
+                    rate_limit: rate.map(|per_second| RatePatch { per_second, burst }),
+                    max_concurrency: concurrency,
+                    ..FunctionPatch::default()
+                };
+                if !any_limit && rate.is_none() && concurrency.is_none() {
                     return Err(CliError::usage(
                         "nothing to set",
                         "pass one or more of --memory, --wall, --fuel, --max-output, --host-budget, --rate, --concurrency",
                     ));
                 }
-                let body = Value::Object(body);
-                let f = client
-                    .json(Method::PATCH, &format!("/functions/{function}"), &body)
+                let f: Function = client
+                    .call(Method::PATCH, &format!("/functions/{function}"), &body)
                     .await
                     .map_err(known_function(&function))?;
                 super::functions::show(g, &f);
             }
             Limits::Show { function } => {
                 check_name(&function)?;
-                let f = client.get(&format!("/functions/{function}"), &[]).await.map_err(known_function(&function))?;
+                let f: Function =
+                    client.get(&format!("/functions/{function}")).await.map_err(known_function(&function))?;
                 super::functions::show(g, &f);
             }
         }

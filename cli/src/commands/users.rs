@@ -1,11 +1,11 @@
 //! `olinctl users list|quota` (admins): accounts and their monthly quotas.
 
+use olin_api::{QuotaPatch, User, UserList, UserPatch};
 use reqwest::Method;
-use serde_json::{Map, Value, json};
 
 use super::on_not_found;
 use crate::error::{CliError, Result};
-use crate::output::{self, Table, cell};
+use crate::output::{self, Table};
 use crate::session::Global;
 
 /// `olinctl users`.
@@ -30,8 +30,8 @@ pub enum Users {
 }
 
 /// `1000`, or `none`.
-fn quota(v: &Value) -> String {
-    v.as_u64().map_or_else(|| "none".to_owned(), |n| n.to_string())
+fn quota(v: Option<i64>) -> String {
+    v.map_or_else(|| "none".to_owned(), |n| n.to_string())
 }
 
 impl Users {
@@ -45,45 +45,26 @@ impl Users {
         match self {
             Users::List => {
                 // Every page: an admin wants the whole list.
-                let (mut all, mut after) = (Vec::new(), None::<String>);
-                loop {
-                    let mut q = vec![("limit", "200".to_owned())];
-                    q.extend(after.take().map(|a| ("after", a)));
-                    let page = client.get("/users", &q).await?;
-                    all.extend(page["items"].as_array().into_iter().flatten().cloned());
-                    match page["next"].as_str() {
-                        Some(next) => after = Some(next.to_owned()),
-                        None => break,
-                    }
-                }
-                let items = Value::Array(all);
+                let items = client.all::<UserList>("/users", usize::MAX).await?;
                 let mut t = Table::new(&["username", "role", "calls/month", "fuel/month", "created"]);
-                for u in items.as_array().into_iter().flatten() {
+                for u in &items {
                     t.row(vec![
-                        cell(&u["username"]),
-                        cell(&u["role"]),
-                        quota(&u["quota"]["calls_per_month"]),
-                        quota(&u["quota"]["fuel_per_month"]),
-                        output::time(&u["created_at"]),
+                        u.username.clone(),
+                        u.role.as_str().to_owned(),
+                        quota(u.quota.calls_per_month),
+                        quota(u.quota.fuel_per_month),
+                        output::time(&u.created_at),
                     ]);
                 }
                 output::listing(g.output, &items, t, "No users.");
             }
             Users::Quota { username, calls, fuel } => {
-                let mut q = Map::new();
-                if let Some(c) = calls {
-                    q.insert("calls_per_month".into(), json!(c));
-                }
-                if let Some(f) = fuel {
-                    q.insert("fuel_per_month".into(), json!(f));
-                }
-                if q.is_empty() {
+                if calls.is_none() && fuel.is_none() {
                     return Err(CliError::usage("nothing to set", "pass --calls and/or --fuel (0 removes a quota)"));
                 }
-                let u = client
-                    .json(Method::PATCH, &format!("/users/{username}"), &json!({"quota": Value::Object(q)}))
-                    .await
-                    .map_err(on_not_found(
+                let patch = UserPatch { quota: Some(QuotaPatch { calls_per_month: calls, fuel_per_month: fuel }) };
+                let u: User =
+                    client.call(Method::PATCH, &format!("/users/{username}"), &patch).await.map_err(on_not_found(
                         format!("there is no user named {username:?}"),
                         "list them with `olinctl users list`".to_owned(),
                     ))?;
@@ -91,9 +72,9 @@ impl Users {
                     g.output,
                     &u,
                     &[
-                        ("username", cell(&u["username"])),
-                        ("calls/month", quota(&u["quota"]["calls_per_month"])),
-                        ("fuel/month", quota(&u["quota"]["fuel_per_month"])),
+                        ("username", u.username.clone()),
+                        ("calls/month", quota(u.quota.calls_per_month)),
+                        ("fuel/month", quota(u.quota.fuel_per_month)),
                     ],
                 );
             }

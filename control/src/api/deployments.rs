@@ -4,45 +4,18 @@
 //! rollback re-points to an earlier version in one call. The history is
 //! every deployment row, newest first.
 
+use olin_api::{Deployment, DeploymentKind, DeploymentList, NewDeployment, Rollback};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
-use warp::Reply as _;
-use warp::http::StatusCode;
+use serde_json::json;
 use warp::reply::Response;
 
 use super::functions::owned_from;
-use super::{Api, Request, audit, new_id};
+use super::{Api, Request, audit, created, new_id, ok};
 use crate::entity::{deployments, function_env, functions, invoke_keys, versions};
 use crate::error::ApiError;
 use olin_proto::v1::{Abi, EnvVar, Limits, RouteRecord, RouteTarget, Visibility};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Canary {
-    /// The version receiving `percent` of the calls.
-    version: i32,
-    percent: i32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewDeployment {
-    /// The version number to deploy.
-    version: i32,
-    /// Optionally, a second version taking a share of the traffic.
-    #[serde(default, deserialize_with = "super::object")]
-    canary: Option<Canary>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Rollback {
-    /// The version to return to; default: the one deployed before the current.
-    version: Option<i32>,
-}
 
 async fn version_numbered(api: &Api, function_id: &str, number: i32) -> Result<versions::Model, ApiError> {
     versions::Entity::find()
@@ -56,9 +29,16 @@ async fn version_numbered(api: &Api, function_id: &str, number: i32) -> Result<v
         })
 }
 
-fn deployment_json(d: &deployments::Model, version: i32, canary: Option<i32>) -> Value {
-    json!({"id": d.id, "version": version, "canary_version": canary, "canary_percent": d.canary_percent,
-        "active": d.active, "kind": d.kind, "created_at": d.created_at})
+fn deployment_json(d: &deployments::Model, version: i32, canary_version: Option<i32>) -> Deployment {
+    Deployment {
+        id: d.id.clone(),
+        version,
+        canary_version,
+        canary_percent: d.canary_percent,
+        active: d.active,
+        kind: DeploymentKind::from_stored(&d.kind),
+        created_at: d.created_at,
+    }
 }
 
 /// Makes `new` the function's one active deployment (in one transaction),
@@ -67,7 +47,7 @@ async fn activate(
     api: &Api,
     f: &functions::Model,
     user_id: &str,
-    kind: &str,
+    kind: DeploymentKind,
     version: &versions::Model,
     canary: Option<(&versions::Model, i32)>,
 ) -> Result<deployments::Model, ApiError> {
@@ -85,7 +65,7 @@ async fn activate(
         canary_version_id: Set(canary.map(|(v, _)| v.id.clone())),
         canary_percent: Set(canary.map_or(0, |(_, p)| p)),
         active: Set(true),
-        kind: Set(kind.to_owned()),
+        kind: Set(kind.as_str().to_owned()),
         created_by: Set(Some(user_id.to_owned())),
         ..Default::default()
     }
@@ -241,6 +221,9 @@ pub(crate) async fn route_record(
 
 /// `POST /v1/functions/{name}/deployments`: deploy a version (optionally
 /// with a canary share for a second one).
+#[utoipa::path(post, path = "/v1/functions/{name}/deployments",
+    summary = "Deploy a version, optionally with a canary share for a second",
+    request_body = NewDeployment, responses((status = 201, body = Deployment)))]
 pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     let new: NewDeployment = req.json()?;
@@ -257,15 +240,22 @@ pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result
         }
         None => None,
     };
-    let d = activate(api, &f, &caller.user.id, "deploy", &version, canary.as_ref().map(|(v, p)| (v, *p))).await?;
-    audit(api, Some(&caller.user.id), "deploy", &f.name,
-        json!({"deployment": d.id, "version": version.number, "canary": new.canary.as_ref().map(|c| json!({"version": c.version, "percent": c.percent}))}))
+    let d = activate(api, &f, &caller.user.id, DeploymentKind::Deploy, &version, canary.as_ref().map(|(v, p)| (v, *p)))
+        .await?;
+    audit(
+        api,
+        Some(&caller.user.id),
+        "deploy",
+        &f.name,
+        json!({"deployment": d.id, "version": version.number, "canary": new.canary}),
+    )
     .await;
-    let body = deployment_json(&d, version.number, canary.map(|(v, _)| v.number));
-    Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())
+    created(&deployment_json(&d, version.number, canary.map(|(v, _)| v.number)))
 }
 
 /// `GET /v1/functions/{name}/deployments`: the history, newest first.
+#[utoipa::path(get, path = "/v1/functions/{name}/deployments", summary = "Deployment history, newest first",
+    responses((status = 200, body = DeploymentList)))]
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
     let rows = deployments::Entity::find()
@@ -281,18 +271,21 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
         .into_iter()
         .map(|v| (v.id, v.number))
         .collect();
-    let items: Vec<Value> = rows
+    let items = rows
         .iter()
         .map(|d| {
             let n = numbers.get(&d.version_id).copied().unwrap_or(0);
             deployment_json(d, n, d.canary_version_id.as_ref().and_then(|c| numbers.get(c).copied()))
         })
         .collect();
-    Ok(warp::reply::json(&json!({"items": items})).into_response())
+    ok(&DeploymentList::all(items))
 }
 
 /// `POST /v1/functions/{name}/rollback`: back to `version`, or to the
 /// version deployed before the current one.
+#[utoipa::path(post, path = "/v1/functions/{name}/rollback",
+    summary = "Re-point to an earlier version (default: the previous one)",
+    request_body(content = Option<Rollback>), responses((status = 201, body = Deployment)))]
 pub(super) async fn rollback(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     let body: Rollback = if req.body.is_empty() { Rollback::default() } else { req.json()? };
@@ -316,8 +309,7 @@ pub(super) async fn rollback(api: &Api, params: &[String], req: Request) -> Resu
                 .ok_or_else(|| ApiError::conflict("the earlier version is gone"))?
         }
     };
-    let d = activate(api, &f, &caller.user.id, "rollback", &target, None).await?;
+    let d = activate(api, &f, &caller.user.id, DeploymentKind::Rollback, &target, None).await?;
     audit(api, Some(&caller.user.id), "rollback", &f.name, json!({"deployment": d.id, "version": target.number})).await;
-    Ok(warp::reply::with_status(warp::reply::json(&deployment_json(&d, target.number, None)), StatusCode::CREATED)
-        .into_response())
+    created(&deployment_json(&d, target.number, None))
 }

@@ -4,18 +4,16 @@
 //! sealed under the platform's key (`olin_proto::sealed`): only the worker
 //! opens it, just before a run.
 
+use olin_api::{EnvList, EnvValue, SetEnv};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use serde::Deserialize;
 use serde_json::json;
-use warp::Reply as _;
-use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::deployments::publish_route;
 use super::functions::owned_from;
-use super::{Api, Request, audit, new_id};
+use super::{Api, Request, audit, new_id, no_content, ok};
 use crate::entity::{function_env, functions};
 use crate::error::{ApiError, Code};
 
@@ -65,15 +63,9 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetValue {
-    value: String,
-    #[serde(default)]
-    secret: bool,
-}
-
 /// `GET /v1/functions/{name}/env`.
+#[utoipa::path(get, path = "/v1/functions/{name}/env", summary = "Environment values (secrets as null)",
+    responses((status = 200, body = EnvList)))]
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
     let rows = function_env::Entity::find()
@@ -81,22 +73,26 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
         .order_by_asc(function_env::Column::Name)
         .all(&api.db)
         .await?;
-    let items: Vec<_> = rows
-        .iter()
-        .map(|e| {
-            json!({"name": e.name, "value": (!e.secret).then_some(&e.value), "secret": e.secret,
-            "updated_at": e.updated_at})
+    let items = rows
+        .into_iter()
+        .map(|e| EnvValue {
+            value: (!e.secret).then_some(e.value),
+            name: e.name,
+            secret: e.secret,
+            updated_at: e.updated_at,
         })
         .collect();
-    Ok(warp::reply::json(&json!({"items": items})).into_response())
+    ok(&EnvList::all(items))
 }
 
 /// `PUT /v1/functions/{name}/env/{var}`: sets one value.
+#[utoipa::path(put, path = "/v1/functions/{name}/env/{var}", summary = "Set an environment value",
+    request_body = SetEnv, responses((status = 204)))]
 pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     let name = params.get(1).cloned().unwrap_or_default();
     check_name(&name)?;
-    let body: SetValue = req.json()?;
+    let body: SetEnv = req.json()?;
     if body.value.chars().count() > MAX_VALUE_CHARS || body.value.contains('\0') {
         return Err(ApiError::unprocessable(format!("values are at most {MAX_VALUE_CHARS} characters, without NUL")));
     }
@@ -148,10 +144,12 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
     }
     publish_route(api, &f).await?;
     audit(api, Some(&caller.user.id), "env_set", &f.name, json!({"name": name, "secret": body.secret})).await;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
 /// `DELETE /v1/functions/{name}/env/{var}`.
+#[utoipa::path(delete, path = "/v1/functions/{name}/env/{var}", summary = "Unset an environment value",
+    responses((status = 204)))]
 pub(super) async fn unset(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     let name = params.get(1).cloned().unwrap_or_default();
@@ -164,7 +162,7 @@ pub(super) async fn unset(api: &Api, params: &[String], req: Request) -> Result<
     row.delete(&api.db).await?;
     publish_route(api, &f).await?;
     audit(api, Some(&caller.user.id), "env_unset", &f.name, json!({"name": name})).await;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
 /// What [`reseal`] did.

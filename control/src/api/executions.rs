@@ -3,34 +3,18 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use warp::Reply as _;
+use std::collections::BTreeMap;
+
+use olin_api::{
+    Execution, ExecutionFilter, ExecutionList, ExecutionUsage, Percentiles, SeriesPoint, SeriesQuery, Usage,
+    UsageSeries, Window,
+};
 use warp::reply::Response;
 
 use super::functions::owned_from;
-use super::{Api, Request};
+use super::{Api, Request, next_cursor, ok};
 use crate::entity::executions;
 use crate::error::ApiError;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Filter {
-    /// `OK`, `GUEST_ERROR`, `TIMEOUT`, ...
-    outcome: Option<String>,
-    /// RFC 3339 lower bound of `started_at` (inclusive).
-    since: Option<String>,
-    /// RFC 3339 upper bound of `started_at` (exclusive).
-    until: Option<String>,
-    #[serde(default = "default_limit")]
-    limit: u64,
-    /// Cursor: the last invocation id of the previous page.
-    after: Option<String>,
-}
-
-fn default_limit() -> u64 {
-    50
-}
 
 fn instant(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     v.map(|s| {
@@ -58,23 +42,41 @@ pub(super) fn started_within(
     }
 }
 
-fn execution_json(e: &executions::Model) -> Value {
-    json!({
-        "invocation_id": e.invocation_id, "function": e.function_name, "deployment_id": e.deployment_id,
-        "module_sha256": e.module_sha256, "outcome": e.outcome, "status": e.status, "exit_code": e.exit_code,
-        "usage": {"wall_us": e.wall_us, "fuel": e.fuel, "peak_memory_bytes": e.peak_memory_bytes,
-            "bytes_in": e.bytes_in, "bytes_out": e.bytes_out},
-        "stderr_tail": String::from_utf8_lossy(&e.stderr_tail), "error": e.error, "worker_id": e.worker_id,
-        "method": e.method, "path": e.path, "async": e.is_async,
-        "headers": serde_json::from_str::<Value>(&e.response_headers).unwrap_or_else(|_| json!([])),
-        "started_at": e.started_at, "finished_at": e.finished_at,
-    })
+fn execution_json(e: executions::Model) -> Execution {
+    Execution {
+        usage: ExecutionUsage {
+            wall_us: e.wall_us,
+            fuel: e.fuel,
+            peak_memory_bytes: e.peak_memory_bytes,
+            bytes_in: e.bytes_in,
+            bytes_out: e.bytes_out,
+        },
+        stderr_tail: String::from_utf8_lossy(&e.stderr_tail).into_owned(),
+        headers: serde_json::from_str(&e.response_headers).unwrap_or_default(),
+        invocation_id: e.invocation_id,
+        function: e.function_name,
+        deployment_id: e.deployment_id,
+        module_sha256: e.module_sha256,
+        outcome: e.outcome,
+        status: e.status,
+        exit_code: e.exit_code,
+        error: e.error,
+        worker_id: e.worker_id,
+        method: e.method,
+        path: e.path,
+        is_async: e.is_async,
+        started_at: e.started_at,
+        finished_at: e.finished_at,
+    }
 }
 
 /// `GET /v1/functions/{name}/executions`: newest first.
+#[utoipa::path(get, path = "/v1/functions/{name}/executions",
+    summary = "Executions, newest first; filters outcome, since, until; paging limit, after",
+    params(ExecutionFilter), responses((status = 200, body = ExecutionList)))]
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
-    let q: Filter = req.query()?;
+    let q: ExecutionFilter = req.query()?;
     if !(1..=500).contains(&q.limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 500"));
     }
@@ -89,12 +91,13 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
         find = find.filter(executions::Column::InvocationId.lt(after));
     }
     let rows = find.limit(q.limit).all(&api.db).await?;
-    let next = (rows.len() as u64 == q.limit).then(|| rows.last().map(|e| e.invocation_id.clone())).flatten();
-    let items: Vec<_> = rows.iter().map(execution_json).collect();
-    Ok(warp::reply::json(&json!({"items": items, "next": next})).into_response())
+    let next = next_cursor(rows.len(), q.limit, rows.last().map(|e| e.invocation_id.clone()));
+    ok(&ExecutionList { items: rows.into_iter().map(execution_json).collect(), next })
 }
 
 /// `GET /v1/executions/{id}`: one invocation of the caller's.
+#[utoipa::path(get, path = "/v1/executions/{id}", summary = "One invocation by id",
+    responses((status = 200, body = Execution)))]
 pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let id = params.first().map(String::as_str).unwrap_or_default();
@@ -103,14 +106,7 @@ pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<R
         .await?
         .filter(|e| e.owner_id.as_deref() == Some(caller.user.id.as_str()))
         .ok_or_else(|| ApiError::not_found("execution", id))?;
-    Ok(warp::reply::json(&execution_json(&row)).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Window {
-    since: Option<String>,
-    until: Option<String>,
+    ok(&execution_json(row))
 }
 
 /// Usage of the executions `find` selects: calls, errors by outcome, wall
@@ -120,7 +116,7 @@ async fn usage(
     find: sea_orm::Select<executions::Entity>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
-) -> Result<Value, ApiError> {
+) -> Result<Usage, ApiError> {
     let rows: Vec<(String, i64, i64, i64, i64)> = started_within(find, since, until)
         .select_only()
         .column(executions::Column::Outcome)
@@ -131,13 +127,12 @@ async fn usage(
         .into_tuple()
         .all(&api.db)
         .await?;
-    let mut by_outcome = serde_json::Map::new();
+    let mut by_outcome = BTreeMap::<String, u64>::new();
     let mut walls: Vec<i64> = Vec::with_capacity(rows.len());
     let (mut fuel, mut bytes_in, mut bytes_out) = (0i64, 0i64, 0i64);
     for (outcome, wall, f, bin, bout) in &rows {
         if outcome != "OK" {
-            let n = by_outcome.get(outcome).and_then(Value::as_u64).unwrap_or(0);
-            by_outcome.insert(outcome.clone(), json!(n + 1));
+            *by_outcome.entry(outcome.clone()).or_default() += 1;
         }
         walls.push(*wall);
         fuel = fuel.saturating_add(*f);
@@ -145,44 +140,43 @@ async fn usage(
         bytes_out = bytes_out.saturating_add(*bout);
     }
     walls.sort_unstable();
-    let pct = |p: f64| percentile(&walls, p);
-    let errors: u64 = by_outcome.values().filter_map(Value::as_u64).sum();
-    Ok(json!({
-        "since": since, "until": until, "calls": rows.len(), "errors": errors, "errors_by_outcome": by_outcome,
-        "wall_us": {"p50": pct(0.5), "p99": pct(0.99)}, "fuel": fuel, "bytes_in": bytes_in, "bytes_out": bytes_out,
-    }))
+    Ok(Usage {
+        function: None,
+        user: None,
+        since,
+        until,
+        calls: rows.len() as u64,
+        errors: by_outcome.values().sum(),
+        errors_by_outcome: by_outcome,
+        wall_us: percentiles(&walls),
+        fuel,
+        bytes_in,
+        bytes_out,
+        quota: None,
+    })
 }
 
 /// `GET /v1/functions/{name}/usage?since=&until=`.
+#[utoipa::path(get, path = "/v1/functions/{name}/usage", summary = "Usage of a function over since..until",
+    params(Window), responses((status = 200, body = Usage)))]
 pub(super) async fn function_usage(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
     let w: Window = req.query()?;
     let (since, until) = (instant("since", w.since.as_deref())?, instant("until", w.until.as_deref())?);
     let find = executions::Entity::find().filter(executions::Column::FunctionId.eq(&f.id));
-    let mut body = usage(api, find, since, until).await?;
-    body["function"] = json!(f.name);
-    Ok(warp::reply::json(&body).into_response())
+    ok(&Usage { function: Some(f.name), ..usage(api, find, since, until).await? })
 }
 
 /// `GET /v1/usage?since=&until=`: all of the caller's functions.
+#[utoipa::path(get, path = "/v1/usage", summary = "Usage of all your functions over since..until",
+    params(Window), responses((status = 200, body = Usage)))]
 pub(super) async fn user_usage(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let w: Window = req.query()?;
     let (since, until) = (instant("since", w.since.as_deref())?, instant("until", w.until.as_deref())?);
     let find = executions::Entity::find().filter(executions::Column::OwnerId.eq(&caller.user.id));
-    let mut body = usage(api, find, since, until).await?;
-    body["user"] = json!(caller.user.username);
-    body["quota"] = crate::quota::standing(&api.db, &caller.user).await?.json();
-    Ok(warp::reply::json(&body).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SeriesQuery {
-    since: Option<String>,
-    until: Option<String>,
-    /// Number of equal time buckets (default 48, at most 500).
-    buckets: Option<u32>,
+    let quota = crate::quota::standing(&api.db, &caller.user).await?.shown();
+    ok(&Usage { user: Some(caller.user.username.clone()), quota: Some(quota), ..usage(api, find, since, until).await? })
 }
 
 /// One bucket of a series: `[start, end)` with the usage of its calls.
@@ -190,7 +184,7 @@ struct SeriesQuery {
 struct Bucket {
     calls: u64,
     errors: u64,
-    by_outcome: std::collections::BTreeMap<String, u64>,
+    by_outcome: BTreeMap<String, u64>,
     walls: Vec<i64>,
     fuel: i64,
 }
@@ -201,8 +195,16 @@ fn percentile(walls: &[i64], p: f64) -> Option<i64> {
     walls.get(((last as f64) * p).round() as usize).copied()
 }
 
+/// The median and 99th percentile of sorted `walls`.
+fn percentiles(walls: &[i64]) -> Percentiles {
+    Percentiles { p50: percentile(walls, 0.5), p99: percentile(walls, 0.99) }
+}
+
 /// `GET /v1/functions/{name}/usage/series?since=&until=&buckets=`: usage over
 /// time in equal buckets (default: the last 24 hours in 48), for charts.
+#[utoipa::path(get, path = "/v1/functions/{name}/usage/series",
+    summary = "Usage of a function over time in equal buckets (since, until: default the last 24 hours; buckets: default 48)",
+    params(SeriesQuery), responses((status = 200, body = UsageSeries)))]
 pub(super) async fn function_series(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
     let q: SeriesQuery = req.query()?;
@@ -215,10 +217,7 @@ pub(super) async fn function_series(api: &Api, params: &[String], req: Request) 
     let span_ms = (until - since).num_milliseconds();
     if span_ms <= 0 {
         // An empty window holds no calls.
-        return Ok(warp::reply::json(&json!({
-            "function": f.name, "since": since, "until": until, "step_seconds": 0.0, "points": [],
-        }))
-        .into_response());
+        return ok(&UsageSeries { function: f.name, since, until, step_seconds: 0.0, points: Vec::new() });
     }
     let find = executions::Entity::find().filter(executions::Column::FunctionId.eq(&f.id));
     let rows: Vec<(String, i64, i64, DateTime<Utc>)> = started_within(find, Some(since), Some(until))
@@ -243,20 +242,20 @@ pub(super) async fn function_series(api: &Api, params: &[String], req: Request) 
         b.walls.push(wall);
         b.fuel = b.fuel.saturating_add(fuel);
     }
-    let points: Vec<Value> = buckets
+    let points = buckets
         .into_iter()
         .enumerate()
         .map(|(i, mut b)| {
             b.walls.sort_unstable();
-            let start = since + chrono::Duration::milliseconds(step_ms * i as i64);
-            json!({
-                "start": start, "calls": b.calls, "errors": b.errors, "errors_by_outcome": b.by_outcome,
-                "wall_us": {"p50": percentile(&b.walls, 0.5), "p99": percentile(&b.walls, 0.99)}, "fuel": b.fuel,
-            })
+            SeriesPoint {
+                start: since + chrono::Duration::milliseconds(step_ms * i as i64),
+                calls: b.calls,
+                errors: b.errors,
+                errors_by_outcome: b.by_outcome,
+                wall_us: percentiles(&b.walls),
+                fuel: b.fuel,
+            }
         })
         .collect();
-    Ok(warp::reply::json(&json!({
-        "function": f.name, "since": since, "until": until, "step_seconds": step_ms as f64 / 1000.0, "points": points,
-    }))
-    .into_response())
+    ok(&UsageSeries { function: f.name, since, until, step_seconds: step_ms as f64 / 1000.0, points })
 }

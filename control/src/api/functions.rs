@@ -1,32 +1,18 @@
 //! Functions: a DNS-label name (it becomes a host name in gateway host
 //! routing), an owner, a visibility. Another user's function is a 404.
 
+use olin_api::{ActiveDeployment, Function, FunctionList, FunctionPatch, LastHour, Limits, NewFunction};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use warp::Reply as _;
-use warp::http::StatusCode;
+use serde_json::json;
 use warp::reply::Response;
 
 use std::collections::HashMap;
 
-use super::{Api, Page, Request, audit, new_id};
+use super::{Api, Request, audit, created, new_id, next_cursor, no_content, ok};
 use crate::auth::Caller;
 use crate::entity::{deployments, executions, functions, versions};
 use crate::error::ApiError;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewFunction {
-    name: String,
-    #[serde(default = "default_visibility")]
-    visibility: String,
-}
-
-fn default_visibility() -> String {
-    "public".to_owned()
-}
 
 /// The caller's function `name`, or 404 (also for another user's).
 pub(super) async fn owned(api: &Api, caller: &Caller, name: &str) -> Result<functions::Model, ApiError> {
@@ -50,9 +36,9 @@ pub(super) async fn owned_from(
     Ok((caller, f))
 }
 
-/// The active deployment of each of `fs` (two queries whatever their number):
-/// `{"id", "version", "canary_version", "canary_percent"}` by function id.
-async fn active_deployments(api: &Api, fs: &[functions::Model]) -> Result<HashMap<String, Value>, ApiError> {
+/// The active deployment of each of `fs` (two queries whatever their number),
+/// by function id.
+async fn active_deployments(api: &Api, fs: &[functions::Model]) -> Result<HashMap<String, ActiveDeployment>, ApiError> {
     let ids: Vec<&str> = fs.iter().map(|f| f.id.as_str()).collect();
     let active = deployments::Entity::find()
         .filter(deployments::Column::FunctionId.is_in(ids.clone()))
@@ -69,9 +55,13 @@ async fn active_deployments(api: &Api, fs: &[functions::Model]) -> Result<HashMa
     Ok(active
         .into_iter()
         .map(|d| {
-            let canary = d.canary_version_id.as_ref().and_then(|c| numbers.get(c));
-            let body = json!({"id": d.id, "version": numbers.get(&d.version_id), "canary_version": canary,
-                "canary_percent": canary.map(|_| d.canary_percent)});
+            let canary = d.canary_version_id.as_ref().and_then(|c| numbers.get(c)).copied();
+            let body = ActiveDeployment {
+                version: numbers.get(&d.version_id).copied().unwrap_or(0),
+                canary_version: canary,
+                canary_percent: canary.map(|_| d.canary_percent),
+                id: d.id,
+            };
             (d.function_id, body)
         })
         .collect())
@@ -102,41 +92,53 @@ async fn recent_calls(api: &Api, fs: &[functions::Model]) -> Result<HashMap<Stri
 
 /// `fs` as the API shows them, each with its active deployment (or null)
 /// and its calls in the last hour.
-pub(super) async fn functions_json(api: &Api, fs: &[functions::Model]) -> Result<Vec<Value>, ApiError> {
+pub(super) async fn functions_json(api: &Api, fs: &[functions::Model]) -> Result<Vec<Function>, ApiError> {
     let mut active = active_deployments(api, fs).await?;
     let recent = recent_calls(api, fs).await?;
     Ok(fs
         .iter()
         .map(|f| {
-            let mut body = function_json(api, f);
-            body["deployment"] = active.remove(&f.id).unwrap_or(Value::Null);
             let (calls, errors) = recent.get(&f.id).copied().unwrap_or_default();
-            body["last_hour"] = json!({"calls": calls, "errors": errors});
-            body
+            function(api, f, active.remove(&f.id), LastHour { calls, errors })
         })
         .collect())
 }
 
 /// One function as the API shows it, with its active deployment.
-async fn one_function_json(api: &Api, f: &functions::Model) -> Result<Value, ApiError> {
-    Ok(functions_json(api, std::slice::from_ref(f)).await?.pop().unwrap_or(Value::Null))
+async fn one_function(api: &Api, f: &functions::Model) -> Result<Function, ApiError> {
+    functions_json(api, std::slice::from_ref(f))
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::new(crate::error::Code::Internal, "a function vanished while it was shown"))
 }
 
-fn function_json(api: &Api, f: &functions::Model) -> Value {
-    let egress: Value = serde_json::from_str(&f.egress_allow).unwrap_or(Value::Null);
-    json!({
-        "id": f.id, "name": f.name, "visibility": f.visibility,
-        "limits": {"fuel": f.fuel, "memory_bytes": f.memory_bytes, "wall_ms": f.wall_ms,
-            "max_output_bytes": f.max_output_bytes, "host_budget_bytes": f.host_budget_bytes},
-        "egress_allow": egress, "async_max_attempts": f.async_max_attempts,
-        "rate_limit": api.call_limits.rate(f).map(|r| json!({"per_second": r.per_second, "burst": r.burst})),
-        "max_concurrency": Some(api.call_limits.concurrency(f)).filter(|n| *n > 0),
-        "url": format!("{}/f/{}", api.gateway_url.trim_end_matches('/'), f.name),
-        "created_at": f.created_at, "updated_at": f.updated_at,
-    })
+fn function(api: &Api, f: &functions::Model, deployment: Option<ActiveDeployment>, last_hour: LastHour) -> Function {
+    Function {
+        id: f.id.clone(),
+        name: f.name.clone(),
+        visibility: olin_api::Visibility::from_stored(&f.visibility),
+        url: format!("{}/f/{}", api.gateway_url.trim_end_matches('/'), f.name),
+        limits: Limits {
+            fuel: f.fuel,
+            memory_bytes: f.memory_bytes,
+            wall_ms: f.wall_ms,
+            max_output_bytes: f.max_output_bytes,
+            host_budget_bytes: f.host_budget_bytes,
+        },
+        egress_allow: serde_json::from_str(&f.egress_allow).unwrap_or_default(),
+        async_max_attempts: f.async_max_attempts,
+        rate_limit: api.call_limits.rate(f).map(|r| olin_api::RateLimit { per_second: r.per_second, burst: r.burst }),
+        max_concurrency: Some(api.call_limits.concurrency(f)).filter(|n| *n > 0),
+        deployment,
+        last_hour,
+        created_at: f.created_at,
+        updated_at: f.updated_at,
+    }
 }
 
 /// `POST /v1/functions`.
+#[utoipa::path(post, path = "/v1/functions", summary = "Create a function",
+    request_body = NewFunction, responses((status = 201, body = Function)))]
 pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let new: NewFunction = req.json()?;
@@ -146,14 +148,11 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
             new.name
         )));
     }
-    if new.visibility != "public" && new.visibility != "private" {
-        return Err(ApiError::unprocessable("visibility must be \"public\" or \"private\""));
-    }
     let row = functions::ActiveModel {
         id: Set(new_id()),
         owner_id: Set(caller.user.id.clone()),
         name: Set(new.name.clone()),
-        visibility: Set(new.visibility),
+        visibility: Set(new.visibility.as_str().to_owned()),
         egress_allow: Set("[]".to_owned()),
         ..Default::default()
     };
@@ -164,14 +163,15 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
         _ => e.into(),
     })?;
     audit(api, Some(&caller.user.id), "function_created", &f.name, json!({})).await;
-    Ok(warp::reply::with_status(warp::reply::json(&one_function_json(api, &f).await?), StatusCode::CREATED)
-        .into_response())
+    created(&one_function(api, &f).await?)
 }
 
 /// `GET /v1/functions`: the caller's functions by name, paginated.
+#[utoipa::path(get, path = "/v1/functions", summary = "List your functions, paginated by name",
+    params(olin_api::Page), responses((status = 200, body = FunctionList)))]
 pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
-    let page: Page = req.query::<Page>()?.checked()?;
+    let page = super::checked(req.query()?)?;
     let mut q = functions::Entity::find()
         .filter(functions::Column::OwnerId.eq(&caller.user.id))
         .order_by_asc(functions::Column::Name);
@@ -179,56 +179,29 @@ pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Respon
         q = q.filter(functions::Column::Name.gt(after));
     }
     let rows = q.limit(page.limit).all(&api.db).await?;
-    let next = (rows.len() as u64 == page.limit).then(|| rows.last().map(|f| f.name.clone())).flatten();
-    let items = functions_json(api, &rows).await?;
-    Ok(warp::reply::json(&json!({"items": items, "next": next})).into_response())
+    let next = next_cursor(rows.len(), page.limit, rows.last().map(|f| f.name.clone()));
+    ok(&FunctionList { items: functions_json(api, &rows).await?, next })
 }
 
 /// `GET /v1/functions/{name}`.
+#[utoipa::path(get, path = "/v1/functions/{name}", summary = "Show a function",
+    responses((status = 200, body = Function)))]
 pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
-    Ok(warp::reply::json(&one_function_json(api, &f).await?).into_response())
+    ok(&one_function(api, &f).await?)
 }
 
 /// `DELETE /v1/functions/{name}`: the route goes first (no new calls), then
 /// the rows; modules stay in the store (another function may use them).
+#[utoipa::path(delete, path = "/v1/functions/{name}", summary = "Delete a function and its route (modules are kept)",
+    responses((status = 204)))]
 pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     api.routes.delete(&f.name).await.map_err(|e| ApiError::unavailable("the route table (NATS)", &e))?;
     let name = f.name.clone();
     f.delete(&api.db).await?;
     audit(api, Some(&caller.user.id), "function_deleted", &name, json!({})).await;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitsPatch {
-    fuel: Option<u64>,
-    memory_bytes: Option<u64>,
-    wall_ms: Option<u64>,
-    max_output_bytes: Option<u64>,
-    host_budget_bytes: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RatePatch {
-    per_second: u32,
-    burst: Option<u32>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FunctionPatch {
-    visibility: Option<String>,
-    #[serde(default, deserialize_with = "super::object")]
-    limits: Option<LimitsPatch>,
-    egress_allow: Option<Vec<String>>,
-    async_max_attempts: Option<u32>,
-    #[serde(default, deserialize_with = "super::object")]
-    rate_limit: Option<RatePatch>,
-    max_concurrency: Option<u32>,
+    no_content()
 }
 
 /// A call limit within `0..=cap` (0 clears it: the operator's maximum, if
@@ -254,16 +227,16 @@ fn limit(name: &str, v: Option<u64>, max: u64, current: Option<i64>) -> Result<O
 /// maxima; 0 = server default), egress allow-list, async attempts, rate
 /// and concurrency limits (0 clears them). The
 /// route is republished, so the next call runs with the new settings.
+#[utoipa::path(patch, path = "/v1/functions/{name}",
+    summary = "Change visibility, limits, egress allow-list, async attempts, rate or concurrency limit",
+    request_body = FunctionPatch, responses((status = 200, body = Function)))]
 pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     let patch: FunctionPatch = req.json()?;
     let max = olin::Limits::MAXIMUM;
     let mut row: functions::ActiveModel = f.clone().into();
     if let Some(v) = patch.visibility {
-        if v != "public" && v != "private" {
-            return Err(ApiError::unprocessable("visibility must be \"public\" or \"private\""));
-        }
-        row.visibility = Set(v);
+        row.visibility = Set(v.as_str().to_owned());
     }
     if let Some(l) = patch.limits {
         let max_memory = u64::from(api.max_memory_pages) * olin::limits::PAGE;
@@ -282,7 +255,7 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
         for h in &hosts {
             check_egress_entry(h, api.egress_allow_literals).map_err(ApiError::unprocessable)?;
         }
-        row.egress_allow = Set(json!(hosts).to_string());
+        row.egress_allow = Set(serde_json::to_string(&hosts).unwrap_or_else(|_| "[]".to_owned()));
     }
     if let Some(n) = patch.async_max_attempts {
         if !(1..=10).contains(&n) {
@@ -305,7 +278,7 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
     let f = row.update(&api.db).await?;
     super::deployments::publish_route(api, &f).await?;
     audit(api, Some(&caller.user.id), "function_updated", &f.name, json!({})).await;
-    Ok(warp::reply::json(&one_function_json(api, &f).await?).into_response())
+    ok(&one_function(api, &f).await?)
 }
 
 /// Checks one egress allow-list entry: a host name or `*.domain`, with an

@@ -6,13 +6,11 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde::Deserialize;
-use serde_json::json;
-use warp::Reply as _;
+use olin_api::{Header, TryIt, TryItResult};
 use warp::reply::Response;
 
 use super::functions::owned_from;
-use super::{Api, Request};
+use super::{Api, Request, ok};
 use crate::error::ApiError;
 
 /// Most body bytes returned (the rest is cut, and `truncated` says so).
@@ -21,49 +19,19 @@ const MAX_BODY: usize = 1 << 20;
 /// Largest try-it request document: a 1 MiB body, as JSON text, and the rest.
 pub(crate) const MAX_REQUEST_BYTES: u64 = (2 << 20) + (64 << 10);
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Header {
-    name: String,
-    value: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TryIt {
-    #[serde(default = "default_method")]
-    method: String,
-    /// Path after the function's prefix, with any query: `/users/7?full=1`.
-    #[serde(default)]
-    path: String,
-    #[serde(default)]
-    headers: Vec<Header>,
-    /// The request body, as text.
-    #[serde(default)]
-    body: String,
-    /// The invoke key, for a private function.
-    invoke_key: Option<String>,
-}
-
-fn default_method() -> String {
-    "GET".to_owned()
-}
-
 /// `POST /v1/functions/{name}/invoke`.
+#[utoipa::path(post, path = "/v1/functions/{name}/invoke",
+    summary = "Call the function through the gateway and return its answer (the panel's try-it)",
+    request_body = TryIt, responses((status = 200, body = TryItResult)))]
 pub(super) async fn try_it(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
     let t: TryIt = req.json()?;
-    let method = t.method;
-    if !["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"].contains(&method.as_str()) {
-        return Err(ApiError::unprocessable(format!(
-            "method {method:?} is not one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
-        )));
-    }
     if !(t.path.is_empty() || t.path.starts_with('/')) || t.path.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::unprocessable("path must be empty or start with '/', without spaces"));
     }
     let url = format!("{}/f/{}{}", api.gateway_url.trim_end_matches('/'), f.name, t.path);
-    let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ApiError::unprocessable(e.to_string()))?;
+    let method = reqwest::Method::from_bytes(t.method.as_str().as_bytes())
+        .map_err(|e| ApiError::unprocessable(e.to_string()))?;
     let mut call = api.http.request(method, &url).timeout(Duration::from_secs(60));
     for h in &t.headers {
         let name = reqwest::header::HeaderName::from_bytes(h.name.as_bytes())
@@ -82,7 +50,7 @@ pub(super) async fn try_it(api: &Api, params: &[String], req: Request) -> Result
     }
     let resp = call.send().await.map_err(|e| ApiError::unavailable("the gateway", &e))?;
     let status = resp.status().as_u16();
-    let headers: Vec<_> = resp.headers().iter().map(|(k, v)| super::header_json(k.as_str(), v.as_bytes())).collect();
+    let headers: Vec<_> = resp.headers().iter().map(|(k, v)| Header::new(k.as_str(), v.as_bytes())).collect();
     let mut body = Vec::new();
     let mut truncated = false;
     let mut resp = resp;
@@ -99,8 +67,5 @@ pub(super) async fn try_it(api: &Api, params: &[String], req: Request) -> Result
         Ok(s) => (Some(s), None),
         Err(e) => (None, Some(base64::engine::general_purpose::STANDARD.encode(e.as_bytes()))),
     };
-    Ok(warp::reply::json(&json!({
-        "url": url, "status": status, "headers": headers, "body": text, "body_base64": base64, "truncated": truncated,
-    }))
-    .into_response())
+    ok(&TryItResult { url, status, headers, body: text, body_base64: base64, truncated })
 }

@@ -3,33 +3,33 @@
 //! published in the route, where the gateway checks it.
 
 use chrono::Utc;
+use olin_api::{InvokeKey, InvokeKeyList, NewKey};
 use rand::RngCore as _;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use serde::Deserialize;
 use serde_json::json;
 use sha2::Digest as _;
-use warp::Reply as _;
-use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::deployments::publish_route;
 use super::functions::owned_from;
-use super::{Api, Request, audit, new_id};
+use super::{Api, Request, audit, created, new_id, no_content, ok};
 use crate::entity::invoke_keys;
 use crate::error::ApiError;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    /// A label for people (where the key is used).
-    name: String,
-}
-
-fn key_json(k: &invoke_keys::Model) -> serde_json::Value {
-    json!({"id": k.id, "name": k.name, "prefix": k.prefix, "created_at": k.created_at, "revoked_at": k.revoked_at})
+fn key_json(k: invoke_keys::Model) -> InvokeKey {
+    InvokeKey {
+        id: k.id,
+        name: k.name,
+        prefix: k.prefix,
+        key: None,
+        created_at: k.created_at,
+        revoked_at: k.revoked_at,
+    }
 }
 
 /// `POST /v1/functions/{name}/keys`: a new key, returned this once.
+#[utoipa::path(post, path = "/v1/functions/{name}/keys", summary = "Create an invoke key (shown once)",
+    request_body = NewKey, responses((status = 201, body = InvokeKey)))]
 pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     let new: NewKey = req.json()?;
@@ -52,12 +52,12 @@ pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result
     .await?;
     publish_route(api, &f).await?;
     audit(api, Some(&caller.user.id), "invoke_key_created", &f.name, json!({"key": row.id})).await;
-    let mut body = key_json(&row);
-    body["key"] = json!(key);
-    Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())
+    created(&InvokeKey { key: Some(key), ..key_json(row) })
 }
 
 /// `GET /v1/functions/{name}/keys`.
+#[utoipa::path(get, path = "/v1/functions/{name}/keys", summary = "List invoke keys",
+    responses((status = 200, body = InvokeKeyList)))]
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
     let rows = invoke_keys::Entity::find()
@@ -65,11 +65,13 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
         .order_by_asc(invoke_keys::Column::CreatedAt)
         .all(&api.db)
         .await?;
-    Ok(warp::reply::json(&json!({"items": rows.iter().map(key_json).collect::<Vec<_>>()})).into_response())
+    ok(&InvokeKeyList::all(rows.into_iter().map(key_json).collect()))
 }
 
 /// `DELETE /v1/functions/{name}/keys/{id}`: revokes the key; the gateway
 /// refuses it as soon as the route is republished.
+#[utoipa::path(delete, path = "/v1/functions/{name}/keys/{id}", summary = "Revoke an invoke key",
+    responses((status = 204)))]
 pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     let id = params.get(1).map(String::as_str).unwrap_or_default();
@@ -85,5 +87,5 @@ pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result
         publish_route(api, &f).await?;
         audit(api, Some(&caller.user.id), "invoke_key_revoked", &f.name, json!({"key": id})).await;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }

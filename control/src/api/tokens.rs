@@ -2,28 +2,19 @@
 //! row ends the token at once.
 
 use chrono::{Duration, Utc};
+use olin_api::{Login, Me, Role, Token, TokenInfo, TokenList, User, UserQuota};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use warp::Reply as _;
-use warp::http::StatusCode;
+use serde_json::json;
 use warp::reply::Response;
 
-use super::{Api, Request, audit, new_id};
+use super::{Api, Request, audit, created, new_id, no_content, ok};
 use crate::auth;
 use crate::entity::{api_tokens, users};
 use crate::error::ApiError;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Login {
-    username: String,
-    password: String,
-    /// Lifetime in seconds; at most the server's token TTL.
-    expires_in: Option<u64>,
-}
-
 /// `POST /v1/tokens`: username and password in, a bearer token out.
+#[utoipa::path(post, path = "/v1/tokens", summary = "Log in: username and password for a bearer token",
+    request_body = Login, responses((status = 201, body = Token)))]
 pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let login: Login = req.json()?;
     // Checked before any lookup or audit write: such a name cannot exist,
@@ -62,11 +53,12 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     .await?;
     let token = api.keys.sign(&user.id, &id, expires_at)?;
     audit(api, Some(&user.id), "login", &user.username, json!({"token_id": id})).await;
-    let body = json!({"token": token, "id": id, "expires_at": expires_at, "user": user_json(&user)});
-    Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response())
+    created(&Token { token, id, expires_at, user: user_json(&user) })
 }
 
 /// `GET /v1/tokens`: the caller's tokens (never the secrets).
+#[utoipa::path(get, path = "/v1/tokens", summary = "List your tokens (never their secrets)",
+    responses((status = 200, body = TokenList)))]
 pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let rows = api_tokens::Entity::find()
@@ -74,17 +66,21 @@ pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Respon
         .order_by_desc(api_tokens::Column::CreatedAt)
         .all(&api.db)
         .await?;
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|t| {
-            json!({"id": t.id, "created_at": t.created_at, "expires_at": t.expires_at, "revoked_at": t.revoked_at,
-                "current": t.id == caller.token_id})
+    let items = rows
+        .into_iter()
+        .map(|t| TokenInfo {
+            current: t.id == caller.token_id,
+            id: t.id,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
         })
         .collect();
-    Ok(warp::reply::json(&json!({"items": items})).into_response())
+    ok(&TokenList::all(items))
 }
 
 /// `DELETE /v1/tokens/{id}`: revokes one of the caller's tokens (admins: anyone's).
+#[utoipa::path(delete, path = "/v1/tokens/{id}", summary = "Revoke a token at once", responses((status = 204)))]
 pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     let id = params.first().map(String::as_str).unwrap_or_default();
@@ -99,19 +95,23 @@ pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result
         active.update(&api.db).await?;
         audit(api, Some(&caller.user.id), "token_revoked", id, json!({})).await;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
 /// `GET /v1/me`: who the token belongs to.
+#[utoipa::path(get, path = "/v1/me", summary = "Who the token belongs to", responses((status = 200, body = Me)))]
 pub(super) async fn me(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
-    let mut body = user_json(&caller.user);
-    body["token_id"] = json!(caller.token_id);
-    Ok(warp::reply::json(&body).into_response())
+    ok(&Me { user: user_json(&caller.user), token_id: caller.token_id })
 }
 
 /// A user as the API shows it (never the hash).
-pub(super) fn user_json(u: &users::Model) -> Value {
-    json!({"id": u.id, "username": u.username, "role": u.role, "created_at": u.created_at,
-        "quota": {"calls_per_month": u.quota_calls_month, "fuel_per_month": u.quota_fuel_month}})
+pub(super) fn user_json(u: &users::Model) -> User {
+    User {
+        id: u.id.clone(),
+        username: u.username.clone(),
+        role: Role::from_stored(&u.role),
+        created_at: u.created_at,
+        quota: UserQuota { calls_per_month: u.quota_calls_month, fuel_per_month: u.quota_fuel_month },
+    }
 }

@@ -1,33 +1,18 @@
 //! User management, for admins; and the first admin at start-up.
 
+use olin_api::{NewUser, Role, UserList, UserPatch};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
-use serde::Deserialize;
 use serde_json::json;
-use warp::Reply as _;
-use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::tokens::user_json;
-use super::{Api, Page, Request, audit, new_id};
-use crate::auth::{self, ROLE_ADMIN, ROLE_USER};
+use super::{Api, Request, audit, created, new_id, next_cursor, ok};
+use crate::auth;
 use crate::entity::users;
 use crate::error::ApiError;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewUser {
-    username: String,
-    password: String,
-    #[serde(default = "default_role")]
-    role: String,
-}
-
-fn default_role() -> String {
-    ROLE_USER.to_owned()
-}
 
 /// Checks a username: 1-64 of `a-z 0-9 . _ -`, starting with a letter or digit.
 pub(super) fn check_username(name: &str) -> Result<(), ApiError> {
@@ -60,9 +45,6 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 async fn insert_user(db: &DatabaseConnection, new: &NewUser) -> Result<users::Model, ApiError> {
     check_username(&new.username)?;
     check_password(&new.password)?;
-    if new.role != ROLE_ADMIN && new.role != ROLE_USER {
-        return Err(ApiError::unprocessable(format!("role must be {ROLE_ADMIN:?} or {ROLE_USER:?}")));
-    }
     if users::Entity::find().filter(users::Column::Username.eq(&new.username)).one(db).await?.is_some() {
         return Err(ApiError::conflict(format!("user {:?} already exists", new.username)));
     }
@@ -74,7 +56,7 @@ async fn insert_user(db: &DatabaseConnection, new: &NewUser) -> Result<users::Mo
         id: Set(new_id()),
         username: Set(new.username.clone()),
         password_hash: Set(hash),
-        role: Set(new.role.clone()),
+        role: Set(new.role.as_str().to_owned()),
         ..Default::default()
     };
     row.insert(db).await.map_err(|e| match e.sql_err() {
@@ -86,42 +68,31 @@ async fn insert_user(db: &DatabaseConnection, new: &NewUser) -> Result<users::Mo
 }
 
 /// `POST /v1/users` (admin).
+#[utoipa::path(post, path = "/v1/users", summary = "Create a user (admin)",
+    request_body = NewUser, responses((status = 201, body = olin_api::User)))]
 pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
     let new: NewUser = req.json()?;
     let user = insert_user(&api.db, &new).await?;
     audit(api, Some(&caller.user.id), "user_created", &user.username, json!({"role": user.role})).await;
-    Ok(warp::reply::with_status(warp::reply::json(&user_json(&user)), StatusCode::CREATED).into_response())
+    created(&user_json(&user))
 }
 
 /// `GET /v1/users` (admin), by username.
+#[utoipa::path(get, path = "/v1/users", summary = "List users (admin), paginated",
+    params(olin_api::Page), responses((status = 200, body = UserList)))]
 pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
-    let page: Page = req.query::<Page>()?.checked()?;
+    let page = super::checked(req.query()?)?;
     let mut q = users::Entity::find().order_by_asc(users::Column::Username);
     if let Some(after) = &page.after {
         q = q.filter(users::Column::Username.gt(after));
     }
     let rows = q.limit(page.limit).all(&api.db).await?;
-    let next = (rows.len() as u64 == page.limit).then(|| rows.last().map(|u| u.username.clone())).flatten();
-    let items: Vec<_> = rows.iter().map(user_json).collect();
-    Ok(warp::reply::json(&json!({"items": items, "next": next})).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuotaPatch {
-    calls_per_month: Option<u64>,
-    fuel_per_month: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserPatch {
-    #[serde(default, deserialize_with = "super::object")]
-    quota: Option<QuotaPatch>,
+    let next = next_cursor(rows.len(), page.limit, rows.last().map(|u| u.username.clone()));
+    ok(&UserList { items: rows.iter().map(user_json).collect(), next })
 }
 
 /// A quota as a column value: 0 clears it.
@@ -138,6 +109,8 @@ fn quota(name: &str, v: Option<u64>, current: Option<i64>) -> Result<Option<i64>
 /// `PATCH /v1/users/{name}` (admin): monthly quotas of calls and fuel (0
 /// clears one). The user's routes are republished at once, so raising a
 /// spent quota lets calls through again.
+#[utoipa::path(patch, path = "/v1/users/{name}", summary = "Set a user's monthly quotas (admin)",
+    request_body = UserPatch, responses((status = 200, body = olin_api::User)))]
 pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
@@ -157,7 +130,7 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
     crate::quota::republish_user(api, &user.id).await?;
     let detail = json!({"quota": {"calls_per_month": user.quota_calls_month, "fuel_per_month": user.quota_fuel_month}});
     audit(api, Some(&caller.user.id), "user_updated", &user.username, detail).await;
-    Ok(warp::reply::json(&user_json(&user)).into_response())
+    ok(&user_json(&user))
 }
 
 /// Creates the admin `spec` (`username:password`) if there is no user at all.
@@ -172,7 +145,7 @@ pub async fn bootstrap_admin(db: &DatabaseConnection, spec: &str) -> Result<bool
     if users::Entity::find().count(db).await? > 0 {
         return Ok(false);
     }
-    let new = NewUser { username: username.to_owned(), password: password.to_owned(), role: ROLE_ADMIN.to_owned() };
+    let new = NewUser { username: username.to_owned(), password: password.to_owned(), role: Role::Admin };
     insert_user(db, &new).await?;
     Ok(true)
 }

@@ -3,21 +3,26 @@
 //! numbered per function.
 
 use bytes::Bytes;
+use olin_api::{Abi, Version, VersionList};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
-use serde_json::{Value, json};
-use warp::Reply as _;
-use warp::http::StatusCode;
+use serde_json::json;
 use warp::reply::Response;
 
 use super::functions::owned_from;
-use super::{Api, Request, audit, new_id};
+use super::{Api, Request, audit, created, new_id, ok};
 use crate::entity::versions;
 use crate::error::{ApiError, Code};
 
-fn version_json(v: &versions::Model) -> Value {
-    let imports: Value = serde_json::from_str(&v.imports).unwrap_or(Value::Null);
-    json!({"id": v.id, "number": v.number, "sha256": v.sha256, "size_bytes": v.size_bytes, "abi": v.abi,
-        "imports": imports, "created_at": v.created_at})
+fn version_json(v: versions::Model) -> Version {
+    Version {
+        imports: serde_json::from_str(&v.imports).unwrap_or_default(),
+        abi: Abi::from_stored(&v.abi),
+        id: v.id,
+        number: v.number,
+        sha256: v.sha256,
+        size_bytes: v.size_bytes,
+        created_at: v.created_at,
+    }
 }
 
 /// The module bytes of an upload: the raw body (`application/wasm` or
@@ -73,6 +78,10 @@ fn split<'a>(mut hay: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
 }
 
 /// `POST /v1/functions/{name}/versions`: upload, validate, store, record.
+#[utoipa::path(post, path = "/v1/functions/{name}/versions",
+    summary = "Upload a module (application/wasm, or multipart field `module`); validated, stored by sha256",
+    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    responses((status = 201, body = Version)))]
 pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     let wasm = module_bytes(&req)?;
@@ -103,8 +112,8 @@ pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result
         number: Set(last.map_or(1, |v| v.number + 1)),
         sha256: Set(sha256),
         size_bytes: Set(i64::try_from(wasm.len()).unwrap_or(i64::MAX)),
-        abi: Set(if info.abi == olin::Abi::WasiP1 { "wasi_p1" } else { "olin" }.to_owned()),
-        imports: Set(json!(info.imports).to_string()),
+        abi: Set(if info.abi == olin::Abi::WasiP1 { Abi::WasiP1 } else { Abi::Olin }.as_str().to_owned()),
+        imports: Set(serde_json::to_string(&info.imports).unwrap_or_else(|_| "[]".to_owned())),
         created_by: Set(Some(caller.user.id.clone())),
         ..Default::default()
     };
@@ -116,10 +125,12 @@ pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result
     })?;
     audit(api, Some(&caller.user.id), "version_uploaded", &f.name, json!({"version": v.number, "sha256": v.sha256}))
         .await;
-    Ok(warp::reply::with_status(warp::reply::json(&version_json(&v)), StatusCode::CREATED).into_response())
+    created(&version_json(v))
 }
 
 /// `GET /v1/functions/{name}/versions`: newest first.
+#[utoipa::path(get, path = "/v1/functions/{name}/versions", summary = "List versions, newest first",
+    responses((status = 200, body = VersionList)))]
 pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (_, f) = owned_from(api, params, &req).await?;
     let rows = versions::Entity::find()
@@ -127,8 +138,7 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
         .order_by_desc(versions::Column::Number)
         .all(&api.db)
         .await?;
-    let items: Vec<_> = rows.iter().map(version_json).collect();
-    Ok(warp::reply::json(&json!({"items": items})).into_response())
+    ok(&VersionList::all(rows.into_iter().map(version_json).collect()))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 import { useMemo, useRef, useState } from "preact/hooks";
-import type { Api, Deployment, EnvVar, Execution, Fn, TryItResult, Version } from "../api";
+import type { Api, Deployment, EnvVar, Execution, Fn, TryItMethod, TryItResult, Version } from "../api";
 import { bytes, count, deployed, micros, outcome, time } from "../format";
 import { href } from "../router";
 import { Chart } from "../ui/chart";
@@ -142,8 +142,16 @@ function Overview({ api, fn, reload }: { api: Api; fn: Fn; reload: () => void })
   );
 }
 
+/** The methods a try-it call may use, as the API document lists them. */
+const METHODS: TryItMethod[] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
 function TryIt({ api, fn }: { api: Api; fn: Fn }) {
-  const [call, setCall] = useState({ method: "GET", path: "/", body: "", key: "" });
+  const [call, setCall] = useState<{ method: TryItMethod; path: string; body: string; key: string }>({
+    method: "GET",
+    path: "/",
+    body: "",
+    key: "",
+  });
   const [result, setResult] = useState<TryItResult | null>(null);
   const action = useAction();
   return (
@@ -166,8 +174,15 @@ function TryIt({ api, fn }: { api: Api; fn: Fn }) {
       >
         <label>
           Method
-          <select name="method" value={call.method} onChange={(e) => setCall({ ...call, method: e.currentTarget.value })}>
-            {["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"].map((m) => (
+          <select
+            name="method"
+            value={call.method}
+            onChange={(e) => {
+              const value = e.currentTarget.value;
+              setCall({ ...call, method: METHODS.find((m) => m === value) ?? "GET" });
+            }}
+          >
+            {METHODS.map((m) => (
               <option key={m}>{m}</option>
             ))}
           </select>

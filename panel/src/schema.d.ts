@@ -1,0 +1,2145 @@
+// Generated from docs/openapi.json by `npm run gen:types` (scripts/gen-types.mjs): do not edit.
+
+export interface paths {
+    "/v1/executions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One invocation by id */
+        get: operations["get_v1_executions__id_"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your functions, paginated by name */
+        get: operations["get_v1_functions"];
+        put?: never;
+        /** Create a function */
+        post: operations["post_v1_functions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Show a function */
+        get: operations["get_v1_functions__name_"];
+        put?: never;
+        post?: never;
+        /** Delete a function and its route (modules are kept) */
+        delete: operations["delete_v1_functions__name_"];
+        options?: never;
+        head?: never;
+        /** Change visibility, limits, egress allow-list, async attempts, rate or concurrency limit */
+        patch: operations["patch_v1_functions__name_"];
+        trace?: never;
+    };
+    "/v1/functions/{name}/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deployment history, newest first */
+        get: operations["get_v1_functions__name__deployments"];
+        put?: never;
+        /** Deploy a version, optionally with a canary share for a second */
+        post: operations["post_v1_functions__name__deployments"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/env": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Environment values (secrets as null) */
+        get: operations["get_v1_functions__name__env"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/env/{var}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set an environment value */
+        put: operations["put_v1_functions__name__env__var_"];
+        post?: never;
+        /** Unset an environment value */
+        delete: operations["delete_v1_functions__name__env__var_"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/executions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Executions, newest first; filters outcome, since, until; paging limit, after */
+        get: operations["get_v1_functions__name__executions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/invoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Call the function through the gateway and return its answer (the panel's try-it) */
+        post: operations["post_v1_functions__name__invoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List invoke keys */
+        get: operations["get_v1_functions__name__keys"];
+        put?: never;
+        /** Create an invoke key (shown once) */
+        post: operations["post_v1_functions__name__keys"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/keys/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an invoke key */
+        delete: operations["delete_v1_functions__name__keys__id_"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-point to an earlier version (default: the previous one) */
+        post: operations["post_v1_functions__name__rollback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage of a function over since..until */
+        get: operations["get_v1_functions__name__usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/usage/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage of a function over time in equal buckets (since, until: default the last 24 hours; buckets: default 48) */
+        get: operations["get_v1_functions__name__usage_series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/functions/{name}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List versions, newest first */
+        get: operations["get_v1_functions__name__versions"];
+        put?: never;
+        /** Upload a module (application/wasm, or multipart field `module`); validated, stored by sha256 */
+        post: operations["post_v1_functions__name__versions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who the token belongs to */
+        get: operations["get_v1_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/openapi.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This document */
+        get: operations["get_v1_openapi_json"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List your tokens (never their secrets) */
+        get: operations["get_v1_tokens"];
+        put?: never;
+        /** Log in: username and password for a bearer token */
+        post: operations["post_v1_tokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a token at once */
+        delete: operations["delete_v1_tokens__id_"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Usage of all your functions over since..until */
+        get: operations["get_v1_usage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List users (admin), paginated */
+        get: operations["get_v1_users"];
+        put?: never;
+        /** Create a user (admin) */
+        post: operations["post_v1_users"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Set a user's monthly quotas (admin) */
+        patch: operations["patch_v1_users__name_"];
+        trace?: never;
+    };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+    schemas: {
+        /**
+         * @description The guest ABI a module uses, from its imports.
+         * @enum {string}
+         */
+        Abi: "olin" | "wasi_p1";
+        /** @description The active deployment of a function. */
+        ActiveDeployment: {
+            /**
+             * Format: int32
+             * @description The canary's share of the calls, in percent, during a canary.
+             */
+            canary_percent: number | null;
+            /**
+             * Format: int32
+             * @description The canary version, during a canary.
+             */
+            canary_version: number | null;
+            /** @description The deployment's id. */
+            id: string;
+            /**
+             * Format: int32
+             * @description The version serving the calls (all of them but the canary's share).
+             */
+            version: number;
+        };
+        /** @description A second version taking a share of the calls. */
+        Canary: {
+            /**
+             * Format: int32
+             * @description Its share of the calls, in percent.
+             */
+            percent: number;
+            /**
+             * Format: int32
+             * @description The canary version's number.
+             */
+            version: number;
+        };
+        /** @description A deployment. */
+        Deployment: {
+            /** @description Whether it serves now. */
+            active: boolean;
+            /**
+             * Format: int32
+             * @description The canary's share in percent (0 without one).
+             */
+            canary_percent: number;
+            /**
+             * Format: int32
+             * @description Its canary version, if it had one.
+             */
+            canary_version: number | null;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            created_at: string;
+            /** @description Its id. */
+            id: string;
+            /** @description How it came about. */
+            kind: components["schemas"]["DeploymentKind"];
+            /**
+             * Format: int32
+             * @description The version it serves.
+             */
+            version: number;
+        };
+        /**
+         * @description How a deployment came about.
+         * @enum {string}
+         */
+        DeploymentKind: "deploy" | "rollback";
+        /** @description Deployments, newest first. */
+        DeploymentList: {
+            /** @description This page's items. */
+            items: components["schemas"]["Deployment"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
+        };
+        /**
+         * @description One egress allow-list entry: a host name, `*.domain`, with an optional
+         *     `:port` (IP literals and `*` only where the operator allows them).
+         */
+        EgressEntry: string;
+        /** @description Values by name. */
+        EnvList: {
+            /** @description This page's items. */
+            items: components["schemas"]["EnvValue"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
+        };
+        /** @description One value (a secret's is never shown again). */
+        EnvValue: {
+            /** @description The variable's name. */
+            name: string;
+            /** @description Whether it is a secret. */
+            secret: boolean;
+            /**
+             * Format: date-time
+             * @description When it was last set.
+             */
+            updated_at: string;
+            /** @description The value; null for a secret. */
+            value: string | null;
+        };
+        /** @description `{"error": {"code", "message"}}`. */
+        Error: {
+            /** @description What went wrong. */
+            error: components["schemas"]["ErrorDetail"];
+        };
+        /** @description A machine-readable code and a message fit to show a person. */
+        ErrorDetail: {
+            /** @description `bad_request`, `unauthorized`, `not_found`, `conflict`, ... */
+            code: string;
+            /** @description What went wrong and, where there is one, what to do about it. */
+            message: string;
+        };
+        /** @description One invocation. */
+        Execution: {
+            /** @description Whether it was an async call. */
+            async: boolean;
+            /** @description The deployment that served it. */
+            deployment_id: string;
+            /** @description What went wrong, if something did. */
+            error: string;
+            /**
+             * Format: int32
+             * @description The guest's exit code.
+             */
+            exit_code: number;
+            /**
+             * Format: date-time
+             * @description When it finished.
+             */
+            finished_at: string;
+            /** @description The function's name. */
+            function: string;
+            /** @description The response headers the function set. */
+            headers: components["schemas"]["Header"][];
+            /** @description Its id (UUIDv7: time-ordered). */
+            invocation_id: string;
+            /** @description The request's method. */
+            method: string;
+            /** @description The module that ran. */
+            module_sha256: string;
+            /** @description `OK`, `GUEST_ERROR`, `TIMEOUT`, `FUEL_EXHAUSTED`, ... */
+            outcome: string;
+            /** @description The request's path after the function's prefix. */
+            path: string;
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
+            started_at: string;
+            /**
+             * Format: int32
+             * @description The HTTP status answered.
+             */
+            status: number;
+            /** @description The end of what the guest wrote to stderr. */
+            stderr_tail: string;
+            /** @description What it used. */
+            usage: components["schemas"]["ExecutionUsage"];
+            /** @description The worker that ran it. */
+            worker_id: string;
+        };
+        /** @description Executions, newest first. */
+        ExecutionList: {
+            /** @description This page's items. */
+            items: components["schemas"]["Execution"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
+        };
+        /** @description What one call used. */
+        ExecutionUsage: {
+            /**
+             * Format: int64
+             * @description Request body bytes.
+             */
+            bytes_in: number;
+            /**
+             * Format: int64
+             * @description Response bytes.
+             */
+            bytes_out: number;
+            /**
+             * Format: int64
+             * @description Fuel burnt.
+             */
+            fuel: number;
+            /**
+             * Format: int64
+             * @description Largest linear memory.
+             */
+            peak_memory_bytes: number;
+            /**
+             * Format: int64
+             * @description Wall time, in microseconds.
+             */
+            wall_us: number;
+        };
+        /** @description A function. */
+        Function: {
+            /**
+             * Format: int32
+             * @description Attempts of an async call; null: the server's default.
+             */
+            async_max_attempts: number | null;
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            deployment: null | components["schemas"]["ActiveDeployment"];
+            /** @description The hosts its guests may reach. */
+            egress_allow: string[];
+            /** @description Its id. */
+            id: string;
+            /** @description Its calls of the last hour. */
+            last_hour: components["schemas"]["LastHour"];
+            /** @description Its own limits. */
+            limits: components["schemas"]["Limits"];
+            /**
+             * Format: int32
+             * @description Most calls at once; null: none.
+             */
+            max_concurrency: number | null;
+            /** @description Its name (a DNS label). */
+            name: string;
+            rate_limit: null | components["schemas"]["RateLimit"];
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+            /** @description Where it is called. */
+            url: string;
+            /** @description Who may call it. */
+            visibility: components["schemas"]["Visibility"];
+        };
+        /** @description Functions by name. */
+        FunctionList: {
+            /** @description This page's items. */
+            items: components["schemas"]["Function"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
+        };
+        /**
+         * @description `PATCH /v1/functions/{name}`: what is present changes; the route is
+         *     republished, so the next call runs with it.
+         */
+        FunctionPatch: {
+            /**
+             * Format: int32
+             * @description Attempts of an async call.
+             */
+            async_max_attempts?: number | null;
+            /** @description The hosts its guests may reach (replaces the list). */
+            egress_allow?: components["schemas"]["EgressEntry"][] | null;
+            limits?: null | components["schemas"]["LimitsPatch"];
+            /**
+             * Format: int32
+             * @description Most calls at once; 0 clears the limit (the operator's maximum, if
+             *     any, applies).
+             */
+            max_concurrency?: number | null;
+            rate_limit?: null | components["schemas"]["RatePatch"];
+            visibility?: null | components["schemas"]["Visibility"];
+        };
+        /**
+         * @description One HTTP header as the API shows it, in the order it was sent; the value
+         *     decoded as UTF-8 (lossily: a header value is bytes).
+         */
+        Header: {
+            /** @description Its name. */
+            name: string;
+            /** @description Its value. */
+            value: string;
+        };
+        /** @description A header to send. */
+        HeaderInput: {
+            /** @description Its name. */
+            name: string;
+            /** @description Its value. */
+            value: string;
+        };
+        /** @description An invoke key (the key itself only in the answer that created it). */
+        InvokeKey: {
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            /** @description Its id. */
+            id: string;
+            /** @description The key: shown once, when it is created. */
+            key?: string | null;
+            /** @description A label for people. */
+            name: string;
+            /** @description Its first characters, to recognise it by. */
+            prefix: string;
+            /**
+             * Format: date-time
+             * @description When it was revoked, if it was.
+             */
+            revoked_at: string | null;
+        };
+        /** @description Keys, oldest first. */
+        InvokeKeyList: {
+            /** @description This page's items. */
+            items: components["schemas"]["InvokeKey"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
+        };
+        /** @description Calls that started in the last hour, and how many of them failed. */
+        LastHour: {
+            /**
+             * Format: int64
+             * @description Calls.
+             */
+            calls: number;
+            /**
+             * Format: int64
+             * @description Calls that did not end OK.
+             */
+            errors: number;
+        };
+        /** @description A function's own limits; null: the server's default. */
+        Limits: {
+            /**
+             * Format: int64
+             * @description Fuel (metered instructions) per call.
+             */
+            fuel: number | null;
+            /**
+             * Format: int64
+             * @description Host-side buffers per call.
+             */
+            host_budget_bytes: number | null;
+            /**
+             * Format: int64
+             * @description Response bytes per call.
+             */
+            max_output_bytes: number | null;
+            /**
+             * Format: int64
+             * @description Linear memory per call.
+             */
+            memory_bytes: number | null;
+            /**
+             * Format: int64
+             * @description Wall time per call.
+             */
+            wall_ms: number | null;
+        };
+        /**
+         * @description A change of limits: a value sets it (within the server's maxima), 0
+         *     clears it (the server default), absent or null leaves it.
+         */
+        LimitsPatch: {
+            /**
+             * Format: int64
+             * @description Fuel per call.
+             */
+            fuel?: number | null;
+            /**
+             * Format: int64
+             * @description Host-side buffers per call.
+             */
+            host_budget_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Response bytes per call.
+             */
+            max_output_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Memory per call.
+             */
+            memory_bytes?: number | null;
+            /**
+             * Format: int64
+             * @description Wall time per call.
+             */
+            wall_ms?: number | null;
+        };
+        /** @description `POST /v1/tokens`: a username and password for a bearer token. */
+        Login: {
+            /**
+             * Format: int64
+             * @description The token's lifetime in seconds; at most the server's token TTL
+             *     (the default).
+             */
+            expires_in?: number | null;
+            /** @description Their password. */
+            password: string;
+            /** @description Who logs in. */
+            username: string;
+        };
+        /** @description `GET /v1/me`: the user a token belongs to, and the token's id. */
+        Me: components["schemas"]["User"] & {
+            /** @description The id of the token of this request. */
+            token_id: string;
+        };
+        /** @description `POST /v1/functions/{name}/deployments`. */
+        NewDeployment: {
+            canary?: null | components["schemas"]["Canary"];
+            /**
+             * Format: int32
+             * @description The version number to deploy.
+             */
+            version: number;
+        };
+        /** @description `POST /v1/functions`. */
+        NewFunction: {
+            /** @description 1-63 of a-z, 0-9 and '-', not starting or ending with '-'. */
+            name: string;
+            /** @description Default: public. */
+            visibility?: components["schemas"]["Visibility"];
+        };
+        /** @description `POST /v1/functions/{name}/keys`. */
+        NewKey: {
+            /** @description A label for people (where the key is used). */
+            name: string;
+        };
+        /** @description `POST /v1/users`. */
+        NewUser: {
+            /** @description 8 to 1024 characters. */
+            password: string;
+            /** @description Default: `user`. */
+            role?: components["schemas"]["Role"];
+            /** @description 1-64 of `a-z 0-9 . _ -`, starting with a letter or digit. */
+            username: string;
+        };
+        /** @description Wall-time percentiles in microseconds; null without calls. */
+        Percentiles: {
+            /**
+             * Format: int64
+             * @description The median.
+             */
+            p50: number | null;
+            /**
+             * Format: int64
+             * @description The 99th percentile.
+             */
+            p99: number | null;
+        };
+        /**
+         * @description Which monthly quota is spent.
+         * @enum {string}
+         */
+        QuotaKind: "calls" | "fuel";
+        /**
+         * @description A change of quotas: a value sets it, 0 clears it, absent or null
+         *     leaves it.
+         */
+        QuotaPatch: {
+            /**
+             * Format: int64
+             * @description Calls per month.
+             */
+            calls_per_month?: number | null;
+            /**
+             * Format: int64
+             * @description Fuel per month.
+             */
+            fuel_per_month?: number | null;
+        };
+        /** @description This calendar month (UTC) against the caller's quotas. */
+        QuotaStanding: {
+            /**
+             * Format: int64
+             * @description Calls so far.
+             */
+            calls: number;
+            /**
+             * Format: int64
+             * @description The calls quota; null: none.
+             */
+            calls_per_month: number | null;
+            exceeded: null | components["schemas"]["QuotaKind"];
+            /**
+             * Format: int64
+             * @description Fuel so far.
+             */
+            fuel: number;
+            /**
+             * Format: int64
+             * @description The fuel quota; null: none.
+             */
+            fuel_per_month: number | null;
+            /** @description The month, `YYYY-MM`. */
+            month: string;
+            /**
+             * Format: date-time
+             * @description When the month ends.
+             */
+            resets_at: string;
+        };
+        /** @description Calls per second admitted across every gateway, with a burst. */
+        RateLimit: {
+            /**
+             * Format: int32
+             * @description Calls admitted at once after a quiet spell.
+             */
+            burst: number;
+            /**
+             * Format: int32
+             * @description The sustained rate.
+             */
+            per_second: number;
+        };
+        /** @description A rate limit to set. */
+        RatePatch: {
+            /**
+             * Format: int32
+             * @description Calls admitted at once after a quiet spell; default: `per_second`.
+             */
+            burst?: number | null;
+            /**
+             * Format: int32
+             * @description Calls per second; 0 clears the limit (the operator's maximum, if
+             *     any, applies).
+             */
+            per_second: number;
+        };
+        /**
+         * @description A user's role.
+         * @enum {string}
+         */
+        Role: "admin" | "user";
+        /** @description `POST /v1/functions/{name}/rollback` (the body is optional). */
+        Rollback: {
+            /**
+             * Format: int32
+             * @description The version to return to; default: the one deployed before the
+             *     current one.
+             */
+            version?: number | null;
+        };
+        /** @description One bucket of a series: the calls that started in it. */
+        SeriesPoint: {
+            /**
+             * Format: int64
+             * @description Calls.
+             */
+            calls: number;
+            /**
+             * Format: int64
+             * @description Calls that did not end OK.
+             */
+            errors: number;
+            /** @description Those, by outcome. */
+            errors_by_outcome: {
+                [key: string]: number;
+            };
+            /**
+             * Format: int64
+             * @description Fuel burnt.
+             */
+            fuel: number;
+            /**
+             * Format: date-time
+             * @description The bucket's start.
+             */
+            start: string;
+            /** @description Wall-time percentiles. */
+            wall_us: components["schemas"]["Percentiles"];
+        };
+        /** @description `PUT /v1/functions/{name}/env/{var}`. */
+        SetEnv: {
+            /** @description A secret is stored sealed and never shown again. */
+            secret?: boolean;
+            /** @description The value: at most 8192 characters, without NUL. */
+            value: string;
+        };
+        /** @description A bearer token, shown this once. */
+        Token: {
+            /**
+             * Format: date-time
+             * @description When it stops working.
+             */
+            expires_at: string;
+            /** @description Its id: revoke it with `DELETE /v1/tokens/{id}`. */
+            id: string;
+            /** @description The bearer token (a JWT). */
+            token: string;
+            /** @description Whose it is. */
+            user: components["schemas"]["User"];
+        };
+        /** @description A token as listings show it (never its secret). */
+        TokenInfo: {
+            /**
+             * Format: date-time
+             * @description When it was issued.
+             */
+            created_at: string;
+            /** @description Whether it is the token of this request. */
+            current: boolean;
+            /**
+             * Format: date-time
+             * @description When it stops working.
+             */
+            expires_at: string;
+            /** @description Its id. */
+            id: string;
+            /**
+             * Format: date-time
+             * @description When it was revoked, if it was.
+             */
+            revoked_at: string | null;
+        };
+        /** @description The caller's tokens, newest first. */
+        TokenList: {
+            /** @description This page's items. */
+            items: components["schemas"]["TokenInfo"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
+        };
+        /** @description `POST /v1/functions/{name}/invoke`. */
+        TryIt: {
+            /** @description The request body, as text. */
+            body?: string;
+            /** @description Headers to send. */
+            headers?: components["schemas"]["HeaderInput"][];
+            /** @description The invoke key, for a private function. */
+            invoke_key?: string | null;
+            /** @description Default: GET. */
+            method?: components["schemas"]["TryItMethod"];
+            /** @description Path after the function's prefix, with any query: `/users/7?full=1`. */
+            path?: string;
+        };
+        /**
+         * @description The methods a try-it call may use.
+         * @enum {string}
+         */
+        TryItMethod: "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
+        /** @description What the function answered. */
+        TryItResult: {
+            /** @description The body, if it is UTF-8. */
+            body: string | null;
+            /** @description The body in base64, if it is not UTF-8. */
+            body_base64: string | null;
+            /** @description The response headers. */
+            headers: components["schemas"]["Header"][];
+            /**
+             * Format: int32
+             * @description The HTTP status.
+             */
+            status: number;
+            /** @description Whether the body was cut at 1 MiB. */
+            truncated: boolean;
+            /** @description The URL called. */
+            url: string;
+        };
+        /** @description Usage over a window. */
+        Usage: {
+            /**
+             * Format: int64
+             * @description Request bytes.
+             */
+            bytes_in: number;
+            /**
+             * Format: int64
+             * @description Response bytes.
+             */
+            bytes_out: number;
+            /**
+             * Format: int64
+             * @description Calls.
+             */
+            calls: number;
+            /**
+             * Format: int64
+             * @description Calls that did not end OK.
+             */
+            errors: number;
+            /** @description Those, by outcome. */
+            errors_by_outcome: {
+                [key: string]: number;
+            };
+            /**
+             * Format: int64
+             * @description Fuel burnt.
+             */
+            fuel: number;
+            /** @description The function, for one function's usage. */
+            function?: string | null;
+            quota?: null | components["schemas"]["QuotaStanding"];
+            /**
+             * Format: date-time
+             * @description The window's start; null: open.
+             */
+            since: string | null;
+            /**
+             * Format: date-time
+             * @description The window's end; null: open.
+             */
+            until: string | null;
+            /** @description The user, for all of a user's functions. */
+            user?: string | null;
+            /** @description Wall-time percentiles. */
+            wall_us: components["schemas"]["Percentiles"];
+        };
+        /** @description A function's usage over time in equal buckets. */
+        UsageSeries: {
+            /** @description The function. */
+            function: string;
+            /** @description The buckets, oldest first. */
+            points: components["schemas"]["SeriesPoint"][];
+            /**
+             * Format: date-time
+             * @description The window's start.
+             */
+            since: string;
+            /**
+             * Format: double
+             * @description Each bucket's length.
+             */
+            step_seconds: number;
+            /**
+             * Format: date-time
+             * @description The window's end.
+             */
+            until: string;
+        };
+        /** @description A user (never their password hash). */
+        User: {
+            /**
+             * Format: date-time
+             * @description When they were created.
+             */
+            created_at: string;
+            /** @description Their id. */
+            id: string;
+            /** @description Their monthly quotas. */
+            quota: components["schemas"]["UserQuota"];
+            /** @description What they may do. */
+            role: components["schemas"]["Role"];
+            /** @description Their name. */
+            username: string;
+        };
+        /** @description Users by name. */
+        UserList: {
+            /** @description This page's items. */
+            items: components["schemas"]["User"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
+        };
+        /** @description `PATCH /v1/users/{name}` (admin). */
+        UserPatch: {
+            quota?: null | components["schemas"]["QuotaPatch"];
+        };
+        /** @description A user's monthly quotas; null: none. */
+        UserQuota: {
+            /**
+             * Format: int64
+             * @description Calls per calendar month (UTC).
+             */
+            calls_per_month: number | null;
+            /**
+             * Format: int64
+             * @description Fuel per calendar month (UTC).
+             */
+            fuel_per_month: number | null;
+        };
+        /** @description An uploaded module. */
+        Version: {
+            /** @description Its guest ABI. */
+            abi: components["schemas"]["Abi"];
+            /**
+             * Format: date-time
+             * @description When it was uploaded.
+             */
+            created_at: string;
+            /** @description Its id. */
+            id: string;
+            /** @description What it imports, as `module::name`. */
+            imports: string[];
+            /**
+             * Format: int32
+             * @description 1, 2, ... per function.
+             */
+            number: number;
+            /** @description The module's sha256, hex. */
+            sha256: string;
+            /**
+             * Format: int64
+             * @description The module's size.
+             */
+            size_bytes: number;
+        };
+        /** @description Versions, newest first. */
+        VersionList: {
+            /** @description This page's items. */
+            items: components["schemas"]["Version"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
+        };
+        /**
+         * @description Who may call a function.
+         * @enum {string}
+         */
+        Visibility: "public" | "private";
+    };
+    responses: never;
+    parameters: never;
+    requestBodies: never;
+    headers: never;
+    pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+    get_v1_executions__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Execution"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions: {
+        parameters: {
+            query?: {
+                /** @description Most items in the page. */
+                limit?: number;
+                /** @description The `next` cursor of the previous page. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FunctionList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_functions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewFunction"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Function"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions__name_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Function"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_v1_functions__name_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_v1_functions__name_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FunctionPatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Function"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions__name__deployments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_functions__name__deployments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewDeployment"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deployment"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions__name__env: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnvList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    put_v1_functions__name__env__var_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                var: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetEnv"];
+            };
+        };
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_v1_functions__name__env__var_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                var: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions__name__executions: {
+        parameters: {
+            query?: {
+                /** @description Only this outcome (`OK`, `GUEST_ERROR`, `TIMEOUT`, ...). */
+                outcome?: string;
+                /** @description RFC 3339 lower bound of `started_at` (inclusive). */
+                since?: string;
+                /** @description RFC 3339 upper bound of `started_at` (exclusive). */
+                until?: string;
+                /** @description Most executions in the page. */
+                limit?: number;
+                /** @description The `next` cursor of the previous page. */
+                after?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_functions__name__invoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TryIt"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TryItResult"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions__name__keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvokeKeyList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_functions__name__keys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewKey"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvokeKey"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_v1_functions__name__keys__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_functions__name__rollback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["Rollback"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deployment"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions__name__usage: {
+        parameters: {
+            query?: {
+                /** @description Calls that started at or after this time. */
+                since?: string;
+                /** @description Calls that started before this time. */
+                until?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions__name__usage_series: {
+        parameters: {
+            query?: {
+                /** @description Start of the window (default: 24 hours before its end). */
+                since?: string;
+                /** @description End of the window (default: now). */
+                until?: string;
+                /** @description Number of equal buckets. */
+                buckets?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageSeries"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_functions__name__versions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_functions__name__versions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/wasm": string;
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_openapi_json: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The OpenAPI document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Login"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_v1_tokens__id_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_usage: {
+        parameters: {
+            query?: {
+                /** @description Calls that started at or after this time. */
+                since?: string;
+                /** @description Calls that started before this time. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Usage"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_users: {
+        parameters: {
+            query?: {
+                /** @description Most items in the page. */
+                limit?: number;
+                /** @description The `next` cursor of the previous page. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_users: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewUser"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    patch_v1_users__name_: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UserPatch"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+}
