@@ -27,12 +27,12 @@ fn version_json(v: versions::Model) -> Version {
 
 /// The module bytes of an upload: the raw body (`application/wasm` or
 /// `application/octet-stream`), or the `module` part of a multipart form.
-fn module_bytes(req: &Request) -> Result<Bytes, ApiError> {
+async fn module_bytes(req: &Request) -> Result<Bytes, ApiError> {
     let content_type = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/wasm");
     let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     match mime.as_str() {
         "application/wasm" | "application/octet-stream" => Ok(req.body.clone()),
-        "multipart/form-data" => multipart_part(content_type, &req.body, "module"),
+        "multipart/form-data" => multipart_part(content_type, req.body.clone(), "module").await,
         other => Err(ApiError::new(
             Code::UnsupportedMediaType,
             format!("upload the module as application/wasm or multipart/form-data (field `module`), not {other}"),
@@ -40,41 +40,19 @@ fn module_bytes(req: &Request) -> Result<Bytes, ApiError> {
     }
 }
 
-/// The body of form field `field` in a `multipart/form-data` body.
-fn multipart_part(content_type: &str, body: &[u8], field: &str) -> Result<Bytes, ApiError> {
-    let boundary = content_type
-        .split(';')
-        .filter_map(|p| p.trim().strip_prefix("boundary="))
-        .next()
-        .map(|b| b.trim_matches('"'))
-        .ok_or_else(|| ApiError::bad_request("multipart body without a boundary"))?;
-    let delimiter = format!("--{boundary}").into_bytes();
-    let mut parts = split(body, &delimiter).into_iter().skip(1);
-    parts
-        .find_map(|part| {
-            let part = part.strip_prefix(b"\r\n")?;
-            let end = find(part, b"\r\n\r\n")?;
-            let head = std::str::from_utf8(part.get(..end)?).ok()?.to_ascii_lowercase();
-            let named =
-                head.lines().any(|l| l.starts_with("content-disposition:") && l.contains(&format!("name=\"{field}\"")));
-            let content = part.get(end + 4..)?;
-            named.then(|| Bytes::copy_from_slice(content.strip_suffix(b"\r\n").unwrap_or(content)))
-        })
-        .ok_or_else(|| ApiError::bad_request(format!("the multipart form has no `{field}` field")))
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn split<'a>(mut hay: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    while let Some(i) = find(hay, delimiter) {
-        out.push(hay.get(..i).unwrap_or_default());
-        hay = hay.get(i + delimiter.len()..).unwrap_or_default();
+/// The body of form field `field` in a `multipart/form-data` body, parsed
+/// by `multer` (the body is already read, within the upload cap).
+async fn multipart_part(content_type: &str, body: Bytes, field: &str) -> Result<Bytes, ApiError> {
+    let bad = |e: multer::Error| ApiError::bad_request(format!("the multipart form is malformed: {e}"));
+    let boundary = multer::parse_boundary(content_type).map_err(bad)?;
+    let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(body) });
+    let mut form = multer::Multipart::new(stream, boundary);
+    while let Some(part) = form.next_field().await.map_err(bad)? {
+        if part.name() == Some(field) {
+            return part.bytes().await.map_err(bad);
+        }
     }
-    out.push(hay);
-    out
+    Err(ApiError::bad_request(format!("the multipart form has no `{field}` field")))
 }
 
 /// `POST /v1/functions/{name}/versions`: upload, validate, store, record.
@@ -84,7 +62,7 @@ fn split<'a>(mut hay: &'a [u8], delimiter: &[u8]) -> Vec<&'a [u8]> {
     responses((status = 201, body = Version)))]
 pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
-    let wasm = module_bytes(&req)?;
+    let wasm = module_bytes(&req).await?;
     if wasm.len() as u64 > api.max_module_bytes {
         return Err(ApiError::new(
             Code::PayloadTooLarge,
@@ -147,12 +125,16 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn multipart_field_is_found() {
-        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XyZ\r\nContent-Disposition: form-data; name=\"module\"; filename=\"a.wasm\"\r\nContent-Type: application/wasm\r\n\r\n\0asm\x01\0\0\0\r\n--XyZ--\r\n";
-        let got = multipart_part("multipart/form-data; boundary=XyZ", body, "module").unwrap();
+    #[tokio::test]
+    async fn multipart_field_is_found() {
+        let body = Bytes::from_static(b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--XyZ\r\nContent-Disposition: form-data; name=\"module\"; filename=\"a.wasm\"\r\nContent-Type: application/wasm\r\n\r\n\0asm\x01\0\0\0\r\n--XyZ--\r\n");
+        let ct = "multipart/form-data; boundary=XyZ";
+        let got = multipart_part(ct, body.clone(), "module").await.unwrap();
         assert_eq!(&got[..], b"\0asm\x01\0\0\0");
-        assert!(multipart_part("multipart/form-data; boundary=XyZ", body, "other").is_err());
-        assert!(multipart_part("multipart/form-data", body, "module").is_err());
+        assert!(multipart_part(ct, body.clone(), "other").await.is_err());
+        assert!(multipart_part("multipart/form-data", body.clone(), "module").await.is_err());
+        // A form cut off before its closing boundary is refused, not read as a part.
+        let cut = body.slice(..body.len() - 12);
+        assert!(multipart_part(ct, cut, "module").await.is_err());
     }
 }
