@@ -91,9 +91,12 @@ impl Watchdog {
             let due: Vec<(Instant, u64)> = state.by_deadline.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
             for key in due {
                 // Nothing in the guest clears the flag: once is enough.
+                // `fired` first: a guest that sees the flag traps at once,
+                // and its thread must then find `fired` set, or the stop
+                // reads as a plain trap (seen as FUEL_EXHAUSTED under load).
                 if let Some(entry) = state.by_deadline.remove(&key) {
-                    entry.flag.raise();
                     entry.fired.store(true, Ordering::SeqCst);
+                    entry.flag.raise();
                 }
             }
             let next = state.by_deadline.keys().next().map(|(at, _)| *at);
