@@ -234,6 +234,14 @@ impl Dev {
         .await
         .context("starting the control plane")?;
 
+        let mut gw_cfg = olin_gateway::Config::with_listen(gateway_addr);
+        gw_cfg.nats = security.args(&nats.url(), Role::Gateway);
+        gw_cfg.callback_allow_http = true;
+        gw_cfg.egress_allow_cidrs.clone_from(&self.egress_allow_cidrs);
+        let gw_deps = olin_gateway::Deps { nats: connect(Role::Gateway).await?, topology: topo.clone() };
+        let gateway = olin_gateway::Gateway::start(&gw_cfg, gw_deps).await.context("starting the gateway")?;
+
+        // All three started: serve them.
         let (stop_tx, stop_rx) = watch::channel(false);
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -241,13 +249,8 @@ impl Dev {
         let worker_task = tokio::spawn(worker.serve(worker_listener, stopped(stop_rx.clone())));
         let control_listeners = olin_control::Listeners { public: control_listener, admin: control_admin };
         let control_task = tokio::spawn(control.serve(control_listeners, stopped(stop_rx.clone())));
-        let mut gw_cfg = olin_gateway::Config::with_listen(gateway_addr);
-        gw_cfg.nats = security.args(&nats.url(), Role::Gateway);
-        gw_cfg.callback_allow_http = true;
-        gw_cfg.egress_allow_cidrs.clone_from(&self.egress_allow_cidrs);
         let gw_listeners = olin_gateway::Listeners { public: gateway_listener, admin: gateway_admin };
-        let gw_nats = connect(Role::Gateway).await?;
-        let gw_task = tokio::spawn(olin_gateway::run(gw_cfg, gw_listeners, gw_nats, topo.clone(), stopped(stop_rx)));
+        let gw_task = tokio::spawn(gateway.serve(gw_listeners, stopped(stop_rx)));
 
         let started = self.after_start(g, &control_url, &admin_password).await;
         if let Ok(lines) = &started {
@@ -272,9 +275,9 @@ impl Dev {
             println!("Stopping...");
         }
         let _ = stop_tx.send(true);
-        let _ = gw_task.await;
-        let _ = worker_task.await;
-        let _ = control_task.await;
+        olin_telemetry::join("gateway", gw_task).await;
+        olin_telemetry::join("worker", worker_task).await;
+        olin_telemetry::join("control plane", control_task).await;
         started.map(drop)
     }
 

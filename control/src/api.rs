@@ -24,8 +24,8 @@ mod users;
 mod versions;
 
 pub(crate) use deployments::{publish_route, restore_routes};
-pub use env::Resealed;
 pub(crate) use env::reseal;
+pub use env::{ResealError, Resealed};
 pub(crate) use users::bootstrap_admin;
 
 use std::sync::Arc;

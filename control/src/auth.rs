@@ -12,6 +12,14 @@ use serde::{Deserialize, Serialize};
 use crate::entity::{api_tokens, users};
 use crate::error::{ApiError, Code};
 
+/// A JWT signing secret too short to resist guessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("CONTROL_JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`), not {len}")]
+pub struct ShortSecret {
+    /// The secret's length.
+    pub len: usize,
+}
+
 /// Hashes a password (argon2id, random salt, PHC string).
 ///
 /// # Errors
@@ -61,9 +69,9 @@ impl Keys {
     ///
     /// # Errors
     /// A secret shorter than 32 bytes.
-    pub fn from_secret(secret: &str) -> Result<Keys, String> {
+    pub fn from_secret(secret: &str) -> Result<Keys, ShortSecret> {
         if secret.len() < 32 {
-            return Err("CONTROL_JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`)".to_owned());
+            return Err(ShortSecret { len: secret.len() });
         }
         Ok(Keys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),

@@ -41,8 +41,8 @@ const BATCH: usize = 1000;
 ///
 /// # Errors
 /// If JetStream refuses.
-pub async fn consumer(js: &jetstream::Context) -> Result<PullConsumer, String> {
-    let stream = js.get_stream(olin_proto::subject::STREAM_EVENTS).await.map_err(|e| e.to_string())?;
+pub async fn consumer(js: &jetstream::Context) -> Result<PullConsumer, async_nats::Error> {
+    let stream = js.get_stream(olin_proto::subject::STREAM_EVENTS).await?;
     stream
         .get_or_create_consumer(
             CONSUMER,
@@ -55,7 +55,7 @@ pub async fn consumer(js: &jetstream::Context) -> Result<PullConsumer, String> {
             },
         )
         .await
-        .map_err(|e| e.to_string())
+        .map_err(Into::into)
 }
 
 /// Who owns the function of a deployment, cached: deployments never move.
@@ -344,7 +344,7 @@ pub async fn run(
     let (tx, rx) = mpsc::channel(1);
     let writer = tokio::spawn(write(db.clone(), rx, metrics, stop.clone()));
     read(db, consumer, tx, stop).await;
-    let _ = writer.await;
+    olin_telemetry::join("ingest writer", writer).await;
 }
 
 /// Fetches, decodes and attributes batches until `stop`.
@@ -387,7 +387,9 @@ async fn read(
                 }
                 _ => {
                     warn!(subject = %msg.subject, "undecodable execution event dropped");
-                    let _ = msg.ack().await;
+                    if let Err(err) = msg.ack().await {
+                        warn!(%err, "ack of an undecodable event failed; it comes again");
+                    }
                 }
             }
         }

@@ -39,7 +39,7 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 use warp::Filter;
 
-pub use api::Resealed;
+pub use api::{ResealError, Resealed};
 pub use config::{Command, Config};
 pub use error::ApiError;
 
@@ -52,9 +52,21 @@ pub enum ControlError {
     /// The route bucket could not be created.
     #[error(transparent)]
     Topology(#[from] TopologyError),
-    /// A setting is unusable.
-    #[error("configuration: {0}")]
-    Config(String),
+    /// `CONTROL_JWT_SECRET` is too short.
+    #[error(transparent)]
+    JwtSecret(#[from] auth::ShortSecret),
+    /// `OLIN_SECRETS_KEYS` is unusable.
+    #[error("OLIN_SECRETS_KEYS: {0}")]
+    SecretsKeys(#[source] olin_proto::sealed::SealError),
+    /// The `control` consumer of `OLIN_EVENTS` could not be created.
+    #[error("the events consumer: {0}")]
+    EventsConsumer(#[source] async_nats::Error),
+    /// The HTTP client (for try-it calls) could not be built.
+    #[error("the HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    /// Stored secrets could not be sealed under the current key.
+    #[error("sealing secrets: {0}")]
+    Reseal(#[from] api::ResealError),
     /// Creating the first admin failed.
     #[error("bootstrap admin: {0}")]
     Bootstrap(ApiError),
@@ -94,7 +106,7 @@ impl Control {
     /// # Errors
     /// [`ControlError`] if any of that fails.
     pub async fn start(cfg: &Config, deps: Deps) -> Result<Control, ControlError> {
-        let keys = auth::Keys::from_secret(&cfg.jwt_secret).map_err(ControlError::Config)?;
+        let keys = auth::Keys::from_secret(&cfg.jwt_secret)?;
         if cfg.migrate {
             Migrator::up(&deps.db, None).await?;
         }
@@ -108,7 +120,7 @@ impl Control {
         }
         let js = async_nats::jetstream::new(deps.nats.clone());
         let routes = topology::control(&js, &deps.topology).await?;
-        let events = ingest::consumer(&js).await.map_err(|e| ControlError::Config(format!("events consumer: {e}")))?;
+        let events = ingest::consumer(&js).await.map_err(ControlError::EventsConsumer)?;
         let api = api::Api {
             db: deps.db,
             keys,
@@ -123,14 +135,14 @@ impl Control {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
-                .map_err(|e| ControlError::Config(format!("HTTP client: {e}")))?,
+                .map_err(ControlError::HttpClient)?,
             logins: throttle::LoginThrottle::default(),
             // Half the cores for password hashes, and 64 logins waiting.
             hashes: throttle::HashPool::new(std::thread::available_parallelism().map_or(1, |n| n.get() / 2), 64),
             client_ip_header: cfg.client_ip_header.clone(),
             egress_allow_literals: cfg.egress_allow_literals,
             secrets: match &cfg.secrets_keys {
-                Some(spec) => Some(spec.parse().map_err(|e| ControlError::Config(format!("OLIN_SECRETS_KEYS: {e}")))?),
+                Some(spec) => Some(spec.parse().map_err(ControlError::SecretsKeys)?),
                 None => None,
             },
             call_limits: quota::CallLimitMaxima {
@@ -139,7 +151,7 @@ impl Control {
             },
         };
         // Rotation, and values stored in clear before keys were configured.
-        let resealed = api::reseal(&api).await.map_err(|e| ControlError::Config(format!("sealing secrets: {e}")))?;
+        let resealed = api::reseal(&api).await?;
         if resealed.values > 0 {
             info!(
                 values = resealed.values,
@@ -206,9 +218,9 @@ impl Control {
         let conns = self.api.metrics.connections.clone();
         olin_serve::serve(listener, warp::service(routes), self.bounds, conns, shutdown).await;
         let _ = stop_tx.send(true);
-        let _ = ingest.await;
-        let _ = quotas.await;
-        let _ = admin.await;
+        olin_telemetry::join("ingest", ingest).await;
+        olin_telemetry::join("quotas", quotas).await;
+        olin_telemetry::join("admin listener", admin).await;
         info!("control plane stopped");
     }
 }

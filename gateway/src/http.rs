@@ -20,7 +20,7 @@ use olin_serve::ReadError;
 use tracing::{Instrument as _, info, warn};
 use warp::reply::Response;
 
-use crate::Gateway;
+use crate::Shared;
 use crate::idempotency;
 use crate::invoke::{self, InvokeError};
 
@@ -72,7 +72,7 @@ fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Option<&str>) -
 }
 
 /// The admin listener: `/healthz`, `/readyz`, `/metrics`, nothing else.
-pub(crate) async fn admin(gw: Arc<Gateway>, path: warp::path::FullPath) -> Response {
+pub(crate) async fn admin(gw: Arc<Shared>, path: warp::path::FullPath) -> Response {
     match path.as_str() {
         "/healthz" => text(StatusCode::OK, "ok"),
         "/readyz" => match gw.readiness().await {
@@ -88,7 +88,7 @@ pub(crate) async fn admin(gw: Arc<Gateway>, path: warp::path::FullPath) -> Respo
 
 /// Answers one request and records it in the metrics.
 pub(crate) async fn handle(
-    gw: Arc<Gateway>,
+    gw: Arc<Shared>,
     method: Method,
     path: warp::path::FullPath,
     query: Option<String>,
@@ -124,7 +124,7 @@ impl Drop for InFlight<'_> {
 
 #[allow(clippy::too_many_arguments)]
 async fn answer(
-    gw: &Arc<Gateway>,
+    gw: &Arc<Shared>,
     method: Method,
     path: &str,
     query: Option<String>,
@@ -374,7 +374,7 @@ async fn answer(
 /// The answer to a request whose idempotency key an earlier one holds: that
 /// call's invocation id (async), or its answer, once there (sync).
 async fn repeated(
-    gw: &Gateway,
+    gw: &Shared,
     key: &str,
     first: &AsyncResult,
     is_async: bool,
@@ -460,7 +460,7 @@ fn accepted(invocation_id: &str) -> Response {
 /// `GET /async/results/{id}`: 202 while pending, then the call's answer as
 /// it would have been given synchronously, with `Olin-Attempts` and
 /// `Olin-Callback` (`none`, `pending`, `delivered`, `failed (<n> attempts): <why>`).
-async fn async_result(gw: &Gateway, id: &str) -> Response {
+async fn async_result(gw: &Shared, id: &str) -> Response {
     let valid = !id.is_empty() && id.len() <= 64 && id.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-');
     let stored = if valid { gw.results_kv.get(id).await } else { Ok(None) };
     let result = match stored {

@@ -147,8 +147,10 @@ pub(crate) async fn accept_async(
         .await
         .map_err(|e| InvokeError::Publish(format!("recording the async call failed: {e}")))?;
     let published = publish(js, req, None).await;
-    if published.is_err() {
-        let _ = results.delete(&req.invocation_id).await;
+    if published.is_err()
+        && let Err(err) = results.delete(&req.invocation_id).await
+    {
+        tracing::warn!(%err, invocation_id = %req.invocation_id, "the pending result of an unpublished call stays until its TTL");
     }
     published
 }

@@ -44,16 +44,13 @@ pub enum GatewayError {
     /// A subject could not be built from the gateway id.
     #[error(transparent)]
     Name(#[from] subject::NameError),
-    /// A setting is unusable.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// The listener has no local address.
-    #[error("listener: {0}")]
-    Listener(#[from] std::io::Error),
+    /// `GATEWAY_EGRESS_ALLOW_CIDRS` does not parse.
+    #[error("GATEWAY_EGRESS_ALLOW_CIDRS: {0}")]
+    EgressCidrs(#[source] olin_proto::net_policy::BadCidr),
 }
 
 /// State shared by every request.
-pub(crate) struct Gateway {
+pub(crate) struct Shared {
     pub(crate) id: String,
     pub(crate) config: Config,
     pub(crate) nats: async_nats::Client,
@@ -75,7 +72,7 @@ pub(crate) struct Gateway {
     pub(crate) egress: olin_proto::net_policy::AddressPolicy,
 }
 
-impl Gateway {
+impl Shared {
     /// Ready when NATS is connected, the invocation stream exists and the
     /// route table has loaded.
     pub(crate) async fn readiness(&self) -> Result<(), &'static str> {
@@ -103,102 +100,162 @@ pub struct Listeners {
     pub admin: TcpListener,
 }
 
-/// Serves the gateway on its listeners until `shutdown` resolves, then lets
-/// the requests in flight finish.
+/// A started gateway: the topology exists, the reply subscription and the
+/// route, worker and results watchers run; not yet serving.
+pub struct Gateway {
+    id: String,
+    config: Config,
+    nats: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    topo: topology::Topology,
+    routes: Arc<RouteTable>,
+    metrics: Arc<metrics::Metrics>,
+    replies: Arc<invoke::Replies>,
+    presence: Arc<presence::Presence>,
+    results_room: Arc<presence::ResultsRoom>,
+    egress: olin_proto::net_policy::AddressPolicy,
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)>,
+}
+
+/// External clients the gateway runs with.
+pub struct Deps {
+    /// A connected NATS client.
+    pub nats: async_nats::Client,
+    /// JetStream settings (tests shrink them).
+    pub topology: TopologyConfig,
+}
+
+impl Gateway {
+    /// Creates the gateway's part of the topology, subscribes to its replies
+    /// and starts following routes, workers and the results bucket.
+    ///
+    /// # Errors
+    /// [`GatewayError`] if a setting is unusable, or the topology or the
+    /// reply subscription cannot be set up.
+    pub async fn start(config: &Config, deps: Deps) -> Result<Gateway, GatewayError> {
+        let Deps { nats, topology: topology_config } = deps;
+        let config = config.clone();
+        let egress = config.egress_allow_cidrs.parse().map_err(GatewayError::EgressCidrs)?;
+        let js = async_nats::jetstream::new(nats.clone());
+        // A concurrency lease of an async call may live as long as its deadline
+        // and a whole run: the limits bucket keeps keys longer than that.
+        let mut topology_config = topology_config;
+        topology_config.limits_ttl =
+            topology_config.limits_ttl.max(std::time::Duration::from_millis(config.async_deadline_ms) * 2);
+        let topo = topology::gateway(&js, &topology_config).await?;
+        let id = config.gateway_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let sub = nats.subscribe(subject::reply_subscription(&id)?).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let routes = Arc::new(RouteTable::default());
+        let metrics = Arc::new(metrics::Metrics::default());
+        let replies = Arc::new(invoke::Replies::new(metrics.clone()));
+        let presence = Arc::new(presence::Presence::new(topology_config.worker_ttl));
+        let results_room = Arc::new(presence::ResultsRoom::default());
+        let tasks = vec![
+            ("route table", tokio::spawn(routes.clone().follow(topo.routes.clone(), stop_rx.clone()))),
+            ("replies", tokio::spawn(replies.clone().receive(sub, stop_rx.clone()))),
+            ("results bucket", {
+                let (room, kv, stop) = (results_room.clone(), topo.results.clone(), stop_rx.clone());
+                tokio::spawn(async move { room.follow(kv, std::time::Duration::from_secs(1), stop).await })
+            }),
+            ("worker presence", {
+                let (presence, kv, stop) = (presence.clone(), topo.workers.clone(), stop_rx.clone());
+                tokio::spawn(async move { presence.follow(kv, stop).await })
+            }),
+        ];
+        Ok(Gateway {
+            id,
+            config,
+            nats,
+            js,
+            topo,
+            routes,
+            metrics,
+            replies,
+            presence,
+            results_room,
+            egress,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Serves the gateway on its listeners until `shutdown` resolves, then
+    /// lets the requests in flight finish and stops the watchers.
+    pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let Listeners { public: listener, admin: admin_listener } = listeners;
+        // The port of requests whose Host names none.
+        let local_port = listener.local_addr().map_or(self.config.listen.port(), |a| a.port());
+        let body_budget = olin_serve::BodyBudget::new(self.config.max_buffered_body_mib << 20);
+        let gw = Arc::new(Shared {
+            id: self.id,
+            config: self.config,
+            nats: self.nats,
+            js: self.js,
+            routes: self.routes,
+            replies: self.replies,
+            local_port,
+            metrics: self.metrics,
+            presence: self.presence,
+            results_room: self.results_room,
+            workers_kv: self.topo.workers.clone(),
+            results_kv: self.topo.results.clone(),
+            limits_kv: self.topo.limits.clone(),
+            body_budget,
+            egress: self.egress,
+        });
+        let state = gw.clone();
+        let filter = warp::any()
+            .map(move || state.clone())
+            .and(warp::method())
+            .and(warp::path::full())
+            .and(warp::query::raw().map(Some).or(warp::any().map(|| None)).unify())
+            .and(warp::header::headers_cloned())
+            .and(olin_serve::remote())
+            .and(warp::body::stream())
+            .then(|gw, method, path, query, headers, remote, body| async move {
+                http::handle(gw, method, path, query, headers, remote, Box::pin(body)).await
+            });
+        let admin_state = gw.clone();
+        let admin_filter = warp::any()
+            .map(move || admin_state.clone())
+            .and(warp::path::full())
+            .then(|gw, path| async move { http::admin(gw, path).await });
+        info!(gateway_id = %gw.id, addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "gateway serving");
+        let mut stopping = self.stop.subscribe();
+        let admin = tokio::spawn(olin_serve::serve(
+            admin_listener,
+            warp::service(admin_filter),
+            olin_serve::Bounds::ADMIN,
+            Arc::default(),
+            async move {
+                let _ = stopping.wait_for(|s| *s).await;
+            },
+        ));
+        let (bounds, conns) = (gw.config.bounds(), gw.metrics.connections.clone());
+        olin_serve::serve(listener, warp::service(filter), bounds, conns, shutdown).await;
+        let _ = self.stop.send(true);
+        olin_telemetry::join("admin listener", admin).await;
+        for (name, task) in self.tasks {
+            olin_telemetry::join(name, task).await;
+        }
+        info!("gateway stopped");
+    }
+}
+
+/// Starts the gateway and serves it until `shutdown` resolves
+/// ([`Gateway::start`], then [`Gateway::serve`]): the shape of
+/// `olin_worker::run` and `olin_control::run`.
 ///
 /// # Errors
-/// [`GatewayError`] if the topology or the reply subscription cannot be set up.
+/// [`GatewayError`] if the gateway cannot start.
 pub async fn run(
-    config: Config,
+    config: &Config,
     listeners: Listeners,
-    nats: async_nats::Client,
-    topology_config: TopologyConfig,
+    deps: Deps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GatewayError> {
-    let js = async_nats::jetstream::new(nats.clone());
-    // A concurrency lease of an async call may live as long as its deadline
-    // and a whole run: the limits bucket keeps keys longer than that.
-    let mut topology_config = topology_config;
-    topology_config.limits_ttl =
-        topology_config.limits_ttl.max(std::time::Duration::from_millis(config.async_deadline_ms) * 2);
-    let topo = topology::gateway(&js, &topology_config).await?;
-    let id = config.gateway_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let sub = nats.subscribe(subject::reply_subscription(&id)?).await?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let routes = Arc::new(RouteTable::default());
-    let metrics = Arc::new(metrics::Metrics::default());
-    let replies = Arc::new(invoke::Replies::new(metrics.clone()));
-    let presence = Arc::new(presence::Presence::new(topology_config.worker_ttl));
-    let follow = tokio::spawn(routes.clone().follow(topo.routes.clone(), stop_rx.clone()));
-    let receive = tokio::spawn(replies.clone().receive(sub, stop_rx.clone()));
-    let results_room = Arc::new(presence::ResultsRoom::default());
-    let watch_results = {
-        let (room, kv, stop) = (results_room.clone(), topo.results.clone(), stop_rx.clone());
-        tokio::spawn(async move { room.follow(kv, std::time::Duration::from_secs(1), stop).await })
-    };
-    let watch_workers = {
-        let (presence, kv, stop) = (presence.clone(), topo.workers.clone(), stop_rx.clone());
-        tokio::spawn(async move { presence.follow(kv, stop).await })
-    };
-    let Listeners { public: listener, admin: admin_listener } = listeners;
-    let local_port = listener.local_addr()?.port();
-    let body_budget = olin_serve::BodyBudget::new(config.max_buffered_body_mib << 20);
-    let egress = config.egress_allow_cidrs.parse().map_err(GatewayError::Config)?;
-    let gw = Arc::new(Gateway {
-        id,
-        config,
-        nats,
-        js,
-        routes,
-        replies,
-        local_port,
-        metrics,
-        presence,
-        results_room,
-        workers_kv: topo.workers.clone(),
-        results_kv: topo.results.clone(),
-        limits_kv: topo.limits.clone(),
-        body_budget,
-        egress,
-    });
-
-    let state = gw.clone();
-    let filter = warp::any()
-        .map(move || state.clone())
-        .and(warp::method())
-        .and(warp::path::full())
-        .and(warp::query::raw().map(Some).or(warp::any().map(|| None)).unify())
-        .and(warp::header::headers_cloned())
-        .and(olin_serve::remote())
-        .and(warp::body::stream())
-        .then(|gw, method, path, query, headers, remote, body| async move {
-            http::handle(gw, method, path, query, headers, remote, Box::pin(body)).await
-        });
-    let admin_state = gw.clone();
-    let admin_filter = warp::any()
-        .map(move || admin_state.clone())
-        .and(warp::path::full())
-        .then(|gw, path| async move { http::admin(gw, path).await });
-    info!(gateway_id = %gw.id, addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "gateway serving");
-    let mut stopping = stop_rx.clone();
-    let admin_stats = Arc::default();
-    let admin = tokio::spawn(olin_serve::serve(
-        admin_listener,
-        warp::service(admin_filter),
-        olin_serve::Bounds::ADMIN,
-        admin_stats,
-        async move {
-            let _ = stopping.wait_for(|s| *s).await;
-        },
-    ));
-    let (bounds, conns) = (gw.config.bounds(), gw.metrics.connections.clone());
-    olin_serve::serve(listener, warp::service(filter), bounds, conns, shutdown).await;
-    let _ = stop_tx.send(true);
-    let _ = admin.await;
-    let _ = follow.await;
-    let _ = receive.await;
-    let _ = watch_workers.await;
-    let _ = watch_results.await;
-    info!("gateway stopped");
+    Gateway::start(config, deps).await?.serve(listeners, shutdown).await;
     Ok(())
 }

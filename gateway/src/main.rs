@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
     let bind =
         |addr| async move { tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}")) };
     let listeners = olin_gateway::Listeners { public: bind(cfg.listen).await?, admin: bind(cfg.admin_listen).await? };
-    let topology = (&cfg.topology).into();
-    olin_gateway::run(cfg, listeners, nats, topology, olin_telemetry::shutdown_signal()).await?;
+    let deps = olin_gateway::Deps { nats, topology: (&cfg.topology).into() };
+    olin_gateway::run(&cfg, listeners, deps, olin_telemetry::shutdown_signal()).await?;
     Ok(())
 }

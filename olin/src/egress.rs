@@ -51,9 +51,29 @@ pub enum EgressError {
     /// and not allowed by the operator); nothing was sent.
     #[error("the target is not an address outbound traffic may reach")]
     Denied,
-    /// The exchange failed (connection refused, TLS failure, bad method...).
-    #[error("{0}")]
-    Failed(String),
+    /// The exchange failed at `stage` (a method the client refuses, a
+    /// connection refused, a TLS failure, a reset while reading...).
+    #[error("{stage}: {source}")]
+    Failed {
+        /// Where it failed.
+        stage: Stage,
+        /// Why.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Where an outbound exchange failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Stage {
+    /// Building the request (nothing was sent).
+    #[error("the request is invalid")]
+    Request,
+    /// Connecting or sending (no response arrived).
+    #[error("the request failed")]
+    Send,
+    /// Reading the response's body.
+    #[error("reading the response failed")]
+    Read,
 }
 
 /// Performs outbound HTTP for guests. Called from the guest's (blocking)

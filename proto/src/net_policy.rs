@@ -24,21 +24,36 @@ pub struct AddressPolicy {
     denied: Vec<IpNet>,
 }
 
+/// An entry of a CIDR list that is neither a CIDR nor an address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{entry:?} is not a CIDR or an address: {source}")]
+pub struct BadCidr {
+    /// The entry as written.
+    pub entry: String,
+    /// Why it does not parse as a CIDR.
+    pub source: ipnet::AddrParseError,
+}
+
 impl FromStr for AddressPolicy {
-    type Err = String;
+    type Err = BadCidr;
 
     /// Comma-separated CIDRs (`10.20.0.0/16, fd00::/8`); empty for none. A
     /// `!` before one denies it, whether public or inside an allowed range
     /// (`10.20.0.0/16, !10.20.5.0/24`: the platform's own services).
-    fn from_str(list: &str) -> Result<Self, String> {
+    fn from_str(list: &str) -> Result<Self, BadCidr> {
         let mut policy = AddressPolicy::default();
         for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (into, cidr) = match entry.strip_prefix('!') {
                 Some(rest) => (&mut policy.denied, rest.trim()),
                 None => (&mut policy.allowed, entry),
             };
-            let net = cidr.parse::<IpNet>().or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from));
-            into.push(net.map_err(|e| format!("{entry:?} is not a CIDR or an address: {e}"))?);
+            let net = match cidr.parse::<IpNet>() {
+                Ok(net) => net,
+                Err(source) => {
+                    cidr.parse::<IpAddr>().map(IpNet::from).map_err(|_| BadCidr { entry: entry.to_owned(), source })?
+                }
+            };
+            into.push(net);
         }
         Ok(policy)
     }

@@ -190,7 +190,8 @@ pub async fn spawn_gateway_with(
             let _ = rx.await;
         };
         let listeners = olin_gateway::Listeners { public: listener, admin };
-        if let Err(err) = olin_gateway::run(cfg, listeners, nats, topology, shutdown).await {
+        let deps = olin_gateway::Deps { nats, topology };
+        if let Err(err) = olin_gateway::run(&cfg, listeners, deps, shutdown).await {
             panic!("gateway failed: {err}");
         }
     });

@@ -17,6 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use olin::egress::Stage;
 use olin::{Egress, EgressError, EgressRequest, EgressResponse};
 use olin_proto::net_policy::AddressPolicy;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -100,18 +101,65 @@ pub(crate) async fn warn_if_opened(policy: &AddressPolicy, urls: &[&str]) {
 ///
 /// # Errors
 /// The first line that does not parse.
-pub(crate) fn parse_hosts(text: &str) -> Result<HashMap<String, Vec<IpAddr>>, String> {
+pub(crate) fn parse_hosts(text: &str) -> Result<HashMap<String, Vec<IpAddr>>, BadHostsLine> {
     let mut hosts: HashMap<String, Vec<IpAddr>> = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         let mut words = line.split_whitespace();
         let Some(addr) = words.next() else { continue };
-        let ip: IpAddr = addr.parse().map_err(|e| format!("line {}: {addr:?}: {e}", n + 1))?;
+        let ip: IpAddr = addr.parse().map_err(|source| BadHostsLine { line: n + 1, value: addr.to_owned(), source })?;
         for name in words {
             hosts.entry(name.to_ascii_lowercase()).or_default().push(ip);
         }
     }
     Ok(hosts)
+}
+
+/// A line of a hosts file whose first word is not an address.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {value:?} is not an address: {source}")]
+pub struct BadHostsLine {
+    /// Its number, from 1.
+    pub line: usize,
+    /// The word that should be an address.
+    pub value: String,
+    /// Why it is not.
+    pub source: std::net::AddrParseError,
+}
+
+/// Outbound HTTP for guests could not be set up as configured.
+#[derive(Debug, thiserror::Error)]
+pub enum EgressSetupError {
+    /// A configured file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `WORKER_EGRESS_CA_FILE` holds no usable PEM certificates.
+    #[error("{path}: {source}")]
+    Certificates {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: reqwest::Error,
+    },
+    /// `WORKER_EGRESS_ALLOW_CIDRS` does not parse.
+    #[error("WORKER_EGRESS_ALLOW_CIDRS: {0}")]
+    Cidrs(#[from] olin_proto::net_policy::BadCidr),
+    /// `WORKER_EGRESS_HOSTS` has a bad line.
+    #[error("{path}: {source}")]
+    Hosts {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The line.
+        source: BadHostsLine,
+    },
+    /// The HTTP client could not be built (its TLS set-up failed).
+    #[error("building the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
 }
 
 /// The worker's [`Egress`].
@@ -154,19 +202,18 @@ impl HttpEgress {
     }
 
     async fn exchange(&self, req: EgressRequest) -> Result<EgressResponse, EgressError> {
-        let failed = |e: String| EgressError::Failed(e);
         if self.literal_refused(&req.url) {
             return Err(EgressError::Denied);
         }
-        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| failed(e.to_string()))?;
+        let failed = |stage, e: reqwest::Error| EgressError::Failed { stage, source: Box::new(e) };
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|e| EgressError::Failed { stage: Stage::Request, source: Box::new(e) })?;
         let mut builder = self.client.request(method, &req.url).body(req.body);
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_slice());
         }
-        let mut resp = builder
-            .send()
-            .await
-            .map_err(|e| if refused(&e) { EgressError::Denied } else { failed(format!("request failed: {e}")) })?;
+        let mut resp =
+            builder.send().await.map_err(|e| if refused(&e) { EgressError::Denied } else { failed(Stage::Send, e) })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().iter().map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec())).collect();
         let too_large = || EgressError::TooLarge { limit: req.max_response_bytes };
@@ -177,7 +224,7 @@ impl HttpEgress {
             return Err(too_large());
         }
         let mut body = Vec::with_capacity(announced.unwrap_or(0));
-        while let Some(chunk) = resp.chunk().await.map_err(|e| failed(format!("reading the response failed: {e}")))? {
+        while let Some(chunk) = resp.chunk().await.map_err(|e| failed(Stage::Read, e))? {
             if body.len() + chunk.len() > req.max_response_bytes {
                 return Err(too_large());
             }
@@ -204,32 +251,31 @@ impl HttpEgress {
             .header(olin_proto::subject::HTTP_INVOCATION_ID, invocation_id)
             .body(body)
             .send();
-        match tokio::time::timeout(Duration::from_secs(10), send).await {
+        match tokio::time::timeout(CALLBACK_TIMEOUT, send).await {
             Ok(Ok(resp)) => Ok(resp.status().as_u16()),
             Ok(Err(err)) if refused(&err) => Err(CallbackError::Refused),
-            Ok(Err(err)) => Err(CallbackError::Failed(format!("callback request failed: {err}"))),
-            Err(_) => Err(CallbackError::Failed("the callback did not answer within 10 s".to_owned())),
+            Ok(Err(err)) => Err(CallbackError::Failed(err)),
+            Err(_) => Err(CallbackError::Timeout(CALLBACK_TIMEOUT)),
         }
     }
 }
 
+/// How long a callback's target has to answer.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Why a callback was not delivered.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum CallbackError {
     /// The URL names an address outbound traffic may not reach; retrying
     /// cannot change that.
+    #[error("the callback's address is not one outbound traffic may reach")]
     Refused,
-    /// The target could not be reached or did not answer; worth retrying.
-    Failed(String),
-}
-
-impl std::fmt::Display for CallbackError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Refused => f.write_str("the callback's address is not one outbound traffic may reach"),
-            Self::Failed(why) => f.write_str(why),
-        }
-    }
+    /// The target could not be reached; worth retrying.
+    #[error("callback request failed: {0}")]
+    Failed(#[source] reqwest::Error),
+    /// The target did not answer in time; worth retrying.
+    #[error("the callback did not answer within {0:?}")]
+    Timeout(Duration),
 }
 
 impl Egress for HttpEgress {

@@ -16,6 +16,7 @@ pub mod config;
 mod consumer;
 mod dead_letter;
 mod egress;
+pub use egress::{BadHostsLine, EgressSetupError};
 mod health;
 pub mod module_cache;
 mod reply;
@@ -48,7 +49,7 @@ pub enum WorkerError {
     Topology(#[from] TopologyError),
     /// Outbound HTTP for guests could not be set up as configured.
     #[error("outbound HTTP: {0}")]
-    Egress(String),
+    Egress(#[from] egress::EgressSetupError),
     /// The memory budget cannot hold a single call.
     #[error("the worker's memory budget of {budget} bytes cannot hold one call (at least {needed} bytes)")]
     MemoryBudget {
@@ -59,10 +60,10 @@ pub enum WorkerError {
     },
     /// The artifact cache key is unusable.
     #[error("WORKER_CACHE_KEY: {0}")]
-    CacheKey(String),
+    CacheKey(#[from] module_cache::ShortKey),
     /// The secrets keys are unusable.
     #[error("OLIN_SECRETS_KEYS: {0}")]
-    SecretsKeys(String),
+    SecretsKeys(#[source] olin_proto::sealed::SealError),
     /// NATS refused a subscription the worker needs.
     #[error("subscribing to {subject}: {source}")]
     Subscribe { subject: String, source: async_nats::SubscribeError },
@@ -99,11 +100,12 @@ fn disk_options(cfg: &Config) -> Result<Option<module_cache::DiskOptions>, Worke
     let key = match &cfg.cache_key {
         Some(key) => module_cache::ArtifactKey::new(key.as_bytes()),
         None => {
-            warn!("WORKER_CACHE_KEY is not set: compiled artifacts are authenticated with a key of this process only and are not reused after a restart");
+            warn!(
+                "WORKER_CACHE_KEY is not set: compiled artifacts are authenticated with a key of this process only and are not reused after a restart"
+            );
             module_cache::ArtifactKey::random()
         }
-    }
-    .map_err(WorkerError::CacheKey)?;
+    }?;
     Ok(Some(module_cache::DiskOptions { dir, budget: cfg.cache_disk_mib << 20, key }))
 }
 
@@ -192,27 +194,25 @@ impl Worker {
         let topo = topology::worker(&js, &deps.topology).await?;
         let (budget, defaults, maxima) = memory_limits(cfg)?;
         info!(budget_mib = budget >> 20, max_call_mib = maxima.reservation_bytes() >> 20, "memory budget of calls");
+        use egress::EgressSetupError as Setup;
         let extra_roots = match &cfg.egress_ca_file {
-            Some(path) => std::fs::read(path)
-                .map_err(|e| format!("reading {}: {e}", path.display()))
-                .and_then(|pem| {
-                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{}: {e}", path.display()))
-                })
-                .map_err(WorkerError::Egress)?,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|source| Setup::Read { path: path.clone(), source })?;
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|source| Setup::Certificates { path: path.clone(), source })?
+            }
             None => Vec::new(),
         };
         // An engine generation holds what the module cache may hold.
-        let policy: olin_proto::net_policy::AddressPolicy = cfg
-            .egress_allow_cidrs
-            .parse()
-            .map_err(|e| WorkerError::Egress(format!("WORKER_EGRESS_ALLOW_CIDRS: {e}")))?;
+        let policy: olin_proto::net_policy::AddressPolicy = cfg.egress_allow_cidrs.parse().map_err(Setup::Cidrs)?;
         let endpoints = [Some(cfg.nats.url.as_str()), cfg.store.s3_endpoint.as_deref()];
         egress::warn_if_opened(&policy, &endpoints.into_iter().flatten().collect::<Vec<_>>()).await;
         let hosts = match &cfg.egress_hosts {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| egress::parse_hosts(&text))
-                .map_err(|e| WorkerError::Egress(format!("{}: {e}", path.display())))?,
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| Setup::Read { path: path.clone(), source })?;
+                egress::parse_hosts(&text).map_err(|source| Setup::Hosts { path: path.clone(), source })?
+            }
             None => Default::default(),
         };
         let runtime = Runtime::new(maxima.memory_pages()).with_generation_bytes(cfg.cache_memory_mib << 20);
@@ -243,14 +243,12 @@ impl Worker {
             limits: topo.limits.clone(),
             outbox,
             secrets: match &cfg.secrets_keys {
-                Some(spec) => Some(
-                    spec.parse().map_err(|e: olin_proto::sealed::SealError| WorkerError::SecretsKeys(e.to_string()))?,
-                ),
+                Some(spec) => Some(spec.parse().map_err(WorkerError::SecretsKeys)?),
                 None => None,
             },
             egress: match egress::HttpEgress::new(tokio::runtime::Handle::current(), extra_roots, policy, hosts) {
                 Ok(e) => Some(Arc::new(e)),
-                Err(err) if cfg.egress_ca_file.is_some() => return Err(WorkerError::Egress(err.to_string())),
+                Err(err) if cfg.egress_ca_file.is_some() => return Err(Setup::Client(err).into()),
                 Err(err) => {
                     warn!(%err, "outbound HTTP unavailable; guests' http resources will fail");
                     None
@@ -322,7 +320,7 @@ impl Worker {
         shutdown.await;
         info!("draining: no new pulls, finishing calls in flight");
         let _ = stop_tx.send(true);
-        let _ = puller.await;
+        olin_telemetry::join("puller", puller).await;
         // Answers just sent may still come back unheard (a gateway that is
         // reconnecting): go on resending them until none is left, for a while.
         let settle = async {
@@ -335,12 +333,16 @@ impl Worker {
         };
         let _ = tokio::time::timeout(DRAIN_BACKGROUND, settle).await;
         let _ = replied_tx.send(true);
-        let _ = heartbeat.await;
-        let _ = advisories.await;
-        let _ = sweeper.await;
-        let _ = prewarms.await;
-        let _ = backlog.await;
-        let _ = resends.await;
+        for (name, task) in [
+            ("heartbeat", heartbeat),
+            ("advisories", advisories),
+            ("sweeper", sweeper),
+            ("prewarms", prewarms),
+            ("backlog", backlog),
+            ("resends", resends),
+        ] {
+            olin_telemetry::join(name, task).await;
+        }
         // Callback deliveries of async calls already answered.
         self.ctx.background.close();
         if tokio::time::timeout(DRAIN_BACKGROUND, self.ctx.background.wait()).await.is_err() {
@@ -354,7 +356,7 @@ impl Worker {
             let _ = self.ctx.nats.flush().await;
         };
         let _ = tokio::time::timeout(Duration::from_secs(3), goodbye).await;
-        let _ = health.await;
+        olin_telemetry::join("admin listener", health).await;
         info!("worker stopped");
     }
 }

@@ -104,6 +104,14 @@ pub struct CacheCounters {
     pub disk_evictions: AtomicU64,
 }
 
+/// An artifact cache key too short to authenticate anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the artifact cache key must be at least {} bytes, not {len}", ArtifactKey::MIN_LEN)]
+pub struct ShortKey {
+    /// The key's length.
+    pub len: usize,
+}
+
 /// The key that authenticates disk artifacts (an HMAC-SHA256 keyed with it).
 #[derive(Clone)]
 pub struct ArtifactKey(Hmac<Sha256>);
@@ -115,12 +123,13 @@ impl ArtifactKey {
     /// A key from configuration.
     ///
     /// # Errors
-    /// A message if the key is shorter than [`ArtifactKey::MIN_LEN`] bytes.
-    pub fn new(key: &[u8]) -> Result<Self, String> {
+    /// [`ShortKey`] if the key is shorter than [`ArtifactKey::MIN_LEN`] bytes.
+    pub fn new(key: &[u8]) -> Result<Self, ShortKey> {
         if key.len() < Self::MIN_LEN {
-            return Err(format!("the artifact cache key must be at least {} bytes", Self::MIN_LEN));
+            return Err(ShortKey { len: key.len() });
         }
-        <Hmac<Sha256> as KeyInit>::new_from_slice(key).map(ArtifactKey).map_err(|e| e.to_string())
+        // HMAC takes a key of any length; the check above is ours.
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key).map(ArtifactKey).map_err(|_| ShortKey { len: key.len() })
     }
 
     /// A random key, for a worker configured without one: its artifacts are
@@ -128,7 +137,7 @@ impl ArtifactKey {
     ///
     /// # Errors
     /// As [`ArtifactKey::new`] (never, for 32 random bytes).
-    pub fn random() -> Result<Self, String> {
+    pub fn random() -> Result<Self, ShortKey> {
         let mut key = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
         Self::new(&key)

@@ -175,21 +175,44 @@ pub struct Resealed {
     pub functions: usize,
 }
 
+/// Why stored secrets could not be sealed again.
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    /// Reading or writing values failed.
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// A value does not open (its key is not configured, or it is corrupt).
+    #[error("secret {name} of function {function}: {source}")]
+    Open {
+        /// The function.
+        function: String,
+        /// The variable.
+        name: String,
+        /// Why.
+        source: olin_proto::sealed::SealError,
+    },
+    /// Sealing under the current key failed.
+    #[error("sealing: {0}")]
+    Seal(#[source] olin_proto::sealed::SealError),
+    /// A route carrying the new values could not be published.
+    #[error("publishing a route: {0}")]
+    Publish(#[source] ApiError),
+}
+
 /// Seals every secret value not under the current key again (rotation), and
 /// any stored in clear, then republishes the routes that carry them.
 ///
 /// # Errors
 /// A value under a key the keyring lacks (its id is named), or a database or
 /// NATS failure.
-pub(crate) async fn reseal(api: &Api) -> Result<Resealed, String> {
+pub(crate) async fn reseal(api: &Api) -> Result<Resealed, ResealError> {
     let db = &api.db;
     let Some(ring) = &api.secrets else {
         let clear = function_env::Entity::find()
             .filter(function_env::Column::Secret.eq(true))
             .filter(function_env::Column::KeyId.is_null())
             .count(db)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if clear > 0 {
             tracing::warn!(values = clear, "secret values are stored in clear: set OLIN_SECRETS_KEYS");
         }
@@ -212,39 +235,36 @@ pub(crate) async fn reseal(api: &Api) -> Result<Resealed, String> {
             .order_by_asc(function_env::Column::Id)
             .limit(500)
             .all(db)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let Some(last) = rows.last() else { break };
         after.clone_from(&last.id);
         for row in rows {
             let f = match touched.get(&row.function_id) {
                 Some(f) => f.clone(),
-                None => match functions::Entity::find_by_id(row.function_id.clone())
-                    .one(db)
-                    .await
-                    .map_err(|e| e.to_string())?
-                {
+                None => match functions::Entity::find_by_id(row.function_id.clone()).one(db).await? {
                     Some(f) => f,
                     None => continue,
                 },
             };
             let plain = match &row.key_id {
                 None => row.value.clone(),
-                Some(id) => ring
-                    .open(&f.name, &row.name, id, &row.value)
-                    .map_err(|e| format!("secret {} of function {}: {e}", row.name, f.name))?,
+                Some(id) => ring.open(&f.name, &row.name, id, &row.value).map_err(|source| ResealError::Open {
+                    function: f.name.clone(),
+                    name: row.name.clone(),
+                    source,
+                })?,
             };
-            let (id, sealed) = ring.seal(&f.name, &row.name, &plain).map_err(|e| e.to_string())?;
+            let (id, sealed) = ring.seal(&f.name, &row.name, &plain).map_err(ResealError::Seal)?;
             let mut active: function_env::ActiveModel = row.into();
             active.value = Set(sealed);
             active.key_id = Set(Some(id));
-            active.update(db).await.map_err(|e| e.to_string())?;
+            active.update(db).await?;
             done.values += 1;
             touched.insert(f.id.clone(), f);
         }
     }
     for f in touched.values() {
-        publish_route(api, f).await.map_err(|e| e.to_string())?;
+        publish_route(api, f).await.map_err(ResealError::Publish)?;
         done.functions += 1;
     }
     Ok(done)

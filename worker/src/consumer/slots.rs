@@ -100,7 +100,7 @@ impl Slots {
                 }
             }
         });
-        let _ = joined.await;
+        olin_telemetry::join("slot threads", joined).await;
         self.keep_alive.abort();
     }
 }
@@ -427,7 +427,7 @@ async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationRespo
     {
         // Not acked: the call is redelivered and answered again.
         warn!(%err, "reply failed; nak");
-        let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_millis(100)))).await;
+        nak(msg, Duration::from_millis(100)).await;
         return false;
     }
     publish_event(ctx, &event).await;
@@ -438,7 +438,7 @@ async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationRespo
     // (a gateway drops the duplicate if the first reply did arrive).
     if ctx.nats.connection_state() != State::Connected || pulls.connects() != connection {
         warn!("NATS reconnected around the reply; nak so the call is answered again");
-        let _ = msg.ack_with(AckKind::Nak(Some(RECONNECT_REDELIVERY))).await;
+        nak(msg, RECONNECT_REDELIVERY).await;
         return false;
     }
     pulls.ack(ctx, msg).await
@@ -572,6 +572,14 @@ async fn keep_alive(ctx: Arc<Ctx>, running: Arc<Running>) {
                 warn!(%err, "progress ack failed");
             }
         }
+    }
+}
+
+/// Asks for `msg` again after `delay`. A nak that fails is logged: the call
+/// then comes back only after its ack wait.
+async fn nak(msg: &async_nats::jetstream::Message, delay: Duration) {
+    if let Err(err) = msg.ack_with(AckKind::Nak(Some(delay))).await {
+        warn!(%err, "nak failed; the call is redelivered after its ack wait");
     }
 }
 
