@@ -1,5 +1,5 @@
 //! sea-orm entities, one per table of `olin-migrations` (same columns; the
-//! migrations are the source of truth and `tests/ingest.rs` checks that every
+//! migrations are the source of truth and `tests/all/ingest.rs` checks that every
 //! entity reads its table).
 
 pub mod api_tokens;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use olin::{CompileError, Limits, RunContext, Runtime};
 use olin_proto::v1::{InvocationRequest, InvocationResponse, Limits as ReqLimits, Outcome};
 
-const HELLO: &[u8] = include_bytes!("../../examples/hello/hello.wasm");
+const HELLO: &[u8] = include_bytes!("../../../examples/hello/hello.wasm");
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/../test-support/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));

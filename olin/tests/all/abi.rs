@@ -7,7 +7,7 @@ use bytes::Bytes;
 use olin::{Limits, RunContext, Runtime};
 use olin_proto::v1::{EnvVar, InvocationRequest, Outcome};
 
-const ABI_WAT: &str = include_str!("../../test-support/fixtures/abi.wat");
+const ABI_WAT: &str = include_str!("../../../test-support/fixtures/abi.wat");
 
 fn run_abi(namespace: &str) -> olin_proto::v1::InvocationResponse {
     let wasm = wat::parse_str(ABI_WAT.replace("\"NS\"", &format!("\"{namespace}\""))).unwrap();

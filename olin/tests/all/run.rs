@@ -7,8 +7,8 @@ use bytes::Bytes;
 use olin::{Abi, Limits, RunContext, Runtime};
 use olin_proto::v1::{Header, InvocationRequest, InvocationResponse, Outcome};
 
-const HELLO: &[u8] = include_bytes!("../../examples/hello/hello.wasm");
-const ECHO_WAT: &str = include_str!("../../examples/echo/echo.wat");
+const HELLO: &[u8] = include_bytes!("../../../examples/hello/hello.wasm");
+const ECHO_WAT: &str = include_str!("../../../examples/echo/echo.wat");
 
 fn runtime() -> Runtime {
     Runtime::new(Limits::MAXIMUM.memory_pages())

@@ -193,7 +193,7 @@ fn nats_users_are_the_roles_of_the_code() {
     assert_eq!(
         &text[start..end],
         indented,
-        "nats.yaml's auth.conf is stale: run OLIN_BLESS=1 cargo test -p olin-test-support --test k8s_env"
+        "nats.yaml's auth.conf is stale: run OLIN_BLESS=1 cargo test -p olin-test-support --test all k8s_env"
     );
 
     let roles = [

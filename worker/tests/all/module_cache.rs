@@ -12,14 +12,14 @@ use olin_worker::module_cache::{ArtifactKey, CacheError, DiskOptions, ModuleCach
 use olin_worker::module_store::{StoreError, put_module, sha256_hex};
 use sha2::Digest as _;
 
-const HELLO: &[u8] = include_bytes!("../../examples/hello/hello.wasm");
-const ECHO: &[u8] = include_bytes!("../../examples/echo/echo.wasm");
+const HELLO: &[u8] = include_bytes!("../../../examples/hello/hello.wasm");
+const ECHO: &[u8] = include_bytes!("../../../examples/echo/echo.wasm");
 const EXAMPLES: [&[u8]; 5] = [
     HELLO,
     ECHO,
-    include_bytes!("../../examples/form/form.wasm"),
-    include_bytes!("../../examples/greet/greet.wasm"),
-    include_bytes!("../../examples/fetch/fetch.wasm"),
+    include_bytes!("../../../examples/form/form.wasm"),
+    include_bytes!("../../../examples/greet/greet.wasm"),
+    include_bytes!("../../../examples/fetch/fetch.wasm"),
 ];
 
 fn runtime() -> Runtime {

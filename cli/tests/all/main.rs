@@ -1,0 +1,6 @@
+//! One integration-test binary for the crate (wasmtime's `tests/all`
+//! shape): each file below was its own binary, and each linked Wasmer,
+//! Cranelift and the rest again.
+
+mod cli;
+mod dev;
