@@ -23,7 +23,7 @@ mod tokens;
 mod users;
 mod versions;
 
-pub(crate) use deployments::{publish_route, restore_routes};
+pub(crate) use deployments::{publish_route_with, restore_routes};
 pub(crate) use env::reseal;
 pub use env::{ResealError, Resealed};
 pub(crate) use users::bootstrap_admin;

@@ -150,15 +150,21 @@ pub(crate) async fn standing(db: &impl ConnectionTrait, user: &users::Model) -> 
     let now = Utc::now();
     let month = month(now);
     let used = usage_monthly::Entity::find_by_id((user.id.clone(), month.clone())).one(db).await?;
+    Ok(standing_of(user, used.as_ref(), now))
+}
+
+/// `user`'s standing at `now`, given what they used this month.
+fn standing_of(user: &users::Model, used: Option<&usage_monthly::Model>, now: DateTime<Utc>) -> Standing {
+    let month = month(now);
     let (calls, fuel) = used.map_or((0, 0), |u| (u.calls, u.fuel));
-    Ok(Standing {
+    Standing {
         month,
         calls,
         fuel,
         quota_calls: user.quota_calls_month,
         quota_fuel: user.quota_fuel_month,
         resets_at: next_month(now),
-    })
+    }
 }
 
 /// The refusal a route of `owner_id`'s carries now, if any.
@@ -179,9 +185,10 @@ pub(crate) async fn refusal_of(db: &impl ConnectionTrait, owner_id: &str) -> Res
 /// # Errors
 /// A database or NATS failure.
 pub(crate) async fn republish_user(api: &Api, user_id: &str) -> Result<(), crate::ApiError> {
+    let refusal = refusal_of(&api.db, user_id).await?;
     let fs = functions::Entity::find().filter(functions::Column::OwnerId.eq(user_id)).all(&api.db).await?;
     for f in &fs {
-        crate::api::publish_route(api, f).await?;
+        crate::api::publish_route_with(api, f, refusal.clone()).await?;
     }
     Ok(())
 }
@@ -211,8 +218,20 @@ async fn check(api: &Api, known: &mut HashMap<String, bool>) -> Result<(), crate
         )
         .all(&api.db)
         .await?;
+    // This month's usage of all of them in one query, not one per user.
+    let now = Utc::now();
+    let ids: Vec<&str> = with_quota.iter().map(|u| u.id.as_str()).collect();
+    let mut used: HashMap<String, usage_monthly::Model> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows = usage_monthly::Entity::find()
+            .filter(usage_monthly::Column::Month.eq(month(now)))
+            .filter(usage_monthly::Column::UserId.is_in(chunk.iter().copied()))
+            .all(&api.db)
+            .await?;
+        used.extend(rows.into_iter().map(|u| (u.user_id.clone(), u)));
+    }
     for user in with_quota {
-        let exceeded = standing(&api.db, &user).await?.exceeded().is_some();
+        let exceeded = standing_of(&user, used.get(&user.id), now).exceeded().is_some();
         if known.get(&user.id) != Some(&exceeded) {
             republish_user(api, &user.id).await?;
             known.insert(user.id, exceeded);

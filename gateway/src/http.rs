@@ -180,9 +180,8 @@ async fn answer(
     }
     if (async_path || prefers_async(&headers)) && gw.results_room.is_full() {
         let why = "async results storage is full; retry later, or call synchronously";
-        let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "RESULTS_FULL", why, None);
-        r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-        return unread(r);
+        // Results leave the bucket as their TTL ends: not within a second.
+        return unread(retry_later(StatusCode::SERVICE_UNAVAILABLE, "RESULTS_FULL", why, 5));
     }
     if let Some(rate) = route.rate_limit.as_ref().filter(|r| r.per_second > 0)
         && let Err(err) = admission::take_token(&gw.limits_kv, function, rate).await
@@ -206,7 +205,7 @@ async fn answer(
         return error(StatusCode::SERVICE_UNAVAILABLE, "NO_TARGET", "the function has no deployed version", None);
     };
     if gw.presence.live() == 0 && gw.presence.refresh(&gw.workers_kv).await == 0 {
-        return retry_later(StatusCode::SERVICE_UNAVAILABLE, "NO_WORKERS", "no worker is running; retry later");
+        return retry_later(StatusCode::SERVICE_UNAVAILABLE, "NO_WORKERS", "no worker is running; retry later", 1);
     }
     // The charge is held until the call is answered: the body is kept that long.
     let (body, _charge) = match olin_serve::read_body(body, declared, gw.config.max_body_bytes, &gw.body_budget).await {
@@ -214,7 +213,7 @@ async fn answer(
         Err(ReadError::TooLarge { max }) => return unread(too_large(max)),
         Err(ReadError::Busy { .. }) => {
             let why = "the gateway holds too many request bodies; retry shortly";
-            return unread(retry_later(StatusCode::SERVICE_UNAVAILABLE, "BUSY", why));
+            return unread(retry_later(StatusCode::SERVICE_UNAVAILABLE, "BUSY", why, 1));
         }
         Err(ReadError::Read(err)) => {
             return error(
@@ -298,7 +297,7 @@ async fn answer(
                 Err(why) => {
                     warn!(%why, "idempotency key unavailable");
                     let why = "idempotency keys are unavailable; retry later";
-                    return retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", why);
+                    return retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", why, 1);
                 }
             }
         }
@@ -343,12 +342,13 @@ async fn answer(
                 Some(Outcome::Timeout),
             ),
             Err(InvokeError::QueueFull) => {
-                retry_later(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later")
+                retry_later(StatusCode::SERVICE_UNAVAILABLE, "QUEUE_FULL", "too many calls are waiting; retry later", 1)
             }
             Err(InvokeError::FunctionQueueFull) => retry_later(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "QUEUE_FULL",
                 "too many calls to this function are waiting; retry later",
+                1,
             ),
             Err(InvokeError::TooLarge) => error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -358,7 +358,7 @@ async fn answer(
             ),
             Err(err) => {
                 warn!(%err, "invocation failed");
-                retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &err.to_string())
+                retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", &err.to_string(), 1)
             }
         };
         info!(status = resp.status().as_u16(), "answered");
@@ -468,7 +468,12 @@ async fn async_result(gw: &Shared, id: &str) -> Response {
         Ok(None) => None,
         Err(err) => {
             warn!(%err, "reading an async result failed");
-            return retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "results are unavailable; retry later");
+            return retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "results are unavailable; retry later",
+                1,
+            );
         }
     };
     let Some(result) = result else {
@@ -626,7 +631,7 @@ fn not_admitted(err: &AdmitError) -> Response {
         }
         AdmitError::Unavailable(why) => {
             warn!(%why, "admission failed");
-            retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "call limits are unavailable; retry later")
+            retry_later(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "call limits are unavailable; retry later", 1)
         }
     }
 }
@@ -644,9 +649,10 @@ fn refused(refusal: &Refusal) -> Response {
     r
 }
 
-fn retry_later(status: StatusCode, code: &str, message: &str) -> Response {
+/// A platform error the client may retry after `secs` seconds (`Retry-After`).
+fn retry_later(status: StatusCode, code: &str, message: &str, secs: u32) -> Response {
     let mut r = error(status, code, message, None);
-    r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
     r
 }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 use async_nats::jetstream::kv;
 use http::HeaderMap;
 use olin_proto::Message as _;
+use olin_proto::admission::{self, AdmitError};
 use olin_proto::backoff::Backoff;
 use olin_proto::subject;
 use olin_proto::v1::{AsyncResult, InvocationResponse};
@@ -65,29 +66,32 @@ pub(crate) async fn claim(
     key: &str,
     marker: &AsyncResult,
     stale_after: Duration,
-) -> Result<Claim, String> {
+) -> Result<Claim, AdmitError> {
     let value = bytes::Bytes::from(marker.encode_to_vec());
-    for _ in 0..4 {
-        match results.create(key, value.clone()).await {
-            Ok(_) => return Ok(Claim::Fresh),
-            Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        let Some(entry) = results.entry(key).await.map_err(|e| e.to_string())? else { continue };
-        let held = AsyncResult::decode(entry.value.clone()).unwrap_or_default();
-        let age = olin_proto::unix_ms().saturating_sub(held.accepted_unix_ms);
-        if entry.operation != kv::Operation::Put
-            || (held.response.is_none() && Duration::from_millis(age) > stale_after)
-        {
-            match results.update(key, value.clone(), entry.revision).await {
-                Ok(_) => return Ok(Claim::Fresh),
-                Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        return Ok(Claim::Taken(Box::new(held)));
+    // The common case, a key never seen: one round trip.
+    match results.create(key, value.clone()).await {
+        Ok(_) => return Ok(Claim::Fresh),
+        Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {}
+        Err(e) => return Err(AdmitError::Unavailable(e.to_string())),
     }
-    Err(format!("the idempotency key {key} stayed contended"))
+    let taken = admission::compare_and_set(results, key, |current| {
+        let held = current.map(|v| AsyncResult::decode(v).unwrap_or_default());
+        match held {
+            Some(held) if held.response.is_some() || !is_stale(&held, stale_after) => Err(Box::new(held)),
+            // Absent (released), or a pending claim of a gateway that died.
+            _ => Ok(Some(value.clone())),
+        }
+    })
+    .await?;
+    Ok(match taken {
+        Ok(()) => Claim::Fresh,
+        Err(held) => Claim::Taken(held),
+    })
+}
+
+/// Whether a pending claim is older than `stale_after`.
+fn is_stale(held: &AsyncResult, stale_after: Duration) -> bool {
+    Duration::from_millis(olin_proto::unix_ms().saturating_sub(held.accepted_unix_ms)) > stale_after
 }
 
 /// Gives `key` up: its call was refused before it was queued, so a retry

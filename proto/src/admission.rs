@@ -149,9 +149,14 @@ fn unavailable(e: impl std::fmt::Display) -> AdmitError {
 }
 
 /// One compare-and-set round: reads `key`, lets `change` decide (`Ok(None)`:
-/// nothing to write), and writes the change only if nobody wrote in between;
-/// on a conflict, reads again.
-async fn compare_and_set<T>(
+/// nothing to write; `Err`: refused, with why), and writes the change only if
+/// nobody wrote in between; on a conflict, reads again. A deleted or purged
+/// key reads as absent.
+///
+/// # Errors
+/// [`AdmitError::Unavailable`] if the bucket cannot be read or written, or
+/// stays contended.
+pub async fn compare_and_set<T>(
     kv: &kv::Store,
     key: &str,
     mut change: impl FnMut(Option<&[u8]>) -> Result<Option<Bytes>, T>,

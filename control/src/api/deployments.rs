@@ -85,7 +85,18 @@ async fn activate(
 /// (or removes the route when nothing is deployed). Called after every
 /// change that a route carries: deploys, keys, environment, limits.
 pub(crate) async fn publish_route(api: &Api, f: &functions::Model) -> Result<(), ApiError> {
-    let Some(record) = route_record(&api.db, api.secrets.as_ref(), &api.call_limits, f).await? else {
+    let refusal = crate::quota::refusal_of(&api.db, &f.owner_id).await?;
+    publish_route_with(api, f, refusal).await
+}
+
+/// [`publish_route`] with the owner's refusal already known (one lookup
+/// for all of a user's functions).
+pub(crate) async fn publish_route_with(
+    api: &Api,
+    f: &functions::Model,
+    refusal: Option<olin_proto::v1::Refusal>,
+) -> Result<(), ApiError> {
+    let Some(record) = route_record(&api.db, api.secrets.as_ref(), &api.call_limits, f, refusal).await? else {
         return match api.routes.delete(&f.name).await {
             Ok(()) => Ok(()),
             Err(e) => Err(ApiError::unavailable("the route table (NATS)", &e)),
@@ -112,13 +123,23 @@ pub(crate) async fn restore_routes(api: &Api) -> Result<usize, ApiError> {
         .map(|d| d.function_id)
         .collect();
     let mut restored = 0;
+    // Each owner's refusal is looked up once, whatever their number of functions.
+    let mut refusals = std::collections::HashMap::new();
     for chunk in active.chunks(500) {
         let fs = functions::Entity::find().filter(functions::Column::Id.is_in(chunk.to_vec())).all(&api.db).await?;
         for f in fs {
             let present =
                 api.routes.get(&f.name).await.map_err(|e| ApiError::unavailable("the route table (NATS)", &e))?;
             if present.is_none() {
-                publish_route(api, &f).await?;
+                let refusal = match refusals.get(&f.owner_id) {
+                    Some(r) => Clone::clone(r),
+                    None => {
+                        let r = crate::quota::refusal_of(&api.db, &f.owner_id).await?;
+                        refusals.insert(f.owner_id.clone(), r.clone());
+                        r
+                    }
+                };
+                publish_route_with(api, &f, refusal).await?;
                 restored += 1;
             }
         }
@@ -145,12 +166,14 @@ fn route_env(
     }
 }
 
-/// The route of `f` as the gateway and workers need it, if it is deployed.
+/// The route of `f` as the gateway and workers need it, if it is deployed,
+/// with its owner's `refusal` (a spent quota).
 pub(crate) async fn route_record(
     db: &impl ConnectionTrait,
     ring: Option<&olin_proto::sealed::Keyring>,
     call_limits: &crate::quota::CallLimitMaxima,
     f: &functions::Model,
+    refusal: Option<olin_proto::v1::Refusal>,
 ) -> Result<Option<RouteRecord>, ApiError> {
     let Some(d) = deployments::Entity::find()
         .filter(deployments::Column::FunctionId.eq(&f.id))
@@ -215,7 +238,7 @@ pub(crate) async fn route_record(
         async_max_attempts: f.async_max_attempts.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
         rate_limit: call_limits.rate(f),
         max_concurrency: call_limits.concurrency(f),
-        refusal: crate::quota::refusal_of(db, &f.owner_id).await?,
+        refusal,
     }))
 }
 
