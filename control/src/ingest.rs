@@ -450,7 +450,7 @@ async fn write(
             match insert(&db, &rows).await {
                 Ok(()) => break,
                 Err(err) => {
-                    metrics.ingest_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics.ingest_failures.inc();
                     warn!(%err, count, "storing execution rows failed; retrying");
                     if !pause(&mut backoff, &mut stop).await {
                         // Unacked: the events come again to whoever runs next.
@@ -460,7 +460,7 @@ async fn write(
             }
         }
         backoff.reset();
-        metrics.events_ingested.fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+        metrics.events_ingested.inc_by(count as u64);
         for msg in messages {
             if let Err(err) = msg.ack().await {
                 debug!(%err, "event ack failed; it will come again and conflict away");

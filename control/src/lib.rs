@@ -191,7 +191,9 @@ impl Control {
             }
         });
         let metrics = self.api.metrics.clone();
-        let metrics_route = warp::path!("metrics").and(warp::get()).map(move || metrics.render());
+        let metrics_route = warp::path!("metrics").and(warp::get()).map(move || {
+            warp::reply::with_header(metrics.render(), "content-type", olin_telemetry::metrics::CONTENT_TYPE)
+        });
         let admin_routes = healthz.or(readyz).or(metrics_route).recover(error::recover);
         let routes = api::routes(self.api.clone(), max_upload, self.body_budget.clone())
             .or(panel::routes())

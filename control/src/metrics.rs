@@ -1,50 +1,57 @@
-//! Prometheus metrics of the control plane, in the text format: API
-//! requests by route pattern and status, and execution-event ingestion.
+//! Metrics of the control plane (`prometheus_client`): API requests by
+//! route pattern and status, execution-event ingestion, and the public
+//! listener's connections.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-use parking_lot::Mutex;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
 
-/// The control plane's counters.
-#[derive(Default)]
+/// One answered API request; `route` is the pattern (bounded labels).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Answered {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// The control plane's metrics.
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    requests: Family<Answered, Counter>,
     /// Execution rows stored (events acked).
-    pub events_ingested: AtomicU64,
+    pub events_ingested: Counter,
     /// Batches that failed to store and will come again.
-    pub ingest_failures: AtomicU64,
+    pub ingest_failures: Counter,
     /// The public listener's connections.
-    pub connections: std::sync::Arc<olin_serve::Stats>,
+    pub connections: Arc<olin_serve::Stats>,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = Family::<Answered, Counter>::default();
+        let events_ingested = Counter::default();
+        let ingest_failures = Counter::default();
+        let connections = Arc::<olin_serve::Stats>::default();
+        let mut registry = Registry::with_prefix("olin_control");
+        registry.register("requests", "API requests answered.", requests.clone());
+        registry.register("events_ingested", "Execution events stored as rows.", events_ingested.clone());
+        registry.register("ingest_failures", "Event batches that failed to store (retried).", ingest_failures.clone());
+        registry.register_collector(Box::new(connections.clone()));
+        Metrics { requests, events_ingested, ingest_failures, connections, registry }
+    }
 }
 
 impl Metrics {
     /// Counts one answered request; `route` is the pattern (bounded labels).
     pub fn request(&self, method: &str, route: &str, status: u16) {
-        let mut m = self.requests.lock();
-        *m.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
+        self.requests.get_or_create(&Answered { method: method.to_owned(), route: route.to_owned(), status }).inc();
     }
 
-    /// The text exposition.
+    /// The OpenMetrics text.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "# HELP olin_control_requests_total API requests answered.");
-        let _ = writeln!(out, "# TYPE olin_control_requests_total counter");
-        for ((method, route, status), n) in self.requests.lock().iter() {
-            let _ = writeln!(
-                out,
-                "olin_control_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
-            );
-        }
-        let _ = writeln!(out, "# HELP olin_control_events_ingested_total Execution events stored as rows.");
-        let _ = writeln!(out, "# TYPE olin_control_events_ingested_total counter");
-        let _ = writeln!(out, "olin_control_events_ingested_total {}", self.events_ingested.load(Ordering::Relaxed));
-        let _ =
-            writeln!(out, "# HELP olin_control_ingest_failures_total Event batches that failed to store (retried).");
-        let _ = writeln!(out, "# TYPE olin_control_ingest_failures_total counter");
-        let _ = writeln!(out, "olin_control_ingest_failures_total {}", self.ingest_failures.load(Ordering::Relaxed));
-        out.push_str(&self.connections.render("olin_control"));
-        out
+        olin_telemetry::metrics::render(&self.registry)
     }
 }

@@ -79,7 +79,12 @@ pub(crate) async fn admin(gw: Arc<Shared>, path: warp::path::FullPath) -> Respon
             Ok(()) => text(StatusCode::OK, "ready"),
             Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, why),
         },
-        "/metrics" => text(StatusCode::OK, &gw.metrics.render()),
+        "/metrics" => {
+            let mut r = text(StatusCode::OK, &gw.metrics.render());
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, HeaderValue::from_static(olin_telemetry::metrics::CONTENT_TYPE));
+            r
+        }
         _ => {
             error(StatusCode::NOT_FOUND, "NOT_FOUND", "the admin listener serves /healthz, /readyz and /metrics", None)
         }
@@ -111,14 +116,14 @@ struct InFlight<'a>(&'a crate::metrics::Metrics);
 
 impl<'a> InFlight<'a> {
     fn enter(metrics: &'a crate::metrics::Metrics) -> Self {
-        metrics.in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics.in_flight.inc();
         InFlight(metrics)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.in_flight.dec();
     }
 }
 

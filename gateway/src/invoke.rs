@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -71,7 +70,7 @@ impl Replies {
                 let _ = tx.send(resp);
             }
             None => {
-                self.metrics.dropped_replies.fetch_add(1, Ordering::Relaxed);
+                self.metrics.dropped_replies.inc();
                 debug!(invocation_id = id, "reply for no pending call dropped (duplicate or late)");
             }
         }

@@ -218,32 +218,24 @@ impl Body for TimedBody {
     }
 }
 
-impl Stats {
-    /// The Prometheus text of these counters, named `<prefix>_...`.
-    pub fn render(&self, prefix: &str) -> String {
-        let rows = [
-            ("connections_open", "gauge", "Client connections open now.", &self.open),
-            ("connections_accepted_total", "counter", "Client connections accepted.", &self.accepted),
-            (
-                "connections_refused_total",
-                "counter",
-                "Client connections answered 503 at once: the connection cap was reached.",
-                &self.refused,
-            ),
-            (
-                "request_body_timeouts_total",
-                "counter",
-                "Request bodies that did not arrive within the body timeout.",
-                &self.body_timeouts,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, kind, help, v) in rows {
-            out.push_str(&format!(
-                "# HELP {prefix}_{name} {help}\n# TYPE {prefix}_{name} {kind}\n{prefix}_{name} {}\n",
-                v.load(Ordering::Relaxed)
-            ));
-        }
-        out
+/// Encoded at scrape time under the registry's prefix (`olin_gateway_...`).
+impl prometheus_client::collector::Collector for Stats {
+    fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>) -> std::fmt::Result {
+        use olin_telemetry::metrics::{counter, gauge};
+        let n = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        gauge(&mut encoder, "connections_open", "Client connections open now.", n(&self.open))?;
+        counter(&mut encoder, "connections_accepted", "Client connections accepted.", n(&self.accepted))?;
+        counter(
+            &mut encoder,
+            "connections_refused",
+            "Client connections answered 503 at once: the connection cap was reached.",
+            n(&self.refused),
+        )?;
+        counter(
+            &mut encoder,
+            "request_body_timeouts",
+            "Request bodies that did not arrive within the body timeout.",
+            n(&self.body_timeouts),
+        )
     }
 }

@@ -1,7 +1,10 @@
 //! What every Olincloud binary does the same way (after spin's `telemetry`
 //! crate): install the log subscriber, wait for the signal to stop, and
-//! join background tasks at drain without losing their panics. Only
-//! binaries call [`init`]; libraries never install a subscriber.
+//! join background tasks at drain without losing their panics, and
+//! expose metrics ([`metrics`]). Only binaries call [`init`]; libraries
+//! never install a subscriber.
+
+pub mod metrics;
 
 /// Logs to stderr, filtered by `RUST_LOG` (else `default_level`), as text or,
 /// with `format == "json"`, one JSON object per line (for Kubernetes).
