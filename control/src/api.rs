@@ -138,31 +138,6 @@ fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     serde_urlencoded::from_str(query).map_err(|e| ApiError::bad_request(format!("invalid query parameters: {e}")))
 }
 
-fn percent_decode(s: &str) -> Result<String, ApiError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok());
-                out.push(byte.ok_or_else(|| ApiError::bad_request("bad percent-escape in the query string"))?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| ApiError::bad_request("the query string is not UTF-8"))
-}
-
 /// Records an action in `audit_log`. A failure is logged, not fatal: the
 /// action itself has happened.
 pub(crate) async fn audit(api: &Api, user_id: Option<&str>, action: &str, target: &str, detail: serde_json::Value) {
@@ -275,7 +250,7 @@ type Handler = fn(Arc<Api>, Vec<String>, Request) -> futures::future::BoxFuture<
 
 /// The route table: method, path pattern (`{x}` is a parameter), handler.
 /// The OpenAPI document is checked against it.
-pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
+pub(crate) fn table() -> Vec<Route> {
     macro_rules! h {
         ($f:path) => {
             |api, params, req| Box::pin(async move { error::respond($f(&api, &params, req).await) })
@@ -315,22 +290,56 @@ pub(crate) fn table() -> Vec<(Method, &'static str, Handler)> {
     ]
 }
 
-/// Matches `path` against a pattern; returns the parameters.
-fn match_path(pattern: &str, path: &str) -> Option<Vec<String>> {
-    let mut params = Vec::new();
-    let mut pat = pattern.split('/');
-    let mut got = path.split('/');
-    loop {
-        match (pat.next(), got.next()) {
-            (None, None) => return Some(params),
-            (Some(p), Some(g)) if p.starts_with('{') => {
-                if g.is_empty() {
-                    return None;
-                }
-                params.push(percent_decode(g).ok()?);
+/// One route: method, path pattern, handler.
+type Route = (Method, &'static str, Handler);
+
+/// The route table by path pattern (`matchit`, the router axum uses), each
+/// pattern with its methods.
+struct Router(matchit::Router<Vec<Route>>);
+
+/// What a path resolved to.
+enum Routed<'a> {
+    /// A route: its pattern, handler and (percent-decoded) parameters.
+    Found(&'static str, Handler, Vec<String>),
+    /// The path exists, but not for this method: the methods it takes.
+    Method(Vec<&'a str>),
+    /// No such path (or a parameter that is not UTF-8 once decoded).
+    None,
+}
+
+impl Router {
+    fn new(table: Vec<Route>) -> Router {
+        let mut by_pattern: Vec<(&'static str, Vec<Route>)> = Vec::new();
+        for (method, pattern, handler) in table {
+            match by_pattern.iter_mut().find(|(p, _)| *p == pattern) {
+                Some((_, methods)) => methods.push((method, pattern, handler)),
+                None => by_pattern.push((pattern, vec![(method, pattern, handler)])),
             }
-            (Some(p), Some(g)) if p == g => {}
-            _ => return None,
+        }
+        let mut router = matchit::Router::new();
+        for (pattern, methods) in by_pattern {
+            // The table is ours and its patterns are distinct: a conflict is
+            // a programming error that the route tests catch.
+            if let Err(err) = router.insert(pattern, methods) {
+                tracing::error!(%err, pattern, "route not added");
+            }
+        }
+        Router(router)
+    }
+
+    fn route(&self, method: &Method, path: &str) -> Routed<'_> {
+        let Ok(found) = self.0.at(path) else { return Routed::None };
+        let Some((_, pattern, handler)) = found.value.iter().find(|(m, _, _)| m == method) else {
+            return Routed::Method(found.value.iter().map(|(m, _, _)| m.as_str()).collect());
+        };
+        let params: Option<Vec<String>> = found
+            .params
+            .iter()
+            .map(|(_, v)| percent_encoding::percent_decode_str(v).decode_utf8().ok().map(|s| s.into_owned()))
+            .collect();
+        match params {
+            Some(params) if params.iter().all(|p| !p.is_empty()) => Routed::Found(pattern, *handler, params),
+            _ => Routed::None,
         }
     }
 }
@@ -401,7 +410,7 @@ fn body_limit(pattern: &str, max_upload: u64) -> u64 {
 /// `max_upload` bytes): nothing a stranger sends is buffered beyond a small
 /// JSON document.
 pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBudget) -> BoxedFilter<(Response,)> {
-    let table = Arc::new(table());
+    let router = Arc::new(Router::new(table()));
     warp::path("v1")
         .and(warp::path::full())
         .and(warp::method())
@@ -410,47 +419,44 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBud
         .and(warp::body::stream())
         .and(olin_serve::remote())
         .then(move |path: warp::path::FullPath, method: Method, headers: HeaderMap, query, body, peer| {
-            let (api, table, budget) = (api.clone(), table.clone(), budget.clone());
+            let (api, router, budget) = (api.clone(), router.clone(), budget.clone());
             async move {
                 let path = path.as_str();
-                let client_ip = client_ip(&headers, api.client_ip_header.as_deref(), peer);
-                let mut allowed: Vec<&str> = Vec::new();
-                for (m, pattern, handler) in table.iter() {
-                    if let Some(params) = match_path(pattern, path) {
-                        if *m == method {
-                            let metrics = api.metrics.clone();
-                            let authenticated = if ANONYMOUS.iter().any(|(am, ap)| am == m && ap == pattern) {
-                                None
-                            } else {
-                                let header = headers.get("authorization").and_then(|v| v.to_str().ok());
-                                match auth::authenticate(&api.db, &api.keys, header).await {
-                                    Ok(caller) => Some(caller),
-                                    Err(e) => return e.response(),
-                                }
-                            };
-                            let limit = body_limit(pattern, max_upload);
-                            let (body, _charge) = match read_body(&headers, body, limit, &budget).await {
-                                Ok(read) => read,
-                                Err(e) => return e.response(),
-                            };
-                            let req = Request { headers, query, body, authenticated, client_ip };
-                            let resp = handler(api, params, req).await;
-                            metrics.request(method.as_str(), pattern, resp.status().as_u16());
-                            return resp;
+                let (pattern, handler, params) = match router.route(&method, path) {
+                    Routed::Found(pattern, handler, params) => (pattern, handler, params),
+                    Routed::Method(allowed) => {
+                        let message = format!("{method} is not allowed on {path}; allowed: {}", allowed.join(", "));
+                        let mut resp = ApiError::new(error::Code::MethodNotAllowed, message).response();
+                        if let Ok(v) = warp::http::HeaderValue::from_str(&allowed.join(", ")) {
+                            resp.headers_mut().insert(warp::http::header::ALLOW, v);
                         }
-                        allowed.push(m.as_str());
+                        return resp;
                     }
-                }
-                if !allowed.is_empty() {
-                    let message = format!("{method} is not allowed on {path}; allowed: {}", allowed.join(", "));
-                    let mut resp = ApiError::new(error::Code::MethodNotAllowed, message).response();
-                    if let Ok(v) = warp::http::HeaderValue::from_str(&allowed.join(", ")) {
-                        resp.headers_mut().insert(warp::http::header::ALLOW, v);
+                    Routed::None => {
+                        let message = format!("no route {path}; see /v1/openapi.json");
+                        return ApiError::new(error::Code::NotFound, message).response();
                     }
-                    resp
+                };
+                let client_ip = client_ip(&headers, api.client_ip_header.as_deref(), peer);
+                let metrics = api.metrics.clone();
+                let authenticated = if ANONYMOUS.iter().any(|(am, ap)| *am == method && *ap == pattern) {
+                    None
                 } else {
-                    ApiError::new(error::Code::NotFound, format!("no route {path}; see /v1/openapi.json")).response()
-                }
+                    let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+                    match auth::authenticate(&api.db, &api.keys, header).await {
+                        Ok(caller) => Some(caller),
+                        Err(e) => return e.response(),
+                    }
+                };
+                let limit = body_limit(pattern, max_upload);
+                let (body, _charge) = match read_body(&headers, body, limit, &budget).await {
+                    Ok(read) => read,
+                    Err(e) => return e.response(),
+                };
+                let req = Request { headers, query, body, authenticated, client_ip };
+                let resp = handler(api, params, req).await;
+                metrics.request(method.as_str(), pattern, resp.status().as_u16());
+                resp
             }
         })
         .boxed()
@@ -477,12 +483,26 @@ mod tests {
     }
 
     #[test]
-    fn paths_match_patterns() {
-        assert_eq!(match_path("/v1/functions/{name}", "/v1/functions/hello"), Some(vec!["hello".to_owned()]));
-        assert_eq!(match_path("/v1/functions/{name}", "/v1/functions/"), None);
-        assert_eq!(match_path("/v1/functions/{name}", "/v1/functions/a/b"), None);
-        assert_eq!(match_path("/v1/functions", "/v1/functions"), Some(vec![]));
-        assert_eq!(match_path("/v1/tokens/{id}", "/v1/tokens/a%20b"), Some(vec!["a b".to_owned()]));
+    fn paths_route_to_their_patterns() {
+        let router = Router::new(table());
+        let found = |method: Method, path: &str| match router.route(&method, path) {
+            Routed::Found(pattern, _, params) => Some((pattern, params)),
+            _ => None,
+        };
+        let hello = Some(("/v1/functions/{name}", vec!["hello".to_owned()]));
+        assert_eq!(found(Method::GET, "/v1/functions/hello"), hello);
+        assert_eq!(found(Method::GET, "/v1/functions/"), None);
+        assert_eq!(found(Method::GET, "/v1/functions/a/b"), None);
+        assert_eq!(found(Method::GET, "/v1/functions"), Some(("/v1/functions", vec![])));
+        assert_eq!(found(Method::DELETE, "/v1/tokens/a%20b"), Some(("/v1/tokens/{id}", vec!["a b".to_owned()])));
+        assert_eq!(found(Method::DELETE, "/v1/tokens/%ff"), None, "not UTF-8 once decoded");
+        let env = found(Method::PUT, "/v1/functions/f/env/A_B");
+        assert_eq!(env, Some(("/v1/functions/{name}/env/{var}", vec!["f".to_owned(), "A_B".to_owned()])));
+        match router.route(&Method::PUT, "/v1/functions") {
+            Routed::Method(allowed) => assert_eq!(allowed, ["POST", "GET"]),
+            _ => panic!("PUT /v1/functions is a 405"),
+        }
+        assert!(matches!(router.route(&Method::GET, "/v1/nope"), Routed::None));
     }
 
     #[test]
