@@ -41,6 +41,7 @@ use warp::reply::Response;
 
 use crate::auth::{self, Caller, Keys};
 use crate::entity::audit_log;
+use crate::entity::functions as function_rows;
 use crate::error::{self, ApiError};
 
 /// Everything a handler may need.
@@ -110,6 +111,29 @@ impl Request {
     pub(crate) fn query<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_query(&self.query)
     }
+}
+
+/// The caller's function `name`, or 404 (also for another user's).
+pub(crate) async fn owned(api: &Api, caller: &Caller, name: &str) -> Result<function_rows::Model, ApiError> {
+    use sea_orm::{ColumnTrait as _, EntityTrait as _, QueryFilter as _};
+    function_rows::Entity::find()
+        .filter(function_rows::Column::Name.eq(name))
+        .one(&api.db)
+        .await?
+        .filter(|f| f.owner_id == caller.user.id)
+        .ok_or_else(|| ApiError::not_found("function", name))
+}
+
+/// The caller of `req` and their function named by the first path
+/// parameter, or 401/404.
+pub(crate) async fn owned_from(
+    api: &Api,
+    params: &[String],
+    req: &Request,
+) -> Result<(Caller, function_rows::Model), ApiError> {
+    let caller = req.caller(api).await?;
+    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
+    Ok((caller, f))
 }
 
 /// Writes every whole number in `v` as an integer: JSON Schema (and the API

@@ -403,7 +403,7 @@ async fn repeated(
             ),
         }
     };
-    resp.headers_mut().insert("olin-idempotent-replay", HeaderValue::from_static("true"));
+    resp.headers_mut().insert(subject::HTTP_IDEMPOTENT_REPLAY, HeaderValue::from_static("true"));
     if let Ok(v) = HeaderValue::from_str(&first.invocation_id) {
         resp.headers_mut().insert(subject::HTTP_INVOCATION_ID, v);
     }
@@ -411,7 +411,7 @@ async fn repeated(
 }
 
 /// Request header naming where an async call's result is POSTed.
-const CALLBACK_HEADER: &str = "olin-callback-url";
+const CALLBACK_HEADER: &str = subject::HTTP_CALLBACK_URL;
 
 /// `Prefer: respond-async` (RFC 7240), among other preferences.
 fn prefers_async(headers: &HeaderMap) -> bool {
@@ -511,9 +511,9 @@ async fn async_result(gw: &Shared, id: &str) -> Response {
                 format!("failed ({} attempts): {}", result.callback_attempts, result.callback_error)
             };
             if let Ok(v) = HeaderValue::from_str(&callback.replace(['\r', '\n'], " ")) {
-                r.headers_mut().insert("olin-callback", v);
+                r.headers_mut().insert(subject::HTTP_CALLBACK, v);
             }
-            r.headers_mut().insert("olin-attempts", HeaderValue::from(result.attempts));
+            r.headers_mut().insert(subject::HTTP_ATTEMPTS, HeaderValue::from(result.attempts));
             r
         }
     };

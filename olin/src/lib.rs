@@ -15,8 +15,8 @@
 //!   (every host function's type) and `start` (start sections run under
 //!   the call's limits) serve it; `interrupt` is how the wall clock
 //!   reaches running guest code.
-//! - `process`, `memory`, `errno`, `watchdog`: per-call state, bounds-checked
-//!   guest memory, result codes, wall-clock deadlines.
+//! - `process`, `fd`, `memory`, `errno`, `watchdog`: per-call state, its fd
+//!   table, bounds-checked guest memory, result codes, wall-clock deadlines.
 #![warn(missing_docs)]
 
 mod abi;
@@ -24,6 +24,7 @@ pub mod cgi;
 pub mod egress;
 pub mod engine;
 mod errno;
+mod fd;
 mod features;
 mod interrupt;
 pub mod limits;

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use thiserror::Error;
 use wasmer::{FunctionEnvMut, Memory, MemoryView};
 
-use crate::abi::resource::Resources;
 use crate::egress::Egress;
+use crate::fd::Resources;
 use crate::memory::{self, Fault};
 
 /// Why the host stopped a guest from inside a host function. Carried through

@@ -13,7 +13,7 @@ use olin_proto::v1::{HostCall, InvocationRequest, InvocationResponse, Outcome, U
 use wasmer::{Function, FunctionEnv, Imports, Instance, Store, TypedFunction};
 use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
 
-use crate::abi::resource::Resources;
+use crate::fd::Resources;
 use crate::egress::Egress;
 use crate::engine::{Link, MemoryCapGuard, Module, Runtime};
 use crate::limits::{Limits, PAGE};

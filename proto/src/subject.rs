@@ -48,6 +48,19 @@ pub const HTTP_ERROR: &str = "olin-error";
 pub const HTTP_IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// HTTP request header carrying the invoke key of a private function.
 pub const HTTP_INVOKE_KEY: &str = "olin-invoke-key";
+/// HTTP response header marking an answer given again for a repeated
+/// idempotency key.
+pub const HTTP_IDEMPOTENT_REPLAY: &str = "olin-idempotent-replay";
+/// HTTP request header naming where an async call's result is POSTed.
+pub const HTTP_CALLBACK_URL: &str = "olin-callback-url";
+/// HTTP response header of an async result: how its callback went.
+pub const HTTP_CALLBACK: &str = "olin-callback";
+/// HTTP response header of an async result: how many times it ran.
+pub const HTTP_ATTEMPTS: &str = "olin-attempts";
+
+/// The queue group of the workers' dead-letter advisory subscription: one
+/// worker handles each advisory.
+pub const QUEUE_DEAD_LETTER: &str = "olin-dead-letter";
 
 const INVOKE_PREFIX: &str = "olin.invoke";
 const EVENT_PREFIX: &str = "olin.event";

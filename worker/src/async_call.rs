@@ -15,7 +15,7 @@ use olin_proto::backoff::Backoff;
 use olin_proto::v1::{AsyncResult, ExecutionEvent, InvocationRequest, InvocationResponse, Outcome};
 use tracing::{info, warn};
 
-use crate::consumer::{publish_event, release_lease};
+use crate::call::{publish_event, release_lease};
 use crate::{Ctx, dead_letter};
 
 /// Attempts when the function sets none.

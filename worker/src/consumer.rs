@@ -27,8 +27,6 @@ use tracing::{debug, error, warn};
 use crate::Ctx;
 use crate::admission::Admission;
 
-pub(crate) use slots::{deadline, publish_event, release_lease};
-
 /// How long one pull request waits on the server for a message.
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
 

@@ -23,10 +23,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::Ctx;
-use crate::consumer::deadline;
-
-/// Queue group of the advisory followers: one worker handles each advisory.
-const ADVISORY_GROUP: &str = "olin-dead-letter";
+use crate::call::deadline;
 
 /// Writes `payload` to `OLIN_DEAD` with `reason` and the call's own headers.
 pub(crate) async fn store(
@@ -86,7 +83,7 @@ pub(crate) async fn follow_advisories(
     mut stop: watch::Receiver<bool>,
 ) {
     let subject = subject::max_deliveries_advisory();
-    let mut sub = match ctx.nats.queue_subscribe(subject.clone(), ADVISORY_GROUP.to_owned()).await {
+    let mut sub = match ctx.nats.queue_subscribe(subject.clone(), subject::QUEUE_DEAD_LETTER.to_owned()).await {
         Ok(s) => s,
         Err(err) => {
             warn!(%err, subject, "cannot follow max-deliveries advisories");

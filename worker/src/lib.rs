@@ -5,6 +5,8 @@
 //! - [`config`]: [`Config`], flags with environment twins.
 //! - `consumer`: the pull loop, one pull per free slot, and the execution
 //!   slots (a thread each): run, reply, event, ack.
+//! - `call`: what every path that finishes a call needs: its deadline, its
+//!   lease given back, its execution event.
 //! - [`module_cache`]: compiled modules by sha256, compiled once.
 //! - [`admission`]: the worker's memory budget, reserved by each call.
 //! - [`module_store`]: re-exported from `olin-proto` (feature `store`).
@@ -12,6 +14,7 @@
 
 pub mod admission;
 mod async_call;
+mod call;
 pub mod config;
 mod consumer;
 mod dead_letter;

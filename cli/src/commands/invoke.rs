@@ -92,7 +92,7 @@ impl Invoke {
             req = req.header(k.trim(), v.trim());
         }
         if let Some(key) = &self.key {
-            req = req.header("olin-invoke-key", key);
+            req = req.header(olin_proto::subject::HTTP_INVOKE_KEY, key);
         }
         if let Some(d) = data {
             if !self.header.iter().any(|h| h.to_ascii_lowercase().starts_with("content-type:")) {
@@ -119,7 +119,7 @@ impl Invoke {
             let _ = out.write_all(&bytes);
             let _ = out.flush();
         }
-        if let Some(err) = headers.get("olin-error") {
+        if let Some(err) = headers.get(olin_proto::subject::HTTP_ERROR) {
             let id = headers.get("olin-invocation-id").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             eprintln!(
                 "olinctl: the platform answered {} {} for this call{}",

@@ -11,8 +11,7 @@ use sea_orm::{
 use serde_json::json;
 use warp::reply::Response;
 
-use super::functions::owned_from;
-use super::{Api, Request, audit, created, new_id, ok};
+use super::{Api, Request, audit, created, new_id, ok, owned_from};
 use crate::entity::{deployments, function_env, functions, invoke_keys, versions};
 use crate::error::ApiError;
 use olin_proto::v1::{Abi, EnvVar, Limits, RouteRecord, RouteTarget, Visibility};

@@ -12,8 +12,7 @@ use serde_json::json;
 use warp::reply::Response;
 
 use super::deployments::publish_route;
-use super::functions::owned_from;
-use super::{Api, Request, audit, new_id, no_content, ok};
+use super::{Api, Request, audit, new_id, no_content, ok, owned_from};
 use crate::entity::{function_env, functions};
 use crate::error::{ApiError, Code};
 

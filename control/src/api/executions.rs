@@ -11,8 +11,7 @@ use olin_api::{
 };
 use warp::reply::Response;
 
-use super::functions::owned_from;
-use super::{Api, Request, next_cursor, ok};
+use super::{Api, Request, next_cursor, ok, owned_from};
 use crate::entity::executions;
 use crate::error::ApiError;
 

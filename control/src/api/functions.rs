@@ -9,32 +9,9 @@ use warp::reply::Response;
 
 use std::collections::HashMap;
 
-use super::{Api, Request, audit, created, new_id, next_cursor, no_content, ok};
-use crate::auth::Caller;
+use super::{Api, Request, audit, created, new_id, next_cursor, no_content, ok, owned_from};
 use crate::entity::{deployments, executions, functions, versions};
 use crate::error::ApiError;
-
-/// The caller's function `name`, or 404 (also for another user's).
-pub(super) async fn owned(api: &Api, caller: &Caller, name: &str) -> Result<functions::Model, ApiError> {
-    functions::Entity::find()
-        .filter(functions::Column::Name.eq(name))
-        .one(&api.db)
-        .await?
-        .filter(|f| f.owner_id == caller.user.id)
-        .ok_or_else(|| ApiError::not_found("function", name))
-}
-
-/// The caller of `req` and their function named by the first path
-/// parameter, or 401/404.
-pub(super) async fn owned_from(
-    api: &Api,
-    params: &[String],
-    req: &Request,
-) -> Result<(Caller, functions::Model), ApiError> {
-    let caller = req.caller(api).await?;
-    let f = owned(api, &caller, params.first().map(String::as_str).unwrap_or_default()).await?;
-    Ok((caller, f))
-}
 
 /// The active deployment of each of `fs` (two queries whatever their number),
 /// by function id.

@@ -9,8 +9,7 @@ use base64::Engine as _;
 use olin_api::{Header, TryIt, TryItResult};
 use warp::reply::Response;
 
-use super::functions::owned_from;
-use super::{Api, Request, ok};
+use super::{Api, Request, ok, owned_from};
 use crate::error::ApiError;
 
 /// Most body bytes returned (the rest is cut, and `truncated` says so).

@@ -11,8 +11,7 @@ use sha2::Digest as _;
 use warp::reply::Response;
 
 use super::deployments::publish_route;
-use super::functions::owned_from;
-use super::{Api, Request, audit, created, new_id, no_content, ok};
+use super::{Api, Request, audit, created, new_id, no_content, ok, owned_from};
 use crate::entity::invoke_keys;
 use crate::error::ApiError;
 

@@ -2,11 +2,12 @@
 //! row ends the token at once.
 
 use chrono::{Duration, Utc};
-use olin_api::{Login, Me, Role, Token, TokenInfo, TokenList, User, UserQuota};
+use olin_api::{Login, Me, Token, TokenInfo, TokenList};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 use warp::reply::Response;
 
+use super::users::user_json;
 use super::{Api, Request, audit, created, new_id, no_content, ok};
 use crate::auth;
 use crate::entity::{api_tokens, users};
@@ -103,15 +104,4 @@ pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result
 pub(super) async fn me(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     ok(&Me { user: user_json(&caller.user), token_id: caller.token_id })
-}
-
-/// A user as the API shows it (never the hash).
-pub(super) fn user_json(u: &users::Model) -> User {
-    User {
-        id: u.id.clone(),
-        username: u.username.clone(),
-        role: Role::from_stored(&u.role),
-        created_at: u.created_at,
-        quota: UserQuota { calls_per_month: u.quota_calls_month, fuel_per_month: u.quota_fuel_month },
-    }
 }

@@ -1,6 +1,6 @@
 //! User management, for admins; and the first admin at start-up.
 
-use olin_api::{NewUser, Role, UserList, UserPatch};
+use olin_api::{NewUser, Role, User, UserList, UserPatch, UserQuota};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -8,7 +8,6 @@ use sea_orm::{
 use serde_json::json;
 use warp::reply::Response;
 
-use super::tokens::user_json;
 use super::{Api, Request, audit, created, new_id, next_cursor, ok};
 use crate::auth;
 use crate::entity::users;
@@ -148,4 +147,15 @@ pub async fn bootstrap_admin(db: &DatabaseConnection, spec: &str) -> Result<bool
     let new = NewUser { username: username.to_owned(), password: password.to_owned(), role: Role::Admin };
     insert_user(db, &new).await?;
     Ok(true)
+}
+
+/// A user as the API shows it (never the hash).
+pub(super) fn user_json(u: &users::Model) -> User {
+    User {
+        id: u.id.clone(),
+        username: u.username.clone(),
+        role: Role::from_stored(&u.role),
+        created_at: u.created_at,
+        quota: UserQuota { calls_per_month: u.quota_calls_month, fuel_per_month: u.quota_fuel_month },
+    }
 }

@@ -8,8 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde_json::json;
 use warp::reply::Response;
 
-use super::functions::owned_from;
-use super::{Api, Request, audit, created, new_id, ok};
+use super::{Api, Request, audit, created, new_id, ok, owned_from};
 use crate::entity::versions;
 use crate::error::{ApiError, Code};
 

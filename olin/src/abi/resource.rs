@@ -18,6 +18,7 @@ use wasmer::FunctionEnvMut;
 use crate::abi::log;
 use crate::egress::{self, Egress, EgressError, EgressRequest, EgressResponse, Origin};
 use crate::errno::{OlinError, olin};
+use crate::fd::Resource;
 use crate::memory;
 use crate::process::{Budget, Process, Stop, with_guest};
 
@@ -27,7 +28,6 @@ pub(crate) const STDIN: i32 = 0;
 pub(crate) const STDOUT: i32 = 1;
 /// fd of the call's stderr (logs).
 pub(crate) const STDERR: i32 = 2;
-const FIRST_FD: usize = 3;
 
 /// Longest URL `resource_open` reads.
 const MAX_URL: i32 = 8 * 1024;
@@ -43,71 +43,6 @@ const MAX_HTTP_TIME: Duration = Duration::from_secs(30);
 
 /// What the call's host budget is charged for, named in the error when it runs out.
 const HTTP_BUFFERS: &str = "http resource buffers";
-
-/// An opened resource. The bytes an `http(s)` resource holds are charged to
-/// the call's host budget while it holds them.
-#[derive(Debug)]
-pub(crate) enum Resource {
-    Log { prefix: Option<String> },
-    Null,
-    Zero,
-    Random,
-    Http { origin: Origin, request: Vec<u8>, response: Option<(Vec<u8>, usize)> },
-}
-
-impl Resource {
-    /// Host bytes this resource keeps (charged to the budget).
-    fn held(&self) -> usize {
-        match self {
-            Resource::Http { request, response, .. } => request.len() + response.as_ref().map_or(0, |(r, _)| r.len()),
-            Resource::Log { prefix } => prefix.as_ref().map_or(0, String::len),
-            _ => 0,
-        }
-    }
-}
-
-/// The fd table of one call.
-#[derive(Debug, Default)]
-pub(crate) struct Resources {
-    slots: Vec<Option<Resource>>,
-    cap: usize,
-}
-
-impl Resources {
-    pub(crate) fn new(cap: usize) -> Self {
-        Self { slots: Vec::new(), cap }
-    }
-
-    fn insert(&mut self, r: Resource) -> Result<i32, OlinError> {
-        let open = self.slots.iter().filter(|s| s.is_some()).count();
-        if open >= self.cap {
-            return Err(OlinError::PermissionDenied);
-        }
-        let idx = match self.slots.iter().position(Option::is_none) {
-            Some(i) => {
-                if let Some(slot) = self.slots.get_mut(i) {
-                    *slot = Some(r);
-                }
-                i
-            }
-            None => {
-                self.slots.push(Some(r));
-                self.slots.len() - 1
-            }
-        };
-        i32::try_from(idx + FIRST_FD).map_err(|_| OlinError::Unknown)
-    }
-
-    fn get(&mut self, fd: i32) -> Option<&mut Resource> {
-        let idx = usize::try_from(fd).ok()?.checked_sub(FIRST_FD)?;
-        self.slots.get_mut(idx)?.as_mut()
-    }
-
-    fn remove(&mut self, fd: i32) -> Option<Resource> {
-        let idx = usize::try_from(fd).ok()?.checked_sub(FIRST_FD)?;
-        self.slots.get_mut(idx)?.take()
-    }
-}
 
 /// Splits `scheme://rest` and finds `prefix=` in a query.
 fn parse_url(url: &str) -> Result<(&str, &str), OlinError> {
@@ -456,20 +391,5 @@ mod tests {
             body: b"nope".to_vec(),
         };
         assert_eq!(serialize_response(&r), b"HTTP/1.1 404 Not Found\r\nx-a: 1\r\ncontent-length: 4\r\n\r\nnope");
-    }
-
-    #[test]
-    fn fds_are_small_sequential_and_capped() {
-        let mut r = Resources::new(2);
-        assert_eq!(r.insert(Resource::Null), Ok(3));
-        assert_eq!(r.insert(Resource::Zero), Ok(4));
-        assert_eq!(r.insert(Resource::Null), Err(OlinError::PermissionDenied));
-        assert!(r.remove(3).is_some());
-        assert!(r.remove(3).is_none());
-        assert!(r.remove(-1).is_none());
-        assert!(r.remove(1).is_none());
-        assert_eq!(r.insert(Resource::Random), Ok(3), "the lowest free fd is reused");
-        assert!(r.get(4).is_some());
-        assert!(r.get(99).is_none());
     }
 }

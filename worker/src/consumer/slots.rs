@@ -28,12 +28,13 @@ use async_nats::{HeaderMap, Subject};
 use olin_proto::Message as _;
 use olin_proto::backoff::Backoff;
 use olin_proto::subject;
-use olin_proto::v1::{ExecutionEvent, InvocationRequest, InvocationResponse, Outcome};
+use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
 use parking_lot::{Condvar, Mutex};
 use tokio::runtime::Handle;
 use tracing::{info, warn};
 
 use super::Pulls;
+use crate::call::{deadline, event_of, publish_event, release_lease};
 use crate::{Ctx, async_call, dead_letter};
 
 /// When a call answered across a reconnect is offered again: time for every
@@ -332,12 +333,6 @@ fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
     headers?.get(name).map(|v| v.as_str())
 }
 
-/// A call's deadline in Unix ms (0: none): the `Olin-Deadline` header, else
-/// the request's own field.
-pub(crate) fn deadline(headers: Option<&HeaderMap>, req: &InvocationRequest) -> u64 {
-    header(headers, subject::HDR_DEADLINE).and_then(|d| d.parse::<u64>().ok()).unwrap_or(req.deadline_unix_ms)
-}
-
 /// The invocation in a pulled message, or why it goes to `OLIN_DEAD`.
 fn decode(msg: &jetstream::Message) -> Result<InvocationRequest, String> {
     match InvocationRequest::decode(msg.payload.clone()) {
@@ -467,51 +462,6 @@ fn fit_in_a_message(
     );
     warn!(size, max_payload, "answer too large for one message");
     InvocationResponse { usage: resp.usage, ..platform_response(ctx, req, Outcome::OutputTooLarge, &why) }
-}
-
-/// Gives back the call's concurrency lease, if the gateway took one: the
-/// call has finished and will not run again (unless it is redelivered).
-pub(crate) async fn release_lease(ctx: &Ctx, req: &InvocationRequest) {
-    if !req.concurrency_lease {
-        return;
-    }
-    if let Err(err) = olin_proto::admission::release_lease(&ctx.limits, &req.function, &req.invocation_id).await {
-        warn!(%err, "the concurrency lease was not given back; it expires on its own");
-    }
-}
-
-/// The execution event of one run: the response without its body.
-fn event_of(req: &InvocationRequest, resp: &InvocationResponse, started_ms: u64) -> ExecutionEvent {
-    ExecutionEvent {
-        invocation_id: resp.invocation_id.clone(),
-        function: req.function.clone(),
-        deployment_id: req.deployment_id.clone(),
-        module_sha256: req.module_sha256.clone(),
-        outcome: resp.outcome,
-        status: resp.status,
-        exit_code: resp.exit_code,
-        stderr_tail: resp.stderr_tail.clone(),
-        usage: resp.usage.clone(),
-        worker_id: resp.worker_id.clone(),
-        started_unix_ms: started_ms,
-        finished_unix_ms: olin_proto::unix_ms(),
-        method: req.method.clone(),
-        path: req.path.clone(),
-        r#async: req.r#async,
-        error: resp.error.clone(),
-        headers: resp.headers.clone(),
-    }
-}
-
-/// Publishes an execution event into `OLIN_EVENTS`. A plain core publish:
-/// the stream stores it all the same, and asking JetStream for an ack that
-/// nobody waits for cost the server and this worker a message per call.
-pub(crate) async fn publish_event(ctx: &Ctx, event: &ExecutionEvent) {
-    if let Ok(subj) = subject::event_subject(&event.function)
-        && let Err(err) = ctx.nats.publish(subj, event.encode_to_vec().into()).await
-    {
-        warn!(%err, "execution event not published");
-    }
 }
 
 /// The calls running on each slot, for progress acks.
