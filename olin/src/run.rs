@@ -13,9 +13,9 @@ use olin_proto::v1::{HostCall, InvocationRequest, InvocationResponse, Outcome, U
 use wasmer::{Function, FunctionEnv, Imports, Instance, Store, TypedFunction};
 use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
 
-use crate::fd::Resources;
 use crate::egress::Egress;
 use crate::engine::{Link, MemoryCapGuard, Module, Runtime};
+use crate::fd::Resources;
 use crate::limits::{Limits, PAGE};
 use crate::process::{Budget, Process, Stop, Tail, UrlLog};
 use crate::validate::START_EXPORT;
