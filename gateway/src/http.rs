@@ -57,20 +57,28 @@ pub(crate) async fn admin(gw: Arc<Shared>, path: warp::path::FullPath) -> Respon
     }
 }
 
+/// One request as the public filter hands it over.
+pub(crate) struct Incoming<B> {
+    pub(crate) method: Method,
+    pub(crate) path: warp::path::FullPath,
+    pub(crate) query: Option<String>,
+    pub(crate) headers: HeaderMap,
+    /// The client's address (the connection's peer).
+    pub(crate) remote: Option<SocketAddr>,
+    /// The body, not read yet: refused calls never read it.
+    pub(crate) body: B,
+}
+
 /// Answers one request and records it in the metrics.
-pub(crate) async fn handle(
-    gw: Arc<Shared>,
-    method: Method,
-    path: warp::path::FullPath,
-    query: Option<String>,
-    headers: HeaderMap,
-    remote: Option<SocketAddr>,
-    body: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin,
-) -> Response {
+pub(crate) async fn handle<B, Chunk>(gw: Arc<Shared>, req: Incoming<B>) -> Response
+where
+    B: Stream<Item = Result<Chunk, warp::Error>> + Unpin,
+    Chunk: Buf,
+{
     let started = std::time::Instant::now();
     let _in_flight = InFlight::enter(&gw.metrics);
     let mut label = String::new();
-    let resp = answer(&gw, method, path.as_str(), query, headers, remote, body, &mut label).await;
+    let resp = answer(&gw, req, &mut label).await;
     gw.metrics.observe(&label, resp.status().as_u16(), started.elapsed());
     resp
 }
@@ -93,17 +101,14 @@ impl Drop for InFlight<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn answer(
-    gw: &Arc<Shared>,
-    method: Method,
-    path: &str,
-    query: Option<String>,
-    headers: HeaderMap,
-    remote: Option<SocketAddr>,
-    body: impl Stream<Item = Result<impl Buf, warp::Error>> + Unpin,
-    label: &mut String,
-) -> Response {
+/// Answers `req`; names its function in `label` once it is known.
+async fn answer<B, Chunk>(gw: &Arc<Shared>, req: Incoming<B>, label: &mut String) -> Response
+where
+    B: Stream<Item = Result<Chunk, warp::Error>> + Unpin,
+    Chunk: Buf,
+{
+    let Incoming { method, path, query, headers, remote, body } = req;
+    let path = path.as_str();
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok());
     let (function, fn_path, async_path, own_origin) = match target(path, host, gw.config.base_domain.as_deref()) {
         Target::NotFound => {

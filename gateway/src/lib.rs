@@ -215,7 +215,8 @@ impl Gateway {
             .and(olin_serve::remote())
             .and(warp::body::stream())
             .then(|gw, method, path, query, headers, remote, body| async move {
-                http::handle(gw, method, path, query, headers, remote, Box::pin(body)).await
+                let req = http::Incoming { method, path, query, headers, remote, body: Box::pin(body) };
+                http::handle(gw, req).await
             });
         let admin_state = gw.clone();
         let admin_filter = warp::any()
