@@ -14,32 +14,37 @@
 //!
 //! Long runs keep their message: one task sends `AckProgress` for every call
 //! that has run half the ack wait, instead of a timer per call.
+//!
+//! # Layout
+//! - here: the slots and their threads, and running one call.
+//! - `queue`: the queue the slots take messages from.
+//! - `lifecycle`: a call apart from its run: decode, prepare, finish.
+//! - `keep_alive`: progress acks of long runs.
 
-use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use async_nats::connection::State;
-use async_nats::jetstream::{self, AckKind};
-use async_nats::{HeaderMap, Subject};
-use olin_proto::Message as _;
-use olin_proto::backoff::Backoff;
+use async_nats::Subject;
+use async_nats::jetstream;
 use olin_proto::subject;
-use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
-use parking_lot::{Condvar, Mutex};
+use olin_proto::v1::{InvocationResponse, Outcome};
 use tokio::runtime::Handle;
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::Pulls;
-use crate::call::{deadline, event_of, publish_event, release_lease};
-use crate::{Ctx, async_call, dead_letter};
+use crate::call::deadline;
+use crate::{Ctx, dead_letter};
 
-/// When a call answered across a reconnect is offered again: time for every
-/// gateway to be back and subscribed.
-const RECONNECT_REDELIVERY: Duration = Duration::from_secs(1);
+mod keep_alive;
+mod lifecycle;
+mod queue;
+
+use keep_alive::{Running, keep_alive};
+use lifecycle::{Call, Prepared, clip_to_deadline, decode, finish, header, open_secrets, platform_response, prepare};
+use queue::Queue;
 
 /// The slot threads of one worker and the queue that feeds them.
 pub(super) struct Slots {
@@ -59,7 +64,7 @@ impl Slots {
     pub(super) fn start(ctx: Arc<Ctx>, inbox: Subject, concurrency: usize) -> std::io::Result<(Slots, Arc<Pulls>)> {
         let typical = ctx.defaults.reservation_bytes();
         let pulls = Arc::new(Pulls::new(inbox, concurrency, ctx.nats.statistics(), ctx.admission.clone(), typical));
-        let running = Arc::new(Running { calls: (0..concurrency).map(|_| Mutex::new(None)).collect() });
+        let running = Arc::new(Running::new(concurrency));
         let jobs = Arc::new(Queue::default());
         let rt = Handle::current();
         let mut threads = Vec::with_capacity(concurrency);
@@ -106,73 +111,6 @@ impl Slots {
     }
 }
 
-/// The slots' queue of pulled messages: a mutex and a condition variable,
-/// so a waiting slot sleeps in the kernel at once (a spinning channel's
-/// back-off cost idle slots three `sched_yield`s per call), and a message
-/// wakes one slot only when one is waiting.
-struct Queue<T> {
-    state: Mutex<QueueState<T>>,
-    ready: Condvar,
-}
-
-struct QueueState<T> {
-    items: VecDeque<T>,
-    waiting: usize,
-    closed: bool,
-}
-
-impl<T> Default for Queue<T> {
-    fn default() -> Self {
-        Queue {
-            state: Mutex::new(QueueState { items: VecDeque::new(), waiting: 0, closed: false }),
-            ready: Condvar::new(),
-        }
-    }
-}
-
-impl<T> Queue<T> {
-    fn lock(&self) -> parking_lot::MutexGuard<'_, QueueState<T>> {
-        self.state.lock()
-    }
-
-    /// Queues `item`; gives it back if the queue is closed.
-    fn push(&self, item: T) -> Result<(), T> {
-        let mut state = self.lock();
-        if state.closed {
-            return Err(item);
-        }
-        state.items.push_back(item);
-        let wake = state.waiting > 0;
-        drop(state);
-        if wake {
-            self.ready.notify_one();
-        }
-        Ok(())
-    }
-
-    /// The next item, waiting for one; `None` once closed and empty.
-    fn pop(&self) -> Option<T> {
-        let mut state = self.lock();
-        loop {
-            if let Some(item) = state.items.pop_front() {
-                return Some(item);
-            }
-            if state.closed {
-                return None;
-            }
-            state.waiting += 1;
-            self.ready.wait(&mut state);
-            state.waiting -= 1;
-        }
-    }
-
-    /// No more items: waiting slots finish what is queued, then stop.
-    fn close(&self) {
-        self.lock().closed = true;
-        self.ready.notify_all();
-    }
-}
-
 /// One execution slot: its thread runs one call at a time.
 struct Slot {
     ctx: Arc<Ctx>,
@@ -180,16 +118,6 @@ struct Slot {
     running: Arc<Running>,
     index: usize,
     rt: Handle,
-}
-
-/// What a call needs before its guest runs.
-enum Prepared {
-    /// Run this module.
-    Run(olin::Module),
-    /// Answer without running (deadline passed, module unavailable).
-    Answer(Box<InvocationResponse>),
-    /// Already settled (nak'd for redelivery).
-    Settled,
 }
 
 impl Slot {
@@ -290,287 +218,9 @@ impl Slot {
     }
 }
 
-/// Clips the call's wall time to what is left before its deadline: a guest
-/// that starts late (it waited in the queue, for memory, for its module)
-/// must not run on after its caller has been answered 504.
-fn clip_to_deadline(ctx: &Ctx, req: &mut InvocationRequest, deadline_ms: u64) {
-    if deadline_ms == 0 {
-        return;
-    }
-    let left = deadline_ms.saturating_sub(olin_proto::unix_ms()).max(1);
-    let wall = olin::Limits::resolve(req.limits.as_ref(), &ctx.defaults, &ctx.maxima).wall;
-    if Duration::from_millis(left) < wall {
-        req.limits.get_or_insert_with(Default::default).wall_ms = left;
-    }
-}
-
-/// The request's environment with its sealed secrets opened, or `None` if it
-/// has none.
-///
-/// # Errors
-/// Which secret did not open, and why (never its value).
-fn open_secrets(
-    ring: Option<&olin_proto::sealed::Keyring>,
-    req: &InvocationRequest,
-) -> Result<Option<Vec<olin_proto::v1::EnvVar>>, String> {
-    if req.env.iter().all(|v| v.key_id.is_empty()) {
-        return Ok(None);
-    }
-    let ring = ring.ok_or("the function has secret values and this worker has no keys (OLIN_SECRETS_KEYS)")?;
-    let opened = req.env.iter().map(|v| {
-        if v.key_id.is_empty() {
-            return Ok(v.clone());
-        }
-        let value = ring
-            .open(&req.function, &v.name, &v.key_id, &v.value)
-            .map_err(|e| format!("the secret {} did not open: {e}", v.name))?;
-        Ok(olin_proto::v1::EnvVar::plain(v.name.clone(), value))
-    });
-    opened.collect::<Result<Vec<_>, String>>().map(Some)
-}
-
-fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&'a str> {
-    headers?.get(name).map(|v| v.as_str())
-}
-
-/// The invocation in a pulled message, or why it goes to `OLIN_DEAD`.
-fn decode(msg: &jetstream::Message) -> Result<InvocationRequest, String> {
-    match InvocationRequest::decode(msg.payload.clone()) {
-        Ok(req) if subject::is_valid_function_name(&req.function) && !req.invocation_id.is_empty() => Ok(req),
-        Ok(req) => Err(format!("invalid invocation: function {:?}, id {:?}", req.function, req.invocation_id)),
-        Err(err) => Err(format!("undecodable InvocationRequest: {err}")),
-    }
-}
-
-/// One pulled call, decoded, with what its headers say.
-struct Call<'a> {
-    msg: &'a jetstream::Message,
-    req: InvocationRequest,
-    /// Where the caller waits (`Olin-Reply-To`); none for an async call.
-    reply_to: Option<&'a str>,
-    /// Unix ms; 0 for none.
-    deadline_ms: u64,
-    started_ms: u64,
-}
-
-/// Redelivery delays while the module store is unavailable: 500 ms after
-/// the first delivery, doubling up to 4 s.
-const STORE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
-
-/// Checks the deadline and loads the module.
-async fn prepare(ctx: &Ctx, call: &Call<'_>) -> Prepared {
-    let (msg, req) = (call.msg, &call.req);
-    if call.deadline_ms != 0 && call.started_ms >= call.deadline_ms {
-        let passed = platform_response(ctx, req, Outcome::Timeout, "the deadline passed before a worker was free");
-        return Prepared::Answer(Box::new(passed));
-    }
-    let delivered = msg.info().map_or(1, |i| i.delivered);
-    match ctx.modules.get(&req.module_sha256).await {
-        Ok(module) => Prepared::Run(module),
-        Err(err) if err.is_transient() && delivered < ctx.max_deliver => {
-            warn!(%err, delivered, "module store unavailable; nak for redelivery");
-            let delay = STORE_BACKOFF.delay(u32::try_from(delivered).unwrap_or(0));
-            if let Err(err) = msg.ack_with(AckKind::Nak(Some(delay))).await {
-                warn!(%err, "nak failed");
-            }
-            Prepared::Settled
-        }
-        Err(err) => {
-            warn!(%err, "module unavailable");
-            Prepared::Answer(Box::new(platform_response(ctx, req, Outcome::ModuleUnavailable, &err.to_string())))
-        }
-    }
-}
-
-fn platform_response(ctx: &Ctx, req: &InvocationRequest, outcome: Outcome, error: &str) -> InvocationResponse {
-    InvocationResponse {
-        invocation_id: req.invocation_id.clone(),
-        outcome: outcome as i32,
-        status: u32::from(outcome.http_status()),
-        worker_id: ctx.worker_id.clone(),
-        error: error.to_owned(),
-        ..Default::default()
-    }
-}
-
-/// Reply, publish the event, then ack: the reply is sent before the ack on
-/// the same connection, so an acked call has always been answered. Returns
-/// whether the ack asked for the slot's next message.
-async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationResponse) -> bool {
-    let (msg, req) = (call.msg, &call.req);
-    let resp = fit_in_a_message(ctx, req, resp, ctx.nats.server_info().max_payload);
-    ctx.stats.executions.fetch_add(1, Ordering::Relaxed);
-    info!(
-        outcome = resp.outcome().header_value(),
-        status = resp.status,
-        wall_us = resp.usage.as_ref().map_or(0, |u| u.wall_us),
-        "executed"
-    );
-    let event = event_of(req, &resp, call.started_ms);
-    if req.r#async {
-        let delivered = msg.info().map_or(1, |i| i.delivered);
-        async_call::finish(ctx, msg, req, resp, event, delivered).await;
-        return false;
-    }
-    // Before the reply: a caller that calls again once answered must find
-    // its lease free, and its idempotent retry the answer.
-    release_lease(ctx, req).await;
-    async_call::store_idempotent(ctx, req, &resp).await;
-    let connection = pulls.connects();
-    if let Some(reply_to) = call.reply_to
-        && let Err(err) = ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await
-    {
-        // Not acked: the call is redelivered and answered again.
-        warn!(%err, "reply failed; nak");
-        nak(msg, Duration::from_millis(100)).await;
-        return false;
-    }
-    publish_event(ctx, &event).await;
-    // A reply that reached a server which then went away may be lost with it,
-    // and nothing reports that (a reply that reached no subscriber comes
-    // back as a no-responders status and is sent again, see `reply`). So a
-    // call answered across a reconnect is not acked but answered again later
-    // (a gateway drops the duplicate if the first reply did arrive).
-    if ctx.nats.connection_state() != State::Connected || pulls.connects() != connection {
-        warn!("NATS reconnected around the reply; nak so the call is answered again");
-        nak(msg, RECONNECT_REDELIVERY).await;
-        return false;
-    }
-    pulls.ack(ctx, msg).await
-}
-
-/// Room kept in a message for what wraps an answer (headers, the async
-/// result around it).
-const MESSAGE_OVERHEAD: usize = 64 << 10;
-
-/// `resp`, or, if it cannot travel in one NATS message of `max_payload`
-/// bytes, an `OUTPUT_TOO_LARGE` answer saying so (with the run's usage):
-/// sending it again could never succeed, so the call is answered once
-/// instead of being redelivered until it is dead-lettered.
-fn fit_in_a_message(
-    ctx: &Ctx,
-    req: &InvocationRequest,
-    resp: InvocationResponse,
-    max_payload: usize,
-) -> InvocationResponse {
-    let size = resp.encoded_len();
-    if size.saturating_add(MESSAGE_OVERHEAD) <= max_payload {
-        return resp;
-    }
-    let why = format!(
-        "the answer ({size} bytes) is larger than the messages NATS carries here (max_payload {max_payload} bytes)"
-    );
-    warn!(size, max_payload, "answer too large for one message");
-    InvocationResponse { usage: resp.usage, ..platform_response(ctx, req, Outcome::OutputTooLarge, &why) }
-}
-
-/// The calls running on each slot, for progress acks.
-struct Running {
-    calls: Vec<Mutex<Option<Progress>>>,
-}
-
-/// A running call: its ack subject and when JetStream last heard of it.
-struct Progress {
-    ack: Subject,
-    told: Instant,
-}
-
-impl Running {
-    fn slot(&self, index: usize) -> Option<parking_lot::MutexGuard<'_, Option<Progress>>> {
-        self.calls.get(index).map(|m| m.lock())
-    }
-
-    fn start(&self, index: usize, ack: Option<Subject>) {
-        if let (Some(mut slot), Some(ack)) = (self.slot(index), ack) {
-            *slot = Some(Progress { ack, told: Instant::now() });
-        }
-    }
-
-    fn stop(&self, index: usize) {
-        if let Some(mut slot) = self.slot(index) {
-            *slot = None;
-        }
-    }
-
-    /// The ack subjects of calls JetStream last heard of `after` ago or
-    /// more, marked as told now.
-    fn due(&self, after: Duration) -> Vec<Subject> {
-        let mut due = Vec::new();
-        for slot in &self.calls {
-            let mut slot = slot.lock();
-            if let Some(call) = slot.as_mut()
-                && call.told.elapsed() >= after
-            {
-                call.told = Instant::now();
-                due.push(call.ack.clone());
-            }
-        }
-        due
-    }
-}
-
-/// Tells JetStream, every half ack wait, that each long run goes on, so its
-/// message is not redelivered to another worker mid-run.
-async fn keep_alive(ctx: Arc<Ctx>, running: Arc<Running>) {
-    let half = ctx.ack_wait / 2;
-    let mut tick = tokio::time::interval((ctx.ack_wait / 4).max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        for ack in running.due(half) {
-            if let Err(err) = ctx.nats.publish(ack, AckKind::Progress.into()).await {
-                warn!(%err, "progress ack failed");
-            }
-        }
-    }
-}
-
-/// Asks for `msg` again after `delay`. A nak that fails is logged: the call
-/// then comes back only after its ack wait.
-async fn nak(msg: &async_nats::jetstream::Message, delay: Duration) {
-    if let Err(err) = msg.ack_with(AckKind::Nak(Some(delay))).await {
-        warn!(%err, "nak failed; the call is redelivered after its ack wait");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_queue_hands_out_in_order_and_drains_after_close() {
-        let queue = Arc::new(Queue::default());
-        queue.push(1).unwrap();
-        queue.push(2).unwrap();
-        assert_eq!(queue.pop(), Some(1));
-        let waiter = {
-            let queue = queue.clone();
-            std::thread::spawn(move || (queue.pop(), queue.pop(), queue.pop()))
-        };
-        queue.close();
-        assert_eq!(queue.push(3), Err(3), "closed: nothing more is taken");
-        assert_eq!(waiter.join().unwrap(), (Some(2), None, None), "what was queued still runs, then the slot stops");
-    }
-
-    #[test]
-    fn a_waiting_slot_is_woken_by_a_push() {
-        let queue = Arc::new(Queue::default());
-        let waiters: Vec<_> = (0..3)
-            .map(|_| {
-                let queue = queue.clone();
-                std::thread::spawn(move || queue.pop())
-            })
-            .collect();
-        while queue.lock().waiting < 3 {
-            std::thread::yield_now();
-        }
-        for i in 0..3 {
-            queue.push(i).unwrap();
-        }
-        let mut got: Vec<_> = waiters.into_iter().map(|w| w.join().unwrap().unwrap()).collect();
-        got.sort_unstable();
-        assert_eq!(got, [0, 1, 2]);
-    }
 
     #[test]
     fn pulls_ask_only_for_free_slots_not_yet_asked_for() {
