@@ -207,16 +207,7 @@ impl Control {
         ));
         let quotas = tokio::spawn(quota::enforce(self.api.clone(), self.quota_check, stop_rx.clone()));
         info!(addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "control plane serving");
-        let mut stopping = stop_rx;
-        let admin = tokio::spawn(olin_serve::serve(
-            admin_listener,
-            warp::service(admin_routes),
-            olin_serve::Bounds::ADMIN,
-            Arc::default(),
-            async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            },
-        ));
+        let admin = olin_serve::spawn_admin(admin_listener, warp::service(admin_routes), stop_rx);
         let conns = self.api.metrics.connections.clone();
         olin_serve::serve(listener, warp::service(routes), self.bounds, conns, shutdown).await;
         let _ = stop_tx.send(true);

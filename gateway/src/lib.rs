@@ -224,16 +224,7 @@ impl Gateway {
             .and(warp::path::full())
             .then(|gw, path| async move { http::admin(gw, path).await });
         info!(gateway_id = %gw.id, addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "gateway serving");
-        let mut stopping = self.stop.subscribe();
-        let admin = tokio::spawn(olin_serve::serve(
-            admin_listener,
-            warp::service(admin_filter),
-            olin_serve::Bounds::ADMIN,
-            Arc::default(),
-            async move {
-                let _ = stopping.wait_for(|s| *s).await;
-            },
-        ));
+        let admin = olin_serve::spawn_admin(admin_listener, warp::service(admin_filter), self.stop.subscribe());
         let (bounds, conns) = (gw.config.bounds(), gw.metrics.connections.clone());
         olin_serve::serve(listener, warp::service(filter), bounds, conns, shutdown).await;
         let _ = self.stop.send(true);

@@ -97,6 +97,28 @@ pub fn remote() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallib
 const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
 
+/// Serves an admin listener (health, readiness, metrics) with
+/// [`Bounds::ADMIN`] in a task of its own, until `stop` turns true: what the
+/// gateway and the control plane both run beside their public listener.
+pub fn spawn_admin<S, B>(
+    listener: TcpListener,
+    service: S,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()>
+where
+    S: tower_service::Service<http::Request<TimedBody>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::spawn(serve(listener, service, Bounds::ADMIN, Arc::default(), async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }))
+}
+
 /// Serves `service` on `listener` within `bounds` until `shutdown`
 /// resolves, then drains. `stats` is updated as connections come and go.
 pub async fn serve<S, B>(
