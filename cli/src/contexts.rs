@@ -9,7 +9,6 @@
 //! `~/.config/olincloud/config.json`.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -54,28 +53,7 @@ pub fn default_path() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|h| PathBuf::from(h).join(".config/olincloud/config.json"))
 }
 
-/// Writes `bytes` to `path` readable by its owner only (mode 0600 on Unix),
-/// creating parent directories and replacing any old file atomically (a
-/// temporary file beside it, then a rename).
-///
-/// # Errors
-/// I/O failures.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes).and_then(|()| file.sync_all())?;
-    std::fs::rename(&tmp, path)
-}
+pub use olin_nats_process::write_private;
 
 impl Contexts {
     /// Reads `path`; a missing file is an empty set of contexts.

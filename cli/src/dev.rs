@@ -24,9 +24,9 @@ use tokio::sync::watch;
 use crate::client::Client;
 use crate::contexts::Context;
 use crate::error::{CliError, Result};
-use crate::nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
 use crate::progress::Progress;
 use crate::session::Global;
+use olin_nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
 use olin_proto::access::Role;
 
 /// An example `--demo` deploys.
@@ -153,7 +153,7 @@ impl Dev {
             Err(NatsProcessError::NotInstalled) => {
                 return Err(CliError::usage(
                     "nats-server was not found on PATH",
-                    format!("install it with `{}`", crate::nats_process::INSTALL_HINT),
+                    format!("install it with `{}`", olin_nats_process::INSTALL_HINT),
                 ));
             }
             Err(e) => return Err(CliError::Other(e.into())),

@@ -14,18 +14,14 @@
 //! - [`error`]: [`CliError`] and its exit codes (0 ok, 1 remote, 2 usage).
 //! - [`dev`]: `olinctl dev`, the whole stack on one machine.
 //! - [`dead_letters`]: `olinctl dead-letters list|redrive` (operators).
-//! - [`nats_process`]: a `nats-server` child process on a random port.
-//! - [`certs`]: a throwaway CA for local TLS servers.
 
 pub mod app;
-pub mod certs;
 pub mod client;
 pub mod commands;
 pub mod contexts;
 pub mod dead_letters;
 pub mod dev;
 pub mod error;
-pub mod nats_process;
 pub mod output;
 pub mod parse;
 pub mod progress;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use olin_cli::nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
+use olin_nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
 use olin_proto::access::Role;
 use olin_proto::connect::NatsArgs;
 use parking_lot::Mutex;
@@ -69,7 +69,7 @@ impl NatsServer {
     /// # Panics
     /// If `nats-server` is not installed or does not start: tests never skip.
     pub fn start() -> NatsServer {
-        NatsServer::start_with_max_payload(olin_cli::nats_process::MAX_PAYLOAD)
+        NatsServer::start_with_max_payload(olin_nats_process::MAX_PAYLOAD)
     }
 
     /// As [`NatsServer::start`], taking messages of at most `max_payload`

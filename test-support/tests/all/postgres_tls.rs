@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use olin_cli::certs::ThrowawayCa;
+use olin_nats_process::certs::ThrowawayCa;
 use olin_test_support::{NatsServer, S3Server, spawn_control};
 
 /// A throwaway CA, with its certificate written as PEM under `dir`.

@@ -1,5 +1,10 @@
 //! Runs `nats-server` as a child process with JetStream on a random port,
-//! reading the port back from its log. Used by `olinctl dev` and the tests.
+//! reading the port back from its log. Used by `olinctl dev` and the tests
+//! (its own crate, so the test harness does not build the whole CLI).
+//!
+//! # Layout
+//! - here: [`NatsProcess`], [`NatsSecurity`], [`write_private`].
+//! - [`certs`]: a throwaway CA for local TLS servers.
 //!
 //! With a [`NatsSecurity`] the server runs as production does: TLS with a
 //! certificate from a throwaway CA, one user per platform role with the
@@ -13,11 +18,35 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::certs::ThrowawayCa;
-use crate::contexts::write_private;
 use olin_proto::access::{self, Role};
 use olin_proto::connect::NatsArgs;
 use rand::RngCore as _;
 use thiserror::Error;
+
+pub mod certs;
+
+/// Writes `bytes` to `path` readable by its owner only (keys, passwords),
+/// through a temporary file renamed into place.
+///
+/// # Errors
+/// If the directory or the file cannot be written.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes).and_then(|()| file.sync_all())?;
+    std::fs::rename(&tmp, path)
+}
 
 /// Largest message accepted: a 10 MiB body plus framing.
 pub const MAX_PAYLOAD: usize = 16 << 20;
