@@ -26,15 +26,12 @@ pub(super) enum Target<'a> {
 /// Routes by host (`{function}.{base_domain}`, the whole path is the
 /// function's) or by path (`/f/{function}/...`).
 pub(super) fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Option<&str>) -> Target<'a> {
-    if let (Some(host), Some(base)) = (host, base_domain) {
-        let host =
-            host.rsplit_once(':').map_or(host, |(h, p)| if p.bytes().all(|c| c.is_ascii_digit()) { h } else { host });
-        if let Some(label) = host.strip_suffix(base).and_then(|h| h.strip_suffix('.'))
-            && !label.is_empty()
-            && !label.contains('.')
-        {
-            return Target::Function { name: label, path, r#async: false, own_origin: true };
-        }
+    if let (Some((host, _)), Some(base)) = (host.and_then(host_port), base_domain)
+        && let Some(label) = host.strip_suffix(base).and_then(|h| h.strip_suffix('.'))
+        && !label.is_empty()
+        && !label.contains('.')
+    {
+        return Target::Function { name: label, path, r#async: false, own_origin: true };
     }
     if let Some(id) = path.strip_prefix("/async/results/") {
         return Target::AsyncResult { id };
@@ -50,14 +47,28 @@ pub(super) fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Opti
     }
 }
 
+/// The name and port of a `Host` value (`example.com:8080`, `[::1]:9`,
+/// `example.com`), read by `http`'s authority parser; `None` if it is not
+/// a host (a `Host` has no user part). The name is a slice of `host`,
+/// without an IPv6 literal's brackets.
+fn host_port(host: &str) -> Option<(&str, Option<u16>)> {
+    let authority: http::uri::Authority = host.parse().ok()?;
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    // Without a user part, the authority's host is where `host` starts.
+    let name = host.get(..authority.host().len())?;
+    Some((name.trim_start_matches('[').trim_end_matches(']'), authority.port_u16()))
+}
+
+/// The request's host name and port (CGI's `SERVER_NAME`, `SERVER_PORT`):
+/// from its `Host`, else empty and the listener's own port.
 pub(super) fn host_and_port(headers: &HeaderMap, local_port: u16) -> (String, u16) {
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    // "[::1]:8080", "example.com:8080", "example.com"
-    let (name, port) = match host.rsplit_once(':') {
-        Some((n, p)) if !p.contains(']') => (n, p.parse().unwrap_or(local_port)),
-        _ => (host, local_port),
-    };
-    (name.trim_start_matches('[').trim_end_matches(']').to_owned(), port)
+    match host_port(host) {
+        Some((name, port)) => (name.to_owned(), port.unwrap_or(local_port)),
+        None => (String::new(), local_port),
+    }
 }
 
 #[cfg(test)]
@@ -118,5 +129,9 @@ mod tests {
         assert_eq!(host_and_port(&h, 80), ("::1".into(), 9));
         h.insert("host", HeaderValue::from_static("[::1]"));
         assert_eq!(host_and_port(&h, 80), ("::1".into(), 80));
+        h.insert("host", HeaderValue::from_static("user@example.com"));
+        assert_eq!(host_and_port(&h, 80), ("".into(), 80), "a Host has no user part");
+        h.insert("host", HeaderValue::from_static("example.com:http"));
+        assert_eq!(host_and_port(&h, 80), ("example.com".into(), 80), "a port that is no number: the listener's");
     }
 }
