@@ -229,6 +229,7 @@ impl Dev {
                 nats: connect(Role::Control).await?,
                 store: objects.clone(),
                 topology: topo.clone(),
+                clock: olin_control::Clock::system(),
             },
         )
         .await

@@ -70,6 +70,8 @@ pub(crate) struct Api {
     pub(crate) secrets: Option<olin_proto::sealed::Keyring>,
     /// The operator's maxima of functions' call limits.
     pub(crate) call_limits: crate::quota::CallLimitMaxima,
+    /// What time it is, for tokens.
+    pub(crate) clock: auth::Clock,
 }
 
 /// One request as handlers see it.
@@ -92,7 +94,7 @@ impl Request {
             return Ok(caller.clone());
         }
         let header = self.headers.get("authorization").and_then(|v| v.to_str().ok());
-        auth::authenticate(&api.db, &api.keys, header).await
+        auth::authenticate(&api.db, &api.keys, api.clock.now(), header).await
     }
 
     /// The body as a JSON object of type `T` (unknown fields are errors).
@@ -467,7 +469,7 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBud
                     None
                 } else {
                     let header = headers.get("authorization").and_then(|v| v.to_str().ok());
-                    match auth::authenticate(&api.db, &api.keys, header).await {
+                    match auth::authenticate(&api.db, &api.keys, api.clock.now(), header).await {
                         Ok(caller) => Some(caller),
                         Err(e) => return e.response(),
                     }

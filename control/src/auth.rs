@@ -7,10 +7,46 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use sea_orm::{DatabaseConnection, EntityTrait};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{api_tokens, users};
 use crate::error::{ApiError, Code};
+
+/// What time it is, for token expiry: the system clock in production;
+/// tests move it instead of waiting.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Clock {
+        Clock(Arc::new(Utc::now))
+    }
+
+    /// A clock that reads `now`.
+    pub fn from_fn(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Clock {
+        Clock(Arc::new(now))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now())
+    }
+}
 
 /// A JWT signing secret too short to resist guessing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -79,23 +115,29 @@ impl Keys {
         })
     }
 
-    /// Signs a token for `user_id` with id `jti`.
-    pub(crate) fn sign(&self, user_id: &str, jti: &str, expires_at: DateTime<Utc>) -> Result<String, ApiError> {
-        let claims = Claims {
-            sub: user_id.to_owned(),
-            jti: jti.to_owned(),
-            exp: expires_at.timestamp(),
-            iat: Utc::now().timestamp(),
-        };
+    /// Signs a token for `user_id` with id `jti`, issued `now`.
+    pub(crate) fn sign(
+        &self,
+        user_id: &str,
+        jti: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
+        let claims =
+            Claims { sub: user_id.to_owned(), jti: jti.to_owned(), exp: expires_at.timestamp(), iat: now.timestamp() };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| ApiError::new(Code::Internal, format!("signing failed: {e}")))
     }
 
-    fn verify(&self, token: &str) -> Option<Claims> {
+    /// The claims of `token` if this key signed it and it has not expired
+    /// at `now` (the control plane's [`Clock`], not the library's).
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub", "jti"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok().map(|d| d.claims)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?.claims;
+        (claims.exp > now.timestamp()).then_some(claims)
     }
 }
 
@@ -129,7 +171,12 @@ impl Caller {
 /// # Errors
 /// [`Code::Unauthorized`] in every failing case, with the same message for
 /// a bad, expired or revoked token.
-pub async fn authenticate(db: &DatabaseConnection, keys: &Keys, header: Option<&str>) -> Result<Caller, ApiError> {
+pub async fn authenticate(
+    db: &DatabaseConnection,
+    keys: &Keys,
+    now: DateTime<Utc>,
+    header: Option<&str>,
+) -> Result<Caller, ApiError> {
     let Some(header) = header else {
         return Err(ApiError::unauthorized("missing bearer token: log in with POST /v1/tokens"));
     };
@@ -138,9 +185,9 @@ pub async fn authenticate(db: &DatabaseConnection, keys: &Keys, header: Option<&
         .or_else(|| header.strip_prefix("bearer "))
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
     let invalid = || ApiError::unauthorized("the token is invalid, expired or revoked: log in again");
-    let claims = keys.verify(token.trim()).ok_or_else(invalid)?;
+    let claims = keys.verify(token.trim(), now).ok_or_else(invalid)?;
     let row = api_tokens::Entity::find_by_id(claims.jti.clone()).one(db).await?.ok_or_else(invalid)?;
-    if row.revoked_at.is_some() || row.expires_at <= Utc::now() || row.user_id != claims.sub {
+    if row.revoked_at.is_some() || row.expires_at <= now || row.user_id != claims.sub {
         return Err(invalid());
     }
     let user = users::Entity::find_by_id(row.user_id).one(db).await?.ok_or_else(invalid)?;
@@ -165,13 +212,15 @@ mod tests {
     #[test]
     fn tokens_are_checked() {
         let keys = Keys::from_secret(&"k".repeat(32)).unwrap();
-        let t = keys.sign("u1", "t1", Utc::now() + chrono::Duration::hours(1)).unwrap();
-        let c = keys.verify(&t).unwrap();
+        let now = Utc::now();
+        let t = keys.sign("u1", "t1", now, now + chrono::Duration::hours(1)).unwrap();
+        let c = keys.verify(&t, now).unwrap();
         assert_eq!((c.sub.as_str(), c.jti.as_str()), ("u1", "t1"));
         let other = Keys::from_secret(&"z".repeat(32)).unwrap();
-        assert!(other.verify(&t).is_none(), "another secret's signature");
-        let expired = keys.sign("u1", "t1", Utc::now() - chrono::Duration::seconds(1)).unwrap();
-        assert!(keys.verify(&expired).is_none());
+        assert!(other.verify(&t, now).is_none(), "another secret's signature");
+        assert!(keys.verify(&t, now + chrono::Duration::hours(1)).is_none(), "expired by the clock given");
+        let expired = keys.sign("u1", "t1", now, now - chrono::Duration::seconds(1)).unwrap();
+        assert!(keys.verify(&expired, now).is_none());
         assert!(Keys::from_secret("short").is_err());
     }
 }

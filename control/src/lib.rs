@@ -40,6 +40,7 @@ use tracing::{info, warn};
 use warp::Filter;
 
 pub use api::{ResealError, Resealed};
+pub use auth::Clock;
 pub use config::{Command, Config};
 pub use error::ApiError;
 
@@ -82,6 +83,8 @@ pub struct Deps {
     pub store: Arc<dyn ObjectStore>,
     /// JetStream settings (tests shrink them).
     pub topology: TopologyConfig,
+    /// What time it is, for tokens ([`Clock::system`]; tests move it).
+    pub clock: Clock,
 }
 
 /// A started control plane, not yet serving.
@@ -145,6 +148,7 @@ impl Control {
                 Some(spec) => Some(spec.parse().map_err(ControlError::SecretsKeys)?),
                 None => None,
             },
+            clock: deps.clock,
             call_limits: quota::CallLimitMaxima {
                 rate_per_second: cfg.max_rate_per_second,
                 concurrency: cfg.max_concurrency,

@@ -11,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     let db = sea_orm::Database::connect(&cfg.database_url).await.context("connecting to the database")?;
     let nats = cfg.nats.connect(olin_proto::access::Role::Control).await?;
     let store = cfg.store.open().context("opening the module store")?;
-    let deps = Deps { db, nats, store, topology: (&cfg.topology).into() };
+    let deps = Deps { db, nats, store, topology: (&cfg.topology).into(), clock: olin_control::Clock::system() };
     if let Some(Command::RotateSecrets) = cfg.command {
         if cfg.secrets_keys.is_none() {
             anyhow::bail!("rotate-secrets needs OLIN_SECRETS_KEYS (the new key first, then the old ones)");

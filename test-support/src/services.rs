@@ -206,6 +206,8 @@ pub struct ControlHandle {
     admin_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// How far the control plane's clock is ahead of the system's, in ms.
+    clock_ahead_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Password of the admin every test control plane starts with.
@@ -219,6 +221,13 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub const SECRETS_KEYS: &str = "test1:b2xpbmNsb3VkLXRlc3Qtc2VjcmV0cy1rZXktMzJieXQ=";
 
 impl ControlHandle {
+    /// Moves the control plane's clock `by` ahead (tokens expire without a
+    /// test waiting for them).
+    pub fn advance_clock(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        self.clock_ahead_ms.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -271,11 +280,18 @@ pub async fn spawn_control(
     cfg.secrets_keys = Some(SECRETS_KEYS.to_owned());
     cfg.nats = crate::nats::args_for(nats_url, Role::Control);
     edit(&mut cfg);
+    let clock_ahead_ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let deps = olin_control::Deps {
         db: sea_orm::Database::connect(database_url).await.expect("control connects to the database"),
         nats: crate::nats::connect_as(nats_url, Role::Control).await,
         store: cfg.store.open().expect("module store"),
         topology: test_topology(),
+        clock: {
+            let ahead = clock_ahead_ms.clone();
+            olin_control::Clock::from_fn(move || {
+                chrono::Utc::now() + chrono::Duration::milliseconds(ahead.load(std::sync::atomic::Ordering::SeqCst))
+            })
+        },
     };
     let control = olin_control::Control::start(&cfg, deps).await.unwrap_or_else(|e| panic!("control failed: {e}"));
     let (tx, rx) = oneshot::channel();
@@ -286,7 +302,7 @@ pub async fn spawn_control(
             })
             .await;
     });
-    let handle = ControlHandle { addr, admin_addr, shutdown: Some(tx), task };
+    let handle = ControlHandle { addr, admin_addr, shutdown: Some(tx), task, clock_ahead_ms };
     wait_ready(&handle.admin_url("/readyz")).await;
     handle
 }

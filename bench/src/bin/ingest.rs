@@ -114,7 +114,13 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = olin_proto::module_store::ModuleStoreArgs::local(dir.path());
     let cfg = olin_control::Config::new(&url, &nats_url, store.clone(), "bench-secret-bench-secret-bench-secret!!");
-    let deps = olin_control::Deps { db: Database::connect(&url).await?, nats, store: store.open()?, topology };
+    let deps = olin_control::Deps {
+        db: Database::connect(&url).await?,
+        nats,
+        store: store.open()?,
+        topology,
+        clock: olin_control::Clock::system(),
+    };
     let listeners = olin_control::Listeners {
         public: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
         admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,

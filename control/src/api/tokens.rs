@@ -41,7 +41,8 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     api.logins.succeeded(&login.username);
-    let expires_at = Utc::now() + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 2));
+    let now = api.clock.now();
+    let expires_at = now + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 2));
     let id = new_id();
     api_tokens::ActiveModel {
         id: Set(id.clone()),
@@ -52,7 +53,7 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     }
     .insert(&api.db)
     .await?;
-    let token = api.keys.sign(&user.id, &id, expires_at)?;
+    let token = api.keys.sign(&user.id, &id, now, expires_at)?;
     audit(api, Some(&user.id), "login", &user.username, json!({"token_id": id})).await;
     created(&Token { token, id, expires_at, user: user_json(&user) })
 }

@@ -192,7 +192,9 @@ async fn another_users_resources_are_404_and_bad_tokens_401() {
         .call("POST", "/tokens", None, Some(json!({"username": "bob", "password": "password-1", "expires_in": 1})))
         .await;
     assert_eq!(s, StatusCode::CREATED);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(e.call("GET", "/me", short["token"].as_str(), None).await.0, StatusCode::OK);
+    // A second later by the control plane's clock (moved, not waited for).
+    e.control.advance_clock(std::time::Duration::from_millis(1_100));
     assert_eq!(e.call("GET", "/me", short["token"].as_str(), None).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(e.call("GET", "/functions", None, None).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(e.call("GET", "/functions", Some("not.a.jwt"), None).await.0, StatusCode::UNAUTHORIZED);
