@@ -72,6 +72,8 @@ pub(crate) struct Api {
     pub(crate) call_limits: crate::quota::CallLimitMaxima,
     /// What time it is, for tokens.
     pub(crate) clock: auth::Clock,
+    /// The OpenAPI document, once built.
+    pub(crate) openapi: std::sync::OnceLock<Bytes>,
 }
 
 /// One request as handlers see it.
@@ -221,13 +223,21 @@ pub(crate) fn no_content() -> Result<Response, ApiError> {
 #[utoipa::path(get, path = "/v1/openapi.json", summary = "This document",
     responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
 async fn openapi(api: &Api, _: &[String], _: Request) -> Result<Response, ApiError> {
-    let bounds = crate::openapi::Bounds {
-        max_memory_bytes: u64::from(api.max_memory_pages) * olin::limits::PAGE,
-        token_ttl_secs: api.token_ttl_secs,
-        max_rate: api.call_limits.rate_cap(),
-        max_concurrency: api.call_limits.concurrency_cap(),
-    };
-    ok(&crate::openapi::document(bounds))
+    // Built at the first request and kept: the maxima it states are fixed
+    // at start, and anyone may ask for it.
+    let body = api.openapi.get_or_init(|| {
+        let bounds = crate::openapi::Bounds {
+            max_memory_bytes: u64::from(api.max_memory_pages) * olin::limits::PAGE,
+            token_ttl_secs: api.token_ttl_secs,
+            max_rate: api.call_limits.rate_cap(),
+            max_concurrency: api.call_limits.concurrency_cap(),
+        };
+        Bytes::from(serde_json::to_vec(&crate::openapi::document(bounds)).unwrap_or_default())
+    });
+    let mut resp = Response::new(body.clone().into());
+    resp.headers_mut()
+        .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/json"));
+    Ok(resp)
 }
 
 /// The operations of the route table, with the request and response types

@@ -149,6 +149,7 @@ impl Control {
                 None => None,
             },
             clock: deps.clock,
+            openapi: std::sync::OnceLock::new(),
             call_limits: quota::CallLimitMaxima {
                 rate_per_second: cfg.max_rate_per_second,
                 concurrency: cfg.max_concurrency,
