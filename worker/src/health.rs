@@ -20,8 +20,12 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch:
         let body = if connected { "ready" } else { "nats disconnected" };
         warp::reply::with_status(body.to_owned(), status)
     });
-    let metrics = warp::path!("metrics")
-        .map(move || warp::reply::with_header(render(&ctx), "content-type", olin_telemetry::metrics::CONTENT_TYPE));
+    // Built once: the collector reads the counters at each scrape.
+    let registry = Arc::new(registry(ctx));
+    let metrics = warp::path!("metrics").map(move || {
+        let text = olin_telemetry::metrics::render(&registry);
+        warp::reply::with_header(text, "content-type", olin_telemetry::metrics::CONTENT_TYPE)
+    });
     let routes = warp::get().and(healthz.or(readyz).or(metrics));
     warp::serve(routes)
         .incoming(listener)
@@ -34,13 +38,13 @@ pub(crate) async fn serve(listener: TcpListener, ctx: Arc<Ctx>, mut stop: watch:
 
 /// The worker's metrics, read at scrape time from the counters its hot
 /// paths keep, under `olin_worker_` with its `worker_id` on every series.
-fn render(ctx: &Arc<Ctx>) -> String {
+fn registry(ctx: Arc<Ctx>) -> prometheus_client::registry::Registry {
     let mut registry = prometheus_client::registry::Registry::with_prefix_and_labels(
         "olin_worker",
         [(std::borrow::Cow::Borrowed("worker_id"), std::borrow::Cow::Owned(ctx.worker_id.clone()))].into_iter(),
     );
-    registry.register_collector(Box::new(Scrape(ctx.clone())));
-    olin_telemetry::metrics::render(&registry)
+    registry.register_collector(Box::new(Scrape(ctx)));
+    registry
 }
 
 /// Reads a worker's counters when scraped.

@@ -67,10 +67,7 @@ impl Limits {
                     max_output_bytes: max_output,
                     host_budget_bytes: host_budget,
                 };
-                let any_limit = [limits.fuel, limits.memory_bytes, limits.wall_ms, limits.max_output_bytes]
-                    .into_iter()
-                    .chain([limits.host_budget_bytes])
-                    .any(|v| v.is_some());
+                let any_limit = [fuel, memory, limits.wall_ms, max_output, host_budget].iter().any(Option::is_some);
                 let body = FunctionPatch {
                     limits: any_limit.then_some(limits),
                     rate_limit: rate.map(|per_second| RatePatch { per_second, burst }),
