@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use olin_proto::dead_letters;
+use olin_nats::dead_letters;
 
 use crate::output::{self, Format, Table};
 
@@ -13,7 +13,7 @@ use crate::output::{self, Format, Table};
 pub struct DeadLetters {
     /// NATS connection: the operator's credential (`olin-operator`).
     #[command(flatten)]
-    pub nats: olin_proto::connect::NatsArgs,
+    pub nats: olin_nats::connect::NatsArgs,
     #[command(subcommand)]
     command: Command,
 }

@@ -180,9 +180,9 @@ impl Dev {
         data_dir: &Path,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
-        let store = olin_worker::ModuleStoreArgs::local(&data_dir.join("modules"));
+        let store = olin_module_store::ModuleStoreArgs::local(&data_dir.join("modules"));
         let objects = store.open().context("opening the module store")?;
-        let topo = olin_proto::topology::TopologyConfig::default();
+        let topo = olin_nats::topology::TopologyConfig::default();
         let connect = |role: Role| async move {
             security.args(&nats.url(), role).connect(role).await.context("connecting to nats-server")
         };
@@ -342,7 +342,7 @@ pub async fn deploy_example(api: &Client, ex: &Example) -> Result<String> {
         };
         api.call::<_, olin_api::Function>(Method::PATCH, &format!("/functions/{}", ex.name), &patch).await?;
     }
-    let sha = olin_worker::module_store::sha256_hex(ex.wasm);
+    let sha = olin_module_store::sha256_hex(ex.wasm);
     if let Some(d) = &f.deployment {
         let versions: olin_api::VersionList = api.get(&format!("/functions/{}/versions", ex.name)).await?;
         if versions.items.iter().any(|x| x.number == d.version && x.sha256 == sha) {

@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use olin_proto::module_store::ModuleStoreArgs;
-use olin_proto::topology::TopologyArgs;
+use olin_module_store::ModuleStoreArgs;
+use olin_nats::topology::TopologyArgs;
 
 /// `olin-control` settings.
 #[derive(Debug, Clone, clap::Parser)]
@@ -38,7 +38,7 @@ pub struct Config {
     pub migrate: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub nats: olin_proto::connect::NatsArgs,
+    pub nats: olin_nats::connect::NatsArgs,
     /// Secret that signs API tokens (HS256); at least 32 bytes.
     #[arg(long, env = "CONTROL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: String,
@@ -132,7 +132,7 @@ impl Config {
             max_buffered_body_mib: 256,
             database_url: database_url.to_owned(),
             migrate: true,
-            nats: olin_proto::connect::NatsArgs::new(nats_url),
+            nats: olin_nats::connect::NatsArgs::new(nats_url),
             jwt_secret: jwt_secret.to_owned(),
             token_ttl_secs: 30 * 24 * 3600,
             bootstrap_admin: None,

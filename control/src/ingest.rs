@@ -31,32 +31,8 @@ use tracing::{debug, warn};
 
 use crate::entity::{deployments, executions, functions};
 
-/// The durable consumer every control replica shares.
-pub const CONSUMER: &str = olin_proto::subject::CONSUMER_CONTROL;
-
 /// Events per insert at most.
 const BATCH: usize = 1000;
-
-/// Creates (idempotently) the `control` consumer on `OLIN_EVENTS`.
-///
-/// # Errors
-/// If JetStream refuses.
-pub async fn consumer(js: &jetstream::Context) -> Result<PullConsumer, async_nats::Error> {
-    let stream = js.get_stream(olin_proto::subject::STREAM_EVENTS).await?;
-    stream
-        .get_or_create_consumer(
-            CONSUMER,
-            jetstream::consumer::pull::Config {
-                durable_name: Some(CONSUMER.to_owned()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(30),
-                max_ack_pending: 100_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(Into::into)
-}
 
 /// Who owns the function of a deployment, cached: deployments never move.
 #[derive(Default)]

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use object_store::ObjectStore;
 use olin_migrations::{Migrator, MigratorTrait};
-use olin_proto::topology::{self, TopologyConfig, TopologyError};
+use olin_nats::topology::{self, TopologyConfig, TopologyError};
 use sea_orm::DatabaseConnection;
 use thiserror::Error;
 use tokio::net::TcpListener;
@@ -59,9 +59,6 @@ pub enum ControlError {
     /// `OLIN_SECRETS_KEYS` is unusable.
     #[error("OLIN_SECRETS_KEYS: {0}")]
     SecretsKeys(#[source] olin_proto::sealed::SealError),
-    /// The `control` consumer of `OLIN_EVENTS` could not be created.
-    #[error("the events consumer: {0}")]
-    EventsConsumer(#[source] async_nats::Error),
     /// The HTTP client (for try-it calls) could not be built.
     #[error("the HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
@@ -122,8 +119,7 @@ impl Control {
             info!("bootstrap admin created");
         }
         let js = async_nats::jetstream::new(deps.nats.clone());
-        let routes = topology::control(&js, &deps.topology).await?;
-        let events = ingest::consumer(&js).await.map_err(ControlError::EventsConsumer)?;
+        let topology::ControlTopology { routes, events } = topology::control(&js, &deps.topology).await?;
         let api = api::Api {
             db: deps.db,
             keys,

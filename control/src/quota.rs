@@ -5,7 +5,7 @@
 //!   **concurrency limit** are set by its owner within the operator's maxima
 //!   ([`CallLimitMaxima`]); a function that sets none gets the maxima. The
 //!   gateways enforce them together through `OLIN_LIMITS`
-//!   (`olin_proto::admission`).
+//!   (`olin_nats::admission`).
 //! - A user's **monthly quotas** (calls and fuel, set by an admin) are
 //!   checked against `usage_monthly`, which ingestion keeps counting. A user
 //!   past a quota has a [`Refusal`] on every route of theirs until the month

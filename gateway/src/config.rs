@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 pub struct Config {
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub nats: olin_proto::connect::NatsArgs,
+    pub nats: olin_nats::connect::NatsArgs,
     /// Address to serve functions on.
     #[arg(long, env = "GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
@@ -64,7 +64,7 @@ pub struct Config {
     pub log_format: String,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub topology: olin_proto::topology::TopologyArgs,
+    pub topology: olin_nats::topology::TopologyArgs,
 }
 
 impl Config {
@@ -80,7 +80,7 @@ impl Config {
     /// Settings for tests and embedding: defaults, listening where told.
     pub fn with_listen(listen: SocketAddr) -> Self {
         Config {
-            nats: olin_proto::connect::NatsArgs::new("nats://127.0.0.1:4222"),
+            nats: olin_nats::connect::NatsArgs::new("nats://127.0.0.1:4222"),
             listen,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             header_timeout_ms: 10_000,
@@ -97,7 +97,7 @@ impl Config {
             callback_allow_http: false,
             egress_allow_cidrs: String::new(),
             log_format: "text".into(),
-            topology: olin_proto::topology::TopologyArgs::default(),
+            topology: olin_nats::topology::TopologyArgs::default(),
         }
     }
 }

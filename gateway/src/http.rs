@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use futures::Stream;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use olin_proto::admission;
+use olin_nats::admission;
 use olin_proto::v1::{AsyncResult, Header, InvocationRequest, Limits, Outcome};
 use olin_proto::{header_policy, subject};
 use olin_serve::ReadError;

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use http::HeaderMap;
+use olin_nats::admission::{self, AdmitError};
 use olin_proto::Message as _;
-use olin_proto::admission::{self, AdmitError};
 use olin_proto::backoff::Backoff;
 use olin_proto::subject;
 use olin_proto::v1::{AsyncResult, InvocationResponse};

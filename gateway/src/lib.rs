@@ -21,8 +21,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_nats::connection::State;
+use olin_nats::topology::{self, TopologyConfig, TopologyError};
 use olin_proto::subject;
-use olin_proto::topology::{self, TopologyConfig, TopologyError};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;

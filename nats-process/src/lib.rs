@@ -18,8 +18,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::certs::ThrowawayCa;
+use olin_nats::connect::NatsArgs;
 use olin_proto::access::{self, Role};
-use olin_proto::connect::NatsArgs;
 use rand::RngCore as _;
 use thiserror::Error;
 

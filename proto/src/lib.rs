@@ -2,13 +2,9 @@
 //! names (subjects, streams, consumers, KV buckets, headers) they travel under.
 //!
 //! # Layout
-//! - [`admission`] (feature `jetstream`): per-function rate and concurrency
-//!   limits shared by every gateway through the `OLIN_LIMITS` bucket.
 //! - [`backoff`]: the exponential backoff of every retry loop.
 //! - [`access`]: the NATS user of each platform role and what it may
 //!   publish and subscribe to, rendered as `nats-server` configuration.
-//! - [`connect`] (feature `cli`): the NATS connection flags every binary
-//!   takes (URL, credentials, TLS) and the connection a role makes with them.
 //! - [`v1`]: prost types generated from `proto/olin/v1/*.proto` by `build.rs`.
 //! - [`header_policy`]: which HTTP headers cross between the platform and a
 //!   function.
@@ -17,30 +13,18 @@
 //!   the platform's keys (control seals, the worker opens).
 //! - [`subject`]: every NATS subject, stream, consumer, bucket and header name.
 //!   No other crate builds a subject with `format!`.
-//! - [`topology`] (feature `jetstream`): idempotent creation of the streams,
-//!   the shared `workers` consumer and the KV buckets.
-//! - [`dead_letters`] (feature `jetstream`): listing and re-driving `OLIN_DEAD`.
-//! - [`module_store`] (feature `store`): `modules/<sha256>.wasm` in S3-compatible
-//!   storage or a directory, shared by the control plane (writes) and workers (reads).
+//!
+//! Pure: no I/O happens here. Connecting, the JetStream objects and the
+//! shared limits are `olin-nats`; module storage is `olin-module-store`.
 #![warn(missing_docs)]
 
 pub mod access;
-#[cfg(feature = "jetstream")]
-pub mod admission;
 pub mod backoff;
-#[cfg(feature = "cli")]
-pub mod connect;
-#[cfg(feature = "jetstream")]
-pub mod dead_letters;
 pub mod header_policy;
-#[cfg(feature = "store")]
-pub mod module_store;
 pub mod net_policy;
 #[cfg(feature = "sealed")]
 pub mod sealed;
 pub mod subject;
-#[cfg(feature = "jetstream")]
-pub mod topology;
 
 /// Generated protobuf types of package `olin.v1`. Never edit: see `build.rs`.
 #[allow(missing_docs, clippy::all)]

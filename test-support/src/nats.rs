@@ -10,9 +10,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use olin_nats::connect::NatsArgs;
 use olin_nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
 use olin_proto::access::Role;
-use olin_proto::connect::NatsArgs;
 use parking_lot::Mutex;
 use tempfile::TempDir;
 

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use olin_module_store::ModuleStoreArgs;
+use olin_nats::topology::{self, TopologyConfig};
 use olin_proto::access::Role;
-use olin_proto::topology::{self, TopologyConfig};
 use olin_proto::v1::RouteRecord;
 use olin_worker::module_cache::CacheCounters;
-use olin_worker::{Deps, ModuleStoreArgs, Stats};
+use olin_worker::{Deps, Stats};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -349,9 +350,8 @@ pub async fn deploy_route(
     edit: impl FnOnce(&mut RouteRecord),
 ) -> String {
     let objects = store.open().expect("open module store");
-    let sha256 = olin_worker::module_store::put_module(objects.as_ref(), Bytes::copy_from_slice(wasm))
-        .await
-        .expect("store module");
+    let sha256 =
+        olin_module_store::put_module(objects.as_ref(), Bytes::copy_from_slice(wasm)).await.expect("store module");
     let js = async_nats::jetstream::new(nats.clone());
     let routes = topology::ensure_routes(&js, &test_topology()).await.expect("routes bucket");
     let mut record = RouteRecord::single(function, &sha256, &uuid::Uuid::now_v7().to_string());

@@ -27,7 +27,7 @@ pub(crate) async fn release_lease(ctx: &Ctx, req: &InvocationRequest) {
     if !req.concurrency_lease {
         return;
     }
-    if let Err(err) = olin_proto::admission::release_lease(&ctx.limits, &req.function, &req.invocation_id).await {
+    if let Err(err) = olin_nats::admission::release_lease(&ctx.limits, &req.function, &req.invocation_id).await {
         warn!(%err, "the concurrency lease was not given back; it expires on its own");
     }
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use olin::Limits;
 
-use olin_proto::topology::TopologyArgs;
+use olin_nats::topology::TopologyArgs;
 
 use crate::admission;
-use crate::module_store::ModuleStoreArgs;
+use olin_module_store::ModuleStoreArgs;
 
 /// Default execution slots per core: guests are short, so a slot mostly waits
 /// on the queue's round trips. On 2 cores, 8 slots served about 4% more
@@ -22,7 +22,7 @@ pub const SLOTS_PER_CORE: usize = 4;
 pub struct Config {
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub nats: olin_proto::connect::NatsArgs,
+    pub nats: olin_nats::connect::NatsArgs,
     /// This worker's id (default: a fresh UUID). Reported to guests as WORKER_ID.
     #[arg(long, env = "WORKER_ID")]
     pub worker_id: Option<String>,
@@ -125,7 +125,7 @@ impl Config {
     /// The defaults of every flag, for embedding (`olinctl dev`) and tests.
     pub fn new(nats_url: &str, store: ModuleStoreArgs) -> Config {
         Config {
-            nats: olin_proto::connect::NatsArgs::new(nats_url),
+            nats: olin_nats::connect::NatsArgs::new(nats_url),
             worker_id: None,
             concurrency: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -9,7 +9,6 @@
 //!   lease given back, its execution event.
 //! - [`module_cache`]: compiled modules by sha256, compiled once.
 //! - [`admission`]: the worker's memory budget, reserved by each call.
-//! - [`module_store`]: re-exported from `olin-proto` (feature `store`).
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
 
 pub mod admission;
@@ -31,7 +30,7 @@ use std::time::Duration;
 
 use object_store::ObjectStore;
 use olin::{Limits, Runtime};
-use olin_proto::topology::{self, TopologyConfig, TopologyError};
+use olin_nats::topology::{self, TopologyConfig, TopologyError};
 use thiserror::Error;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -39,7 +38,6 @@ use tracing::{debug, info, warn};
 
 pub use config::Config;
 pub use module_cache::ModuleCache;
-pub use olin_proto::module_store::{self, ModuleStoreArgs};
 
 /// How often a worker refreshes its heartbeat (the bucket's TTL is longer).
 const HEARTBEAT: Duration = Duration::from_secs(2);

@@ -35,7 +35,7 @@ use thiserror::Error;
 use tokio::sync::OnceCell;
 use tracing::{debug, info, warn};
 
-use crate::module_store::{self, StoreError};
+use olin_module_store::{self as module_store, StoreError};
 
 /// First bytes of an artifact file: format tag, then the payload's MAC.
 const MAGIC: &[u8; 8] = b"OLINART2";

@@ -4,7 +4,7 @@
 //! `deploy <nats-url> <store-dir> <function> <module.wasm>`
 
 use anyhow::Context as _;
-use olin_proto::topology::{self, TopologyConfig};
+use olin_nats::topology::{self, TopologyConfig};
 use olin_proto::v1::RouteRecord;
 
 #[tokio::main]
@@ -14,8 +14,8 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: deploy <nats-url> <store-dir> <function> <module.wasm>");
     };
     let bytes = std::fs::read(wasm).with_context(|| format!("reading {wasm}"))?;
-    let store = olin_worker::ModuleStoreArgs::local(std::path::Path::new(dir)).open()?;
-    let sha = olin_worker::module_store::put_module(store.as_ref(), bytes.into()).await?;
+    let store = olin_module_store::ModuleStoreArgs::local(std::path::Path::new(dir)).open()?;
+    let sha = olin_module_store::put_module(store.as_ref(), bytes.into()).await?;
     let js = async_nats::jetstream::new(async_nats::connect(nats_url.as_str()).await?);
     let routes = topology::ensure_routes(&js, &TopologyConfig::default()).await?;
     topology::put_route(&routes, &RouteRecord::single(function, &sha, &uuid::Uuid::now_v7().to_string())).await?;

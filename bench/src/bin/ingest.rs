@@ -97,8 +97,8 @@ async fn main() -> anyhow::Result<()> {
     // Ingestion: events waiting in OLIN_EVENTS, then control starts.
     let nats = async_nats::connect(nats_url.as_str()).await?;
     let js = async_nats::jetstream::new(nats.clone());
-    let topology = olin_proto::topology::TopologyConfig::default();
-    olin_proto::topology::ensure_events(&js, &topology).await?;
+    let topology = olin_nats::topology::TopologyConfig::default();
+    olin_nats::topology::ensure_events(&js, &topology).await?;
     let subject = olin_proto::subject::event_subject("bench")?;
     futures::stream::iter(0..n)
         .map(|i| {
@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()?;
     let (db, url) = fresh_db(&admin_url, "olin_bench_ingest").await?;
     let dir = tempfile::tempdir()?;
-    let store = olin_proto::module_store::ModuleStoreArgs::local(dir.path());
+    let store = olin_module_store::ModuleStoreArgs::local(dir.path());
     let cfg = olin_control::Config::new(&url, &nats_url, store.clone(), "bench-secret-bench-secret-bench-secret!!");
     let deps = olin_control::Deps {
         db: Database::connect(&url).await?,

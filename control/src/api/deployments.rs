@@ -101,7 +101,7 @@ pub(crate) async fn publish_route_with(
             Err(e) => Err(ApiError::unavailable("the route table (NATS)", &e)),
         };
     };
-    olin_proto::topology::put_route(&api.routes, &record)
+    olin_nats::topology::put_route(&api.routes, &record)
         .await
         .map(|_| ())
         .map_err(|e| ApiError::unavailable("the route table (NATS)", &e))

@@ -74,7 +74,7 @@ pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result
         .await
         .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?
         .map_err(|e| ApiError::unprocessable(e.to_string()))?;
-    let sha256 = olin_proto::module_store::put_module(api.store.as_ref(), wasm.clone())
+    let sha256 = olin_module_store::put_module(api.store.as_ref(), wasm.clone())
         .await
         .map_err(|e| ApiError::unavailable("the module store", &e))?;
     let last = versions::Entity::find()

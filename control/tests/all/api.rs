@@ -92,7 +92,7 @@ async fn accounts_functions_and_uploads() {
     assert_eq!(s, StatusCode::CREATED, "{v1}");
     assert_eq!((v1["number"].as_i64(), v1["abi"].as_str()), (Some(1), Some("wasi_p1")));
     let sha = v1["sha256"].as_str().unwrap();
-    let stored = olin_proto::module_store::get_module(e.s3.store_args().open().unwrap().as_ref(), sha).await.unwrap();
+    let stored = olin_module_store::get_module(e.s3.store_args().open().unwrap().as_ref(), sha).await.unwrap();
     assert_eq!(&stored[..], fixtures::HELLO_WASM);
     let mut form =
         b"--b0undary\r\nContent-Disposition: form-data; name=\"module\"; filename=\"echo.wasm\"\r\n\r\n".to_vec();

@@ -2,7 +2,7 @@
 //! errors (`{"error": {"code", "message"}}` with `Olin-Error`).
 
 use http::{HeaderName, HeaderValue, StatusCode};
-use olin_proto::admission::AdmitError;
+use olin_nats::admission::AdmitError;
 use olin_proto::v1::{InvocationResponse, Outcome, Refusal};
 use olin_proto::{header_policy, subject};
 use tracing::warn;

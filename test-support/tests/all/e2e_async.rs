@@ -267,20 +267,20 @@ async fn failing_async_calls_are_retried_then_dead_lettered() {
 
     // Listed with its reason; once a fixed version is deployed, re-driving
     // runs it against that version and the result URL shows the answer.
-    let listed = olin_proto::dead_letters::list(&js, 10).await.unwrap();
+    let listed = olin_nats::dead_letters::list(&js, 10).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].function, "exit3");
     assert!(listed[0].is_async);
     deploy(&js.client(), &s3.store_args(), "exit3", fixtures::ECHO_WASM).await;
-    olin_proto::dead_letters::redrive(&js, listed[0].seq, Duration::from_secs(60)).await.unwrap();
+    olin_nats::dead_letters::redrive(&js, listed[0].seq, Duration::from_secs(60)).await.unwrap();
     for _ in 0..100 {
         let r = http.get(&location).send().await.unwrap();
         if r.status() == 200 {
             assert_eq!(r.headers()["olin-outcome"], "OK");
-            assert!(olin_proto::dead_letters::list(&js, 10).await.unwrap().is_empty(), "removed from OLIN_DEAD");
+            assert!(olin_nats::dead_letters::list(&js, 10).await.unwrap().is_empty(), "removed from OLIN_DEAD");
             assert!(matches!(
-                olin_proto::dead_letters::redrive(&js, listed[0].seq, Duration::from_secs(60)).await,
-                Err(olin_proto::dead_letters::DeadLetterError::NotFound(_))
+                olin_nats::dead_letters::redrive(&js, listed[0].seq, Duration::from_secs(60)).await,
+                Err(olin_nats::dead_letters::DeadLetterError::NotFound(_))
             ));
             return;
         }
@@ -295,7 +295,7 @@ async fn a_full_results_bucket_refuses_async_calls_while_sync_calls_go_on() {
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
     // Room for about sixteen 64 KiB results; async calls stop at 90 %.
-    let topology = olin_proto::topology::TopologyConfig { results_max_bytes: 1 << 20, ..test_topology() };
+    let topology = olin_nats::topology::TopologyConfig { results_max_bytes: 1 << 20, ..test_topology() };
     let _worker =
         olin_test_support::spawn_worker_topology(&nats.url(), s3.store_args(), topology.clone(), |_| {}).await;
     let gateway = spawn_gateway_with(&nats.url(), topology, |_| {}).await;

@@ -51,7 +51,7 @@ async fn no_worker_means_503_at_once() {
 async fn a_full_queue_is_refused_with_retry_after() {
     // A function that never answers in time, and a queue of three.
     let (nats, _s3, client) = with_slow_function(3_000).await;
-    let topology = olin_proto::topology::TopologyConfig { invocations_max_msgs: 3, ..test_topology() };
+    let topology = olin_nats::topology::TopologyConfig { invocations_max_msgs: 3, ..test_topology() };
     let gateway = spawn_gateway_with(&nats.url(), topology, |c| c.queue_slack_ms = 500).await;
     // A heartbeat with no worker behind it: calls are queued and never taken.
     let js = async_nats::jetstream::new(client.clone());
@@ -105,7 +105,7 @@ async fn one_function_cannot_fill_the_queue_for_everyone() {
     let (nats, s3, client) = with_slow_function(3_000).await;
     deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
     // Three calls of one function at most in the queue (running ones count).
-    let topology = olin_proto::topology::TopologyConfig { invocations_max_msgs_per_function: 3, ..test_topology() };
+    let topology = olin_nats::topology::TopologyConfig { invocations_max_msgs_per_function: 3, ..test_topology() };
     let worker =
         spawn_worker_topology(&nats.url(), s3.store_args(), topology.clone(), |c| c.concurrency = Some(4)).await;
     let gateway = spawn_gateway_with(&nats.url(), topology, |c| c.queue_slack_ms = 500).await;

@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use futures::StreamExt as _;
+use olin_nats::topology;
 use olin_proto::access::Role;
 use olin_proto::subject;
-use olin_proto::topology;
 use olin_test_support::{NatsServer, test_topology};
 
 /// A JetStream context that gives up quickly: a refused request is never
@@ -148,7 +148,7 @@ async fn control_writes_routes_but_cannot_queue_calls_or_read_results() {
     topology::ensure(&operator, &test_topology()).await.unwrap();
     let client = nats.client_as(Role::Control).await;
     let control = js(client.clone());
-    let routes = topology::control(&control, &test_topology()).await.expect("control binds its topology");
+    let routes = topology::control(&control, &test_topology()).await.expect("control binds its topology").routes;
     routes.put("hello", "a route".into()).await.expect("control writes routes");
     assert!(!delivered(&nats, &client, &subject::invoke_subject("hello").unwrap()).await, "control queued a call");
     assert!(control.get_key_value(subject::KV_RESULTS).await.is_err(), "control reads async results");

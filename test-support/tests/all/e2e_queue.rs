@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use futures::StreamExt;
+use olin_nats::topology::{self, TopologyConfig};
 use olin_proto::Message as _;
 use olin_proto::subject;
-use olin_proto::topology::{self, TopologyConfig};
 use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse, Outcome};
 use olin_test_support::{
     NatsServer, S3Server, WorkerHandle, deploy, fixtures, spawn_worker, spawn_worker_topology, test_topology,

@@ -56,11 +56,10 @@ async fn nats_servers_are_separate_and_restartable() {
 async fn s3_server_serves_the_module_store() {
     let s3 = S3Server::start().await;
     let store = s3.store_args().open().unwrap();
-    let sha =
-        olin_worker::module_store::put_module(store.as_ref(), Bytes::from_static(b"\0asm\x01\0\0\0")).await.unwrap();
-    let back = olin_worker::module_store::get_module(store.as_ref(), &sha).await.unwrap();
+    let sha = olin_module_store::put_module(store.as_ref(), Bytes::from_static(b"\0asm\x01\0\0\0")).await.unwrap();
+    let back = olin_module_store::get_module(store.as_ref(), &sha).await.unwrap();
     assert_eq!(&back[..], b"\0asm\x01\0\0\0");
-    let missing = olin_worker::module_store::sha256_hex(b"other");
-    let err = olin_worker::module_store::get_module(store.as_ref(), &missing).await.unwrap_err();
-    assert!(matches!(err, olin_worker::module_store::StoreError::NotFound { .. }), "{err}");
+    let missing = olin_module_store::sha256_hex(b"other");
+    let err = olin_module_store::get_module(store.as_ref(), &missing).await.unwrap_err();
+    assert!(matches!(err, olin_module_store::StoreError::NotFound { .. }), "{err}");
 }

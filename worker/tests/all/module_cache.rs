@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use olin::{Limits, Runtime};
-use olin_worker::ModuleStoreArgs;
+use olin_module_store::ModuleStoreArgs;
+use olin_module_store::{StoreError, put_module, sha256_hex};
 use olin_worker::module_cache::{ArtifactKey, CacheError, DiskOptions, ModuleCache};
-use olin_worker::module_store::{StoreError, put_module, sha256_hex};
 use sha2::Digest as _;
 
 const HELLO: &[u8] = include_bytes!("../../../examples/hello/hello.wasm");

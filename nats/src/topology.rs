@@ -5,7 +5,7 @@
 //! [`ensure`] for everything. Running one again with the same settings
 //! changes nothing. An object's settings are changed only by its owner (the
 //! service whose flags decide them, and whose NATS credential may update it,
-//! see `crate::access`): the others look it up and create it only if it is
+//! see `olin_proto::access`): the others look it up and create it only if it is
 //! missing, so the services can start in any order.
 
 use std::time::Duration;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, kv, stream};
 use thiserror::Error;
 
-use crate::subject;
+use olin_proto::subject;
 
 /// Settings of the streams, consumer and buckets. [`Default`] gives the
 /// production defaults of DESIGN.md; tests shrink them.
@@ -82,7 +82,6 @@ impl Default for TopologyConfig {
 
 /// The topology settings every data-plane binary takes, with the same flag
 /// and environment names everywhere.
-#[cfg(feature = "cli")]
 #[derive(Debug, Clone, clap::Args)]
 pub struct TopologyArgs {
     /// Most calls waiting in `OLIN_INVOCATIONS`; more are refused with 503.
@@ -119,7 +118,6 @@ pub struct TopologyArgs {
     pub replicas: usize,
 }
 
-#[cfg(feature = "cli")]
 impl Default for TopologyArgs {
     fn default() -> Self {
         let c = TopologyConfig::default();
@@ -137,7 +135,6 @@ impl Default for TopologyArgs {
     }
 }
 
-#[cfg(feature = "cli")]
 impl From<&TopologyArgs> for TopologyConfig {
     fn from(a: &TopologyArgs) -> Self {
         TopologyConfig {
@@ -257,14 +254,45 @@ pub async fn worker(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<Wor
     Ok(WorkerTopology { invocations, consumer, workers, results, limits })
 }
 
-/// Control's topology: it owns `OLIN_ROUTES` and uses `OLIN_EVENTS`.
+/// Handles to the topology the control plane uses.
+#[derive(Debug, Clone)]
+pub struct ControlTopology {
+    /// Bucket `OLIN_ROUTES`.
+    pub routes: kv::Store,
+    /// The durable `control` consumer on `OLIN_EVENTS`, shared by every
+    /// control replica: execution events to record.
+    pub events: consumer::PullConsumer,
+}
+
+/// Control's topology: it owns `OLIN_ROUTES` and its `control` consumer,
+/// and uses `OLIN_EVENTS`.
 ///
 /// # Errors
 /// [`TopologyError`] naming the object that could not be had.
-pub async fn control(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<kv::Store, TopologyError> {
+pub async fn control(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<ControlTopology, TopologyError> {
     let routes = ensure_routes(js, cfg).await?;
-    stream_as(js, events_config(cfg), "stream OLIN_EVENTS", Mode::Use).await?;
-    Ok(routes)
+    let events = stream_as(js, events_config(cfg), "stream OLIN_EVENTS", Mode::Use).await?;
+    let events = ensure_control_consumer(&events).await?;
+    Ok(ControlTopology { routes, events })
+}
+
+/// The durable pull consumer `control` on `OLIN_EVENTS`: every control
+/// replica records executions from it. The ack wait covers a batch insert
+/// retried through a short database outage; more than that redelivers,
+/// which the insert absorbs (it is idempotent on the invocation id).
+///
+/// # Errors
+/// [`TopologyError`] if the consumer cannot be created.
+pub async fn ensure_control_consumer(events: &stream::Stream) -> Result<consumer::PullConsumer, TopologyError> {
+    let config = consumer::pull::Config {
+        durable_name: Some(subject::CONSUMER_CONTROL.to_owned()),
+        description: Some("Shared by all control replicas: execution records".to_owned()),
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 100_000,
+        ..Default::default()
+    };
+    events.get_or_create_consumer(subject::CONSUMER_CONTROL, config).await.map_err(err("consumer control"))
 }
 
 /// Stream `OLIN_INVOCATIONS`: work-queue retention, bounded, discard-new.
@@ -441,7 +469,7 @@ async fn bucket(
 ///
 /// # Errors
 /// [`TopologyError`] if the write fails.
-pub async fn put_route(routes: &kv::Store, record: &crate::v1::RouteRecord) -> Result<u64, TopologyError> {
-    use prost::Message as _;
+pub async fn put_route(routes: &kv::Store, record: &olin_proto::v1::RouteRecord) -> Result<u64, TopologyError> {
+    use olin_proto::Message as _;
     routes.put(&record.function, record.encode_to_vec().into()).await.map_err(err(subject::KV_ROUTES))
 }

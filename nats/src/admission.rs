@@ -22,8 +22,8 @@ use async_nats::jetstream::kv;
 use bytes::Bytes;
 use thiserror::Error;
 
-use crate::subject;
-use crate::v1::RateLimit;
+use olin_proto::subject;
+use olin_proto::v1::RateLimit;
 
 /// Compare-and-set attempts before giving up on a contended key.
 const ATTEMPTS: usize = 16;
@@ -198,7 +198,7 @@ pub async fn compare_and_set<T>(
 pub async fn take_token(kv: &kv::Store, function: &str, limit: &RateLimit) -> Result<(), AdmitError> {
     let key = subject::rate_key(function).map_err(unavailable)?;
     let done = compare_and_set(kv, &key, |current| {
-        Bucket::take(current.and_then(Bucket::decode), crate::unix_ms(), limit).map(|b| Some(b.encode()))
+        Bucket::take(current.and_then(Bucket::decode), olin_proto::unix_ms(), limit).map(|b| Some(b.encode()))
     })
     .await?;
     done.map_err(|wait| AdmitError::Limited { what: "rate", retry_after: wait })
@@ -219,7 +219,7 @@ pub async fn acquire_lease(
     let key = subject::concurrency_key(function).map_err(unavailable)?;
     let done = compare_and_set(kv, &key, |current| {
         let leases = current.map(Leases::decode).unwrap_or_default();
-        leases.acquire(invocation_id, expires_ms, crate::unix_ms(), limit).map(|l| Some(l.encode())).ok_or(())
+        leases.acquire(invocation_id, expires_ms, olin_proto::unix_ms(), limit).map(|l| Some(l.encode())).ok_or(())
     })
     .await?;
     done.map_err(|()| AdmitError::Limited { what: "concurrency", retry_after: Duration::from_secs(1) })
@@ -234,7 +234,7 @@ pub async fn release_lease(kv: &kv::Store, function: &str, invocation_id: &str) 
     let key = subject::concurrency_key(function).map_err(unavailable)?;
     let done = compare_and_set(kv, &key, |current| {
         let Some(current) = current else { return Ok::<_, ()>(None) };
-        Ok(Leases::decode(current).release(invocation_id, crate::unix_ms()).map(|l| l.encode()))
+        Ok(Leases::decode(current).release(invocation_id, olin_proto::unix_ms()).map(|l| l.encode()))
     })
     .await?;
     let _ = done;

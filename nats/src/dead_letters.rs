@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, message::PublishMessage};
-use prost::Message as _;
+use olin_proto::Message as _;
 use thiserror::Error;
 
-use crate::subject;
-use crate::v1::{InvocationRequest, RouteRecord};
+use olin_proto::subject;
+use olin_proto::v1::{InvocationRequest, RouteRecord};
 
 /// One dead-lettered invocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub async fn redrive(js: &jetstream::Context, seq: u64, deadline: Duration) -> R
         req.env = route.env.clone();
         req.egress_allow = route.egress_allow.clone();
     }
-    req.deadline_unix_ms = crate::unix_ms() + deadline.as_millis() as u64;
+    req.deadline_unix_ms = olin_proto::unix_ms() + deadline.as_millis() as u64;
     let mut headers = HeaderMap::new();
     headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
     if let Some(reply_to) = stored.headers.get(subject::HDR_REPLY_TO) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-use crate::access::Role;
+use olin_proto::access::Role;
 
 /// How to reach and authenticate to NATS. The same flags and environment
 /// names in every binary; each pod is given its own role's credential.

@@ -1,5 +1,9 @@
 //! Where modules live: `modules/<sha256>.wasm` in S3-compatible storage
 //! (Backblaze B2 in production) or a local directory, through `object_store`.
+//! Control writes modules ([`put_module`]); workers read them
+//! ([`get_module`], verified against their sha256). The object key comes
+//! from the contract (`olin_proto::subject::module_object_key`).
+#![warn(missing_docs)]
 
 use std::sync::Arc;
 
@@ -147,7 +151,7 @@ fn key(sha256: &str) -> Result<Path, StoreError> {
     if !is_sha256_hex(sha256) {
         return Err(StoreError::BadHash { sha256: sha256.to_owned() });
     }
-    Ok(Path::from(crate::subject::module_object_key(sha256)))
+    Ok(Path::from(olin_proto::subject::module_object_key(sha256)))
 }
 
 /// Stores `wasm` under its hash (idempotent) and returns the hash.
@@ -214,7 +218,8 @@ mod tests {
 
     #[tokio::test]
     async fn local_round_trip_and_corruption() {
-        let dir = std::env::temp_dir().join(format!("olin-store-{}", uuid::Uuid::new_v4()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let store = args(&format!("file://{}", dir.display())).open().unwrap();
         let sha = put_module(store.as_ref(), Bytes::from_static(b"\0asm")).await.unwrap();
         assert_eq!(get_module(store.as_ref(), &sha).await.unwrap(), Bytes::from_static(b"\0asm"));
@@ -224,6 +229,5 @@ mod tests {
         std::fs::write(dir.join("modules").join(format!("{sha}.wasm")), b"tampered").unwrap();
         assert!(matches!(get_module(store.as_ref(), &sha).await, Err(StoreError::Corrupt { .. })));
         assert!(matches!(get_module(store.as_ref(), "bad").await, Err(StoreError::BadHash { .. })));
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }
