@@ -42,10 +42,14 @@ pub fn environment(req: &InvocationRequest, worker_id: &str) -> Vec<(String, Str
     set("SCRIPT_NAME", script_name);
     set("PATH_INFO", percent_decode(&req.path));
     set("QUERY_STRING", req.query.clone());
-    let (addr, port) = split_remote(&req.remote_addr);
-    set("REMOTE_ADDR", addr.to_owned());
-    if let Some(port) = port {
-        set("REMOTE_PORT", port.to_owned());
+    // The gateway sends a socket address (`1.2.3.4:5678`, `[::1]:5678`); a
+    // bare address, or anything else a hand-made request carries, passes as is.
+    match req.remote_addr.parse::<std::net::SocketAddr>() {
+        Ok(sock) => {
+            set("REMOTE_ADDR", sock.ip().to_string());
+            set("REMOTE_PORT", sock.port().to_string());
+        }
+        Err(_) => set("REMOTE_ADDR", req.remote_addr.clone()),
     }
     if !req.body.is_empty() || header(&req.headers, "content-length").is_some() {
         set("CONTENT_LENGTH", req.body.len().to_string());
@@ -112,47 +116,14 @@ fn is_token_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
-fn split_remote(remote: &str) -> (&str, Option<&str>) {
-    // "1.2.3.4:5678", "[::1]:5678", or a bare address.
-    if let Some(rest) = remote.strip_prefix('[') {
-        if let Some((ip, port)) = rest.split_once("]:") {
-            return (ip, Some(port));
-        }
-        return (rest.trim_end_matches(']'), None);
-    }
-    match remote.rsplit_once(':') {
-        Some((ip, port)) if !ip.contains(':') => (ip, Some(port)),
-        _ => (remote, None),
-    }
-}
-
-/// Decodes `%XX` escapes; a result that is not UTF-8 keeps the raw text.
+/// Decodes `%XX` escapes; a result that is not UTF-8, or that holds a NUL
+/// (which no environment variable can; the gateway refuses `%00`), keeps
+/// the raw text.
 fn percent_decode(s: &str) -> String {
-    if !s.contains('%') {
-        return s.to_owned();
+    match percent_encoding::percent_decode_str(s).decode_utf8() {
+        Ok(decoded) if !decoded.contains('\0') => decoded.into_owned(),
+        _ => s.to_owned(),
     }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (b.get(i), b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
-            (Some(b'%'), Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (Some(c), _, _) => {
-                out.push(*c);
-                i += 1;
-            }
-            (None, _, _) => break,
-        }
-    }
-    // A NUL cannot be in an environment variable (the gateway refuses `%00`).
-    if out.contains(&0) {
-        return s.to_owned();
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
 }
 
 /// An HTTP response parsed from CGI output.
@@ -393,6 +364,8 @@ mod tests {
         assert_eq!(percent_decode("/100%"), "/100%");
         assert_eq!(percent_decode("/%zz"), "/%zz");
         assert_eq!(percent_decode("/%ff"), "/%ff", "not UTF-8: raw");
+        assert_eq!(percent_decode("/a%00b"), "/a%00b", "a NUL: raw");
+        assert_eq!(percent_decode("/caf%C3%A9"), "/café");
     }
 
     fn parse(s: &'static [u8]) -> Result<Response, CgiError> {

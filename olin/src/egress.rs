@@ -97,36 +97,21 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
-    /// Parses the origin of an `http`/`https` URL; `None` if it has no host,
-    /// carries credentials, or has a bad port.
-    pub(crate) fn parse(url: &str) -> Option<Origin> {
-        let (scheme, rest) = url.split_once("://")?;
-        let scheme = scheme.to_ascii_lowercase();
-        let default_port = match scheme.as_str() {
-            "http" => 80,
-            "https" => 443,
-            _ => return None,
-        };
-        let authority = rest.split(['/', '?', '#']).next()?;
-        if authority.is_empty() || authority.contains('@') {
+    /// Parses the origin of an `http`/`https` URL as a browser does (the
+    /// WHATWG URL standard, `url` crate: names lowercased and IDNA-encoded,
+    /// IPv4 in any notation normalised); `None` if it is not one, has no
+    /// host, or carries credentials.
+    pub(crate) fn parse(text: &str) -> Option<Origin> {
+        let url = url::Url::parse(text).ok()?;
+        if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
             return None;
         }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']')?;
-            let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().ok()?,
-                None if after.is_empty() => default_port,
-                None => return None,
-            };
-            (format!("[{h}]"), port)
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_owned(), p.parse().ok()?),
-                None => (authority.to_owned(), default_port),
-            }
+        let host = match url.host()? {
+            url::Host::Domain(name) => name.to_owned(),
+            url::Host::Ipv4(ip) => ip.to_string(),
+            url::Host::Ipv6(ip) => format!("[{ip}]"),
         };
-        let valid = !host.is_empty() && host.bytes().all(|c| c.is_ascii_alphanumeric() || b"-.[]:".contains(&c));
-        valid.then(|| Origin { scheme, host: host.to_ascii_lowercase(), port })
+        Some(Origin { scheme: url.scheme().to_owned(), host, port: url.port_or_known_default()? })
     }
 
     /// `scheme://host:port`.
@@ -151,12 +136,18 @@ pub(crate) fn allowed(allow: &[String], origin: &Origin) -> bool {
         if pattern == "*" {
             return true;
         }
-        let (host_pat, port_pat) = match pattern.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || pattern.starts_with('[') => match p.parse::<u16>() {
-                Ok(port) => (h.to_owned(), Some(port)),
-                Err(_) => (pattern.clone(), None),
+        // Control checked every entry; one that still does not read admits
+        // nothing. IPv6 literals are compared in their canonical form, the
+        // one `Origin` holds.
+        let (host_pat, port_pat) = match pattern.parse::<std::net::Ipv6Addr>() {
+            Ok(ip) => (format!("[{ip}]"), None),
+            Err(_) => match olin_proto::authority::host_port(&pattern) {
+                Ok((host, port)) => match host.trim_matches(['[', ']']).parse::<std::net::Ipv6Addr>() {
+                    Ok(ip) => (format!("[{ip}]"), port),
+                    Err(_) => (host.to_owned(), port),
+                },
+                Err(_) => return false,
             },
-            _ => (pattern.clone(), None),
         };
         if port_pat.is_some_and(|p| p != origin.port) {
             return false;
@@ -185,9 +176,20 @@ mod tests {
         assert_eq!(o("http://[::1]:81/").host, "[::1]");
         assert_eq!(o("http://example.com:8080").host_header(), "example.com:8080");
         assert_eq!(o("https://example.com").base(), "https://example.com:443");
-        for bad in
-            ["http://", "http:///x", "http://user@host/", "http://h:99999", "ftp://h", "http://h:x", "http://a b"]
-        {
+        // As a browser reads them: numeric IPv4 forms are one address, IPv6 is canonical.
+        assert_eq!(o("http://0x7f.1/").host, "127.0.0.1");
+        assert_eq!(o("http://[0:0::1]/").host, "[::1]");
+        assert_eq!(o("http:///x").host, "x");
+        for bad in [
+            "http://",
+            "http://user@host/",
+            "http://:pw@host/",
+            "http://h:99999",
+            "ftp://h",
+            "http://h:x",
+            "http://a b",
+            "http//x",
+        ] {
             assert!(Origin::parse(bad).is_none(), "{bad}");
         }
     }
@@ -208,5 +210,8 @@ mod tests {
         assert!(allow(&["127.0.0.1:8080"], "http://127.0.0.1:8080/"));
         assert!(!allow(&["127.0.0.1:8080"], "http://127.0.0.1:8081/"));
         assert!(allow(&["[::1]:81"], "http://[::1]:81/"));
+        assert!(allow(&["::1"], "http://[::1]:81/"));
+        assert!(allow(&["[0::1]"], "http://[::1]/"));
+        assert!(!allow(&["example.com:http", "user@example.com"], "http://example.com/"), "unreadable entries");
     }
 }

@@ -2,6 +2,7 @@
 //! names (subjects, streams, consumers, KV buckets, headers) they travel under.
 //!
 //! # Layout
+//! - [`authority`]: a host with an optional port (`Host`, egress entries).
 //! - [`backoff`]: the exponential backoff of every retry loop.
 //! - [`access`]: the NATS user of each platform role and what it may
 //!   publish and subscribe to, rendered as `nats-server` configuration.
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod authority;
 pub mod backoff;
 pub mod header_policy;
 pub mod net_policy;

@@ -265,12 +265,11 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
 /// the workers either way.
 fn check_egress_entry(entry: &str, literals_allowed: bool) -> Result<(), String> {
     let bad = |why: &str| format!("egress_allow entry {entry:?}: {why}");
-    let host = match entry.rsplit_once(':') {
-        Some((h, port)) if !h.ends_with(':') && (!h.contains(':') || h.starts_with('[')) => {
-            port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?;
-            h
-        }
-        _ => entry,
+    // A bare IPv6 address is no authority (its colons read as ports).
+    let host = if entry.parse::<std::net::IpAddr>().is_ok() {
+        entry
+    } else {
+        olin_proto::authority::host_port(entry).map_err(|e| bad(&e.to_string()))?.0
     };
     let literal = host == "*" || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok();
     if literal {

@@ -26,7 +26,7 @@ pub(super) enum Target<'a> {
 /// Routes by host (`{function}.{base_domain}`, the whole path is the
 /// function's) or by path (`/f/{function}/...`).
 pub(super) fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Option<&str>) -> Target<'a> {
-    if let (Some((host, _)), Some(base)) = (host.and_then(host_port), base_domain)
+    if let (Some((host, _)), Some(base)) = (host.and_then(|h| olin_proto::authority::host_port(h).ok()), base_domain)
         && let Some(label) = host.strip_suffix(base).and_then(|h| h.strip_suffix('.'))
         && !label.is_empty()
         && !label.contains('.')
@@ -47,27 +47,14 @@ pub(super) fn target<'a>(path: &'a str, host: Option<&'a str>, base_domain: Opti
     }
 }
 
-/// The name and port of a `Host` value (`example.com:8080`, `[::1]:9`,
-/// `example.com`), read by `http`'s authority parser; `None` if it is not
-/// a host (a `Host` has no user part). The name is a slice of `host`,
-/// without an IPv6 literal's brackets.
-fn host_port(host: &str) -> Option<(&str, Option<u16>)> {
-    let authority: http::uri::Authority = host.parse().ok()?;
-    if authority.as_str().contains('@') {
-        return None;
-    }
-    // Without a user part, the authority's host is where `host` starts.
-    let name = host.get(..authority.host().len())?;
-    Some((name.trim_start_matches('[').trim_end_matches(']'), authority.port_u16()))
-}
-
 /// The request's host name and port (CGI's `SERVER_NAME`, `SERVER_PORT`):
 /// from its `Host`, else empty and the listener's own port.
 pub(super) fn host_and_port(headers: &HeaderMap, local_port: u16) -> (String, u16) {
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-    match host_port(host) {
-        Some((name, port)) => (name.to_owned(), port.unwrap_or(local_port)),
-        None => (String::new(), local_port),
+    // A `Host` is an authority without a user part; an IPv6 name loses its brackets.
+    match olin_proto::authority::host_port(host) {
+        Ok((name, port)) => (name.trim_start_matches('[').trim_end_matches(']').to_owned(), port.unwrap_or(local_port)),
+        Err(_) => (String::new(), local_port),
     }
 }
 
@@ -132,6 +119,6 @@ mod tests {
         h.insert("host", HeaderValue::from_static("user@example.com"));
         assert_eq!(host_and_port(&h, 80), ("".into(), 80), "a Host has no user part");
         h.insert("host", HeaderValue::from_static("example.com:http"));
-        assert_eq!(host_and_port(&h, 80), ("example.com".into(), 80), "a port that is no number: the listener's");
+        assert_eq!(host_and_port(&h, 80), ("".into(), 80), "a port that is no number: no Host");
     }
 }
