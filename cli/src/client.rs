@@ -11,7 +11,6 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{CliError, Result};
-use crate::progress::Progress;
 
 /// A client of one control plane, with or without a token.
 #[derive(Clone)]
@@ -115,12 +114,17 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::get`].
-    pub async fn upload(&self, path: &str, module: Bytes, progress: Progress) -> Result<olin_api::Version> {
+    pub async fn upload(
+        &self,
+        path: &str,
+        module: Bytes,
+        progress: indicatif::ProgressBar,
+    ) -> Result<olin_api::Version> {
         const CHUNK: usize = 64 << 10;
         let len = module.len();
         let chunks: Vec<Bytes> = (0..len).step_by(CHUNK).map(|at| module.slice(at..len.min(at + CHUNK))).collect();
         let stream = futures::stream::iter(chunks.into_iter().map(move |chunk| {
-            progress.advance(chunk.len());
+            progress.inc(chunk.len() as u64);
             Ok::<_, std::io::Error>(chunk)
         }));
         let req = self

@@ -24,7 +24,6 @@ use tokio::sync::watch;
 use crate::client::Client;
 use crate::contexts::Context;
 use crate::error::{CliError, Result};
-use crate::progress::Progress;
 use crate::session::Global;
 use olin_nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
 use olin_proto::access::Role;
@@ -349,9 +348,8 @@ pub async fn deploy_example(api: &Client, ex: &Example) -> Result<String> {
             return Ok(f.url);
         }
     }
-    let progress = Progress::new(ex.name, ex.wasm.len(), true);
-    let version =
-        api.upload(&format!("/functions/{}/versions", ex.name), Bytes::from_static(ex.wasm), progress).await?;
+    let path = format!("/functions/{}/versions", ex.name);
+    let version = api.upload(&path, Bytes::from_static(ex.wasm), indicatif::ProgressBar::hidden()).await?;
     let deploy = olin_api::NewDeployment { version: version.number, canary: None };
     api.call::<_, olin_api::Deployment>(Method::POST, &format!("/functions/{}/deployments", ex.name), &deploy).await?;
     Ok(f.url)

@@ -98,7 +98,7 @@ impl Deploy {
             self.file.file_name().map_or_else(|| "module".into(), |n| n.to_string_lossy().into_owned())
         );
         let progress = Progress::new(label, module.len(), g.quiet || g.output == output::Format::Json);
-        let version = client.upload(&format!("/functions/{name}/versions"), module, progress.clone()).await?;
+        let version = client.upload(&format!("/functions/{name}/versions"), module, progress.bar()).await?;
         progress.finish();
         let number = version.number;
         let sha = version.sha256.clone();
