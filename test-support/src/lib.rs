@@ -3,27 +3,43 @@
 //! database per test, an S3 server in-process (`s3s-fs`), and the gateway
 //! and workers running in-process on `127.0.0.1:0`.
 //!
+//! # Layout
+//! - `nats`, `db`, `s3`, `tls`: the real components, one per test.
+//! - `worker`, `gateway`, `control`: each service in process (a builder
+//!   and a handle), and a worker as an OS process.
+//! - `fleet`: [`Fleet`], the data plane from a builder; `stack`: [`Stack`],
+//!   the data plane with control and Postgres.
+//! - `deploy`: a module stored and its route published, without control.
+//! - [`wait`]: waiting for an event instead of sleeping.
+//! - [`slow_client`]: clients that hold connections open.
+//!
 //! A missing service is a loud failure naming what to install, never a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod control;
 mod db;
+mod deploy;
+mod fleet;
+mod gateway;
 mod nats;
 mod s3;
-mod services;
 pub mod slow_client;
 mod stack;
 mod tls;
+pub mod wait;
+mod worker;
 
+pub use control::{ADMIN_PASSWORD, ControlHandle, JWT_SECRET, SECRETS_KEYS, spawn_control};
 pub use db::TestDb;
+pub use deploy::{deploy, deploy_route};
+pub use fleet::{Fleet, FleetBuilder};
+pub use gateway::{GatewayBuilder, GatewayHandle};
+pub use nats::test_topology;
 pub use nats::{NatsServer, args_for, connect_as};
 pub use s3::S3Server;
-pub use services::{
-    ADMIN_PASSWORD, ControlHandle, GatewayHandle, JWT_SECRET, SECRETS_KEYS, WorkerHandle, WorkerProcess, deploy,
-    deploy_route, spawn_control, spawn_gateway, spawn_gateway_with, spawn_worker, spawn_worker_topology,
-    spawn_worker_with, test_topology,
-};
 pub use stack::Stack;
 pub use tls::TlsServer;
+pub use worker::{WorkerBuilder, WorkerHandle, WorkerProcess};
 
 /// The committed example modules and test fixtures.
 pub mod fixtures {

@@ -9,12 +9,29 @@
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use olin_nats::connect::NatsArgs;
+use olin_nats::topology::TopologyConfig;
 use olin_nats_process::{NatsProcess, NatsProcessError, NatsSecurity};
 use olin_proto::access::Role;
 use parking_lot::Mutex;
 use tempfile::TempDir;
+
+/// JetStream settings for tests: quick redelivery, small limits. The byte
+/// caps are small too: JetStream reserves each stream's cap against the
+/// free disk, and the production caps (5 GiB in all) per test server made
+/// every test fail on a machine with a few GB free.
+pub fn test_topology() -> TopologyConfig {
+    TopologyConfig {
+        ack_wait: Duration::from_secs(5),
+        invocations_max_bytes: 256 << 20,
+        events_max_bytes: 64 << 20,
+        dead_max_bytes: 64 << 20,
+        results_max_bytes: 256 << 20,
+        ..TopologyConfig::default()
+    }
+}
 
 /// A running `nats-server` with JetStream.
 pub struct NatsServer {

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::{
-    ADMIN_PASSWORD, ControlHandle, GatewayHandle, NatsServer, S3Server, TestDb, WorkerHandle, spawn_control,
-    spawn_gateway, spawn_worker,
+    ADMIN_PASSWORD, ControlHandle, GatewayBuilder, GatewayHandle, NatsServer, S3Server, TestDb, WorkerBuilder,
+    WorkerHandle, spawn_control,
 };
 
 /// Every service of Olincloud, started for one test and stopped on drop.
@@ -38,14 +38,14 @@ impl Stack {
         let db = TestDb::new().await;
         let nats = NatsServer::start();
         let s3 = S3Server::start().await;
-        let gateway = spawn_gateway(&nats.url()).await;
+        let gateway = GatewayBuilder::new(&nats.url()).start().await;
         let gateway_url = gateway.url();
         let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |c| {
             c.gateway_url = gateway_url;
             edit(c);
         })
         .await;
-        let worker = spawn_worker(&nats.url(), s3.store_args(), worker_slots).await;
+        let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(worker_slots).start().await;
         Stack { control, gateway, worker, s3, nats, db, http: reqwest::Client::new() }
     }
 

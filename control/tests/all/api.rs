@@ -4,7 +4,7 @@
 //! right status and nothing changed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use olin_test_support::{ADMIN_PASSWORD, ControlHandle, NatsServer, S3Server, TestDb, fixtures, spawn_control};
+use olin_test_support::{ADMIN_PASSWORD, ControlHandle, NatsServer, S3Server, TestDb, fixtures, spawn_control, wait};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
 use serde_json::{Value, json};
@@ -453,12 +453,16 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
 
     let capped = spawn_control(db.url(), &nats.url(), s3.store_args(), |c| c.max_connections = 20).await;
     let holding = idle(capped.addr(), 20).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let open = |n: f64| {
+        let metrics = capped.admin_url("/metrics");
+        async move { wait::metric(&metrics, "olin_control_connections_open", &[]).await == Some(n) }
+    };
+    wait::until_true("control holds 20 connections", Duration::from_secs(5), || open(20.0)).await;
     let refused = unprompted_answer(capped.addr(), Duration::from_secs(2)).await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert_eq!(http.get(capped.admin_url("/readyz")).send().await.unwrap().status(), 200, "the probe still answers");
     drop(holding);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait::until_true("the held connections are closed", Duration::from_secs(5), || open(0.0)).await;
     assert_eq!(http.get(capped.v1("/openapi.json")).send().await.unwrap().status(), 200);
 }
 

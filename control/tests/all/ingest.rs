@@ -2,12 +2,12 @@
 //! control stopped part-way and started again, end as exactly 10,000 rows.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use olin_proto::Message as _;
 use olin_proto::v1::{ExecutionEvent, Outcome, Usage};
-use olin_test_support::{NatsServer, S3Server, TestDb, spawn_control};
+use olin_test_support::{NatsServer, S3Server, TestDb, spawn_control, wait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 const EVENTS: usize = 10_000;
@@ -60,31 +60,28 @@ async fn ten_thousand_events_across_a_restart_are_ten_thousand_rows() {
     };
     publish(0..EVENTS / 2).await;
     // Stop control part-way through ingesting, then start it again.
-    let started = Instant::now();
-    while rows(&db).await < 1000 {
-        assert!(started.elapsed() < Duration::from_secs(20), "ingestion never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait::until_true("1000 rows are stored", Duration::from_secs(20), || async { rows(&db).await >= 1000 }).await;
     control.stop().await;
     let at_stop = rows(&db).await;
     publish(EVENTS / 2..EVENTS).await;
     publish(0..EVENTS / 10).await;
     let control = spawn_control(test_db.url(), &nats.url(), s3.store_args(), |_| {}).await;
-    let started = Instant::now();
-    loop {
+    wait::until_true(&format!("{EVENTS} rows (had {at_stop} at the restart)"), Duration::from_secs(60), || async {
         let n = rows(&db).await;
-        if n == EVENTS as i64 {
-            break;
-        }
-        assert!(n < EVENTS as i64, "more rows than events: {n}");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "only {n} of {EVENTS} rows (had {at_stop} at the restart)"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // Settled: no duplicate arrives late.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(n <= EVENTS as i64, "more rows than events: {n}");
+        n == EVENTS as i64
+    })
+    .await;
+    // Settled: every event, duplicates included, is acked, so none can
+    // arrive late; and the rows are still one per invocation.
+    wait::until_true("every event is acked", Duration::from_secs(30), || async {
+        let stream = js.get_stream(olin_proto::subject::STREAM_EVENTS).await.unwrap();
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(olin_proto::subject::CONSUMER_CONTROL).await.unwrap();
+        let info = consumer.info().await.unwrap();
+        info.num_pending == 0 && info.num_ack_pending == 0
+    })
+    .await;
     assert_eq!(rows(&db).await, EVENTS as i64);
     assert!(at_stop < EVENTS as i64, "the restart happened mid-way ({at_stop} rows)");
     control.stop().await;

@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use olin_proto::subject;
-use olin_test_support::{
-    NatsServer, S3Server, deploy, fixtures, spawn_gateway, spawn_gateway_with, spawn_worker, spawn_worker_with,
-    test_topology,
-};
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, fixtures, test_topology};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -47,11 +44,13 @@ async fn failed_callback(http: &reqwest::Client, location: &str) -> String {
 const LOOPBACK: &str = "127.0.0.0/8";
 
 async fn loopback_gateway(nats_url: &str) -> olin_test_support::GatewayHandle {
-    spawn_gateway_with(nats_url, test_topology(), |c| {
-        c.callback_allow_http = true;
-        c.egress_allow_cidrs = LOOPBACK.into();
-    })
-    .await
+    GatewayBuilder::new(nats_url)
+        .config(|c| {
+            c.callback_allow_http = true;
+            c.egress_allow_cidrs = LOOPBACK.into();
+        })
+        .start()
+        .await
 }
 
 /// A callback receiver on 127.0.0.1 that stores each request body.
@@ -101,7 +100,10 @@ async fn accepted_then_fetched_with_a_callback() {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
-    let _worker = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.egress_allow_cidrs = LOOPBACK.into()).await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args())
+        .config(|c| c.egress_allow_cidrs = LOOPBACK.into())
+        .start()
+        .await;
     let gateway = loopback_gateway(&nats.url()).await;
     let http = reqwest::Client::new();
     let (hook, got) = receiver().await;
@@ -160,7 +162,10 @@ async fn a_callback_target_that_is_down_is_retried_then_given_up() {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
-    let _worker = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.egress_allow_cidrs = LOOPBACK.into()).await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args())
+        .config(|c| c.egress_allow_cidrs = LOOPBACK.into())
+        .start()
+        .await;
     let gateway = loopback_gateway(&nats.url()).await;
     let http = reqwest::Client::new();
     // A port nobody listens on.
@@ -193,9 +198,9 @@ async fn callbacks_cannot_reach_the_operators_network() {
     let hosts = dir.path().join("hosts");
     std::fs::write(&hosts, "127.0.0.1 inside.test\n").unwrap();
     let h = hosts.clone();
-    let _worker = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.egress_hosts = Some(h)).await;
-    let strict = spawn_gateway(&nats.url()).await;
-    let http_ok = spawn_gateway_with(&nats.url(), test_topology(), |c| c.callback_allow_http = true).await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).config(|c| c.egress_hosts = Some(h)).start().await;
+    let strict = GatewayBuilder::new(&nats.url()).start().await;
+    let http_ok = GatewayBuilder::new(&nats.url()).config(|c| c.callback_allow_http = true).start().await;
     let http = reqwest::Client::new();
     let (hook, got) = receiver().await;
     let port = hook.rsplit(':').next().unwrap().split('/').next().unwrap().to_owned();
@@ -245,8 +250,8 @@ async fn failing_async_calls_are_retried_then_dead_lettered() {
     let s3 = S3Server::start().await;
     let client = nats.client().await;
     deploy(&client, &s3.store_args(), "exit3", &fixtures::wat("exit3.wat")).await;
-    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
 
     let r = http.post(format!("{}/async/f/exit3", gateway.url())).send().await.unwrap();
@@ -296,9 +301,8 @@ async fn a_full_results_bucket_refuses_async_calls_while_sync_calls_go_on() {
     deploy(&nats.client().await, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
     // Room for about sixteen 64 KiB results; async calls stop at 90 %.
     let topology = olin_nats::topology::TopologyConfig { results_max_bytes: 1 << 20, ..test_topology() };
-    let _worker =
-        olin_test_support::spawn_worker_topology(&nats.url(), s3.store_args(), topology.clone(), |_| {}).await;
-    let gateway = spawn_gateway_with(&nats.url(), topology, |_| {}).await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).topology(topology.clone()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).topology(topology).start().await;
     let http = reqwest::Client::new();
     gateway.wait_for_route(&http, "echo").await;
     let body = vec![b'x'; 64 << 10];

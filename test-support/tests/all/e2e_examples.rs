@@ -4,44 +4,44 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use olin_proto::v1::EnvVar;
-use olin_test_support::{NatsServer, S3Server, TlsServer, deploy_route, fixtures, spawn_gateway};
+use olin_test_support::{Fleet, TlsServer, fixtures};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_example_answers_as_documented() {
     olin_test_support::init_tracing();
-    let nats = NatsServer::start();
-    let s3 = S3Server::start().await;
     let tls = TlsServer::start("upstream says hi\nsecond line\n").await;
     let ca = tls.ca_file();
-    let _worker = olin_test_support::spawn_worker_with(&nats.url(), s3.store_args(), |c| {
-        c.egress_ca_file = Some(ca);
-        // The upstream is on this machine: an operator allowance.
-        c.egress_allow_cidrs = "127.0.0.0/8, ::1/128".into();
-    })
-    .await;
-    let gateway = spawn_gateway(&nats.url()).await;
-    let client = nats.client().await;
-    let store = s3.store_args();
-    let http = reqwest::Client::new();
-    deploy_route(&client, &store, "hello", fixtures::HELLO_WASM, |_| {}).await;
-    deploy_route(&client, &store, "echo", fixtures::ECHO_WASM, |_| {}).await;
-    deploy_route(&client, &store, "form", fixtures::FORM_WASM, |_| {}).await;
-    deploy_route(&client, &store, "greet", fixtures::GREET_WASM, |r| {
-        r.env.push(EnvVar::plain("GREETING", "Howdy"));
-    })
-    .await;
+    let fleet = Fleet::builder()
+        .function("hello", fixtures::HELLO_WASM)
+        .function("echo", fixtures::ECHO_WASM)
+        .function("form", fixtures::FORM_WASM)
+        .worker_config(move |c| {
+            c.egress_ca_file = Some(ca.clone());
+            // The upstream is on this machine: an operator allowance.
+            c.egress_allow_cidrs = "127.0.0.0/8, ::1/128".into();
+        })
+        .start()
+        .await;
+    let (gateway, http) = (fleet.gateway(), &fleet.http);
+    fleet
+        .deploy_route("greet", fixtures::GREET_WASM, |r| {
+            r.env.push(EnvVar::plain("GREETING", "Howdy"));
+        })
+        .await;
     let (origin, host) = (tls.origin(), tls.host());
-    deploy_route(&client, &store, "fetch", fixtures::FETCH_WASM, |r| {
-        r.env.push(EnvVar::plain("FETCH_URL", format!("{origin}/page")));
-        r.egress_allow = vec![host];
-    })
-    .await;
-    deploy_route(&client, &store, "fetch-denied", fixtures::FETCH_WASM, |r| {
-        r.env.push(EnvVar::plain("FETCH_URL", format!("{}/page", tls.origin())));
-    })
-    .await;
-    for f in ["hello", "echo", "form", "greet", "fetch", "fetch-denied"] {
-        gateway.wait_for_route(&http, f).await;
+    fleet
+        .deploy_route("fetch", fixtures::FETCH_WASM, |r| {
+            r.env.push(EnvVar::plain("FETCH_URL", format!("{origin}/page")));
+            r.egress_allow = vec![host];
+        })
+        .await;
+    fleet
+        .deploy_route("fetch-denied", fixtures::FETCH_WASM, |r| {
+            r.env.push(EnvVar::plain("FETCH_URL", format!("{}/page", tls.origin())));
+        })
+        .await;
+    for f in ["greet", "fetch", "fetch-denied"] {
+        gateway.wait_for_route(http, f).await;
     }
 
     // hello (C, WASI): the CGI environment comes back.

@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use olin_proto::v1::Limits;
 use olin_test_support::{
-    NatsServer, S3Server, deploy, deploy_route, fixtures, spawn_gateway, spawn_gateway_with, spawn_worker,
-    spawn_worker_topology, test_topology,
+    GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, deploy_route, fixtures, test_topology, wait,
 };
 
 /// NATS, S3 and an operator client, with `slow` deployed: a function that
@@ -29,7 +28,7 @@ async fn no_worker_means_503_at_once() {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let started = Instant::now();
     let r = reqwest::get(gateway.function_url("hello", "/")).await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1), "answered in {:?}", started.elapsed());
@@ -38,7 +37,7 @@ async fn no_worker_means_503_at_once() {
     assert_eq!(r.headers()["olin-error"], "NO_WORKERS");
 
     // A worker that starts is seen at once, and one that stops is gone.
-    let worker = spawn_worker(&nats.url(), s3.store_args(), 1).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(1).start().await;
     let r = reqwest::get(gateway.function_url("hello", "/")).await.unwrap();
     assert_eq!(r.status(), 200);
     worker.stop().await;
@@ -52,7 +51,7 @@ async fn a_full_queue_is_refused_with_retry_after() {
     // A function that never answers in time, and a queue of three.
     let (nats, _s3, client) = with_slow_function(3_000).await;
     let topology = olin_nats::topology::TopologyConfig { invocations_max_msgs: 3, ..test_topology() };
-    let gateway = spawn_gateway_with(&nats.url(), topology, |c| c.queue_slack_ms = 500).await;
+    let gateway = GatewayBuilder::new(&nats.url()).topology(topology).config(|c| c.queue_slack_ms = 500).start().await;
     // A heartbeat with no worker behind it: calls are queued and never taken.
     let js = async_nats::jetstream::new(client.clone());
     let workers = js.get_key_value(olin_proto::subject::KV_WORKERS).await.unwrap();
@@ -64,7 +63,11 @@ async fn a_full_queue_is_refused_with_retry_after() {
         let (http, url) = (http.clone(), gateway.function_url("slow", "/"));
         waiting.push(tokio::spawn(async move { http.get(url).send().await.unwrap().status() }));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait::until_true("the three calls are queued", Duration::from_secs(5), || async {
+        let mut stream = js.get_stream(olin_proto::subject::STREAM_INVOCATIONS).await.unwrap();
+        stream.info().await.unwrap().state.messages == 3
+    })
+    .await;
     let started = Instant::now();
     let r = http.get(gateway.function_url("slow", "/")).send().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
@@ -106,9 +109,12 @@ async fn one_function_cannot_fill_the_queue_for_everyone() {
     deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
     // Three calls of one function at most in the queue (running ones count).
     let topology = olin_nats::topology::TopologyConfig { invocations_max_msgs_per_function: 3, ..test_topology() };
-    let worker =
-        spawn_worker_topology(&nats.url(), s3.store_args(), topology.clone(), |c| c.concurrency = Some(4)).await;
-    let gateway = spawn_gateway_with(&nats.url(), topology, |c| c.queue_slack_ms = 500).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args())
+        .topology(topology.clone())
+        .config(|c| c.concurrency = Some(4))
+        .start()
+        .await;
+    let gateway = GatewayBuilder::new(&nats.url()).topology(topology).config(|c| c.queue_slack_ms = 500).start().await;
 
     let http = reqwest::Client::new();
     let flood: Vec<_> = (0..10)
@@ -121,7 +127,13 @@ async fn one_function_cannot_fill_the_queue_for_everyone() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    wait::until_true("the flood is refused or in flight", Duration::from_secs(5), || async {
+        let metrics = gateway.admin_url("/metrics");
+        let in_flight = wait::metric(&metrics, "olin_gateway_in_flight", &[]).await.unwrap();
+        let refused = wait::metric(&metrics, "olin_gateway_requests_total", &["status=\"503\""]).await.unwrap();
+        in_flight + refused >= 10.0
+    })
+    .await;
     // The flooding function holds its share; another function is still served.
     let r = http.get(gateway.function_url("hello", "/")).send().await.unwrap();
     assert_eq!(r.status(), 200, "another function's call was refused: {:?}", r.headers().get("olin-error"));
@@ -148,8 +160,8 @@ async fn trace_context_reaches_the_queue_and_the_guest() {
     let s3 = S3Server::start().await;
     let client = nats.client().await;
     deploy(&client, &s3.store_args(), "getenv", &fixtures::wat("getenv.wat")).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     // A plain subscriber sees what JetStream stores.
     let mut tap = client.subscribe(olin_proto::subject::invoke_subject("getenv").unwrap()).await.unwrap();
     client.flush().await.unwrap();
@@ -176,13 +188,15 @@ async fn limits_host_routing_and_metrics() {
     let s3 = S3Server::start().await;
     let client = nats.client().await;
     deploy(&client, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
-        c.max_body_bytes = 1024;
-        c.max_header_bytes = 2048;
-        c.base_domain = Some("fn.test".into());
-    })
-    .await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
+    let gateway = GatewayBuilder::new(&nats.url())
+        .config(|c| {
+            c.max_body_bytes = 1024;
+            c.max_header_bytes = 2048;
+            c.base_domain = Some("fn.test".into());
+        })
+        .start()
+        .await;
     let http = reqwest::Client::new();
 
     let r = http.post(gateway.function_url("echo", "")).body(vec![b'x'; 1025]).send().await.unwrap();
@@ -226,8 +240,8 @@ async fn the_response_header_policy() {
     let s3 = S3Server::start().await;
     let client = nats.client().await;
     deploy(&client, &s3.store_args(), "headers", &fixtures::wat("headers.wat")).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| c.base_domain = Some("fn.test".into())).await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).config(|c| c.base_domain = Some("fn.test".into())).start().await;
     let http = reqwest::Client::new();
     gateway.wait_for_route(&http, "headers").await;
     let secrets = [("olin-invoke-key", "k-123"), ("proxy-authorization", "Basic cHJveHk6cGFzcw==")];
@@ -280,11 +294,13 @@ async fn the_response_header_policy() {
 async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
     use olin_test_support::slow_client::{half_sent, idle, keep_asking, still_open_after, unprompted_answer};
     let nats = NatsServer::start();
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
-        c.header_timeout_ms = 1_000;
-        c.max_connections = 600;
-    })
-    .await;
+    let gateway = GatewayBuilder::new(&nats.url())
+        .config(|c| {
+            c.header_timeout_ms = 1_000;
+            c.max_connections = 600;
+        })
+        .start()
+        .await;
     // A fresh connection per request: an idle pooled one is closed by the header timeout.
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
 
@@ -300,9 +316,13 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
 
     // Past the connection cap, a new connection is answered 503 at once,
     // while the admin listener's probe is still answered.
-    let capped = spawn_gateway_with(&nats.url(), test_topology(), |c| c.max_connections = 20).await;
+    let capped = GatewayBuilder::new(&nats.url()).config(|c| c.max_connections = 20).start().await;
     let holding = idle(capped.addr, 20).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let open = |n: f64| {
+        let metrics = capped.admin_url("/metrics");
+        async move { wait::metric(&metrics, "olin_gateway_connections_open", &[]).await == Some(n) }
+    };
+    wait::until_true("the gateway holds 20 connections", Duration::from_secs(5), || open(20.0)).await;
     let refused = unprompted_answer(capped.addr, Duration::from_secs(2)).await;
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.to_ascii_lowercase().contains("retry-after: 1"), "{refused}");
@@ -311,7 +331,7 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
     let metrics = http.get(capped.admin_url("/metrics")).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("olin_gateway_connections_refused_total 1"), "{metrics}");
     drop(holding);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait::until_true("the held connections are closed", Duration::from_secs(5), || open(0.0)).await;
     let r = http.get(capped.function_url("nope", "/")).send().await.unwrap();
     assert_eq!(r.status(), 404, "served again once connections close");
 }
@@ -321,11 +341,13 @@ async fn request_bodies_share_one_memory_budget() {
     // A function whose calls are never taken (a heartbeat with no worker):
     // each call holds its body until its deadline.
     let (nats, _s3, client) = with_slow_function(1_500).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
-        c.queue_slack_ms = 500;
-        c.max_buffered_body_mib = 1;
-    })
-    .await;
+    let gateway = GatewayBuilder::new(&nats.url())
+        .config(|c| {
+            c.queue_slack_ms = 500;
+            c.max_buffered_body_mib = 1;
+        })
+        .start()
+        .await;
     let js = async_nats::jetstream::new(client.clone());
     let workers = js.get_key_value(olin_proto::subject::KV_WORKERS).await.unwrap();
     workers.put("phantom", "{}".into()).await.unwrap();
@@ -338,7 +360,10 @@ async fn request_bodies_share_one_memory_budget() {
         })
     };
     let first = post(900 << 10);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait::until_true("the first call is in flight", Duration::from_secs(5), || async {
+        wait::metric(&gateway.admin_url("/metrics"), "olin_gateway_in_flight", &[]).await == Some(1.0)
+    })
+    .await;
     // The first body holds 900 KiB of the 1 MiB budget until it is answered.
     let (status, code) = post(900 << 10).await.unwrap();
     assert_eq!((status, code.as_deref()), (503, Some("BUSY")));
@@ -365,8 +390,8 @@ async fn a_rate_limit_holds_across_two_gateways() {
         r.rate_limit = Some(olin_proto::v1::RateLimit { per_second: 20, burst: 20 })
     })
     .await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 4).await;
-    let gateways = [spawn_gateway(&nats.url()).await, spawn_gateway(&nats.url()).await];
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(4).start().await;
+    let gateways = [GatewayBuilder::new(&nats.url()).start().await, GatewayBuilder::new(&nats.url()).start().await];
     let http = reqwest::Client::new();
     for g in &gateways {
         g.wait_for_route(&http, "hello").await;
@@ -411,8 +436,8 @@ async fn a_concurrency_limit_holds_across_two_gateways() {
     let client = nats.client().await;
     // `nap` sleeps 200 ms; two at a time at most, sync and async alike.
     deploy_route(&client, &s3.store_args(), "nap", &fixtures::wat("nap.wat"), |r| r.max_concurrency = 2).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 8).await;
-    let gateways = [spawn_gateway(&nats.url()).await, spawn_gateway(&nats.url()).await];
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(8).start().await;
+    let gateways = [GatewayBuilder::new(&nats.url()).start().await, GatewayBuilder::new(&nats.url()).start().await];
     let http = reqwest::Client::new();
     for g in &gateways {
         g.wait_for_route(&http, "nap").await;
@@ -473,8 +498,8 @@ async fn a_guest_that_starts_late_stops_at_its_callers_deadline() {
     use olin_proto::Message as _;
     // `slow` runs through its whole wall time (2 s); the caller waits 2.5 s.
     let (nats, s3, client) = with_slow_function(2_000).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 1).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| c.queue_slack_ms = 500).await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(1).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).config(|c| c.queue_slack_ms = 500).start().await;
     let http = reqwest::Client::new();
     gateway.wait_for_route(&http, "slow").await;
     let mut events = client.subscribe(olin_proto::subject::event_subject("slow").unwrap()).await.unwrap();
@@ -509,8 +534,8 @@ async fn an_idempotency_key_runs_a_call_once() {
     // `getenv` answers with the variable its query names: `RUN_ID` is the
     // run's invocation id, so identical bodies mean one run.
     deploy(&nats.client().await, &s3.store_args(), "getenv", &fixtures::wat("getenv.wat")).await;
-    let worker = spawn_worker(&nats.url(), s3.store_args(), 4).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(4).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
     gateway.wait_for_route(&http, "getenv").await;
     let ran_before = worker.executions();
@@ -536,7 +561,7 @@ async fn an_idempotency_key_runs_a_call_once() {
     assert_ne!(answers[0], first, "another key is another call");
     // Across a gateway restart.
     gateway.stop().await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     gateway.wait_for_route(&http, "getenv").await;
     assert_eq!(call(gateway.url(), "order-1").await, first);
     // Keys are checked.
@@ -555,12 +580,13 @@ async fn an_idempotency_key_runs_a_call_once() {
     };
     let (a, b) = (accept().await, accept().await);
     assert_eq!((a.0, &a), (202, &b), "one async call, one result URL");
-    let started = Instant::now();
-    while worker.executions() - ran_before < 4 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the async call never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Three keys, three runs (the route check after the restart ran one more).
+    wait::until_true("the async call runs", Duration::from_secs(10), || async {
+        worker.executions() - ran_before >= 4
+    })
+    .await;
+    // Three keys, three runs (the route check after the restart ran one
+    // more), and no fourth: a quiet period, since nothing marks a run that
+    // does not happen.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let keyed_runs = worker.executions() - ran_before - 1;
     assert_eq!(keyed_runs, 3, "each key ran its call once");
@@ -569,26 +595,20 @@ async fn an_idempotency_key_runs_a_call_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clients_that_go_away_leave_no_request_in_flight() {
     let (nats, s3, _client) = with_slow_function(2_000).await;
-    let _worker = spawn_worker(&nats.url(), s3.store_args(), 4).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(4).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
     gateway.wait_for_route(&http, "slow").await;
-    let in_flight = || async {
-        let text = reqwest::get(gateway.admin_url("/metrics")).await.unwrap().text().await.unwrap();
-        let line = text.lines().find(|l| l.starts_with("olin_gateway_in_flight ")).unwrap().to_owned();
-        line.rsplit(' ').next().unwrap().parse::<i64>().unwrap()
-    };
     // Five callers give up after 200 ms: their connections close mid-call.
     let impatient = reqwest::Client::builder().timeout(Duration::from_millis(200)).build().unwrap();
     let calls = (0..5).map(|_| impatient.get(gateway.function_url("slow", "/")).send());
     for r in futures::future::join_all(calls).await {
         assert!(r.unwrap_err().is_timeout());
     }
-    let started = Instant::now();
-    while in_flight().await != 0 {
-        assert!(started.elapsed() < Duration::from_secs(1), "requests whose clients left stay in flight");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait::until_true("requests whose clients left are no longer in flight", Duration::from_secs(1), || async {
+        wait::metric(&gateway.admin_url("/metrics"), "olin_gateway_in_flight", &[]).await == Some(0.0)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -597,8 +617,8 @@ async fn an_answer_too_large_for_nats_is_answered_once() {
     let nats = NatsServer::start_with_max_payload(256 << 10);
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "big", &fixtures::wat("big.wat")).await;
-    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
     let started = Instant::now();
     let r = http.get(gateway.function_url("big", "/")).send().await.unwrap();
@@ -607,7 +627,15 @@ async fn an_answer_too_large_for_nats_is_answered_once() {
     println!("answered in {:?}: {body}", started.elapsed());
     assert_eq!(outcome, "OUTPUT_TOO_LARGE");
     assert!(body.contains("max_payload 262144"), "{body}");
-    // Once: not redelivered until dead-lettered.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once: the call is acked (so never redelivered), after one run.
+    let js = async_nats::jetstream::new(nats.client().await);
+    wait::until_true("the call is acked", Duration::from_secs(5), || async {
+        let stream = js.get_stream(olin_proto::subject::STREAM_INVOCATIONS).await.unwrap();
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            stream.get_consumer(olin_proto::subject::CONSUMER_WORKERS).await.unwrap();
+        let info = consumer.info().await.unwrap();
+        info.ack_floor.stream_sequence >= 1 && info.num_ack_pending == 0
+    })
+    .await;
     assert_eq!(worker.executions(), 1);
 }

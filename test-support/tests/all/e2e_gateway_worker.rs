@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use olin_test_support::{NatsServer, S3Server, deploy, fixtures, spawn_gateway, spawn_worker};
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, fixtures};
 
 struct Stack {
     _nats: NatsServer,
@@ -19,9 +19,9 @@ async fn stack() -> Stack {
     olin_test_support::init_tracing();
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
-    let w1 = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let w2 = spawn_worker(&nats.url(), s3.store_args(), 2).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let w1 = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
+    let w2 = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let client = nats.client().await;
     deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
     deploy(&client, &s3.store_args(), "echo", fixtures::ECHO_WASM).await;

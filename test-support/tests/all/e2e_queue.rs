@@ -12,9 +12,7 @@ use olin_nats::topology::{self, TopologyConfig};
 use olin_proto::Message as _;
 use olin_proto::subject;
 use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse, Outcome};
-use olin_test_support::{
-    NatsServer, S3Server, WorkerHandle, deploy, fixtures, spawn_worker, spawn_worker_topology, test_topology,
-};
+use olin_test_support::{NatsServer, S3Server, WorkerBuilder, WorkerHandle, deploy, fixtures, test_topology, wait};
 
 async fn dead_letters(
     js: &async_nats::jetstream::Context,
@@ -78,7 +76,7 @@ impl Hello {
         let s3 = S3Server::start().await;
         let client = nats.client().await;
         let sha = deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
-        let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+        let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
         let js = async_nats::jetstream::new(client.clone());
         Hello { _nats: nats, _s3: s3, client, js, sha, worker }
     }
@@ -102,7 +100,7 @@ fn headers(reply_to: &str, id: &str) -> HeaderMap {
 async fn poison_messages_are_dead_lettered_once() {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
-    let worker = spawn_worker(&nats.url(), s3.store_args(), 2).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
     let client = nats.client().await;
     let js = async_nats::jetstream::new(client.clone());
     js.publish(subject::invoke_subject("hello").unwrap(), "\u{ff}garbage, not protobuf".into())
@@ -116,9 +114,12 @@ async fn poison_messages_are_dead_lettered_once() {
     let reason = dead[0].headers.get(subject::HDR_DEAD_REASON).unwrap().as_str().to_owned();
     assert!(reason.contains("undecodable"), "{reason}");
     assert_eq!(dead[0].subject.as_str(), "olin.dead._undecodable");
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut invocations = js.get_stream(subject::STREAM_INVOCATIONS).await.unwrap();
-    assert_eq!(invocations.info().await.unwrap().state.messages, 0, "removed from the queue, not redelivered");
+    // Removed from the queue (so never redelivered).
+    wait::until_true("the queue is empty", Duration::from_secs(5), || async {
+        let mut invocations = js.get_stream(subject::STREAM_INVOCATIONS).await.unwrap();
+        invocations.info().await.unwrap().state.messages == 0
+    })
+    .await;
     assert_eq!(worker.stats.dead_lettered.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert_eq!(worker.executions(), 0);
 }
@@ -185,7 +186,7 @@ async fn exhausted_deliveries_are_dead_lettered_and_answered() {
         }
     }
     // A live worker picks up JetStream's max-deliveries advisories.
-    let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |_| {}).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).topology(topo).start().await;
     let resp = next_reply(&mut replies, Duration::from_secs(10)).await;
     assert_eq!(resp.invocation_id, "lost-1");
     assert_eq!(resp.outcome(), Outcome::Internal);
@@ -219,7 +220,7 @@ async fn a_run_longer_than_the_ack_wait_keeps_its_message() {
     // The run takes 2.5 s; without progress acks JetStream would hand the
     // message to a free slot again after 1 s.
     let topo = TopologyConfig { ack_wait: Duration::from_secs(1), ..test_topology() };
-    let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |_| {}).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).topology(topo).start().await;
     let js = async_nats::jetstream::new(client.clone());
     let mut replies = client.subscribe("olin.reply.test.>").await.unwrap();
     enqueue(&js, headers("olin.reply.test.doze-1", "doze-1"), &request("doze", &sha, "doze-1")).await;
@@ -289,11 +290,11 @@ async fn a_worker_applies_its_ack_wait_and_deliveries_to_the_consumer() {
         let info = c.info().await.unwrap();
         (info.config.ack_wait, info.config.max_deliver)
     };
-    let first = spawn_worker_topology(&nats.url(), s3.store_args(), settings(30_000, 3), |_| {}).await;
+    let first = WorkerBuilder::new(&nats.url(), s3.store_args()).topology(settings(30_000, 3)).start().await;
     assert_eq!(consumer_config().await, (Duration::from_secs(30), 3));
     first.stop().await;
     // Restarted with other settings: the consumer follows.
-    let second = spawn_worker_topology(&nats.url(), s3.store_args(), settings(5_000, 5), |_| {}).await;
+    let second = WorkerBuilder::new(&nats.url(), s3.store_args()).topology(settings(5_000, 5)).start().await;
     assert_eq!(consumer_config().await, (Duration::from_secs(5), 5));
     second.stop().await;
 }
@@ -317,7 +318,11 @@ async fn an_exhausted_call_whose_advisory_was_missed_is_swept_to_dead_letters() 
 
     // A worker started now hears no advisory: its sweeper finds the call
     // once it is past its deadline and every ack wait.
-    let worker = spawn_worker_topology(&nats.url(), s3.store_args(), topo, |c| c.sweep_interval_ms = 200).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args())
+        .topology(topo)
+        .config(|c| c.sweep_interval_ms = 200)
+        .start()
+        .await;
     let dead = dead_letters(&js, 1).await;
     assert_eq!(dead.len(), 1, "the stuck call reached OLIN_DEAD");
     let reason = dead[0].headers.get(subject::HDR_DEAD_REASON).unwrap().as_str().to_owned();

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use olin_proto::v1::{EnvVar, Limits};
-use olin_test_support::{
-    NatsServer, S3Server, deploy, deploy_route, fixtures, spawn_gateway, spawn_worker, spawn_worker_with,
-};
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, deploy_route, fixtures};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -49,8 +47,8 @@ async fn hostile_guests_never_take_the_worker_down() {
         let limits = *limits;
         deploy_route(&client, &store, name, &fixtures::wat(file), |r| r.limits = Some(limits)).await;
     }
-    let worker = spawn_worker(&nats.url(), store.clone(), 1).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let worker = WorkerBuilder::new(&nats.url(), store.clone()).slots(1).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
 
     for (name, _, _, outcome, status) in cases {
@@ -131,8 +129,9 @@ async fn http_resources_reach_allowed_hosts_only() {
     })
     .await;
     // The upstream is on loopback, which only an operator's allowance opens.
-    let _worker = spawn_worker_with(&nats.url(), store, |c| c.egress_allow_cidrs = "127.0.0.0/8".into()).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let _worker =
+        WorkerBuilder::new(&nats.url(), store).config(|c| c.egress_allow_cidrs = "127.0.0.0/8".into()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
 
     let r = http.get(gateway.function_url("allowed", "/")).send().await.unwrap();
@@ -208,12 +207,14 @@ async fn allow_lists_cannot_reach_the_operators_network() {
         .await;
     }
     let h = hosts.clone();
-    let _worker = spawn_worker_with(&nats.url(), store, |c| {
-        c.egress_hosts = Some(h);
-        c.egress_allow_cidrs = "127.0.0.2/32".into();
-    })
-    .await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let _worker = WorkerBuilder::new(&nats.url(), store)
+        .config(|c| {
+            c.egress_hosts = Some(h);
+            c.egress_allow_cidrs = "127.0.0.2/32".into();
+        })
+        .start()
+        .await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
 
     // A name with a permitted answer is reached there, and only there.
@@ -242,7 +243,7 @@ async fn artifacts_survive_a_restart_and_corruption_is_recovered() {
     let client = nats.client().await;
     let store = s3.store_args();
     let sha = deploy(&client, &store, "hello", fixtures::HELLO_WASM).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
     let cache = tempfile::tempdir().unwrap();
     let dir = cache.path().to_owned();
@@ -256,14 +257,14 @@ async fn artifacts_survive_a_restart_and_corruption_is_recovered() {
         c.cache_dir = Some(dir.clone());
         c.cache_key = Some(key.clone());
     };
-    let first = spawn_worker_with(&nats.url(), store.clone(), keyed).await;
+    let first = WorkerBuilder::new(&nats.url(), store.clone()).config(keyed).start().await;
     call().await;
     call().await;
     assert_eq!(first.cache.compiles.load(Ordering::Relaxed), 1);
     assert_eq!(first.cache.memory_hits.load(Ordering::Relaxed), 1);
     first.stop().await;
 
-    let second = spawn_worker_with(&nats.url(), store.clone(), keyed).await;
+    let second = WorkerBuilder::new(&nats.url(), store.clone()).config(keyed).start().await;
     call().await;
     assert_eq!(second.cache.compiles.load(Ordering::Relaxed), 0, "no recompile after a restart");
     assert_eq!(second.cache.disk_loads.load(Ordering::Relaxed), 1);
@@ -283,7 +284,7 @@ async fn artifacts_survive_a_restart_and_corruption_is_recovered() {
     }
     std::fs::write(&artifact, bytes).unwrap();
 
-    let third = spawn_worker_with(&nats.url(), store, keyed).await;
+    let third = WorkerBuilder::new(&nats.url(), store).config(keyed).start().await;
     call().await;
     assert_eq!(third.cache.disk_rejected.load(Ordering::Relaxed), 1);
     assert_eq!(third.cache.compiles.load(Ordering::Relaxed), 1, "recompiled from the store");

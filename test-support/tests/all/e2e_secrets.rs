@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use olin_test_support::{
-    ADMIN_PASSWORD, NatsServer, S3Server, SECRETS_KEYS, TestDb, fixtures, spawn_control, spawn_gateway,
-    spawn_worker_with,
+    ADMIN_PASSWORD, GatewayBuilder, NatsServer, S3Server, SECRETS_KEYS, TestDb, WorkerBuilder, fixtures, spawn_control,
 };
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
@@ -110,10 +109,10 @@ async fn secrets_are_sealed_everywhere_but_the_run_and_keys_rotate() {
     let db = TestDb::new().await;
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let control_url = |g: String| move |c: &mut olin_control::Config| c.gateway_url = g;
     let control = spawn_control(db.url(), &nats.url(), s3.store_args(), control_url(gateway.url())).await;
-    let worker = spawn_worker_with(&nats.url(), s3.store_args(), |_| {}).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).start().await;
     let http = reqwest::Client::new();
     let r = http.post(control.v1("/tokens")).json(&json!({"username": "admin", "password": ADMIN_PASSWORD}));
     let token = r.send().await.unwrap().json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned();
@@ -167,7 +166,7 @@ async fn secrets_are_sealed_everywhere_but_the_run_and_keys_rotate() {
     let rotated = format!("test2:{},{SECRETS_KEYS}", "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleSE=");
     worker.stop().await;
     let k = rotated.clone();
-    let both = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.secrets_keys = Some(k)).await;
+    let both = WorkerBuilder::new(&nats.url(), s3.store_args()).config(|c| c.secrets_keys = Some(k)).start().await;
     assert_eq!(answers(&http, &url, &reversed).await, (200, reversed.clone()), "the old key still opens");
     control.stop().await;
     let (k, gateway_url) = (rotated.clone(), gateway.url());
@@ -186,10 +185,14 @@ async fn secrets_are_sealed_everywhere_but_the_run_and_keys_rotate() {
     // one with the old key alone cannot open the route's value any more.
     both.stop().await;
     let new_only = rotated.split(',').next().unwrap().to_owned();
-    let fresh = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.secrets_keys = Some(new_only)).await;
+    let fresh =
+        WorkerBuilder::new(&nats.url(), s3.store_args()).config(|c| c.secrets_keys = Some(new_only)).start().await;
     assert_eq!(answers(&http, &url, &reversed).await, (200, reversed.clone()));
     fresh.stop().await;
-    let stale = spawn_worker_with(&nats.url(), s3.store_args(), |c| c.secrets_keys = Some(SECRETS_KEYS.into())).await;
+    let stale = WorkerBuilder::new(&nats.url(), s3.store_args())
+        .config(|c| c.secrets_keys = Some(SECRETS_KEYS.into()))
+        .start()
+        .await;
     let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 500);
     assert_eq!(r.headers()["olin-error"], "INTERNAL");

@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use olin_proto::v1::{EnvVar, Limits};
-use olin_test_support::{NatsServer, S3Server, WorkerProcess, deploy, deploy_route, fixtures, spawn_gateway};
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerProcess, deploy, deploy_route, fixtures};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_olin-worker");
@@ -155,7 +155,7 @@ async fn the_hostile_corpus_never_takes_the_worker_down() {
         &[("WORKER_CONCURRENCY", "1"), ("WORKER_EGRESS_ALLOW_CIDRS", "127.0.0.0/8")],
     )
     .await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
     for c in &cases {
         gateway.wait_for_route(&http, c.name).await;
@@ -253,7 +253,7 @@ async fn calls_wait_for_memory_instead_of_risking_the_worker() {
     let listen = format!("127.0.0.1:{metrics_port}");
     let env = [("WORKER_CONCURRENCY", "8"), ("WORKER_MEMORY_BUDGET_MIB", "1024"), ("WORKER_LISTEN", listen.as_str())];
     let worker = WorkerProcess::spawn(WORKER, &nats.url(), &store, &env).await;
-    let gateway = spawn_gateway(&nats.url()).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
     gateway.wait_for_route(&http, "touch").await;
 

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use olin_test_support::{NatsServer, S3Server, WorkerProcess, deploy, fixtures, spawn_gateway_with, test_topology};
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerProcess, deploy, fixtures};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_olin-worker");
 
@@ -19,7 +19,7 @@ async fn service_resumes_after_a_nats_restart() {
     let env = [("WORKER_CONCURRENCY", "8"), ("OLIN_ACK_WAIT_MS", "2000"), ("OLIN_MAX_DELIVER", "5")];
     let _w1 = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), &env).await;
     let _w2 = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), &env).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |_| {}).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
     let http = reqwest::Client::new();
 
     // Steady load: a call every 10 ms for 6 s, with NATS restarted at 2 s.

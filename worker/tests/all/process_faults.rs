@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use olin_test_support::{NatsServer, S3Server, WorkerProcess, deploy, fixtures, spawn_gateway_with, test_topology};
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerProcess, deploy, fixtures};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_olin-worker");
 const FAST_REDELIVERY: &[(&str, &str)] =
@@ -54,7 +54,7 @@ async fn a_worker_killed_mid_flight_loses_nothing() {
     deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap.wat")).await;
     let mut doomed = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), FAST_REDELIVERY).await;
     let _survivor = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), FAST_REDELIVERY).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |_| {}).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
 
     let url = gateway.function_url("nap", "/");
     let load = tokio::spawn(async move { call_all(&url, 500).await });
@@ -72,7 +72,7 @@ async fn sigterm_drains_without_failing_calls() {
     deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap.wat")).await;
     let mut leaving = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), FAST_REDELIVERY).await;
     let _staying = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), FAST_REDELIVERY).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |_| {}).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
 
     let url = gateway.function_url("nap", "/");
     let load = tokio::spawn(async move { call_all(&url, 300).await });
@@ -92,7 +92,7 @@ async fn a_hung_worker_loses_its_calls_to_another_within_seconds() {
     let slots = &[("WORKER_CONCURRENCY", "8")];
     let hung = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), slots).await;
     let _other = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), slots).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |_| {}).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
 
     // 16 connections calling a 50 ms function one call after another.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -146,11 +146,13 @@ async fn sigterm_waits_for_callbacks_under_way() {
     deploy(&nats.client().await, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
     let env = &[("WORKER_EGRESS_ALLOW_CIDRS", "127.0.0.0/8")];
     let mut worker = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), env).await;
-    let gateway = spawn_gateway_with(&nats.url(), test_topology(), |c| {
-        c.callback_allow_http = true;
-        c.egress_allow_cidrs = "127.0.0.0/8".into();
-    })
-    .await;
+    let gateway = GatewayBuilder::new(&nats.url())
+        .config(|c| {
+            c.callback_allow_http = true;
+            c.egress_allow_cidrs = "127.0.0.0/8".into();
+        })
+        .start()
+        .await;
     // A callback receiver that drops the first delivery (so the worker
     // waits to try again) and answers the second after 5 s: longer than a
     // drain takes by itself.

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use olin_proto::Message as _;
-use olin_test_support::{
-    GatewayHandle, NatsServer, S3Server, WorkerProcess, deploy, fixtures, spawn_gateway_with, test_topology,
-};
+use olin_test_support::{Fleet, WorkerProcess, fixtures};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_olin-worker");
 const SETTINGS: &[(&str, &str)] = &[("WORKER_CONCURRENCY", "4")];
@@ -21,32 +19,19 @@ const SETTINGS: &[(&str, &str)] = &[("WORKER_CONCURRENCY", "4")];
 /// is 330 s; calls here take 50 ms).
 const GRACE: Duration = Duration::from_secs(15);
 
-struct Fleet {
-    nats: NatsServer,
-    s3: S3Server,
-    gateway: GatewayHandle,
+/// The gateway and `nap` (a function that sleeps 50 ms); workers are
+/// processes of their own.
+async fn fleet() -> Fleet {
+    Fleet::builder().workers(0).function("nap", &fixtures::wat("nap50.wat")).start().await
 }
 
-impl Fleet {
-    async fn start() -> Fleet {
-        let nats = NatsServer::start();
-        let s3 = S3Server::start().await;
-        deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap50.wat")).await;
-        let gateway = spawn_gateway_with(&nats.url(), test_topology(), |_| {}).await;
-        Fleet { nats, s3, gateway }
+/// `n` worker processes.
+async fn processes(fleet: &Fleet, n: usize) -> Vec<WorkerProcess> {
+    let mut workers = Vec::with_capacity(n);
+    for _ in 0..n {
+        workers.push(fleet.worker_process(WORKER, SETTINGS).await);
     }
-
-    async fn worker(&self) -> WorkerProcess {
-        WorkerProcess::spawn(WORKER, &self.nats.url(), &self.s3.store_args(), SETTINGS).await
-    }
-
-    async fn workers(&self, n: usize) -> Vec<WorkerProcess> {
-        let mut workers = Vec::with_capacity(n);
-        for _ in 0..n {
-            workers.push(self.worker().await);
-        }
-        workers
-    }
+    workers
 }
 
 /// Outcomes of a steady load: (calls, failures with a sample).
@@ -104,10 +89,10 @@ fn assert_clean(t: &Tally) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scale_down_from_four_to_one_under_load() {
-    let fleet = Fleet::start().await;
-    let mut workers = fleet.workers(4).await;
+    let fleet = fleet().await;
+    let mut workers = processes(&fleet, 4).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn(steady(fleet.gateway.function_url("nap", "/"), 12, stop.clone()));
+    let load = tokio::spawn(steady(fleet.gateway().function_url("nap", "/"), 12, stop.clone()));
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // SIGTERM three at once, as a scale-down does.
@@ -125,16 +110,16 @@ async fn scale_down_from_four_to_one_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rolling_restart_under_load() {
-    let fleet = Fleet::start().await;
-    let mut workers = fleet.workers(3).await;
+    let fleet = fleet().await;
+    let mut workers = processes(&fleet, 3).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let load = tokio::spawn(steady(fleet.gateway.function_url("nap", "/"), 8, stop.clone()));
+    let load = tokio::spawn(steady(fleet.gateway().function_url("nap", "/"), 8, stop.clone()));
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
     // One at a time, as a Deployment with maxSurge 1, maxUnavailable 0: the
     // new worker is up before the old one is told to leave.
     for _ in 0..3 {
-        let replacement = fleet.worker().await;
+        let replacement = fleet.worker_process(WORKER, SETTINGS).await;
         let mut old = workers.remove(0);
         let took = tokio::task::spawn_blocking(move || old.terminate()).await.unwrap();
         assert!(took < GRACE, "a drained worker took {took:?} to exit");
@@ -148,8 +133,8 @@ async fn rolling_restart_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn work_is_spread_fairly() {
     const WORKERS: usize = 4;
-    let fleet = Fleet::start().await;
-    let workers = fleet.workers(WORKERS).await;
+    let fleet = fleet().await;
+    let workers = processes(&fleet, WORKERS).await;
     // Who ran each call, from the execution events.
     let client = fleet.nats.client().await;
     let mut events = client.subscribe(olin_proto::subject::event_subject("nap").unwrap()).await.unwrap();
@@ -167,7 +152,7 @@ async fn work_is_spread_fairly() {
 
     let stop = Arc::new(AtomicBool::new(false));
     // Enough clients to keep every slot of every worker busy.
-    let load = tokio::spawn(steady(fleet.gateway.function_url("nap", "/"), 4 * WORKERS + 4, stop.clone()));
+    let load = tokio::spawn(steady(fleet.gateway().function_url("nap", "/"), 4 * WORKERS + 4, stop.clone()));
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     let tally = load.await.unwrap();
@@ -197,16 +182,12 @@ fn gauge(page: &str, name: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_backlog_is_exported_for_autoscalers() {
-    let fleet = Fleet::start().await;
+    let fleet = fleet().await;
     // One slot: 24 calls of 50 ms queue up behind it.
-    let worker = olin_test_support::spawn_worker_with(&fleet.nats.url(), fleet.s3.store_args(), |c| {
-        c.concurrency = Some(1);
-        c.backlog_interval_ms = 100;
-    })
-    .await;
+    let worker = fleet.worker().slots(1).config(|c| c.backlog_interval_ms = 100).start().await;
     let metrics = format!("http://{}/metrics", worker.addr);
     let http = reqwest::Client::new();
-    let url = fleet.gateway.function_url("nap", "/");
+    let url = fleet.gateway().function_url("nap", "/");
     let calls = futures::future::join_all((0..24).map(|i| {
         let (http, url) = (http.clone(), format!("{url}?c={i}"));
         async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
