@@ -78,11 +78,18 @@ impl NatsArgs {
     /// [`NatsConnectError`] if the credentials cannot be read or the server
     /// refuses the connection (unreachable, TLS not verified, bad credential).
     pub async fn connect(&self, role: Role) -> Result<async_nats::Client, NatsConnectError> {
-        self.options(role).connect(self.url.as_str()).await.map_err(|source| NatsConnectError {
+        self.options(role).connect(self.servers().as_slice()).await.map_err(|source| NatsConnectError {
             url: self.url.clone(),
             user: self.user.clone().unwrap_or_else(|| "anonymous".to_owned()),
             source,
         })
+    }
+
+    /// The server URLs of [`NatsArgs::url`]: a comma-separated list names
+    /// the nodes of a cluster (the client picks one and fails over to the
+    /// others), and each entry is read on its own.
+    pub fn servers(&self) -> Vec<&str> {
+        self.url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect()
     }
 
     /// The connect options [`NatsArgs::connect`] uses, for callers that add
@@ -103,5 +110,17 @@ impl NatsArgs {
             options = options.add_client_certificate(cert.clone(), key.clone());
         }
         options.name(role.user()).custom_inbox_prefix(role.inbox_prefix())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_list_names_every_server() {
+        let args = NatsArgs::new("tls://a:4222, tls://b:4222,,tls://c:4222");
+        assert_eq!(args.servers(), ["tls://a:4222", "tls://b:4222", "tls://c:4222"]);
+        assert_eq!(NatsArgs::new("nats://127.0.0.1:4222").servers(), ["nats://127.0.0.1:4222"]);
     }
 }
