@@ -3,11 +3,16 @@
 //! concurrency lease given back, its execution event. A leaf: it uses only
 //! the worker's context and the contract.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
 use olin_proto::Message as _;
+use olin_proto::backoff::Backoff;
 use olin_proto::subject;
 use olin_proto::v1::{ExecutionEvent, InvocationRequest, InvocationResponse};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::Ctx;
 
@@ -55,13 +60,52 @@ pub(crate) fn event_of(req: &InvocationRequest, resp: &InvocationResponse, start
     }
 }
 
-/// Publishes an execution event into `OLIN_EVENTS`. A plain core publish:
-/// the stream stores it all the same, and asking JetStream for an ack that
-/// nobody waits for cost the server and this worker a message per call.
+/// Events being stored at once, at most (each holds up to 64 KiB of
+/// stderr): past it, finishing calls wait for room, which slows a worker
+/// down while JetStream cannot store events rather than losing them.
+pub(crate) const EVENTS_IN_FLIGHT: usize = 1024;
+
+/// How long an event is offered to JetStream again before it is given up
+/// (counted in `olin_worker_events_lost_total`): beyond a NATS leader
+/// election (up to 9 s) and a reconnect.
+const EVENT_RETRY: Duration = Duration::from_secs(30);
+
+/// Retries start at 50 ms and double up to 2 s.
+const EVENT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+
+/// Stores an execution event in `OLIN_EVENTS`, in the background: the call's
+/// slot goes on at once, and the event is published with JetStream's
+/// acknowledgement and published again (same message id: stored once)
+/// until it is stored, so an event outlives a lost stream leader. Drain
+/// waits for these.
 pub(crate) async fn publish_event(ctx: &Ctx, event: &ExecutionEvent) {
-    if let Ok(subj) = subject::event_subject(&event.function)
-        && let Err(err) = ctx.nats.publish(subj, event.encode_to_vec().into()).await
-    {
-        warn!(%err, "execution event not published");
-    }
+    let Ok(subj) = subject::event_subject(&event.function) else { return };
+    let Ok(permit) = ctx.events_in_flight.clone().acquire_owned().await else { return };
+    // One run, one id: a rerun of the call is an event of its own.
+    let id = format!("{}.{}.{}", event.invocation_id, event.worker_id, event.started_unix_ms);
+    let payload: bytes::Bytes = event.encode_to_vec().into();
+    let (js, stats) = (ctx.js.clone(), ctx.stats.clone());
+    ctx.background.spawn(async move {
+        let _permit = permit;
+        let give_up = tokio::time::Instant::now() + EVENT_RETRY;
+        let mut backoff = EVENT_BACKOFF;
+        loop {
+            let message = PublishMessage::build().payload(payload.clone()).message_id(id.as_str());
+            let err = match js.send_publish(subj.clone(), message).await {
+                Ok(ack) => match ack.await {
+                    Ok(_) => return,
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            let delay = backoff.next_delay();
+            if tokio::time::Instant::now() + delay > give_up {
+                stats.events_lost.fetch_add(1, Ordering::Relaxed);
+                warn!(%err, invocation_id = %id, "execution event lost: JetStream did not store it in 30 s");
+                return;
+            }
+            debug!(%err, "execution event not stored yet; publishing it again");
+            tokio::time::sleep(delay).await;
+        }
+    });
 }

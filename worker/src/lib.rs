@@ -131,6 +131,8 @@ pub struct Stats {
     pub replies_resent: AtomicU64,
     /// Replies given up on: still unheard when their caller's deadline passed.
     pub replies_undelivered: AtomicU64,
+    /// Execution events JetStream did not store within their retry time.
+    pub events_lost: AtomicU64,
 }
 
 /// What every task of a worker shares.
@@ -157,9 +159,12 @@ pub(crate) struct Ctx {
     /// Work that outlives its call (callback deliveries): drain waits for
     /// it, up to [`DRAIN_BACKGROUND`].
     pub(crate) background: tokio_util::task::TaskTracker,
+    /// Room for execution events being stored ([`call::EVENTS_IN_FLIGHT`]).
+    pub(crate) events_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
-/// The longest drain waits for callback deliveries and reply resends.
+/// The longest drain waits for callback deliveries, reply resends and
+/// execution events being stored.
 const DRAIN_BACKGROUND: Duration = Duration::from_secs(15);
 
 /// External clients a worker runs with.
@@ -237,6 +242,7 @@ impl Worker {
             maxima,
             admission: Arc::new(admission::Admission::new(budget)),
             background: tokio_util::task::TaskTracker::new(),
+            events_in_flight: Arc::new(tokio::sync::Semaphore::new(call::EVENTS_IN_FLIGHT)),
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats,
