@@ -180,7 +180,7 @@ where
     let Some(target) = pick_target(&route) else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "NO_TARGET", "the function has no deployed version", None);
     };
-    if gw.presence.live() == 0 && gw.presence.refresh(&gw.workers_kv).await == 0 {
+    if gw.presence.none_alive(&gw.workers_kv).await {
         return retry_later(StatusCode::SERVICE_UNAVAILABLE, "NO_WORKERS", "no worker is running; retry later", 1);
     }
     // The charge is held until the call is answered: the body is kept that long.

@@ -35,9 +35,13 @@ pub(crate) enum InvokeError {
     /// The request is larger than NATS' `max_payload`.
     #[error("the request is larger than the message size NATS accepts")]
     TooLarge,
-    /// JetStream did not take the message.
+    /// JetStream did not take the message: known not to be stored.
     #[error("publishing the invocation failed: {0}")]
     Publish(String),
+    /// JetStream never confirmed the message, and may have stored it (an
+    /// acknowledgement timed out): the call may run, so it is not refused.
+    #[error("the invocation was not confirmed stored: {0}")]
+    Unconfirmed(String),
     /// No reply before the deadline.
     #[error("no reply before the deadline")]
     Timeout,
@@ -119,7 +123,13 @@ pub(crate) async fn invoke(
     let reply_to = subject::reply_subject(gateway_id, &req.invocation_id)?;
     let mut pending = replies.register(&req.invocation_id);
     let wait = async {
-        publish(js, req, Some(&reply_to)).await?;
+        match publish(js, req, Some(&reply_to)).await {
+            Ok(()) => {}
+            // Maybe stored, so maybe running: its answer is awaited as usual
+            // (or the deadline is, 504), never a 503 that invites a rerun.
+            Err(InvokeError::Unconfirmed(why)) => warn!(%why, "waiting for the answer of an unconfirmed call"),
+            Err(e) => return Err(e),
+        }
         let rx = pending.rx.take().ok_or(InvokeError::Timeout)?;
         rx.await.map_err(|_| InvokeError::Timeout)
     };
@@ -145,7 +155,15 @@ pub(crate) async fn accept_async(
         .put(&req.invocation_id, pending.encode_to_vec().into())
         .await
         .map_err(|e| InvokeError::Publish(format!("recording the async call failed: {e}")))?;
-    let published = publish(js, req, None).await;
+    let published = match publish(js, req, None).await {
+        // Maybe stored: accepted, and its pending result kept (it comes,
+        // or the record expires with the bucket's TTL).
+        Err(InvokeError::Unconfirmed(why)) => {
+            warn!(%why, invocation_id = %req.invocation_id, "accepting an unconfirmed async call");
+            Ok(())
+        }
+        other => other,
+    };
     if published.is_err()
         && let Err(err) = results.delete(&req.invocation_id).await
     {
@@ -172,30 +190,53 @@ async fn publish(
         headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
     }
     let payload: bytes::Bytes = req.encode_to_vec().into();
-    for attempt in 1..=PUBLISH_ATTEMPTS {
+    // Published again under the same id while JetStream cannot confirm it:
+    // the duplicate window stores it at most once. A stream without a
+    // leader (a node lost, a new leader being elected: up to 9 s on NATS
+    // 2.9) refuses publishes; they go through once it has one.
+    let give_up = tokio::time::Instant::now() + FAILOVER_BUDGET;
+    let mut backoff = PUBLISH_BACKOFF;
+    let mut maybe_stored = false;
+    loop {
         let message = PublishMessage::build()
             .payload(payload.clone())
             .headers(headers.clone())
             .message_id(req.invocation_id.as_str());
-        let ack = js.send_publish(subj.clone(), message).await.map_err(|e| match e.kind() {
-            PublishErrorKind::MaxPayloadExceeded => InvokeError::TooLarge,
-            _ => InvokeError::Publish(e.to_string()),
-        })?;
-        match ack.await {
+        let sent = match js.send_publish(subj.clone(), message).await {
+            Ok(ack) => ack.await,
+            Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => return Err(InvokeError::TooLarge),
+            // Not sent at all (the connection is down): not stored.
+            Err(e) => Err(e),
+        };
+        let err = match sent {
             Ok(_) => return Ok(()),
-            // Stored or not, nobody knows: the same message id again is
-            // stored at most once (the duplicate window), and its ack says.
-            Err(e) if e.kind() == PublishErrorKind::TimedOut && attempt < PUBLISH_ATTEMPTS => {
-                warn!(attempt, "the invocation was not acknowledged; publishing it again under the same id");
-            }
-            Err(e) => return Err(classify_ack_error(&e.to_string())),
+            Err(e) => e,
+        };
+        // Whether the message may have been stored though no ack said so.
+        maybe_stored |= matches!(err.kind(), PublishErrorKind::TimedOut | PublishErrorKind::BrokenPipe);
+        let refused = classify_ack_error(&err.to_string());
+        if !matches!(refused, InvokeError::Publish(_)) {
+            // A limit: a final answer, and nothing was stored.
+            return Err(refused);
         }
+        let delay = backoff.next_delay();
+        if tokio::time::Instant::now() + delay > give_up {
+            let why = err.to_string();
+            return Err(if maybe_stored { InvokeError::Unconfirmed(why) } else { InvokeError::Publish(why) });
+        }
+        warn!(%err, kind = ?err.kind(), "the invocation was not confirmed stored; publishing it again under the same id");
+        tokio::time::sleep(delay).await;
     }
-    Err(InvokeError::Publish("the invocation was never acknowledged".to_owned()))
 }
 
-/// Publishes of one invocation before its ack is given up on.
-const PUBLISH_ATTEMPTS: u32 = 3;
+/// How long a call's publish is retried while JetStream cannot confirm it:
+/// past NATS 2.9's longest leader election (9 s), within the default
+/// deadline (the caller's timeout cuts it shorter).
+const FAILOVER_BUDGET: Duration = Duration::from_secs(12);
+
+/// Retries of a publish start at 50 ms and double up to 1 s.
+const PUBLISH_BACKOFF: olin_proto::backoff::Backoff =
+    olin_proto::backoff::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
 
 fn classify_ack_error(text: &str) -> InvokeError {
     if text.contains("per subject") {

@@ -11,6 +11,11 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 use tracing::warn;
 
+/// How much longer than its TTL a heartbeat counts when deciding that no
+/// worker is alive: NATS 2.9 takes up to 9 s to elect a new leader for the
+/// bucket after losing a node, and no heartbeat is stored meanwhile.
+const FAILOVER_GRACE: Duration = Duration::from_secs(12);
+
 /// Last heartbeat of each worker, in Unix milliseconds.
 pub(crate) struct Presence {
     seen: Mutex<HashMap<String, u64>>,
@@ -39,27 +44,40 @@ impl Presence {
         }
     }
 
-    /// How many workers sent a heartbeat within the TTL.
-    pub(crate) fn live(&self) -> usize {
-        let cutoff = olin_proto::unix_ms().saturating_sub(self.ttl.as_millis() as u64);
+    /// How many workers sent a heartbeat within `within`.
+    fn live_within(&self, within: Duration) -> usize {
+        let cutoff = olin_proto::unix_ms().saturating_sub(within.as_millis() as u64);
         self.seen.lock().values().filter(|t| **t >= cutoff).count()
     }
 
+    /// Whether no worker is known to be alive, so a call would wait for
+    /// nobody. Known, not guessed: the bucket must be readable, and a
+    /// heartbeat counts for the TTL plus [`FAILOVER_GRACE`], since while
+    /// NATS elects a new leader for the bucket every heartbeat fails and
+    /// every worker's last one ages at once. A worker that stops cleanly
+    /// deletes its key and is gone at once.
+    pub(crate) async fn none_alive(&self, kv: &kv::Store) -> bool {
+        let within = self.ttl + FAILOVER_GRACE;
+        if self.live_within(within) > 0 {
+            return false;
+        }
+        // The cached view may have missed a worker that has just started.
+        self.refresh(kv).await && self.live_within(within) == 0
+    }
+
     /// Reads the bucket directly (bypassing the watch) and records what it
-    /// holds: used when the cached view says no worker is alive, so a worker
-    /// that has just started is not missed.
-    pub(crate) async fn refresh(&self, kv: &kv::Store) -> usize {
+    /// holds; false if it could not be read in time.
+    async fn refresh(&self, kv: &kv::Store) -> bool {
         let read = async {
             let mut keys = kv.keys().await.ok()?;
-            while let Some(Ok(key)) = keys.next().await {
-                if let Ok(Some(entry)) = kv.entry(&key).await {
+            while let Some(key) = keys.next().await {
+                if let Ok(Some(entry)) = kv.entry(&key.ok()?).await {
                     self.apply(&entry);
                 }
             }
             Some(())
         };
-        let _ = tokio::time::timeout(Duration::from_millis(500), read).await;
-        self.live()
+        matches!(tokio::time::timeout(Duration::from_millis(500), read).await, Ok(Some(())))
     }
 
     /// Follows the bucket until `stop`.
