@@ -3,7 +3,7 @@
 //! (its own crate, so the test harness does not build the whole CLI).
 //!
 //! # Layout
-//! - here: [`NatsProcess`], [`NatsSecurity`], [`write_private`].
+//! - here: [`NatsProcess`], [`NatsSecurity`], [`ClusterNode`], [`write_private`].
 //! - [`certs`]: a throwaway CA for local TLS servers.
 //!
 //! With a [`NatsSecurity`] the server runs as production does: TLS with a
@@ -146,6 +146,37 @@ impl NatsSecurity {
     }
 }
 
+/// The cluster settings of one node of a NATS cluster on loopback (tests,
+/// `olinctl dev` trials): JetStream needs a unique server name per node,
+/// and each node routes to the others.
+#[derive(Debug, Clone)]
+pub struct ClusterNode {
+    /// This node's server name, unique in the cluster.
+    pub name: String,
+    /// The cluster's name, the same on every node.
+    pub cluster: String,
+    /// The port this node takes routes on.
+    pub route_port: u16,
+    /// The route ports of the other nodes.
+    pub peers: Vec<u16>,
+}
+
+impl ClusterNode {
+    /// The node's `server_name` and `cluster` configuration. Routes are
+    /// plain TCP on loopback: this is for one machine, not for production
+    /// (where the Kubernetes manifests configure route TLS).
+    fn conf(&self) -> String {
+        let routes: Vec<String> = self.peers.iter().map(|p| format!("nats-route://127.0.0.1:{p}")).collect();
+        format!(
+            "server_name: {:?}\ncluster {{\n  name: {:?}\n  listen: \"127.0.0.1:{}\"\n  routes: [{}]\n}}\n",
+            self.name,
+            self.cluster,
+            self.route_port,
+            routes.join(", ")
+        )
+    }
+}
+
 /// A running `nats-server`; killed on drop.
 pub struct NatsProcess {
     child: Child,
@@ -176,10 +207,26 @@ impl NatsProcess {
         security: Option<&NatsSecurity>,
         max_payload: usize,
     ) -> Result<NatsProcess, NatsProcessError> {
+        NatsProcess::start_node(dir, port, security, max_payload, None)
+    }
+
+    /// As [`NatsProcess::start_with`], as one node of a cluster when
+    /// `cluster` is given.
+    ///
+    /// # Errors
+    /// [`NatsProcessError`] if the binary is missing or does not start.
+    pub fn start_node(
+        dir: &Path,
+        port: i32,
+        security: Option<&NatsSecurity>,
+        max_payload: usize,
+        cluster: Option<&ClusterNode>,
+    ) -> Result<NatsProcess, NatsProcessError> {
         std::fs::create_dir_all(dir)?;
         let conf = dir.join("nats.conf");
         let secured = security.map(NatsSecurity::conf).unwrap_or_default();
-        write_private(&conf, format!("max_payload: {max_payload}\n{secured}").as_bytes())?;
+        let clustered = cluster.map(ClusterNode::conf).unwrap_or_default();
+        write_private(&conf, format!("max_payload: {max_payload}\n{clustered}{secured}").as_bytes())?;
         let store_dir = dir.join("jetstream");
         let mut child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
@@ -196,11 +243,17 @@ impl NatsProcess {
             })?;
         let stderr = child.stderr.take().ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
         let (tx, rx) = mpsc::channel();
+        // The server's log, for whoever needs to know what it did.
+        let mut log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("nats.log")).ok();
         std::thread::spawn(move || {
+            use std::io::Write as _;
             let mut tx = Some(tx);
             // Keep reading to the end so the server never blocks on a full pipe.
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                if let Some(log) = log.as_mut() {
+                    let _ = writeln!(log, "{line}");
+                }
                 if let Some(rest) = line.split("Listening for client connections on ").nth(1) {
                     let port = rest.trim().rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
                     if let (Some(tx), Some(port)) = (tx.take(), port) {

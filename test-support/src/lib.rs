@@ -4,7 +4,8 @@
 //! and workers running in-process on `127.0.0.1:0`.
 //!
 //! # Layout
-//! - `nats`, `db`, `s3`, `tls`: the real components, one per test.
+//! - `nats`, `cluster`, `db`, `s3`, `tls`: the real components, one per
+//!   test (`cluster`: three `nats-server` nodes).
 //! - `worker`, `gateway`, `control`: each service in process (a builder
 //!   and a handle), and a worker as an OS process.
 //! - `fleet`: [`Fleet`], the data plane from a builder; `stack`: [`Stack`],
@@ -16,6 +17,7 @@
 //! A missing service is a loud failure naming what to install, never a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cluster;
 mod control;
 mod db;
 mod deploy;
@@ -29,6 +31,7 @@ mod tls;
 pub mod wait;
 mod worker;
 
+pub use cluster::NatsCluster;
 pub use control::{ADMIN_PASSWORD, ControlHandle, JWT_SECRET, SECRETS_KEYS, spawn_control};
 pub use db::TestDb;
 pub use deploy::{deploy, deploy_route};

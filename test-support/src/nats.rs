@@ -51,6 +51,11 @@ fn registry() -> &'static Mutex<HashMap<String, NatsSecurity>> {
     SERVERS.get_or_init(Mutex::default)
 }
 
+/// Records the credentials of the test server (or cluster) at `url`.
+pub(crate) fn register(url: &str, security: &NatsSecurity) {
+    registry().lock().insert(url.to_owned(), security.clone());
+}
+
 /// The connection settings `role` uses for the test server at `url`.
 ///
 /// # Panics
@@ -99,7 +104,7 @@ impl NatsServer {
         let security = NatsSecurity::generate(&dir.path().join("auth")).expect("NATS certificates and credentials");
         let process = start(&dir, -1, &security, max_payload);
         let url = process.url();
-        registry().lock().insert(url.clone(), security.clone());
+        register(&url, &security);
         NatsServer { port: process.port(), process: Some(process), url, security, max_payload, dir }
     }
 

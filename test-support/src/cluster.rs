@@ -1,0 +1,200 @@
+//! A three-node NATS cluster on loopback, as production runs NATS: every
+//! node a real `nats-server` with JetStream, TLS and the per-role users of
+//! a single [`NatsServer`](crate::NatsServer), routed to the others. Nodes
+//! can be killed (`kill -9`) and restarted on the same ports and store.
+
+use std::time::Duration;
+
+use olin_nats_process::{ClusterNode, NatsProcess, NatsProcessError, NatsSecurity};
+use olin_proto::access::Role;
+use tempfile::TempDir;
+
+/// One node: its process while it runs, and what restarts it.
+struct Node {
+    process: Option<NatsProcess>,
+    port: u16,
+    cluster: ClusterNode,
+    dir: std::path::PathBuf,
+}
+
+/// A running cluster; every node is killed and its store deleted on drop.
+pub struct NatsCluster {
+    nodes: Vec<Node>,
+    security: NatsSecurity,
+    url: String,
+    // Dropped after the processes.
+    _dir: TempDir,
+}
+
+/// A free TCP port on loopback (released at once; a test cluster binds it
+/// a moment later).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn start(node: &Node, security: &NatsSecurity) -> NatsProcess {
+    let started = NatsProcess::start_node(
+        &node.dir,
+        i32::from(node.port),
+        Some(security),
+        olin_nats_process::MAX_PAYLOAD,
+        Some(&node.cluster),
+    );
+    match started {
+        Ok(p) => p,
+        Err(NatsProcessError::NotInstalled) => panic!("nats-server is not installed: `apt-get install -y nats-server`"),
+        Err(e) => panic!("cannot start cluster node {}: {e}", node.cluster.name),
+    }
+}
+
+impl NatsCluster {
+    /// Starts `n` nodes and waits until JetStream has a meta leader (streams
+    /// can be created).
+    ///
+    /// # Panics
+    /// If a node does not start, or JetStream is not available in 30 s.
+    pub async fn start(n: usize) -> NatsCluster {
+        let dir = tempfile::Builder::new().prefix("olin-nats-cluster-").tempdir().expect("temp dir");
+        let security = NatsSecurity::generate(&dir.path().join("auth")).expect("NATS certificates and credentials");
+        let route_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let nodes: Vec<Node> = (0..n)
+            .map(|i| Node {
+                process: None,
+                port: free_port(),
+                cluster: ClusterNode {
+                    name: format!("n{i}"),
+                    cluster: "olin-test".into(),
+                    route_port: route_ports[i],
+                    peers: route_ports.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| *p).collect(),
+                },
+                dir: dir.path().join(format!("n{i}")),
+            })
+            .collect();
+        let url = nodes.iter().map(|n| format!("tls://127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",");
+        crate::nats::register(&url, &security);
+        for node in &nodes {
+            crate::nats::register(&format!("tls://127.0.0.1:{}", node.port), &security);
+        }
+        let mut cluster = NatsCluster { nodes, security, url, _dir: dir };
+        for i in 0..n {
+            let process = start(&cluster.nodes[i], &cluster.security);
+            cluster.nodes[i].process = Some(process);
+        }
+        cluster.wait_for_jetstream().await;
+        cluster
+    }
+
+    /// Every node's client URL, comma-separated: what services connect to.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the cluster has no nodes (never: [`NatsCluster::start`]
+    /// starts at least one).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The server name of node `i` (`n0`, `n1`, ...).
+    pub fn name(&self, i: usize) -> &str {
+        &self.nodes[i].cluster.name
+    }
+
+    /// A client with the operator's credential.
+    pub async fn client(&self) -> async_nats::Client {
+        crate::nats::connect_as(&self.url, Role::Operator).await
+    }
+
+    /// `kill -9` of node `i`.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.nodes[i].process.take() {
+            p.kill();
+        }
+    }
+
+    /// Starts node `i` again on its ports and store (it rejoins and catches
+    /// up with the others).
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        let process = start(&self.nodes[i], &self.security);
+        self.nodes[i].process = Some(process);
+    }
+
+    /// The node that leads `stream` now.
+    ///
+    /// # Panics
+    /// If the stream has no leader within 10 s.
+    pub async fn leader_of(&self, stream: &str) -> usize {
+        let js = async_nats::jetstream::new(self.client().await);
+        let name = crate::wait::until(&format!("{stream} has a leader"), Duration::from_secs(10), || async {
+            let mut s = js.get_stream(stream).await.ok()?;
+            s.info().await.ok()?.cluster.as_ref()?.leader.clone()
+        })
+        .await;
+        self.nodes.iter().position(|n| n.cluster.name == name).unwrap_or_else(|| panic!("unknown leader {name}"))
+    }
+
+    /// Waits until every replica of `stream` is online and caught up (a
+    /// restarted node has rejoined).
+    ///
+    /// # Panics
+    /// If that takes more than 30 s.
+    pub async fn wait_for_replicas(&self, stream: &str) {
+        let js = async_nats::jetstream::new(self.client().await);
+        let others = self.nodes.len() - 1;
+        crate::wait::until_true(&format!("every replica of {stream} is current"), Duration::from_secs(30), || async {
+            let Ok(mut s) = js.get_stream(stream).await else { return false };
+            let Ok(info) = s.info().await else { return false };
+            info.cluster.as_ref().is_some_and(|c| {
+                c.leader.is_some() && c.replicas.len() == others && c.replicas.iter().all(|r| r.current && !r.offline)
+            })
+        })
+        .await;
+    }
+
+    /// Waits until JetStream can place a stream on every node.
+    async fn wait_for_jetstream(&self) {
+        let js = async_nats::jetstream::new(self.client().await);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut last = String::new();
+        while tokio::time::Instant::now() < deadline {
+            // A replicated stream made and removed: what the services will do.
+            let probe = async_nats::jetstream::stream::Config {
+                name: "OLIN_CLUSTER_PROBE".into(),
+                subjects: vec!["olin-test.cluster-probe".into()],
+                num_replicas: self.nodes.len(),
+                ..Default::default()
+            };
+            match js.get_or_create_stream(probe).await {
+                Ok(_) => {
+                    let _ = js.delete_stream("OLIN_CLUSTER_PROBE").await;
+                    return;
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the cluster's JetStream is not available after 30 s ({last}); logs:\n{}", self.logs());
+    }
+
+    /// The last lines of every node's log.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for node in &self.nodes {
+            let log = std::fs::read_to_string(node.dir.join("nats.log")).unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            out.push_str(&format!(
+                "--- {}\n{}\n",
+                node.cluster.name,
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            ));
+        }
+        out
+    }
+}
