@@ -115,6 +115,33 @@ pub struct Dev {
     /// Do not store a login for olinctl (context `dev`).
     #[arg(long, env = "OLIN_DEV_NO_LOGIN")]
     pub no_login: bool,
+    /// Run NATS as a three-node cluster on loopback with every stream and
+    /// bucket replicated three times, as production does (to try failover:
+    /// kill one of the `nats-server` processes).
+    #[arg(long, env = "OLIN_DEV_CLUSTER")]
+    pub cluster: bool,
+}
+
+/// Waits until the cluster's JetStream can place a stream on all `nodes`
+/// (it elects a leader first), making and removing a probe stream.
+async fn wait_for_jetstream(security: &NatsSecurity, url: &str, nodes: usize) -> Result<()> {
+    let client =
+        security.args(url, Role::Operator).connect(Role::Operator).await.context("connecting to nats-server")?;
+    let js = async_nats::jetstream::new(client);
+    let probe = async_nats::jetstream::stream::Config {
+        name: "OLIN_DEV_PROBE".into(),
+        subjects: vec!["olin-dev.probe".into()],
+        num_replicas: nodes,
+        ..Default::default()
+    };
+    for _ in 0..300 {
+        if js.get_or_create_stream(probe.clone()).await.is_ok() {
+            let _ = js.delete_stream("OLIN_DEV_PROBE").await;
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(CliError::Other(anyhow::anyhow!("the NATS cluster's JetStream did not come up in 30 s")))
 }
 
 /// Reads a secret kept in `path`, creating it (random, mode 0600) the first time.
@@ -147,8 +174,24 @@ impl Dev {
         // NATS as in production: TLS, one credential per service, no anonymous
         // access. The operator's credential is left in `nats/auth/olin-operator.env`.
         let security = NatsSecurity::generate(&nats_dir.join("auth")).context("securing nats-server")?;
-        let mut nats = match NatsProcess::start(&nats_dir, -1, Some(&security)) {
-            Ok(n) => n,
+        let mut servers = Vec::new();
+        let plan = if self.cluster {
+            olin_nats_process::loopback_cluster("olin-dev", 3).context("finding ports for the NATS cluster")?
+        } else {
+            Vec::new()
+        };
+        let started = if plan.is_empty() {
+            NatsProcess::start(&nats_dir, -1, Some(&security)).map(|n| servers.push(n))
+        } else {
+            plan.iter().try_for_each(|(port, node)| {
+                let dir = nats_dir.join(&node.name);
+                let max = olin_nats_process::MAX_PAYLOAD;
+                NatsProcess::start_node(&dir, i32::from(*port), Some(&security), max, Some(node))
+                    .map(|n| servers.push(n))
+            })
+        };
+        match started {
+            Ok(()) => {}
             Err(NatsProcessError::NotInstalled) => {
                 return Err(CliError::usage(
                     "nats-server was not found on PATH",
@@ -156,9 +199,19 @@ impl Dev {
                 ));
             }
             Err(e) => return Err(CliError::Other(e.into())),
+        }
+        let url = servers.iter().map(NatsProcess::url).collect::<Vec<_>>().join(",");
+        let result = match self.cluster {
+            true => wait_for_jetstream(&security, &url, servers.len()).await,
+            false => Ok(()),
         };
-        let result = self.serve(g, &nats, &security, &data_dir, shutdown).await;
-        nats.kill();
+        let result = match result {
+            Ok(()) => self.serve(g, &url, &security, &data_dir, shutdown).await,
+            Err(e) => Err(e),
+        };
+        for mut n in servers {
+            n.kill();
+        }
         result
     }
 
@@ -174,16 +227,17 @@ impl Dev {
     async fn serve(
         &self,
         g: &Global,
-        nats: &NatsProcess,
+        nats_url: &str,
         security: &NatsSecurity,
         data_dir: &Path,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<()> {
         let store = olin_module_store::ModuleStoreArgs::local(&data_dir.join("modules"));
         let objects = store.open().context("opening the module store")?;
-        let topo = olin_nats::topology::TopologyConfig::default();
+        let replicas = if self.cluster { 3 } else { 1 };
+        let topo = olin_nats::topology::TopologyConfig { replicas, ..Default::default() };
         let connect = |role: Role| async move {
-            security.args(&nats.url(), role).connect(role).await.context("connecting to nats-server")
+            security.args(nats_url, role).connect(role).await.context("connecting to nats-server")
         };
         let gateway_listener = Self::bind(self.gateway, "gateway", "--gateway").await?;
         let control_listener = Self::bind(self.control, "control plane", "--control").await?;
@@ -201,7 +255,7 @@ impl Dev {
         let sealing = hex::decode(secret_file(&data_dir.join("secrets-key"), 32)?).context("reading secrets-key")?;
         let secrets_keys =
             format!("dev:{}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealing));
-        let mut worker_cfg = olin_worker::Config::new(&nats.url(), store.clone());
+        let mut worker_cfg = olin_worker::Config::new(nats_url, store.clone());
         worker_cfg.concurrency = self.concurrency;
         worker_cfg.egress_allow_cidrs.clone_from(&self.egress_allow_cidrs);
         worker_cfg.secrets_keys = Some(secrets_keys.clone());
@@ -216,7 +270,7 @@ impl Dev {
         let db_url = format!("sqlite://{}?mode=rwc", data_dir.join("control.db").display());
         let secret = secret_file(&data_dir.join("jwt-secret"), 32)?;
         let admin_password = secret_file(&data_dir.join("admin-password"), 12)?;
-        let mut control_cfg = olin_control::Config::new(&db_url, &nats.url(), store.clone(), &secret);
+        let mut control_cfg = olin_control::Config::new(&db_url, nats_url, store.clone(), &secret);
         control_cfg.bootstrap_admin = Some(format!("admin:{admin_password}"));
         control_cfg.gateway_url = gateway_url.clone();
         control_cfg.secrets_keys = Some(secrets_keys.clone());
@@ -235,7 +289,7 @@ impl Dev {
         .context("starting the control plane")?;
 
         let mut gw_cfg = olin_gateway::Config::with_listen(gateway_addr);
-        gw_cfg.nats = security.args(&nats.url(), Role::Gateway);
+        gw_cfg.nats = security.args(nats_url, Role::Gateway);
         gw_cfg.callback_allow_http = true;
         gw_cfg.egress_allow_cidrs.clone_from(&self.egress_allow_cidrs);
         let gw_deps = olin_gateway::Deps { nats: connect(Role::Gateway).await?, topology: topo.clone() };
@@ -259,8 +313,8 @@ impl Dev {
             println!("  control:  {control_url}/v1 (admin password in {})", data_dir.join("admin-password").display());
             println!("  panel:    {control_url}/ (log in as admin)");
             println!(
-                "  nats:     {} (TLS; operator credential in {})",
-                nats.url(),
+                "  nats:     {nats_url}{} (TLS; operator credential in {})",
+                if self.cluster { ", three nodes, streams R3" } else { "" },
                 security.env_file(Role::Operator).display()
             );
             println!(

@@ -177,6 +177,29 @@ impl ClusterNode {
     }
 }
 
+/// The plan of an `n`-node cluster on loopback: each node's client port and
+/// cluster settings (names `n0`, `n1`, ...; each routes to the others).
+/// The ports are free when planned (bound and released), so a node that
+/// restarts finds its own again.
+///
+/// # Errors
+/// If no free port can be had.
+pub fn loopback_cluster(name: &str, n: usize) -> std::io::Result<Vec<(u16, ClusterNode)>> {
+    let free = || -> std::io::Result<u16> { Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()) };
+    let routes = (0..n).map(|_| free()).collect::<std::io::Result<Vec<u16>>>()?;
+    (0..n)
+        .map(|i| {
+            let node = ClusterNode {
+                name: format!("n{i}"),
+                cluster: name.to_owned(),
+                route_port: routes[i],
+                peers: routes.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| *p).collect(),
+            };
+            Ok((free()?, node))
+        })
+        .collect()
+}
+
 /// A running `nats-server`; killed on drop.
 pub struct NatsProcess {
     child: Child,

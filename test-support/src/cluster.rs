@@ -26,13 +26,6 @@ pub struct NatsCluster {
     _dir: TempDir,
 }
 
-/// A free TCP port on loopback (released at once; a test cluster binds it
-/// a moment later).
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
-}
-
 fn start(node: &Node, security: &NatsSecurity) -> NatsProcess {
     let started = NatsProcess::start_node(
         &node.dir,
@@ -57,19 +50,10 @@ impl NatsCluster {
     pub async fn start(n: usize) -> NatsCluster {
         let dir = tempfile::Builder::new().prefix("olin-nats-cluster-").tempdir().expect("temp dir");
         let security = NatsSecurity::generate(&dir.path().join("auth")).expect("NATS certificates and credentials");
-        let route_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        let nodes: Vec<Node> = (0..n)
-            .map(|i| Node {
-                process: None,
-                port: free_port(),
-                cluster: ClusterNode {
-                    name: format!("n{i}"),
-                    cluster: "olin-test".into(),
-                    route_port: route_ports[i],
-                    peers: route_ports.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, p)| *p).collect(),
-                },
-                dir: dir.path().join(format!("n{i}")),
-            })
+        let plan = olin_nats_process::loopback_cluster("olin-test", n).expect("free ports for the cluster");
+        let nodes: Vec<Node> = plan
+            .into_iter()
+            .map(|(port, cluster)| Node { process: None, port, dir: dir.path().join(&cluster.name), cluster })
             .collect();
         let url = nodes.iter().map(|n| format!("tls://127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",");
         crate::nats::register(&url, &security);

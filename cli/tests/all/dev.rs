@@ -19,6 +19,10 @@ struct Dev {
 
 impl Dev {
     fn start(data: &std::path::Path, config: &std::path::Path, demo: bool) -> Dev {
+        Dev::start_with(data, config, demo, &[])
+    }
+
+    fn start_with(data: &std::path::Path, config: &std::path::Path, demo: bool, extra: &[&str]) -> Dev {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_olinctl"));
         cmd.args(["dev", "--gateway", "127.0.0.1:0", "--control", "127.0.0.1:0", "--data-dir"])
             .arg(data)
@@ -30,6 +34,7 @@ impl Dev {
         if demo {
             cmd.arg("--demo");
         }
+        cmd.args(extra);
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -159,4 +164,51 @@ fn dev_demo_serves_every_example_and_stops_cleanly() {
     curl_until(&format!("curl -s '{gateway}/f/hello/'"), "Hello from Olincloud!");
     assert_eq!(dev.interrupt(), 0);
     assert!(processes_mentioning(&needle).is_empty());
+}
+
+#[test]
+fn dev_cluster_runs_on_three_nats_servers_and_survives_losing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state");
+    let config = dir.path().join("config.json");
+    let dev = Dev::start_with(&data, &config, true, &["--cluster"]);
+    assert!(dev.field("nats").contains("three nodes, streams R3"), "{:?}", dev.lines);
+    let hello = dev.lines.iter().find_map(|l| l.trim_start().strip_prefix("try:").filter(|c| c.contains("/f/hello")));
+    let hello = hello.unwrap_or_else(|| panic!("{:?}", dev.lines)).trim().to_owned();
+    curl_until(&hello, "Hello from Olincloud!");
+
+    // Three servers run under the data directory; one is killed, and calls
+    // are answered again once NATS has elected new leaders.
+    let needle = data.to_string_lossy().into_owned();
+    let servers: Vec<String> =
+        processes_mentioning(&needle).into_iter().filter(|c| c.contains("nats-server")).collect();
+    assert_eq!(servers.len(), 3, "{servers:?}");
+    let pid = pid_of_command_containing(&format!("{needle}/nats/n0"));
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let started = Instant::now();
+    loop {
+        let out = Command::new("sh").args(["-c", &hello]).output().unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("Hello from Olincloud!") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no answer 30 s after losing a NATS server");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!("answered again {:?} after a NATS server was killed", started.elapsed());
+    assert_eq!(dev.interrupt(), 0);
+    assert!(processes_mentioning(&needle).is_empty(), "left behind: {:?}", processes_mentioning(&needle));
+}
+
+/// The pid of the process whose command line contains `needle`.
+fn pid_of_command_containing(needle: &str) -> u32 {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Ok(pid) = name.parse::<u32>() else { continue };
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle)
+        {
+            return pid;
+        }
+    }
+    panic!("no process mentions {needle}");
 }
