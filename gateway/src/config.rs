@@ -37,6 +37,10 @@ pub struct Config {
     /// Wall-clock limit assumed for functions that set none, in milliseconds.
     #[arg(long, env = "GATEWAY_DEFAULT_WALL_MS", default_value_t = 30_000)]
     pub default_wall_ms: u64,
+    /// How long the gateway waits for JetStream to acknowledge a published
+    /// call before publishing it again under the same id, in milliseconds.
+    #[arg(long, env = "GATEWAY_PUBLISH_ACK_TIMEOUT_MS", default_value_t = 5_000)]
+    pub publish_ack_timeout_ms: u64,
     /// Time a call may wait in the queue on top of its run time, in milliseconds.
     #[arg(long, env = "GATEWAY_QUEUE_SLACK_MS", default_value_t = 5_000)]
     pub queue_slack_ms: u64,
@@ -90,6 +94,7 @@ impl Config {
             gateway_id: None,
             default_wall_ms: 30_000,
             queue_slack_ms: 5_000,
+            publish_ack_timeout_ms: 5_000,
             max_body_bytes: 10 << 20,
             max_header_bytes: 32 << 10,
             async_deadline_ms: 3_600_000,

@@ -293,9 +293,11 @@ where
             req.concurrency_lease = true;
         }
         let result = if is_async {
-            invoke::accept_async(&gw.js, &gw.results_kv, &req).await.map(|()| accepted(&invocation_id))
+            invoke::accept_async(&gw.publisher, &gw.results_kv, &req, &gw.metrics)
+                .await
+                .map(|()| accepted(&invocation_id))
         } else {
-            invoke::invoke(&gw.js, &gw.replies, &gw.id, &req, timeout).await.map(|r| reply(r, own_origin))
+            invoke::invoke(&gw.publisher, &gw.replies, &gw.id, &req, timeout).await.map(|r| reply(r, own_origin))
         };
         let never_queued =
             matches!(result, Err(InvokeError::QueueFull | InvokeError::FunctionQueueFull | InvokeError::TooLarge));

@@ -122,15 +122,19 @@ pub(crate) async fn invoke(
 ) -> Result<InvocationResponse, InvokeError> {
     let reply_to = subject::reply_subject(gateway_id, &req.invocation_id)?;
     let mut pending = replies.register(&req.invocation_id);
+    let mut rx = pending.rx.take().ok_or(InvokeError::Timeout)?;
     let wait = async {
-        match publish(js, req, Some(&reply_to)).await {
-            Ok(()) => {}
-            // Maybe stored, so maybe running: its answer is awaited as usual
-            // (or the deadline is, 504), never a 503 that invites a rerun.
-            Err(InvokeError::Unconfirmed(why)) => warn!(%why, "waiting for the answer of an unconfirmed call"),
-            Err(e) => return Err(e),
+        tokio::select! {
+            published = publish(js, req, Some(&reply_to), &replies.metrics) => match published {
+                Ok(()) => {}
+                // Maybe stored, so maybe running: its answer is awaited as usual
+                // (or the deadline is, 504), never a 503 that invites a rerun.
+                Err(InvokeError::Unconfirmed(why)) => warn!(%why, "waiting for the answer of an unconfirmed call"),
+                Err(e) => return Err(e),
+            },
+            // Answered while its publish was still unconfirmed: it was stored.
+            answered = &mut rx => return answered.map_err(|_| InvokeError::Timeout),
         }
-        let rx = pending.rx.take().ok_or(InvokeError::Timeout)?;
         rx.await.map_err(|_| InvokeError::Timeout)
     };
     tokio::time::timeout(timeout, wait).await.map_err(|_| InvokeError::Timeout)?
@@ -143,6 +147,7 @@ pub(crate) async fn accept_async(
     js: &async_nats::jetstream::Context,
     results: &async_nats::jetstream::kv::Store,
     req: &InvocationRequest,
+    metrics: &Metrics,
 ) -> Result<(), InvokeError> {
     let pending = AsyncResult {
         invocation_id: req.invocation_id.clone(),
@@ -155,7 +160,7 @@ pub(crate) async fn accept_async(
         .put(&req.invocation_id, pending.encode_to_vec().into())
         .await
         .map_err(|e| InvokeError::Publish(format!("recording the async call failed: {e}")))?;
-    let published = match publish(js, req, None).await {
+    let published = match publish(js, req, None, metrics).await {
         // Maybe stored: accepted, and its pending result kept (it comes,
         // or the record expires with the bucket's TTL).
         Err(InvokeError::Unconfirmed(why)) => {
@@ -179,6 +184,7 @@ async fn publish(
     js: &async_nats::jetstream::Context,
     req: &InvocationRequest,
     reply_to: Option<&str>,
+    metrics: &Metrics,
 ) -> Result<(), InvokeError> {
     let subj = subject::invoke_subject(&req.function)?;
     let mut headers = HeaderMap::new();
@@ -225,6 +231,7 @@ async fn publish(
             return Err(if maybe_stored { InvokeError::Unconfirmed(why) } else { InvokeError::Publish(why) });
         }
         warn!(%err, kind = ?err.kind(), "the invocation was not confirmed stored; publishing it again under the same id");
+        metrics.publish_retries.inc();
         tokio::time::sleep(delay).await;
     }
 }

@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) nats: async_nats::Client,
     pub(crate) js: async_nats::jetstream::Context,
+    /// Publishes calls: waits `publish_ack_timeout_ms` for each ack.
+    pub(crate) publisher: async_nats::jetstream::Context,
     pub(crate) routes: Arc<RouteTable>,
     pub(crate) replies: Arc<invoke::Replies>,
     pub(crate) local_port: u16,
@@ -188,10 +190,13 @@ impl Gateway {
         // The port of requests whose Host names none.
         let local_port = listener.local_addr().map_or(self.config.listen.port(), |a| a.port());
         let body_budget = olin_serve::BodyBudget::new(self.config.max_buffered_body_mib << 20);
+        let mut publisher = self.js.clone();
+        publisher.set_timeout(std::time::Duration::from_millis(self.config.publish_ack_timeout_ms));
         let gw = Arc::new(Shared {
             id: self.id,
             config: self.config,
             nats: self.nats,
+            publisher,
             js: self.js,
             routes: self.routes,
             replies: self.replies,

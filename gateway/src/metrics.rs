@@ -41,6 +41,8 @@ pub struct Metrics {
     pub in_flight: Gauge,
     /// Replies that found no waiting call (duplicates of redelivered calls, or late).
     pub dropped_replies: Counter,
+    /// Calls published again because JetStream did not confirm them.
+    pub publish_retries: Counter,
     /// The public listener's connections.
     pub connections: Arc<olin_serve::Stats>,
     registry: Registry,
@@ -52,6 +54,7 @@ impl Default for Metrics {
         let latency = Family::<Of, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let in_flight = Gauge::default();
         let dropped_replies = Counter::default();
+        let publish_retries = Counter::default();
         let connections = Arc::<olin_serve::Stats>::default();
         let mut registry = Registry::with_prefix("olin_gateway");
         registry.register("requests", "HTTP requests answered, by function and status.", requests.clone());
@@ -63,7 +66,12 @@ impl Default for Metrics {
             dropped_replies.clone(),
         );
         registry.register_collector(Box::new(connections.clone()));
-        Metrics { requests, latency, in_flight, dropped_replies, connections, registry }
+        registry.register(
+            "publish_retries",
+            "Calls published again (same message id) because JetStream did not confirm them.",
+            publish_retries.clone(),
+        );
+        Metrics { requests, latency, in_flight, dropped_replies, publish_retries, connections, registry }
     }
 }
 

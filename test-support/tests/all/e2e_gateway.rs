@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use olin_proto::v1::Limits;
 use olin_test_support::{
-    GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, deploy_route, fixtures, test_topology, wait,
+    Fleet, GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, deploy_route, fixtures, test_topology, wait,
 };
 
 /// NATS, S3 and an operator client, with `slow` deployed: a function that
@@ -638,4 +638,39 @@ async fn an_answer_too_large_for_nats_is_answered_once() {
     })
     .await;
     assert_eq!(worker.executions(), 1);
+}
+
+/// JetStream's acknowledgement of a published call never reaches the
+/// gateway in time (a 0 ms ack timeout: every ack is "lost"), so every
+/// publish is unconfirmed although the call is stored. The gateway
+/// publishes it again under the same id, never refuses it, and answers with
+/// its one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_publish_ack_runs_the_call_once() {
+    olin_test_support::init_tracing();
+    let fleet = Fleet::builder()
+        .function("echo", fixtures::ECHO_WASM)
+        .gateway_config(|c| c.publish_ack_timeout_ms = 0)
+        .start()
+        .await;
+    let http = &fleet.http;
+    for i in 0..5 {
+        let body = format!("call {i}");
+        let r = http.post(fleet.gateway().function_url("echo", "/")).body(body.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.headers().get("olin-error"));
+        assert_eq!(r.text().await.unwrap(), body);
+    }
+    // The route check ran one call; each of the five ran once, whatever the
+    // number of publishes: the stream stored six messages.
+    wait::until_true("every call is acked", Duration::from_secs(5), || async {
+        let mut s = fleet.js.get_stream(olin_proto::subject::STREAM_INVOCATIONS).await.unwrap();
+        s.info().await.unwrap().state.messages == 0
+    })
+    .await;
+    let mut stream = fleet.js.get_stream(olin_proto::subject::STREAM_INVOCATIONS).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.last_sequence, 6, "a republished call is stored once");
+    assert_eq!(fleet.worker0().executions(), 6);
+    let metrics = fleet.gateway().admin_url("/metrics");
+    let retries = wait::metric(&metrics, "olin_gateway_publish_retries_total", &[]).await.unwrap();
+    assert!(retries >= 1.0, "no publish was retried: the test did not lose an ack");
 }
