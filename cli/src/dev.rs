@@ -122,28 +122,6 @@ pub struct Dev {
     pub cluster: bool,
 }
 
-/// Waits until the cluster's JetStream can place a stream on all `nodes`
-/// (it elects a leader first), making and removing a probe stream.
-async fn wait_for_jetstream(security: &NatsSecurity, url: &str, nodes: usize) -> Result<()> {
-    let client =
-        security.args(url, Role::Operator).connect(Role::Operator).await.context("connecting to nats-server")?;
-    let js = async_nats::jetstream::new(client);
-    let probe = async_nats::jetstream::stream::Config {
-        name: "OLIN_DEV_PROBE".into(),
-        subjects: vec!["olin-dev.probe".into()],
-        num_replicas: nodes,
-        ..Default::default()
-    };
-    for _ in 0..300 {
-        if js.get_or_create_stream(probe.clone()).await.is_ok() {
-            let _ = js.delete_stream("OLIN_DEV_PROBE").await;
-            return Ok(());
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    Err(CliError::Other(anyhow::anyhow!("the NATS cluster's JetStream did not come up in 30 s")))
-}
-
 /// Reads a secret kept in `path`, creating it (random, mode 0600) the first time.
 fn secret_file(path: &Path, bytes: usize) -> anyhow::Result<String> {
     if let Ok(s) = std::fs::read_to_string(path) {
@@ -175,20 +153,17 @@ impl Dev {
         // access. The operator's credential is left in `nats/auth/olin-operator.env`.
         let security = NatsSecurity::generate(&nats_dir.join("auth")).context("securing nats-server")?;
         let mut servers = Vec::new();
-        let plan = if self.cluster {
-            olin_nats_process::loopback_cluster("olin-dev", 3).context("finding ports for the NATS cluster")?
-        } else {
-            Vec::new()
-        };
-        let started = if plan.is_empty() {
-            NatsProcess::start(&nats_dir, -1, Some(&security)).map(|n| servers.push(n))
-        } else {
+        let started = if self.cluster {
+            let plan =
+                olin_nats_process::loopback_cluster("olin-dev", 3).context("finding ports for the NATS cluster")?;
             plan.iter().try_for_each(|(port, node)| {
                 let dir = nats_dir.join(&node.name);
                 let max = olin_nats_process::MAX_PAYLOAD;
                 NatsProcess::start_node(&dir, i32::from(*port), Some(&security), max, Some(node))
                     .map(|n| servers.push(n))
             })
+        } else {
+            NatsProcess::start(&nats_dir, -1, Some(&security)).map(|n| servers.push(n))
         };
         match started {
             Ok(()) => {}
@@ -201,11 +176,7 @@ impl Dev {
             Err(e) => return Err(CliError::Other(e.into())),
         }
         let url = servers.iter().map(NatsProcess::url).collect::<Vec<_>>().join(",");
-        let result = match self.cluster {
-            true => wait_for_jetstream(&security, &url, servers.len()).await,
-            false => Ok(()),
-        };
-        let result = match result {
+        let result = match self.ready(&security, &url, servers.len()).await {
             Ok(()) => self.serve(g, &url, &security, &data_dir, shutdown).await,
             Err(e) => Err(e),
         };
@@ -213,6 +184,19 @@ impl Dev {
             n.kill();
         }
         result
+    }
+
+    /// Waits until a cluster's JetStream has elected its leaders (a single
+    /// server is ready when it listens).
+    async fn ready(&self, security: &NatsSecurity, url: &str, nodes: usize) -> Result<()> {
+        if !self.cluster {
+            return Ok(());
+        }
+        let client =
+            security.args(url, Role::Operator).connect(Role::Operator).await.context("connecting to nats-server")?;
+        olin_nats_process::wait_for_jetstream(&client, nodes, std::time::Duration::from_secs(30))
+            .await
+            .map_err(|e| CliError::Other(e.into()))
     }
 
     async fn bind(addr: SocketAddr, what: &str, flag: &str) -> Result<TcpListener> {

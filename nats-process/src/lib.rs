@@ -200,6 +200,52 @@ pub fn loopback_cluster(name: &str, n: usize) -> std::io::Result<Vec<(u16, Clust
         .collect()
 }
 
+/// JetStream of a cluster that was not ready in time.
+#[derive(Debug, Error)]
+#[error("the NATS cluster's JetStream could not place a {replicas}-replica stream within {within:?}: {last}")]
+pub struct ClusterNotReady {
+    /// Replicas asked for.
+    pub replicas: usize,
+    /// How long it was given.
+    pub within: Duration,
+    /// The last refusal.
+    pub last: String,
+}
+
+/// Waits until the JetStream of a freshly started cluster can place a
+/// stream with `replicas` replicas (it elects its leaders first), by making
+/// and removing a probe stream: what the services will do next.
+///
+/// # Errors
+/// [`ClusterNotReady`] after `within`.
+pub async fn wait_for_jetstream(
+    client: &async_nats::Client,
+    replicas: usize,
+    within: Duration,
+) -> Result<(), ClusterNotReady> {
+    const PROBE: &str = "OLIN_CLUSTER_PROBE";
+    let js = async_nats::jetstream::new(client.clone());
+    let deadline = tokio::time::Instant::now() + within;
+    let mut last = String::from("never answered");
+    while tokio::time::Instant::now() < deadline {
+        let probe = async_nats::jetstream::stream::Config {
+            name: PROBE.into(),
+            subjects: vec!["olin.cluster-probe".into()],
+            num_replicas: replicas,
+            ..Default::default()
+        };
+        match js.get_or_create_stream(probe).await {
+            Ok(_) => {
+                let _ = js.delete_stream(PROBE).await;
+                return Ok(());
+            }
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(ClusterNotReady { replicas, within, last })
+}
+
 /// A running `nats-server`; killed on drop.
 pub struct NatsProcess {
     child: Child,

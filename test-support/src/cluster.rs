@@ -144,27 +144,11 @@ impl NatsCluster {
 
     /// Waits until JetStream can place a stream on every node.
     async fn wait_for_jetstream(&self) {
-        let js = async_nats::jetstream::new(self.client().await);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while tokio::time::Instant::now() < deadline {
-            // A replicated stream made and removed: what the services will do.
-            let probe = async_nats::jetstream::stream::Config {
-                name: "OLIN_CLUSTER_PROBE".into(),
-                subjects: vec!["olin-test.cluster-probe".into()],
-                num_replicas: self.nodes.len(),
-                ..Default::default()
-            };
-            match js.get_or_create_stream(probe).await {
-                Ok(_) => {
-                    let _ = js.delete_stream("OLIN_CLUSTER_PROBE").await;
-                    return;
-                }
-                Err(e) => last = e.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let client = self.client().await;
+        if let Err(e) = olin_nats_process::wait_for_jetstream(&client, self.nodes.len(), Duration::from_secs(30)).await
+        {
+            panic!("{e}; logs:\n{}", self.logs());
         }
-        panic!("the cluster's JetStream is not available after 30 s ({last}); logs:\n{}", self.logs());
     }
 
     /// The last lines of every node's log.
