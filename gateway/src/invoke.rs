@@ -3,7 +3,12 @@
 //! The gateway subscribes once to `olin.reply.<gateway-id>.*`. Each call
 //! registers a one-shot slot under its invocation id before publishing; the
 //! first reply fills it, and later replies for the same id (a redelivered
-//! call answered twice) find no slot and are dropped.
+//! call answered twice, a reply sent again) find no slot and are dropped.
+//!
+//! A reply on its way to this gateway when its NATS server dies is lost
+//! without a trace. So after each reconnect, with calls still waiting, the
+//! gateway asks every worker to send again what it recently sent here
+//! ([`subject::replay_request`]; the worker side is `olin_worker`'s outbox).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -94,6 +99,48 @@ impl Replies {
             match InvocationResponse::decode(msg.payload) {
                 Ok(resp) => self.deliver(id, resp),
                 Err(err) => warn!(%err, invocation_id = id, "undecodable reply dropped"),
+            }
+        }
+    }
+}
+
+/// How often the client's connect count is read, to notice a reconnect.
+const RECONNECT_CHECK: Duration = Duration::from_millis(100);
+
+impl Replies {
+    /// Until `stop`: after each reconnect of `nats`, if calls are waiting,
+    /// asks the workers for this gateway's recent replies again.
+    pub(crate) async fn recover(
+        self: Arc<Self>,
+        nats: async_nats::Client,
+        gateway_id: String,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let Ok(request) = subject::replay_request(&gateway_id) else { return };
+        let mut connects = nats.statistics().connects.load(std::sync::atomic::Ordering::Acquire);
+        let mut check = tokio::time::interval(RECONNECT_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = check.tick() => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let now = nats.statistics().connects.load(std::sync::atomic::Ordering::Acquire);
+            if now == connects {
+                continue;
+            }
+            connects = now;
+            let waiting = self.pending.lock().len();
+            if waiting == 0 {
+                continue;
+            }
+            // Published after the client has subscribed again (it does so
+            // first on a new connection), so the replays find the
+            // subscription.
+            self.metrics.replay_requests.inc();
+            match nats.publish(request.clone(), bytes::Bytes::new()).await {
+                Ok(()) => tracing::info!(waiting, "reconnected to NATS; asked the workers for replies again"),
+                Err(err) => warn!(%err, "asking the workers for replies again failed"),
             }
         }
     }

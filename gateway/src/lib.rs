@@ -157,6 +157,7 @@ impl Gateway {
         let tasks = vec![
             ("route table", tokio::spawn(routes.clone().follow(topo.routes.clone(), stop_rx.clone()))),
             ("replies", tokio::spawn(replies.clone().receive(sub, stop_rx.clone()))),
+            ("reply recovery", tokio::spawn(replies.clone().recover(nats.clone(), id.clone(), stop_rx.clone()))),
             ("results bucket", {
                 let (room, kv, stop) = (results_room.clone(), topo.results.clone(), stop_rx.clone());
                 tokio::spawn(async move { room.follow(kv, std::time::Duration::from_secs(1), stop).await })

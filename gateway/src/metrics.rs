@@ -43,6 +43,8 @@ pub struct Metrics {
     pub dropped_replies: Counter,
     /// Calls published again because JetStream did not confirm them.
     pub publish_retries: Counter,
+    /// Reconnects after which the workers were asked for replies again.
+    pub replay_requests: Counter,
     /// The public listener's connections.
     pub connections: Arc<olin_serve::Stats>,
     registry: Registry,
@@ -55,6 +57,7 @@ impl Default for Metrics {
         let in_flight = Gauge::default();
         let dropped_replies = Counter::default();
         let publish_retries = Counter::default();
+        let replay_requests = Counter::default();
         let connections = Arc::<olin_serve::Stats>::default();
         let mut registry = Registry::with_prefix("olin_gateway");
         registry.register("requests", "HTTP requests answered, by function and status.", requests.clone());
@@ -71,7 +74,21 @@ impl Default for Metrics {
             "Calls published again (same message id) because JetStream did not confirm them.",
             publish_retries.clone(),
         );
-        Metrics { requests, latency, in_flight, dropped_replies, publish_retries, connections, registry }
+        registry.register(
+            "replay_requests",
+            "Reconnects to NATS after which the workers were asked to send this gateway's recent replies again.",
+            replay_requests.clone(),
+        );
+        Metrics {
+            requests,
+            latency,
+            in_flight,
+            dropped_replies,
+            publish_retries,
+            replay_requests,
+            connections,
+            registry,
+        }
     }
 }
 

@@ -167,6 +167,8 @@ fn gateway() -> Permissions {
     // Admission: the gateway owns the limits bucket's settings.
     stream(&mut p, &kv_stream(KV_LIMITS), Use::Own);
     update_bucket(&mut p, KV_LIMITS);
+    // After a reconnect: asking workers for replies lost on the way.
+    p.push(crate::subject::replay_requests());
     let subscribe = vec![format!("{}.>", Role::Gateway.inbox_prefix()), crate::subject::reply_subscriptions()];
     Permissions { publish: p, subscribe }
 }
@@ -196,6 +198,7 @@ fn worker() -> Permissions {
     let subscribe = vec![
         format!("{}.>", Role::Worker.inbox_prefix()),
         crate::subject::ctl_subjects(),
+        crate::subject::replay_requests(),
         crate::subject::max_deliveries_advisory(),
     ];
     Permissions { publish: p, subscribe }

@@ -67,6 +67,7 @@ const EVENT_PREFIX: &str = "olin.event";
 const DEAD_PREFIX: &str = "olin.dead";
 const REPLY_PREFIX: &str = "olin.reply";
 const CTL_PREFIX: &str = "olin.ctl";
+const REPLAY_PREFIX: &str = "olin.replay";
 
 /// A name that cannot be used as a NATS subject token.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -168,9 +169,38 @@ pub fn reply_subscriptions() -> String {
 
 /// The invocation id at the end of a reply subject, if it is one.
 pub fn invocation_id_of_reply(subject: &str) -> Option<&str> {
+    reply_parts(subject).map(|(_gateway, id)| id)
+}
+
+/// The gateway id in a reply subject, if it is one.
+pub fn gateway_of_reply(subject: &str) -> Option<&str> {
+    reply_parts(subject).map(|(gateway, _id)| gateway)
+}
+
+fn reply_parts(subject: &str) -> Option<(&str, &str)> {
     let rest = subject.strip_prefix(REPLY_PREFIX)?.strip_prefix('.')?;
-    let (_gateway, id) = rest.split_once('.')?;
-    id_token(id).ok()
+    let (gateway, id) = rest.split_once('.')?;
+    Some((id_token(gateway).ok()?, id_token(id).ok()?))
+}
+
+/// Core NATS subject on which a gateway that has just (re)connected asks
+/// every worker to send again the replies it recently sent to it: a reply
+/// in flight through a server that died is lost without a trace.
+///
+/// # Errors
+/// [`NameError::Id`] if `gateway_id` holds a character outside `[A-Za-z0-9_-]`.
+pub fn replay_request(gateway_id: &str) -> Result<String, NameError> {
+    Ok(format!("{REPLAY_PREFIX}.{}", id_token(gateway_id)?))
+}
+
+/// Every gateway's [`replay_request`] subject.
+pub fn replay_requests() -> String {
+    format!("{REPLAY_PREFIX}.*")
+}
+
+/// The gateway id of a [`replay_request`] subject, if it is one.
+pub fn gateway_of_replay_request(subject: &str) -> Option<&str> {
+    id_token(subject.strip_prefix(REPLAY_PREFIX)?.strip_prefix('.')?).ok()
 }
 
 /// The reply subject a worker gives its reply number `seq`, under its own
@@ -297,6 +327,14 @@ mod tests {
         assert!(reply_subject("gw.1", "x").is_err());
         assert!(reply_subject("gw", "").is_err());
         assert!(reply_subscription("*").is_err());
+        assert_eq!(gateway_of_reply(&s), Some("gw-1"));
+        assert_eq!(gateway_of_reply("olin.reply.gw.a.b"), None);
+        let r = replay_request("gw-1").unwrap();
+        assert_eq!(r, "olin.replay.gw-1");
+        assert_eq!(gateway_of_replay_request(&r), Some("gw-1"));
+        assert_eq!(gateway_of_replay_request("olin.replay.a.b"), None);
+        assert_eq!(replay_requests(), "olin.replay.*");
+        assert!(replay_request("gw.1").is_err());
     }
 
     #[test]

@@ -109,6 +109,16 @@ impl WorkerHandle {
     pub fn replies_resent(&self) -> u64 {
         self.stats.replies_resent.load(std::sync::atomic::Ordering::Relaxed)
     }
+
+    /// Calls running now.
+    pub fn in_flight(&self) -> u64 {
+        self.stats.in_flight.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Replies sent again after a reconnect (this worker's or a gateway's).
+    pub fn replies_replayed(&self) -> u64 {
+        self.stats.replies_replayed.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Drop for WorkerHandle {

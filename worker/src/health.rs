@@ -91,6 +91,11 @@ impl prometheus_client::collector::Collector for Scrape {
                 "Replies that reached no gateway before their caller's deadline.",
                 &s.replies_undelivered,
             ),
+            (
+                "replies_replayed",
+                "Replies sent again after a reconnect of this worker or of their gateway.",
+                &s.replies_replayed,
+            ),
             ("events_lost", "Execution events JetStream did not store within 30 s of retries.", &s.events_lost),
             ("module_memory_hits", "Module lookups served from memory.", &c.memory_hits),
             ("module_disk_loads", "Modules loaded from a disk artifact.", &c.disk_loads),

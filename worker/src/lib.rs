@@ -131,6 +131,9 @@ pub struct Stats {
     pub replies_resent: AtomicU64,
     /// Replies given up on: still unheard when their caller's deadline passed.
     pub replies_undelivered: AtomicU64,
+    /// Replies sent again after a reconnect, this worker's or their
+    /// gateway's, since they may have been lost with a server.
+    pub replies_replayed: AtomicU64,
     /// Execution events JetStream did not store within their retry time.
     pub events_lost: AtomicU64,
 }
@@ -188,6 +191,8 @@ pub struct Worker {
     sweep_interval: Duration,
     /// No-responders statuses of this worker's replies.
     statuses: async_nats::Subscriber,
+    /// Gateways' requests for their replies again, after they reconnected.
+    replays: async_nats::Subscriber,
 }
 
 impl Worker {
@@ -232,6 +237,12 @@ impl Worker {
             .subscribe(statuses_subject.clone())
             .await
             .map_err(|source| WorkerError::Subscribe { subject: statuses_subject, source })?;
+        let replays_subject = olin_proto::subject::replay_requests();
+        let replays = deps
+            .nats
+            .subscribe(replays_subject.clone())
+            .await
+            .map_err(|source| WorkerError::Subscribe { subject: replays_subject, source })?;
         let ctx = Ctx {
             worker_id,
             nats: deps.nats,
@@ -271,6 +282,7 @@ impl Worker {
             backlog_interval: Duration::from_millis(cfg.backlog_interval_ms.max(100)),
             sweep_interval: Duration::from_millis(cfg.sweep_interval_ms.max(100)),
             statuses,
+            replays,
         };
         // Visible to gateways before the first pull.
         beat(&worker.ctx, &worker.workers_kv, worker.concurrency).await;
@@ -322,7 +334,7 @@ impl Worker {
         ));
         // Stopped only once the calls in flight have answered.
         let (replied_tx, replied_rx) = watch::channel(false);
-        let resends = tokio::spawn(self.ctx.outbox.clone().follow(self.statuses, replied_rx));
+        let resends = tokio::spawn(self.ctx.outbox.clone().follow(self.statuses, self.replays, replied_rx));
         info!(worker_id = %self.ctx.worker_id, concurrency = self.concurrency, "worker serving");
         shutdown.await;
         info!("draining: no new pulls, finishing calls in flight");

@@ -1,19 +1,26 @@
-//! Replies to synchronous callers, sent again when they reached no one.
+//! Replies to synchronous callers, sent again when they may not have arrived.
 //!
-//! A reply is a core NATS message: at most once. It reaches nobody when the
-//! caller's gateway is not subscribed at that moment, which happens after a
-//! NATS restart: a worker that is back before the gateway has reconnected and
-//! resubscribed answers into the void, acks, and the caller waits until its
-//! deadline for an answer that is gone. (In a cluster the same happens while
-//! the gateway moves to another server.)
+//! A reply is a core NATS message: at most once. It is lost in three ways,
+//! and each is repaired here rather than by running the call again:
+//! - nobody is subscribed to it: a gateway still reconnecting after a NATS
+//!   restart. The server says so at once: each reply carries a reply subject
+//!   of this worker's, `<inbox>.<sequence>`, on which a no-responders status
+//!   (503) comes back, and the reply is sent again after a back-off until it
+//!   lands, its call's deadline passes, or [`GIVE_UP`] after the first try.
+//! - it was written to a server that then died (this worker's connection
+//!   dropped): nothing reports that. When the client has connected again,
+//!   every reply kept is sent again.
+//! - it was on its way from this worker's server to the gateway's when the
+//!   gateway's server died: nothing reports that either, to anyone but the
+//!   gateway, which has lost its connection. Once it is back it asks every
+//!   worker for its replies again ([`subject::replay_request`]), and each
+//!   worker sends again those it keeps for that gateway.
 //!
-//! So each reply carries a reply subject of this worker's,
-//! `<inbox>.<sequence>`, and the worker keeps the reply's bytes for a while
-//! ([`KEEP`]). When nobody is subscribed to a reply's subject, the server
-//! answers at once with status 503 (no responders) on that subject, and the
-//! reply is sent again after a back-off, until it lands, its call's deadline
-//! passes, or [`GIVE_UP`] after the first try. A reply that did land costs a
-//! map entry and nothing on the wire; the ack is not held back for it.
+//! So the worker keeps each reply's bytes for [`KEEP`] (at most
+//! [`KEEP_BYTES`] in all). The gateway takes the first reply for an
+//! invocation id and drops the others, so a reply sent twice is answered
+//! once. A reply that landed costs a map entry and nothing on the wire; the
+//! ack is not held back for it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -32,9 +39,11 @@ use tracing::{debug, info, warn};
 use crate::Stats;
 
 /// How long a sent reply is kept for a resend: the no-responders status
-/// comes back within a round trip, or, when the reply was buffered during a
-/// reconnect, right after it.
-const KEEP: Duration = Duration::from_secs(2);
+/// comes back within a round trip, but a reconnect (this worker's or a
+/// gateway's) can take a few seconds after the reply was lost.
+const KEEP: Duration = Duration::from_secs(10);
+/// How often the client's connect count is read, to notice a reconnect.
+const RECONNECT_CHECK: Duration = Duration::from_millis(100);
 /// At most this many bytes of replies are kept; the oldest go first.
 const KEEP_BYTES: usize = 64 << 20;
 /// First resend delay; it doubles up to [`MAX_BACKOFF`].
@@ -144,13 +153,77 @@ impl Outbox {
         self.kept.lock()
     }
 
-    /// Follows the statuses on [`Outbox::statuses`] until `stop`: each
-    /// no-responders status sends its reply again after a back-off.
-    pub(crate) async fn follow(self: Arc<Self>, mut statuses: async_nats::Subscriber, mut stop: watch::Receiver<bool>) {
+    /// Sends again every reply kept for a caller still waiting, or, given
+    /// `gateway`, every one addressed to that gateway. Returns how many.
+    pub(crate) async fn replay(&self, gateway: Option<&str>) -> usize {
+        let now_ms = olin_proto::unix_ms();
+        let again: Vec<Reply> = {
+            let mut kept = self.lock();
+            let seqs: Vec<u64> = kept
+                .replies
+                .iter()
+                .filter(|(_, r)| r.deadline_ms > now_ms || r.deadline_ms == 0)
+                .filter(|(_, r)| gateway.is_none_or(|g| subject::gateway_of_reply(&r.to) == Some(g)))
+                .map(|(&seq, _)| seq)
+                .collect();
+            seqs.into_iter().filter_map(|seq| kept.remove(seq)).collect()
+        };
+        let n = again.len();
+        for reply in again {
+            self.stats.replies_replayed.fetch_add(1, Ordering::Relaxed);
+            let reply = Reply { attempt: reply.attempt + 1, ..reply };
+            if let Err(err) = self.try_send(reply).await {
+                warn!(%err, "sending a reply again failed");
+            }
+        }
+        n
+    }
+
+    /// Follows, until `stop`, the statuses on [`Outbox::statuses`] (each
+    /// no-responders status sends its reply again after a back-off), the
+    /// gateways' replay requests, and this client's reconnects (each sends
+    /// every kept reply again).
+    pub(crate) async fn follow(
+        self: Arc<Self>,
+        mut statuses: async_nats::Subscriber,
+        mut replays: async_nats::Subscriber,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut connects = self.nats.statistics().connects.load(Ordering::Acquire);
+        let mut check = tokio::time::interval(RECONNECT_CHECK);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        enum Next {
+            Status(Option<async_nats::Message>),
+            Replay(async_nats::Message),
+            Check,
+            Stop,
+        }
         loop {
-            let msg = tokio::select! {
-                m = statuses.next() => m,
-                _ = stop.wait_for(|s| *s) => return,
+            let next = tokio::select! {
+                m = statuses.next() => Next::Status(m),
+                Some(r) = replays.next() => Next::Replay(r),
+                _ = check.tick() => Next::Check,
+                _ = stop.wait_for(|s| *s) => Next::Stop,
+            };
+            let msg = match next {
+                Next::Status(m) => m,
+                Next::Replay(r) => {
+                    if let Some(gateway) = subject::gateway_of_replay_request(&r.subject) {
+                        let n = self.replay(Some(gateway)).await;
+                        info!(gateway, replies = n, "a gateway reconnected; its recent replies sent again");
+                    }
+                    continue;
+                }
+                Next::Check => {
+                    let now = self.nats.statistics().connects.load(Ordering::Acquire);
+                    if now != connects {
+                        connects = now;
+                        let n = self.replay(None).await;
+                        info!(replies = n, "reconnected to NATS; recent replies sent again");
+                    }
+                    continue;
+                }
+                Next::Stop => return,
             };
             let Some(msg) = msg else { return };
             if msg.status != Some(StatusCode::NO_RESPONDERS) {

@@ -7,12 +7,15 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
+use bytes::Bytes;
 use futures::StreamExt;
 use olin_nats::topology::{self, TopologyConfig};
 use olin_proto::Message as _;
 use olin_proto::subject;
 use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse, Outcome};
-use olin_test_support::{NatsServer, S3Server, WorkerBuilder, WorkerHandle, deploy, fixtures, test_topology, wait};
+use olin_test_support::{
+    GatewayBuilder, NatsServer, S3Server, WorkerBuilder, WorkerHandle, deploy, fixtures, test_topology, wait,
+};
 
 async fn dead_letters(
     js: &async_nats::jetstream::Context,
@@ -271,6 +274,57 @@ async fn a_reply_that_reached_no_one_is_sent_again_once_the_caller_listens() {
         "sent until heard, then no more"
     );
     assert_eq!(worker.executions(), 1, "answered again without running again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_back_from_a_reconnect_gets_its_recent_replies_again() {
+    // A reply on its way through a server that died is lost without a
+    // trace; the gateway, once reconnected, asks for its replies again and
+    // the worker sends those it keeps for that gateway, without running
+    // the call again.
+    let Hello { _nats, _s3, client, js, sha, worker } = Hello::start().await;
+    let mut replies = client.subscribe("olin.reply.gwx.>").await.unwrap();
+    let mut req = request("hello", &sha, "kept-1");
+    req.deadline_unix_ms = olin_proto::unix_ms() + 20_000;
+    enqueue(&js, headers("olin.reply.gwx.kept-1", "kept-1"), &req).await;
+    let first = next_reply(&mut replies, Duration::from_secs(10)).await;
+    assert_eq!((first.invocation_id.as_str(), first.outcome()), ("kept-1", Outcome::Ok), "{}", first.error);
+
+    // Another gateway's request sends nothing of this one's.
+    client.publish(subject::replay_request("gwy").unwrap(), Bytes::new()).await.unwrap();
+    assert!(tokio::time::timeout(Duration::from_millis(500), replies.next()).await.is_err());
+    client.publish(subject::replay_request("gwx").unwrap(), Bytes::new()).await.unwrap();
+    let again = next_reply(&mut replies, Duration::from_secs(5)).await;
+    assert_eq!(again, first, "the same answer, sent again");
+    assert_eq!(worker.executions(), 1, "answered again without running again");
+    assert_eq!(worker.replies_replayed(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_in_flight_across_a_nats_restart_is_answered_once_from_its_run() {
+    // The guest sleeps 200 ms; NATS restarts meanwhile. The worker's reply
+    // may have been written to the dying server or heard by no one: the
+    // worker sends its kept replies again once reconnected, and the gateway
+    // asks for its replies again once it is back with a call waiting.
+    let mut nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap.wat")).await;
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
+    let http = reqwest::Client::new();
+    gateway.wait_for_route(&http, "nap").await;
+    let call = tokio::spawn(http.get(gateway.function_url("nap", "/?across-1")).send());
+    wait::until_true("the guest is running", Duration::from_secs(10), || async { worker.in_flight() == 1 }).await;
+    nats.restart();
+    let r = call.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "across-1", "its own answer");
+    let asked = wait::metric(&gateway.admin_url("/metrics"), "olin_gateway_replay_requests_total", &[]).await;
+    assert_eq!(asked, Some(1.0), "the gateway asked for its replies once it was back");
+    wait::until_true("the worker sent its kept reply again", Duration::from_secs(5), || async {
+        worker.replies_replayed() >= 1
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

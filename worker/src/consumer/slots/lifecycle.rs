@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::connection::State;
 use async_nats::jetstream::{self, AckKind};
 use olin_proto::Message as _;
 use olin_proto::backoff::Backoff;
@@ -16,10 +15,6 @@ use tracing::{info, warn};
 use crate::call::{event_of, publish_event, release_lease};
 use crate::consumer::Pulls;
 use crate::{Ctx, async_call};
-
-/// When a call answered across a reconnect is offered again: time for every
-/// gateway to be back and subscribed.
-pub(super) const RECONNECT_REDELIVERY: Duration = Duration::from_secs(1);
 
 /// Clips the call's wall time to what is left before its deadline: a guest
 /// that starts late (it waited in the queue, for memory, for its module)
@@ -129,9 +124,10 @@ pub(super) fn platform_response(
     }
 }
 
-/// Reply, publish the event, then ack: the reply is sent before the ack on
-/// the same connection, so an acked call has always been answered. Returns
-/// whether the ack asked for the slot's next message.
+/// Reply, publish the event, then ack: the reply is sent before the ack, so
+/// an acked call has always been answered, and the outbox sends the reply
+/// again if it may have been lost on the way (see `reply`). Returns whether
+/// the ack asked for the slot's next message.
 pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationResponse) -> bool {
     let (msg, req) = (call.msg, &call.req);
     let resp = fit_in_a_message(ctx, req, resp, ctx.nats.server_info().max_payload);
@@ -152,7 +148,6 @@ pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: Invo
     // its lease free, and its idempotent retry the answer.
     release_lease(ctx, req).await;
     async_call::store_idempotent(ctx, req, &resp).await;
-    let connection = pulls.connects();
     if let Some(reply_to) = call.reply_to
         && let Err(err) = ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await
     {
@@ -162,16 +157,6 @@ pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: Invo
         return false;
     }
     publish_event(ctx, &event).await;
-    // A reply that reached a server which then went away may be lost with it,
-    // and nothing reports that (a reply that reached no subscriber comes
-    // back as a no-responders status and is sent again, see `reply`). So a
-    // call answered across a reconnect is not acked but answered again later
-    // (a gateway drops the duplicate if the first reply did arrive).
-    if ctx.nats.connection_state() != State::Connected || pulls.connects() != connection {
-        warn!("NATS reconnected around the reply; nak so the call is answered again");
-        nak(msg, RECONNECT_REDELIVERY).await;
-        return false;
-    }
     pulls.ack(ctx, msg).await
 }
 
