@@ -62,6 +62,40 @@ pub struct Execution {
     pub started_at: DateTime<Utc>,
     /// When it finished.
     pub finished_at: DateTime<Utc>,
+    /// How many times it ran: 1, or more when delivery ran it again (a
+    /// worker lost, a hung worker's call taken over); the record above is
+    /// its first run, the answer its caller got.
+    #[serde(default = "one")]
+    pub attempts: u32,
+    /// The runs after the first, oldest first.
+    #[serde(default)]
+    pub reruns: Vec<Rerun>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A run of a call after its first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Rerun {
+    /// The worker that ran it.
+    pub worker_id: String,
+    /// Its outcome.
+    pub outcome: String,
+    /// The HTTP status it answered (dropped by the gateway: the caller got
+    /// the first answer).
+    pub status: i32,
+    /// What went wrong, if something did.
+    pub error: String,
+    /// Wall time, in microseconds.
+    pub wall_us: i64,
+    /// Fuel burnt.
+    pub fuel: i64,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it finished.
+    pub finished_at: DateTime<Utc>,
 }
 
 listing!(
@@ -181,7 +215,8 @@ pub struct QuotaStanding {
     pub resets_at: DateTime<Utc>,
 }
 
-/// Usage over a window.
+/// Usage over a window, read from per-minute rollups: the window is
+/// widened to whole minutes, and wall-time percentiles are within 19%.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
     /// The function, for one function's usage.
@@ -198,6 +233,10 @@ pub struct Usage {
     pub until: Option<DateTime<Utc>>,
     /// Calls.
     pub calls: u64,
+    /// Runs of those calls after their first (at-least-once delivery):
+    /// recorded, counted in the resources below, never charged to quotas.
+    #[serde(default)]
+    pub reruns: u64,
     /// Calls that did not end OK.
     pub errors: u64,
     /// Those, by outcome.
@@ -222,6 +261,9 @@ pub struct SeriesPoint {
     pub start: DateTime<Utc>,
     /// Calls.
     pub calls: u64,
+    /// Runs after a call's first.
+    #[serde(default)]
+    pub reruns: u64,
     /// Calls that did not end OK.
     pub errors: u64,
     /// Those, by outcome.

@@ -38,8 +38,8 @@ pub use deployments::{Canary, Deployment, DeploymentKind, DeploymentList, NewDep
 pub use env::{EnvList, EnvValue, SetEnv};
 pub use error::{ErrorBody, ErrorDetail};
 pub use executions::{
-    Execution, ExecutionFilter, ExecutionList, ExecutionUsage, Percentiles, QuotaKind, QuotaStanding, SeriesPoint,
-    SeriesQuery, Usage, UsageSeries, Window,
+    Execution, ExecutionFilter, ExecutionList, ExecutionUsage, Percentiles, QuotaKind, QuotaStanding, Rerun,
+    SeriesPoint, SeriesQuery, Usage, UsageSeries, Window,
 };
 pub use functions::{
     ActiveDeployment, Function, FunctionList, FunctionPatch, LastHour, Limits, LimitsPatch, NewFunction, RateLimit,

@@ -77,6 +77,21 @@ pub struct Config {
     /// milliseconds (a user past a quota is refused from the next check on).
     #[arg(long, env = "CONTROL_QUOTA_CHECK_MS", default_value_t = 10_000)]
     pub quota_check_ms: u64,
+    /// Execution records older than this are deleted (`30d`, `12h`; `0`:
+    /// kept whatever their age). Usage charts and quotas read the
+    /// per-minute rollups, which are kept longer.
+    #[arg(long, env = "CONTROL_EXECUTIONS_MAX_AGE", default_value = "30d", value_parser = duration)]
+    pub executions_max_age: std::time::Duration,
+    /// Only each function's newest this many execution records are kept
+    /// (`0`: no cap).
+    #[arg(long, env = "CONTROL_EXECUTIONS_PER_FUNCTION", default_value_t = 1_000_000)]
+    pub executions_per_function: u64,
+    /// Per-minute usage rollups older than this are deleted (`0`: kept).
+    #[arg(long, env = "CONTROL_USAGE_MAX_AGE", default_value = "400d", value_parser = duration)]
+    pub usage_max_age: std::time::Duration,
+    /// How often retention prunes (`1m`).
+    #[arg(long, env = "CONTROL_RETENTION_INTERVAL", default_value = "1m", value_parser = duration)]
+    pub retention_interval: std::time::Duration,
     /// Base URL functions are called at, shown to users (`<url>/f/<name>`).
     #[arg(long, env = "CONTROL_GATEWAY_URL", default_value = "http://127.0.0.1:8080")]
     pub gateway_url: String,
@@ -143,6 +158,10 @@ impl Config {
             max_rate_per_second: 0,
             max_concurrency: 0,
             quota_check_ms: 10_000,
+            executions_max_age: std::time::Duration::from_secs(30 * 24 * 3600),
+            executions_per_function: 1_000_000,
+            usage_max_age: std::time::Duration::from_secs(400 * 24 * 3600),
+            retention_interval: std::time::Duration::from_secs(60),
             gateway_url: "http://127.0.0.1:8080".to_owned(),
             store,
             topology: TopologyArgs::default(),
@@ -152,8 +171,27 @@ impl Config {
         }
     }
 
+    /// What retention keeps.
+    pub fn retention(&self) -> crate::retention::Retention {
+        let nonzero = |d: std::time::Duration| (!d.is_zero()).then_some(d);
+        crate::retention::Retention {
+            executions_max_age: nonzero(self.executions_max_age),
+            executions_per_function: (self.executions_per_function > 0).then_some(self.executions_per_function),
+            usage_max_age: nonzero(self.usage_max_age),
+            interval: self.retention_interval.max(std::time::Duration::from_secs(1)),
+        }
+    }
+
     /// Largest declared memory, in 64 KiB pages.
     pub fn max_memory_pages(&self) -> u32 {
         u32::try_from(self.max_memory_mib * 16).unwrap_or(u32::MAX)
     }
+}
+
+/// A duration as `humantime` reads it (`500ms`, `30s`, `12h`, `30d`), or `0`.
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    if s.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration ({e}); use e.g. 30s, 12h, 30d"))
 }

@@ -5,10 +5,12 @@
 pub mod api_tokens;
 pub mod audit_log;
 pub mod deployments;
+pub mod execution_attempts;
 pub mod executions;
 pub mod function_env;
 pub mod functions;
 pub mod invoke_keys;
+pub mod usage_minutes;
 pub mod usage_monthly;
 pub mod users;
 pub mod versions;

@@ -1,9 +1,11 @@
 //! Execution records: a durable pull consumer (`control`) on `OLIN_EVENTS`
-//! turns each `ExecutionEvent` into an `executions` row. Batches are
-//! inserted with one statement, idempotent on the invocation id
-//! (`ON CONFLICT DO NOTHING`), and acked only after the insert commits, so
-//! a control plane that stops mid-batch loses nothing and duplicates
-//! nothing: the unacked events come again and conflict away.
+//! turns each `ExecutionEvent` into an `executions` row (a call's first
+//! run) or an `execution_attempts` row (a later run of it), and adds it to
+//! the per-minute rollups. Batches are stored in one transaction,
+//! idempotent on the run (invocation id, worker, start), and acked only
+//! after it commits, so a control plane that stops mid-batch loses nothing
+//! and duplicates nothing: the unacked events come again and conflict away.
+//! `OLIN_EVENTS` is a work queue: an acked event leaves the stream.
 //!
 //! Two tasks form a pipeline: the reader fetches and decodes the next batch
 //! while the writer stores the previous one. On Postgres a batch is one
@@ -14,7 +16,7 @@
 //!
 //! # Layout
 //! - `record`: the row of an event, and the owner it is attributed to.
-//! - `store`: the batch insert, with usage accounting.
+//! - `store`: the batch insert, with reruns and usage accounting.
 
 mod record;
 mod store;

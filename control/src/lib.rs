@@ -9,7 +9,11 @@
 //! - `auth`: password hashes, JWTs, the bearer check.
 //! - [`error`]: [`ApiError`], the one error shape and its HTTP statuses.
 //! - [`entity`]: sea-orm entities of the tables `olin-migrations` creates.
-//! - [`ingest`]: execution events from `OLIN_EVENTS` into `executions`.
+//! - [`ingest`]: execution events from `OLIN_EVENTS` into `executions`,
+//!   reruns and per-minute usage.
+//! - [`retention`]: execution records and usage rollups pruned by age and
+//!   count.
+//! - [`rollup`]: per-minute usage rollups and the percentiles read back.
 //! - `openapi`: the OpenAPI 3 document of every route, at `/v1/openapi.json`.
 //! - `panel`: the embedded web panel at `/`, with its CSP and caching.
 //! - `quota`: functions' call limits within the operator's maxima, and
@@ -25,6 +29,8 @@ mod metrics;
 mod openapi;
 mod panel;
 mod quota;
+pub mod retention;
+pub mod rollup;
 mod throttle;
 
 use std::future::Future;
@@ -92,6 +98,7 @@ pub struct Control {
     body_budget: olin_serve::BodyBudget,
     resealed: Resealed,
     quota_check: std::time::Duration,
+    retention: retention::Retention,
 }
 
 impl Control {
@@ -167,7 +174,15 @@ impl Control {
         }
         let body_budget = olin_serve::BodyBudget::new(cfg.max_buffered_body_mib << 20);
         let quota_check = std::time::Duration::from_millis(cfg.quota_check_ms.max(100));
-        Ok(Control { api: Arc::new(api), events, bounds: cfg.bounds(), body_budget, resealed, quota_check })
+        Ok(Control {
+            api: Arc::new(api),
+            events,
+            bounds: cfg.bounds(),
+            body_budget,
+            resealed,
+            quota_check,
+            retention: cfg.retention(),
+        })
     }
 
     /// Serves the API and the panel on `listeners.public`, and health,
@@ -206,6 +221,12 @@ impl Control {
             self.api.metrics.clone(),
             stop_rx.clone(),
         ));
+        let retention = tokio::spawn(retention::enforce(
+            self.api.db.clone(),
+            self.retention,
+            self.api.metrics.clone(),
+            stop_rx.clone(),
+        ));
         let quotas = tokio::spawn(quota::enforce(self.api.clone(), self.quota_check, stop_rx.clone()));
         info!(addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "control plane serving");
         let admin = olin_serve::spawn_admin(admin_listener, warp::service(admin_routes), stop_rx);
@@ -214,6 +235,7 @@ impl Control {
         let _ = stop_tx.send(true);
         olin_telemetry::join("ingest", ingest).await;
         olin_telemetry::join("quotas", quotas).await;
+        olin_telemetry::join("retention", retention).await;
         olin_telemetry::join("admin listener", admin).await;
         info!("control plane stopped");
     }

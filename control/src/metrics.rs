@@ -24,6 +24,11 @@ pub struct Metrics {
     pub events_ingested: Counter,
     /// Batches that failed to store and will come again.
     pub ingest_failures: Counter,
+    /// Execution records deleted by retention.
+    pub executions_pruned: Counter,
+    /// Usage rollup rows deleted by retention.
+    pub usage_rows_pruned: Counter,
+
     /// The public listener's connections.
     pub connections: Arc<olin_serve::Stats>,
     registry: Registry,
@@ -34,13 +39,29 @@ impl Default for Metrics {
         let requests = Family::<Answered, Counter>::default();
         let events_ingested = Counter::default();
         let ingest_failures = Counter::default();
+        let executions_pruned = Counter::default();
+        let usage_rows_pruned = Counter::default();
         let connections = Arc::<olin_serve::Stats>::default();
         let mut registry = Registry::with_prefix("olin_control");
         registry.register("requests", "API requests answered.", requests.clone());
         registry.register("events_ingested", "Execution events stored as rows.", events_ingested.clone());
         registry.register("ingest_failures", "Event batches that failed to store (retried).", ingest_failures.clone());
+        registry.register("executions_pruned", "Execution records deleted by retention.", executions_pruned.clone());
+        registry.register(
+            "usage_rows_pruned",
+            "Per-minute usage rows deleted by retention.",
+            usage_rows_pruned.clone(),
+        );
         registry.register_collector(Box::new(connections.clone()));
-        Metrics { requests, events_ingested, ingest_failures, connections, registry }
+        Metrics {
+            requests,
+            events_ingested,
+            ingest_failures,
+            executions_pruned,
+            usage_rows_pruned,
+            connections,
+            registry,
+        }
     }
 }
 

@@ -12,6 +12,8 @@
 //! - `m20261203_000001_call_limits`: functions' rate and concurrency
 //!   limits, users' monthly quotas, and the monthly usage they are checked
 //!   against.
+//! - `m20261203_000002_usage_minutes`: per-minute usage rollups, kept
+//!   longer than execution records, and the reruns of a call.
 //! - [`cli`]: the `olin-migrations` command line.
 //! - `dialect`: the few spellings that differ between the two databases,
 //!   and the `updated_at` triggers.
@@ -26,6 +28,7 @@ mod m20261130_000001_execution_headers;
 mod m20261202_000001_host_budget;
 mod m20261202_000002_sealed_env;
 mod m20261203_000001_call_limits;
+mod m20261203_000002_usage_minutes;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -42,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_host_budget::Migration),
             Box::new(m20261202_000002_sealed_env::Migration),
             Box::new(m20261203_000001_call_limits::Migration),
+            Box::new(m20261203_000002_usage_minutes::Migration),
         ]
     }
 }
@@ -59,4 +63,6 @@ pub const TABLES: &[&str] = &[
     "executions",
     "audit_log",
     "usage_monthly",
+    "usage_minutes",
+    "execution_attempts",
 ];

@@ -37,12 +37,25 @@ const ROWS: &[(&str, &str)] = &[
     ),
     ("audit_log", "INSERT INTO audit_log (id, user_id, action, target) VALUES ('a1', 'u1', 'login', 'ada')"),
     ("usage_monthly", "INSERT INTO usage_monthly (user_id, month, calls, fuel) VALUES ('u1', '2026-12', 1, 1)"),
+    (
+        "usage_minutes",
+        "INSERT INTO usage_minutes (function_id, minute, outcome, wall_bucket, owner_id, calls) \
+         VALUES ('f1', CURRENT_TIMESTAMP, 'OK', 3, 'u1', 1)",
+    ),
+    (
+        "execution_attempts",
+        "INSERT INTO execution_attempts (invocation_id, worker_id, started_at, finished_at, outcome, status, \
+         wall_us, fuel, peak_memory_bytes, error) VALUES ('i1', 'w2', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'OK', 200, \
+         1, 1, 1, '')",
+    ),
 ];
 
 fn key_column(table: &str) -> &'static str {
     match table {
         "executions" => "invocation_id",
         "usage_monthly" => "user_id",
+        "usage_minutes" => "function_id",
+        "execution_attempts" => "invocation_id",
         _ => "id",
     }
 }

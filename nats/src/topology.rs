@@ -330,12 +330,30 @@ async fn invocations(
     stream_as(js, config, "stream OLIN_INVOCATIONS", mode).await
 }
 
-/// Stream `OLIN_EVENTS`: limits retention, aged out.
+/// Stream `OLIN_EVENTS`: a work queue read by control's one consumer, so
+/// an event leaves the stream once it is recorded (and acked); bounded in
+/// age and bytes for a stalled control plane.
+///
+/// A stream created by an older release, with limits retention, keeps it
+/// (JetStream cannot change a stream's retention): its events then stay
+/// until they age out. Delete it while it is drained to have it created
+/// again as a work queue.
 ///
 /// # Errors
 /// [`TopologyError`] if the stream cannot be created or updated.
 pub async fn ensure_events(js: &jetstream::Context, cfg: &TopologyConfig) -> Result<stream::Stream, TopologyError> {
-    stream_as(js, events_config(cfg), "stream OLIN_EVENTS", Mode::Own).await
+    let mut config = events_config(cfg);
+    if let Ok(mut existing) = js.get_stream(subject::STREAM_EVENTS).await
+        && let Ok(info) = existing.info().await
+        && info.config.retention != config.retention
+    {
+        tracing::warn!(
+            retention = ?info.config.retention,
+            "OLIN_EVENTS predates work-queue retention: recorded events stay until they age out (see docs/operations.md)"
+        );
+        config.retention = info.config.retention;
+    }
+    stream_as(js, config, "stream OLIN_EVENTS", Mode::Own).await
 }
 
 fn events_config(cfg: &TopologyConfig) -> stream::Config {
@@ -343,7 +361,7 @@ fn events_config(cfg: &TopologyConfig) -> stream::Config {
         name: subject::STREAM_EVENTS.to_owned(),
         description: Some("Execution events for accounting".to_owned()),
         subjects: vec![subject::event_subjects()],
-        retention: stream::RetentionPolicy::Limits,
+        retention: stream::RetentionPolicy::WorkQueue,
         storage: stream::StorageType::File,
         max_age: cfg.events_max_age,
         max_bytes: cfg.events_max_bytes,

@@ -492,6 +492,13 @@ export interface components {
         Execution: {
             /** @description Whether it was an async call. */
             async: boolean;
+            /**
+             * Format: int32
+             * @description How many times it ran: 1, or more when delivery ran it again (a
+             *     worker lost, a hung worker's call taken over); the record above is
+             *     its first run, the answer its caller got.
+             */
+            attempts?: number;
             /** @description The deployment that served it. */
             deployment_id: string;
             /** @description What went wrong, if something did. */
@@ -520,6 +527,8 @@ export interface components {
             outcome: string;
             /** @description The request's path after the function's prefix. */
             path: string;
+            /** @description The runs after the first, oldest first. */
+            reruns?: components["schemas"]["Rerun"][];
             /**
              * Format: date-time
              * @description When it started.
@@ -897,6 +906,41 @@ export interface components {
              */
             per_second: number;
         };
+        /** @description A run of a call after its first. */
+        Rerun: {
+            /** @description What went wrong, if something did. */
+            error: string;
+            /**
+             * Format: date-time
+             * @description When it finished.
+             */
+            finished_at: string;
+            /**
+             * Format: int64
+             * @description Fuel burnt.
+             */
+            fuel: number;
+            /** @description Its outcome. */
+            outcome: string;
+            /**
+             * Format: date-time
+             * @description When it started.
+             */
+            started_at: string;
+            /**
+             * Format: int32
+             * @description The HTTP status it answered (dropped by the gateway: the caller got
+             *     the first answer).
+             */
+            status: number;
+            /**
+             * Format: int64
+             * @description Wall time, in microseconds.
+             */
+            wall_us: number;
+            /** @description The worker that ran it. */
+            worker_id: string;
+        };
         /**
          * @description A user's role.
          * @enum {string}
@@ -932,6 +976,11 @@ export interface components {
              * @description Fuel burnt.
              */
             fuel: number;
+            /**
+             * Format: int64
+             * @description Runs after a call's first.
+             */
+            reruns?: number;
             /**
              * Format: date-time
              * @description The bucket's start.
@@ -1026,7 +1075,10 @@ export interface components {
             /** @description The URL called. */
             url: string;
         };
-        /** @description Usage over a window. */
+        /**
+         * @description Usage over a window, read from per-minute rollups: the window is
+         *     widened to whole minutes, and wall-time percentiles are within 19%.
+         */
         Usage: {
             /**
              * Format: int64
@@ -1060,6 +1112,12 @@ export interface components {
             /** @description The function, for one function's usage. */
             function?: string | null;
             quota?: null | components["schemas"]["QuotaStanding"];
+            /**
+             * Format: int64
+             * @description Runs of those calls after their first (at-least-once delivery):
+             *     recorded, counted in the resources below, never charged to quotas.
+             */
+            reruns?: number;
             /**
              * Format: date-time
              * @description The window's start; null: open.

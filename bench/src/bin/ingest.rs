@@ -2,7 +2,8 @@
 //!
 //! - floor: the same rows stored straight into Postgres by the ingestion's
 //!   own batch insert (`INSERT ... SELECT FROM UNNEST(...) ON CONFLICT DO
-//!   NOTHING`, 1,000 rows a statement), one batch after another, no NATS;
+//!   NOTHING`, 1,000 rows a statement, with the per-minute rollups and the
+//!   owner's month), one batch after another, no NATS;
 //! - reference: the same rows as multi-row `INSERT ... VALUES` statements of
 //!   1,000 rows (sea-orm's `insert_many`), what ingestion used before;
 //! - ingestion: the events published to `OLIN_EVENTS` first, then a control
@@ -23,6 +24,13 @@ use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, EntityTrait, IntoActiveModel as _, NotSet, PaginatorTrait,
 };
 
+/// Events start this many ms before the run (recent: retention keeps
+/// them), one per ms.
+fn base_ms() -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0) - 3_600_000)
+}
+
 fn event(i: usize) -> ExecutionEvent {
     ExecutionEvent {
         invocation_id: format!("0190abcd-0000-7000-8000-{i:012}"),
@@ -42,8 +50,8 @@ fn event(i: usize) -> ExecutionEvent {
             bytes_out: 200,
             ..Default::default()
         }),
-        started_unix_ms: 1_700_000_000_000 + i as u64,
-        finished_unix_ms: 1_700_000_000_001 + i as u64,
+        started_unix_ms: base_ms() + i as u64,
+        finished_unix_ms: base_ms() + 1 + i as u64,
         ..Default::default()
     }
 }
@@ -56,6 +64,18 @@ async fn fresh_db(admin_url: &str, name: &str) -> anyhow::Result<(DatabaseConnec
     let db = Database::connect(&url).await?;
     use olin_migrations::MigratorTrait as _;
     olin_migrations::Migrator::up(&db, None).await?;
+    // The events' owner, function and deployment, so every row is counted
+    // into the rollups and the owner's month as in production.
+    for sql in [
+        "INSERT INTO users (id, username, password_hash, role) VALUES ('u-bench', 'bench', 'x', 'user')",
+        "INSERT INTO functions (id, owner_id, name) VALUES ('f-bench', 'u-bench', 'bench')",
+        "INSERT INTO versions (id, function_id, number, sha256, size_bytes, abi, imports) \
+         VALUES ('v-bench', 'f-bench', 1, 'ab', 1, 'wasi', '[]')",
+        "INSERT INTO deployments (id, function_id, version_id, active, kind) \
+         VALUES ('d-bench', 'f-bench', 'v-bench', TRUE, 'deploy')",
+    ] {
+        db.execute_unprepared(sql).await?;
+    }
     Ok((db, url))
 }
 
@@ -72,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
     let (floor_db, _) = fresh_db(&admin_url, "olin_bench_floor").await?;
     let started = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
-        let rows: Vec<_> = chunk.iter().map(|i| olin_control::ingest::row(event(*i), None, None)).collect();
+        let owned = |i: usize| olin_control::ingest::row(event(i), Some("u-bench".into()), Some("f-bench".into()));
+        let rows: Vec<_> = chunk.iter().map(|i| owned(*i)).collect();
         olin_control::ingest::insert(&floor_db, &rows).await?;
     }
     let floor = started.elapsed();

@@ -1,19 +1,24 @@
 //! Execution records and usage: per function with filters and paging, one
-//! invocation by id, and usage per function or per user over a window.
+//! invocation by id (each with its reruns), and usage per function or per
+//! user over a window, read from the per-minute rollups (`crate::rollup`),
+//! which outlive the records.
+
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use std::collections::BTreeMap;
 
 use olin_api::{
-    Execution, ExecutionFilter, ExecutionList, ExecutionUsage, Percentiles, SeriesPoint, SeriesQuery, Usage,
+    Execution, ExecutionFilter, ExecutionList, ExecutionUsage, Percentiles, Rerun, SeriesPoint, SeriesQuery, Usage,
     UsageSeries, Window,
 };
 use warp::reply::Response;
 
 use super::{Api, Request, next_cursor, ok, owned_from};
-use crate::entity::executions;
+use crate::entity::{execution_attempts, executions, usage_minutes};
 use crate::error::ApiError;
+use crate::rollup::{self, Histogram};
 
 fn instant(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     v.map(|s| {
@@ -26,7 +31,7 @@ fn instant(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiErro
 
 /// `find` narrowed to calls that started in `[since, until)`; a missing end
 /// is open.
-pub(super) fn started_within(
+fn started_within(
     find: sea_orm::Select<executions::Entity>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
@@ -41,7 +46,8 @@ pub(super) fn started_within(
     }
 }
 
-fn execution_json(e: executions::Model) -> Execution {
+fn execution_json(e: executions::Model, mut reruns: Vec<Rerun>) -> Execution {
+    reruns.sort_by_key(|r| r.started_at);
     Execution {
         usage: ExecutionUsage {
             wall_us: e.wall_us,
@@ -66,7 +72,40 @@ fn execution_json(e: executions::Model) -> Execution {
         is_async: e.is_async,
         started_at: e.started_at,
         finished_at: e.finished_at,
+        attempts: u32::try_from(reruns.len()).unwrap_or(u32::MAX).saturating_add(1),
+        reruns,
     }
+}
+
+/// `rows` as the API shows them, each with its reruns (one query).
+async fn executions_json(api: &Api, rows: Vec<executions::Model>) -> Result<Vec<Execution>, ApiError> {
+    let ids: Vec<&str> = rows.iter().map(|e| e.invocation_id.as_str()).collect();
+    let mut reruns: HashMap<String, Vec<Rerun>> = HashMap::new();
+    if !ids.is_empty() {
+        let attempts = execution_attempts::Entity::find()
+            .filter(execution_attempts::Column::InvocationId.is_in(ids))
+            .all(&api.db)
+            .await?;
+        for a in attempts {
+            reruns.entry(a.invocation_id).or_default().push(Rerun {
+                worker_id: a.worker_id,
+                outcome: a.outcome,
+                status: a.status,
+                error: a.error,
+                wall_us: a.wall_us,
+                fuel: a.fuel,
+                started_at: a.started_at,
+                finished_at: a.finished_at,
+            });
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .map(|e| {
+            let r = reruns.remove(&e.invocation_id).unwrap_or_default();
+            execution_json(e, r)
+        })
+        .collect())
 }
 
 /// `GET /v1/functions/{name}/executions`: newest first.
@@ -91,7 +130,7 @@ pub(super) async fn list(api: &Api, params: &[String], req: Request) -> Result<R
     }
     let rows = find.limit(q.limit).all(&api.db).await?;
     let next = next_cursor(rows.len(), q.limit, rows.last().map(|e| e.invocation_id.clone()));
-    ok(&ExecutionList { items: rows.into_iter().map(execution_json).collect(), next })
+    ok(&ExecutionList { items: executions_json(api, rows).await?, next })
 }
 
 /// `GET /v1/executions/{id}`: one invocation of the caller's.
@@ -105,52 +144,117 @@ pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<R
         .await?
         .filter(|e| e.owner_id.as_deref() == Some(caller.user.id.as_str()))
         .ok_or_else(|| ApiError::not_found("execution", id))?;
-    ok(&execution_json(row))
+    let shown = executions_json(api, vec![row]).await?.pop();
+    ok(&shown.ok_or_else(|| ApiError::not_found("execution", id))?)
 }
 
-/// Usage of the executions `find` selects: calls, errors by outcome, wall
-/// time percentiles, fuel and bytes.
+/// Whose rollups a usage query reads.
+pub(super) enum Of<'a> {
+    /// One function, by id.
+    Function(&'a str),
+    /// Every function of one user, by id.
+    Owner(&'a str),
+}
+
+/// The rollup rows of `of` whose minute is in `[since, until)`, the window
+/// widened to whole minutes; an open end is open.
+pub(super) fn minutes_within(
+    of: Of<'_>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> sea_orm::Select<usage_minutes::Entity> {
+    let find = match of {
+        Of::Function(id) => usage_minutes::Entity::find().filter(usage_minutes::Column::FunctionId.eq(id)),
+        Of::Owner(id) => usage_minutes::Entity::find().filter(usage_minutes::Column::OwnerId.eq(id)),
+    };
+    let find = match since {
+        Some(t) => find.filter(usage_minutes::Column::Minute.gte(rollup::minute(t))),
+        None => find,
+    };
+    match until {
+        Some(t) => find.filter(usage_minutes::Column::Minute.lt(t)),
+        None => find,
+    }
+}
+
+/// A sum that is a BIGINT on both databases (Postgres sums BIGINTs into
+/// NUMERIC).
+pub(super) fn sum(column: usage_minutes::Column) -> SimpleExpr {
+    ExprTrait::cast_as(Expr::expr(Func::sum(Expr::col(column))), "BIGINT")
+}
+
+/// What rollup rows add up to.
+#[derive(Default, Clone)]
+struct Totals {
+    calls: u64,
+    reruns: u64,
+    errors: u64,
+    by_outcome: BTreeMap<String, u64>,
+    walls: Histogram,
+    fuel: i64,
+    bytes_in: i64,
+    bytes_out: i64,
+}
+
+impl Totals {
+    fn add(&mut self, outcome: String, bucket: i32, calls: i64, reruns: i64, fuel: i64, bytes: (i64, i64)) {
+        let (calls, reruns) = (u64::try_from(calls).unwrap_or(0), u64::try_from(reruns).unwrap_or(0));
+        self.calls += calls;
+        self.reruns += reruns;
+        if outcome != "OK" && calls > 0 {
+            self.errors += calls;
+            *self.by_outcome.entry(outcome).or_default() += calls;
+        }
+        self.walls.add(bucket, calls + reruns);
+        self.fuel = self.fuel.saturating_add(fuel);
+        self.bytes_in = self.bytes_in.saturating_add(bytes.0);
+        self.bytes_out = self.bytes_out.saturating_add(bytes.1);
+    }
+
+    fn percentiles(&self) -> Percentiles {
+        Percentiles { p50: self.walls.percentile(0.5), p99: self.walls.percentile(0.99) }
+    }
+}
+
+/// Usage of `of` over a window, from the rollups: one grouped query.
 async fn usage(
     api: &Api,
-    find: sea_orm::Select<executions::Entity>,
+    of: Of<'_>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
 ) -> Result<Usage, ApiError> {
-    let rows: Vec<(String, i64, i64, i64, i64)> = started_within(find, since, until)
+    use usage_minutes::Column as C;
+    let rows: Vec<(String, i32, i64, i64, i64, i64, i64)> = minutes_within(of, since, until)
         .select_only()
-        .column(executions::Column::Outcome)
-        .column(executions::Column::WallUs)
-        .column(executions::Column::Fuel)
-        .column(executions::Column::BytesIn)
-        .column(executions::Column::BytesOut)
+        .column(C::Outcome)
+        .column(C::WallBucket)
+        .column_as(sum(C::Calls), "calls")
+        .column_as(sum(C::Reruns), "reruns")
+        .column_as(sum(C::Fuel), "fuel")
+        .column_as(sum(C::BytesIn), "bytes_in")
+        .column_as(sum(C::BytesOut), "bytes_out")
+        .group_by(C::Outcome)
+        .group_by(C::WallBucket)
         .into_tuple()
         .all(&api.db)
         .await?;
-    let mut by_outcome = BTreeMap::<String, u64>::new();
-    let mut walls: Vec<i64> = Vec::with_capacity(rows.len());
-    let (mut fuel, mut bytes_in, mut bytes_out) = (0i64, 0i64, 0i64);
-    for (outcome, wall, f, bin, bout) in &rows {
-        if outcome != "OK" {
-            *by_outcome.entry(outcome.clone()).or_default() += 1;
-        }
-        walls.push(*wall);
-        fuel = fuel.saturating_add(*f);
-        bytes_in = bytes_in.saturating_add(*bin);
-        bytes_out = bytes_out.saturating_add(*bout);
+    let mut t = Totals::default();
+    for (outcome, bucket, calls, reruns, fuel, bytes_in, bytes_out) in rows {
+        t.add(outcome, bucket, calls, reruns, fuel, (bytes_in, bytes_out));
     }
-    walls.sort_unstable();
     Ok(Usage {
         function: None,
         user: None,
         since,
         until,
-        calls: rows.len() as u64,
-        errors: by_outcome.values().sum(),
-        errors_by_outcome: by_outcome,
-        wall_us: percentiles(&walls),
-        fuel,
-        bytes_in,
-        bytes_out,
+        calls: t.calls,
+        reruns: t.reruns,
+        errors: t.errors,
+        wall_us: t.percentiles(),
+        errors_by_outcome: t.by_outcome,
+        fuel: t.fuel,
+        bytes_in: t.bytes_in,
+        bytes_out: t.bytes_out,
         quota: None,
     })
 }
@@ -162,8 +266,7 @@ pub(super) async fn function_usage(api: &Api, params: &[String], req: Request) -
     let (_, f) = owned_from(api, params, &req).await?;
     let w: Window = req.query()?;
     let (since, until) = (instant("since", w.since.as_deref())?, instant("until", w.until.as_deref())?);
-    let find = executions::Entity::find().filter(executions::Column::FunctionId.eq(&f.id));
-    ok(&Usage { function: Some(f.name), ..usage(api, find, since, until).await? })
+    ok(&Usage { function: Some(f.name.clone()), ..usage(api, Of::Function(&f.id), since, until).await? })
 }
 
 /// `GET /v1/usage?since=&until=`: all of the caller's functions.
@@ -173,30 +276,9 @@ pub(super) async fn user_usage(api: &Api, _: &[String], req: Request) -> Result<
     let caller = req.caller(api).await?;
     let w: Window = req.query()?;
     let (since, until) = (instant("since", w.since.as_deref())?, instant("until", w.until.as_deref())?);
-    let find = executions::Entity::find().filter(executions::Column::OwnerId.eq(&caller.user.id));
     let quota = crate::quota::standing(&api.db, &caller.user).await?.shown();
-    ok(&Usage { user: Some(caller.user.username.clone()), quota: Some(quota), ..usage(api, find, since, until).await? })
-}
-
-/// One bucket of a series: `[start, end)` with the usage of its calls.
-#[derive(Default, Clone)]
-struct Bucket {
-    calls: u64,
-    errors: u64,
-    by_outcome: BTreeMap<String, u64>,
-    walls: Vec<i64>,
-    fuel: i64,
-}
-
-/// The `p`th percentile of sorted `walls`.
-fn percentile(walls: &[i64], p: f64) -> Option<i64> {
-    let last = walls.len().checked_sub(1)?;
-    walls.get(((last as f64) * p).round() as usize).copied()
-}
-
-/// The median and 99th percentile of sorted `walls`.
-fn percentiles(walls: &[i64]) -> Percentiles {
-    Percentiles { p50: percentile(walls, 0.5), p99: percentile(walls, 0.99) }
+    let used = usage(api, Of::Owner(&caller.user.id), since, until).await?;
+    ok(&Usage { user: Some(caller.user.username.clone()), quota: Some(quota), ..used })
 }
 
 /// `GET /v1/functions/{name}/usage/series?since=&until=&buckets=`: usage over
@@ -218,42 +300,39 @@ pub(super) async fn function_series(api: &Api, params: &[String], req: Request) 
         // An empty window holds no calls.
         return ok(&UsageSeries { function: f.name, since, until, step_seconds: 0.0, points: Vec::new() });
     }
-    let find = executions::Entity::find().filter(executions::Column::FunctionId.eq(&f.id));
-    let rows: Vec<(String, i64, i64, DateTime<Utc>)> = started_within(find, Some(since), Some(until))
-        .select_only()
-        .column(executions::Column::Outcome)
-        .column(executions::Column::WallUs)
-        .column(executions::Column::Fuel)
-        .column(executions::Column::StartedAt)
-        .into_tuple()
-        .all(&api.db)
-        .await?;
-    let step_ms = (span_ms / i64::from(n)).max(1);
-    let mut buckets = vec![Bucket::default(); n as usize];
-    for (outcome, wall, fuel, started) in rows {
-        let i = ((started - since).num_milliseconds() / step_ms).clamp(0, i64::from(n) - 1) as usize;
+    use usage_minutes::Column as C;
+    let rows: Vec<(DateTime<Utc>, String, i32, i64, i64, i64)> =
+        minutes_within(Of::Function(&f.id), Some(since), Some(until))
+            .select_only()
+            .column(C::Minute)
+            .column(C::Outcome)
+            .column(C::WallBucket)
+            .column(C::Calls)
+            .column(C::Reruns)
+            .column(C::Fuel)
+            .into_tuple()
+            .all(&api.db)
+            .await?;
+    let step_ms = Ord::max(span_ms / i64::from(n), 1);
+    let mut buckets = vec![Totals::default(); n as usize];
+    // Each minute counts in the bucket its start falls in (the first one
+    // if it started before the window).
+    for (minute, outcome, bucket, calls, reruns, fuel) in rows {
+        let i = ((minute - since).num_milliseconds() / step_ms).clamp(0, i64::from(n) - 1) as usize;
         let Some(b) = buckets.get_mut(i) else { continue };
-        b.calls += 1;
-        if outcome != "OK" {
-            b.errors += 1;
-            *b.by_outcome.entry(outcome).or_default() += 1;
-        }
-        b.walls.push(wall);
-        b.fuel = b.fuel.saturating_add(fuel);
+        b.add(outcome, bucket, calls, reruns, fuel, (0, 0));
     }
     let points = buckets
         .into_iter()
         .enumerate()
-        .map(|(i, mut b)| {
-            b.walls.sort_unstable();
-            SeriesPoint {
-                start: since + chrono::Duration::milliseconds(step_ms * i as i64),
-                calls: b.calls,
-                errors: b.errors,
-                errors_by_outcome: b.by_outcome,
-                wall_us: percentiles(&b.walls),
-                fuel: b.fuel,
-            }
+        .map(|(i, b)| SeriesPoint {
+            start: since + chrono::Duration::milliseconds(step_ms * i as i64),
+            calls: b.calls,
+            reruns: b.reruns,
+            errors: b.errors,
+            wall_us: b.percentiles(),
+            errors_by_outcome: b.by_outcome,
+            fuel: b.fuel,
         })
         .collect();
     ok(&UsageSeries { function: f.name, since, until, step_seconds: step_ms as f64 / 1000.0, points })

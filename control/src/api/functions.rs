@@ -2,7 +2,7 @@
 //! routing), an owner, a visibility. Another user's function is a 404.
 
 use olin_api::{ActiveDeployment, Function, FunctionList, FunctionPatch, LastHour, Limits, NewFunction};
-use sea_orm::sea_query::{Expr, Func};
+use sea_orm::sea_query::{Expr, ExprTrait as _, Func};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 use warp::reply::Response;
@@ -10,7 +10,7 @@ use warp::reply::Response;
 use std::collections::HashMap;
 
 use super::{Api, Request, audit, created, new_id, next_cursor, no_content, ok, owned_from};
-use crate::entity::{deployments, executions, functions, versions};
+use crate::entity::{deployments, functions, usage_minutes, versions};
 use crate::error::ApiError;
 
 /// The active deployment of each of `fs` (two queries whatever their number),
@@ -47,24 +47,24 @@ async fn active_deployments(api: &Api, fs: &[functions::Model]) -> Result<HashMa
 /// The window of a function's call rate.
 const RATE_WINDOW: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
-/// Calls and failed calls of each of `fs` that started in the last
-/// [`RATE_WINDOW`], by function id: one grouped query over the
-/// `(function_id, started_at)` index.
+/// Calls and failed calls of each of `fs` in the last [`RATE_WINDOW`] (in
+/// whole minutes), by function id: one grouped query over the rollups.
 async fn recent_calls(api: &Api, fs: &[functions::Model]) -> Result<HashMap<String, (i64, i64)>, ApiError> {
+    use usage_minutes::Column as C;
     let ids: Vec<&str> = fs.iter().map(|f| f.id.as_str()).collect();
-    let failed = Expr::case(executions::Column::Outcome.ne("OK"), 1).finally(0);
-    let find = executions::Entity::find().filter(executions::Column::FunctionId.is_in(ids));
-    let rows: Vec<(Option<String>, i64, Option<i64>)> =
-        super::executions::started_within(find, Some(chrono::Utc::now() - RATE_WINDOW), None)
-            .select_only()
-            .column(executions::Column::FunctionId)
-            .column_as(executions::Column::InvocationId.count(), "calls")
-            .column_as(Expr::from(Func::sum(failed)), "errors")
-            .group_by(executions::Column::FunctionId)
-            .into_tuple()
-            .all(&api.db)
-            .await?;
-    Ok(rows.into_iter().filter_map(|(id, calls, errors)| Some((id?, (calls, errors.unwrap_or(0))))).collect())
+    let failed = Expr::case(C::Outcome.ne("OK"), Expr::col(C::Calls)).finally(0);
+    let rows: Vec<(String, i64, i64)> = usage_minutes::Entity::find()
+        .filter(C::FunctionId.is_in(ids))
+        .filter(C::Minute.gte(crate::rollup::minute(chrono::Utc::now() - RATE_WINDOW)))
+        .select_only()
+        .column(C::FunctionId)
+        .column_as(super::executions::sum(C::Calls), "calls")
+        .column_as(Expr::expr(Func::sum(failed)).cast_as("BIGINT"), "errors")
+        .group_by(C::FunctionId)
+        .into_tuple()
+        .all(&api.db)
+        .await?;
+    Ok(rows.into_iter().map(|(id, calls, errors)| (id, (calls, errors))).collect())
 }
 
 /// `fs` as the API shows them, each with its active deployment (or null)

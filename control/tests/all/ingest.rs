@@ -12,6 +12,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 const EVENTS: usize = 10_000;
 
+/// The events are from 2023: retention by age would prune their rows.
+fn keep_old(c: &mut olin_control::Config) {
+    c.executions_max_age = Duration::ZERO;
+}
+
 async fn rows(db: &DatabaseConnection) -> i64 {
     let r = db
         .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) FROM executions"))
@@ -26,7 +31,7 @@ async fn ten_thousand_events_across_a_restart_are_ten_thousand_rows() {
     let test_db = TestDb::new().await;
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
-    let control = spawn_control(test_db.url(), &nats.url(), s3.store_args(), |_| {}).await;
+    let control = spawn_control(test_db.url(), &nats.url(), s3.store_args(), keep_old).await;
     let db = test_db.connect().await;
 
     // Published while control ingests; a tenth of them twice (a redelivered call).
@@ -65,7 +70,7 @@ async fn ten_thousand_events_across_a_restart_are_ten_thousand_rows() {
     let at_stop = rows(&db).await;
     publish(EVENTS / 2..EVENTS).await;
     publish(0..EVENTS / 10).await;
-    let control = spawn_control(test_db.url(), &nats.url(), s3.store_args(), |_| {}).await;
+    let control = spawn_control(test_db.url(), &nats.url(), s3.store_args(), keep_old).await;
     wait::until_true(&format!("{EVENTS} rows (had {at_stop} at the restart)"), Duration::from_secs(60), || async {
         let n = rows(&db).await;
         assert!(n <= EVENTS as i64, "more rows than events: {n}");

@@ -5,3 +5,4 @@
 mod api;
 mod deploy;
 mod ingest;
+mod retention;

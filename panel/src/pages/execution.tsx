@@ -52,7 +52,40 @@ export function ExecutionPage({ api, id }: { api: Api; id: string }) {
             <dd class="mono">{x.worker_id}</dd>
             <dt>Module</dt>
             <dd class="mono">{x.module_sha256.slice(0, 16)}</dd>
+            {(x.attempts ?? 1) > 1 ? (
+              <>
+                <dt>Runs</dt>
+                <dd>{x.attempts} (delivery ran it again; the caller got the first run's answer)</dd>
+              </>
+            ) : null}
           </dl>
+          {x.reruns && x.reruns.length > 0 ? (
+            <>
+              <h2>Later runs</h2>
+              <table>
+                <thead>
+                  <tr>
+                    <th>Started</th>
+                    <th>Worker</th>
+                    <th>Outcome</th>
+                    <th>Wall time</th>
+                    <th>Fuel</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {x.reruns.map((r) => (
+                    <tr key={`${r.worker_id}-${r.started_at}`}>
+                      <td>{time(r.started_at)} UTC</td>
+                      <td class="mono">{r.worker_id}</td>
+                      <td class={outcome(r.outcome).ok ? "ok" : "bad"}>{outcome(r.outcome).label}</td>
+                      <td>{micros(r.wall_us)}</td>
+                      <td>{count(r.fuel)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </>
+          ) : null}
           <h2>Response headers</h2>
           <HeaderTable headers={x.headers ?? []} empty="The function set no headers." />
           <h2>stderr</h2>
