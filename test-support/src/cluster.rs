@@ -95,6 +95,23 @@ impl NatsCluster {
         crate::nats::connect_as(&self.url, Role::Operator).await
     }
 
+    /// The process id of node `i`, if it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.nodes[i].process.as_ref().map(NatsProcess::pid)
+    }
+
+    /// Bytes under every node's directory (JetStream stores and logs).
+    pub fn store_bytes(&self) -> u64 {
+        fn size(p: &std::path::Path) -> u64 {
+            let Ok(meta) = std::fs::symlink_metadata(p) else { return 0 };
+            if !meta.is_dir() {
+                return meta.len();
+            }
+            std::fs::read_dir(p).map_or(0, |d| d.flatten().map(|e| size(&e.path())).sum())
+        }
+        self.nodes.iter().map(|n| size(&n.dir)).sum()
+    }
+
     /// `kill -9` of node `i`.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut p) = self.nodes[i].process.take() {

@@ -85,6 +85,18 @@ pub async fn spawn_control(
     store: ModuleStoreArgs,
     edit: impl FnOnce(&mut olin_control::Config),
 ) -> ControlHandle {
+    spawn_control_on(database_url, nats_url, store, test_topology(), edit).await
+}
+
+/// As [`spawn_control`], with JetStream settings of its own (a cluster's
+/// replicas).
+pub async fn spawn_control_on(
+    database_url: &str,
+    nats_url: &str,
+    store: ModuleStoreArgs,
+    topology: olin_nats::topology::TopologyConfig,
+    edit: impl FnOnce(&mut olin_control::Config),
+) -> ControlHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind control");
     let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind control admin");
     let (addr, admin_addr) = (listener.local_addr().expect("control addr"), admin.local_addr().expect("admin addr"));
@@ -98,7 +110,7 @@ pub async fn spawn_control(
         db: sea_orm::Database::connect(database_url).await.expect("control connects to the database"),
         nats: crate::nats::connect_as(nats_url, Role::Control).await,
         store: cfg.store.open().expect("module store"),
-        topology: test_topology(),
+        topology,
         clock: {
             let ahead = clock_ahead_ms.clone();
             olin_control::Clock::from_fn(move || {

@@ -32,7 +32,7 @@ pub mod wait;
 mod worker;
 
 pub use cluster::NatsCluster;
-pub use control::{ADMIN_PASSWORD, ControlHandle, JWT_SECRET, SECRETS_KEYS, spawn_control};
+pub use control::{ADMIN_PASSWORD, ControlHandle, JWT_SECRET, SECRETS_KEYS, spawn_control, spawn_control_on};
 pub use db::TestDb;
 pub use deploy::{deploy, deploy_route};
 pub use fleet::{Fleet, FleetBuilder};

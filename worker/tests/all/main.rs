@@ -7,3 +7,4 @@ mod module_cache;
 mod nats_restart;
 mod process_faults;
 mod scaling;
+mod soak;
