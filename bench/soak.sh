@@ -17,9 +17,11 @@ olin_start_postgres
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 echo "==> soak for $secs s (the test profile: the same build CI tests)"
+verdict=passed
 OLIN_SOAK_SECS="$secs" OLIN_SOAK_OUT="$out" \
-  cargo nextest run --locked --workspace --no-capture -E 'test(soak_on_a_three_node_cluster)' 2>&1 |
-  grep -E '^(capacity|sent|memory|database|[0-9]+ s: killed)|PASS|FAIL|panicked' || true
+  cargo nextest run --locked --workspace --no-capture -E 'test(soak_on_a_three_node_cluster)' >"$out/test.log" 2>&1 ||
+  verdict=failed
+grep -E -A2 '^(capacity|sent|memory|database|[0-9]+ s: killed)|PASS|FAIL|panicked' "$out/test.log" | grep -vE '^\s+[0-9]+: ' || true
 [ -f "$out/summary.json" ] || { echo "the soak wrote no summary" >&2; exit 1; }
 
 mkdir -p bench/results
@@ -44,7 +46,8 @@ plot 'bench/results/soak.csv' using 1:8 every ::1 with lines title 'Postgres dat
 unset multiplot
 GP
 
-python3 - "$out/summary.json" "$secs" <<'PY'
+grep -A1 panicked "$out/test.log" | tail -1 >"$out/why" || true
+python3 - "$out/summary.json" "$secs" "$verdict" "$out/why" <<'PY'
 import json, sys, datetime, os
 s = json.load(open(sys.argv[1]))
 flat = {k: v for k, v in s.items() if not isinstance(v, dict)}
@@ -56,7 +59,9 @@ with open("bench/results/soak.md", "w") as md:
     md.write(f"- date: {datetime.date.today()}\n- machine: {os.cpu_count()} cores\n")
     md.write(f"- command: `bench/soak.sh {sys.argv[2]}` (the test build; every service, three workers as processes, three nats-server 2.9 nodes and Postgres on the same cores)\n")
     md.write(f"- load: {s['rate_per_s']:.0f} calls/s, half of the {s['capacity_per_s']:.0f} calls/s measured at the start (16 connections), alternating between two gateways\n")
-    md.write(f"- faults: {s['faults']}, a worker process and a NATS node kill -9'ed in turn\n\n")
+    md.write(f"- faults: {s['faults']}, a worker process and a NATS node kill -9'ed in turn\n")
+    why = open(sys.argv[4]).read().strip()
+    md.write(f"- verdict: the test {sys.argv[3]}" + (f": `{why}`" if why else "") + "\n\n")
     md.write("| figure | value |\n|---|---|\n")
     for k in ["sent", "answered", "refused", "timed_out", "wrong", "answered_200_at_gateways", "recorded_in_usage",
               "db_mib_two_thirds", "db_mib_end", "js_mib_two_thirds", "js_mib_end"]:
@@ -69,3 +74,4 @@ with open("bench/results/soak.md", "w") as md:
     md.write("\n![memory and sizes over time](soak.png)\n")
 print(open("bench/results/soak.md").read())
 PY
+[ "$verdict" = passed ]

@@ -129,18 +129,7 @@ impl Outbox {
 
     fn keep(&self, reply: Reply) -> u64 {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
-        let now = Instant::now();
-        let mut kept = self.lock();
-        while let Some(&(at, old)) = kept.order.front() {
-            if now.duration_since(at) < KEEP && kept.bytes + reply.payload.len() <= KEEP_BYTES {
-                break;
-            }
-            kept.order.pop_front();
-            kept.remove(old);
-        }
-        kept.bytes += reply.payload.len();
-        kept.order.push_back((now, seq));
-        kept.replies.insert(seq, reply);
+        self.lock().admit(seq, Instant::now(), reply, KEEP, KEEP_BYTES);
         seq
     }
 
@@ -256,6 +245,21 @@ impl Outbox {
 }
 
 impl Kept {
+    /// Keeps `reply` as `seq`, first letting go of the replies older than
+    /// `keep` and of the oldest ones while all would pass `cap` bytes.
+    fn admit(&mut self, seq: u64, now: Instant, reply: Reply, keep: Duration, cap: usize) {
+        while let Some(&(at, old)) = self.order.front() {
+            if now.duration_since(at) < keep && self.bytes + reply.payload.len() <= cap {
+                break;
+            }
+            self.order.pop_front();
+            self.remove(old);
+        }
+        self.bytes += reply.payload.len();
+        self.order.push_back((now, seq));
+        self.replies.insert(seq, reply);
+    }
+
     fn remove(&mut self, seq: u64) -> Option<Reply> {
         let reply = self.replies.remove(&seq)?;
         self.bytes -= reply.payload.len();
@@ -271,6 +275,35 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_replies_are_bounded_in_age_and_bytes() {
+        let t0 = Instant::now();
+        let reply = |n: usize| Reply {
+            to: Subject::from("olin.reply.gw.x"),
+            payload: Bytes::from(vec![0u8; n]),
+            deadline_ms: 0,
+            first_try: t0,
+            attempt: 0,
+        };
+        let (keep, cap) = (Duration::from_secs(10), 100);
+        let mut kept = Kept::default();
+        for seq in 0..3 {
+            kept.admit(seq, t0, reply(40), keep, cap);
+        }
+        // Three of 40 bytes pass 100: the oldest went.
+        assert_eq!((kept.replies.len(), kept.bytes), (2, 80));
+        assert!(!kept.replies.contains_key(&0));
+        // Replies older than `keep` go at the next admission, whatever the room.
+        kept.admit(3, t0 + Duration::from_secs(11), reply(1), keep, cap);
+        assert_eq!((kept.replies.len(), kept.bytes), (1, 1));
+        // One reply larger than the cap is still kept (alone): it was sent.
+        kept.admit(4, t0 + Duration::from_secs(11), reply(500), keep, cap);
+        assert_eq!((kept.replies.len(), kept.bytes), (1, 500));
+        // Removed ones (heard as unheard, or sent again) leave the count.
+        assert!(kept.remove(4).is_some());
+        assert_eq!(kept.bytes, 0);
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {

@@ -9,38 +9,7 @@ use olin_test_support::{ADMIN_PASSWORD, Stack, fixtures};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req =
-            self.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn upload(&self, function: &str, wasm: &[u8]) -> i64 {
-        let r = self
-            .http
-            .post(format!("{}/functions/{function}/versions", self.base))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/wasm")
-            .body(wasm.to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
-        r.json::<Value>().await.unwrap()["number"].as_i64().unwrap()
-    }
-}
+use crate::client::Api;
 
 /// Which example answered: `hello` greets, `echo` returns the body.
 fn which(body: &str) -> &'static str {

@@ -3,6 +3,7 @@
 //! Cranelift and the rest again.
 
 mod api;
+mod client;
 mod deploy;
 mod ingest;
 mod retention;

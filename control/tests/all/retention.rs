@@ -14,26 +14,9 @@ use olin_proto::v1::{ExecutionEvent, Outcome, Usage};
 use olin_test_support::{ADMIN_PASSWORD, NatsServer, S3Server, TestDb, fixtures, spawn_control, wait};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{Value, json};
+use serde_json::json;
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req =
-            self.http.request(method.parse().unwrap(), format!("{}{path}", self.base)).bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-}
+use crate::client::Api;
 
 fn event(id: &str, deployment: &str, worker: &str, started_ms: u64, outcome: Outcome, wall_us: u64) -> ExecutionEvent {
     ExecutionEvent {
@@ -72,26 +55,9 @@ async fn reruns_are_recorded_usage_outlives_pruned_records_and_recorded_events_l
     .await;
     let db = test_db.connect().await;
     let http = reqwest::Client::new();
-    let token = {
-        let r = http
-            .post(control.v1("/tokens"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap();
-        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
-    };
-    let api = Api { http: http.clone(), base: control.v1(""), token };
+    let api = Api::login(&http, &control, "admin", ADMIN_PASSWORD).await;
     assert_eq!(api.call("POST", "/functions", Some(json!({"name": "rec"}))).await.0, StatusCode::CREATED);
-    let r = http
-        .post(control.v1("/functions/rec/versions"))
-        .bearer_auth(&api.token)
-        .header("content-type", "application/wasm")
-        .body(fixtures::ECHO_WASM.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(api.upload("rec", fixtures::ECHO_WASM).await, 1);
     let (s, d) = api.call("POST", "/functions/rec/deployments", Some(json!({"version": 1}))).await;
     assert_eq!(s, StatusCode::CREATED, "{d}");
     let deployment = d["id"].as_str().unwrap().to_owned();
