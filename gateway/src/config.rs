@@ -16,10 +16,15 @@ pub struct Config {
     /// one: metrics name every function, private ones too.
     #[arg(long, env = "GATEWAY_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
     pub admin_listen: SocketAddr,
-    /// Time a client has to send a request's head, and the longest an idle
-    /// keep-alive connection is kept, in milliseconds.
+    /// Time a client has to send a request's head (from its first byte, or
+    /// from the connection's accept), in milliseconds.
     #[arg(long, env = "GATEWAY_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
     pub header_timeout_ms: u64,
+    /// How long an idle keep-alive connection waits for its next request, in
+    /// milliseconds: longer than the load balancer or clients in front keep
+    /// theirs, so that they close it, not the gateway.
+    #[arg(long, env = "GATEWAY_IDLE_TIMEOUT_MS", default_value_t = 75_000)]
+    pub idle_timeout_ms: u64,
     /// Time a request's body has to arrive after its head, in milliseconds.
     #[arg(long, env = "GATEWAY_BODY_TIMEOUT_MS", default_value_t = 60_000)]
     pub body_timeout_ms: u64,
@@ -76,6 +81,7 @@ impl Config {
     pub fn bounds(&self) -> olin_serve::Bounds {
         olin_serve::Bounds {
             header_timeout: std::time::Duration::from_millis(self.header_timeout_ms),
+            idle_timeout: std::time::Duration::from_millis(self.idle_timeout_ms),
             body_timeout: std::time::Duration::from_millis(self.body_timeout_ms),
             max_connections: self.max_connections.max(1),
         }
@@ -88,6 +94,7 @@ impl Config {
             listen,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             header_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
             body_timeout_ms: 60_000,
             max_connections: 10_000,
             max_buffered_body_mib: 512,

@@ -16,7 +16,6 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use futures::Stream;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use olin_nats::admission;
 use olin_proto::v1::{AsyncResult, Header, InvocationRequest, Limits, Outcome};
 use olin_proto::{header_policy, subject};
 use olin_serve::ReadError;
@@ -160,7 +159,7 @@ where
         return unread(retry_later(StatusCode::SERVICE_UNAVAILABLE, "RESULTS_FULL", why, 5));
     }
     if let Some(rate) = route.rate_limit.as_ref().filter(|r| r.per_second > 0)
-        && let Err(err) = admission::take_token(&gw.limits_kv, function, rate).await
+        && let Err(err) = gw.limits.take_token(function, rate).await
     {
         return unread(not_admitted(&err));
     }
@@ -282,8 +281,7 @@ where
             // replies. A call that times out keeps it until no worker can still
             // run it (the deadline, then a whole run, then a margin for loading).
             let expires = req.deadline_unix_ms + wall_ms + LEASE_MARGIN_MS;
-            let leased =
-                admission::acquire_lease(&gw.limits_kv, function, &invocation_id, route.max_concurrency, expires);
+            let leased = gw.limits.acquire_lease(function, &invocation_id, route.max_concurrency, expires);
             if let Err(err) = leased.await {
                 if let Some(key) = &idempotency_key {
                     idempotency::release(&gw.results_kv, key).await;
@@ -303,7 +301,7 @@ where
             matches!(result, Err(InvokeError::QueueFull | InvokeError::FunctionQueueFull | InvokeError::TooLarge));
         if never_queued && req.concurrency_lease {
             // Nobody else gives the lease back.
-            if let Err(err) = admission::release_lease(&gw.limits_kv, function, &invocation_id).await {
+            if let Err(err) = gw.limits.release_lease(function, &invocation_id).await {
                 warn!(%err, "a concurrency lease was not given back; it expires on its own");
             }
         }

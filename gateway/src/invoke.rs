@@ -104,9 +104,6 @@ impl Replies {
     }
 }
 
-/// How often the client's connect count is read, to notice a reconnect.
-const RECONNECT_CHECK: Duration = Duration::from_millis(100);
-
 impl Replies {
     /// Until `stop`: after each reconnect of `nats`, if calls are waiting,
     /// asks the workers for this gateway's recent replies again.
@@ -117,19 +114,12 @@ impl Replies {
         mut stop: watch::Receiver<bool>,
     ) {
         let Ok(request) = subject::replay_request(&gateway_id) else { return };
-        let mut connects = nats.statistics().connects.load(std::sync::atomic::Ordering::Acquire);
-        let mut check = tokio::time::interval(RECONNECT_CHECK);
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let reconnects = olin_nats::connect::Reconnects::new(&nats);
         loop {
             tokio::select! {
-                _ = check.tick() => {}
+                _ = reconnects.next() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
-            let now = nats.statistics().connects.load(std::sync::atomic::Ordering::Acquire);
-            if now == connects {
-                continue;
-            }
-            connects = now;
             let waiting = self.pending.lock().len();
             if waiting == 0 {
                 continue;

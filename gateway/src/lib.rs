@@ -67,7 +67,7 @@ pub(crate) struct Shared {
     pub(crate) workers_kv: async_nats::jetstream::kv::Store,
     pub(crate) results_kv: async_nats::jetstream::kv::Store,
     /// Per-function rate and concurrency state, shared by every gateway.
-    pub(crate) limits_kv: async_nats::jetstream::kv::Store,
+    pub(crate) limits: olin_nats::admission::Limits,
     /// Request-body bytes all requests may hold at once.
     pub(crate) body_budget: olin_serve::BodyBudget,
     /// Where callbacks may point (IP literals are vetted here).
@@ -207,7 +207,7 @@ impl Gateway {
             results_room: self.results_room,
             workers_kv: self.topo.workers.clone(),
             results_kv: self.topo.results.clone(),
-            limits_kv: self.topo.limits.clone(),
+            limits: olin_nats::admission::Limits::new(self.topo.limits.clone()),
             body_budget,
             egress: self.egress,
         });

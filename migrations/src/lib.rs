@@ -15,6 +15,8 @@
 //! - `m20261203_000002_usage_minutes`: per-minute usage rollups, kept
 //!   longer than execution records, and the reruns of a call.
 //! - [`cli`]: the `olin-migrations` command line.
+//! - [`status`]: whether a database is at the version of this build,
+//!   read without writing anything (services that do not migrate wait on it).
 //! - `dialect`: the few spellings that differ between the two databases,
 //!   and the `updated_at` triggers.
 //!
@@ -48,6 +50,65 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_usage_minutes::Migration),
         ]
     }
+}
+
+/// Where a database's schema stands against this build's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// Migrations of this build not applied yet: the schema is older.
+    pub pending: Vec<String>,
+    /// Migrations applied that this build does not know: the schema is
+    /// newer (a later release migrated it). Migrations only add, so an
+    /// older build keeps working against it.
+    pub unknown: Vec<String>,
+}
+
+impl Status {
+    /// Whether this build can serve against the schema: nothing of its
+    /// own is missing.
+    pub fn current(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The newest migration this build knows.
+    pub fn latest() -> String {
+        Migrator::migrations().last().map(|m| m.name().to_owned()).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.pending.is_empty() {
+            write!(f, "schema at {}", Status::latest())?;
+            if !self.unknown.is_empty() {
+                write!(f, " and {} newer migration(s) this build does not know", self.unknown.len())?;
+            }
+            Ok(())
+        } else {
+            write!(f, "{} migration(s) pending, first {}: run olin-migrations up", self.pending.len(), self.pending[0])
+        }
+    }
+}
+
+/// Reads the applied migrations of `db` and compares them with this
+/// build's, without writing anything (a missing migrations table is an
+/// empty schema; the table is never created here).
+///
+/// # Errors
+/// [`DbErr`] if the database cannot be read.
+pub async fn status(db: &sea_orm_migration::sea_orm::DatabaseConnection) -> Result<Status, DbErr> {
+    use sea_orm_migration::sea_orm::{EntityName as _, EntityTrait as _};
+    let applied: std::collections::HashSet<String> =
+        if SchemaManager::new(db).has_table(sea_orm_migration::seaql_migrations::Entity.table_name()).await? {
+            sea_orm_migration::seaql_migrations::Entity::find().all(db).await?.into_iter().map(|m| m.version).collect()
+        } else {
+            Default::default()
+        };
+    let known: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let pending = known.iter().filter(|k| !applied.contains(*k)).cloned().collect();
+    let mut unknown: Vec<String> = applied.into_iter().filter(|a| !known.contains(a)).collect();
+    unknown.sort();
+    Ok(Status { pending, unknown })
 }
 
 /// The tables of the schema, each with `created_at`, `updated_at` and its

@@ -13,9 +13,16 @@
 //! the next admission prunes it. The bucket's age limit removes keys that
 //! nobody has written for longer than any lease can live.
 //!
+//! Many calls to one busy function race for one key. Within a process they
+//! take turns ([`Limits`] holds a lock per key stripe), so the
+//! compare-and-set only ever races other processes; a lost race waits a
+//! short random time before it reads again, so a few gateways do not keep
+//! invalidating each other's writes.
+//!
 //! The state math is pure ([`Bucket`], [`Leases`]) and unit-tested; the KV
-//! adapter is [`take_token`], [`acquire_lease`] and [`release_lease`].
+//! adapter is [`Limits`].
 
+use std::hash::BuildHasher;
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
@@ -26,7 +33,11 @@ use olin_proto::subject;
 use olin_proto::v1::RateLimit;
 
 /// Compare-and-set attempts before giving up on a contended key.
-const ATTEMPTS: usize = 16;
+const ATTEMPTS: u32 = 16;
+
+/// Key stripes a process takes turns on: calls to one function wait for
+/// each other, calls to different functions rarely do.
+const STRIPES: usize = 64;
 
 /// Why a call was not admitted.
 #[derive(Debug, Error)]
@@ -148,10 +159,18 @@ fn unavailable(e: impl std::fmt::Display) -> AdmitError {
     AdmitError::Unavailable(e.to_string())
 }
 
+/// A random wait before compare-and-set attempt `attempt` (from 1): up to
+/// 1, 2, 4 .. 32 ms, so racing processes fall out of step.
+fn backoff(attempt: u32) -> Duration {
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    let ceiling_us = 1_000u64 << attempt.min(5);
+    Duration::from_micros(random % ceiling_us)
+}
+
 /// One compare-and-set round: reads `key`, lets `change` decide (`Ok(None)`:
 /// nothing to write; `Err`: refused, with why), and writes the change only if
-/// nobody wrote in between; on a conflict, reads again. A deleted or purged
-/// key reads as absent.
+/// nobody wrote in between; on a conflict, waits a moment and reads again. A
+/// deleted or purged key reads as absent.
 ///
 /// # Errors
 /// [`AdmitError::Unavailable`] if the bucket cannot be read or written, or
@@ -161,7 +180,10 @@ pub async fn compare_and_set<T>(
     key: &str,
     mut change: impl FnMut(Option<&[u8]>) -> Result<Option<Bytes>, T>,
 ) -> Result<Result<(), T>, AdmitError> {
-    for _ in 0..ATTEMPTS {
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(backoff(attempt)).await;
+        }
         let entry = kv.entry(key).await.map_err(unavailable)?;
         let current = entry.as_ref().filter(|e| e.operation == kv::Operation::Put);
         let next = match change(current.map(|e| e.value.as_ref())) {
@@ -190,55 +212,88 @@ pub async fn compare_and_set<T>(
     Err(AdmitError::Unavailable(format!("{key} stayed contended over {ATTEMPTS} attempts")))
 }
 
-/// Takes one of `function`'s rate tokens.
-///
-/// # Errors
-/// [`AdmitError::Limited`] with the wait until the next token, or
-/// [`AdmitError::Unavailable`].
-pub async fn take_token(kv: &kv::Store, function: &str, limit: &RateLimit) -> Result<(), AdmitError> {
-    let key = subject::rate_key(function).map_err(unavailable)?;
-    let done = compare_and_set(kv, &key, |current| {
-        Bucket::take(current.and_then(Bucket::decode), olin_proto::unix_ms(), limit).map(|b| Some(b.encode()))
-    })
-    .await?;
-    done.map_err(|wait| AdmitError::Limited { what: "rate", retry_after: wait })
+/// The limits of every function, in `OLIN_LIMITS`, as one process admits
+/// against them: one per gateway or worker, cheap to clone.
+#[derive(Clone)]
+pub struct Limits {
+    kv: kv::Store,
+    stripes: std::sync::Arc<[tokio::sync::Mutex<()>]>,
+    hasher: std::collections::hash_map::RandomState,
 }
 
-/// Takes one of `function`'s `limit` concurrency leases for `invocation_id`
-/// until `expires_ms` at the latest.
-///
-/// # Errors
-/// [`AdmitError::Limited`] when all are held, or [`AdmitError::Unavailable`].
-pub async fn acquire_lease(
-    kv: &kv::Store,
-    function: &str,
-    invocation_id: &str,
-    limit: u32,
-    expires_ms: u64,
-) -> Result<(), AdmitError> {
-    let key = subject::concurrency_key(function).map_err(unavailable)?;
-    let done = compare_and_set(kv, &key, |current| {
-        let leases = current.map(Leases::decode).unwrap_or_default();
-        leases.acquire(invocation_id, expires_ms, olin_proto::unix_ms(), limit).map(|l| Some(l.encode())).ok_or(())
-    })
-    .await?;
-    done.map_err(|()| AdmitError::Limited { what: "concurrency", retry_after: Duration::from_secs(1) })
-}
+impl Limits {
+    /// Admits against the limits kept in `kv` (the bucket `OLIN_LIMITS`).
+    pub fn new(kv: kv::Store) -> Limits {
+        let stripes = (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
+        Limits { kv, stripes, hasher: std::collections::hash_map::RandomState::new() }
+    }
 
-/// Gives back the lease `invocation_id` holds on `function` (nothing if it
-/// holds none, e.g. it expired).
-///
-/// # Errors
-/// [`AdmitError::Unavailable`]: the lease then expires on its own.
-pub async fn release_lease(kv: &kv::Store, function: &str, invocation_id: &str) -> Result<(), AdmitError> {
-    let key = subject::concurrency_key(function).map_err(unavailable)?;
-    let done = compare_and_set(kv, &key, |current| {
-        let Some(current) = current else { return Ok::<_, ()>(None) };
-        Ok(Leases::decode(current).release(invocation_id, olin_proto::unix_ms()).map(|l| l.encode()))
-    })
-    .await?;
-    let _ = done;
-    Ok(())
+    /// Changes `key` by compare-and-set, after this process's other changes
+    /// of it.
+    async fn change<T>(
+        &self,
+        key: &str,
+        change: impl FnMut(Option<&[u8]>) -> Result<Option<Bytes>, T>,
+    ) -> Result<Result<(), T>, AdmitError> {
+        let stripe = usize::try_from(self.hasher.hash_one(key) % STRIPES as u64).unwrap_or(0);
+        let _turn = self.stripes[stripe].lock().await;
+        compare_and_set(&self.kv, key, change).await
+    }
+
+    /// Takes one of `function`'s rate tokens.
+    ///
+    /// # Errors
+    /// [`AdmitError::Limited`] with the wait until the next token, or
+    /// [`AdmitError::Unavailable`].
+    pub async fn take_token(&self, function: &str, limit: &RateLimit) -> Result<(), AdmitError> {
+        let key = subject::rate_key(function).map_err(unavailable)?;
+        let done = self
+            .change(&key, |current| {
+                Bucket::take(current.and_then(Bucket::decode), olin_proto::unix_ms(), limit).map(|b| Some(b.encode()))
+            })
+            .await?;
+        done.map_err(|wait| AdmitError::Limited { what: "rate", retry_after: wait })
+    }
+
+    /// Takes one of `function`'s `limit` concurrency leases for
+    /// `invocation_id` until `expires_ms` at the latest.
+    ///
+    /// # Errors
+    /// [`AdmitError::Limited`] when all are held, or [`AdmitError::Unavailable`].
+    pub async fn acquire_lease(
+        &self,
+        function: &str,
+        invocation_id: &str,
+        limit: u32,
+        expires_ms: u64,
+    ) -> Result<(), AdmitError> {
+        let key = subject::concurrency_key(function).map_err(unavailable)?;
+        let done = self
+            .change(&key, |current| {
+                let leases = current.map(Leases::decode).unwrap_or_default();
+                let now = olin_proto::unix_ms();
+                leases.acquire(invocation_id, expires_ms, now, limit).map(|l| Some(l.encode())).ok_or(())
+            })
+            .await?;
+        done.map_err(|()| AdmitError::Limited { what: "concurrency", retry_after: Duration::from_secs(1) })
+    }
+
+    /// Gives back the lease `invocation_id` holds on `function` (nothing if it
+    /// holds none, e.g. it expired).
+    ///
+    /// # Errors
+    /// [`AdmitError::Unavailable`]: the lease then expires on its own.
+    pub async fn release_lease(&self, function: &str, invocation_id: &str) -> Result<(), AdmitError> {
+        let key = subject::concurrency_key(function).map_err(unavailable)?;
+        let done = self
+            .change(&key, |current| {
+                let Some(current) = current else { return Ok::<_, ()>(None) };
+                Ok(Leases::decode(current).release(invocation_id, olin_proto::unix_ms()).map(|l| l.encode()))
+            })
+            .await?;
+        let _ = done;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +318,16 @@ mod tests {
         assert_eq!(full.tokens, 4.0);
         // A writer whose clock ran ahead: no time has passed, none is lost.
         assert!(Bucket::take(Some(Bucket { tokens: 0.5, at_ms: 2_000 }), 1_000, &TWENTY).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_short() {
+        for attempt in 1..20 {
+            let ceiling = Duration::from_micros(1_000 << attempt.min(5));
+            assert!((0..50).map(|_| backoff(attempt)).all(|d| d < ceiling), "attempt {attempt}");
+        }
+        let waits: std::collections::HashSet<Duration> = (0..50).map(|_| backoff(5)).collect();
+        assert!(waits.len() > 10, "backoff is random: {waits:?}");
     }
 
     #[test]

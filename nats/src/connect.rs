@@ -3,6 +3,9 @@
 //! CA, and the role's inbox prefix (so its permissions can name its inboxes).
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use thiserror::Error;
 
@@ -113,9 +116,69 @@ impl NatsArgs {
     }
 }
 
+/// Tells when a client has connected again (after losing its server, or to
+/// another node of a cluster). async-nats reports reconnects through its
+/// connect count; this reads it, remembering the count last seen.
+///
+/// A reconnect is when replies and pull requests in flight may have been
+/// lost: the gateway asks for its replies again, a worker resends its kept
+/// replies and stops waiting for its pull requests.
+#[derive(Debug)]
+pub struct Reconnects {
+    statistics: Arc<async_nats::Statistics>,
+    seen: AtomicU64,
+}
+
+impl Reconnects {
+    /// How often [`Reconnects::next`] reads the connect count: a reconnect
+    /// is noticed within this long.
+    pub const CHECK: Duration = Duration::from_millis(100);
+
+    /// Follows `client` from its present connect count.
+    pub fn new(client: &async_nats::Client) -> Reconnects {
+        Reconnects::of(client.statistics())
+    }
+
+    /// Follows the client whose `statistics` these are.
+    pub fn of(statistics: Arc<async_nats::Statistics>) -> Reconnects {
+        let seen = AtomicU64::new(statistics.connects.load(Ordering::Acquire));
+        Reconnects { statistics, seen }
+    }
+
+    /// Whether the client connected again since the last call (or since
+    /// [`Reconnects::new`]).
+    pub fn happened(&self) -> bool {
+        let now = self.statistics.connects.load(Ordering::Acquire);
+        self.seen.swap(now, Ordering::AcqRel) != now
+    }
+
+    /// Waits for the next reconnect. Cancel-safe: a reconnect noticed is
+    /// returned, one not yet noticed is left for the next call.
+    pub async fn next(&self) {
+        loop {
+            tokio::time::sleep(Reconnects::CHECK).await;
+            if self.happened() {
+                return;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reconnect_is_told_once() {
+        let statistics = Arc::new(async_nats::Statistics::default());
+        let reconnects = Reconnects::of(statistics.clone());
+        assert!(!reconnects.happened());
+        statistics.connects.fetch_add(1, Ordering::AcqRel);
+        assert!(reconnects.happened());
+        assert!(!reconnects.happened(), "told once");
+        statistics.connects.fetch_add(2, Ordering::AcqRel);
+        assert!(reconnects.happened(), "two reconnects between reads are one");
+    }
 
     #[test]
     fn a_url_list_names_every_server() {

@@ -183,6 +183,11 @@ fn worker() -> Permissions {
     ];
     stream(&mut p, STREAM_INVOCATIONS, Use::Use);
     durable(&mut p, STREAM_INVOCATIONS, CONSUMER_WORKERS);
+    // Queuing a synchronous call again, once, when its deliveries ran out
+    // while its caller waited (`Olin-Requeued`). The worker holds every
+    // call it runs and answers its callers already; queuing them is no
+    // more than that.
+    p.push(crate::subject::invoke_subjects());
     // Dead-lettering an exhausted call: read it by sequence, then remove it.
     p.push(format!("{API}.STREAM.MSG.GET.{STREAM_INVOCATIONS}"));
     p.push(format!("{API}.STREAM.MSG.DELETE.{STREAM_INVOCATIONS}"));
@@ -298,7 +303,7 @@ mod tests {
         let w = Role::Worker.permissions();
         assert!(!allows(&w.publish, "$KV.OLIN_ROUTES.hello"));
         assert!(!allows(&w.publish, "$JS.API.STREAM.UPDATE.KV_OLIN_ROUTES"));
-        assert!(!allows(&w.publish, "olin.invoke.hello"), "a worker queues calls");
+        assert!(allows(&w.publish, "olin.invoke.hello"), "a worker queues an exhausted call again");
         assert!(allows(&w.publish, "olin.reply.gw1.abc"));
 
         let c = Role::Control.permissions();

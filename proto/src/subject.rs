@@ -36,6 +36,9 @@ pub const HDR_DEADLINE: &str = "Olin-Deadline";
 pub const HDR_TRACEPARENT: &str = "traceparent";
 /// Why a message was dead-lettered.
 pub const HDR_DEAD_REASON: &str = "Olin-Dead-Reason";
+/// On a call queued again after its deliveries ran out while its caller
+/// still waited: how many deliveries the first message had.
+pub const HDR_REQUEUED: &str = "Olin-Requeued";
 
 /// HTTP response header naming the invocation.
 pub const HTTP_INVOCATION_ID: &str = "olin-invocation-id";
@@ -258,6 +261,12 @@ pub fn concurrency_key(function: &str) -> Result<String, NameError> {
     Ok(format!("conc_{}", function_token(function)?))
 }
 
+/// The message id of a call queued again (see [`HDR_REQUEUED`]), from its
+/// first message's id: a second requeue of the same call is a duplicate.
+pub fn requeued_msg_id(msg_id: &str) -> String {
+    format!("{msg_id}.requeued")
+}
+
 /// The `OLIN_RESULTS` key of a call made with an idempotency key, from the
 /// hex sha256 of the key and its scope (function, invoke key): `idem_<hex>`
 /// (`_` is never in an invocation id, so the two kinds of keys cannot clash).
@@ -312,6 +321,7 @@ mod tests {
         assert_eq!(module_object_key("ab12"), "modules/ab12.wasm");
         assert_eq!(rate_key("hello").unwrap(), "rate_hello");
         assert_eq!(idempotency_result_key("ab12"), "idem_ab12");
+        assert_eq!(requeued_msg_id("0193-ab"), "0193-ab.requeued");
         assert_eq!(concurrency_key("123").unwrap(), "conc_123");
         assert!(rate_key("a.b").is_err() && concurrency_key("a_b").is_err());
     }

@@ -3,8 +3,10 @@
 //! client must not be able to lift (DESIGN.md section 9):
 //!
 //! - **header timeout**: a client has this long to send a request's head,
-//!   and an idle keep-alive connection is closed after it too (hyper starts
-//!   the clock when it waits for the next request);
+//!   from the accept or from the head's first byte;
+//! - **idle timeout**: a keep-alive connection waits this long for its next
+//!   request (longer than the proxies and clients in front keep theirs, so
+//!   that they, not the server, close it: see `idle`);
 //! - **body timeout**: a request's body must have arrived this long after
 //!   its head, however slowly it trickles (a read past it fails, and the
 //!   handler answers as for a broken body);
@@ -24,6 +26,7 @@
 //! peer's address in each request as [`Peer`]; [`remote`] reads it back.
 
 mod body;
+mod idle;
 
 pub use body::{BodyBudget, BodyCharge, ReadError, read_body};
 
@@ -49,8 +52,10 @@ use warp::Filter;
 /// The bounds of one server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
-    /// Time to send a request's head; also how long an idle connection lives.
+    /// Time to send a request's head, from its first byte (or the accept).
     pub header_timeout: Duration,
+    /// How long a keep-alive connection waits for its next request.
+    pub idle_timeout: Duration,
     /// Time for a request's body to arrive after its head.
     pub body_timeout: Duration,
     /// Most connections open at once.
@@ -61,13 +66,18 @@ impl Bounds {
     /// Defaults for a public listener.
     pub const PUBLIC: Bounds = Bounds {
         header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(75),
         body_timeout: Duration::from_secs(60),
         max_connections: 10_000,
     };
 
     /// Defaults for an admin listener (probes and a scraper).
-    pub const ADMIN: Bounds =
-        Bounds { header_timeout: Duration::from_secs(10), body_timeout: Duration::from_secs(10), max_connections: 64 };
+    pub const ADMIN: Bounds = Bounds {
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(75),
+        body_timeout: Duration::from_secs(10),
+        max_connections: 64,
+    };
 }
 
 /// Counters of one server, for `/metrics`.
@@ -139,7 +149,10 @@ pub async fn serve<S, B>(
     let slots = Arc::new(Semaphore::new(bounds.max_connections));
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(bounds.header_timeout).keep_alive(true);
+    // hyper's header timer starts when it waits for a head, idle or not:
+    // only a backstop here, each connection's `idle::Clock` keeps time.
+    let backstop = bounds.header_timeout.max(bounds.idle_timeout);
+    builder.timer(TokioTimer::new()).header_read_timeout(backstop).keep_alive(true);
     tokio::pin!(shutdown);
     loop {
         let (stream, addr) = tokio::select! {
@@ -164,13 +177,19 @@ pub async fn serve<S, B>(
         stats.open.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let (svc, conn_stats, body_timeout) = (service.clone(), stats.clone(), bounds.body_timeout);
+        let clock = idle::Clock::new(bounds.header_timeout, bounds.idle_timeout);
+        let io = idle::ClockedIo::new(stream, clock.clone());
         let handler = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+            clock.busy();
             req.extensions_mut().insert(Peer(addr));
             let req = req.map(|body| TimedBody::new(body, body_timeout, conn_stats.clone()));
-            let mut svc = svc.clone();
-            async move { svc.call(req).await }
+            let (mut svc, clock) = (svc.clone(), clock.clone());
+            async move {
+                let resp = svc.call(req).await?;
+                Ok::<_, Infallible>(resp.map(|body| idle::ClockedBody::new(body, clock)))
+            }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), handler));
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(io), handler));
         let stats = stats.clone();
         tokio::spawn(async move {
             if let Err(err) = conn.await {

@@ -61,6 +61,18 @@ impl ControlHandle {
         self.addr
     }
 
+    /// Waits until `/readyz` answers 200.
+    ///
+    /// # Panics
+    /// If control stops first (its error), or after 5 s.
+    pub async fn wait_ready(&mut self) {
+        let url = self.admin_url("/readyz");
+        tokio::select! {
+            () = wait::ready(&url) => {}
+            stopped = &mut self.task => panic!("control stopped before it was ready: {stopped:?}"),
+        }
+    }
+
     /// Stops accepting, lets requests in flight finish, and waits.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -97,6 +109,21 @@ pub async fn spawn_control_on(
     topology: olin_nats::topology::TopologyConfig,
     edit: impl FnOnce(&mut olin_control::Config),
 ) -> ControlHandle {
+    let mut handle = start_control(database_url, nats_url, store, topology, edit).await;
+    handle.wait_ready().await;
+    handle
+}
+
+/// Starts a control plane as `olin-control` runs (admin listener first,
+/// then, unless it migrates, a wait for the schema) without waiting for it
+/// to be ready.
+pub async fn start_control(
+    database_url: &str,
+    nats_url: &str,
+    store: ModuleStoreArgs,
+    topology: olin_nats::topology::TopologyConfig,
+    edit: impl FnOnce(&mut olin_control::Config),
+) -> ControlHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind control");
     let admin = TcpListener::bind("127.0.0.1:0").await.expect("bind control admin");
     let (addr, admin_addr) = (listener.local_addr().expect("control addr"), admin.local_addr().expect("admin addr"));
@@ -118,16 +145,14 @@ pub async fn spawn_control_on(
             })
         },
     };
-    let control = olin_control::Control::start(&cfg, deps).await.unwrap_or_else(|e| panic!("control failed: {e}"));
     let (tx, rx) = oneshot::channel();
     let task = tokio::spawn(async move {
-        control
-            .serve(olin_control::Listeners { public: listener, admin }, async {
-                let _ = rx.await;
-            })
-            .await;
+        let listeners = olin_control::Listeners { public: listener, admin };
+        olin_control::run(&cfg, listeners, deps, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap_or_else(|e| panic!("control failed: {e}"));
     });
-    let handle = ControlHandle { addr, admin_addr, shutdown: Some(tx), task, clock_ahead_ms };
-    wait::ready(&handle.admin_url("/readyz")).await;
-    handle
+    ControlHandle { addr, admin_addr, shutdown: Some(tx), task, clock_ahead_ms }
 }

@@ -12,7 +12,8 @@
 //!   the data plane with control and Postgres.
 //! - `deploy`: a module stored and its route published, without control.
 //! - [`wait`]: waiting for an event instead of sleeping.
-//! - [`slow_client`]: clients that hold connections open.
+//! - [`slow_client`]: clients that hold connections open; [`SlowLink`]: a
+//!   connection whose server answers late.
 //!
 //! A missing service is a loud failure naming what to install, never a skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -26,13 +27,16 @@ mod gateway;
 mod nats;
 mod s3;
 pub mod slow_client;
+mod slow_link;
 mod stack;
 mod tls;
 pub mod wait;
 mod worker;
 
 pub use cluster::NatsCluster;
-pub use control::{ADMIN_PASSWORD, ControlHandle, JWT_SECRET, SECRETS_KEYS, spawn_control, spawn_control_on};
+pub use control::{
+    ADMIN_PASSWORD, ControlHandle, JWT_SECRET, SECRETS_KEYS, spawn_control, spawn_control_on, start_control,
+};
 pub use db::TestDb;
 pub use deploy::{deploy, deploy_route};
 pub use fleet::{Fleet, FleetBuilder};
@@ -40,6 +44,7 @@ pub use gateway::{GatewayBuilder, GatewayHandle};
 pub use nats::test_topology;
 pub use nats::{NatsServer, args_for, connect_as};
 pub use s3::S3Server;
+pub use slow_link::SlowLink;
 pub use stack::Stack;
 pub use tls::TlsServer;
 pub use worker::{WorkerBuilder, WorkerHandle, WorkerProcess};

@@ -18,6 +18,8 @@ use olin_proto::access::Role;
 use parking_lot::Mutex;
 use tempfile::TempDir;
 
+use crate::slow_link::SlowLink;
+
 /// JetStream settings for tests: quick redelivery, small limits. The byte
 /// caps are small too: JetStream reserves each stream's cap against the
 /// free disk, and the production caps (5 GiB in all) per test server made
@@ -54,6 +56,11 @@ fn registry() -> &'static Mutex<HashMap<String, NatsSecurity>> {
 /// Records the credentials of the test server (or cluster) at `url`.
 pub(crate) fn register(url: &str, security: &NatsSecurity) {
     registry().lock().insert(url.to_owned(), security.clone());
+}
+
+/// Forgets the credentials of `url`.
+pub(crate) fn forget(url: &str) {
+    registry().lock().remove(url);
 }
 
 /// The connection settings `role` uses for the test server at `url`.
@@ -149,6 +156,15 @@ impl NatsServer {
         connect_as(&self.url, role).await
     }
 
+    /// A [`SlowLink`] to this server, delaying all it sends by `delay`; its
+    /// `tls://` URL takes this server's credentials ([`args_for`]) and is
+    /// forgotten when the link drops.
+    pub async fn slow_link(&self, delay: Duration) -> SlowLink {
+        let link = SlowLink::start(std::net::SocketAddr::from(([127, 0, 0, 1], self.port)), "tls", delay).await;
+        register(link.url(), &self.security);
+        link
+    }
+
     /// Kills the server and starts it again on the same port and store.
     pub fn restart(&mut self) {
         self.stop();
@@ -168,6 +184,6 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
-        registry().lock().remove(&self.url);
+        forget(&self.url);
     }
 }

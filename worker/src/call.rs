@@ -26,13 +26,20 @@ pub(crate) fn deadline(headers: Option<&HeaderMap>, req: &InvocationRequest) -> 
     header(headers, subject::HDR_DEADLINE).and_then(|d| d.parse::<u64>().ok()).unwrap_or(req.deadline_unix_ms)
 }
 
+/// How many times the call has been delivered, counting the deliveries of
+/// its first message if it was queued again (see `dead_letter::give_up`).
+pub(crate) fn deliveries(msg: &async_nats::jetstream::Message) -> i64 {
+    let before = header(msg.headers.as_ref(), subject::HDR_REQUEUED).and_then(|d| d.parse::<i64>().ok()).unwrap_or(0);
+    msg.info().map_or(1, |i| i.delivered).saturating_add(before.max(0))
+}
+
 /// Gives back the call's concurrency lease, if the gateway took one: the
 /// call has finished and will not run again (unless it is redelivered).
 pub(crate) async fn release_lease(ctx: &Ctx, req: &InvocationRequest) {
     if !req.concurrency_lease {
         return;
     }
-    if let Err(err) = olin_nats::admission::release_lease(&ctx.limits, &req.function, &req.invocation_id).await {
+    if let Err(err) = ctx.limits.release_lease(&req.function, &req.invocation_id).await {
         warn!(%err, "the concurrency lease was not given back; it expires on its own");
     }
 }
@@ -60,11 +67,6 @@ pub(crate) fn event_of(req: &InvocationRequest, resp: &InvocationResponse, start
     }
 }
 
-/// Events being stored at once, at most (each holds up to 64 KiB of
-/// stderr): past it, finishing calls wait for room, which slows a worker
-/// down while JetStream cannot store events rather than losing them.
-pub(crate) const EVENTS_IN_FLIGHT: usize = 1024;
-
 /// How long an event is offered to JetStream again before it is given up
 /// (counted in `olin_worker_events_lost_total`): beyond a NATS leader
 /// election (up to 9 s) and a reconnect.
@@ -73,25 +75,53 @@ const EVENT_RETRY: Duration = Duration::from_secs(30);
 /// Retries start at 50 ms and double up to 2 s.
 const EVENT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
 
-/// Stores an execution event in `OLIN_EVENTS`, in the background: the call's
-/// slot goes on at once, and the event is published with JetStream's
-/// acknowledgement and published again (same message id: stored once)
-/// until it is stored, so an event outlives a lost stream leader. Drain
-/// waits for these.
-pub(crate) async fn publish_event(ctx: &Ctx, event: &ExecutionEvent) {
-    let Ok(subj) = subject::event_subject(&event.function) else { return };
-    let Ok(permit) = ctx.events_in_flight.clone().acquire_owned().await else { return };
-    // One run, one id: a rerun of the call is an event of its own.
-    let id = format!("{}.{}.{}", event.invocation_id, event.worker_id, event.started_unix_ms);
-    let payload: bytes::Bytes = event.encode_to_vec().into();
-    let (js, stats) = (ctx.js.clone(), ctx.stats.clone());
-    ctx.background.spawn(async move {
-        let _permit = permit;
+/// An execution event on its way to `OLIN_EVENTS`: published by
+/// [`Event::publish`] (which does not wait for JetStream), confirmed by
+/// [`Event::stored`]. A call's message is acked only once its event is
+/// stored, so a worker killed in between leaves the call to be redelivered:
+/// it runs again and is recorded as a second attempt, never lost from usage.
+pub(crate) struct Event {
+    subject: async_nats::Subject,
+    /// One run, one id: a rerun of the call is an event of its own.
+    id: String,
+    payload: bytes::Bytes,
+    first:
+        Option<Result<async_nats::jetstream::context::PublishAckFuture, async_nats::jetstream::context::PublishError>>,
+}
+
+impl Event {
+    /// Publishes `event`; JetStream's acknowledgement is awaited by
+    /// [`Event::stored`], so the reply can go out meanwhile.
+    pub(crate) async fn publish(ctx: &Ctx, event: &ExecutionEvent) -> Option<Event> {
+        let subject = async_nats::Subject::from(subject::event_subject(&event.function).ok()?);
+        let id = format!("{}.{}.{}", event.invocation_id, event.worker_id, event.started_unix_ms);
+        let payload: bytes::Bytes = event.encode_to_vec().into();
+        let mut event = Event { subject, id, payload, first: None };
+        event.first = Some(event.send(ctx).await);
+        Some(event)
+    }
+
+    /// Hands the event to JetStream under its message id.
+    async fn send(
+        &self,
+        ctx: &Ctx,
+    ) -> Result<async_nats::jetstream::context::PublishAckFuture, async_nats::jetstream::context::PublishError> {
+        let message = PublishMessage::build().payload(self.payload.clone()).message_id(self.id.as_str());
+        ctx.js.send_publish(self.subject.clone(), message).await
+    }
+
+    /// Waits until the event is stored, publishing it again (same message
+    /// id: stored once) while JetStream does not confirm it, for up to
+    /// [`EVENT_RETRY`]; then counts it lost.
+    pub(crate) async fn stored(mut self, ctx: &Ctx) {
         let give_up = tokio::time::Instant::now() + EVENT_RETRY;
         let mut backoff = EVENT_BACKOFF;
         loop {
-            let message = PublishMessage::build().payload(payload.clone()).message_id(id.as_str());
-            let err = match js.send_publish(subj.clone(), message).await {
+            let sent = match self.first.take() {
+                Some(sent) => sent,
+                None => self.send(ctx).await,
+            };
+            let err = match sent {
                 Ok(ack) => match ack.await {
                     Ok(_) => return,
                     Err(e) => e,
@@ -100,12 +130,19 @@ pub(crate) async fn publish_event(ctx: &Ctx, event: &ExecutionEvent) {
             };
             let delay = backoff.next_delay();
             if tokio::time::Instant::now() + delay > give_up {
-                stats.events_lost.fetch_add(1, Ordering::Relaxed);
-                warn!(%err, invocation_id = %id, "execution event lost: JetStream did not store it in 30 s");
+                ctx.stats.events_lost.fetch_add(1, Ordering::Relaxed);
+                warn!(%err, invocation_id = %self.id, "execution event lost: JetStream did not store it in 30 s");
                 return;
             }
             debug!(%err, "execution event not stored yet; publishing it again");
             tokio::time::sleep(delay).await;
         }
-    });
+    }
+}
+
+/// Stores an execution event in `OLIN_EVENTS` and waits until it is.
+pub(crate) async fn publish_event(ctx: &Ctx, event: &ExecutionEvent) {
+    if let Some(e) = Event::publish(ctx, event).await {
+        e.stored(ctx).await;
+    }
 }

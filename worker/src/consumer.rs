@@ -47,11 +47,9 @@ pub(crate) struct Pulls {
     /// and is reset, which keeps a lost status from stalling the worker.
     last_request_ms: AtomicU64,
     epoch: Instant,
-    /// The NATS client's statistics, whose connect count tells of reconnects.
-    client: Arc<async_nats::Statistics>,
-    /// The connect count the outstanding requests were made on: a reconnect
-    /// (perhaps to a restarted server) may have dropped them.
-    pulled_on: AtomicU64,
+    /// The client's reconnects: one (perhaps to a restarted server) may have
+    /// dropped the outstanding requests.
+    reconnects: olin_nats::connect::Reconnects,
     /// Set when draining: acks stop asking for more.
     stopping: AtomicBool,
     /// Woken when a slot frees without asking for its next message.
@@ -80,20 +78,13 @@ impl Pulls {
             outstanding: AtomicUsize::new(0),
             last_request_ms: AtomicU64::new(0),
             epoch: Instant::now(),
-            pulled_on: AtomicU64::new(client.connects.load(Ordering::Acquire)),
-            client,
+            reconnects: olin_nats::connect::Reconnects::of(client),
             stopping: AtomicBool::new(false),
             freed: Notify::new(),
             ack_next: Bytes::from(ack_next),
             admission,
             typical,
         }
-    }
-
-    /// How many times the NATS client has connected: a change means a
-    /// reconnect happened in between.
-    fn connects(&self) -> u64 {
-        self.client.connects.load(Ordering::Acquire)
     }
 
     /// Counts `n` more messages as asked for (before asking, so a message
@@ -178,10 +169,7 @@ pub(crate) async fn pull(ctx: Arc<Ctx>, consumer: PullConsumer, concurrency: usi
         }
     };
     loop {
-        let connects = pulls.connects();
-        if pulls.last_request().elapsed() > PULL_EXPIRES + Duration::from_millis(500)
-            || pulls.pulled_on.swap(connects, Ordering::AcqRel) != connects
-        {
+        if pulls.reconnects.happened() || pulls.last_request().elapsed() > PULL_EXPIRES + Duration::from_millis(500) {
             pulls.outstanding.store(0, Ordering::Release);
         }
         let stopping = pulls.stopping.load(Ordering::Acquire);

@@ -7,6 +7,15 @@
 //! before acking) is moved here when JetStream's max-deliveries advisory
 //! arrives; its caller then gets an `INTERNAL` answer instead of waiting for
 //! the deadline.
+//!
+//! Not every delivery reaches a worker: while a clustered stream elects a
+//! new leader, deliveries to pull requests of clients that were on the lost
+//! node are spent without anybody seeing them (seen on nats-server 2.9: a
+//! call's three deliveries gone in 13 s). So a synchronous call that runs
+//! out while its caller still waits is queued again, once, as a new message
+//! that carries the first one's count (`Olin-Requeued`); only when that one
+//! runs out too (at most twice `max_deliver` deliveries in all) or the
+//! deadline nears is it dead-lettered.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -112,8 +121,69 @@ async fn give_up(ctx: &Ctx, invocations: &jetstream::stream::Stream, adv: MaxDel
             return;
         }
     };
-    let reason = format!("delivered {} times without being answered", adv.deliveries);
-    move_to_dead(ctx, invocations, stored, &reason, adv.deliveries).await;
+    let before = requeued_after(&stored.headers);
+    if before.is_none() && worth_requeuing(ctx, &stored, olin_proto::unix_ms()) {
+        match requeue(ctx, invocations, &stored, adv.deliveries).await {
+            Ok(()) => return,
+            Err(err) => warn!(%err, "queuing an exhausted call again failed; dead-lettering it"),
+        }
+    }
+    let deliveries = adv.deliveries + before.unwrap_or(0);
+    let reason = format!("delivered {deliveries} times without being answered");
+    move_to_dead(ctx, invocations, stored, &reason, deliveries).await;
+}
+
+/// The deliveries of a call's first message, if this one is its requeue.
+fn requeued_after(headers: &HeaderMap) -> Option<u64> {
+    headers.get(subject::HDR_REQUEUED).and_then(|v| v.as_str().parse().ok())
+}
+
+/// Whether an exhausted message is worth a second round of deliveries: a
+/// synchronous call (a caller waits on its reply subject) whose deadline
+/// leaves at least an ack wait for a run. Async calls keep their own retry
+/// budget (`async_call`), and a call without a deadline is not waited for.
+fn worth_requeuing(ctx: &Ctx, stored: &jetstream::message::StreamMessage, now_ms: u64) -> bool {
+    let Ok(req) = InvocationRequest::decode(stored.payload.clone()) else { return false };
+    let deadline = deadline(Some(&stored.headers), &req);
+    let ack_wait = u64::try_from(ctx.ack_wait.as_millis()).unwrap_or(u64::MAX);
+    !req.r#async
+        && stored.headers.get(subject::HDR_REPLY_TO).is_some()
+        && deadline != 0
+        && now_ms.saturating_add(ack_wait) < deadline
+}
+
+/// Publishes a copy of the exhausted `stored` message, with the count of
+/// its deliveries and a message id of its own, then removes the original.
+async fn requeue(
+    ctx: &Ctx,
+    invocations: &jetstream::stream::Stream,
+    stored: &jetstream::message::StreamMessage,
+    deliveries: u64,
+) -> Result<(), String> {
+    let mut headers = HeaderMap::new();
+    for name in [subject::HDR_REPLY_TO, subject::HDR_DEADLINE, subject::HDR_TRACEPARENT] {
+        if let Some(v) = stored.headers.get(name) {
+            headers.insert(name, v.as_str());
+        }
+    }
+    headers.insert(subject::HDR_REQUEUED, deliveries.to_string().as_str());
+    if let Some(first) = stored.headers.get(subject::HDR_MSG_ID) {
+        headers.insert(subject::HDR_MSG_ID, subject::requeued_msg_id(first.as_str()).as_str());
+    }
+    let ack = ctx
+        .js
+        .publish_with_headers(stored.subject.clone(), headers, stored.payload.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    ack.await.map_err(|e| e.to_string())?;
+    ctx.stats.requeued.fetch_add(1, Ordering::Relaxed);
+    if let Err(err) = invocations.delete_message(stored.sequence).await {
+        // Exhausted, so never delivered again; the sweeper takes it after
+        // its deadline and its late answer is dropped by the gateway.
+        warn!(%err, seq = stored.sequence, "could not remove the exhausted original of a requeued call");
+    }
+    warn!(seq = stored.sequence, deliveries, "a call ran out of deliveries while its caller waits; queued again once");
+    Ok(())
 }
 
 /// Moves a message stuck in `OLIN_INVOCATIONS` to `OLIN_DEAD` and tells

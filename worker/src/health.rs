@@ -82,6 +82,11 @@ impl prometheus_client::collector::Collector for Scrape {
             ("executions", "Calls answered, any outcome.", &s.executions),
             ("dead_lettered", "Messages moved to OLIN_DEAD.", &s.dead_lettered),
             (
+                "requeued",
+                "Synchronous calls queued again once after their deliveries ran out while the caller waited.",
+                &s.requeued,
+            ),
+            (
                 "replies_resent",
                 "Replies sent again because no gateway was subscribed to them (a gateway reconnecting).",
                 &s.replies_resent,

@@ -119,6 +119,9 @@ pub struct Stats {
     pub in_flight: AtomicU64,
     /// Messages moved to `OLIN_DEAD`.
     pub dead_lettered: AtomicU64,
+    /// Synchronous calls queued again once after their deliveries ran out
+    /// while the caller still waited (see `dead_letter`).
+    pub requeued: AtomicU64,
     /// Calls waiting in the shared consumer `workers`, not yet delivered
     /// (the queue backlog every worker sees; autoscalers read it).
     pub consumer_pending: AtomicU64,
@@ -155,19 +158,16 @@ pub(crate) struct Ctx {
     pub(crate) secrets: Option<olin_proto::sealed::Keyring>,
     pub(crate) results: async_nats::jetstream::kv::Store,
     /// `OLIN_LIMITS`: concurrency leases are given back here.
-    pub(crate) limits: async_nats::jetstream::kv::Store,
+    pub(crate) limits: olin_nats::admission::Limits,
     pub(crate) outbox: Arc<reply::Outbox>,
     /// The worker's memory budget, reserved by each call before it runs.
     pub(crate) admission: Arc<admission::Admission>,
     /// Work that outlives its call (callback deliveries): drain waits for
     /// it, up to [`DRAIN_BACKGROUND`].
     pub(crate) background: tokio_util::task::TaskTracker,
-    /// Room for execution events being stored ([`call::EVENTS_IN_FLIGHT`]).
-    pub(crate) events_in_flight: Arc<tokio::sync::Semaphore>,
 }
 
-/// The longest drain waits for callback deliveries, reply resends and
-/// execution events being stored.
+/// The longest drain waits for callback deliveries and reply resends.
 const DRAIN_BACKGROUND: Duration = Duration::from_secs(15);
 
 /// External clients a worker runs with.
@@ -253,12 +253,11 @@ impl Worker {
             maxima,
             admission: Arc::new(admission::Admission::new(budget)),
             background: tokio_util::task::TaskTracker::new(),
-            events_in_flight: Arc::new(tokio::sync::Semaphore::new(call::EVENTS_IN_FLIGHT)),
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats,
             results: topo.results.clone(),
-            limits: topo.limits.clone(),
+            limits: olin_nats::admission::Limits::new(topo.limits.clone()),
             outbox,
             secrets: match &cfg.secrets_keys {
                 Some(spec) => Some(spec.parse().map_err(WorkerError::SecretsKeys)?),

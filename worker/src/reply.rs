@@ -42,8 +42,6 @@ use crate::Stats;
 /// comes back within a round trip, but a reconnect (this worker's or a
 /// gateway's) can take a few seconds after the reply was lost.
 const KEEP: Duration = Duration::from_secs(10);
-/// How often the client's connect count is read, to notice a reconnect.
-const RECONNECT_CHECK: Duration = Duration::from_millis(100);
 /// At most this many bytes of replies are kept; the oldest go first.
 const KEEP_BYTES: usize = 64 << 20;
 /// First resend delay; it doubles up to [`MAX_BACKOFF`].
@@ -77,10 +75,19 @@ struct Kept {
 struct Reply {
     to: Subject,
     payload: Bytes,
-    /// The call's deadline (Unix ms): past it, the caller has given up.
+    /// The call's deadline (Unix ms; 0: none): past it, the caller has given up.
     deadline_ms: u64,
     first_try: Instant,
     attempt: u32,
+}
+
+impl Reply {
+    /// Whether its caller may still wait at `now_ms`: before the deadline,
+    /// or always when the call has none (0). Replies go at [`KEEP`] or
+    /// [`GIVE_UP`] whatever their deadline.
+    fn awaited(&self, now_ms: u64) -> bool {
+        self.deadline_ms == 0 || now_ms < self.deadline_ms
+    }
 }
 
 impl Outbox {
@@ -151,7 +158,7 @@ impl Outbox {
             let seqs: Vec<u64> = kept
                 .replies
                 .iter()
-                .filter(|(_, r)| r.deadline_ms > now_ms || r.deadline_ms == 0)
+                .filter(|(_, r)| r.awaited(now_ms))
                 .filter(|(_, r)| gateway.is_none_or(|g| subject::gateway_of_reply(&r.to) == Some(g)))
                 .map(|(&seq, _)| seq)
                 .collect();
@@ -178,20 +185,18 @@ impl Outbox {
         mut replays: async_nats::Subscriber,
         mut stop: watch::Receiver<bool>,
     ) {
-        let mut connects = self.nats.statistics().connects.load(Ordering::Acquire);
-        let mut check = tokio::time::interval(RECONNECT_CHECK);
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let reconnects = olin_nats::connect::Reconnects::new(&self.nats);
         enum Next {
             Status(Option<async_nats::Message>),
             Replay(async_nats::Message),
-            Check,
+            Reconnected,
             Stop,
         }
         loop {
             let next = tokio::select! {
                 m = statuses.next() => Next::Status(m),
                 Some(r) = replays.next() => Next::Replay(r),
-                _ = check.tick() => Next::Check,
+                _ = reconnects.next() => Next::Reconnected,
                 _ = stop.wait_for(|s| *s) => Next::Stop,
             };
             let msg = match next {
@@ -203,13 +208,9 @@ impl Outbox {
                     }
                     continue;
                 }
-                Next::Check => {
-                    let now = self.nats.statistics().connects.load(Ordering::Acquire);
-                    if now != connects {
-                        connects = now;
-                        let n = self.replay(None).await;
-                        info!(replies = n, "reconnected to NATS; recent replies sent again");
-                    }
+                Next::Reconnected => {
+                    let n = self.replay(None).await;
+                    info!(replies = n, "reconnected to NATS; recent replies sent again");
                     continue;
                 }
                 Next::Stop => return,
@@ -223,7 +224,7 @@ impl Outbox {
                 debug!(seq, "no-responders status for a reply no longer kept");
                 continue;
             };
-            if olin_proto::unix_ms() >= reply.deadline_ms || reply.first_try.elapsed() >= GIVE_UP {
+            if !reply.awaited(olin_proto::unix_ms()) || reply.first_try.elapsed() >= GIVE_UP {
                 self.stats.replies_undelivered.fetch_add(1, Ordering::Relaxed);
                 // Info, not warn: a gateway that died leaves many such replies,
                 // and its callers are gone too.

@@ -440,7 +440,7 @@ async fn half_sent_requests_are_closed_and_the_connection_cap_holds() {
         c.max_connections = 600;
     })
     .await;
-    // A fresh connection per request: an idle pooled one is closed by the header timeout.
+    // A fresh connection per request: the server may close an idle pooled one.
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let started = Instant::now();
     let stalled = half_sent(control.addr(), 500).await;

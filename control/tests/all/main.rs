@@ -3,7 +3,9 @@
 //! Cranelift and the rest again.
 
 mod api;
+mod backup;
 mod client;
 mod deploy;
 mod ingest;
 mod retention;
+mod schema;

@@ -214,6 +214,49 @@ async fn exhausted_deliveries_are_dead_lettered_and_answered() {
     assert_eq!(worker.executions(), 0, "exhausted calls are not run again");
 }
 
+/// Deliveries can be spent without reaching a worker (a clustered stream
+/// electing a leader): a synchronous call whose caller still waits gets a
+/// second round, once; a call already queued again is dead-lettered with the
+/// deliveries of both rounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_exhausted_call_whose_caller_waits_is_queued_again_once() {
+    let Exhaustible { nats, s3, client, js, sha, topo, consumer } = Exhaustible::start(400).await;
+    let mut replies = client.subscribe("olin.reply.test.>").await.unwrap();
+    let deadline = (olin_proto::unix_ms() + 30_000).to_string();
+    for (id, requeued) in [("again-1", None), ("again-2", Some("2"))] {
+        let mut h = headers(&format!("olin.reply.test.{id}"), id);
+        h.insert(subject::HDR_DEADLINE, deadline.as_str());
+        if let Some(n) = requeued {
+            h.insert(subject::HDR_REQUEUED, n);
+        }
+        enqueue(&js, h, &request("hello", &sha, id)).await;
+    }
+    // Both calls' deliveries are spent without a worker seeing them.
+    for delivery in 1..=2 {
+        let mut batch = consumer.batch().max_messages(2).expires(Duration::from_secs(3)).messages().await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(batch.next().await.unwrap().unwrap().info().unwrap().delivered, delivery);
+        }
+    }
+    let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).topology(topo).start().await;
+    let mut answers = std::collections::HashMap::new();
+    for _ in 0..2 {
+        let resp = next_reply(&mut replies, Duration::from_secs(10)).await;
+        answers.insert(resp.invocation_id.clone(), resp);
+    }
+    let first = &answers["again-1"];
+    assert_eq!(first.outcome(), Outcome::Ok, "queued again and run: {}", first.error);
+    let second = &answers["again-2"];
+    assert_eq!(second.outcome(), Outcome::Internal);
+    assert!(second.error.contains("delivered 4 times"), "both rounds counted: {}", second.error);
+    assert_eq!(worker.executions(), 1);
+    assert_eq!(worker.stats.requeued.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let dead = dead_letters(&js, 1).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].headers.get(subject::HDR_MSG_ID).unwrap().as_str(), "again-2");
+    assert!(tokio::time::timeout(Duration::from_millis(700), replies.next()).await.is_err(), "one answer each");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_run_longer_than_the_ack_wait_keeps_its_message() {
     let nats = NatsServer::start();

@@ -12,7 +12,7 @@ use olin_proto::subject;
 use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
 use tracing::{info, warn};
 
-use crate::call::{event_of, publish_event, release_lease};
+use crate::call::{Event, deliveries, event_of, release_lease};
 use crate::consumer::Pulls;
 use crate::{Ctx, async_call};
 
@@ -90,7 +90,7 @@ pub(super) async fn prepare(ctx: &Ctx, call: &Call<'_>) -> Prepared {
         let passed = platform_response(ctx, req, Outcome::Timeout, "the deadline passed before a worker was free");
         return Prepared::Answer(Box::new(passed));
     }
-    let delivered = msg.info().map_or(1, |i| i.delivered);
+    let delivered = deliveries(msg);
     match ctx.modules.get(&req.module_sha256).await {
         Ok(module) => Prepared::Run(module),
         Err(err) if err.is_transient() && delivered < ctx.max_deliver => {
@@ -124,9 +124,10 @@ pub(super) fn platform_response(
     }
 }
 
-/// Reply, publish the event, then ack: the reply is sent before the ack, so
-/// an acked call has always been answered, and the outbox sends the reply
-/// again if it may have been lost on the way (see `reply`). Returns whether
+/// Reply, store the event, then ack: the reply is sent before the ack, so
+/// an acked call has always been answered (the outbox sends the reply again
+/// if it may have been lost on the way, see `reply`), and the event is
+/// stored before it, so an acked call is always recorded. Returns whether
 /// the ack asked for the slot's next message.
 pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationResponse) -> bool {
     let (msg, req) = (call.msg, &call.req);
@@ -140,7 +141,7 @@ pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: Invo
     );
     let event = event_of(req, &resp, call.started_ms);
     if req.r#async {
-        let delivered = msg.info().map_or(1, |i| i.delivered);
+        let delivered = deliveries(msg);
         async_call::finish(ctx, msg, req, resp, event, delivered).await;
         return false;
     }
@@ -148,6 +149,9 @@ pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: Invo
     // its lease free, and its idempotent retry the answer.
     release_lease(ctx, req).await;
     async_call::store_idempotent(ctx, req, &resp).await;
+    // The event is on its way while the reply goes out; the ack waits for
+    // both (see `call::Event`).
+    let event = Event::publish(ctx, &event).await;
     if let Some(reply_to) = call.reply_to
         && let Err(err) = ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await
     {
@@ -156,7 +160,9 @@ pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: Invo
         nak(msg, Duration::from_millis(100)).await;
         return false;
     }
-    publish_event(ctx, &event).await;
+    if let Some(event) = event {
+        event.stored(ctx).await;
+    }
     pulls.ack(ctx, msg).await
 }
 
