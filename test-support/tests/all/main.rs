@@ -15,4 +15,5 @@ mod e2e_sandbox;
 mod e2e_secrets;
 mod harness;
 mod k8s_env;
+mod monitoring;
 mod postgres_tls;
