@@ -11,8 +11,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-1800}"
 source scripts/services.sh
-olin_apt_install nats-server:nats-server gnuplot:gnuplot-nox python3:python3
+olin_apt_install gnuplot:gnuplot-nox python3:python3
 olin_start_postgres
+# The nats-server release the manifests deploy (as the tests use).
+olin_test_nats_server
+export OLIN_SOAK_NATS="$(nats-server --version)"
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
@@ -57,7 +60,7 @@ json.dump(flat, open("bench/results/soak.json", "w"), indent=1, sort_keys=True)
 with open("bench/results/soak.md", "w") as md:
     md.write("# soak: three-node NATS cluster, workers and nodes killed\n\n")
     md.write(f"- date: {datetime.date.today()}\n- machine: {os.cpu_count()} cores\n")
-    md.write(f"- command: `bench/soak.sh {sys.argv[2]}` (the test build; every service, three workers as processes, three nats-server 2.9 nodes and Postgres on the same cores)\n")
+    md.write(f"- command: `bench/soak.sh {sys.argv[2]}` (the test build; every service, three workers as processes, three {os.environ.get('OLIN_SOAK_NATS', 'nats-server')} nodes and Postgres on the same cores)\n")
     md.write(f"- load: {s['rate_per_s']:.0f} calls/s, half of the {s['capacity_per_s']:.0f} calls/s measured at the start (16 connections), alternating between two gateways\n")
     md.write(f"- faults: {s['faults']}, a worker process and a NATS node kill -9'ed in turn\n")
     why = open(sys.argv[4]).read().strip()
