@@ -46,6 +46,16 @@ pub struct Config {
     /// call before publishing it again under the same id, in milliseconds.
     #[arg(long, env = "GATEWAY_PUBLISH_ACK_TIMEOUT_MS", default_value_t = 5_000)]
     pub publish_ack_timeout_ms: u64,
+    /// How synchronous calls reach workers: `direct` (core NATS to one
+    /// worker, queued in JetStream when none takes it or it goes quiet) or
+    /// `queue` (always JetStream). See docs/operations.md.
+    #[arg(long, env = "GATEWAY_SYNC_PATH", value_enum, default_value_t = SyncPath::Direct)]
+    pub sync_path: SyncPath,
+    /// How long a direct call's worker may stay quiet (it says it is running
+    /// every quarter of this) before the call is queued for another worker,
+    /// in milliseconds.
+    #[arg(long, env = "GATEWAY_DIRECT_LIVENESS_MS", default_value_t = 1_000)]
+    pub direct_liveness_ms: u64,
     /// Time a call may wait in the queue on top of its run time, in milliseconds.
     #[arg(long, env = "GATEWAY_QUEUE_SLACK_MS", default_value_t = 5_000)]
     pub queue_slack_ms: u64,
@@ -76,6 +86,15 @@ pub struct Config {
     pub topology: olin_nats::topology::TopologyArgs,
 }
 
+/// How synchronous calls reach workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncPath {
+    /// Core NATS to one worker; JetStream when none takes it.
+    Direct,
+    /// Always JetStream.
+    Queue,
+}
+
 impl Config {
     /// The public listener's bounds.
     pub fn bounds(&self) -> olin_serve::Bounds {
@@ -101,6 +120,8 @@ impl Config {
             gateway_id: None,
             default_wall_ms: 30_000,
             queue_slack_ms: 5_000,
+            sync_path: SyncPath::Direct,
+            direct_liveness_ms: 1_000,
             publish_ack_timeout_ms: 5_000,
             max_body_bytes: 10 << 20,
             max_header_bytes: 32 << 10,

@@ -295,7 +295,10 @@ where
                 .await
                 .map(|()| accepted(&invocation_id))
         } else {
-            invoke::invoke(&gw.publisher, &gw.replies, &gw.id, &req, timeout).await.map(|r| reply(r, own_origin))
+            let path = gw.sync_path();
+            invoke::invoke(&gw.nats, &gw.publisher, &gw.replies, &gw.id, &req, path, timeout)
+                .await
+                .map(|r| reply(r, own_origin))
         };
         let never_queued =
             matches!(result, Err(InvokeError::QueueFull | InvokeError::FunctionQueueFull | InvokeError::TooLarge));

@@ -1,9 +1,16 @@
-//! Publishing an invocation and waiting for its reply.
+//! Sending an invocation and waiting for its reply.
+//!
+//! A synchronous call goes to a worker directly (core NATS, one worker of a
+//! queue group: one message each way) unless the gateway is set to queue
+//! every call; a direct call that no worker takes or whose worker goes
+//! quiet is queued in JetStream instead, under the same id (see [`Path`]).
+//! Async calls are always queued.
 //!
 //! The gateway subscribes once to `olin.reply.<gateway-id>.*`. Each call
-//! registers a one-shot slot under its invocation id before publishing; the
-//! first reply fills it, and later replies for the same id (a redelivered
-//! call answered twice, a reply sent again) find no slot and are dropped.
+//! registers a slot under its invocation id before it is sent; the first
+//! answer fills it, and later answers for the same id (a redelivered call
+//! answered twice, a reply sent again, a direct run that was thought lost)
+//! find no slot and are dropped.
 //!
 //! A reply on its way to this gateway when its NATS server dies is lost
 //! without a trace. So after each reconnect, with calls still waiting, the
@@ -23,7 +30,7 @@ use olin_proto::subject;
 use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse};
 use parking_lot::Mutex;
 use thiserror::Error;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use crate::metrics::Metrics;
@@ -55,33 +62,71 @@ pub(crate) enum InvokeError {
     Name(#[from] subject::NameError),
 }
 
+/// What a gateway hears on a call's reply subject.
+#[derive(Debug)]
+enum Heard {
+    /// The call's answer.
+    Answer(Box<InvocationResponse>),
+    /// A direct call still runs on its worker.
+    Running,
+    /// A direct call was not taken (the reason, for the metric): it is
+    /// queued instead.
+    NotTaken(&'static str),
+}
+
 /// Pending calls of one gateway, by invocation id.
 pub(crate) struct Replies {
-    pending: Mutex<HashMap<String, oneshot::Sender<InvocationResponse>>>,
+    pending: Mutex<HashMap<String, mpsc::Sender<Heard>>>,
     metrics: Arc<Metrics>,
+    /// Direct calls in flight from this gateway, by function.
+    direct: Mutex<HashMap<String, usize>>,
+    /// The most a function may have in flight directly from this gateway:
+    /// its share of the queue (`invocations_max_msgs_per_function`), so a
+    /// flood of one function cannot take every worker's slots by the
+    /// direct path when the queue would have refused it; past it, calls
+    /// are queued (and refused when the function's share is full).
+    direct_share: usize,
 }
 
 impl Replies {
-    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
-        Replies { pending: Mutex::default(), metrics }
+    pub(crate) fn new(metrics: Arc<Metrics>, direct_share: usize) -> Self {
+        Replies { pending: Mutex::default(), metrics, direct: Mutex::default(), direct_share: direct_share.max(1) }
+    }
+
+    /// A place for one more direct call of `function`, if it has not its
+    /// share in flight already.
+    fn direct_place(self: &Arc<Self>, function: &str) -> Option<DirectPlace> {
+        let mut direct = self.direct.lock();
+        let n = direct.entry(function.to_owned()).or_default();
+        if *n >= self.direct_share {
+            return None;
+        }
+        *n += 1;
+        Some(DirectPlace { replies: self.clone(), function: function.to_owned() })
     }
 
     fn register(self: &Arc<Self>, id: &str) -> Pending {
-        let (tx, rx) = oneshot::channel();
+        // Room for what a direct call hears before its answer (a few
+        // `running` notes); more is dropped, which only delays a note.
+        let (tx, rx) = mpsc::channel(4);
         self.pending.lock().insert(id.to_owned(), tx);
-        Pending { replies: self.clone(), id: id.to_owned(), rx: Some(rx) }
+        Pending { replies: self.clone(), id: id.to_owned(), rx }
     }
 
-    fn deliver(&self, id: &str, resp: InvocationResponse) {
-        let slot = self.pending.lock().remove(id);
+    fn deliver(&self, id: &str, heard: Heard) {
+        let slot = match heard {
+            Heard::Answer(_) => self.pending.lock().remove(id),
+            Heard::Running | Heard::NotTaken(_) => self.pending.lock().get(id).cloned(),
+        };
         match slot {
             Some(tx) => {
-                let _ = tx.send(resp);
+                let _ = tx.try_send(heard);
             }
-            None => {
+            None if matches!(heard, Heard::Answer(_)) => {
                 self.metrics.dropped_replies.inc();
                 debug!(invocation_id = id, "reply for no pending call dropped (duplicate or late)");
             }
+            None => {}
         }
     }
 
@@ -96,9 +141,17 @@ impl Replies {
             let Some(id) = subject::invocation_id_of_reply(&msg.subject) else {
                 continue;
             };
-            match InvocationResponse::decode(msg.payload) {
-                Ok(resp) => self.deliver(id, resp),
-                Err(err) => warn!(%err, invocation_id = id, "undecodable reply dropped"),
+            if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+                self.deliver(id, Heard::NotTaken("no_workers"));
+                continue;
+            }
+            match msg.headers.as_ref().and_then(|h| h.get(subject::HDR_DIRECT)).map(|v| v.as_str()) {
+                Some(subject::DIRECT_RUNNING) => self.deliver(id, Heard::Running),
+                Some(_) => self.deliver(id, Heard::NotTaken("not_taken")),
+                None => match InvocationResponse::decode(msg.payload) {
+                    Ok(resp) => self.deliver(id, Heard::Answer(Box::new(resp))),
+                    Err(err) => warn!(%err, invocation_id = id, "undecodable reply dropped"),
+                },
             }
         }
     }
@@ -136,11 +189,42 @@ impl Replies {
     }
 }
 
+/// A direct call in flight; dropping it frees its function's place.
+struct DirectPlace {
+    replies: Arc<Replies>,
+    function: String,
+}
+
+impl Drop for DirectPlace {
+    fn drop(&mut self) {
+        let mut direct = self.replies.direct.lock();
+        if let Some(n) = direct.get_mut(&self.function) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                direct.remove(&self.function);
+            }
+        }
+    }
+}
+
 /// A registered call; dropping it (timeout, client gone) frees the slot.
 struct Pending {
     replies: Arc<Replies>,
     id: String,
-    rx: Option<oneshot::Receiver<InvocationResponse>>,
+    rx: mpsc::Receiver<Heard>,
+}
+
+impl Pending {
+    /// The call's answer, whatever else is heard before it.
+    async fn answer(&mut self) -> Result<InvocationResponse, InvokeError> {
+        loop {
+            match self.rx.recv().await {
+                Some(Heard::Answer(resp)) => return Ok(*resp),
+                Some(Heard::Running | Heard::NotTaken(_)) => {}
+                None => return Err(InvokeError::Timeout),
+            }
+        }
+    }
 }
 
 impl Drop for Pending {
@@ -149,32 +233,116 @@ impl Drop for Pending {
     }
 }
 
-/// Publishes `req` and waits up to `timeout` for its reply.
+/// How a synchronous call reaches a worker: directly (core NATS, queued
+/// when no worker takes it), or through the queue (JetStream).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Path {
+    /// Sent to one worker of the direct queue group, which answers or says
+    /// it is running at least every `liveness`; queued if it does not.
+    Direct { liveness: Duration },
+    /// Published to `OLIN_INVOCATIONS`.
+    Queue,
+}
+
+/// Sends `req` by `path` and waits up to `timeout` for its reply.
 pub(crate) async fn invoke(
+    nats: &async_nats::Client,
     js: &async_nats::jetstream::Context,
     replies: &Arc<Replies>,
     gateway_id: &str,
     req: &InvocationRequest,
+    path: Path,
     timeout: Duration,
 ) -> Result<InvocationResponse, InvokeError> {
     let reply_to = subject::reply_subject(gateway_id, &req.invocation_id)?;
     let mut pending = replies.register(&req.invocation_id);
-    let mut rx = pending.rx.take().ok_or(InvokeError::Timeout)?;
+    let metrics = &replies.metrics;
     let wait = async {
+        if let Path::Direct { liveness } = path {
+            let sent = match replies.direct_place(&req.function) {
+                Some(_place) => direct(nats, req, &reply_to, &mut pending, liveness, metrics).await?,
+                None => Direct::Queue("function_share"),
+            };
+            match sent {
+                Direct::Answered(resp) => return Ok(*resp),
+                Direct::Queue(reason) => {
+                    debug!(reason, "queuing a direct call");
+                    metrics.direct_queued(reason);
+                }
+            }
+        }
         tokio::select! {
-            published = publish(js, req, Some(&reply_to), &replies.metrics) => match published {
+            published = publish(js, req, Some(&reply_to), metrics) => match published {
                 Ok(()) => {}
                 // Maybe stored, so maybe running: its answer is awaited as usual
                 // (or the deadline is, 504), never a 503 that invites a rerun.
                 Err(InvokeError::Unconfirmed(why)) => warn!(%why, "waiting for the answer of an unconfirmed call"),
                 Err(e) => return Err(e),
             },
-            // Answered while its publish was still unconfirmed: it was stored.
-            answered = &mut rx => return answered.map_err(|_| InvokeError::Timeout),
+            // Answered while its publish was still unconfirmed: it was stored
+            // (or a direct run answered after all).
+            answered = pending.answer() => return answered,
         }
-        rx.await.map_err(|_| InvokeError::Timeout)
+        pending.answer().await
     };
     tokio::time::timeout(timeout, wait).await.map_err(|_| InvokeError::Timeout)?
+}
+
+/// How a direct call ended.
+enum Direct {
+    Answered(Box<InvocationResponse>),
+    /// Queue it, for this reason.
+    Queue(&'static str),
+}
+
+/// Sends `req` to one worker directly and waits for its answer while the
+/// worker is heard from at least every `liveness`. A worker that has no
+/// free slot says so at once, no worker at all is told by NATS (no
+/// responders), and a worker that dies, hangs or is cut off goes quiet: in
+/// each case the call is queued instead, under the same invocation id, and
+/// a late answer of the first run is dropped as a duplicate.
+async fn direct(
+    nats: &async_nats::Client,
+    req: &InvocationRequest,
+    reply_to: &str,
+    pending: &mut Pending,
+    liveness: Duration,
+    metrics: &Metrics,
+) -> Result<Direct, InvokeError> {
+    let subj = subject::direct_subject(&req.function)?;
+    let mut headers = HeaderMap::new();
+    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
+    if !req.traceparent.is_empty() {
+        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
+    }
+    // How often the worker says the call is running: four times a window.
+    let every = u64::try_from((liveness / 4).as_millis()).unwrap_or(u64::MAX);
+    headers.insert(subject::HDR_DIRECT, every.to_string().as_str());
+    let payload: bytes::Bytes = req.encode_to_vec().into();
+    match nats.publish_with_reply_and_headers(subj, reply_to.to_owned(), headers, payload).await {
+        Ok(()) => {
+            metrics.direct_calls.inc();
+        }
+        Err(e) if e.kind() == async_nats::client::PublishErrorKind::MaxPayloadExceeded => {
+            return Err(InvokeError::TooLarge);
+        }
+        Err(err) => {
+            warn!(%err, "a direct call could not be sent; queuing it");
+            return Ok(Direct::Queue("unsent"));
+        }
+    }
+    let mut heard = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            h = pending.rx.recv() => match h {
+                Some(Heard::Answer(resp)) => return Ok(Direct::Answered(resp)),
+                Some(Heard::Running) => heard = tokio::time::Instant::now(),
+                Some(Heard::NotTaken(reason)) => return Ok(Direct::Queue(reason)),
+                None => return Err(InvokeError::Timeout),
+            },
+            () = tokio::time::sleep_until(heard + liveness) => return Ok(Direct::Queue("silent")),
+        }
+    }
 }
 
 /// Accepts an async call: records it as pending in `OLIN_RESULTS` (before

@@ -19,6 +19,7 @@ pub mod route_table;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::connection::State;
 use olin_nats::topology::{self, TopologyConfig, TopologyError};
@@ -29,7 +30,7 @@ use tokio::sync::watch;
 use tracing::info;
 use warp::Filter;
 
-pub use config::Config;
+pub use config::{Config, SyncPath};
 pub use route_table::RouteTable;
 
 /// The gateway could not start.
@@ -72,6 +73,18 @@ pub(crate) struct Shared {
     pub(crate) body_budget: olin_serve::BodyBudget,
     /// Where callbacks may point (IP literals are vetted here).
     pub(crate) egress: olin_proto::net_policy::AddressPolicy,
+}
+
+impl Shared {
+    /// How this gateway sends synchronous calls.
+    pub(crate) fn sync_path(&self) -> invoke::Path {
+        match self.config.sync_path {
+            SyncPath::Direct => {
+                invoke::Path::Direct { liveness: Duration::from_millis(self.config.direct_liveness_ms.max(100)) }
+            }
+            SyncPath::Queue => invoke::Path::Queue,
+        }
+    }
 }
 
 impl Shared {
@@ -151,7 +164,8 @@ impl Gateway {
         let (stop, stop_rx) = watch::channel(false);
         let routes = Arc::new(RouteTable::default());
         let metrics = Arc::new(metrics::Metrics::default());
-        let replies = Arc::new(invoke::Replies::new(metrics.clone()));
+        let direct_share = usize::try_from(topology_config.invocations_max_msgs_per_function).unwrap_or(usize::MAX);
+        let replies = Arc::new(invoke::Replies::new(metrics.clone(), direct_share));
         let presence = Arc::new(presence::Presence::new(topology_config.worker_ttl));
         let results_room = Arc::new(presence::ResultsRoom::default());
         let tasks = vec![

@@ -33,6 +33,12 @@ struct Of {
     function: String,
 }
 
+/// Why a direct call was queued instead (`olin_gateway_direct_queued_total`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Queued {
+    reason: &'static str,
+}
+
 /// The gateway's metrics.
 pub struct Metrics {
     requests: Family<Answered, Counter>,
@@ -45,6 +51,9 @@ pub struct Metrics {
     pub publish_retries: Counter,
     /// Reconnects after which the workers were asked for replies again.
     pub replay_requests: Counter,
+    /// Synchronous calls sent directly to a worker.
+    pub direct_calls: Counter,
+    direct_queued: Family<Queued, Counter>,
     /// The public listener's connections.
     pub connections: Arc<olin_serve::Stats>,
     registry: Registry,
@@ -58,6 +67,8 @@ impl Default for Metrics {
         let dropped_replies = Counter::default();
         let publish_retries = Counter::default();
         let replay_requests = Counter::default();
+        let direct_calls = Counter::default();
+        let direct_queued = Family::<Queued, Counter>::default();
         let connections = Arc::<olin_serve::Stats>::default();
         let mut registry = Registry::with_prefix("olin_gateway");
         registry.register("requests", "HTTP requests answered, by function and status.", requests.clone());
@@ -79,6 +90,14 @@ impl Default for Metrics {
             "Reconnects to NATS after which the workers were asked to send this gateway's recent replies again.",
             replay_requests.clone(),
         );
+        registry.register("direct_calls", "Synchronous calls sent directly to a worker.", direct_calls.clone());
+        registry.register(
+            "direct_queued",
+            "Direct calls queued in JetStream instead, by reason: not_taken (the worker had no free slot), \
+             no_workers (none listened), silent (the worker went quiet), function_share (the function had \
+             its share in flight), unsent.",
+            direct_queued.clone(),
+        );
         Metrics {
             requests,
             latency,
@@ -86,6 +105,8 @@ impl Default for Metrics {
             dropped_replies,
             publish_retries,
             replay_requests,
+            direct_calls,
+            direct_queued,
             connections,
             registry,
         }
@@ -93,6 +114,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts a direct call queued instead, for `reason`.
+    pub fn direct_queued(&self, reason: &'static str) {
+        self.direct_queued.get_or_create(&Queued { reason }).inc();
+    }
+
     /// Records one answered request. `function` is empty for requests that
     /// named no deployed function (keeps label cardinality bounded).
     pub fn observe(&self, function: &str, status: u16, took: Duration) {

@@ -152,7 +152,7 @@ fn durable(p: &mut Vec<String>, stream: &str, consumer: &str) {
 }
 
 fn gateway() -> Permissions {
-    let mut p = vec![crate::subject::invoke_subjects()];
+    let mut p = vec![crate::subject::invoke_subjects(), crate::subject::direct_subjects()];
     stream(&mut p, STREAM_INVOCATIONS, Use::Own);
     for bucket in [KV_ROUTES, KV_WORKERS] {
         stream(&mut p, &kv_stream(bucket), Use::Use);
@@ -205,6 +205,7 @@ fn worker() -> Permissions {
         crate::subject::ctl_subjects(),
         crate::subject::replay_requests(),
         crate::subject::max_deliveries_advisory(),
+        crate::subject::direct_subjects(),
     ];
     Permissions { publish: p, subscribe }
 }
@@ -292,6 +293,7 @@ mod tests {
     fn each_role_writes_only_its_own_data() {
         let gw = Role::Gateway.permissions();
         assert!(allows(&gw.publish, "olin.invoke.hello"));
+        assert!(allows(&gw.publish, "olin.direct.hello") && !allows(&gw.subscribe, "olin.direct.hello"));
         assert!(!allows(&gw.publish, "olin.reply.gw1.abc"), "a gateway answers as a worker");
         assert!(!allows(&gw.publish, "$KV.OLIN_ROUTES.hello"));
         assert!(allows(&gw.publish, "$JS.API.DIRECT.GET.KV_OLIN_RESULTS.$KV.OLIN_RESULTS.0190"));
@@ -305,6 +307,7 @@ mod tests {
         assert!(!allows(&w.publish, "$JS.API.STREAM.UPDATE.KV_OLIN_ROUTES"));
         assert!(allows(&w.publish, "olin.invoke.hello"), "a worker queues an exhausted call again");
         assert!(allows(&w.publish, "olin.reply.gw1.abc"));
+        assert!(allows(&w.subscribe, "olin.direct.hello") && !allows(&w.publish, "olin.direct.hello"));
 
         let c = Role::Control.permissions();
         assert!(allows(&c.publish, "$KV.OLIN_ROUTES.hello"));

@@ -40,6 +40,20 @@ pub const HDR_DEAD_REASON: &str = "Olin-Dead-Reason";
 /// still waited: how many deliveries the first message had.
 pub const HDR_REQUEUED: &str = "Olin-Requeued";
 
+/// On a direct call: how often, in ms, the worker says it is running. On a
+/// message to a direct call's reply subject that is not its answer:
+/// [`DIRECT_NOT_TAKEN`] or [`DIRECT_RUNNING`].
+pub const HDR_DIRECT: &str = "Olin-Direct";
+/// The worker a direct call reached has no free slot (or cannot load the
+/// module now): the gateway queues the call instead.
+pub const DIRECT_NOT_TAKEN: &str = "not-taken";
+/// A direct call is still running (sent while it runs, so the gateway can
+/// tell a live worker from a lost one).
+pub const DIRECT_RUNNING: &str = "running";
+/// The queue group of the workers' direct-call subscription: each direct
+/// call reaches one worker.
+pub const DIRECT_QUEUE_GROUP: &str = "workers";
+
 /// HTTP response header naming the invocation.
 pub const HTTP_INVOCATION_ID: &str = "olin-invocation-id";
 /// HTTP response header naming the outcome (`OK`, `GUEST_ERROR`, ...).
@@ -66,6 +80,7 @@ pub const HTTP_ATTEMPTS: &str = "olin-attempts";
 pub const QUEUE_DEAD_LETTER: &str = "olin-dead-letter";
 
 const INVOKE_PREFIX: &str = "olin.invoke";
+const DIRECT_PREFIX: &str = "olin.direct";
 const EVENT_PREFIX: &str = "olin.event";
 const DEAD_PREFIX: &str = "olin.dead";
 const REPLY_PREFIX: &str = "olin.reply";
@@ -120,6 +135,20 @@ pub fn invoke_subject(function: &str) -> Result<String, NameError> {
 /// Subjects of the invocation stream (all functions).
 pub fn invoke_subjects() -> String {
     format!("{INVOKE_PREFIX}.>")
+}
+
+/// Subject a synchronous call of `function` is sent to directly (core NATS,
+/// one worker of the queue group [`DIRECT_QUEUE_GROUP`], no stream).
+///
+/// # Errors
+/// [`NameError::Function`] if `function` is not a DNS label.
+pub fn direct_subject(function: &str) -> Result<String, NameError> {
+    Ok(format!("{DIRECT_PREFIX}.{}", function_token(function)?))
+}
+
+/// Direct-call subjects of all functions.
+pub fn direct_subjects() -> String {
+    format!("{DIRECT_PREFIX}.*")
 }
 
 /// Subject an execution event of `function` is published to.
@@ -322,6 +351,9 @@ mod tests {
         assert_eq!(rate_key("hello").unwrap(), "rate_hello");
         assert_eq!(idempotency_result_key("ab12"), "idem_ab12");
         assert_eq!(requeued_msg_id("0193-ab"), "0193-ab.requeued");
+        assert_eq!(direct_subject("hello").unwrap(), "olin.direct.hello");
+        assert!(direct_subject("a.b").is_err());
+        assert_eq!(direct_subjects(), "olin.direct.*");
         assert_eq!(concurrency_key("123").unwrap(), "conc_123");
         assert!(rate_key("a.b").is_err() && concurrency_key("a_b").is_err());
     }

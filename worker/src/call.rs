@@ -3,6 +3,7 @@
 //! concurrency lease given back, its execution event. A leaf: it uses only
 //! the worker's context and the contract.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -138,6 +139,26 @@ impl Event {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// Events of direct calls waiting for JetStream's confirmation at most, per
+/// worker: past that a slot waits before its next call, so a stream that
+/// stores nothing for a while (a leader being elected) slows the worker
+/// down rather than filling its memory (an event is a few hundred bytes).
+pub(crate) const UNCONFIRMED_EVENTS: usize = 4096;
+
+/// Confirms a published event in the background ([`Event::stored`]), one
+/// of at most [`UNCONFIRMED_EVENTS`]; drain waits for them.
+pub(crate) async fn confirm_in_background(ctx: &Arc<Ctx>, event: Event) {
+    let Ok(permit) = ctx.unconfirmed_events.clone().acquire_owned().await else {
+        // Closed only when the worker is gone.
+        return event.stored(ctx).await;
+    };
+    let ctx2 = ctx.clone();
+    ctx.background.spawn(async move {
+        event.stored(&ctx2).await;
+        drop(permit);
+    });
 }
 
 /// Stores an execution event in `OLIN_EVENTS` and waits until it is.

@@ -21,6 +21,7 @@ use async_nats::jetstream::{self, AckKind};
 use async_nats::{StatusCode, Subject};
 use bytes::Bytes;
 use futures::{FutureExt as _, StreamExt};
+use olin_proto::subject;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, error, warn};
 
@@ -161,6 +162,16 @@ pub(crate) async fn pull(ctx: Arc<Ctx>, consumer: PullConsumer, concurrency: usi
             }
         }
     };
+    // Direct calls: one worker of the queue group gets each.
+    let queue_group = subject::DIRECT_QUEUE_GROUP.to_owned();
+    let mut direct = match ctx.nats.queue_subscribe(subject::direct_subjects(), queue_group).await {
+        Ok(sub) => Some(sub),
+        Err(err) => {
+            // Gateways queue the calls no worker listens for.
+            warn!(%err, "cannot subscribe for direct calls; this worker takes queued calls only");
+            None
+        }
+    };
     let (slots, pulls) = match slots::Slots::start(ctx.clone(), inbox, concurrency) {
         Ok(started) => started,
         Err(err) => {
@@ -168,6 +179,7 @@ pub(crate) async fn pull(ctx: Arc<Ctx>, consumer: PullConsumer, concurrency: usi
             return;
         }
     };
+    let mut direct_call = None;
     loop {
         if pulls.reconnects.happened() || pulls.last_request().elapsed() > PULL_EXPIRES + Duration::from_millis(500) {
             pulls.outstanding.store(0, Ordering::Release);
@@ -203,13 +215,45 @@ pub(crate) async fn pull(ctx: Arc<Ctx>, consumer: PullConsumer, concurrency: usi
                     take(&ctx, &pulls, &slots, msg);
                 }
             }
+            msg = next_direct(&mut direct) => match msg {
+                Some(msg) => direct_call = Some(msg),
+                None => direct = None,
+            },
             _ = pulls.freed.notified() => {}
             _ = expiry => {}
             _ = stop.wait_for(|s| *s), if !stopping => pulls.stopping.store(true, Ordering::Release),
         }
+        // Awaited out of the select: its output holds the stop signal's guard.
+        if let Some(msg) = direct_call.take() {
+            slots.direct(&ctx, msg).await;
+        }
+        if pulls.stopping.load(Ordering::Acquire) && direct.is_some() {
+            stop_direct(&ctx, direct.take()).await;
+        }
     }
     // Finish the calls in flight.
     slots.join().await;
+}
+
+/// The next direct call, if the worker listens for them.
+async fn next_direct(direct: &mut Option<async_nats::Subscriber>) -> Option<async_nats::Message> {
+    match direct {
+        Some(sub) => sub.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stops taking direct calls (draining): unsubscribes, then hands back
+/// those that arrived meanwhile, so their gateways queue them at once.
+async fn stop_direct(ctx: &Ctx, direct: Option<async_nats::Subscriber>) {
+    let Some(mut sub) = direct else { return };
+    if let Err(err) = sub.unsubscribe().await {
+        warn!(%err, "unsubscribing from direct calls failed");
+    }
+    while let Some(Some(msg)) = sub.next().now_or_never() {
+        ctx.stats.direct_not_taken.fetch_add(1, Ordering::Relaxed);
+        slots::not_taken(ctx, msg.reply.as_deref()).await;
+    }
 }
 
 /// Takes one message from the pull inbox: a call goes to the slots, a status

@@ -87,6 +87,11 @@ impl prometheus_client::collector::Collector for Scrape {
                 &s.requeued,
             ),
             (
+                "direct_not_taken",
+                "Direct calls handed back to their gateway to be queued (no free slot, memory or module now).",
+                &s.direct_not_taken,
+            ),
+            (
                 "replies_resent",
                 "Replies sent again because no gateway was subscribed to them (a gateway reconnecting).",
                 &s.replies_resent,

@@ -122,6 +122,9 @@ pub struct Stats {
     /// Synchronous calls queued again once after their deliveries ran out
     /// while the caller still waited (see `dead_letter`).
     pub requeued: AtomicU64,
+    /// Direct calls handed back to their gateway (no free slot, memory or
+    /// module now), which queued them.
+    pub direct_not_taken: AtomicU64,
     /// Calls waiting in the shared consumer `workers`, not yet delivered
     /// (the queue backlog every worker sees; autoscalers read it).
     pub consumer_pending: AtomicU64,
@@ -165,6 +168,9 @@ pub(crate) struct Ctx {
     /// Work that outlives its call (callback deliveries): drain waits for
     /// it, up to [`DRAIN_BACKGROUND`].
     pub(crate) background: tokio_util::task::TaskTracker,
+    /// Room for direct calls' events not yet confirmed stored
+    /// (`call::confirm_in_background`).
+    pub(crate) unconfirmed_events: Arc<tokio::sync::Semaphore>,
 }
 
 /// The longest drain waits for callback deliveries and reply resends.
@@ -253,6 +259,7 @@ impl Worker {
             maxima,
             admission: Arc::new(admission::Admission::new(budget)),
             background: tokio_util::task::TaskTracker::new(),
+            unconfirmed_events: Arc::new(tokio::sync::Semaphore::new(call::UNCONFIRMED_EVENTS)),
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats,
@@ -361,7 +368,8 @@ impl Worker {
         ] {
             olin_telemetry::join(name, task).await;
         }
-        // Callback deliveries of async calls already answered.
+        // Callback deliveries of async calls already answered, and events of
+        // direct calls not yet confirmed stored.
         self.ctx.background.close();
         if tokio::time::timeout(DRAIN_BACKGROUND, self.ctx.background.wait()).await.is_err() {
             warn!(left = self.ctx.background.len(), "callback deliveries still running at exit are abandoned");

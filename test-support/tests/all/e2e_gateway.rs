@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use olin_gateway::SyncPath;
 use olin_proto::v1::Limits;
 use olin_test_support::{
     Fleet, GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, deploy_route, fixtures, test_topology, wait,
@@ -103,8 +104,22 @@ async fn a_full_queue_is_refused_with_retry_after() {
     }
 }
 
+/// A function's share: three calls in the queue (and, on the direct path,
+/// three more in flight from each gateway); the flood's other calls are
+/// refused and another function is still served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_function_cannot_fill_the_queue_for_everyone() {
+async fn one_function_cannot_fill_the_queue_for_everyone_direct() {
+    assert_eq!(flood_of_one_function(SyncPath::Direct).await, 4, "three direct, three queued, the rest refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_function_cannot_fill_the_queue_for_everyone_queued() {
+    assert_eq!(flood_of_one_function(SyncPath::Queue).await, 7, "three queued (running ones count), the rest refused");
+}
+
+/// Ten calls at once of a 3 s function whose share is three; returns how
+/// many were refused.
+async fn flood_of_one_function(path: SyncPath) -> usize {
     let (nats, s3, client) = with_slow_function(3_000).await;
     deploy(&client, &s3.store_args(), "hello", fixtures::HELLO_WASM).await;
     // Three calls of one function at most in the queue (running ones count).
@@ -114,7 +129,14 @@ async fn one_function_cannot_fill_the_queue_for_everyone() {
         .config(|c| c.concurrency = Some(4))
         .start()
         .await;
-    let gateway = GatewayBuilder::new(&nats.url()).topology(topology).config(|c| c.queue_slack_ms = 500).start().await;
+    let gateway = GatewayBuilder::new(&nats.url())
+        .topology(topology)
+        .config(|c| {
+            c.queue_slack_ms = 500;
+            c.sync_path = path;
+        })
+        .start()
+        .await;
 
     let http = reqwest::Client::new();
     let flood: Vec<_> = (0..10)
@@ -145,8 +167,8 @@ async fn one_function_cannot_fill_the_queue_for_everyone() {
             refused += 1;
         }
     }
-    assert_eq!(refused, 7, "three calls of the flooding function were queued, the rest refused");
     worker.stop().await;
+    refused
 }
 
 fn rss_kib(pid: u32) -> i64 {
@@ -155,15 +177,28 @@ fn rss_kib(pid: u32) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn trace_context_reaches_the_queue_and_the_guest() {
+async fn trace_context_reaches_the_worker_and_the_guest_direct() {
+    trace_context_reaches_the_worker_and_the_guest(SyncPath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trace_context_reaches_the_worker_and_the_guest_queued() {
+    trace_context_reaches_the_worker_and_the_guest(SyncPath::Queue).await;
+}
+
+async fn trace_context_reaches_the_worker_and_the_guest(path: SyncPath) {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     let client = nats.client().await;
     deploy(&client, &s3.store_args(), "getenv", &fixtures::wat("getenv.wat")).await;
     let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
-    let gateway = GatewayBuilder::new(&nats.url()).start().await;
-    // A plain subscriber sees what JetStream stores.
-    let mut tap = client.subscribe(olin_proto::subject::invoke_subject("getenv").unwrap()).await.unwrap();
+    let gateway = GatewayBuilder::new(&nats.url()).config(|c| c.sync_path = path).start().await;
+    // A plain subscriber sees what JetStream stores, or what a worker gets.
+    let tapped = match path {
+        SyncPath::Direct => olin_proto::subject::direct_subject("getenv").unwrap(),
+        SyncPath::Queue => olin_proto::subject::invoke_subject("getenv").unwrap(),
+    };
+    let mut tap = client.subscribe(tapped).await.unwrap();
     client.flush().await.unwrap();
 
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -178,8 +213,12 @@ async fn trace_context_reaches_the_queue_and_the_guest() {
     let msg = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut tap)).await.unwrap().unwrap();
     let headers = msg.headers.unwrap();
     assert_eq!(headers.get(olin_proto::subject::HDR_TRACEPARENT).unwrap().as_str(), traceparent);
-    assert!(headers.get(olin_proto::subject::HDR_MSG_ID).is_some());
     assert!(headers.get(olin_proto::subject::HDR_DEADLINE).is_some());
+    match path {
+        // How often the worker is to say it runs: a quarter of the liveness window.
+        SyncPath::Direct => assert_eq!(headers.get(olin_proto::subject::HDR_DIRECT).unwrap().as_str(), "250"),
+        SyncPath::Queue => assert!(headers.get(olin_proto::subject::HDR_MSG_ID).is_some()),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -691,13 +730,22 @@ async fn clients_that_go_away_leave_no_request_in_flight() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_answer_too_large_for_nats_is_answered_once() {
+async fn an_answer_too_large_for_nats_is_answered_once_direct() {
+    an_answer_too_large_for_nats_is_answered_once(SyncPath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_answer_too_large_for_nats_is_answered_once_queued() {
+    an_answer_too_large_for_nats_is_answered_once(SyncPath::Queue).await;
+}
+
+async fn an_answer_too_large_for_nats_is_answered_once(path: SyncPath) {
     // A server that takes messages of 256 KiB at most; `big` answers 512 KiB.
     let nats = NatsServer::start_with_max_payload(256 << 10);
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "big", &fixtures::wat("big.wat")).await;
     let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(2).start().await;
-    let gateway = GatewayBuilder::new(&nats.url()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).config(|c| c.sync_path = path).start().await;
     let http = reqwest::Client::new();
     let started = Instant::now();
     let r = http.get(gateway.function_url("big", "/")).send().await.unwrap();
@@ -706,21 +754,25 @@ async fn an_answer_too_large_for_nats_is_answered_once() {
     println!("answered in {:?}: {body}", started.elapsed());
     assert_eq!(outcome, "OUTPUT_TOO_LARGE");
     assert!(body.contains("max_payload 262144"), "{body}");
-    // Once: the call is acked (so never redelivered), after one run.
+    // Once: the call is acked (so never redelivered), after one run; a
+    // direct call is never queued at all.
     let js = async_nats::jetstream::new(nats.client().await);
+    let queued =
+        js.get_stream(olin_proto::subject::STREAM_INVOCATIONS).await.unwrap().info().await.unwrap().state.last_sequence;
+    assert_eq!(queued, u64::from(path == SyncPath::Queue));
     wait::until_true("the call is acked", Duration::from_secs(5), || async {
         let stream = js.get_stream(olin_proto::subject::STREAM_INVOCATIONS).await.unwrap();
         let mut consumer: async_nats::jetstream::consumer::PullConsumer =
             stream.get_consumer(olin_proto::subject::CONSUMER_WORKERS).await.unwrap();
         let info = consumer.info().await.unwrap();
-        info.ack_floor.stream_sequence >= 1 && info.num_ack_pending == 0
+        info.ack_floor.stream_sequence == queued && info.num_ack_pending == 0
     })
     .await;
     assert_eq!(worker.executions(), 1);
 }
 
-/// JetStream's acknowledgement of a published call never reaches the
-/// gateway in time: everything NATS sends the gateway arrives 100 ms late
+/// JetStream's acknowledgement of a queued call (the gateway queues every
+/// call here) never reaches the gateway in time: everything NATS sends the gateway arrives 100 ms late
 /// (a [`olin_test_support::SlowLink`]) and the gateway waits 5 ms for an
 /// ack, so every publish is unconfirmed although the call is stored. The
 /// gateway publishes it again under the same id, never refuses it, and
@@ -730,7 +782,13 @@ async fn a_lost_publish_ack_runs_the_call_once() {
     olin_test_support::init_tracing();
     let fleet = Fleet::builder().function("echo", fixtures::ECHO_WASM).no_gateway().start().await;
     let link = fleet.nats.slow_link(Duration::from_millis(100)).await;
-    let gateway = GatewayBuilder::new(link.url()).config(|c| c.publish_ack_timeout_ms = 5).start().await;
+    let gateway = GatewayBuilder::new(link.url())
+        .config(|c| {
+            c.publish_ack_timeout_ms = 5;
+            c.sync_path = SyncPath::Queue;
+        })
+        .start()
+        .await;
     gateway.wait_for_route(&fleet.http, "echo").await;
     let http = &fleet.http;
     for i in 0..5 {

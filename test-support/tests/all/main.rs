@@ -5,6 +5,7 @@
 mod docs;
 mod e2e_async;
 mod e2e_cluster;
+mod e2e_direct;
 mod e2e_examples;
 mod e2e_gateway;
 mod e2e_gateway_worker;

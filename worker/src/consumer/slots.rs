@@ -42,13 +42,33 @@ mod keep_alive;
 mod lifecycle;
 mod queue;
 
-use keep_alive::{Running, keep_alive};
-use lifecycle::{Call, Prepared, clip_to_deadline, decode, finish, header, open_secrets, platform_response, prepare};
+use keep_alive::{Running, Tell, keep_alive};
+pub(super) use lifecycle::not_taken;
+use lifecycle::{
+    Call, Prepared, Source, clip_to_deadline, decode, finish, header, open_secrets, platform_response, prepare,
+};
 use queue::Queue;
+
+/// A call for a slot. Moved into the queue once and out once: boxing the
+/// larger variant would cost an allocation per call for nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Job {
+    /// Pulled from the queue.
+    Queued(jetstream::Message),
+    /// Sent to this worker directly by a gateway.
+    Direct(async_nats::Message),
+}
+
+/// How often a direct call's gateway hears it is running, unless it asks
+/// (`Olin-Direct`) for between [`RUNNING_EVERY_MIN`] and
+/// [`RUNNING_EVERY_MAX`].
+const RUNNING_EVERY: Duration = Duration::from_millis(250);
+const RUNNING_EVERY_MIN: Duration = Duration::from_millis(50);
+const RUNNING_EVERY_MAX: Duration = Duration::from_secs(60);
 
 /// The slot threads of one worker and the queue that feeds them.
 pub(super) struct Slots {
-    jobs: Arc<Queue<jetstream::Message>>,
+    jobs: Arc<Queue<Job>>,
     threads: Vec<JoinHandle<()>>,
     pulls: Arc<Pulls>,
     keep_alive: tokio::task::JoinHandle<()>,
@@ -88,10 +108,32 @@ impl Slots {
     /// Queues a pulled message for the next free slot.
     pub(super) fn run(&self, msg: jetstream::Message) {
         self.pulls.busy.fetch_add(1, Ordering::AcqRel);
-        if self.jobs.push(msg).is_err() {
+        if self.jobs.push(Job::Queued(msg)).is_err() {
             // Cannot happen while the loop runs; unacked, it is redelivered.
             self.pulls.busy.fetch_sub(1, Ordering::AcqRel);
             warn!("no execution slot left for a pulled message; it will be redelivered");
+        }
+    }
+
+    /// Takes a direct call if a slot is free (not running or holding a
+    /// call already) and memory admits a typical call; otherwise hands it
+    /// back to its gateway, which queues it.
+    pub(super) async fn direct(&self, ctx: &Ctx, msg: async_nats::Message) {
+        let pulls = &self.pulls;
+        let claimed = pulls.admission.admits(pulls.typical) > 0
+            && pulls
+                .busy
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| (b < pulls.concurrency).then_some(b + 1))
+                .is_ok();
+        if !claimed {
+            ctx.stats.direct_not_taken.fetch_add(1, Ordering::Relaxed);
+            return not_taken(ctx, msg.reply.as_deref()).await;
+        }
+        if let Err(Job::Direct(msg) | Job::Queued(jetstream::Message { message: msg, .. })) =
+            self.jobs.push(Job::Direct(msg))
+        {
+            pulls.busy.fetch_sub(1, Ordering::AcqRel);
+            not_taken(ctx, msg.reply.as_deref()).await;
         }
     }
 
@@ -121,9 +163,12 @@ struct Slot {
 }
 
 impl Slot {
-    fn serve(self, jobs: &Queue<jetstream::Message>) {
-        while let Some(msg) = jobs.pop() {
-            let asked_next = self.call(msg);
+    fn serve(self, jobs: &Queue<Job>) {
+        while let Some(job) = jobs.pop() {
+            let asked_next = match job {
+                Job::Queued(msg) => self.queued(&msg),
+                Job::Direct(msg) => self.direct(&msg),
+            };
             self.pulls.busy.fetch_sub(1, Ordering::AcqRel);
             if !asked_next {
                 self.pulls.freed.notify_one();
@@ -131,30 +176,73 @@ impl Slot {
         }
     }
 
-    /// Runs one call to its end; returns whether its ack asked for the next
-    /// message.
-    fn call(&self, msg: jetstream::Message) -> bool {
+    /// Runs one pulled call to its end; returns whether its ack asked for
+    /// the next message.
+    fn queued(&self, msg: &jetstream::Message) -> bool {
         let ctx = &*self.ctx;
-        let req = match decode(&msg) {
+        let req = match decode(&msg.payload) {
             Ok(req) => req,
             Err(reason) => {
-                self.rt.block_on(dead_letter::message(ctx, &msg, None, &reason));
+                self.rt.block_on(dead_letter::message(ctx, msg, None, &reason));
                 return false;
             }
         };
-        let span = tracing::info_span!("invocation", invocation_id = %req.invocation_id, function = %req.function,
-            traceparent = %header(msg.headers.as_ref(), subject::HDR_TRACEPARENT).unwrap_or(""));
-        let _enter = span.enter();
-        let mut call = Call {
+        let call = Call {
             reply_to: header(msg.headers.as_ref(), subject::HDR_REPLY_TO),
             deadline_ms: deadline(msg.headers.as_ref(), &req),
             started_ms: olin_proto::unix_ms(),
-            msg: &msg,
+            source: Source::Queued(msg),
             req,
         };
-        // From here JetStream hears that the call goes on, while its module
-        // loads and while it waits for memory too.
-        self.running.start(self.index, msg.reply.clone());
+        // JetStream hears that the call goes on every half ack wait.
+        let tell = msg.reply.clone().map(Tell::Queue);
+        self.run(call, msg.headers.as_ref(), tell, ctx.ack_wait / 2)
+    }
+
+    /// Runs one direct call to its end (it asks for no next message).
+    fn direct(&self, msg: &async_nats::Message) -> bool {
+        let ctx = &*self.ctx;
+        let headers = msg.headers.as_ref();
+        let reply_to = msg.reply.as_deref();
+        let req = match decode(&msg.payload) {
+            Ok(req) if !req.r#async => req,
+            Ok(_) | Err(_) => {
+                // Only a gateway sends direct calls; the queue deals with
+                // whatever this is (dead letters for a poison message).
+                warn!("a direct call that is not a synchronous invocation; handing it back");
+                self.rt.block_on(not_taken(ctx, reply_to));
+                return false;
+            }
+        };
+        let every = header(headers, subject::HDR_DIRECT)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(RUNNING_EVERY, |ms| Duration::from_millis(ms).clamp(RUNNING_EVERY_MIN, RUNNING_EVERY_MAX));
+        let call = Call {
+            reply_to,
+            deadline_ms: deadline(headers, &req),
+            started_ms: olin_proto::unix_ms(),
+            source: Source::Direct,
+            req,
+        };
+        let tell = reply_to.map(|r| Tell::Caller(Subject::from(r)));
+        self.run(call, headers, tell, every)
+    }
+
+    /// Prepares, runs and finishes `call` while `tell` hears every `every`
+    /// that it goes on (while its module loads and it waits for memory too).
+    fn run(
+        &self,
+        mut call: Call<'_>,
+        headers: Option<&async_nats::HeaderMap>,
+        tell: Option<Tell>,
+        every: Duration,
+    ) -> bool {
+        let ctx = &*self.ctx;
+        let span = tracing::info_span!("invocation", invocation_id = %call.req.invocation_id, function = %call.req.function,
+            traceparent = %header(headers, subject::HDR_TRACEPARENT).unwrap_or(""),
+            direct = matches!(call.source, Source::Direct));
+        let _enter = span.enter();
+        self.running.start(self.index, tell, every);
         let resp = match self.rt.block_on(prepare(ctx, &call)) {
             Prepared::Run(module) => self.admit_and_execute(&mut call, &module),
             Prepared::Answer(resp) => *resp,
@@ -164,7 +252,7 @@ impl Slot {
             }
         };
         self.running.stop(self.index);
-        self.rt.block_on(finish(ctx, &self.pulls, &call, resp))
+        self.rt.block_on(finish(&self.ctx, &self.pulls, &call, resp))
     }
 
     /// Runs the guest once the worker's memory admits the call

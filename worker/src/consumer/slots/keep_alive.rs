@@ -1,23 +1,39 @@
-//! Keep-alive acks: one task tells JetStream about every call that has
-//! run half its ack wait (`AckProgress`), instead of a timer per call.
+//! Keep-alive notes: one task tells JetStream about every queued call that
+//! has run half its ack wait (`AckProgress`), and the gateway about every
+//! direct call at the interval it asked for (`Olin-Direct: running`),
+//! instead of a timer per call.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::Subject;
 use async_nats::jetstream::AckKind;
+use async_nats::{HeaderMap, Subject};
+use olin_proto::subject;
 use parking_lot::Mutex;
 use tracing::warn;
 
 use crate::Ctx;
 
-/// The calls running on each slot, for progress acks.
+/// How often the task looks for notes due: the slack of every interval.
+const TICK: Duration = Duration::from_millis(50);
+
+/// The calls running on each slot, for keep-alive notes.
 pub(super) struct Running {
     calls: Vec<Mutex<Option<Progress>>>,
 }
 
-/// A running call: its ack subject and when JetStream last heard of it.
+/// Who hears that a call goes on.
+#[derive(Clone)]
+pub(super) enum Tell {
+    /// JetStream, on the message's ack subject.
+    Queue(Subject),
+    /// The gateway waiting on a direct call's reply subject.
+    Caller(Subject),
+}
+
+/// A running call: who hears of it, how often, and when they last did.
 pub(super) struct Progress {
-    ack: Subject,
+    tell: Tell,
+    every: Duration,
     told: Instant,
 }
 
@@ -31,9 +47,10 @@ impl Running {
         self.calls.get(index).map(|m| m.lock())
     }
 
-    pub(super) fn start(&self, index: usize, ack: Option<Subject>) {
-        if let (Some(mut slot), Some(ack)) = (self.slot(index), ack) {
-            *slot = Some(Progress { ack, told: Instant::now() });
+    /// Slot `index` runs a call that `tell` hears of every `every`.
+    pub(super) fn start(&self, index: usize, tell: Option<Tell>, every: Duration) {
+        if let (Some(mut slot), Some(tell)) = (self.slot(index), tell) {
+            *slot = Some(Progress { tell, every, told: Instant::now() });
         }
     }
 
@@ -43,34 +60,42 @@ impl Running {
         }
     }
 
-    /// The ack subjects of calls JetStream last heard of `after` ago or
-    /// more, marked as told now.
-    pub(super) fn due(&self, after: Duration) -> Vec<Subject> {
+    /// Who is due a note now (last told at least their interval ago),
+    /// marked as told.
+    pub(super) fn due(&self) -> Vec<Tell> {
         let mut due = Vec::new();
         for slot in &self.calls {
             let mut slot = slot.lock();
             if let Some(call) = slot.as_mut()
-                && call.told.elapsed() >= after
+                && call.told.elapsed() >= call.every
             {
                 call.told = Instant::now();
-                due.push(call.ack.clone());
+                due.push(call.tell.clone());
             }
         }
         due
     }
 }
 
-/// Tells JetStream, every half ack wait, that each long run goes on, so its
-/// message is not redelivered to another worker mid-run.
+/// Sends every note due, every [`TICK`]: JetStream does not redeliver a
+/// long run's message to another worker mid-run, and a gateway does not
+/// queue a direct call whose worker still runs it.
 pub(super) async fn keep_alive(ctx: Arc<Ctx>, running: Arc<Running>) {
-    let half = ctx.ack_wait / 2;
-    let mut tick = tokio::time::interval((ctx.ack_wait / 4).max(Duration::from_millis(10)));
+    let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut note = HeaderMap::new();
+    note.insert(subject::HDR_DIRECT, subject::DIRECT_RUNNING);
     loop {
         tick.tick().await;
-        for ack in running.due(half) {
-            if let Err(err) = ctx.nats.publish(ack, AckKind::Progress.into()).await {
-                warn!(%err, "progress ack failed");
+        for tell in running.due() {
+            let sent = match tell {
+                Tell::Queue(ack) => ctx.nats.publish(ack, AckKind::Progress.into()).await,
+                Tell::Caller(reply_to) => {
+                    ctx.nats.publish_with_headers(reply_to, note.clone(), Default::default()).await
+                }
+            };
+            if let Err(err) = sent {
+                warn!(%err, "keep-alive note failed");
             }
         }
     }

@@ -1,6 +1,7 @@
 //! One call's life on a slot, apart from running the guest: decoding and
 //! checking the message, preparing the run (deadline, secrets, module),
 //! and finishing it (reply, event, ack or nak).
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -59,18 +60,28 @@ pub(super) fn header<'a>(headers: Option<&'a HeaderMap>, name: &str) -> Option<&
     headers?.get(name).map(|v| v.as_str())
 }
 
-/// The invocation in a pulled message, or why it goes to `OLIN_DEAD`.
-pub(super) fn decode(msg: &jetstream::Message) -> Result<InvocationRequest, String> {
-    match InvocationRequest::decode(msg.payload.clone()) {
+/// The invocation in a message, or why it goes to `OLIN_DEAD`.
+pub(super) fn decode(payload: &bytes::Bytes) -> Result<InvocationRequest, String> {
+    match InvocationRequest::decode(payload.clone()) {
         Ok(req) if subject::is_valid_function_name(&req.function) && !req.invocation_id.is_empty() => Ok(req),
         Ok(req) => Err(format!("invalid invocation: function {:?}, id {:?}", req.function, req.invocation_id)),
         Err(err) => Err(format!("undecodable InvocationRequest: {err}")),
     }
 }
 
-/// One pulled call, decoded, with what its headers say.
+/// Where a call came from.
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    /// Pulled from `OLIN_INVOCATIONS`: acked, nak'd, redelivered.
+    Queued(&'a jetstream::Message),
+    /// Sent to this worker directly: nothing to ack; a call this worker
+    /// cannot run now is handed back to the gateway, which queues it.
+    Direct,
+}
+
+/// One call, decoded, with what its headers say.
 pub(super) struct Call<'a> {
-    pub(super) msg: &'a jetstream::Message,
+    pub(super) source: Source<'a>,
     pub(super) req: InvocationRequest,
     /// Where the caller waits (`Olin-Reply-To`); none for an async call.
     pub(super) reply_to: Option<&'a str>,
@@ -85,11 +96,30 @@ pub(super) const STORE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250
 
 /// Checks the deadline and loads the module.
 pub(super) async fn prepare(ctx: &Ctx, call: &Call<'_>) -> Prepared {
-    let (msg, req) = (call.msg, &call.req);
+    let req = &call.req;
     if call.deadline_ms != 0 && call.started_ms >= call.deadline_ms {
         let passed = platform_response(ctx, req, Outcome::Timeout, "the deadline passed before a worker was free");
         return Prepared::Answer(Box::new(passed));
     }
+    let msg = match call.source {
+        Source::Queued(msg) => msg,
+        Source::Direct => {
+            return match ctx.modules.get(&req.module_sha256).await {
+                Ok(module) => Prepared::Run(module),
+                Err(err) if err.is_transient() => {
+                    // The queue's redeliveries with backoff are made for this.
+                    warn!(%err, "module store unavailable; handing the direct call back to be queued");
+                    not_taken(ctx, call.reply_to).await;
+                    Prepared::Settled
+                }
+                Err(err) => {
+                    warn!(%err, "module unavailable");
+                    let why = err.to_string();
+                    Prepared::Answer(Box::new(platform_response(ctx, req, Outcome::ModuleUnavailable, &why)))
+                }
+            };
+        }
+    };
     let delivered = deliveries(msg);
     match ctx.modules.get(&req.module_sha256).await {
         Ok(module) => Prepared::Run(module),
@@ -129,8 +159,12 @@ pub(super) fn platform_response(
 /// if it may have been lost on the way, see `reply`), and the event is
 /// stored before it, so an acked call is always recorded. Returns whether
 /// the ack asked for the slot's next message.
-pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: InvocationResponse) -> bool {
-    let (msg, req) = (call.msg, &call.req);
+///
+/// A direct call has no ack: its event is published before its reply (NATS
+/// has it before the caller has the answer, whatever happens to this worker
+/// next) and confirmed in the background ([`call::Unconfirmed`]).
+pub(super) async fn finish(ctx: &Arc<Ctx>, pulls: &Pulls, call: &Call<'_>, resp: InvocationResponse) -> bool {
+    let req = &call.req;
     let resp = fit_in_a_message(ctx, req, resp, ctx.nats.server_info().max_payload);
     ctx.stats.executions.fetch_add(1, Ordering::Relaxed);
     info!(
@@ -140,7 +174,7 @@ pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: Invo
         "executed"
     );
     let event = event_of(req, &resp, call.started_ms);
-    if req.r#async {
+    if let (true, Source::Queued(msg)) = (req.r#async, call.source) {
         let delivered = deliveries(msg);
         async_call::finish(ctx, msg, req, resp, event, delivered).await;
         return false;
@@ -152,9 +186,24 @@ pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: Invo
     // The event is on its way while the reply goes out; the ack waits for
     // both (see `call::Event`).
     let event = Event::publish(ctx, &event).await;
-    if let Some(reply_to) = call.reply_to
-        && let Err(err) = ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await
-    {
+    let replied = match call.reply_to {
+        Some(reply_to) => ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await,
+        None => Ok(()),
+    };
+    let msg = match call.source {
+        Source::Queued(msg) => msg,
+        Source::Direct => {
+            if let Err(err) = replied {
+                // The gateway hears nothing more and queues the call.
+                warn!(%err, "reply to a direct call failed; its caller queues it again");
+            }
+            if let Some(event) = event {
+                crate::call::confirm_in_background(ctx, event).await;
+            }
+            return false;
+        }
+    };
+    if let Err(err) = replied {
         // Not acked: the call is redelivered and answered again.
         warn!(%err, "reply failed; nak");
         nak(msg, Duration::from_millis(100)).await;
@@ -164,6 +213,19 @@ pub(super) async fn finish(ctx: &Ctx, pulls: &Pulls, call: &Call<'_>, resp: Invo
         event.stored(ctx).await;
     }
     pulls.ack(ctx, msg).await
+}
+
+/// Tells the gateway waiting on `reply_to` that this worker does not take
+/// its direct call (no free slot, no module now): it queues the call.
+pub(in crate::consumer) async fn not_taken(ctx: &Ctx, reply_to: Option<&str>) {
+    let Some(reply_to) = reply_to else { return };
+    let mut headers = HeaderMap::new();
+    headers.insert(subject::HDR_DIRECT, subject::DIRECT_NOT_TAKEN);
+    let told = ctx.nats.publish_with_headers(reply_to.to_owned(), headers, bytes::Bytes::new()).await;
+    if let Err(err) = told {
+        // The gateway queues it when it hears nothing.
+        warn!(%err, "could not hand a direct call back");
+    }
 }
 
 /// Room kept in a message for what wraps an answer (headers, the async
