@@ -260,7 +260,20 @@ pub(crate) async fn invoke(
     let wait = async {
         if let Path::Direct { liveness } = path {
             let sent = match replies.direct_place(&req.function) {
-                Some(_place) => direct(nats, req, &reply_to, &mut pending, liveness, metrics).await?,
+                Some(_place) => {
+                    // A quiet worker may be hung: its pull requests still
+                    // hold it a place in the queue for up to the worker's
+                    // pull expiry (1 s), so the call is first sent directly
+                    // once more (to any worker of the group; a first run
+                    // that answers after all answers the call).
+                    match direct(nats, req, &reply_to, &mut pending, liveness, metrics).await? {
+                        Direct::Queue("silent") => {
+                            metrics.direct_resent.inc();
+                            direct(nats, req, &reply_to, &mut pending, liveness, metrics).await?
+                        }
+                        sent => sent,
+                    }
+                }
                 None => Direct::Queue("function_share"),
             };
             match sent {

@@ -54,6 +54,8 @@ pub struct Metrics {
     /// Synchronous calls sent directly to a worker.
     pub direct_calls: Counter,
     direct_queued: Family<Queued, Counter>,
+    /// Direct calls sent directly a second time after their worker went quiet.
+    pub direct_resent: Counter,
     /// The public listener's connections.
     pub connections: Arc<olin_serve::Stats>,
     registry: Registry,
@@ -69,6 +71,7 @@ impl Default for Metrics {
         let replay_requests = Counter::default();
         let direct_calls = Counter::default();
         let direct_queued = Family::<Queued, Counter>::default();
+        let direct_resent = Counter::default();
         let connections = Arc::<olin_serve::Stats>::default();
         let mut registry = Registry::with_prefix("olin_gateway");
         registry.register("requests", "HTTP requests answered, by function and status.", requests.clone());
@@ -98,6 +101,11 @@ impl Default for Metrics {
              its share in flight), unsent.",
             direct_queued.clone(),
         );
+        registry.register(
+            "direct_resent",
+            "Direct calls sent directly once more because their worker went quiet.",
+            direct_resent.clone(),
+        );
         Metrics {
             requests,
             latency,
@@ -107,6 +115,7 @@ impl Default for Metrics {
             replay_requests,
             direct_calls,
             direct_queued,
+            direct_resent,
             connections,
             registry,
         }

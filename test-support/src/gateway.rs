@@ -34,6 +34,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// How it sends synchronous calls (`direct`, the default, or `queue`).
+    pub fn sync_path(mut self, path: olin_gateway::SyncPath) -> GatewayBuilder {
+        self.config.sync_path = path;
+        self
+    }
+
     /// Adjusts the configuration (its listeners are bound on
     /// `127.0.0.1:0` whatever `edit` does).
     pub fn config(mut self, edit: impl FnOnce(&mut olin_gateway::Config)) -> GatewayBuilder {

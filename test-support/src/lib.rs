@@ -43,6 +43,7 @@ pub use fleet::{Fleet, FleetBuilder};
 pub use gateway::{GatewayBuilder, GatewayHandle};
 pub use nats::test_topology;
 pub use nats::{NatsServer, args_for, connect_as};
+pub use olin_gateway::SyncPath;
 pub use s3::S3Server;
 pub use slow_link::SlowLink;
 pub use stack::Stack;

@@ -28,8 +28,12 @@ use tracing::{debug, error, warn};
 use crate::Ctx;
 use crate::admission::Admission;
 
-/// How long one pull request waits on the server for a message.
-const PULL_EXPIRES: Duration = Duration::from_secs(2);
+/// How long one pull request waits on the server for a message. Short: a
+/// hung worker's requests hold it a place in the queue until they expire,
+/// and a message delivered there waits for the ack wait (gateways resend a
+/// direct call that went quiet directly once, for about this long, before
+/// they queue it).
+const PULL_EXPIRES: Duration = Duration::from_secs(1);
 
 /// What the pull loop and the execution slots share: the count of free slots
 /// and of messages asked for, which together decide how much to pull.

@@ -109,7 +109,11 @@ async fn a_full_queue_is_refused_with_retry_after() {
 /// refused and another function is still served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_function_cannot_fill_the_queue_for_everyone_direct() {
-    assert_eq!(flood_of_one_function(SyncPath::Direct).await, 4, "three direct, three queued, the rest refused");
+    // At most three direct and three queued (running ones count there): at
+    // least four refused. Fewer go direct when the worker's slots are taken
+    // by queued calls first: then up to seven are refused.
+    let refused = flood_of_one_function(SyncPath::Direct).await;
+    assert!((4..=7).contains(&refused), "{refused} of ten refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

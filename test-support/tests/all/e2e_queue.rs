@@ -14,7 +14,7 @@ use olin_proto::Message as _;
 use olin_proto::subject;
 use olin_proto::v1::{AsyncResult, InvocationRequest, InvocationResponse, Outcome};
 use olin_test_support::{
-    GatewayBuilder, NatsServer, S3Server, WorkerBuilder, WorkerHandle, deploy, fixtures, test_topology, wait,
+    GatewayBuilder, NatsServer, S3Server, SyncPath, WorkerBuilder, WorkerHandle, deploy, fixtures, test_topology, wait,
 };
 
 async fn dead_letters(
@@ -344,7 +344,16 @@ async fn a_gateway_back_from_a_reconnect_gets_its_recent_replies_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_call_in_flight_across_a_nats_restart_gets_its_own_answer() {
+async fn a_call_in_flight_across_a_nats_restart_gets_its_own_answer_direct() {
+    a_call_in_flight_across_a_nats_restart_gets_its_own_answer(SyncPath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_in_flight_across_a_nats_restart_gets_its_own_answer_queued() {
+    a_call_in_flight_across_a_nats_restart_gets_its_own_answer(SyncPath::Queue).await;
+}
+
+async fn a_call_in_flight_across_a_nats_restart_gets_its_own_answer(path: SyncPath) {
     // The guest sleeps 200 ms; NATS restarts meanwhile. The worker's reply
     // may have been written to the dying server or heard by no one: the
     // worker sends its kept replies again once reconnected, the gateway
@@ -354,7 +363,7 @@ async fn a_call_in_flight_across_a_nats_restart_gets_its_own_answer() {
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap.wat")).await;
     let worker = WorkerBuilder::new(&nats.url(), s3.store_args()).start().await;
-    let gateway = GatewayBuilder::new(&nats.url()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).sync_path(path).start().await;
     let http = reqwest::Client::new();
     gateway.wait_for_route(&http, "nap").await;
     let call = tokio::spawn(http.get(gateway.function_url("nap", "/?across-1")).send());

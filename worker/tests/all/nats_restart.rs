@@ -7,19 +7,28 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerProcess, deploy, fixtures};
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, SyncPath, WorkerProcess, deploy, fixtures};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_olin-worker");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn service_resumes_after_a_nats_restart() {
+async fn service_resumes_after_a_nats_restart_direct() {
+    service_resumes_after_a_nats_restart(SyncPath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn service_resumes_after_a_nats_restart_queued() {
+    service_resumes_after_a_nats_restart(SyncPath::Queue).await;
+}
+
+async fn service_resumes_after_a_nats_restart(path: SyncPath) {
     let mut nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap.wat")).await;
     let env = [("WORKER_CONCURRENCY", "8"), ("OLIN_ACK_WAIT_MS", "2000"), ("OLIN_MAX_DELIVER", "5")];
     let _w1 = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), &env).await;
     let _w2 = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), &env).await;
-    let gateway = GatewayBuilder::new(&nats.url()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).sync_path(path).start().await;
     let http = reqwest::Client::new();
 
     // Steady load: a call every 10 ms for 6 s, with NATS restarted at 2 s.

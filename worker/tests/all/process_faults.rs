@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerProcess, deploy, fixtures};
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, SyncPath, WorkerProcess, deploy, fixtures, wait};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_olin-worker");
 const FAST_REDELIVERY: &[(&str, &str)] =
@@ -48,13 +48,22 @@ fn assert_own_answers<'a>(calls: impl Iterator<Item = (String, u16, &'a str)>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_worker_killed_mid_flight_loses_nothing() {
+async fn a_worker_killed_mid_flight_loses_nothing_direct() {
+    a_worker_killed_mid_flight_loses_nothing(SyncPath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_flight_loses_nothing_queued() {
+    a_worker_killed_mid_flight_loses_nothing(SyncPath::Queue).await;
+}
+
+async fn a_worker_killed_mid_flight_loses_nothing(path: SyncPath) {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap.wat")).await;
     let mut doomed = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), FAST_REDELIVERY).await;
     let _survivor = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), FAST_REDELIVERY).await;
-    let gateway = GatewayBuilder::new(&nats.url()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).sync_path(path).start().await;
 
     let url = gateway.function_url("nap", "/");
     let load = tokio::spawn(async move { call_all(&url, 500).await });
@@ -66,13 +75,22 @@ async fn a_worker_killed_mid_flight_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_drains_without_failing_calls() {
+async fn sigterm_drains_without_failing_calls_direct() {
+    sigterm_drains_without_failing_calls(SyncPath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_drains_without_failing_calls_queued() {
+    sigterm_drains_without_failing_calls(SyncPath::Queue).await;
+}
+
+async fn sigterm_drains_without_failing_calls(path: SyncPath) {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap.wat")).await;
     let mut leaving = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), FAST_REDELIVERY).await;
     let _staying = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), FAST_REDELIVERY).await;
-    let gateway = GatewayBuilder::new(&nats.url()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).sync_path(path).start().await;
 
     let url = gateway.function_url("nap", "/");
     let load = tokio::spawn(async move { call_all(&url, 300).await });
@@ -84,15 +102,30 @@ async fn sigterm_drains_without_failing_calls() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_hung_worker_loses_its_calls_to_another_within_seconds() {
+async fn a_hung_worker_loses_its_calls_to_another_within_seconds_direct() {
+    a_hung_worker_loses_its_calls_to_another_within_seconds(SyncPath::Direct).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_worker_loses_its_calls_to_another_within_seconds_queued() {
+    a_hung_worker_loses_its_calls_to_another_within_seconds(SyncPath::Queue).await;
+}
+
+async fn a_hung_worker_loses_its_calls_to_another_within_seconds(path: SyncPath) {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     deploy(&nats.client().await, &s3.store_args(), "nap", &fixtures::wat("nap50.wat")).await;
     // The default ack wait (5 s), with progress reported every half of it.
-    let slots = &[("WORKER_CONCURRENCY", "8")];
+    // Queued: 8 slots each, 16 callers. Direct: 16 slots each, so that no
+    // call is handed back to the queue for want of a slot (a queued call
+    // held by the hung worker waits for the ack wait, as above).
+    let slots = match path {
+        SyncPath::Direct => &[("WORKER_CONCURRENCY", "16")],
+        SyncPath::Queue => &[("WORKER_CONCURRENCY", "8")],
+    };
     let hung = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), slots).await;
     let _other = WorkerProcess::spawn(WORKER, &nats.url(), &s3.store_args(), slots).await;
-    let gateway = GatewayBuilder::new(&nats.url()).start().await;
+    let gateway = GatewayBuilder::new(&nats.url()).sync_path(path).start().await;
 
     // 16 connections calling a 50 ms function one call after another.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -134,8 +167,23 @@ async fn a_hung_worker_loses_its_calls_to_another_within_seconds() {
     let metrics = reqwest::get(gateway.admin_url("/metrics")).await.unwrap().text().await.unwrap();
     let dropped = metrics.lines().find(|l| l.starts_with("olin_gateway_dropped_replies_total")).unwrap_or("none");
     println!("{} calls, all answered once; the slowest took {slowest:?}; {dropped}", calls.len());
-    // Held at the hang, redelivered within the 5 s ack wait, then a 50 ms run.
-    assert!(slowest < Duration::from_secs(7), "a held call waited {slowest:?}");
+    // Direct: the gateway hears nothing from the hung worker for its 1 s
+    // liveness window and sends the call directly again (to the other
+    // worker, or to the hung one again and then, after another second, to
+    // the queue, where the hung worker's pull requests have expired), a
+    // 50 ms run. Queued: held at the hang, redelivered within the 5 s ack
+    // wait, then a 50 ms run.
+    let bound = match path {
+        SyncPath::Direct => {
+            let queued = wait::metric(&gateway.admin_url("/metrics"), "olin_gateway_direct_queued_total", &[]).await;
+            let resent = wait::metric(&gateway.admin_url("/metrics"), "olin_gateway_direct_resent_total", &[]).await;
+            println!("sent directly again: {resent:?}; queued: {queued:?}");
+            assert!(resent.unwrap() >= 1.0, "the hung worker held direct calls");
+            Duration::from_secs(3)
+        }
+        SyncPath::Queue => Duration::from_secs(7),
+    };
+    assert!(slowest < bound, "a held call waited {slowest:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
