@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The gateway benchmark, all in one run on this machine (wrk on loopback):
-#   - gateway path: wrk -> olin-gateway -> JetStream -> olin-worker -> Wasmer, for
-#     the olin `echo` guest and the C `hello` WASI guest;
+#   - gateway path: wrk -> olin-gateway -> core NATS (the direct path, the
+#     default) -> olin-worker -> Wasmer, for the olin `echo` guest and the C
+#     `hello` WASI guest; and the same through a second gateway that queues
+#     every call (GATEWAY_SYNC_PATH=queue: JetStream);
 #   - in-process floor: the same sandbox code behind a plain HTTP server, no NATS;
 #   - JetStream floor: publish -> pull -> reply -> ack, no wasm;
+#   - direct floor: core NATS to a queue-group subscriber and back, no wasm;
 #   - classic CGI peer: the same hello.c compiled natively, under lighttpd mod_cgi.
 # at 1, 16 and 64 connections, in interleaved rounds (medians reported: these
 # machines are noisy, single runs of the same setup differ by 10%).
@@ -15,7 +18,10 @@ cd "$(dirname "$0")/.."
 dur="${1:-8}"
 rounds="${2:-3}"
 source scripts/services.sh
-olin_apt_install wrk:wrk lighttpd:lighttpd gcc:gcc nats-server:nats-server python3:python3
+olin_apt_install wrk:wrk lighttpd:lighttpd gcc:gcc python3:python3
+# The nats-server release the manifests deploy (as the tests use).
+olin_test_nats_server
+export OLIN_BENCH_NATS="$(nats-server --version)"
 
 echo "==> building (release)"
 cargo build --release --locked -p olin-gateway -p olin-worker -p olin-bench --bins >/dev/null
@@ -34,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-nats_port=14222 gw_port=18180 floor_port=18181 js_port=18182 cgi_port=18183
+nats_port=14222 gw_port=18180 floor_port=18181 js_port=18182 cgi_port=18183 queue_gw_port=18184 direct_port=18185
 printf 'max_payload: 16777216\n' >"$tmp/nats.conf"
 nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$tmp/js" -c "$tmp/nats.conf" 2>"$tmp/nats.log" & pids+=($!)
 nats="nats://127.0.0.1:$nats_port"
@@ -48,10 +54,13 @@ target/release/deploy "$nats" "$tmp/modules" hello examples/hello/hello.wasm
 # 16 slots measured about 4% fewer gateway req/s on 2 cores (more threads to schedule), see README.md.
 NATS_URL="$nats" MODULE_STORE="file://$tmp/modules" WORKER_LISTEN=127.0.0.1:0 WORKER_CONCURRENCY=8 RUST_LOG=warn \
   target/release/olin-worker 2>"$tmp/worker.log" & pids+=($!)
-NATS_URL="$nats" GATEWAY_LISTEN="127.0.0.1:$gw_port" RUST_LOG=warn \
+NATS_URL="$nats" GATEWAY_LISTEN="127.0.0.1:$gw_port" GATEWAY_ADMIN_LISTEN=127.0.0.1:0 RUST_LOG=warn \
   target/release/olin-gateway 2>"$tmp/gateway.log" & pids+=($!)
+NATS_URL="$nats" GATEWAY_LISTEN="127.0.0.1:$queue_gw_port" GATEWAY_ADMIN_LISTEN=127.0.0.1:0 GATEWAY_SYNC_PATH=queue \
+  RUST_LOG=warn target/release/olin-gateway 2>"$tmp/gateway-queue.log" & pids+=($!)
 target/release/floor inprocess "127.0.0.1:$floor_port" >/dev/null & pids+=($!)
 target/release/floor jetstream "127.0.0.1:$js_port" "$nats" >/dev/null & pids+=($!)
+target/release/floor direct "127.0.0.1:$direct_port" "$nats" >/dev/null & pids+=($!)
 
 mkdir -p "$tmp/www"
 gcc -O2 -o "$tmp/www/hello.cgi" examples/hello/hello.c
@@ -68,12 +77,15 @@ lighttpd -D -f "$tmp/lighttpd.conf" & pids+=($!)
 declare -A urls=(
   [gateway_echo]="http://127.0.0.1:$gw_port/f/echo"
   [gateway_hello]="http://127.0.0.1:$gw_port/f/hello/world?x=1"
+  [queued_echo]="http://127.0.0.1:$queue_gw_port/f/echo"
+  [queued_hello]="http://127.0.0.1:$queue_gw_port/f/hello/world?x=1"
   [floor_echo]="http://127.0.0.1:$floor_port/f/echo"
   [floor_hello]="http://127.0.0.1:$floor_port/f/hello"
   [jetstream_floor]="http://127.0.0.1:$js_port/"
+  [direct_floor]="http://127.0.0.1:$direct_port/"
   [lighttpd_hello]="http://127.0.0.1:$cgi_port/hello.cgi/world?x=1"
 )
-order=(gateway_echo gateway_hello floor_echo floor_hello jetstream_floor lighttpd_hello)
+order=(gateway_echo gateway_hello queued_echo queued_hello floor_echo floor_hello jetstream_floor direct_floor lighttpd_hello)
 for name in "${order[@]}"; do
   for _ in $(seq 100); do curl -fs -o /dev/null "${urls[$name]}" && break; sleep 0.1; done
   curl -fs -o /dev/null "${urls[$name]}" || { echo "$name is not answering at ${urls[$name]}" >&2; exit 1; }

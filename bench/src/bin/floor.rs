@@ -8,6 +8,10 @@
 //!   trip with no wasm: publish to a work-queue stream, a pull consumer
 //!   takes it, replies on core NATS, acks; the HTTP handler answers with the
 //!   reply. What the queue alone costs.
+//! - `floor direct <addr> <nats-url>`: the bare direct path with no wasm:
+//!   the handler publishes on core NATS to a subject a "worker" listens to
+//!   in a queue group, which replies to the handler's reply subject. What
+//!   the gateway's direct path costs in messaging alone.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +38,12 @@ async fn main() -> anyhow::Result<()> {
         Some("jetstream") => {
             jetstream_floor(args.get(2).context("address")?.parse()?, args.get(3).context("nats url")?).await
         }
-        _ => anyhow::bail!("usage: floor inprocess <addr> | floor jetstream <addr> <nats-url>"),
+        Some("direct") => {
+            direct_floor(args.get(2).context("address")?.parse()?, args.get(3).context("nats url")?).await
+        }
+        _ => anyhow::bail!(
+            "usage: floor inprocess <addr> | floor jetstream <addr> <nats-url> | floor direct <addr> <nats-url>"
+        ),
     }
 }
 
@@ -135,18 +144,7 @@ async fn jetstream_floor(addr: std::net::SocketAddr, nats_url: &str) -> anyhow::
             }
         });
     }
-    // The "gateway": one reply subscription, pending calls by id.
-    let pending: Arc<Mutex<HashMap<String, oneshot::Sender<Bytes>>>> = Arc::default();
-    let mut sub = client.subscribe("bench.reply.*").await?;
-    let p = pending.clone();
-    tokio::spawn(async move {
-        while let Some(m) = sub.next().await {
-            let id = m.subject.as_str().rsplit('.').next().unwrap_or("").to_owned();
-            if let Some(tx) = p.lock().remove(&id) {
-                let _ = tx.send(m.payload);
-            }
-        }
-    });
+    let pending = replies(&client).await?;
     let route = warp::any().and(warp::body::bytes()).then(move |body: Bytes| {
         let (js, pending) = (js.clone(), pending.clone());
         async move {
@@ -159,14 +157,72 @@ async fn jetstream_floor(addr: std::net::SocketAddr, nats_url: &str) -> anyhow::
                 Ok(ack) => ack.await.is_ok(),
                 Err(_) => false,
             };
-            let reply = if published { tokio::time::timeout(Duration::from_secs(10), rx).await.ok() } else { None };
-            match reply {
-                Some(Ok(b)) => warp::http::Response::builder().status(200).body(b).unwrap_or_default(),
-                _ => warp::http::Response::builder().status(503).body(Bytes::new()).unwrap_or_default(),
-            }
+            answer(published, rx, &pending, &id).await
         }
     });
     println!("JetStream floor on {addr}");
+    warp::serve(route).run(addr).await;
+    Ok(())
+}
+
+/// Calls waiting for their reply, by id.
+type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Bytes>>>>;
+
+/// The "gateway"'s side of both messaging floors: one reply subscription
+/// (`bench.reply.*`) routing replies to their pending calls.
+async fn replies(client: &async_nats::Client) -> anyhow::Result<Pending> {
+    let pending: Pending = Arc::default();
+    let mut sub = client.subscribe("bench.reply.*").await?;
+    let p = pending.clone();
+    tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            let id = m.subject.as_str().rsplit('.').next().unwrap_or("").to_owned();
+            if let Some(tx) = p.lock().remove(&id) {
+                let _ = tx.send(m.payload);
+            }
+        }
+    });
+    Ok(pending)
+}
+
+/// The HTTP answer of a call that was `sent`: its reply (200), or 503 if
+/// it was not sent or no reply came within 10 s.
+async fn answer(sent: bool, rx: oneshot::Receiver<Bytes>, pending: &Pending, id: &str) -> warp::http::Response<Bytes> {
+    let reply = if sent { tokio::time::timeout(Duration::from_secs(10), rx).await.ok() } else { None };
+    match reply {
+        Some(Ok(b)) => warp::http::Response::builder().status(200).body(b).unwrap_or_default(),
+        _ => {
+            pending.lock().remove(id);
+            warp::http::Response::builder().status(503).body(Bytes::new()).unwrap_or_default()
+        }
+    }
+}
+
+async fn direct_floor(addr: std::net::SocketAddr, nats_url: &str) -> anyhow::Result<()> {
+    // The "worker": a queue-group subscription on its own connection, as a
+    // worker process has, replying to each call's reply subject.
+    let worker = async_nats::connect(nats_url).await?;
+    let mut calls = worker.queue_subscribe("bench.direct", "workers".into()).await?;
+    tokio::spawn(async move {
+        while let Some(msg) = calls.next().await {
+            if let Some(reply) = msg.reply {
+                let _ = worker.publish(reply, msg.payload).await;
+            }
+        }
+    });
+    let client = async_nats::connect(nats_url).await?;
+    let pending = replies(&client).await?;
+    let route = warp::any().and(warp::body::bytes()).then(move |body: Bytes| {
+        let (client, pending) = (client.clone(), pending.clone());
+        async move {
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            let (tx, rx) = oneshot::channel();
+            pending.lock().insert(id.clone(), tx);
+            let sent = client.publish_with_reply("bench.direct", format!("bench.reply.{id}"), body).await.is_ok();
+            answer(sent, rx, &pending, &id).await
+        }
+    });
+    println!("direct floor on {addr}");
     warp::serve(route).run(addr).await;
     Ok(())
 }
