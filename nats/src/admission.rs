@@ -39,6 +39,13 @@ const ATTEMPTS: u32 = 16;
 /// each other, calls to different functions rarely do.
 const STRIPES: usize = 64;
 
+/// The longest a call waits for its turn on a key stripe. Turns take a KV
+/// round trip or two (about a millisecond), so a wait this long means the
+/// bucket is slow (a NATS failover) or one function's callers pile up:
+/// the call is refused as unavailable (503 with `Retry-After`) rather than
+/// join an unbounded line.
+pub const TURN_WAIT: Duration = Duration::from_secs(1);
+
 /// Why a call was not admitted.
 #[derive(Debug, Error)]
 pub enum AdmitError {
@@ -236,7 +243,13 @@ impl Limits {
         change: impl FnMut(Option<&[u8]>) -> Result<Option<Bytes>, T>,
     ) -> Result<Result<(), T>, AdmitError> {
         let stripe = usize::try_from(self.hasher.hash_one(key) % STRIPES as u64).unwrap_or(0);
-        let _turn = self.stripes[stripe].lock().await;
+        let turn = self.stripes.get(stripe).ok_or_else(|| AdmitError::Unavailable("no key stripe".into()))?;
+        let Ok(_turn) = tokio::time::timeout(TURN_WAIT, turn.lock()).await else {
+            return Err(AdmitError::Unavailable(format!(
+                "{key}: no turn within {} ms (the limits bucket is slow or too many calls wait)",
+                TURN_WAIT.as_millis()
+            )));
+        };
         compare_and_set(&self.kv, key, change).await
     }
 

@@ -815,3 +815,37 @@ async fn a_lost_publish_ack_runs_the_call_once() {
     let retries = wait::metric(&metrics, "olin_gateway_publish_retries_total", &[]).await.unwrap();
     assert!(retries >= 5.0, "{retries} publishes retried: the test did not lose every ack");
 }
+
+/// A slow limits bucket (everything NATS sends arrives 400 ms late, so a
+/// compare-and-set takes about 800 ms): calls to one function take turns,
+/// and one that cannot get its turn within `TURN_WAIT` (1 s) is refused as
+/// unavailable at once, instead of waiting in an unbounded line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_call_that_waits_too_long_for_its_turn_at_admission_is_refused() {
+    use olin_nats::admission::{AdmitError, Limits, TURN_WAIT};
+    let nats = NatsServer::start();
+    let js = async_nats::jetstream::new(nats.client().await);
+    olin_nats::topology::gateway(&js, &test_topology()).await.unwrap();
+    let link = nats.slow_link(Duration::from_millis(400)).await;
+    let slow = olin_test_support::connect_as(link.url(), olin_proto::access::Role::Gateway).await;
+    let kv = async_nats::jetstream::new(slow).get_key_value(olin_proto::subject::KV_LIMITS).await.unwrap();
+    let limits = Limits::new(kv);
+    let rate = olin_proto::v1::RateLimit { per_second: 1000, burst: 1000 };
+    let started = Instant::now();
+    let calls = (0..5).map(|_| {
+        let limits = limits.clone();
+        async move { (limits.take_token("hot", &rate).await, started.elapsed()) }
+    });
+    let results = futures::future::join_all(calls).await;
+    println!("{results:?}");
+    let admitted = results.iter().filter(|(r, _)| r.is_ok()).count();
+    let turned_away: Vec<_> = results
+        .iter()
+        .filter(|(r, _)| matches!(r, Err(AdmitError::Unavailable(why)) if why.contains("no turn")))
+        .collect();
+    assert!(admitted >= 1, "the first call in line is admitted");
+    assert!(!turned_away.is_empty(), "five calls of ~800 ms each cannot all get a turn within 1 s");
+    for (_, took) in &turned_away {
+        assert!(*took >= TURN_WAIT && *took < TURN_WAIT + Duration::from_millis(900), "turned away after {took:?}");
+    }
+}
