@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The gateway benchmark, all in one run on this machine (wrk on loopback):
-#   - gateway path: wrk -> olin-gateway -> core NATS (the direct path, the
-#     default) -> olin-worker -> Wasmer, for the olin `echo` guest and the C
+#   - gateway path: wrk -> olin-gateway -> core NATS (GATEWAY_SYNC_PATH=direct)
+#     -> olin-worker -> Wasmer, for the olin `echo` guest and the C
 #     `hello` WASI guest; and the same through a second gateway that queues
 #     every call (GATEWAY_SYNC_PATH=queue: JetStream);
 #   - in-process floor: the same sandbox code behind a plain HTTP server, no NATS;
@@ -54,7 +54,7 @@ target/release/deploy "$nats" "$tmp/modules" hello examples/hello/hello.wasm
 # 16 slots measured about 4% fewer gateway req/s on 2 cores (more threads to schedule), see README.md.
 NATS_URL="$nats" MODULE_STORE="file://$tmp/modules" WORKER_LISTEN=127.0.0.1:0 WORKER_CONCURRENCY=8 RUST_LOG=warn \
   target/release/olin-worker 2>"$tmp/worker.log" & pids+=($!)
-NATS_URL="$nats" GATEWAY_LISTEN="127.0.0.1:$gw_port" GATEWAY_ADMIN_LISTEN=127.0.0.1:0 RUST_LOG=warn \
+NATS_URL="$nats" GATEWAY_LISTEN="127.0.0.1:$gw_port" GATEWAY_ADMIN_LISTEN=127.0.0.1:0 GATEWAY_SYNC_PATH=direct RUST_LOG=warn \
   target/release/olin-gateway 2>"$tmp/gateway.log" & pids+=($!)
 NATS_URL="$nats" GATEWAY_LISTEN="127.0.0.1:$queue_gw_port" GATEWAY_ADMIN_LISTEN=127.0.0.1:0 GATEWAY_SYNC_PATH=queue \
   RUST_LOG=warn target/release/olin-gateway 2>"$tmp/gateway-queue.log" & pids+=($!)

@@ -80,7 +80,7 @@ md = ["# gateway: the direct path and the queue against their floors", "",
       f"- date: {datetime.date.today()}", f"- machine: {os.cpu_count()} cores, {cpu}",
       f"- command: `bench/gateway.sh {dur} {rounds}` (wrk, {dur} s per run, {rounds} interleaved rounds, loopback; "
       "every process on the same 2 cores)",
-      f"- gateway path: olin-gateway -> core NATS ({nats}; the direct path, the default) -> olin-worker "
+      f"- gateway path: olin-gateway -> core NATS ({nats}; GATEWAY_SYNC_PATH=direct) -> olin-worker "
       "(WORKER_CONCURRENCY=8) -> Wasmer; queued: a second gateway with GATEWAY_SYNC_PATH=queue (JetStream, file "
       "storage) to the same worker; separate processes",
       "- in-process floor: the same sandbox behind a plain HTTP server; JetStream floor: publish, pull, reply, ack, "

@@ -48,8 +48,9 @@ pub struct Config {
     pub publish_ack_timeout_ms: u64,
     /// How synchronous calls reach workers: `direct` (core NATS to one
     /// worker, queued in JetStream when none takes it or it goes quiet) or
-    /// `queue` (always JetStream). See docs/operations.md.
-    #[arg(long, env = "GATEWAY_SYNC_PATH", value_enum, default_value_t = SyncPath::Direct)]
+    /// `queue` (always JetStream, the default until the direct path's soak
+    /// passes). See docs/operations.md.
+    #[arg(long, env = "GATEWAY_SYNC_PATH", value_enum, default_value_t = SyncPath::Queue)]
     pub sync_path: SyncPath,
     /// How long a direct call's worker may stay quiet (it says it is running
     /// every quarter of this) before the call is queued for another worker,
@@ -120,7 +121,7 @@ impl Config {
             gateway_id: None,
             default_wall_ms: 30_000,
             queue_slack_ms: 5_000,
-            sync_path: SyncPath::Direct,
+            sync_path: SyncPath::Queue,
             direct_liveness_ms: 1_000,
             publish_ack_timeout_ms: 5_000,
             max_body_bytes: 10 << 20,

@@ -93,12 +93,37 @@ pub(crate) struct Event {
 impl Event {
     /// Publishes `event`; JetStream's acknowledgement is awaited by
     /// [`Event::stored`], so the reply can go out meanwhile.
+    ///
+    /// Returns once the event is handed to the connection, ahead of
+    /// anything the caller publishes next (one connection keeps its
+    /// messages in order), so an answer sent after it never reaches NATS
+    /// without its event. A hand-over that fails (the connection's queue
+    /// full during a reconnect, too many acks awaited) is tried again, for
+    /// up to [`EVENT_RETRY`], before the caller answers.
     pub(crate) async fn publish(ctx: &Ctx, event: &ExecutionEvent) -> Option<Event> {
         let subject = async_nats::Subject::from(subject::event_subject(&event.function).ok()?);
         let id = format!("{}.{}.{}", event.invocation_id, event.worker_id, event.started_unix_ms);
         let payload: bytes::Bytes = event.encode_to_vec().into();
         let mut event = Event { subject, id, payload, first: None };
-        event.first = Some(event.send(ctx).await);
+        let give_up = tokio::time::Instant::now() + EVENT_RETRY;
+        let mut backoff = EVENT_BACKOFF;
+        loop {
+            match event.send(ctx).await {
+                Ok(ack) => {
+                    event.first = Some(Ok(ack));
+                    break;
+                }
+                Err(err) => {
+                    let delay = backoff.next_delay();
+                    if tokio::time::Instant::now() + delay > give_up {
+                        event.first = Some(Err(err));
+                        break;
+                    }
+                    debug!(%err, "execution event not handed to NATS yet; trying again before answering");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
         Some(event)
     }
 

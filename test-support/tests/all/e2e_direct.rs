@@ -1,5 +1,5 @@
-//! The direct path of synchronous calls (`GATEWAY_SYNC_PATH=direct`, the
-//! default): core NATS from the gateway to one worker, and the queue when
+//! The direct path of synchronous calls (`GATEWAY_SYNC_PATH=direct`):
+//! core NATS from the gateway to one worker, and the queue when
 //! no worker takes a call. The fault tests (worker killed or hung, NATS
 //! restarted, cluster nodes lost) run on both paths where they live.
 
@@ -9,7 +9,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use olin_proto::subject;
-use olin_test_support::{Fleet, GatewayBuilder, fixtures, wait};
+use olin_test_support::{Fleet, GatewayBuilder, SyncPath, fixtures, wait};
+
+fn direct(c: &mut olin_gateway::Config) {
+    c.sync_path = SyncPath::Direct;
+}
 
 async fn stored(js: &async_nats::jetstream::Context, stream: &str) -> (u64, u64) {
     let mut s = js.get_stream(stream).await.unwrap();
@@ -22,7 +26,7 @@ async fn stored(js: &async_nats::jetstream::Context, stream: &str) -> (u64, u64)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn direct_calls_skip_the_queue_and_are_recorded() {
     olin_test_support::init_tracing();
-    let fleet = Fleet::builder().workers(2).function("echo", fixtures::ECHO_WASM).start().await;
+    let fleet = Fleet::builder().workers(2).function("echo", fixtures::ECHO_WASM).gateway_config(direct).start().await;
     let gateway = fleet.gateway();
     for i in 0..20 {
         let body = format!("call {i}");
@@ -49,7 +53,13 @@ async fn direct_calls_skip_the_queue_and_are_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_without_a_free_slot_hands_the_call_back_to_be_queued() {
     olin_test_support::init_tracing();
-    let fleet = Fleet::builder().workers(1).slots(1).function("nap", &fixtures::wat("nap50.wat")).start().await;
+    let fleet = Fleet::builder()
+        .workers(1)
+        .slots(1)
+        .function("nap", &fixtures::wat("nap50.wat"))
+        .gateway_config(direct)
+        .start()
+        .await;
     let gateway = fleet.gateway();
     let calls = (0..6).map(|i| {
         let url = format!("{}?call={i}", gateway.function_url("nap", "/"));
@@ -87,7 +97,7 @@ async fn a_direct_call_no_worker_listens_for_is_queued() {
     olin_nats::topology::ensure(&fleet.js, &fleet.topology).await.unwrap();
     let heartbeats = fleet.js.get_key_value(subject::KV_WORKERS).await.unwrap();
     heartbeats.put("gone-worker", "{}".into()).await.unwrap();
-    let gateway = GatewayBuilder::new(&fleet.nats.url()).start().await;
+    let gateway = GatewayBuilder::new(&fleet.nats.url()).sync_path(SyncPath::Direct).start().await;
     let call = {
         let (http, url) = (fleet.http.clone(), gateway.function_url("echo", "/"));
         tokio::spawn(async move {
