@@ -301,6 +301,17 @@ pub(crate) async fn invoke(
     tokio::time::timeout(timeout, wait).await.map_err(|_| InvokeError::Timeout)?
 }
 
+/// The headers every call carries, however it is sent: its deadline and
+/// its caller's trace context.
+fn call_headers(req: &InvocationRequest) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
+    if !req.traceparent.is_empty() {
+        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
+    }
+    headers
+}
+
 /// How a direct call ended.
 enum Direct {
     Answered(Box<InvocationResponse>),
@@ -323,11 +334,7 @@ async fn direct(
     metrics: &Metrics,
 ) -> Result<Direct, InvokeError> {
     let subj = subject::direct_subject(&req.function)?;
-    let mut headers = HeaderMap::new();
-    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
-    if !req.traceparent.is_empty() {
-        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
-    }
+    let mut headers = call_headers(req);
     // How often the worker says the call is running: four times a window.
     let every = u64::try_from((liveness / 4).as_millis()).unwrap_or(u64::MAX);
     headers.insert(subject::HDR_DIRECT, every.to_string().as_str());
@@ -405,13 +412,9 @@ async fn publish(
     metrics: &Metrics,
 ) -> Result<(), InvokeError> {
     let subj = subject::invoke_subject(&req.function)?;
-    let mut headers = HeaderMap::new();
+    let mut headers = call_headers(req);
     if let Some(reply_to) = reply_to {
         headers.insert(subject::HDR_REPLY_TO, reply_to);
-    }
-    headers.insert(subject::HDR_DEADLINE, req.deadline_unix_ms.to_string().as_str());
-    if !req.traceparent.is_empty() {
-        headers.insert(subject::HDR_TRACEPARENT, req.traceparent.as_str());
     }
     let payload: bytes::Bytes = req.encode_to_vec().into();
     // Published again under the same id while JetStream cannot confirm it:

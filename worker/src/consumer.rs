@@ -255,7 +255,6 @@ async fn stop_direct(ctx: &Ctx, direct: Option<async_nats::Subscriber>) {
         warn!(%err, "unsubscribing from direct calls failed");
     }
     while let Some(Some(msg)) = sub.next().now_or_never() {
-        ctx.stats.direct_not_taken.fetch_add(1, Ordering::Relaxed);
         slots::not_taken(ctx, msg.reply.as_deref()).await;
     }
 }

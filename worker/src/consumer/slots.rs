@@ -126,7 +126,6 @@ impl Slots {
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| (b < pulls.concurrency).then_some(b + 1))
                 .is_ok();
         if !claimed {
-            ctx.stats.direct_not_taken.fetch_add(1, Ordering::Relaxed);
             return not_taken(ctx, msg.reply.as_deref()).await;
         }
         if let Err(Job::Direct(msg) | Job::Queued(jetstream::Message { message: msg, .. })) =

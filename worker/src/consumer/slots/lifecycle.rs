@@ -218,6 +218,7 @@ pub(super) async fn finish(ctx: &Arc<Ctx>, pulls: &Pulls, call: &Call<'_>, resp:
 /// Tells the gateway waiting on `reply_to` that this worker does not take
 /// its direct call (no free slot, no module now): it queues the call.
 pub(in crate::consumer) async fn not_taken(ctx: &Ctx, reply_to: Option<&str>) {
+    ctx.stats.direct_not_taken.fetch_add(1, Ordering::Relaxed);
     let Some(reply_to) = reply_to else { return };
     let mut headers = HeaderMap::new();
     headers.insert(subject::HDR_DIRECT, subject::DIRECT_NOT_TAKEN);
