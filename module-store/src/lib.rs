@@ -72,6 +72,16 @@ pub enum StoreError {
         /// What the bytes hash to.
         actual: String,
     },
+    /// A stored artifact is larger than the reader takes.
+    #[error("artifact {key} in the module store is {size} bytes, more than the {max} taken")]
+    TooLarge {
+        /// Its object key.
+        key: String,
+        /// Its size.
+        size: u64,
+        /// The most taken.
+        max: u64,
+    },
     /// Not a lower-case hex sha256.
     #[error("invalid module hash {sha256:?}")]
     BadHash {
@@ -192,6 +202,60 @@ pub async fn get_module(store: &dyn ObjectStore, sha256: &str) -> Result<Bytes, 
     Ok(bytes)
 }
 
+fn artifact_key(fingerprint: &str, sha256: &str) -> Result<Path, StoreError> {
+    key(sha256)?;
+    Ok(Path::from(olin_proto::subject::artifact_object_key(fingerprint, sha256)))
+}
+
+/// Stores the compiled artifact of module `sha256` for engine `fingerprint`
+/// (workers share them: see the worker's module cache, which seals them).
+///
+/// # Errors
+/// [`StoreError::BadHash`], or [`StoreError::Backend`] if the write fails.
+pub async fn put_artifact(
+    store: &dyn ObjectStore,
+    fingerprint: &str,
+    sha256: &str,
+    artifact: Bytes,
+) -> Result<(), StoreError> {
+    store
+        .put(&artifact_key(fingerprint, sha256)?, PutPayload::from_bytes(artifact))
+        .await
+        .map(|_| ())
+        .map_err(|source| StoreError::Backend { what: "artifact write", source })
+}
+
+/// Fetches the compiled artifact of module `sha256` for engine
+/// `fingerprint`, if there is one; its size is checked against `max` before
+/// a byte of it is read.
+///
+/// # Errors
+/// [`StoreError::TooLarge`], [`StoreError::BadHash`], or a backend failure.
+pub async fn get_artifact(
+    store: &dyn ObjectStore,
+    fingerprint: &str,
+    sha256: &str,
+    max: u64,
+) -> Result<Option<Bytes>, StoreError> {
+    let key = artifact_key(fingerprint, sha256)?;
+    let got = match store.get(&key).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(StoreError::Backend { what: "artifact read", source }),
+    };
+    if got.meta.size > max {
+        return Err(StoreError::TooLarge { key: key.to_string(), size: got.meta.size, max });
+    }
+    match got.bytes().await {
+        Ok(bytes) if bytes.len() as u64 > max => {
+            Err(StoreError::TooLarge { key: key.to_string(), size: bytes.len() as u64, max })
+        }
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(source) => Err(StoreError::Backend { what: "artifact read", source }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,5 +293,12 @@ mod tests {
         std::fs::write(dir.join("modules").join(format!("{sha}.wasm")), b"tampered").unwrap();
         assert!(matches!(get_module(store.as_ref(), &sha).await, Err(StoreError::Corrupt { .. })));
         assert!(matches!(get_module(store.as_ref(), "bad").await, Err(StoreError::BadHash { .. })));
+
+        assert_eq!(get_artifact(store.as_ref(), "fp", &sha, 100).await.unwrap(), None);
+        put_artifact(store.as_ref(), "fp", &sha, Bytes::from_static(b"native")).await.unwrap();
+        assert_eq!(get_artifact(store.as_ref(), "fp", &sha, 6).await.unwrap().as_deref(), Some(&b"native"[..]));
+        assert_eq!(get_artifact(store.as_ref(), "other", &sha, 6).await.unwrap(), None);
+        assert!(matches!(get_artifact(store.as_ref(), "fp", &sha, 5).await, Err(StoreError::TooLarge { size: 6, .. })));
+        assert!(matches!(get_artifact(store.as_ref(), "fp", "../x", 5).await, Err(StoreError::BadHash { .. })));
     }
 }

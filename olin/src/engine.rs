@@ -343,6 +343,14 @@ impl Runtime {
         format!("wasmer-{}-{}-olin{ARTIFACT_FORMAT}-{meter}", wasmer_version(), std::env::consts::ARCH)
     }
 
+    /// [`Runtime::fingerprint`] plus the host's CPU features, which the
+    /// compiler uses: artifacts shared between hosts are keyed by this, so
+    /// hosts of different CPU generations each keep their own (Wasmer
+    /// refuses an artifact that needs a feature the host lacks).
+    pub fn host_fingerprint(&self) -> String {
+        format!("{}-cpu{:x}", self.fingerprint(), wasmer::sys::CpuFeature::for_host().as_u64())
+    }
+
     /// Validates and compiles `wasm`, returning the module and its serialized
     /// artifact (for the disk cache).
     ///

@@ -308,6 +308,12 @@ pub fn module_object_key(sha256_hex: &str) -> String {
     format!("modules/{sha256_hex}.wasm")
 }
 
+/// The on-store key of a module's compiled artifact, shared by the workers
+/// of one engine fingerprint: `artifacts/<fingerprint>/<sha256>.art`.
+pub fn artifact_object_key(fingerprint: &str, sha256_hex: &str) -> String {
+    format!("artifacts/{fingerprint}/{sha256_hex}.art")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +354,7 @@ mod tests {
         assert_eq!(max_deliveries_advisory(), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.OLIN_INVOCATIONS.workers");
         assert_eq!(ctl_evict(), "olin.ctl.evict");
         assert_eq!(module_object_key("ab12"), "modules/ab12.wasm");
+        assert_eq!(artifact_object_key("wasmer-7-x86_64", "ab12"), "artifacts/wasmer-7-x86_64/ab12.art");
         assert_eq!(rate_key("hello").unwrap(), "rate_hello");
         assert_eq!(idempotency_result_key("ab12"), "idem_ab12");
         assert_eq!(requeued_msg_id("0193-ab"), "0193-ab.requeued");

@@ -76,6 +76,16 @@ pub struct Config {
     /// process (artifacts are not reused after a restart).
     #[arg(long, env = "WORKER_CACHE_KEY", hide_env_values = true)]
     pub cache_key: Option<String>,
+    /// Share compiled artifacts with the fleet through the module store
+    /// (`artifacts/<engine>/<sha256>.art`, sealed with `WORKER_CACHE_KEY`),
+    /// so a new worker runs a known module without compiling it. Needs
+    /// `WORKER_CACHE_KEY`, the same on every worker, and write access to
+    /// the store's `artifacts/` prefix.
+    #[arg(long, env = "WORKER_SHARED_ARTIFACTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub shared_artifacts: bool,
+    /// Largest shared artifact a worker fetches, in MiB.
+    #[arg(long, env = "WORKER_SHARED_ARTIFACT_MAX_MIB", default_value_t = 256)]
+    pub shared_artifact_max_mib: u64,
     /// Memory budget of compiled modules, in MiB (least recently used are evicted).
     #[arg(long, env = "WORKER_CACHE_MEMORY_MIB", default_value_t = 512)]
     pub cache_memory_mib: u64,
@@ -140,6 +150,8 @@ impl Config {
             cache_dir: None,
             cache_disk_mib: 2048,
             cache_key: None,
+            shared_artifacts: true,
+            shared_artifact_max_mib: 256,
             cache_memory_mib: 512,
             egress_ca_file: None,
             egress_allow_cidrs: String::new(),

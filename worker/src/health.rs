@@ -121,6 +121,17 @@ impl prometheus_client::collector::Collector for Scrape {
                 "Disk artifacts found corrupt, unauthenticated or stale and deleted.",
                 &c.disk_rejected,
             ),
+            (
+                "module_shared_loads",
+                "Modules loaded from an artifact shared through the module store.",
+                &c.shared_loads,
+            ),
+            (
+                "module_shared_rejected",
+                "Shared artifacts too large, unauthenticated or not deserializing (never run).",
+                &c.shared_rejected,
+            ),
+            ("module_shared_stores", "Compiled artifacts written to the module store for the fleet.", &c.shared_stores),
             ("module_evictions", "Modules evicted from memory.", &c.evictions),
             ("module_disk_evictions", "Artifacts evicted from disk.", &c.disk_evictions),
         ] {

@@ -110,6 +110,23 @@ fn disk_options(cfg: &Config) -> Result<Option<module_cache::DiskOptions>, Worke
     Ok(Some(module_cache::DiskOptions { dir, budget: cfg.cache_disk_mib << 20, key }))
 }
 
+/// The shared tier of the module cache, as configured: only with
+/// `WORKER_CACHE_KEY` (a key of this process alone would seal artifacts no
+/// other worker can use).
+fn shared_options(cfg: &Config) -> Result<Option<module_cache::SharedOptions>, WorkerError> {
+    match (&cfg.cache_key, cfg.shared_artifacts) {
+        (Some(key), true) => Ok(Some(module_cache::SharedOptions {
+            key: module_cache::ArtifactKey::new(key.as_bytes())?,
+            max_bytes: cfg.shared_artifact_max_mib << 20,
+        })),
+        (None, true) => {
+            info!("WORKER_CACHE_KEY is not set: compiled artifacts are not shared with other workers");
+            Ok(None)
+        }
+        (_, false) => Ok(None),
+    }
+}
+
 /// Counters a worker keeps; exported at `/metrics`.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -253,7 +270,14 @@ impl Worker {
             worker_id,
             nats: deps.nats,
             js,
-            modules: ModuleCache::new(runtime.clone(), deps.store, disk_options(cfg)?, cfg.cache_memory_mib << 20),
+            modules: {
+                let cache =
+                    ModuleCache::new(runtime.clone(), deps.store, disk_options(cfg)?, cfg.cache_memory_mib << 20);
+                match shared_options(cfg)? {
+                    Some(shared) => cache.with_shared(shared),
+                    None => cache,
+                }
+            },
             runtime,
             defaults,
             maxima,

@@ -4,8 +4,13 @@
 //! 2. disk: serialized artifacts under `<dir>/<engine fingerprint>/<sha256>.art`
 //!    within a byte budget (least recently used evicted), so a restarted
 //!    worker loads instead of compiling;
-//! 3. the module store (S3/B2 or a directory), verified against its sha256
-//!    before compiling.
+//! 3. shared artifacts in the module store, written by whichever worker of
+//!    the fleet compiled the module first, under
+//!    `artifacts/<engine fingerprint + CPU features>/<sha256>.art`, so a new
+//!    worker serves a known module without compiling it (only with a
+//!    configured key, the same on every worker: see below);
+//! 4. the module itself in the module store (S3/B2 or a directory),
+//!    verified against its sha256 before compiling.
 //!
 //! Concurrent misses for one module fetch and compile it once. A module that
 //! does not compile is remembered for [`FAILURE_WINDOW`]: calls in that time
@@ -18,6 +23,8 @@
 //! under another key, another module's artifact renamed, the old unkeyed
 //! format) is deleted and rebuilt. At start, directories of other engine
 //! fingerprints and temporary files of interrupted writes are removed.
+//! Shared artifacts are sealed the same way; one that does not verify is
+//! never run, the module is compiled and its artifact written over it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -102,6 +109,13 @@ pub struct CacheCounters {
     pub evictions: AtomicU64,
     /// Artifacts evicted from disk.
     pub disk_evictions: AtomicU64,
+    /// Loaded from an artifact shared through the module store.
+    pub shared_loads: AtomicU64,
+    /// Shared artifacts that were too large, did not verify or did not
+    /// deserialize (never run).
+    pub shared_rejected: AtomicU64,
+    /// Artifacts written to the module store for the fleet.
+    pub shared_stores: AtomicU64,
 }
 
 /// An artifact cache key too short to authenticate anything.
@@ -167,6 +181,46 @@ pub struct DiskOptions {
     pub key: ArtifactKey,
 }
 
+/// How artifacts are shared with the fleet through the module store.
+#[derive(Clone)]
+pub struct SharedOptions {
+    /// Authenticates shared artifacts: the same key on every worker.
+    pub key: ArtifactKey,
+    /// The largest shared artifact fetched, in bytes.
+    pub max_bytes: u64,
+}
+
+/// The shared tier: its options and the fingerprint its objects are under.
+struct Shared {
+    key: ArtifactKey,
+    max_bytes: u64,
+    fingerprint: String,
+}
+
+/// An artifact as stored: [`MAGIC`], its MAC under `key` (over the engine
+/// fingerprint, the module digest and the payload), the payload.
+fn seal(key: &ArtifactKey, fingerprint: &str, sha256: &str, artifact: &[u8]) -> Vec<u8> {
+    let tag = key.mac(fingerprint, sha256, artifact).finalize().into_bytes();
+    let mut data = Vec::with_capacity(MAGIC.len() + MAC_LEN + artifact.len());
+    data.extend_from_slice(MAGIC);
+    data.extend_from_slice(&tag);
+    data.extend_from_slice(artifact);
+    data
+}
+
+/// The payload of a sealed artifact, if it authenticates; else why not.
+fn unseal<'a>(key: &ArtifactKey, fingerprint: &str, sha256: &str, data: &'a [u8]) -> Result<&'a [u8], &'static str> {
+    let (head, payload) = data.split_at_checked(MAGIC.len() + MAC_LEN).ok_or("truncated")?;
+    let (magic, tag) = head.split_at(MAGIC.len());
+    if magic != MAGIC {
+        return Err("unknown format");
+    }
+    if key.mac(fingerprint, sha256, payload).verify_slice(tag).is_err() {
+        return Err("its MAC does not verify");
+    }
+    Ok(payload)
+}
+
 /// A module in memory and what it costs there (its artifact's size).
 #[derive(Clone)]
 struct Loaded {
@@ -207,6 +261,7 @@ pub struct ModuleCache {
     runtime: Runtime,
     store: Arc<dyn ObjectStore>,
     disk: Option<Arc<Disk>>,
+    shared: Option<Arc<Shared>>,
     budget: u64,
     lru: Mutex<Lru>,
     /// Modules that failed to compile, with when, within [`FAILURE_WINDOW`].
@@ -225,11 +280,22 @@ impl ModuleCache {
             runtime,
             store,
             disk,
+            shared: None,
             budget: memory_budget,
             lru: Mutex::default(),
             failures: Mutex::default(),
             counters: Arc::default(),
         }
+    }
+
+    /// Shares compiled artifacts with the fleet through the module store:
+    /// loads what another worker compiled, and writes what this one
+    /// compiles (in the background, best effort).
+    #[must_use]
+    pub fn with_shared(mut self, options: SharedOptions) -> Self {
+        let fingerprint = self.runtime.host_fingerprint();
+        self.shared = Some(Arc::new(Shared { key: options.key, max_bytes: options.max_bytes, fingerprint }));
+        self
     }
 
     /// Bytes of artifacts on disk.
@@ -377,28 +443,90 @@ impl ModuleCache {
                 Ok(ArtifactLoad::Missing) | Err(_) => {}
             }
         }
+        if let Some(shared) = self.shared.clone()
+            && let Some(loaded) = self.load_shared(&shared, sha256).await
+        {
+            return Ok(loaded);
+        }
         let wasm = self.fetch(sha256).await?;
         let runtime = self.runtime.clone();
         let (disk, counters) = (self.disk.clone(), self.counters.clone());
         let owned = sha256.to_owned();
-        let compiled = tokio::task::spawn_blocking(move || {
+        let (compiled, artifact) = tokio::task::spawn_blocking(move || {
             let (module, artifact) = runtime.compile(&wasm)?;
             if let Some(disk) = disk {
-                match disk.store(&owned, &artifact) {
-                    Ok(evicted) => {
-                        counters.disk_evictions.fetch_add(evicted, Ordering::Relaxed);
-                    }
-                    Err(err) => warn!(%err, module = %owned, "could not write the disk artifact"),
-                }
+                store_on_disk(&disk, &counters, &owned, &artifact);
             }
-            Ok::<_, CompileError>(Loaded { module, size: artifact.len() as u64 })
+            Ok::<_, CompileError>((Loaded { module, size: artifact.len() as u64 }, artifact))
         })
         .await
         .map_err(|_| CacheError::Aborted { sha256: sha256.to_owned() })?
         .map_err(|source| CacheError::Compile { sha256: sha256.to_owned(), source })?;
         self.counters.compiles.fetch_add(1, Ordering::Relaxed);
         info!(module = sha256, "compiled");
+        if let Some(shared) = self.shared.clone() {
+            let (store, counters, owned) = (self.store.clone(), self.counters.clone(), sha256.to_owned());
+            // Detached: the call does not wait for the upload, and a worker
+            // stopping meanwhile only leaves the next one to compile.
+            tokio::spawn(async move {
+                let sealed = seal(&shared.key, &shared.fingerprint, &owned, &artifact);
+                let put = module_store::put_artifact(store.as_ref(), &shared.fingerprint, &owned, sealed.into());
+                match put.await {
+                    Ok(()) => {
+                        counters.shared_stores.fetch_add(1, Ordering::Relaxed);
+                        debug!(module = %owned, "artifact shared with the fleet");
+                    }
+                    Err(err) => warn!(%err, module = %owned, "could not share the compiled artifact"),
+                }
+            });
+        }
         Ok(compiled)
+    }
+
+    /// The module from the artifact another worker shared, if there is one
+    /// that authenticates and deserializes (then kept on disk too).
+    async fn load_shared(&self, shared: &Arc<Shared>, sha256: &str) -> Option<Loaded> {
+        let data = match module_store::get_artifact(self.store.as_ref(), &shared.fingerprint, sha256, shared.max_bytes)
+            .await
+        {
+            Ok(Some(data)) => data,
+            Ok(None) => return None,
+            Err(err @ StoreError::TooLarge { .. }) => {
+                self.counters.shared_rejected.fetch_add(1, Ordering::Relaxed);
+                warn!(%err, module = sha256, "shared artifact rejected; compiling");
+                return None;
+            }
+            Err(err) => {
+                warn!(%err, module = sha256, "shared artifact unavailable; compiling");
+                return None;
+            }
+        };
+        let (runtime, disk, counters) = (self.runtime.clone(), self.disk.clone(), self.counters.clone());
+        let (shared, owned) = (shared.clone(), sha256.to_owned());
+        let loaded = tokio::task::spawn_blocking(move || {
+            let payload = unseal(&shared.key, &shared.fingerprint, &owned, &data)?;
+            // SAFETY: the payload is byte-for-byte what `Runtime::compile`
+            // serialized for this module under this engine fingerprint and
+            // these CPU features: its MAC, under the fleet's key, covers all.
+            let module = unsafe { runtime.load(payload) }.map_err(|_| "it does not deserialize")?;
+            if let Some(disk) = disk {
+                store_on_disk(&disk, &counters, &owned, payload);
+            }
+            Ok::<_, &'static str>(Loaded { module, size: payload.len() as u64 })
+        })
+        .await;
+        match loaded {
+            Ok(Ok(loaded)) => {
+                self.counters.shared_loads.fetch_add(1, Ordering::Relaxed);
+                Some(loaded)
+            }
+            Ok(Err(why)) => {
+                self.counters.shared_rejected.fetch_add(1, Ordering::Relaxed);
+                warn!(module = sha256, why, "shared artifact rejected; compiling and sharing a new one");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     async fn fetch(&self, sha256: &str) -> Result<Bytes, StoreError> {
@@ -413,6 +541,16 @@ impl ModuleCache {
                 other => return other,
             }
         }
+    }
+}
+
+/// Writes an artifact to the disk tier, counting what that evicted.
+fn store_on_disk(disk: &Disk, counters: &CacheCounters, sha256: &str, artifact: &[u8]) {
+    match disk.store(sha256, artifact) {
+        Ok(evicted) => {
+            counters.disk_evictions.fetch_add(evicted, Ordering::Relaxed);
+        }
+        Err(err) => warn!(%err, module = %sha256, "could not write the disk artifact"),
     }
 }
 
@@ -483,14 +621,10 @@ impl Disk {
             self.forget(sha256);
             ArtifactLoad::Rejected(why)
         };
-        let Some((head, payload)) = file.split_at_checked(MAGIC.len() + MAC_LEN) else { return reject("truncated") };
-        let (magic, tag) = head.split_at(MAGIC.len());
-        if magic != MAGIC {
-            return reject("unknown format");
-        }
-        if self.key.mac(&self.fingerprint, sha256, payload).verify_slice(tag).is_err() {
-            return reject("its MAC does not verify");
-        }
+        let payload = match unseal(&self.key, &self.fingerprint, sha256, &file) {
+            Ok(payload) => payload,
+            Err(why) => return reject(why),
+        };
         // SAFETY: the payload is byte-for-byte what `Runtime::compile`
         // serialized for this module under this engine fingerprint: its MAC,
         // under the worker's own key, covers all three.
@@ -515,11 +649,7 @@ impl Disk {
     fn store(&self, sha256: &str, artifact: &[u8]) -> std::io::Result<u64> {
         let path = self.path(sha256);
         let tmp = path.with_extension(format!("tmp{}", uuid::Uuid::new_v4().simple()));
-        let tag = self.key.mac(&self.fingerprint, sha256, artifact).finalize().into_bytes();
-        let mut data = Vec::with_capacity(MAGIC.len() + MAC_LEN + artifact.len());
-        data.extend_from_slice(MAGIC);
-        data.extend_from_slice(&tag);
-        data.extend_from_slice(artifact);
+        let data = seal(&self.key, &self.fingerprint, sha256, artifact);
         std::fs::write(&tmp, &data)?;
         std::fs::rename(&tmp, &path).inspect_err(|_| {
             let _ = std::fs::remove_file(&tmp);

@@ -8,7 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use olin_proto::v1::{EnvVar, Limits};
-use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, deploy_route, fixtures};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use object_store::ObjectStore as _;
+use olin_test_support::{GatewayBuilder, NatsServer, S3Server, WorkerBuilder, deploy, deploy_route, fixtures, wait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -256,6 +260,8 @@ async fn artifacts_survive_a_restart_and_corruption_is_recovered() {
     let keyed = |c: &mut olin_worker::Config| {
         c.cache_dir = Some(dir.clone());
         c.cache_key = Some(key.clone());
+        // The disk alone (the shared tier has a test of its own).
+        c.shared_artifacts = false;
     };
     let first = WorkerBuilder::new(&nats.url(), store.clone()).config(keyed).start().await;
     call().await;
@@ -290,4 +296,50 @@ async fn artifacts_survive_a_restart_and_corruption_is_recovered() {
     assert_eq!(third.cache.compiles.load(Ordering::Relaxed), 1, "recompiled from the store");
     call().await;
     assert!(artifact.exists(), "a good artifact replaced the corrupt one");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_worker_runs_a_known_module_from_the_fleets_shared_artifact() {
+    olin_test_support::init_tracing();
+    let nats = NatsServer::start();
+    let s3 = S3Server::start().await;
+    let store = s3.store_args();
+    let sha = deploy(&nats.client().await, &store, "hello", fixtures::HELLO_WASM).await;
+    let gateway = GatewayBuilder::new(&nats.url()).start().await;
+    let http = reqwest::Client::new();
+    let call = || async {
+        let r = http.get(gateway.function_url("hello", "/")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    };
+    let fleet = |key: &'static str| {
+        move |c: &mut olin_worker::Config| {
+            c.cache_dir = None;
+            c.cache_key = Some(key.repeat(40));
+        }
+    };
+
+    // The first worker of the fleet compiles the module and shares it.
+    let first = WorkerBuilder::new(&nats.url(), store.clone()).config(fleet("k")).start().await;
+    call().await;
+    assert_eq!(first.cache.compiles.load(Ordering::Relaxed), 1);
+    let stored = || async { first.cache.shared_stores.load(Ordering::Relaxed) == 1 };
+    wait::until_true("the artifact shared", Duration::from_secs(20), stored).await;
+    first.stop().await;
+    let objects = store.open().unwrap();
+    let shared: Vec<_> =
+        objects.list(Some(&"artifacts".into())).map(|m| m.unwrap().location.to_string()).collect().await;
+    assert!(shared.len() == 1 && shared[0].ends_with(&format!("/{sha}.art")), "{shared:?}");
+
+    // A worker started later, with nothing on disk, runs it without compiling.
+    let second = WorkerBuilder::new(&nats.url(), store.clone()).config(fleet("k")).start().await;
+    call().await;
+    assert_eq!(second.cache.compiles.load(Ordering::Relaxed), 0, "the fleet's artifact was run");
+    assert_eq!(second.cache.shared_loads.load(Ordering::Relaxed), 1);
+    second.stop().await;
+
+    // A worker under another key never runs it: it compiles its own.
+    let outsider = WorkerBuilder::new(&nats.url(), store).config(fleet("x")).start().await;
+    call().await;
+    assert_eq!(outsider.cache.shared_rejected.load(Ordering::Relaxed), 1);
+    assert_eq!(outsider.cache.compiles.load(Ordering::Relaxed), 1);
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use olin::{Limits, Runtime};
 use olin_module_store::ModuleStoreArgs;
 use olin_module_store::{StoreError, put_module, sha256_hex};
-use olin_worker::module_cache::{ArtifactKey, CacheError, DiskOptions, ModuleCache};
+use olin_worker::module_cache::{ArtifactKey, CacheError, DiskOptions, ModuleCache, SharedOptions};
 use sha2::Digest as _;
 
 const HELLO: &[u8] = include_bytes!("../../../examples/hello/hello.wasm");
@@ -230,4 +230,108 @@ async fn modules_of_an_old_engine_generation_are_loaded_again() {
     let hit = cache.get(&hello).await.unwrap();
     assert_eq!(hit.generation(), again.generation());
     assert_eq!(c.memory_hits.load(Ordering::Relaxed), 1);
+}
+
+/// Waits until `cache` has shared `n` artifacts (they are written in the
+/// background).
+async fn shared_stores(cache: &ModuleCache, n: u64) {
+    let started = std::time::Instant::now();
+    while cache.counters().shared_stores.load(Ordering::Relaxed) < n {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the artifact was not shared");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compiled_artifacts_are_shared_through_the_module_store_and_authenticated() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let objects = store(dir.path());
+    let hello = put_module(objects.as_ref(), Bytes::from_static(HELLO)).await.unwrap();
+    let shared = |k: &str, max_bytes: u64| SharedOptions { key: key(k), max_bytes };
+    let open = |k: &str| ModuleCache::new(runtime(), objects.clone(), None, 1 << 30).with_shared(shared(k, 1 << 30));
+    // (loaded from the store's artifact, rejected there, compiled, fetched)
+    let counters = |c: &ModuleCache| {
+        let c = c.counters();
+        (
+            c.shared_loads.load(Ordering::Relaxed),
+            c.shared_rejected.load(Ordering::Relaxed),
+            c.compiles.load(Ordering::Relaxed),
+            c.fetches.load(Ordering::Relaxed),
+        )
+    };
+
+    // The first worker compiles and shares.
+    let first = open("a");
+    first.get(&hello).await.unwrap();
+    assert_eq!(counters(&first), (0, 0, 1, 1));
+    shared_stores(&first, 1).await;
+    let object = dir.path().join("artifacts").join(runtime().host_fingerprint()).join(format!("{hello}.art"));
+    let good = std::fs::read(&object).unwrap();
+
+    // A new worker with the fleet's key loads it: no fetch, no compile,
+    // and it runs.
+    let rt = runtime();
+    let second = ModuleCache::new(rt.clone(), objects.clone(), None, 1 << 30).with_shared(shared("a", 1 << 30));
+    let module = second.get(&hello).await.unwrap();
+    assert_eq!(counters(&second), (1, 0, 0, 0));
+    let request = olin_proto::v1::InvocationRequest { method: "GET".into(), ..Default::default() };
+    let ctx = olin::RunContext { worker_id: "w", defaults: &Limits::DEFAULT, maxima: &Limits::MAXIMUM, egress: None };
+    let response = rt.run(&module, &request, &ctx);
+    assert_eq!(response.status, 200, "{response:?}");
+    // It keeps it on disk, too: its next start needs not the store.
+    let with_disk = ModuleCache::new(runtime(), objects.clone(), disk(cache_dir.path(), 1 << 30, "a"), 1 << 30)
+        .with_shared(shared("a", 1 << 30));
+    with_disk.get(&hello).await.unwrap();
+    assert_eq!(counters(&with_disk), (1, 0, 0, 0));
+    let restarted = ModuleCache::new(runtime(), objects.clone(), disk(cache_dir.path(), 1 << 30, "a"), 1 << 30);
+    restarted.get(&hello).await.unwrap();
+    assert_eq!(restarted.counters().disk_loads.load(Ordering::Relaxed), 1);
+
+    // Another engine (no metering) has artifacts of its own.
+    let unmetered =
+        ModuleCache::new(Runtime::without_metering(Limits::MAXIMUM.memory_pages()), objects.clone(), None, 1 << 30)
+            .with_shared(shared("a", 1 << 30));
+    unmetered.get(&hello).await.unwrap();
+    assert_eq!(counters(&unmetered), (0, 0, 1, 1), "a metered artifact is never run unmetered");
+
+    // Larger than a worker takes: not read, compiled.
+    let small = ModuleCache::new(runtime(), objects.clone(), None, 1 << 30).with_shared(shared("a", 1024));
+    small.get(&hello).await.unwrap();
+    assert_eq!(counters(&small), (0, 1, 1, 1));
+
+    // A flipped byte in the code: never run; compiled and shared again.
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 1;
+    std::fs::write(&object, &flipped).unwrap();
+    let c = open("a");
+    c.get(&hello).await.unwrap();
+    assert_eq!(counters(&c), (0, 1, 1, 1));
+    shared_stores(&c, 1).await;
+    assert_ne!(std::fs::read(&object).unwrap(), flipped, "replaced by an authentic artifact");
+    let c = open("a");
+    c.get(&hello).await.unwrap();
+    assert_eq!(counters(&c), (1, 0, 0, 0));
+
+    // Sealed under another key (a worker outside the fleet, or a writer of
+    // the bucket without the key): never run.
+    let other = open("b");
+    other.get(&hello).await.unwrap();
+    assert_eq!(counters(&other), (0, 1, 1, 1), "the MAC binds the key");
+    shared_stores(&other, 1).await;
+    let c = open("a");
+    c.get(&hello).await.unwrap();
+    assert_eq!(counters(&c), (0, 1, 1, 1));
+
+    // Another module's authentic artifact under this module's name.
+    let echo = put_module(objects.as_ref(), Bytes::from_static(ECHO)).await.unwrap();
+    let c = open("a");
+    c.get(&echo).await.unwrap();
+    shared_stores(&c, 1).await;
+    let echo_object = object.with_file_name(format!("{echo}.art"));
+    std::fs::copy(&echo_object, &object).unwrap();
+    let c = open("a");
+    c.get(&hello).await.unwrap();
+    assert_eq!(counters(&c), (0, 1, 1, 1), "the MAC binds the module digest");
 }
