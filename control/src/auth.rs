@@ -50,7 +50,9 @@ impl std::fmt::Debug for Clock {
 
 /// A JWT signing secret too short to resist guessing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("CONTROL_JWT_SECRET must be at least 32 bytes (e.g. `openssl rand -hex 32`), not {len}")]
+#[error(
+    "CONTROL_JWT_SECRET and each of CONTROL_JWT_VERIFY_SECRETS must be at least 32 bytes (e.g. `openssl rand -hex 32`), not {len}"
+)]
 pub struct ShortSecret {
     /// The secret's length.
     pub len: usize,
@@ -93,11 +95,25 @@ struct Claims {
     iat: i64,
 }
 
-/// Signing and checking keys.
+/// Signing and checking keys: one secret signs, it and any older ones
+/// verify. Each token names its key in its header's `kid`, derived from the
+/// secret ([`key_id`]), so a secret can be replaced without logging
+/// everybody out (docs/operations/keys.md).
 #[derive(Clone)]
 pub struct Keys {
+    kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    /// Every key that verifies, the signing one first, by id.
+    decoding: Vec<(String, DecodingKey)>,
+}
+
+/// The id a token carries for the secret that signed it: a truncated hash
+/// of the secret (which reveals nothing of a 32-byte random secret), so
+/// every replica configured with a secret agrees on its id.
+pub fn key_id(secret: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new().chain_update(b"olincloud jwt key id\0").chain_update(secret.as_bytes()).finalize();
+    format!("hs256-{}", hex::encode(&digest[..8]))
 }
 
 impl Keys {
@@ -106,13 +122,33 @@ impl Keys {
     /// # Errors
     /// A secret shorter than 32 bytes.
     pub fn from_secret(secret: &str) -> Result<Keys, ShortSecret> {
-        if secret.len() < 32 {
-            return Err(ShortSecret { len: secret.len() });
+        Keys::new(secret, &[])
+    }
+
+    /// Keys that sign with `signing` and also verify tokens signed with
+    /// any of `verifying` (older secrets being retired; empty entries, as
+    /// an emptied setting gives, are none).
+    ///
+    /// # Errors
+    /// A secret shorter than 32 bytes.
+    pub fn new(signing: &str, verifying: &[String]) -> Result<Keys, ShortSecret> {
+        let mut decoding = Vec::new();
+        let verifying = verifying.iter().map(|s| s.trim()).filter(|s| !s.is_empty());
+        for secret in std::iter::once(signing).chain(verifying) {
+            if secret.len() < 32 {
+                return Err(ShortSecret { len: secret.len() });
+            }
+            let kid = key_id(secret);
+            if !decoding.iter().any(|(k, _)| *k == kid) {
+                decoding.push((kid, DecodingKey::from_secret(secret.as_bytes())));
+            }
         }
-        Ok(Keys {
-            encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
-        })
+        Ok(Keys { kid: key_id(signing), encoding: EncodingKey::from_secret(signing.as_bytes()), decoding })
+    }
+
+    /// The id of the signing key (the `kid` of new tokens).
+    pub fn signing_kid(&self) -> &str {
+        &self.kid
     }
 
     /// Signs a token for `user_id` with id `jti`, issued `now`.
@@ -125,18 +161,26 @@ impl Keys {
     ) -> Result<String, ApiError> {
         let claims =
             Claims { sub: user_id.to_owned(), jti: jti.to_owned(), exp: expires_at.timestamp(), iat: now.timestamp() };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        let header = Header { kid: Some(self.kid.clone()), ..Header::new(Algorithm::HS256) };
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
             .map_err(|e| ApiError::new(Code::Internal, format!("signing failed: {e}")))
     }
 
-    /// The claims of `token` if this key signed it and it has not expired
-    /// at `now` (the control plane's [`Clock`], not the library's).
+    /// The claims of `token` if one of these keys signed it (the one its
+    /// `kid` names; a token from before key ids, any) and it has not
+    /// expired at `now` (the control plane's [`Clock`], not the library's).
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub", "jti"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).ok()?.claims;
+        let kid = jsonwebtoken::decode_header(token).ok()?.kid;
+        let claims = self
+            .decoding
+            .iter()
+            .filter(|(k, _)| kid.as_ref().is_none_or(|kid| kid == k))
+            .find_map(|(_, key)| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())?
+            .claims;
         (claims.exp > now.timestamp()).then_some(claims)
     }
 }
@@ -222,5 +266,42 @@ mod tests {
         let expired = keys.sign("u1", "t1", now, now - chrono::Duration::seconds(1)).unwrap();
         assert!(keys.verify(&expired, now).is_none());
         assert!(Keys::from_secret("short").is_err());
+    }
+
+    #[test]
+    fn a_retired_key_verifies_until_it_is_removed() {
+        let (old, new) = ("o".repeat(32), "n".repeat(32));
+        let now = Utc::now();
+        let later = now + chrono::Duration::hours(1);
+        let before = Keys::from_secret(&old).unwrap();
+        let t_old = before.sign("u1", "t1", now, later).unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&t_old).unwrap().kid.as_deref(), Some(key_id(&old).as_str()));
+
+        let rotated = Keys::new(&new, std::slice::from_ref(&old)).unwrap();
+        assert!(rotated.verify(&t_old, now).is_some(), "the old key still verifies");
+        let t_new = rotated.sign("u1", "t2", now, later).unwrap();
+        assert_eq!(jsonwebtoken::decode_header(&t_new).unwrap().kid.as_deref(), Some(rotated.signing_kid()));
+        assert_ne!(rotated.signing_kid(), before.signing_kid());
+        assert!(before.verify(&t_new, now).is_none(), "a replica without the new key refuses it");
+
+        let retired = Keys::from_secret(&new).unwrap();
+        assert!(retired.verify(&t_old, now).is_none(), "the old key removed");
+        assert!(retired.verify(&t_new, now).is_some());
+
+        // A token naming one key is never checked against another: a kid
+        // swapped in does not make another key's signature count.
+        let header = jsonwebtoken::Header { kid: Some(key_id(&new)), ..Header::new(Algorithm::HS256) };
+        let claims = Claims { sub: "u1".into(), jti: "t3".into(), exp: later.timestamp(), iat: now.timestamp() };
+        let mislabelled = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(old.as_bytes())).unwrap();
+        assert!(rotated.verify(&mislabelled, now).is_none());
+        // A token from before key ids: any configured key.
+        let plain =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(old.as_bytes()))
+                .unwrap();
+        assert!(rotated.verify(&plain, now).is_some());
+        assert!(retired.verify(&plain, now).is_none());
+        assert!(Keys::new(&new, &["short".into()]).is_err());
+        let emptied = Keys::new(&new, &[String::new()]).unwrap();
+        assert!(emptied.verify(&t_old, now).is_none());
     }
 }

@@ -43,9 +43,15 @@ pub struct Config {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub nats: olin_nats::connect::NatsArgs,
-    /// Secret that signs API tokens (HS256); at least 32 bytes.
+    /// Secret that signs API tokens (HS256); at least 32 bytes. Tokens
+    /// name it by a key id derived from it (`kid`).
     #[arg(long, env = "CONTROL_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: String,
+    /// Earlier signing secrets, comma-separated, whose tokens still verify
+    /// while they are retired (docs/operations/keys.md); each at least 32
+    /// bytes.
+    #[arg(long, env = "CONTROL_JWT_VERIFY_SECRETS", hide_env_values = true, value_delimiter = ',')]
+    pub jwt_verify_secrets: Vec<String>,
     /// Lifetime of a token issued by `POST /v1/tokens`, in seconds, when the
     /// request names none (also the longest a request may name).
     #[arg(long, env = "CONTROL_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
@@ -155,6 +161,7 @@ impl Config {
             migrate: true,
             nats: olin_nats::connect::NatsArgs::new(nats_url),
             jwt_secret: jwt_secret.to_owned(),
+            jwt_verify_secrets: Vec::new(),
             token_ttl_secs: 30 * 24 * 3600,
             bootstrap_admin: None,
             client_ip_header: None,

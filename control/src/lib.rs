@@ -128,7 +128,7 @@ impl Control {
     /// [`Control::start`] once the schema is known to be current where
     /// control does not migrate ([`run`] has waited for it).
     async fn start_with(cfg: &Config, deps: Deps, metrics: Arc<metrics::Metrics>) -> Result<Control, ControlError> {
-        let keys = auth::Keys::from_secret(&cfg.jwt_secret)?;
+        let keys = auth::Keys::new(&cfg.jwt_secret, &cfg.jwt_verify_secrets)?;
         if cfg.migrate {
             Migrator::up(&deps.db, None).await?;
         }

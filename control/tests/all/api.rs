@@ -10,8 +10,8 @@ use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
 use serde_json::{Value, json};
 
 struct Env {
-    _db: TestDb,
-    _nats: NatsServer,
+    db: TestDb,
+    nats: NatsServer,
     s3: S3Server,
     control: ControlHandle,
     http: reqwest::Client,
@@ -22,7 +22,7 @@ async fn env() -> Env {
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     let control = spawn_control(db.url(), &nats.url(), s3.store_args(), |c| c.max_module_bytes = 1 << 20).await;
-    Env { _db: db, _nats: nats, s3, control, http: reqwest::Client::new() }
+    Env { db, nats, s3, control, http: reqwest::Client::new() }
 }
 
 impl Env {
@@ -122,7 +122,7 @@ async fn accounts_functions_and_uploads() {
     assert_eq!(e.call("GET", "/functions/a-3", Some(&ada), None).await.0, StatusCode::NOT_FOUND);
 
     // The audit log has the logins, the user creation, the uploads and the deletion.
-    let db = e._db.connect().await;
+    let db = e.db.connect().await;
     let sql = "SELECT action FROM audit_log ORDER BY id";
     let rows = db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap();
     let actions: Vec<String> = rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect();
@@ -510,7 +510,7 @@ async fn huge_login(addr: std::net::SocketAddr, size: usize, chunked: bool) -> (
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_huge_anonymous_login_is_refused_unread_and_stores_nothing() {
     let e = env().await;
-    let db = e._db.connect().await;
+    let db = e.db.connect().await;
     let count = |sql: &'static str| {
         let db = db.clone();
         async move {
@@ -620,4 +620,56 @@ async fn failed_logins_are_throttled_and_a_login_flood_leaves_the_api_responsive
     println!("200 concurrent logins: {statuses:?}; the slowest GET /v1/functions meanwhile took {slowest:?}");
     assert!(slowest < Duration::from_millis(1_000), "{slowest:?}");
     assert!(statuses.keys().all(|s| [201, 503].contains(s)), "created or told to come back: {statuses:?}");
+}
+
+/// Part `i` of a JWT (0: header, 1: claims), decoded.
+fn jwt_part(token: &str, i: usize) -> Value {
+    use base64::Engine as _;
+    let part = token.split('.').nth(i).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// The `kid` in a token's header.
+fn kid(token: &str) -> String {
+    jwt_part(token, 0)["kid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_signing_key_is_rotated_without_logging_anyone_out() {
+    let env = env().await;
+    let old_token = env.login("admin", ADMIN_PASSWORD).await;
+    assert_eq!(kid(&old_token), olin_control::auth::key_id(olin_test_support::JWT_SECRET));
+    let works = |control: &ControlHandle, token: &str| {
+        let request = env.http.get(control.v1("/functions")).bearer_auth(token).send();
+        async move { request.await.unwrap().status() }
+    };
+    let new_secret = "rotated-secret-rotated-secret-rotated-0123";
+
+    // Step 2 of the rotation: the new key signs, the old one still verifies.
+    let rotated = spawn_control(env.db.url(), &env.nats.url(), env.s3.store_args(), |c| {
+        c.jwt_verify_secrets = vec![c.jwt_secret.clone()];
+        c.jwt_secret = new_secret.into();
+    })
+    .await;
+    assert_eq!(works(&rotated, &old_token).await, StatusCode::OK, "a token of the old key keeps working");
+    let new_token = {
+        let login = json!({"username": "admin", "password": ADMIN_PASSWORD});
+        let r = env.http.post(rotated.v1("/tokens")).json(&login).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(kid(&new_token), olin_control::auth::key_id(new_secret), "new tokens carry the new kid");
+    assert_eq!(works(&rotated, &new_token).await, StatusCode::OK);
+    assert_eq!(works(&env.control, &new_token).await, StatusCode::UNAUTHORIZED, "a replica without the new key");
+
+    // Step 3: the old key removed from the configuration.
+    let retired =
+        spawn_control(env.db.url(), &env.nats.url(), env.s3.store_args(), |c| c.jwt_secret = new_secret.into()).await;
+    assert_eq!(works(&retired, &old_token).await, StatusCode::UNAUTHORIZED, "the old key's tokens end with it");
+    assert_eq!(works(&retired, &new_token).await, StatusCode::OK);
+    // Revocation still holds across keys: the token's row decides.
+    let jti = jwt_part(&new_token, 1)["jti"].as_str().unwrap().to_owned();
+    let revoked = env.http.delete(retired.v1(&format!("/tokens/{jti}"))).bearer_auth(&new_token).send().await.unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    assert_eq!(works(&retired, &new_token).await, StatusCode::UNAUTHORIZED);
 }
