@@ -49,7 +49,8 @@ pub use invoke::{Header, HeaderInput, TryIt, TryItMethod, TryItResult};
 pub use keys::{InvokeKey, InvokeKeyList, NewKey};
 pub use list::{Listing, Page};
 pub use users::{
-    Login, Me, NewUser, QuotaPatch, Role, Token, TokenInfo, TokenList, User, UserList, UserPatch, UserQuota,
+    Login, Me, NewUser, PasswordChange, PasswordReset, QuotaPatch, Revoked, Role, Token, TokenInfo, TokenList, User,
+    UserDelete, UserList, UserPatch, UserQuota,
 };
 pub use versions::{Abi, Version, VersionList};
 

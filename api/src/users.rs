@@ -107,6 +107,11 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Their monthly quotas.
     pub quota: UserQuota,
+    /// When an admin disabled them (their tokens stop working and they
+    /// cannot log in; their functions keep serving); null: enabled.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub disabled_at: Option<DateTime<Utc>>,
 }
 
 /// `GET /v1/me`: the user a token belongs to, and the token's id.
@@ -154,11 +159,59 @@ pub struct QuotaPatch {
     pub fuel_per_month: Option<u64>,
 }
 
-/// `PATCH /v1/users/{name}` (admin).
+/// `PATCH /v1/users/{name}` (admin): what is present changes.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// The user's monthly quotas.
     #[serde(default, deserialize_with = "crate::object", skip_serializing_if = "Option::is_none")]
     pub quota: Option<QuotaPatch>,
+    /// Their role (the last enabled admin keeps theirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Disable (every token of theirs fails at once, logins are refused)
+    /// or enable them again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+}
+
+/// `PUT /v1/users/{name}/password` (admin): a new password; every token
+/// of the user is revoked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordReset {
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: String,
+}
+
+/// `PUT /v1/me/password`: your own password; your other tokens are
+/// revoked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password now.
+    #[schema(max_length = 1024)]
+    pub current_password: String,
+    /// The new one: 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
+    pub new_password: String,
+}
+
+/// `DELETE /v1/users/{name}` query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UserDelete {
+    /// Delete the user's functions with them (refused with 409 otherwise
+    /// when they own any).
+    #[serde(default)]
+    pub cascade: bool,
+}
+
+/// Tokens revoked at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Revoked {
+    /// How many were still valid.
+    pub revoked: u64,
 }

@@ -29,6 +29,8 @@ pub enum Command {
     Logout(auth::Logout),
     /// Show who you are logged in as, and where.
     Whoami(auth::Whoami),
+    /// Change your password (revokes your other tokens).
+    Passwd(auth::Passwd),
     /// Create, list, show and delete functions.
     #[command(subcommand, name = "fn")]
     Fn(functions::Fn),
@@ -45,7 +47,8 @@ pub enum Command {
     /// calls per second, concurrency).
     #[command(subcommand)]
     Limits(limits::Limits),
-    /// List users and set their monthly quotas (admins).
+    /// Administer accounts (admins): list, quotas, role, disable, reset
+    /// password, tokens, delete.
     #[command(subcommand)]
     Users(users::Users),
     /// Create, list and revoke invoke keys of private functions.
@@ -80,6 +83,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Login(c) => c.run(g).await,
         Command::Logout(c) => c.run(g).await,
         Command::Whoami(c) => c.run(g).await,
+        Command::Passwd(c) => c.run(g).await,
         Command::Fn(c) => c.run(g).await,
         Command::Deploy(c) => c.run(g).await,
         Command::Versions(c) => c.run(g).await,

@@ -109,6 +109,14 @@ impl Client {
         self.send(self.request(Method::DELETE, path)).await
     }
 
+    /// `DELETE /v1<path>`, answered with a `T`.
+    ///
+    /// # Errors
+    /// As [`Client::get`].
+    pub async fn delete_for<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
     /// `POST /v1<path>` of a module (`application/wasm`), streamed in
     /// chunks so `progress` can follow it.
     ///

@@ -235,7 +235,15 @@ pub async fn authenticate(
         return Err(invalid());
     }
     let user = users::Entity::find_by_id(row.user_id).one(db).await?.ok_or_else(invalid)?;
+    if user.disabled_at.is_some() {
+        return Err(disabled());
+    }
     Ok(Caller { user, token_id: row.id })
+}
+
+/// The answer to a disabled user, whatever their credentials.
+pub(crate) fn disabled() -> ApiError {
+    ApiError::unauthorized("this account is disabled: ask an admin")
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //!   against.
 //! - `m20261203_000002_usage_minutes`: per-minute usage rollups, kept
 //!   longer than execution records, and the reruns of a call.
+//! - `m20261204_000001_user_disabled`: disabled accounts.
 //! - [`cli`]: the `olin-migrations` command line.
 //! - [`status`]: whether a database is at the version of this build,
 //!   read without writing anything (services that do not migrate wait on it).
@@ -31,6 +32,7 @@ mod m20261202_000001_host_budget;
 mod m20261202_000002_sealed_env;
 mod m20261203_000001_call_limits;
 mod m20261203_000002_usage_minutes;
+mod m20261204_000001_user_disabled;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -48,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000002_sealed_env::Migration),
             Box::new(m20261203_000001_call_limits::Migration),
             Box::new(m20261203_000002_usage_minutes::Migration),
+            Box::new(m20261204_000001_user_disabled::Migration),
         ]
     }
 }

@@ -48,6 +48,7 @@ const ADA = {
   role: "user",
   created_at: T,
   quota: { calls_per_month: null, fuel_per_month: null },
+  disabled_at: null,
 };
 const DEPLOYMENT = {
   id: "d",

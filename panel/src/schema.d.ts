@@ -263,6 +263,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Change your password; revokes your other tokens */
+        put: operations["put_v1_me_password"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -360,11 +377,47 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
+        /** Delete a user (admin), with their functions only if asked */
+        delete: operations["delete_v1_users__name_"];
+        options?: never;
+        head?: never;
+        /** Set a user's quotas, role, or disable them (admin) */
+        patch: operations["patch_v1_users__name_"];
+        trace?: never;
+    };
+    "/v1/users/{name}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Reset a user's password (admin); revokes their tokens */
+        put: operations["put_v1_users__name__password"];
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
-        /** Set a user's monthly quotas (admin) */
-        patch: operations["patch_v1_users__name_"];
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{name}/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a user's tokens (admin) */
+        get: operations["get_v1_users__name__tokens"];
+        put?: never;
+        post?: never;
+        /** Revoke all of a user's tokens (admin) */
+        delete: operations["delete_v1_users__name__tokens"];
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -814,6 +867,24 @@ export interface components {
             /** @description 1-64 of `a-z 0-9 . _ -`, starting with a letter or digit. */
             username: string;
         };
+        /**
+         * @description `PUT /v1/me/password`: your own password; your other tokens are
+         *     revoked.
+         */
+        PasswordChange: {
+            /** @description The password now. */
+            current_password: string;
+            /** @description The new one: 8 to 1024 characters. */
+            new_password: string;
+        };
+        /**
+         * @description `PUT /v1/users/{name}/password` (admin): a new password; every token
+         *     of the user is revoked.
+         */
+        PasswordReset: {
+            /** @description 8 to 1024 characters. */
+            password: string;
+        };
         /** @description Wall-time percentiles in microseconds; null without calls. */
         Percentiles: {
             /**
@@ -940,6 +1011,14 @@ export interface components {
             wall_us: number;
             /** @description The worker that ran it. */
             worker_id: string;
+        };
+        /** @description Tokens revoked at once. */
+        Revoked: {
+            /**
+             * Format: int64
+             * @description How many were still valid.
+             */
+            revoked: number;
         };
         /**
          * @description A user's role.
@@ -1162,6 +1241,12 @@ export interface components {
              * @description When they were created.
              */
             created_at: string;
+            /**
+             * Format: date-time
+             * @description When an admin disabled them (their tokens stop working and they
+             *     cannot log in; their functions keep serving); null: enabled.
+             */
+            disabled_at: string | null;
             /** @description Their id. */
             id: string;
             /** @description Their monthly quotas. */
@@ -1178,9 +1263,15 @@ export interface components {
             /** @description The cursor of the next page (`?after=`); null on the last. */
             next: string | null;
         };
-        /** @description `PATCH /v1/users/{name}` (admin). */
+        /** @description `PATCH /v1/users/{name}` (admin): what is present changes. */
         UserPatch: {
+            /**
+             * @description Disable (every token of theirs fails at once, logins are refused)
+             *     or enable them again.
+             */
+            disabled?: boolean | null;
             quota?: null | components["schemas"]["QuotaPatch"];
+            role?: null | components["schemas"]["Role"];
         };
         /** @description A user's monthly quotas; null: none. */
         UserQuota: {
@@ -1951,6 +2042,38 @@ export interface operations {
             };
         };
     };
+    put_v1_me_password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordChange"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revoked"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_v1_openapi_json: {
         parameters: {
             query?: never;
@@ -2166,6 +2289,47 @@ export interface operations {
             };
         };
     };
+    delete_v1_users__name_: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Delete the user's functions with them (refused with 409 otherwise
+                 *     when they own any).
+                 */
+                cascade?: boolean;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description they own functions, or are the last admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     patch_v1_users__name_: {
         parameters: {
             query?: never;
@@ -2187,6 +2351,100 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["User"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    put_v1_users__name__password: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordReset"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revoked"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_users__name__tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_v1_users__name__tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Revoked"];
                 };
             };
             /** @description error */

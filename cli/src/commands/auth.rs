@@ -1,4 +1,4 @@
-//! `olinctl login`, `logout`, `whoami`.
+//! `olinctl login`, `logout`, `whoami`, `passwd`.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
@@ -24,6 +24,55 @@ pub struct Login {
     pub password_stdin: bool,
 }
 
+/// A password from the first line of stdin (`--password-stdin`), or
+/// prompted for without echo on a terminal.
+pub(crate) fn read_password(from_stdin: bool, question: &str) -> Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::Other(e.into()))?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(question).map_err(|e| CliError::Other(e.into()))
+    } else {
+        Err(CliError::usage("no password: stdin is not a terminal", "pipe the password in with --password-stdin"))
+    }
+}
+
+/// `olinctl passwd`: change your own password; your other tokens (other
+/// machines, scripts) are revoked, this one keeps working.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Passwd {
+    /// Read the current password, then the new one, from the first two
+    /// lines of stdin (for scripts).
+    #[arg(long, env = "OLIN_PASSWORD_STDIN")]
+    pub password_stdin: bool,
+}
+
+impl Passwd {
+    /// Changes the password.
+    ///
+    /// # Errors
+    /// A wrong current password or a rejected new one (exit 2), remote
+    /// errors.
+    pub async fn run(self, g: &Global) -> Result<()> {
+        let current_password = read_password(self.password_stdin, "current password: ")?;
+        let new_password = read_password(self.password_stdin, "new password: ")?;
+        if !self.password_stdin && read_password(false, "new password again: ")? != new_password {
+            return Err(CliError::usage("the new passwords differ", "run `olinctl passwd` again"));
+        }
+        let body = olin_api::PasswordChange { current_password, new_password };
+        let revoked: olin_api::Revoked =
+            g.client()?.call(Method::PUT, "/me/password", &body).await.map_err(|e| match e {
+                CliError::Remote { status: 403, .. } => {
+                    CliError::usage("the current password is wrong", "check it and try again")
+                }
+                e => e,
+            })?;
+        eprintln!("Password changed; {} other token(s) revoked.", revoked.revoked);
+        Ok(())
+    }
+}
+
 fn prompt(question: &str) -> Result<String> {
     eprint!("{question}");
     let _ = std::io::stderr().flush();
@@ -44,18 +93,7 @@ impl Login {
             None if interactive && !self.password_stdin => prompt("username: ")?,
             None => return Err(CliError::usage("no username", "pass --username NAME (or set OLIN_USERNAME)")),
         };
-        let password = if self.password_stdin {
-            let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::Other(e.into()))?;
-            line.trim_end_matches(['\r', '\n']).to_owned()
-        } else if interactive {
-            rpassword::prompt_password("password: ").map_err(|e| CliError::Other(e.into()))?
-        } else {
-            return Err(CliError::usage(
-                "no password: stdin is not a terminal",
-                "pipe the password in with --password-stdin",
-            ));
-        };
+        let password = read_password(self.password_stdin, "password: ")?;
         let url = g.url()?;
         let client = Client::new(&url, None)?;
         let body = olin_api::Login { username: username.clone(), password, expires_in: None };

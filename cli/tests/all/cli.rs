@@ -321,3 +321,64 @@ async fn bad_use_exits_2_with_a_hint() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("hint: is the control plane running there?"), "{out:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accounts_are_administered_from_the_command_line() {
+    let stack = Stack::start(1).await;
+    let admin = Olinctl::new(&stack.control.url());
+    admin.login().await;
+    admin.run_with(&["users", "create", "bob", "--password-stdin"], Some("password-1\n")).await.ok();
+    let bob = Olinctl::new(&stack.control.url());
+    bob.run_with(&["login", "--username", "bob", "--password-stdin"], Some("password-1\n")).await.ok();
+    bob.run(&["deploy", "bobs", &example("hello/hello.wasm")]).await.ok();
+    let call = || async {
+        let r = stack.http.get(stack.gateway.function_url("bobs", "/")).send().await.unwrap();
+        r.status().as_u16()
+    };
+    bob.invoke_until(&["invoke", "bobs", "/"], "Hello from Olincloud!").await;
+
+    // Disabled: bob is out at once, his public function keeps serving.
+    let out = admin.run(&["users", "disable", "bob"]).await.ok();
+    assert!(out.stdout.contains("disabled"), "{out:?}");
+    bob.run(&["fn", "list"]).await.usage_error("this account is disabled");
+    assert_eq!(call().await, 200, "a disabled user's public function keeps serving");
+    let users = admin.run(&["users", "list"]).await.ok();
+    assert!(users.stdout.lines().any(|l| l.starts_with("bob") && l.contains("disabled")), "{users:?}");
+    admin.run(&["users", "enable", "bob"]).await.ok();
+    bob.run(&["fn", "list"]).await.ok();
+
+    // His own password: the current one, then the new one.
+    let out = bob.run_with(&["passwd", "--password-stdin"], Some("wrong-one\nnew-pass-1\n")).await;
+    out.usage_error("current password is wrong");
+    let out = bob.run_with(&["passwd", "--password-stdin"], Some("password-1\nnew-pass-1\n")).await.ok();
+    assert!(out.stderr.contains("0 other token(s) revoked"), "{out:?}");
+    bob.run(&["fn", "list"]).await.ok();
+
+    // Tokens, reset, role.
+    let tokens = admin.run(&["users", "tokens", "bob", "-o", "json"]).await.ok().json();
+    assert_eq!(tokens.as_array().unwrap().len(), 1, "{tokens}");
+    let out =
+        admin.run_with(&["users", "reset-password", "bob", "--password-stdin"], Some("reset-pass-1\n")).await.ok();
+    assert!(out.stderr.contains("1 token(s) revoked"), "{out:?}");
+    bob.run(&["fn", "list"]).await.usage_error("invalid, expired or revoked");
+    bob.run_with(&["login", "--username", "bob", "--password-stdin"], Some("reset-pass-1\n")).await.ok();
+    let out = admin.run(&["users", "revoke-tokens", "bob"]).await.ok();
+    assert!(out.stderr.contains("1 token(s) of bob revoked"), "{out:?}");
+    let u = admin.run(&["users", "set-role", "bob", "admin", "-o", "json"]).await.ok().json();
+    assert_eq!(u["role"], "admin");
+    let out = admin.run(&["users", "set-role", "bob", "boss"]).await;
+    assert!(out.code == 2 && out.stderr.contains("not a role"), "{out:?}");
+    admin.run(&["users", "disable", "nobody"]).await.usage_error("no user named \"nobody\"");
+
+    // Deleting him needs --cascade while he owns a function; then it stops.
+    admin.run(&["users", "delete", "bob"]).await.usage_error("owns 1 function");
+    assert_eq!(call().await, 200);
+    admin.run(&["users", "delete", "bob", "--cascade"]).await.ok();
+    let started = Instant::now();
+    while call().await != 404 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the deleted user's function still serves");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let users = admin.run(&["users", "list", "-o", "json"]).await.ok().json();
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+}

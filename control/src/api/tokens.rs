@@ -2,8 +2,8 @@
 //! row ends the token at once.
 
 use chrono::{Duration, Utc};
-use olin_api::{Login, Me, Token, TokenInfo, TokenList};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use olin_api::{Login, Me, PasswordChange, Revoked, Token, TokenList};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 use warp::reply::Response;
 
@@ -41,6 +41,10 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     api.logins.succeeded(&login.username);
+    if user.disabled_at.is_some() {
+        audit(api, Some(&user.id), "login_refused_disabled", &user.username, json!({})).await;
+        return Err(auth::disabled());
+    }
     let now = api.clock.now();
     let expires_at = now + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 2));
     let id = new_id();
@@ -63,22 +67,7 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     responses((status = 200, body = TokenList)))]
 pub(super) async fn list(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
-    let rows = api_tokens::Entity::find()
-        .filter(api_tokens::Column::UserId.eq(&caller.user.id))
-        .order_by_desc(api_tokens::Column::CreatedAt)
-        .all(&api.db)
-        .await?;
-    let items = rows
-        .into_iter()
-        .map(|t| TokenInfo {
-            current: t.id == caller.token_id,
-            id: t.id,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            revoked_at: t.revoked_at,
-        })
-        .collect();
-    ok(&TokenList::all(items))
+    ok(&TokenList::all(super::users::token_infos(&api.db, &caller.user.id, &caller.token_id).await?))
 }
 
 /// `DELETE /v1/tokens/{id}`: revokes one of the caller's tokens (admins: anyone's).
@@ -105,4 +94,31 @@ pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result
 pub(super) async fn me(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     ok(&Me { user: user_json(&caller.user), token_id: caller.token_id })
+}
+
+/// `PUT /v1/me/password`: changes the caller's password, given the current
+/// one, and revokes their other tokens (this one keeps working).
+#[utoipa::path(put, path = "/v1/me/password", summary = "Change your password; revokes your other tokens",
+    request_body = PasswordChange, responses((status = 200, body = Revoked)))]
+pub(super) async fn change_password(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
+    let caller = req.caller(api).await?;
+    let change: PasswordChange = req.json()?;
+    super::users::check_password(&change.new_password)?;
+    // Throttled like logins: a stolen token must not become a way to
+    // guess the password.
+    api.logins.check(&caller.user.username, req.client_ip)?;
+    let (current, hash) = (change.current_password.clone(), caller.user.password_hash.clone());
+    let right = current.chars().count() <= super::users::MAX_PASSWORD_CHARS
+        && api.hashes.run(move || auth::verify_password(&current, &hash)).await?;
+    if !right {
+        api.logins.failed(&caller.user.username, req.client_ip);
+        audit(api, Some(&caller.user.id), "password_change_failed", &caller.user.username, json!({})).await;
+        return Err(ApiError::new(crate::error::Code::Forbidden, "the current password is wrong"));
+    }
+    api.logins.succeeded(&caller.user.username);
+    let hash = super::users::hash(&change.new_password).await?;
+    let revoked = super::users::set_password(api, &caller.user, hash, Some(&caller.token_id)).await?;
+    audit(api, Some(&caller.user.id), "password_changed", &caller.user.username, json!({"tokens_revoked": revoked}))
+        .await;
+    ok(&Revoked { revoked })
 }

@@ -14,6 +14,7 @@ pub struct Model {
     pub role: String,
     pub quota_calls_month: Option<i64>,
     pub quota_fuel_month: Option<i64>,
+    pub disabled_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

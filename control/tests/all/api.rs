@@ -673,3 +673,162 @@ async fn a_signing_key_is_rotated_without_logging_anyone_out() {
     assert!(revoked.status().is_success(), "{}", revoked.status());
     assert_eq!(works(&retired, &new_token).await, StatusCode::UNAUTHORIZED);
 }
+
+/// The actions of `audit_log` about `target`, oldest first.
+async fn audited(env: &Env, target: &str) -> Vec<String> {
+    let db = env.db.connect().await;
+    let sql = format!("SELECT action FROM audit_log WHERE target = '{target}' ORDER BY created_at, id");
+    let rows = db.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.unwrap();
+    rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn admins_disable_reset_and_delete_accounts_and_users_change_their_password() {
+    let env = env().await;
+    let admin = env.login("admin", ADMIN_PASSWORD).await;
+    let bob = env.user(&admin, "bob").await;
+    let bob_laptop = env.login("bob", "password-1").await;
+    let (status, _) = env.call("POST", "/functions", Some(&bob), Some(json!({"name": "bobs"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let env = &env;
+    let me = |token: &str| {
+        let token = token.to_owned();
+        async move { env.call("GET", "/me", Some(&token), None).await }
+    };
+
+    // Only admins administer.
+    for (method, path, body) in [
+        ("PATCH", "/users/admin", Some(json!({"disabled": true}))),
+        ("PUT", "/users/admin/password", Some(json!({"password": "whatever-123"}))),
+        ("DELETE", "/users/admin", None),
+        ("GET", "/users/admin/tokens", None),
+        ("DELETE", "/users/admin/tokens", None),
+    ] {
+        let (status, body) = env.call(method, path, Some(&bob), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {body}");
+    }
+
+    // Disabled: every token fails at once, logins are refused; enabling
+    // brings the tokens back.
+    let (status, user) = env.call("PATCH", "/users/bob", Some(&admin), Some(json!({"disabled": true}))).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert!(user["disabled_at"].is_string(), "{user}");
+    let (status, body) = me(&bob).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body["error"]["message"].as_str().unwrap().contains("disabled"), "{body}");
+    let (status, _) =
+        env.call("POST", "/tokens", None, Some(json!({"username": "bob", "password": "password-1"}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a disabled user cannot log in");
+    let (status, user) = env.call("PATCH", "/users/bob", Some(&admin), Some(json!({"disabled": false}))).await;
+    assert_eq!((status, &user["disabled_at"]), (StatusCode::OK, &Value::Null));
+    assert_eq!(me(&bob).await.0, StatusCode::OK, "enabled again: the same token works");
+
+    // Changing one's password needs the current one and revokes the
+    // other tokens, not this one.
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let (status, _) = env.call("PUT", "/me/password", Some(&bob), Some(change("wrong-password", "new-pass-1"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = env.call("PUT", "/me/password", Some(&bob), Some(change("password-1", "short"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, revoked) = env.call("PUT", "/me/password", Some(&bob), Some(change("password-1", "new-pass-1"))).await;
+    assert_eq!((status, revoked["revoked"].as_u64()), (StatusCode::OK, Some(1)), "{revoked}");
+    assert_eq!(me(&bob).await.0, StatusCode::OK);
+    assert_eq!(me(&bob_laptop).await.0, StatusCode::UNAUTHORIZED, "the other token is revoked");
+    let (status, _) =
+        env.call("POST", "/tokens", None, Some(json!({"username": "bob", "password": "password-1"}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let bob_new = env.login("bob", "new-pass-1").await;
+
+    // An admin sees them, resets the password (every token revoked).
+    let (status, tokens) = env.call("GET", "/users/bob/tokens", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = tokens["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{tokens}");
+    assert_eq!(items.iter().filter(|t| t["revoked_at"].is_null()).count(), 2, "{tokens}");
+    let reset = json!({"password": "reset-pass-1"});
+    let (status, revoked) = env.call("PUT", "/users/bob/password", Some(&admin), Some(reset)).await;
+    assert_eq!((status, revoked["revoked"].as_u64()), (StatusCode::OK, Some(2)), "{revoked}");
+    assert_eq!(me(&bob).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&bob_new).await.0, StatusCode::UNAUTHORIZED);
+    let bob = env.login("bob", "reset-pass-1").await;
+    let (status, revoked) = env.call("DELETE", "/users/bob/tokens", Some(&admin), None).await;
+    assert_eq!((status, revoked["revoked"].as_u64()), (StatusCode::OK, Some(1)));
+    assert_eq!(me(&bob).await.0, StatusCode::UNAUTHORIZED);
+
+    // Roles; and there is always an enabled admin.
+    for (method, path, body) in [
+        ("PATCH", "/users/admin", Some(json!({"disabled": true}))),
+        ("PATCH", "/users/admin", Some(json!({"role": "user"}))),
+        ("DELETE", "/users/admin", None),
+    ] {
+        let (status, body) = env.call(method, path, Some(&admin), body).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{method} {path}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("last enabled admin"), "{body}");
+    }
+    let (status, user) = env.call("PATCH", "/users/bob", Some(&admin), Some(json!({"role": "admin"}))).await;
+    assert_eq!((status, user["role"].as_str()), (StatusCode::OK, Some("admin")));
+    let bob = env.login("bob", "reset-pass-1").await;
+    assert_eq!(env.call("GET", "/users", Some(&bob), None).await.0, StatusCode::OK, "bob administers now");
+    let (status, _) = env.call("PATCH", "/users/bob", Some(&admin), Some(json!({"role": "user"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        env.call("GET", "/users", Some(&bob), None).await.0,
+        StatusCode::FORBIDDEN,
+        "the role is read per request"
+    );
+
+    // Deleting a user who owns functions needs cascade.
+    let (status, body) = env.call("DELETE", "/users/bob", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("cascade"), "{body}");
+    assert_eq!(env.call("GET", "/functions/bobs", Some(&bob), None).await.0, StatusCode::OK);
+    let (status, _) = env.call("DELETE", "/users/bob?cascade=true", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(me(&bob).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(env.call("GET", "/users/bob/tokens", Some(&admin), None).await.0, StatusCode::NOT_FOUND);
+    let db = env.db.connect().await;
+    let left = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT COUNT(*) FROM functions WHERE name = 'bobs'",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(left.try_get_by_index::<i64>(0).unwrap(), 0);
+    // A user without functions goes without cascade.
+    env.user(&admin, "carol").await;
+    assert_eq!(env.call("DELETE", "/users/carol", Some(&admin), None).await.0, StatusCode::NO_CONTENT);
+
+    // Every action is in the audit log, with its actor; no secret is.
+    assert_eq!(
+        audited(env, "bob").await,
+        [
+            "user_created",
+            "login",
+            "login",
+            "user_updated",
+            "login_refused_disabled",
+            "user_updated",
+            "password_change_failed",
+            "password_changed",
+            "login_failed",
+            "login",
+            "password_reset",
+            "login",
+            "tokens_revoked",
+            "user_updated",
+            "login",
+            "user_updated",
+            "user_deleted",
+        ]
+    );
+    let all =
+        db.query_all_raw(Statement::from_string(DbBackend::Postgres, "SELECT detail FROM audit_log")).await.unwrap();
+    for row in all {
+        let detail = row.try_get_by_index::<String>(0).unwrap();
+        for secret in ["password-1", "new-pass-1", "reset-pass-1"] {
+            assert!(!detail.contains(secret), "{detail}");
+        }
+    }
+}
