@@ -48,9 +48,8 @@ pub struct Config {
     pub publish_ack_timeout_ms: u64,
     /// How synchronous calls reach workers: `direct` (core NATS to one
     /// worker, queued in JetStream when none takes it or it goes quiet) or
-    /// `queue` (always JetStream, the default until the direct path's soak
-    /// passes). See docs/operations.md.
-    #[arg(long, env = "GATEWAY_SYNC_PATH", value_enum, default_value_t = SyncPath::Queue)]
+    /// `queue` (always JetStream). See docs/operations.md.
+    #[arg(long, env = "GATEWAY_SYNC_PATH", value_enum, default_value_t = SyncPath::Direct)]
     pub sync_path: SyncPath,
     /// How long a direct call's worker may stay quiet (it says it is running
     /// every quarter of this) before the call is queued for another worker,
@@ -121,7 +120,7 @@ impl Config {
             gateway_id: None,
             default_wall_ms: 30_000,
             queue_slack_ms: 5_000,
-            sync_path: SyncPath::Queue,
+            sync_path: SyncPath::Direct,
             direct_liveness_ms: 1_000,
             publish_ack_timeout_ms: 5_000,
             max_body_bytes: 10 << 20,

@@ -6,7 +6,8 @@
 //! during a failover), none twice; every answered call must be counted once
 //! in its function's usage; the database and the JetStream stores must stay
 //! within what retention allows; and the resident memory of every process
-//! that lives long enough must stay flat after warm-up.
+//! of ours that lives long enough, and of the NATS cluster as a whole, must
+//! stay flat after warm-up.
 //!
 //! `OLIN_SOAK_SECS` sets the length (120 s by default, as CI runs it;
 //! `bench/soak.sh` runs 1,800); `OLIN_SOAK_OUT` names a directory for the
@@ -121,6 +122,9 @@ fn growth(samples: &[(f64, f64)]) -> Option<f64> {
     let end = median(&samples[samples.len() - q..]);
     Some(end / warm - 1.0)
 }
+
+/// The series of the three NATS nodes' resident memory together.
+const NATS_CLUSTER: &str = "NATS cluster (3 nodes together)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn soak_on_a_three_node_cluster_with_workers_and_nodes_killed() {
@@ -250,6 +254,7 @@ async fn soak_on_a_three_node_cluster_with_workers_and_nodes_killed() {
                 rss.entry(format!("nats {i}.{generation}")).or_default().push((t, m));
             }
         }
+        rss.entry(NATS_CLUSTER.to_owned()).or_default().push((t, total_nats));
         let db_mib = scalar(&db, "SELECT pg_database_size(current_database())").await as f64 / 1048576.0;
         let js_mib = cluster.store_bytes() as f64 / 1048576.0;
         let rows = scalar(&db, "SELECT COUNT(*) FROM executions").await;
@@ -369,7 +374,11 @@ async fn soak_on_a_three_node_cluster_with_workers_and_nodes_killed() {
     assert!(ok + refused + timed_out == sent && ok * 10 >= sent * 9, "sent {sent}, answered {ok}");
     assert_eq!(recorded, answered_200, "every answered call counted once in usage");
     if long {
-        for (label, g) in &report {
+        // Each of our processes on its own; NATS as a cluster: a node
+        // killed comes back empty and the clients that reconnected
+        // elsewhere stay there, so one node's memory follows its share of
+        // the connections (reported above), the cluster's does not.
+        for (label, g) in report.iter().filter(|(l, _)| !l.starts_with("nats ")) {
             assert!(*g < 0.10, "{label}: resident memory grew {:.0}% after warm-up", g * 100.0);
         }
         assert!(db_end <= db_mid * 1.25 + 8.0, "the database keeps growing: {db_mid:.1} -> {db_end:.1} MiB");
