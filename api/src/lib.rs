@@ -20,9 +20,11 @@
 //! - [`keys`]: invoke keys.
 //! - [`executions`]: execution records, usage and quotas.
 //! - [`invoke`]: the panel's try-it call.
+//! - [`audit`]: the audit log.
 
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod deployments;
 pub mod env;
 pub mod error;
@@ -34,6 +36,7 @@ pub mod list;
 pub mod users;
 pub mod versions;
 
+pub use audit::{AuditEntry, AuditFilter, AuditList};
 pub use deployments::{Canary, Deployment, DeploymentKind, DeploymentList, NewDeployment, Rollback};
 pub use env::{EnvList, EnvValue, SetEnv};
 pub use error::{ErrorBody, ErrorDetail};

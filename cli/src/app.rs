@@ -3,7 +3,7 @@
 
 use clap::{CommandFactory as _, Parser, Subcommand};
 
-use crate::commands::{auth, deploy, env, executions, functions, invoke, keys, limits, users};
+use crate::commands::{audit, auth, deploy, env, executions, functions, invoke, keys, limits, users};
 use crate::error::CliError;
 use crate::session::Global;
 
@@ -62,6 +62,9 @@ pub enum Command {
     Logs(executions::Logs),
     /// Calls, errors, latency, fuel and bytes over a time window.
     Usage(executions::Usage),
+    /// The audit log: who changed what, from where, refused or not
+    /// (admins: everyone's; you: yours and what was done to your things).
+    Audit(audit::Audit),
     /// Run the whole stack on this machine (NATS, control, worker, gateway).
     Dev(crate::dev::Dev),
     /// Inspect and re-drive invocations in the dead-letter stream (operators).
@@ -96,6 +99,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Executions(c) => c.run(g).await,
         Command::Logs(c) => c.run(g).await,
         Command::Usage(c) => c.run(g).await,
+        Command::Audit(c) => c.run(g).await,
         Command::Dev(c) => c.run(g, olin_telemetry::shutdown_signal()).await,
         Command::DeadLetters(c) => c.run(g.output).await.map_err(CliError::Other),
         Command::Completions { shell } => {

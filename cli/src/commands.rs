@@ -1,6 +1,7 @@
 //! One module per group of subcommands, each a clap struct (or enum) with
 //! `async fn run(self, &Global)`; `main` dispatches.
 
+pub mod audit;
 pub mod auth;
 pub mod deploy;
 pub mod env;

@@ -12,9 +12,11 @@
 //! - `keys`: invoke keys of private functions.
 //! - `env`: the function's environment values (secrets write-only).
 //! - `executions`: execution records and usage.
+//! - `audit`: the audit log, read (`GET /v1/audit`).
 //! - `routes`: the route table, the router, authentication before bodies
 //!   are read, and the operations of the OpenAPI document.
 
+mod audit;
 mod deployments;
 mod env;
 mod executions;
@@ -46,6 +48,7 @@ use warp::reply::Response;
 use crate::auth::{self, Caller, Keys};
 use crate::entity::audit_log;
 use crate::entity::functions as function_rows;
+use crate::entity::users as user_rows;
 use crate::error::ApiError;
 
 /// Everything a handler may need.
@@ -172,10 +175,37 @@ fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
 
 /// Records an action in `audit_log`. A failure is logged, not fatal: the
 /// action itself has happened.
-pub(crate) async fn audit(api: &Api, user_id: Option<&str>, action: &str, target: &str, detail: serde_json::Value) {
+pub(crate) async fn audit(
+    api: &Api,
+    req: &Request,
+    actor: Option<&user_rows::Model>,
+    owner: Option<&str>,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+) {
+    write_audit(api, req.client_ip, actor, owner, action, target, detail, "ok").await;
+}
+
+/// Writes one audit row; a failure is logged, never the caller's error.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn write_audit(
+    api: &Api,
+    source: Option<std::net::IpAddr>,
+    actor: Option<&user_rows::Model>,
+    owner: Option<&str>,
+    action: &str,
+    target: &str,
+    detail: serde_json::Value,
+    outcome: &str,
+) {
     let row = audit_log::ActiveModel {
         id: Set(new_id()),
-        user_id: Set(user_id.map(str::to_owned)),
+        user_id: Set(actor.map(|u| u.id.clone())),
+        actor: Set(actor.map(|u| u.username.clone())),
+        owner_id: Set(owner.map(str::to_owned)),
+        source: Set(source.map(|ip| ip.to_string())),
+        outcome: Set(outcome.to_owned()),
         action: Set(action.to_owned()),
         target: Set(target.to_owned()),
         detail: Set(detail.to_string()),

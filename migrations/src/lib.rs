@@ -15,6 +15,8 @@
 //! - `m20261203_000002_usage_minutes`: per-minute usage rollups, kept
 //!   longer than execution records, and the reruns of a call.
 //! - `m20261204_000001_user_disabled`: disabled accounts.
+//! - `m20261204_000002_audit_readable`: the audit log's actor, owner,
+//!   source address and outcome.
 //! - [`cli`]: the `olin-migrations` command line.
 //! - [`status`]: whether a database is at the version of this build,
 //!   read without writing anything (services that do not migrate wait on it).
@@ -33,6 +35,7 @@ mod m20261202_000002_sealed_env;
 mod m20261203_000001_call_limits;
 mod m20261203_000002_usage_minutes;
 mod m20261204_000001_user_disabled;
+mod m20261204_000002_audit_readable;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -51,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_call_limits::Migration),
             Box::new(m20261203_000002_usage_minutes::Migration),
             Box::new(m20261204_000001_user_disabled::Migration),
+            Box::new(m20261204_000002_audit_readable::Migration),
         ]
     }
 }

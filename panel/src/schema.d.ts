@@ -1,6 +1,23 @@
 // Generated from docs/openapi.json by `npm run gen:types` (scripts/gen-types.mjs): do not edit.
 
 export interface paths {
+    "/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit log, newest first: everything (admins), or your actions and those on your functions and account */
+        get: operations["get_v1_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/executions/{id}": {
         parameters: {
             query?: never;
@@ -448,6 +465,47 @@ export interface components {
              * @description The version serving the calls (all of them but the canary's share).
              */
             version: number;
+        };
+        /** @description One entry of the audit log. */
+        AuditEntry: {
+            /**
+             * @description What: `login`, `function_created`, `deploy`, `user_updated`, ...;
+             *     for a refused change, its method and route (`DELETE /v1/users/{name}`).
+             */
+            action: string;
+            /**
+             * @description Who acted: their username at the time; null for an anonymous
+             *     caller (a failed login).
+             */
+            actor: string | null;
+            /**
+             * Format: date-time
+             * @description When.
+             */
+            at: string;
+            /** @description What changed (never a secret or password): an object. */
+            detail: Record<string, never>;
+            /** @description Its id (time-ordered). */
+            id: string;
+            /** @description `ok`, or the HTTP status of a refused change (`403`, `409`, ...). */
+            outcome: string;
+            /**
+             * @description The client's address, as control saw it (null for entries from
+             *     before addresses were recorded).
+             */
+            source: string | null;
+            /**
+             * @description On what: a function's or user's name, a token id; for a refused
+             *     change, the route's parameters joined with `/`.
+             */
+            target: string;
+        };
+        /** @description Audit entries, newest first. */
+        AuditList: {
+            /** @description This page's items. */
+            items: components["schemas"]["AuditEntry"][];
+            /** @description The cursor of the next page (`?after=`); null on the last. */
+            next: string | null;
         };
         /** @description A second version taking a share of the calls. */
         Canary: {
@@ -1333,6 +1391,49 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    get_v1_audit: {
+        parameters: {
+            query?: {
+                /** @description Only entries of this actor (username). */
+                actor?: string;
+                /** @description Only this action. */
+                action?: string;
+                /** @description Only this target. */
+                target?: string;
+                /** @description RFC 3339 lower bound (inclusive). */
+                since?: string;
+                /** @description RFC 3339 upper bound (exclusive). */
+                until?: string;
+                /** @description Most entries in the page. */
+                limit?: number;
+                /** @description The `next` cursor of the previous page. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditList"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_v1_executions__id_: {
         parameters: {
             query?: never;

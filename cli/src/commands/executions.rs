@@ -24,7 +24,7 @@ pub struct Window {
 }
 
 impl Window {
-    fn query(&self) -> Result<olin_api::Window> {
+    pub(crate) fn query(&self) -> Result<olin_api::Window> {
         let now = Utc::now();
         let time = |key: &str, v: &Option<String>| -> Result<Option<String>> {
             v.as_deref()

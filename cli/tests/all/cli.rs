@@ -381,4 +381,29 @@ async fn accounts_are_administered_from_the_command_line() {
     }
     let users = admin.run(&["users", "list", "-o", "json"]).await.ok().json();
     assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+
+    // The audit log tells the story, refusals included.
+    let log = admin.run(&["audit", "--target", "bob", "-o", "json"]).await.ok().json();
+    let actions: Vec<&str> = log.as_array().unwrap().iter().rev().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "user_created",
+            "login",
+            "user_updated",
+            "user_updated",
+            "password_changed",
+            "password_reset",
+            "login",
+            "tokens_revoked",
+            "user_updated",
+            "DELETE /v1/users/{name}",
+            "user_deleted"
+        ],
+        "{log}"
+    );
+    let table = admin.run(&["audit", "--actor", "admin", "--action", "user_deleted"]).await.ok();
+    assert!(table.stdout.starts_with("TIME") && table.stdout.contains("127.0.0.1"), "{table:?}");
+    assert_eq!(table.stdout.lines().count(), 2, "{table:?}");
+    admin.run(&["audit", "--since", "yesterday-ish"]).await.usage_error("--since");
 }

@@ -266,7 +266,9 @@ pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result
         .await?;
     audit(
         api,
-        Some(&caller.user.id),
+        &req,
+        Some(&caller.user),
+        Some(&f.owner_id),
         "deploy",
         &f.name,
         json!({"deployment": d.id, "version": version.number, "canary": new.canary}),
@@ -332,6 +334,15 @@ pub(super) async fn rollback(api: &Api, params: &[String], req: Request) -> Resu
         }
     };
     let d = activate(api, &f, &caller.user.id, DeploymentKind::Rollback, &target, None).await?;
-    audit(api, Some(&caller.user.id), "rollback", &f.name, json!({"deployment": d.id, "version": target.number})).await;
+    audit(
+        api,
+        &req,
+        Some(&caller.user),
+        Some(&f.owner_id),
+        "rollback",
+        &f.name,
+        json!({"deployment": d.id, "version": target.number}),
+    )
+    .await;
     created(&deployment_json(&d, target.number, None))
 }

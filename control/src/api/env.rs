@@ -142,7 +142,16 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
         }
     }
     publish_route(api, &f).await?;
-    audit(api, Some(&caller.user.id), "env_set", &f.name, json!({"name": name, "secret": body.secret})).await;
+    audit(
+        api,
+        &req,
+        Some(&caller.user),
+        Some(&f.owner_id),
+        "env_set",
+        &f.name,
+        json!({"name": name, "secret": body.secret}),
+    )
+    .await;
     no_content()
 }
 
@@ -160,7 +169,7 @@ pub(super) async fn unset(api: &Api, params: &[String], req: Request) -> Result<
         .ok_or_else(|| ApiError::not_found("variable", &name))?;
     row.delete(&api.db).await?;
     publish_route(api, &f).await?;
-    audit(api, Some(&caller.user.id), "env_unset", &f.name, json!({"name": name})).await;
+    audit(api, &req, Some(&caller.user), Some(&f.owner_id), "env_unset", &f.name, json!({"name": name})).await;
     no_content()
 }
 

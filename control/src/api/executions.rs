@@ -20,7 +20,7 @@ use crate::entity::{execution_attempts, executions, usage_minutes};
 use crate::error::ApiError;
 use crate::rollup::{self, Histogram};
 
-fn instant(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub(super) fn instant(name: &str, v: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     v.map(|s| {
         DateTime::parse_from_rfc3339(s)
             .map(|t| t.with_timezone(&Utc))

@@ -139,7 +139,7 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
         }
         _ => e.into(),
     })?;
-    audit(api, Some(&caller.user.id), "function_created", &f.name, json!({})).await;
+    audit(api, &req, Some(&caller.user), Some(&f.owner_id), "function_created", &f.name, json!({})).await;
     created(&one_function(api, &f).await?)
 }
 
@@ -175,9 +175,9 @@ pub(super) async fn show(api: &Api, params: &[String], req: Request) -> Result<R
 pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let (caller, f) = owned_from(api, params, &req).await?;
     api.routes.delete(&f.name).await.map_err(|e| ApiError::unavailable("the route table (NATS)", &e))?;
-    let name = f.name.clone();
+    let (name, owner) = (f.name.clone(), f.owner_id.clone());
     f.delete(&api.db).await?;
-    audit(api, Some(&caller.user.id), "function_deleted", &name, json!({})).await;
+    audit(api, &req, Some(&caller.user), Some(&owner), "function_deleted", &name, json!({})).await;
     no_content()
 }
 
@@ -254,7 +254,7 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
     }
     let f = row.update(&api.db).await?;
     super::deployments::publish_route(api, &f).await?;
-    audit(api, Some(&caller.user.id), "function_updated", &f.name, json!({})).await;
+    audit(api, &req, Some(&caller.user), Some(&f.owner_id), "function_updated", &f.name, json!({})).await;
     ok(&one_function(api, &f).await?)
 }
 

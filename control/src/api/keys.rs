@@ -50,7 +50,8 @@ pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result
     .insert(&api.db)
     .await?;
     publish_route(api, &f).await?;
-    audit(api, Some(&caller.user.id), "invoke_key_created", &f.name, json!({"key": row.id})).await;
+    audit(api, &req, Some(&caller.user), Some(&f.owner_id), "invoke_key_created", &f.name, json!({"key": row.id}))
+        .await;
     created(&InvokeKey { key: Some(key), ..key_json(row) })
 }
 
@@ -84,7 +85,8 @@ pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result
         active.revoked_at = Set(Some(Utc::now()));
         active.update(&api.db).await?;
         publish_route(api, &f).await?;
-        audit(api, Some(&caller.user.id), "invoke_key_revoked", &f.name, json!({"key": id})).await;
+        audit(api, &req, Some(&caller.user), Some(&f.owner_id), "invoke_key_revoked", &f.name, json!({"key": id}))
+            .await;
     }
     no_content()
 }

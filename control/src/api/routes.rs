@@ -10,7 +10,9 @@ use warp::filters::BoxedFilter;
 use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 
-use super::{Api, Request, deployments, env, executions, functions, invoke, keys, tokens, users, versions};
+use super::{
+    Api, Request, audit, deployments, env, executions, functions, invoke, keys, tokens, users, versions, write_audit,
+};
 use crate::auth;
 use crate::error::{self, ApiError};
 
@@ -75,6 +77,7 @@ async fn openapi(api: &Api, _: &[String], _: Request) -> Result<Response, ApiErr
         keys::create,
         keys::list,
         keys::revoke,
+        audit::list,
         openapi,
     ),
     components(schemas(olin_api::ErrorBody))
@@ -127,6 +130,7 @@ pub(crate) fn table() -> Vec<Route> {
         (Method::POST, "/v1/functions/{name}/keys", h!(keys::create)),
         (Method::GET, "/v1/functions/{name}/keys", h!(keys::list)),
         (Method::DELETE, "/v1/functions/{name}/keys/{id}", h!(keys::revoke)),
+        (Method::GET, "/v1/audit", h!(audit::list)),
         (Method::GET, "/v1/openapi.json", h!(openapi)),
     ]
 }
@@ -294,13 +298,31 @@ pub(crate) fn routes(api: Arc<Api>, max_upload: u64, budget: olin_serve::BodyBud
                     Ok(read) => read,
                     Err(e) => return e.response(),
                 };
+                let actor = authenticated.as_ref().map(|c| c.user.clone());
+                let target = params.join("/");
                 let req = Request { headers, query, body, authenticated, client_ip };
-                let resp = handler(api, params, req).await;
-                metrics.request(method.as_str(), pattern, resp.status().as_u16());
+                let resp = handler(api.clone(), params, req).await;
+                let status = resp.status();
+                metrics.request(method.as_str(), pattern, status.as_u16());
+                // A refused change is recorded here (a change that happened,
+                // by its handler, with what changed).
+                if changes_state(&method, pattern) && !status.is_success() && actor.is_some() {
+                    let action = format!("{method} {pattern}");
+                    let outcome = status.as_u16().to_string();
+                    let detail = serde_json::json!({});
+                    write_audit(&api, client_ip, actor.as_ref(), None, &action, &target, detail, &outcome).await;
+                }
                 resp
             }
         })
         .boxed()
+}
+
+/// Whether a request to `pattern` is meant to change state (and so is
+/// audited, refused or not): every method but reads, and but trying a
+/// function out (a call, recorded as an execution).
+fn changes_state(method: &Method, pattern: &str) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && pattern != "/v1/functions/{name}/invoke"
 }
 
 #[cfg(test)]

@@ -35,14 +35,14 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     let hash = user.as_ref().map_or_else(|| auth::decoy_hash().to_owned(), |u| u.password_hash.clone());
     let password = login.password.clone();
     let ok = api.hashes.run(move || auth::verify_password(&password, &hash)).await?;
-    let Some(user) = user.filter(|_| ok) else {
+    let Some(user) = user.clone().filter(|_| ok) else {
         api.logins.failed(&login.username, req.client_ip);
-        audit(api, None, "login_failed", &login.username, json!({})).await;
+        audit(api, &req, None, user.as_ref().map(|u| u.id.as_str()), "login_failed", &login.username, json!({})).await;
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     api.logins.succeeded(&login.username);
     if user.disabled_at.is_some() {
-        audit(api, Some(&user.id), "login_refused_disabled", &user.username, json!({})).await;
+        audit(api, &req, Some(&user), Some(&user.id), "login_refused_disabled", &user.username, json!({})).await;
         return Err(auth::disabled());
     }
     let now = api.clock.now();
@@ -58,7 +58,7 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     .insert(&api.db)
     .await?;
     let token = api.keys.sign(&user.id, &id, now, expires_at)?;
-    audit(api, Some(&user.id), "login", &user.username, json!({"token_id": id})).await;
+    audit(api, &req, Some(&user), Some(&user.id), "login", &user.username, json!({"token_id": id})).await;
     created(&Token { token, id, expires_at, user: user_json(&user) })
 }
 
@@ -81,10 +81,11 @@ pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result
         .filter(|t| t.user_id == caller.user.id || caller.is_admin())
         .ok_or_else(|| ApiError::not_found("token", id))?;
     if row.revoked_at.is_none() {
+        let owner = row.user_id.clone();
         let mut active: api_tokens::ActiveModel = row.into();
         active.revoked_at = Set(Some(Utc::now()));
         active.update(&api.db).await?;
-        audit(api, Some(&caller.user.id), "token_revoked", id, json!({})).await;
+        audit(api, &req, Some(&caller.user), Some(&owner), "token_revoked", id, json!({})).await;
     }
     no_content()
 }
@@ -111,14 +112,22 @@ pub(super) async fn change_password(api: &Api, _: &[String], req: Request) -> Re
     let right = current.chars().count() <= super::users::MAX_PASSWORD_CHARS
         && api.hashes.run(move || auth::verify_password(&current, &hash)).await?;
     if !right {
+        // Audited as a refused change by the router.
         api.logins.failed(&caller.user.username, req.client_ip);
-        audit(api, Some(&caller.user.id), "password_change_failed", &caller.user.username, json!({})).await;
         return Err(ApiError::new(crate::error::Code::Forbidden, "the current password is wrong"));
     }
     api.logins.succeeded(&caller.user.username);
     let hash = super::users::hash(&change.new_password).await?;
     let revoked = super::users::set_password(api, &caller.user, hash, Some(&caller.token_id)).await?;
-    audit(api, Some(&caller.user.id), "password_changed", &caller.user.username, json!({"tokens_revoked": revoked}))
-        .await;
+    audit(
+        api,
+        &req,
+        Some(&caller.user),
+        Some(&caller.user.id),
+        "password_changed",
+        &caller.user.username,
+        json!({"tokens_revoked": revoked}),
+    )
+    .await;
     ok(&Revoked { revoked })
 }

@@ -134,7 +134,8 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     caller.require_admin()?;
     let new: NewUser = req.json()?;
     let user = insert_user(&api.db, &new).await?;
-    audit(api, Some(&caller.user.id), "user_created", &user.username, json!({"role": user.role})).await;
+    audit(api, &req, Some(&caller.user), Some(&user.id), "user_created", &user.username, json!({"role": user.role}))
+        .await;
     created(&user_json(&user))
 }
 
@@ -207,7 +208,7 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
         let quota = json!({"calls_per_month": user.quota_calls_month, "fuel_per_month": user.quota_fuel_month});
         detail.insert("quota".into(), quota);
     }
-    audit(api, Some(&caller.user.id), "user_updated", &user.username, detail.into()).await;
+    audit(api, &req, Some(&caller.user), Some(&user.id), "user_updated", &user.username, detail.into()).await;
     ok(&user_json(&user))
 }
 
@@ -224,7 +225,16 @@ pub(super) async fn reset_password(api: &Api, params: &[String], req: Request) -
     check_password(&reset.password)?;
     let hash = hash(&reset.password).await?;
     let revoked = set_password(api, &user, hash, None).await?;
-    audit(api, Some(&caller.user.id), "password_reset", &user.username, json!({"tokens_revoked": revoked})).await;
+    audit(
+        api,
+        &req,
+        Some(&caller.user),
+        Some(&user.id),
+        "password_reset",
+        &user.username,
+        json!({"tokens_revoked": revoked}),
+    )
+    .await;
     ok(&Revoked { revoked })
 }
 
@@ -273,7 +283,16 @@ pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result
         f.delete(&api.db).await?;
     }
     user.clone().delete(&api.db).await?;
-    audit(api, Some(&caller.user.id), "user_deleted", &user.username, json!({"functions_deleted": deleted})).await;
+    audit(
+        api,
+        &req,
+        Some(&caller.user),
+        Some(&user.id),
+        "user_deleted",
+        &user.username,
+        json!({"functions_deleted": deleted}),
+    )
+    .await;
     no_content()
 }
 
@@ -322,7 +341,8 @@ pub(super) async fn revoke_tokens(api: &Api, params: &[String], req: Request) ->
     let name = params.first().map(String::as_str).unwrap_or_default();
     let user = by_name(&api.db, name).await?;
     let revoked = revoke_all(&api.db, &user.id, None, api.clock.now()).await?;
-    audit(api, Some(&caller.user.id), "tokens_revoked", &user.username, json!({"revoked": revoked})).await;
+    audit(api, &req, Some(&caller.user), Some(&user.id), "tokens_revoked", &user.username, json!({"revoked": revoked}))
+        .await;
     ok(&Revoked { revoked })
 }
 

@@ -100,8 +100,16 @@ pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result
         }
         _ => e.into(),
     })?;
-    audit(api, Some(&caller.user.id), "version_uploaded", &f.name, json!({"version": v.number, "sha256": v.sha256}))
-        .await;
+    audit(
+        api,
+        &req,
+        Some(&caller.user),
+        Some(&f.owner_id),
+        "version_uploaded",
+        &f.name,
+        json!({"version": v.number, "sha256": v.sha256}),
+    )
+    .await;
     created(&version_json(v))
 }
 

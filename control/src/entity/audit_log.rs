@@ -12,6 +12,10 @@ pub struct Model {
     pub action: String,
     pub target: String,
     pub detail: String,
+    pub actor: Option<String>,
+    pub owner_id: Option<String>,
+    pub source: Option<String>,
+    pub outcome: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

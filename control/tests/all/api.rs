@@ -810,7 +810,6 @@ async fn admins_disable_reset_and_delete_accounts_and_users_change_their_passwor
             "user_updated",
             "login_refused_disabled",
             "user_updated",
-            "password_change_failed",
             "password_changed",
             "login_failed",
             "login",
@@ -820,6 +819,7 @@ async fn admins_disable_reset_and_delete_accounts_and_users_change_their_passwor
             "user_updated",
             "login",
             "user_updated",
+            "DELETE /v1/users/{name}",
             "user_deleted",
         ]
     );
@@ -830,5 +830,102 @@ async fn admins_disable_reset_and_delete_accounts_and_users_change_their_passwor
         for secret in ["password-1", "new-pass-1", "reset-pass-1"] {
             assert!(!detail.contains(secret), "{detail}");
         }
+    }
+}
+
+#[tokio::test]
+async fn the_audit_log_is_filtered_paged_and_shows_each_user_their_own() {
+    let env = env().await;
+    let admin = env.login("admin", ADMIN_PASSWORD).await;
+    let bob = env.user(&admin, "bob").await;
+    let carol = env.user(&admin, "carol").await;
+    assert_eq!(env.call("POST", "/functions", Some(&bob), Some(json!({"name": "bobs"}))).await.0, StatusCode::CREATED);
+    let secret = json!({"value": "hunter2-hunter2", "secret": true});
+    assert!(env.call("PUT", "/functions/bobs/env/TOKEN", Some(&bob), Some(secret)).await.0.is_success());
+    let quota = json!({"quota": {"calls_per_month": 10}});
+    assert_eq!(env.call("PATCH", "/users/bob", Some(&admin), Some(quota)).await.0, StatusCode::OK);
+    // Refused changes are recorded too, with their status.
+    assert_eq!(env.call("DELETE", "/functions/bobs", Some(&carol), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(env.call("DELETE", "/users/bob", Some(&carol), None).await.0, StatusCode::FORBIDDEN);
+
+    let read = |token: &str, query: &str| {
+        let (token, query) = (token.to_owned(), query.to_owned());
+        let env = &env;
+        async move {
+            let (status, body) = env.call("GET", &format!("/audit{query}"), Some(&token), None).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            body
+        }
+    };
+    let summary = |body: &Value| -> Vec<(String, String, String, String)> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().unwrap_or("-").to_owned();
+                (s("actor"), s("action"), s("target"), s("outcome"))
+            })
+            .rev()
+            .collect()
+    };
+    let t = |a: &str, b: &str, c: &str, d: &str| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned());
+
+    // Bob: his own actions, and what was done to his account and function.
+    let bobs = read(&bob, "").await;
+    assert_eq!(
+        summary(&bobs),
+        [
+            t("admin", "user_created", "bob", "ok"),
+            t("bob", "login", "bob", "ok"),
+            t("bob", "function_created", "bobs", "ok"),
+            t("bob", "env_set", "bobs", "ok"),
+            t("admin", "user_updated", "bob", "ok"),
+        ]
+    );
+    let first = &bobs["items"].as_array().unwrap()[0];
+    assert_eq!(first["source"], "127.0.0.1", "{first}");
+    assert_eq!(first["detail"]["quota"]["calls_per_month"], 10, "{first}");
+    assert!(!bobs.to_string().contains("hunter2"), "no secret in the log: {bobs}");
+    // Carol: her own, refusals included; nothing of Bob's.
+    assert_eq!(
+        summary(&read(&carol, "").await),
+        [
+            t("admin", "user_created", "carol", "ok"),
+            t("carol", "login", "carol", "ok"),
+            t("carol", "DELETE /v1/functions/{name}", "bobs", "404"),
+            t("carol", "DELETE /v1/users/{name}", "bob", "403"),
+        ]
+    );
+    // A user's filters only narrow what they may see.
+    assert!(read(&carol, "?actor=bob").await["items"].as_array().unwrap().is_empty());
+
+    // Admins see everything, filtered and paged.
+    let all = summary(&read(&admin, "?limit=500").await);
+    assert_eq!(all.len(), 10, "{all:?}");
+    let logins = summary(&read(&admin, "?action=login").await);
+    assert_eq!(logins.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["admin", "bob", "carol"]);
+    assert_eq!(summary(&read(&admin, "?target=bobs").await).len(), 3);
+    assert_eq!(summary(&read(&admin, "?actor=bob&action=env_set").await), [t("bob", "env_set", "bobs", "ok")]);
+    let mut paged = Vec::new();
+    let mut query = "?limit=5".to_owned();
+    loop {
+        let page = read(&admin, &query).await;
+        let mut items = summary(&page);
+        items.reverse();
+        assert!(items.len() <= 5);
+        paged.extend(items);
+        match page["next"].as_str() {
+            Some(next) => query = format!("?limit=5&after={next}"),
+            None => break,
+        }
+    }
+    paged.reverse();
+    assert_eq!(paged, all, "pages join up to the whole log, each entry once");
+    assert!(read(&admin, "?since=2999-01-01T00:00:00Z").await["items"].as_array().unwrap().is_empty());
+    assert_eq!(summary(&read(&admin, "?until=2999-01-01T00:00:00Z&limit=500").await).len(), 10);
+    for bad in ["?limit=0", "?since=yesterday", "?colour=blue"] {
+        let (status, body) = env.call("GET", &format!("/audit{bad}"), Some(&admin), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
 }
