@@ -187,6 +187,18 @@ pub(crate) async fn audit(
     write_audit(api, req.client_ip, actor, owner, action, target, detail, "ok").await;
 }
 
+/// Records an action of `caller` on their function `f`.
+pub(crate) async fn audit_fn(
+    api: &Api,
+    req: &Request,
+    caller: &Caller,
+    f: &function_rows::Model,
+    action: &str,
+    detail: serde_json::Value,
+) {
+    audit(api, req, Some(&caller.user), Some(&f.owner_id), action, &f.name, detail).await;
+}
+
 /// Writes one audit row; a failure is logged, never the caller's error.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn write_audit(

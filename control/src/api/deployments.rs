@@ -11,7 +11,7 @@ use sea_orm::{
 use serde_json::json;
 use warp::reply::Response;
 
-use super::{Api, Request, audit, created, new_id, ok, owned_from};
+use super::{Api, Request, audit_fn, created, new_id, ok, owned_from};
 use crate::entity::{deployments, function_env, functions, invoke_keys, versions};
 use crate::error::ApiError;
 use olin_proto::v1::{Abi, EnvVar, Limits, RouteRecord, RouteTarget, Visibility};
@@ -264,13 +264,12 @@ pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result
     };
     let d = activate(api, &f, &caller.user.id, DeploymentKind::Deploy, &version, canary.as_ref().map(|(v, p)| (v, *p)))
         .await?;
-    audit(
+    audit_fn(
         api,
         &req,
-        Some(&caller.user),
-        Some(&f.owner_id),
+        &caller,
+        &f,
         "deploy",
-        &f.name,
         json!({"deployment": d.id, "version": version.number, "canary": new.canary}),
     )
     .await;
@@ -334,15 +333,6 @@ pub(super) async fn rollback(api: &Api, params: &[String], req: Request) -> Resu
         }
     };
     let d = activate(api, &f, &caller.user.id, DeploymentKind::Rollback, &target, None).await?;
-    audit(
-        api,
-        &req,
-        Some(&caller.user),
-        Some(&f.owner_id),
-        "rollback",
-        &f.name,
-        json!({"deployment": d.id, "version": target.number}),
-    )
-    .await;
+    audit_fn(api, &req, &caller, &f, "rollback", json!({"deployment": d.id, "version": target.number})).await;
     created(&deployment_json(&d, target.number, None))
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use warp::reply::Response;
 
 use super::deployments::publish_route;
-use super::{Api, Request, audit, new_id, no_content, ok, owned_from};
+use super::{Api, Request, audit_fn, new_id, no_content, ok, owned_from};
 use crate::entity::{function_env, functions};
 use crate::error::{ApiError, Code};
 
@@ -142,16 +142,7 @@ pub(super) async fn set(api: &Api, params: &[String], req: Request) -> Result<Re
         }
     }
     publish_route(api, &f).await?;
-    audit(
-        api,
-        &req,
-        Some(&caller.user),
-        Some(&f.owner_id),
-        "env_set",
-        &f.name,
-        json!({"name": name, "secret": body.secret}),
-    )
-    .await;
+    audit_fn(api, &req, &caller, &f, "env_set", json!({"name": name, "secret": body.secret})).await;
     no_content()
 }
 
@@ -169,7 +160,7 @@ pub(super) async fn unset(api: &Api, params: &[String], req: Request) -> Result<
         .ok_or_else(|| ApiError::not_found("variable", &name))?;
     row.delete(&api.db).await?;
     publish_route(api, &f).await?;
-    audit(api, &req, Some(&caller.user), Some(&f.owner_id), "env_unset", &f.name, json!({"name": name})).await;
+    audit_fn(api, &req, &caller, &f, "env_unset", json!({"name": name})).await;
     no_content()
 }
 

@@ -9,7 +9,7 @@ use warp::reply::Response;
 
 use std::collections::HashMap;
 
-use super::{Api, Request, audit, created, new_id, next_cursor, no_content, ok, owned_from};
+use super::{Api, Request, audit, audit_fn, created, new_id, next_cursor, no_content, ok, owned_from};
 use crate::entity::{deployments, functions, usage_minutes, versions};
 use crate::error::ApiError;
 
@@ -139,7 +139,7 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
         }
         _ => e.into(),
     })?;
-    audit(api, &req, Some(&caller.user), Some(&f.owner_id), "function_created", &f.name, json!({})).await;
+    audit_fn(api, &req, &caller, &f, "function_created", json!({})).await;
     created(&one_function(api, &f).await?)
 }
 
@@ -254,7 +254,7 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
     }
     let f = row.update(&api.db).await?;
     super::deployments::publish_route(api, &f).await?;
-    audit(api, &req, Some(&caller.user), Some(&f.owner_id), "function_updated", &f.name, json!({})).await;
+    audit_fn(api, &req, &caller, &f, "function_updated", json!({})).await;
     ok(&one_function(api, &f).await?)
 }
 

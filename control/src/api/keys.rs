@@ -11,7 +11,7 @@ use sha2::Digest as _;
 use warp::reply::Response;
 
 use super::deployments::publish_route;
-use super::{Api, Request, audit, created, new_id, no_content, ok, owned_from};
+use super::{Api, Request, audit_fn, created, new_id, no_content, ok, owned_from};
 use crate::entity::invoke_keys;
 use crate::error::ApiError;
 
@@ -50,8 +50,7 @@ pub(super) async fn create(api: &Api, params: &[String], req: Request) -> Result
     .insert(&api.db)
     .await?;
     publish_route(api, &f).await?;
-    audit(api, &req, Some(&caller.user), Some(&f.owner_id), "invoke_key_created", &f.name, json!({"key": row.id}))
-        .await;
+    audit_fn(api, &req, &caller, &f, "invoke_key_created", json!({"key": row.id})).await;
     created(&InvokeKey { key: Some(key), ..key_json(row) })
 }
 
@@ -85,8 +84,7 @@ pub(super) async fn revoke(api: &Api, params: &[String], req: Request) -> Result
         active.revoked_at = Set(Some(Utc::now()));
         active.update(&api.db).await?;
         publish_route(api, &f).await?;
-        audit(api, &req, Some(&caller.user), Some(&f.owner_id), "invoke_key_revoked", &f.name, json!({"key": id}))
-            .await;
+        audit_fn(api, &req, &caller, &f, "invoke_key_revoked", json!({"key": id})).await;
     }
     no_content()
 }

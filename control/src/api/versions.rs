@@ -8,7 +8,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 use serde_json::json;
 use warp::reply::Response;
 
-use super::{Api, Request, audit, created, new_id, ok, owned_from};
+use super::{Api, Request, audit_fn, created, new_id, ok, owned_from};
 use crate::entity::versions;
 use crate::error::{ApiError, Code};
 
@@ -100,16 +100,7 @@ pub(super) async fn upload(api: &Api, params: &[String], req: Request) -> Result
         }
         _ => e.into(),
     })?;
-    audit(
-        api,
-        &req,
-        Some(&caller.user),
-        Some(&f.owner_id),
-        "version_uploaded",
-        &f.name,
-        json!({"version": v.number, "sha256": v.sha256}),
-    )
-    .await;
+    audit_fn(api, &req, &caller, &f, "version_uploaded", json!({"version": v.number, "sha256": v.sha256})).await;
     created(&version_json(v))
 }
 
