@@ -71,8 +71,9 @@ pub(super) async fn revoke_all(
     Ok(q.exec(db).await?.rows_affected)
 }
 
-/// The user `name`, or 404.
-async fn by_name(db: &DatabaseConnection, name: &str) -> Result<users::Model, ApiError> {
+/// The user the route's `{name}` names, or 404.
+async fn named(db: &DatabaseConnection, params: &[String]) -> Result<users::Model, ApiError> {
+    let name = params.first().map(String::as_str).unwrap_or_default();
     users::Entity::find()
         .filter(users::Column::Username.eq(name))
         .one(db)
@@ -176,8 +177,7 @@ fn quota(name: &str, v: Option<u64>, current: Option<i64>) -> Result<Option<i64>
 pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
-    let name = params.first().map(String::as_str).unwrap_or_default();
-    let user = by_name(&api.db, name).await?;
+    let user = named(&api.db, params).await?;
     let patch: UserPatch = req.json()?;
     let demoted = patch.role == Some(Role::User);
     let disabled = patch.disabled == Some(true);
@@ -219,8 +219,7 @@ pub(super) async fn update(api: &Api, params: &[String], req: Request) -> Result
 pub(super) async fn reset_password(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
-    let name = params.first().map(String::as_str).unwrap_or_default();
-    let user = by_name(&api.db, name).await?;
+    let user = named(&api.db, params).await?;
     let reset: PasswordReset = req.json()?;
     check_password(&reset.password)?;
     let hash = hash(&reset.password).await?;
@@ -265,9 +264,9 @@ pub(super) async fn set_password(
 pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
-    let name = params.first().map(String::as_str).unwrap_or_default();
     let query: UserDelete = req.query()?;
-    let user = by_name(&api.db, name).await?;
+    let user = named(&api.db, params).await?;
+    let name = &user.username;
     keep_an_admin(&api.db, &user, "delete them").await?;
     let owned = functions::Entity::find().filter(functions::Column::OwnerId.eq(&user.id)).all(&api.db).await?;
     if !owned.is_empty() && !query.cascade {
@@ -303,8 +302,7 @@ pub(super) async fn delete(api: &Api, params: &[String], req: Request) -> Result
 pub(super) async fn tokens(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
-    let name = params.first().map(String::as_str).unwrap_or_default();
-    let user = by_name(&api.db, name).await?;
+    let user = named(&api.db, params).await?;
     ok(&TokenList::all(token_infos(&api.db, &user.id, &caller.token_id).await?))
 }
 
@@ -338,8 +336,7 @@ pub(super) async fn token_infos(
 pub(super) async fn revoke_tokens(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
     let caller = req.caller(api).await?;
     caller.require_admin()?;
-    let name = params.first().map(String::as_str).unwrap_or_default();
-    let user = by_name(&api.db, name).await?;
+    let user = named(&api.db, params).await?;
     let revoked = revoke_all(&api.db, &user.id, None, api.clock.now()).await?;
     audit(api, &req, Some(&caller.user), Some(&user.id), "tokens_revoked", &user.username, json!({"revoked": revoked}))
         .await;
