@@ -21,6 +21,7 @@
 //! - [`executions`]: execution records, usage and quotas.
 //! - [`invoke`]: the panel's try-it call.
 //! - [`audit`]: the audit log.
+//! - [`sso`]: signing in through OpenID providers.
 
 #![warn(missing_docs)]
 
@@ -33,6 +34,7 @@ pub mod functions;
 pub mod invoke;
 pub mod keys;
 pub mod list;
+pub mod sso;
 pub mod users;
 pub mod versions;
 
@@ -51,6 +53,7 @@ pub use functions::{
 pub use invoke::{Header, HeaderInput, TryIt, TryItMethod, TryItResult};
 pub use keys::{InvokeKey, InvokeKeyList, NewKey};
 pub use list::{Listing, Page};
+pub use sso::{DevicePoll, DeviceStart, SignInMethods, SsoProvider};
 pub use users::{
     Login, Me, NewUser, PasswordChange, PasswordReset, QuotaPatch, Revoked, Role, Token, TokenInfo, TokenList, User,
     UserDelete, UserList, UserPatch, UserQuota,

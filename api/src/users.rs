@@ -47,6 +47,12 @@ pub struct Login {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 1)]
     pub expires_in: Option<u64>,
+    /// A browser session instead of a long-lived token: the answer's token
+    /// lasts minutes, and an `HttpOnly` cookie buys the next ones at
+    /// `POST /v1/auth/session` until the session ends (`expires_in` does
+    /// not apply).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub session: bool,
 }
 
 /// A bearer token, shown this once.

@@ -10,6 +10,7 @@ pub mod functions;
 pub mod invoke;
 pub mod keys;
 pub mod limits;
+pub mod sso;
 pub mod users;
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};

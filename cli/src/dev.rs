@@ -322,8 +322,12 @@ impl Dev {
     /// Logs olinctl in and deploys the demo; returns lines to print.
     async fn after_start(&self, g: &Global, control_url: &str, admin_password: &str) -> Result<Vec<String>> {
         let anonymous = Client::new(control_url, None)?;
-        let login =
-            olin_api::Login { username: "admin".to_owned(), password: admin_password.to_owned(), expires_in: None };
+        let login = olin_api::Login {
+            username: "admin".to_owned(),
+            password: admin_password.to_owned(),
+            expires_in: None,
+            session: false,
+        };
         let token: olin_api::Token = anonymous
             .call(Method::POST, "/tokens", &login)
             .await

@@ -13,6 +13,7 @@
 //! - `env`: the function's environment values (secrets write-only).
 //! - `executions`: execution records and usage.
 //! - `audit`: the audit log, read (`GET /v1/audit`).
+//! - `sso`: signing in through OpenID providers, and browser sessions.
 //! - `routes`: the route table, the router, authentication before bodies
 //!   are read, and the operations of the OpenAPI document.
 
@@ -24,6 +25,7 @@ mod functions;
 mod invoke;
 mod keys;
 mod routes;
+mod sso;
 mod tokens;
 mod users;
 mod versions;
@@ -59,6 +61,12 @@ pub(crate) struct Api {
     pub(crate) nats: async_nats::Client,
     pub(crate) routes: async_nats::jetstream::kv::Store,
     pub(crate) token_ttl_secs: u64,
+    /// The OpenID providers users may sign in with.
+    pub(crate) sso: crate::sso::Sso,
+    /// Whether username and password logins are on.
+    pub(crate) local_passwords: bool,
+    /// How long browser sessions and their tokens last.
+    pub(crate) sessions: SessionTtl,
     pub(crate) max_module_bytes: u64,
     pub(crate) max_memory_pages: u32,
     pub(crate) gateway_url: String,
@@ -81,6 +89,15 @@ pub(crate) struct Api {
     pub(crate) clock: auth::Clock,
     /// The OpenAPI document, once built.
     pub(crate) openapi: std::sync::OnceLock<Bytes>,
+}
+
+/// How long browser sessions and the tokens they buy last.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionTtl {
+    /// The session (its refresh cookie).
+    pub(crate) session: std::time::Duration,
+    /// Each token it buys.
+    pub(crate) token: std::time::Duration,
 }
 
 /// One request as handlers see it.

@@ -93,7 +93,15 @@ struct Claims {
     exp: i64,
     /// Issued at, unix seconds.
     iat: i64,
+    /// What the token is for: absent for a bearer token; `refresh` for a
+    /// browser session's cookie ([`Keys::sign_refresh`]), which is never a
+    /// bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<String>,
 }
+
+/// The `typ` of a browser session's refresh token.
+const REFRESH: &str = "refresh";
 
 /// Signing and checking keys: one secret signs, it and any older ones
 /// verify. Each token names its key in its header's `kid`, derived from the
@@ -159,29 +167,73 @@ impl Keys {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<String, ApiError> {
-        let claims =
-            Claims { sub: user_id.to_owned(), jti: jti.to_owned(), exp: expires_at.timestamp(), iat: now.timestamp() };
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            jti: jti.to_owned(),
+            exp: expires_at.timestamp(),
+            iat: now.timestamp(),
+            typ: None,
+        };
+        self.sign_claims(&claims)
+    }
+
+    /// Signs the refresh token of the browser session `jti` of `user_id`:
+    /// it only ever buys bearer tokens of that session
+    /// (`POST /v1/auth/session`), never calls a route itself.
+    pub(crate) fn sign_refresh(
+        &self,
+        user_id: &str,
+        jti: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: user_id.to_owned(),
+            jti: jti.to_owned(),
+            exp: expires_at.timestamp(),
+            iat: now.timestamp(),
+            typ: Some(REFRESH.to_owned()),
+        };
+        self.sign_claims(&claims)
+    }
+
+    /// Signs any claims with the signing key (each kind of token carries a
+    /// `typ` of its own, or `exp`/`sub`/`jti` that others lack).
+    pub(crate) fn sign_claims<T: Serialize>(&self, claims: &T) -> Result<String, ApiError> {
         let header = Header { kid: Some(self.kid.clone()), ..Header::new(Algorithm::HS256) };
-        jsonwebtoken::encode(&header, &claims, &self.encoding)
+        jsonwebtoken::encode(&header, claims, &self.encoding)
             .map_err(|e| ApiError::new(Code::Internal, format!("signing failed: {e}")))
     }
 
     /// The claims of `token` if one of these keys signed it (the one its
-    /// `kid` names; a token from before key ids, any) and it has not
-    /// expired at `now` (the control plane's [`Clock`], not the library's).
-    fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
+    /// `kid` names; a token from before key ids, any), with the claims
+    /// `required`. Expiry is the caller's to check, by the control plane's
+    /// [`Clock`] (not the library's).
+    pub(crate) fn verify_claims<T: serde::de::DeserializeOwned>(&self, token: &str, required: &[&str]) -> Option<T> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "sub", "jti"]);
+        validation.set_required_spec_claims(required);
         let kid = jsonwebtoken::decode_header(token).ok()?.kid;
-        let claims = self
-            .decoding
+        self.decoding
             .iter()
             .filter(|(k, _)| kid.as_ref().is_none_or(|kid| kid == k))
-            .find_map(|(_, key)| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())?
-            .claims;
-        (claims.exp > now.timestamp()).then_some(claims)
+            .find_map(|(_, key)| jsonwebtoken::decode::<T>(token, key, &validation).ok())
+            .map(|t| t.claims)
+    }
+
+    /// The claims of the bearer token `token` if it verifies and has not
+    /// expired at `now`.
+    fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
+        let claims: Claims = self.verify_claims(token, &["exp", "sub", "jti"])?;
+        (claims.typ.is_none() && claims.exp > now.timestamp()).then_some(claims)
+    }
+
+    /// The user and session ids of the refresh token `token` if it verifies
+    /// and has not expired at `now`.
+    pub(crate) fn verify_refresh(&self, token: &str, now: DateTime<Utc>) -> Option<(String, String)> {
+        let claims: Claims = self.verify_claims(token, &["exp", "sub", "jti"])?;
+        (claims.typ.as_deref() == Some(REFRESH) && claims.exp > now.timestamp()).then_some((claims.sub, claims.jti))
     }
 }
 
@@ -230,15 +282,29 @@ pub async fn authenticate(
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
     let invalid = || ApiError::unauthorized("the token is invalid, expired or revoked: log in again");
     let claims = keys.verify(token.trim(), now).ok_or_else(invalid)?;
-    let row = api_tokens::Entity::find_by_id(claims.jti.clone()).one(db).await?.ok_or_else(invalid)?;
-    if row.revoked_at.is_some() || row.expires_at <= now || row.user_id != claims.sub {
-        return Err(invalid());
+    live(db, &claims.sub, &claims.jti, now).await?.ok_or_else(invalid)
+}
+
+/// The caller holding token row `jti` of user `user_id`, if that row is
+/// neither revoked nor expired at `now` (`None`), and the user is enabled.
+///
+/// # Errors
+/// The database's, or [`disabled`].
+pub(crate) async fn live(
+    db: &DatabaseConnection,
+    user_id: &str,
+    jti: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Caller>, ApiError> {
+    let Some(row) = api_tokens::Entity::find_by_id(jti.to_owned()).one(db).await? else { return Ok(None) };
+    if row.revoked_at.is_some() || row.expires_at <= now || row.user_id != user_id {
+        return Ok(None);
     }
-    let user = users::Entity::find_by_id(row.user_id).one(db).await?.ok_or_else(invalid)?;
+    let Some(user) = users::Entity::find_by_id(row.user_id).one(db).await? else { return Ok(None) };
     if user.disabled_at.is_some() {
         return Err(disabled());
     }
-    Ok(Caller { user, token_id: row.id })
+    Ok(Some(Caller { user, token_id: row.id }))
 }
 
 /// The answer to a disabled user, whatever their credentials.
@@ -299,7 +365,8 @@ mod tests {
         // A token naming one key is never checked against another: a kid
         // swapped in does not make another key's signature count.
         let header = jsonwebtoken::Header { kid: Some(key_id(&new)), ..Header::new(Algorithm::HS256) };
-        let claims = Claims { sub: "u1".into(), jti: "t3".into(), exp: later.timestamp(), iat: now.timestamp() };
+        let claims =
+            Claims { sub: "u1".into(), jti: "t3".into(), exp: later.timestamp(), iat: now.timestamp(), typ: None };
         let mislabelled = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(old.as_bytes())).unwrap();
         assert!(rotated.verify(&mislabelled, now).is_none());
         // A token from before key ids: any configured key.

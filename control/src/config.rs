@@ -117,6 +117,27 @@ pub struct Config {
     /// secret values cannot be set.
     #[arg(long, env = "OLIN_SECRETS_KEYS", hide_env_values = true)]
     pub secrets_keys: Option<String>,
+    /// Where browsers and `olinctl` reach this control plane (scheme, host
+    /// and port, e.g. `https://olin.example.com`): OpenID providers'
+    /// redirect URIs are `{this}/v1/auth/sso/{provider}/callback`.
+    #[arg(long, env = "CONTROL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The OpenID providers users may sign in with: a JSON document
+    /// `{"providers": [...]}`, inline or in the file named
+    /// (docs/operations/sso.md).
+    #[arg(long, env = "CONTROL_OIDC_CONFIG", hide_env_values = true)]
+    pub oidc_config: Option<String>,
+    /// Whether users may log in with a username and password
+    /// (`POST /v1/tokens`); off when everyone signs in through a provider.
+    #[arg(long, env = "CONTROL_LOCAL_PASSWORDS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub local_passwords: bool,
+    /// How long a browser session lasts: its refresh cookie, which buys
+    /// short-lived tokens until then.
+    #[arg(long, env = "CONTROL_SESSION_TTL", default_value = "12h", value_parser = duration)]
+    pub session_ttl: std::time::Duration,
+    /// How long each token a browser session buys lasts.
+    #[arg(long, env = "CONTROL_SESSION_TOKEN_TTL", default_value = "15m", value_parser = duration)]
+    pub session_token_ttl: std::time::Duration,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -179,6 +200,11 @@ impl Config {
             store,
             topology: TopologyArgs::default(),
             secrets_keys: None,
+            public_url: None,
+            oidc_config: None,
+            local_passwords: true,
+            session_ttl: std::time::Duration::from_secs(12 * 3600),
+            session_token_ttl: std::time::Duration::from_secs(15 * 60),
             log_format: "text".to_owned(),
             command: None,
         }

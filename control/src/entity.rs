@@ -9,6 +9,7 @@ pub mod execution_attempts;
 pub mod executions;
 pub mod function_env;
 pub mod functions;
+pub mod identities;
 pub mod invoke_keys;
 pub mod usage_minutes;
 pub mod usage_monthly;

@@ -37,6 +37,32 @@ pub enum Code {
     TooManyRequests,
     /// A bug.
     Internal,
+    /// Single sign-on: the ID token's signature does not verify with the
+    /// provider's keys (after fetching them again).
+    IdTokenSignature,
+    /// Single sign-on: the ID token is for another client.
+    IdTokenAudience,
+    /// Single sign-on: the ID token has expired (beyond the allowed skew).
+    IdTokenExpired,
+    /// Single sign-on: the ID token's nonce is not the one this sign-in sent.
+    IdTokenNonce,
+    /// Single sign-on: the ID token names another issuer.
+    IdTokenIssuer,
+    /// Single sign-on: the ID token is wrong in another way.
+    IdTokenInvalid,
+    /// Single sign-on: the callback does not belong to a sign-in this
+    /// browser started here (state or cookie missing, altered or old).
+    SsoState,
+    /// Single sign-on: the provider failed or refused.
+    SsoProvider,
+    /// Device sign-in: the person has not finished yet; poll again.
+    AuthorizationPending,
+    /// Device sign-in: polling too fast; wait longer between polls.
+    SlowDown,
+    /// Device sign-in: the device code expired; start again.
+    ExpiredToken,
+    /// Device sign-in: the person refused.
+    AccessDenied,
 }
 
 impl Code {
@@ -54,6 +80,16 @@ impl Code {
             Code::Unavailable | Code::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Code::IdTokenSignature
+            | Code::IdTokenAudience
+            | Code::IdTokenExpired
+            | Code::IdTokenNonce
+            | Code::IdTokenIssuer
+            | Code::IdTokenInvalid
+            | Code::SsoState => StatusCode::UNAUTHORIZED,
+            Code::SsoProvider => StatusCode::BAD_GATEWAY,
+            Code::AuthorizationPending | Code::SlowDown | Code::ExpiredToken => StatusCode::BAD_REQUEST,
+            Code::AccessDenied => StatusCode::FORBIDDEN,
         }
     }
 
@@ -73,6 +109,18 @@ impl Code {
             Code::Busy => "busy",
             Code::TooManyRequests => "too_many_requests",
             Code::Internal => "internal",
+            Code::IdTokenSignature => "id_token_signature",
+            Code::IdTokenAudience => "id_token_audience",
+            Code::IdTokenExpired => "id_token_expired",
+            Code::IdTokenNonce => "id_token_nonce",
+            Code::IdTokenIssuer => "id_token_issuer",
+            Code::IdTokenInvalid => "id_token_invalid",
+            Code::SsoState => "sso_state",
+            Code::SsoProvider => "sso_provider",
+            Code::AuthorizationPending => "authorization_pending",
+            Code::SlowDown => "slow_down",
+            Code::ExpiredToken => "expired_token",
+            Code::AccessDenied => "access_denied",
         }
     }
 }

@@ -33,6 +33,7 @@ mod quota;
 pub mod retention;
 pub mod rollup;
 mod schema;
+pub mod sso;
 mod throttle;
 
 use std::future::Future;
@@ -79,6 +80,9 @@ pub enum ControlError {
     /// The database's schema is older than this build (migrations pending).
     #[error("database schema: {0}")]
     Schema(String),
+    /// The OpenID providers' configuration is unusable.
+    #[error(transparent)]
+    Sso(#[from] sso::SsoConfigError),
 }
 
 /// External clients the control plane runs with.
@@ -129,6 +133,11 @@ impl Control {
     /// control does not migrate ([`run`] has waited for it).
     async fn start_with(cfg: &Config, deps: Deps, metrics: Arc<metrics::Metrics>) -> Result<Control, ControlError> {
         let keys = auth::Keys::new(&cfg.jwt_secret, &cfg.jwt_verify_secrets)?;
+        let providers = match &cfg.oidc_config {
+            Some(setting) if !setting.trim().is_empty() => sso::parse_config(setting)?,
+            _ => Vec::new(),
+        };
+        let sso = sso::Sso::new(providers, cfg.public_url.as_deref())?;
         if cfg.migrate {
             Migrator::up(&deps.db, None).await?;
         }
@@ -149,6 +158,9 @@ impl Control {
             nats: deps.nats,
             routes,
             token_ttl_secs: cfg.token_ttl_secs,
+            sso,
+            local_passwords: cfg.local_passwords,
+            sessions: api::SessionTtl { session: cfg.session_ttl, token: cfg.session_token_ttl },
             max_module_bytes: cfg.max_module_bytes,
             max_memory_pages: cfg.max_memory_pages(),
             gateway_url: cfg.gateway_url.clone(),

@@ -17,6 +17,8 @@
 //! - `m20261204_000001_user_disabled`: disabled accounts.
 //! - `m20261204_000002_audit_readable`: the audit log's actor, owner,
 //!   source address and outcome.
+//! - `m20261204_000003_identities`: who signed in through which OpenID
+//!   provider (issuer and subject).
 //! - [`cli`]: the `olin-migrations` command line.
 //! - [`status`]: whether a database is at the version of this build,
 //!   read without writing anything (services that do not migrate wait on it).
@@ -36,6 +38,7 @@ mod m20261203_000001_call_limits;
 mod m20261203_000002_usage_minutes;
 mod m20261204_000001_user_disabled;
 mod m20261204_000002_audit_readable;
+mod m20261204_000003_identities;
 
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::*;
@@ -55,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_usage_minutes::Migration),
             Box::new(m20261204_000001_user_disabled::Migration),
             Box::new(m20261204_000002_audit_readable::Migration),
+            Box::new(m20261204_000003_identities::Migration),
         ]
     }
 }

@@ -61,6 +61,44 @@ const DEPLOYMENT = {
 };
 
 describe("Api", () => {
+  it("buys a fresh token of the session when one expires, once, and retries", async () => {
+    const store = new MemoryStore();
+    store.setItem("olincloud.token", "old");
+    let sessions = 0;
+    const calls: string[] = [];
+    const fetchFn: Fetch = async (url, init) => {
+      const auth = ((init?.headers ?? {}) as Record<string, string>).authorization;
+      calls.push(`${init?.method ?? "GET"} ${url} ${auth ?? "-"}`);
+      if (url === "/v1/auth/session") {
+        sessions += 1;
+        return new Response(JSON.stringify({ token: `new${sessions}`, id: "s", expires_at: T, user: ADA }), { status: 201 });
+      }
+      if (auth === "Bearer new1") return new Response(JSON.stringify({ ...ADA, token_id: "s" }), { status: 200 });
+      return new Response(JSON.stringify({ error: { code: "unauthorized", message: "expired" } }), { status: 401 });
+    };
+    const api = new Api("/v1", store, fetchFn);
+    const me = await api.me();
+    expect(me.username).toBe("ada");
+    expect(calls).toEqual(["GET /v1/me Bearer old", "POST /v1/auth/session -", "GET /v1/me Bearer new1"]);
+    // A token the fresh one cannot replace: the error, after one try.
+    store.setItem("olincloud.token", "revoked");
+    await expect(api.me()).rejects.toMatchObject({ status: 401 });
+    expect(sessions).toBe(2);
+    expect(api.loggedIn).toBe(false);
+  });
+
+  it("resumes a browser session, or says there is none", async () => {
+    const store = new MemoryStore();
+    const none = fake({ "POST /v1/auth/session": [401, { error: { code: "unauthorized", message: "no session" } }] });
+    expect(await new Api("/v1", store, none.fetch).resume()).toBe(false);
+    expect(store.getItem("olincloud.token")).toBeNull();
+    const live = fake({ "POST /v1/auth/session": [201, { token: "s1", id: "s", expires_at: T, user: ADA }] });
+    const api = new Api("/v1", store, live.fetch);
+    expect(await api.resume()).toBe(true);
+    expect(api.loggedIn).toBe(true);
+    expect(api.ssoUrl("corp")).toBe("/v1/auth/sso/corp/login?return_to=%2F");
+  });
+
   it("logs in, sends the bearer token, and forgets it on logout", async () => {
     const store = new MemoryStore();
     const { fetch, calls } = fake({
@@ -72,7 +110,7 @@ describe("Api", () => {
     expect(api.loggedIn).toBe(false);
     const user = await api.login("ada", "pw");
     expect(user.username).toBe("ada");
-    expect(calls[0].body).toEqual({ username: "ada", password: "pw" });
+    expect(calls[0].body).toEqual({ username: "ada", password: "pw", session: true });
     expect(api.loggedIn).toBe(true);
     await api.me();
     expect(calls[1].headers.authorization).toBe("Bearer t0k");

@@ -1,7 +1,9 @@
 // The control plane's /v1 API, as the panel uses it. Same origin as the
-// panel; the token lives in sessionStorage (gone with the tab) and goes out as
-// a bearer header, never a cookie. Every failure becomes an ApiError whose
-// message is fit to show a person.
+// panel. A sign-in (password or SSO) starts a browser session: its refresh
+// token is an HttpOnly cookie only /v1/auth/session sees, and it buys bearer
+// tokens of a few minutes, kept in sessionStorage (gone with the tab) and sent
+// as a header, never a cookie. A 401 buys a fresh one once and retries. Every
+// failure becomes an ApiError whose message is fit to show a person.
 
 import { Validator } from "@cfworker/json-schema";
 import { components as documented } from "../../docs/openapi.json";
@@ -28,6 +30,7 @@ export type TryIt = Schemas["TryIt"];
 export type TryItMethod = Schemas["TryItMethod"];
 export type TryItResult = Schemas["TryItResult"];
 export type FunctionPatch = Schemas["FunctionPatch"];
+export type SignInMethods = Schemas["SignInMethods"];
 
 const validators = new Map<keyof Schemas, Validator>();
 
@@ -132,19 +135,11 @@ export class Api {
   private async request<K extends keyof Schemas>(method: string, path: string, schema: K, body?: unknown): Promise<Schemas[K]>;
   private async request(method: string, path: string, schema: null, body?: unknown): Promise<void>;
   private async request(method: string, path: string, schema: keyof Schemas | null, body?: unknown): Promise<unknown> {
-    const headers: Record<string, string> = {};
-    const token = this.store.getItem(TOKEN_KEY);
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    let resp: Response;
-    try {
-      resp = await this.fetchFn(`${this.base}${path}`, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (e) {
-      throw new ApiError(0, "network", `Cannot reach the control plane (${e instanceof Error ? e.message : String(e)}).`);
+    let resp = await this.send(method, path, body);
+    // The session's token expired: buy the next one with the session's
+    // cookie, once, and try again.
+    if (resp.status === 401 && this.store.getItem(TOKEN_KEY) !== null && (await this.resume())) {
+      resp = await this.send(method, path, body);
     }
     if (!resp.ok) {
       const err = await errorFrom(resp);
@@ -161,19 +156,68 @@ export class Api {
     return checked(schema, answer);
   }
 
+  /** One request with the current token, if any. */
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = {};
+    const token = this.store.getItem(TOKEN_KEY);
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    try {
+      return await this.fetchFn(`${this.base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(0, "network", `Cannot reach the control plane (${e instanceof Error ? e.message : String(e)}).`);
+    }
+  }
+
+  /** Logs in with a password: a browser session, whose first token is kept. */
   async login(username: string, password: string): Promise<User> {
-    const t = await this.request("POST", "/tokens", "Token", { username, password });
+    const t = await this.request("POST", "/tokens", "Token", { username, password, session: true });
     this.store.setItem(TOKEN_KEY, t.token);
     return t.user;
   }
 
-  /** Revokes the token (best effort) and forgets it. */
+  /**
+   * Buys a token of this browser's session (its cookie, set at a sign-in);
+   * false when there is no live session.
+   */
+  async resume(): Promise<boolean> {
+    let resp: Response;
+    try {
+      resp = await this.fetchFn(`${this.base}/auth/session`, { method: "POST", headers: {} });
+    } catch {
+      return false;
+    }
+    if (!resp.ok) {
+      this.store.removeItem(TOKEN_KEY);
+      return false;
+    }
+    const t = checked("Token", await resp.json());
+    this.store.setItem(TOKEN_KEY, t.token);
+    return true;
+  }
+
+  /** How one may sign in here: passwords, and the OpenID providers. */
+  signInMethods(): Promise<SignInMethods> {
+    return this.request("GET", "/auth/providers", "SignInMethods");
+  }
+
+  /** Where the browser goes to sign in through provider `id`, coming back to the panel. */
+  ssoUrl(id: string): string {
+    return `${this.base}/auth/sso/${encodeURIComponent(id)}/login?return_to=${encodeURIComponent("/")}`;
+  }
+
+  /** Ends the session (its cookie and every token it bought) and forgets the token. */
   async logout(): Promise<void> {
     try {
+      await this.fetchFn(`${this.base}/auth/session`, { method: "DELETE", headers: {} });
       const me = await this.request("GET", "/me", "Me");
       await this.request("DELETE", `/tokens/${encodeURIComponent(me.token_id)}`, null);
     } catch {
-      // already expired or revoked: forgetting it is all that is left
+      // already ended, expired or revoked: forgetting it is all that is left
     } finally {
       this.store.removeItem(TOKEN_KEY);
     }
@@ -220,7 +264,17 @@ export class Api {
   }
 
   /** Uploads a module (application/wasm) with upload progress; resolves to the new version. */
-  uploadVersion(name: string, module: Blob, onProgress: (sent: number, total: number) => void): Promise<Version> {
+  async uploadVersion(name: string, module: Blob, onProgress: (sent: number, total: number) => void): Promise<Version> {
+    try {
+      return await this.uploadOnce(name, module, onProgress);
+    } catch (e) {
+      // The session's token expired: buy the next one and upload again.
+      if (e instanceof ApiError && e.unauthorized && (await this.resume())) return this.uploadOnce(name, module, onProgress);
+      throw e;
+    }
+  }
+
+  private uploadOnce(name: string, module: Blob, onProgress: (sent: number, total: number) => void): Promise<Version> {
     const token = this.store.getItem(TOKEN_KEY);
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();

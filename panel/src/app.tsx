@@ -22,12 +22,10 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    if (!api.loggedIn) {
-      setChecked(true);
-      return;
-    }
-    api
-      .me()
+    // A token in this tab, or a session this browser signed in to (after
+    // an SSO sign-in, or in a new tab): either gives the user.
+    (api.loggedIn ? Promise.resolve(true) : api.resume())
+      .then((ok) => (ok ? api.me() : null))
       .then(setUser)
       .catch((e: unknown) => {
         const err = asApiError(e);

@@ -18,6 +18,109 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** How one may sign in: passwords, OpenID providers */
+        get: operations["get_v1_auth_providers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A fresh short-lived token of this browser's session (its cookie) */
+        post: operations["post_v1_auth_session"];
+        /** Log out: end this browser's session */
+        delete: operations["delete_v1_auth_session"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sso/{provider}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the OpenID provider sends the browser back (the redirect URI to register) */
+        get: operations["get_v1_auth_sso__provider__callback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sso/{provider}/device": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a device sign-in (olinctl login --sso) */
+        post: operations["post_v1_auth_sso__provider__device"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sso/{provider}/device/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Poll a device sign-in: a token once the person has signed in */
+        post: operations["post_v1_auth_sso__provider__device_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/auth/sso/{provider}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Sign in through an OpenID provider (a browser is redirected there) */
+        get: operations["get_v1_auth_sso__provider__login"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/executions/{id}": {
         parameters: {
             query?: never;
@@ -561,6 +664,36 @@ export interface components {
             /** @description The cursor of the next page (`?after=`); null on the last. */
             next: string | null;
         };
+        /** @description One poll of a device sign-in. */
+        DevicePoll: {
+            /** @description The `device_code` of [`DeviceStart`]. */
+            device_code: string;
+        };
+        /**
+         * @description A device sign-in started: show the person `verification_uri` and
+         *     `user_code`, then poll `POST /v1/auth/sso/{provider}/device/token` with
+         *     `device_code` every `interval` seconds.
+         */
+        DeviceStart: {
+            /** @description The secret the poller presents; never shown to the person. */
+            device_code: string;
+            /**
+             * Format: int64
+             * @description Seconds until `device_code` expires.
+             */
+            expires_in: number;
+            /**
+             * Format: int64
+             * @description Seconds to wait between polls.
+             */
+            interval: number;
+            /** @description The code the person types at `verification_uri`. */
+            user_code: string;
+            /** @description Where the person signs in. */
+            verification_uri: string;
+            /** @description `verification_uri` with the code filled in, if the provider gives one. */
+            verification_uri_complete?: string | null;
+        };
         /**
          * @description One egress allow-list entry: a host name, `*.domain`, with an optional
          *     `:port` (IP literals and `*` only where the operator allows them).
@@ -887,6 +1020,13 @@ export interface components {
             expires_in?: number | null;
             /** @description Their password. */
             password: string;
+            /**
+             * @description A browser session instead of a long-lived token: the answer's token
+             *     lasts minutes, and an `HttpOnly` cookie buys the next ones at
+             *     `POST /v1/auth/session` until the session ends (`expires_in` does
+             *     not apply).
+             */
+            session?: boolean;
             /** @description Who logs in. */
             username: string;
         };
@@ -1132,6 +1272,25 @@ export interface components {
             secret?: boolean;
             /** @description The value: at most 8192 characters, without NUL. */
             value: string;
+        };
+        /** @description How one may sign in to this control plane. */
+        SignInMethods: {
+            /** @description Whether username and password logins (`POST /v1/tokens`) are on. */
+            local_passwords: boolean;
+            /** @description The OpenID providers, in the operator's order. */
+            providers: components["schemas"]["SsoProvider"][];
+        };
+        /** @description An OpenID provider users may sign in with. */
+        SsoProvider: {
+            /**
+             * @description Whether `olinctl login --sso` may use the device flow with it (else
+             *     it signs in through a browser and a loopback redirect).
+             */
+            device_flow: boolean;
+            /** @description Its id in URLs (`/v1/auth/sso/{id}/login`). */
+            id: string;
+            /** @description Its name for people ("Sign in with ..."). */
+            name: string;
         };
         /** @description A bearer token, shown this once. */
         Token: {
@@ -1422,6 +1581,254 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["AuditList"];
                 };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_auth_providers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInMethods"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_auth_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description No live session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_v1_auth_session: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_auth_sso__provider__callback: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+            };
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed in: to `return_to` */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `sso_state`, or the ID token refused (`id_token_*`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_auth_sso__provider__device: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeviceStart"];
+                };
+            };
+            /** @description The provider has no device flow here */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_auth_sso__provider__device_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DevicePoll"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description `authorization_pending`, `slow_down` or `expired_token` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_v1_auth_sso__provider__login: {
+        parameters: {
+            query?: {
+                /** @description Where to go afterwards: a path of this site (default `/`), or a loopback URL `http://127.0.0.1:PORT/...` that receives `?token=` (olinctl) */
+                return_to?: string;
+            };
+            header?: never;
+            path: {
+                provider: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider's sign-in page */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description error */
             default: {

@@ -131,6 +131,7 @@ pub async fn start_control(
     cfg.bootstrap_admin = Some(format!("admin:{ADMIN_PASSWORD}"));
     cfg.secrets_keys = Some(SECRETS_KEYS.to_owned());
     cfg.nats = crate::nats::args_for(nats_url, Role::Control);
+    cfg.public_url = Some(format!("http://{addr}"));
     edit(&mut cfg);
     let clock_ahead_ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let deps = olin_control::Deps {

@@ -11,6 +11,8 @@
 //! - `fleet`: [`Fleet`], the data plane from a builder; `stack`: [`Stack`],
 //!   the data plane with control and Postgres.
 //! - `deploy`: a module stored and its route published, without control.
+//! - [`oidc`]: a real OpenID provider (Node.js) and a [`Browser`] that
+//!   signs in through its pages.
 //! - [`wait`]: waiting for an event instead of sleeping.
 //! - [`slow_client`]: clients that hold connections open; [`SlowLink`]: a
 //!   connection whose server answers late.
@@ -25,6 +27,7 @@ mod deploy;
 mod fleet;
 mod gateway;
 mod nats;
+pub mod oidc;
 mod s3;
 pub mod slow_client;
 mod slow_link;
@@ -43,6 +46,7 @@ pub use fleet::{Fleet, FleetBuilder};
 pub use gateway::{GatewayBuilder, GatewayHandle};
 pub use nats::test_topology;
 pub use nats::{NatsServer, args_for, connect_as};
+pub use oidc::{Browser, OidcProvider};
 pub use olin_gateway::SyncPath;
 pub use s3::S3Server;
 pub use slow_link::SlowLink;

@@ -22,6 +22,12 @@ pub struct Login {
     /// Read the password from the first line of stdin (for scripts).
     #[arg(long, env = "OLIN_PASSWORD_STDIN")]
     pub password_stdin: bool,
+    /// Sign in through your organisation's OpenID provider instead (its id,
+    /// when the server has several): the provider's device flow, or a
+    /// browser with a redirect back to olinctl.
+    #[arg(long, value_name = "PROVIDER", num_args = 0..=1, default_missing_value = "",
+        conflicts_with_all = ["username", "password_stdin"])]
+    pub sso: Option<String>,
 }
 
 /// A password from the first line of stdin (`--password-stdin`), or
@@ -87,6 +93,9 @@ impl Login {
     /// # Errors
     /// Bad credentials (exit 2 with a hint), an unreachable server.
     pub async fn run(self, g: &Global) -> Result<()> {
+        if let Some(provider) = &self.sso {
+            return crate::commands::sso::login(g, provider).await;
+        }
         let interactive = std::io::stdin().is_terminal();
         let username = match self.username {
             Some(u) => u,
@@ -96,28 +105,35 @@ impl Login {
         let password = read_password(self.password_stdin, "password: ")?;
         let url = g.url()?;
         let client = Client::new(&url, None)?;
-        let body = olin_api::Login { username: username.clone(), password, expires_in: None };
+        let body = olin_api::Login { username: username.clone(), password, expires_in: None, session: false };
         let token: Token = client.call(Method::POST, "/tokens", &body).await.map_err(|e| match e {
             CliError::Remote { status: 401, .. } => {
                 CliError::usage(format!("{url} refused the username or password"), "check them and try again")
             }
             e => e,
         })?;
-        let ctx = Context {
-            url: url.clone(),
-            token: token.token,
-            token_id: token.id,
-            username: username.clone(),
-            expires_at: Some(token.expires_at.to_rfc3339()),
-        };
-        let name = g.context.clone().unwrap_or_else(|| "default".to_owned());
-        let path = g.config_path()?;
-        let mut all = g.contexts()?;
-        all.put(&name, ctx);
-        all.save(&path)?;
-        eprintln!("Logged in to {url} as {username} (context {name:?}, saved in {}).", path.display());
-        Ok(())
+        save_login(g, &url, token)
     }
+}
+
+/// Stores `token` as the login to `url` under `--context` (default
+/// `default`) and says so.
+pub(crate) fn save_login(g: &Global, url: &str, token: Token) -> Result<()> {
+    let username = token.user.username.clone();
+    let ctx = Context {
+        url: url.to_owned(),
+        token: token.token,
+        token_id: token.id,
+        username: username.clone(),
+        expires_at: Some(token.expires_at.to_rfc3339()),
+    };
+    let name = g.context.clone().unwrap_or_else(|| "default".to_owned());
+    let path = g.config_path()?;
+    let mut all = g.contexts()?;
+    all.put(&name, ctx);
+    all.save(&path)?;
+    eprintln!("Logged in to {url} as {username} (context {name:?}, saved in {}).", path.display());
+    Ok(())
 }
 
 /// `olinctl logout`: revoke the stored token and forget it.

@@ -407,3 +407,69 @@ async fn accounts_are_administered_from_the_command_line() {
     assert_eq!(table.stdout.lines().count(), 2, "{table:?}");
     admin.run(&["audit", "--since", "yesterday-ish"]).await.usage_error("--since");
 }
+
+/// Reads `child`'s stderr until a line contains `marker`; returns what was read.
+async fn stderr_until(child: &mut tokio::process::Child, marker: &str) -> String {
+    let stderr = child.stderr.as_mut().unwrap();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(marker) {
+                return;
+            }
+        }
+        panic!("olinctl ended before printing {marker:?}: {seen}");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("olinctl did not print {marker:?} within 30 s"));
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn olinctl_signs_in_through_the_organisations_provider() {
+    let provider = olin_test_support::OidcProvider::start().await;
+    // The same provider twice: with its device flow, and without (a browser
+    // and a loopback redirect to olinctl).
+    let mut cfg: Value = serde_json::from_str(&provider.control_config("corp")).unwrap();
+    let mut web = cfg["providers"][0].clone();
+    web["id"] = "web".into();
+    web["device_flow"] = false.into();
+    cfg["providers"].as_array_mut().unwrap().push(web);
+    let stack = Stack::start_with(1, |c| c.oidc_config = Some(cfg.to_string())).await;
+    provider
+        .allow_redirects(&[stack.control.v1("/auth/sso/corp/callback"), stack.control.v1("/auth/sso/web/callback")])
+        .await;
+    let cli = Olinctl::new(&stack.control.url());
+    cli.run(&["login", "--sso"]).await.usage_error("several sign-in providers");
+    cli.run(&["login", "--sso", "nope"]).await.usage_error("no sign-in provider \"nope\"");
+
+    // Device flow: olinctl shows a URL and a code; the person signs in.
+    let mut child = cli.command(&["login", "--sso", "corp"]).spawn().unwrap();
+    let said = stderr_until(&mut child, "Waiting for you").await;
+    let url = said.split_whitespace().find(|w| w.starts_with("http") && w.contains("user_code=")).unwrap().to_owned();
+    let browser = olin_test_support::Browser::new();
+    let done = browser.sign_in(&url, &provider.issuer, "dev-user", None).await;
+    assert_eq!(done.status, reqwest::StatusCode::OK, "{}", done.body);
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    let me = cli.run(&["whoami", "-o", "json"]).await.ok().json();
+    assert_eq!(me["username"], "dev-user", "{me}");
+
+    // Loopback: the browser comes back to olinctl with the token.
+    let mut child = cli.command(&["login", "--sso", "web", "--context", "web"]).spawn().unwrap();
+    let said = stderr_until(&mut child, "/login?return_to=").await;
+    let url = said.lines().find(|l| l.starts_with("http")).unwrap().trim().to_owned();
+    let browser = olin_test_support::Browser::new();
+    let back = browser.sign_in(&url, &provider.issuer, "web-user", None).await;
+    let location = back.location.clone().unwrap_or_else(|| panic!("{back:?}"));
+    assert!(location.starts_with("http://127.0.0.1:") && location.contains("/callback?token="), "{location}");
+    let answer = browser.send(reqwest::Method::GET, &location, None).await;
+    assert_eq!(answer.status, reqwest::StatusCode::OK);
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+    let me = cli.run(&["whoami", "-o", "json", "--context", "web"]).await.ok().json();
+    assert_eq!(me["username"], "web-user", "{me}");
+}

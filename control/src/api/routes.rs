@@ -11,7 +11,8 @@ use warp::http::{HeaderMap, Method};
 use warp::reply::Response;
 
 use super::{
-    Api, Request, audit, deployments, env, executions, functions, invoke, keys, tokens, users, versions, write_audit,
+    Api, Request, audit, deployments, env, executions, functions, invoke, keys, sso, tokens, users, versions,
+    write_audit,
 };
 use crate::auth;
 use crate::error::{self, ApiError};
@@ -48,6 +49,13 @@ async fn openapi(api: &Api, _: &[String], _: Request) -> Result<Response, ApiErr
         tokens::revoke,
         tokens::me,
         tokens::change_password,
+        sso::providers,
+        sso::login,
+        sso::callback,
+        sso::device_start,
+        sso::device_token,
+        sso::refresh,
+        sso::end,
         users::create,
         users::list,
         users::update,
@@ -100,6 +108,13 @@ pub(crate) fn table() -> Vec<Route> {
         (Method::GET, "/v1/tokens", h!(tokens::list)),
         (Method::DELETE, "/v1/tokens/{id}", h!(tokens::revoke)),
         (Method::GET, "/v1/me", h!(tokens::me)),
+        (Method::GET, "/v1/auth/providers", h!(sso::providers)),
+        (Method::GET, "/v1/auth/sso/{provider}/login", h!(sso::login)),
+        (Method::GET, "/v1/auth/sso/{provider}/callback", h!(sso::callback)),
+        (Method::POST, "/v1/auth/sso/{provider}/device", h!(sso::device_start)),
+        (Method::POST, "/v1/auth/sso/{provider}/device/token", h!(sso::device_token)),
+        (Method::POST, "/v1/auth/session", h!(sso::refresh)),
+        (Method::DELETE, "/v1/auth/session", h!(sso::end)),
         (Method::POST, "/v1/users", h!(users::create)),
         (Method::GET, "/v1/users", h!(users::list)),
         (Method::PATCH, "/v1/users/{name}", h!(users::update)),
@@ -236,7 +251,18 @@ pub(crate) const MAX_JSON_BODY: u64 = 64 << 10;
 
 /// Routes any client may call without a token; every other route is
 /// authenticated before its body is read.
-pub(crate) const ANONYMOUS: &[(Method, &str)] = &[(Method::POST, "/v1/tokens"), (Method::GET, "/v1/openapi.json")];
+pub(crate) const ANONYMOUS: &[(Method, &str)] = &[
+    (Method::POST, "/v1/tokens"),
+    (Method::GET, "/v1/openapi.json"),
+    (Method::GET, "/v1/auth/providers"),
+    (Method::GET, "/v1/auth/sso/{provider}/login"),
+    (Method::GET, "/v1/auth/sso/{provider}/callback"),
+    (Method::POST, "/v1/auth/sso/{provider}/device"),
+    (Method::POST, "/v1/auth/sso/{provider}/device/token"),
+    // A browser session's cookie authenticates these.
+    (Method::POST, "/v1/auth/session"),
+    (Method::DELETE, "/v1/auth/session"),
+];
 
 /// The most body bytes the route `pattern` reads: a module upload's cap
 /// (`max_upload`) for uploads, the try-it call's own cap for it, and

@@ -18,6 +18,12 @@ use crate::error::ApiError;
     request_body = Login, responses((status = 201, body = Token)))]
 pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
     let login: Login = req.json()?;
+    if !api.local_passwords {
+        return Err(ApiError::new(
+            crate::error::Code::Forbidden,
+            "password logins are off here: sign in through your organisation's provider (GET /v1/auth/providers)",
+        ));
+    }
     // Checked before any lookup or audit write: such a name cannot exist,
     // and what a stranger sends is never stored.
     let malformed = super::users::check_username(&login.username).is_err();
@@ -45,6 +51,18 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
         audit(api, &req, Some(&user), Some(&user.id), "login_refused_disabled", &user.username, json!({})).await;
         return Err(auth::disabled());
     }
+    if login.session {
+        let (token, cookie) = super::sso::start_session(api, &user).await?;
+        audit(api, &req, Some(&user), Some(&user.id), "login", &user.username, json!({"session": token.id})).await;
+        return super::sso::with_cookie(created(&token)?, &cookie);
+    }
+    let token = issue(api, &user, ttl).await?;
+    audit(api, &req, Some(&user), Some(&user.id), "login", &user.username, json!({"token_id": token.id})).await;
+    created(&token)
+}
+
+/// A new bearer token of `user`, valid for `ttl` seconds (its own row).
+pub(super) async fn issue(api: &Api, user: &users::Model, ttl: u64) -> Result<Token, ApiError> {
     let now = api.clock.now();
     let expires_at = now + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 2));
     let id = new_id();
@@ -58,8 +76,7 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
     .insert(&api.db)
     .await?;
     let token = api.keys.sign(&user.id, &id, now, expires_at)?;
-    audit(api, &req, Some(&user), Some(&user.id), "login", &user.username, json!({"token_id": id})).await;
-    created(&Token { token, id, expires_at, user: user_json(&user) })
+    Ok(Token { token, id, expires_at, user: user_json(user) })
 }
 
 /// `GET /v1/tokens`: the caller's tokens (never the secrets).

@@ -9,3 +9,4 @@ mod deploy;
 mod ingest;
 mod retention;
 mod schema;
+mod sso;

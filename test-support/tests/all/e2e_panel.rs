@@ -13,8 +13,9 @@ use std::time::Duration;
 use olin_test_support::{ADMIN_PASSWORD, Stack};
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_panel_works_in_a_browser() {
+/// The repository, the panel's folder and chromium, once each is known to
+/// be there.
+fn prerequisites() -> (std::path::PathBuf, std::path::PathBuf, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let panel = root.join("panel");
     assert!(
@@ -30,7 +31,35 @@ async fn the_panel_works_in_a_browser() {
         panel.join("node_modules/playwright-core").exists(),
         "panel/node_modules is missing: run `npm ci` in panel/ (scripts/test does)"
     );
+    (root, panel, chromium)
+}
 
+/// Runs the browser script `script` of `panel/e2e` with `vars`; screenshots
+/// go to `artifacts`. Fails the test, with the script's output, if it fails.
+async fn run_script(panel: &Path, chromium: &str, script: &str, artifacts: &Path, vars: &[(&str, String)]) {
+    let _ = std::fs::remove_dir_all(artifacts);
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(format!("e2e/{script}"))
+        .current_dir(panel)
+        .env("ARTIFACTS", artifacts)
+        .env("CHROMIUM", chromium)
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .kill_on_drop(true);
+    let out =
+        tokio::time::timeout(Duration::from_secs(180), cmd.output()).await.expect("the browser test hung").unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "the browser test failed (screenshots in {}):\n{stdout}\n{stderr}",
+        artifacts.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_panel_works_in_a_browser() {
+    let (root, panel, chromium) = prerequisites();
     let stack = Stack::start(2).await;
     let admin = stack.admin_token().await;
     let http = &stack.http;
@@ -62,30 +91,17 @@ async fn the_panel_works_in_a_browser() {
     assert_eq!(r.status(), 201);
 
     let artifacts = root.join("target/panel-e2e");
-    let _ = std::fs::remove_dir_all(&artifacts);
-    let mut cmd = tokio::process::Command::new("node");
-    cmd.arg("e2e/panel.e2e.mjs")
-        .current_dir(&panel)
-        .env("CONTROL_URL", stack.control.url())
-        .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("OTHER_USER", "bob")
-        .env("OTHER_PASSWORD", "bob-password-1")
-        .env("OTHER_FUNCTION", "bobs")
-        .env("WASM_V1", root.join("examples/hello/hello.wasm"))
-        .env("WASM_V2", root.join("examples/echo/echo.wasm"))
-        .env("ARTIFACTS", &artifacts)
-        .env("CHROMIUM", &chromium)
-        .kill_on_drop(true);
-    let out =
-        tokio::time::timeout(Duration::from_secs(180), cmd.output()).await.expect("the browser test hung").unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    assert!(
-        out.status.success(),
-        "the browser test failed (screenshots in {}):\n{stdout}\n{stderr}",
-        artifacts.display()
-    );
+    let path = |p: &str| root.join(p).display().to_string();
+    let vars = [
+        ("CONTROL_URL", stack.control.url()),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+        ("OTHER_USER", "bob".to_owned()),
+        ("OTHER_PASSWORD", "bob-password-1".to_owned()),
+        ("OTHER_FUNCTION", "bobs".to_owned()),
+        ("WASM_V1", path("examples/hello/hello.wasm")),
+        ("WASM_V2", path("examples/echo/echo.wasm")),
+    ];
+    run_script(&panel, &chromium, "panel.e2e.mjs", &artifacts, &vars).await;
     for shot in [
         "01-login",
         "02-functions",
@@ -99,6 +115,22 @@ async fn the_panel_works_in_a_browser() {
         "10-isolation-function",
         "11-isolation-execution",
     ] {
+        assert!(artifacts.join(format!("{shot}.png")).exists(), "no screenshot {shot}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_panel_signs_in_through_the_organisations_provider() {
+    let (root, panel, chromium) = prerequisites();
+    let provider = olin_test_support::OidcProvider::start().await;
+    let config = provider.control_config("corp");
+    let stack = Stack::start_with(1, |c| c.oidc_config = Some(config)).await;
+    provider.allow_redirects(&[stack.control.v1("/auth/sso/corp/callback")]).await;
+    let artifacts = root.join("target/panel-e2e-sso");
+    let vars =
+        [("CONTROL_URL", stack.control.url()), ("WASM", root.join("examples/hello/hello.wasm").display().to_string())];
+    run_script(&panel, &chromium, "sso.e2e.mjs", &artifacts, &vars).await;
+    for shot in ["sso-01-login", "sso-02-provider", "sso-04-deployed", "sso-06-isolation", "sso-07-logged-out"] {
         assert!(artifacts.join(format!("{shot}.png")).exists(), "no screenshot {shot}");
     }
 }
