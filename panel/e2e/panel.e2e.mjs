@@ -165,6 +165,39 @@ try {
   await shot("09-settings-phone");
   await page.setViewportSize({ width: 1100, height: 850 });
 
+  step("admins manage users: create, disable, enable, reset a password");
+  await page.click("header a:text-is('Users')");
+  await page.waitForSelector("h1:text-is('Users')");
+  await page.fill("input[name=new-username]", "carol");
+  await page.fill("input[name=new-password]", "carol-password-1");
+  await page.click("button:text-is('Create')");
+  const carol = "tr[data-user=carol]";
+  await page.waitForSelector(carol);
+  const manage = () => page.$eval(`${carol} details`, (d) => (d.open = true));
+  await manage();
+  await page.click(`${carol} button:text-is('Disable')`);
+  await page.waitForSelector(`${carol} td:text-matches('^disabled')`);
+  await manage();
+  await page.click(`${carol} button:text-is('Enable')`);
+  await page.waitForSelector(`${carol} td:text-is('enabled')`);
+  await manage();
+  await page.fill(`${carol} input[name=reset-password]`, "carol-password-2");
+  await page.click(`${carol} button:text-is('Reset password')`);
+  await page.waitForSelector("text=carol's password is reset");
+  await shot("09a-users");
+
+  step("the audit log shows what happened, filtered");
+  await page.click("header a:text-is('Audit log')");
+  await page.waitForSelector("td:text-is('user_created')");
+  await page.waitForSelector("td:text-is('function_created')");
+  await page.fill("input[name=target]", "carol");
+  await page.click("button:text-is('Filter')");
+  await eventually("only carol's entries", async () => {
+    const targets = await page.$$eval("tbody tr td:nth-child(4)", (tds) => tds.map((t) => t.textContent));
+    if (targets.length < 4 || targets.some((t) => t !== "carol")) throw new Error(`targets ${targets}`);
+  });
+  await shot("09b-audit");
+
   step("another user sees none of it");
   await page.click("button:text-is('Log out')");
   await page.waitForSelector("input[name=username]");
@@ -182,6 +215,22 @@ try {
   await shot("11-isolation-execution");
   await page.goto(`${base}/#/functions/web/executions`);
   await page.waitForSelector("p.error");
+
+  step("a user's audit log holds their own entries only, and no Users page");
+  if (await page.$("header a:text-is('Users')")) throw new Error("a user is offered the Users page");
+  await page.click("header a:text-is('Audit log')");
+  await page.waitForSelector("td:text-is('login')");
+  const targets = await page.$$eval("tbody tr td:nth-child(4)", (tds) => tds.map((t) => t.textContent));
+  if (targets.some((t) => t === "carol" || t === "web")) throw new Error(`another user's entries are listed: ${targets}`);
+
+  step("a user changes their password on their account page");
+  await page.click("header a.who");
+  await page.fill("input[name=current-password]", env("OTHER_PASSWORD"));
+  await page.fill("input[name=new-password]", "bob-password-2");
+  await page.fill("input[name=new-password-again]", "bob-password-2");
+  await page.click("button:text-is('Change password')");
+  await page.waitForSelector("text=Password changed");
+  await shot("12-account");
 
   step("an unknown page is said in words");
   await page.goto(`${base}/#/nowhere`);

@@ -31,6 +31,10 @@ export type TryItMethod = Schemas["TryItMethod"];
 export type TryItResult = Schemas["TryItResult"];
 export type FunctionPatch = Schemas["FunctionPatch"];
 export type SignInMethods = Schemas["SignInMethods"];
+export type UserPatch = Schemas["UserPatch"];
+export type Role = Schemas["Role"];
+export type AuditEntry = Schemas["AuditEntry"];
+export type TokenInfo = Schemas["TokenInfo"];
 
 const validators = new Map<keyof Schemas, Validator>();
 
@@ -75,6 +79,16 @@ export class ApiError extends Error {
   get unauthorized(): boolean {
     return this.status === 401;
   }
+}
+
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  target?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  after?: string;
 }
 
 export interface ExecutionFilter {
@@ -333,6 +347,52 @@ export class Api {
   /** All of the caller's functions, with their quota standing this month. */
   myUsage(): Promise<Usage> {
     return this.request("GET", "/usage", "Usage");
+  }
+
+  /** Admins: the users, by name. */
+  users(after?: string, limit = 100): Promise<Schemas["UserList"]> {
+    return this.request("GET", `/users${query({ after, limit })}`, "UserList");
+  }
+
+  createUser(username: string, password: string, role: Role): Promise<User> {
+    return this.request("POST", "/users", "User", { username, password, role });
+  }
+
+  updateUser(name: string, patch: UserPatch): Promise<User> {
+    return this.request("PATCH", `/users/${encodeURIComponent(name)}`, "User", patch);
+  }
+
+  /** Admins: sets a user's password; every token of theirs is revoked. */
+  resetPassword(name: string, password: string): Promise<Schemas["Revoked"]> {
+    return this.request("PUT", `/users/${encodeURIComponent(name)}/password`, "Revoked", { password });
+  }
+
+  revokeUserTokens(name: string): Promise<Schemas["Revoked"]> {
+    return this.request("DELETE", `/users/${encodeURIComponent(name)}/tokens`, "Revoked");
+  }
+
+  /** Admins: deletes a user; with `cascade`, their functions too (else 409 while they own any). */
+  deleteUser(name: string, cascade: boolean): Promise<void> {
+    return this.request("DELETE", `/users/${encodeURIComponent(name)}${query({ cascade: cascade ? "true" : undefined })}`, null);
+  }
+
+  /** Your own password; your other tokens and sessions are revoked. */
+  changePassword(current_password: string, new_password: string): Promise<Schemas["Revoked"]> {
+    return this.request("PUT", "/me/password", "Revoked", { current_password, new_password });
+  }
+
+  /** Your tokens and sessions (never their secrets). */
+  tokens(): Promise<Schemas["TokenList"]> {
+    return this.request("GET", "/tokens", "TokenList");
+  }
+
+  revokeToken(id: string): Promise<void> {
+    return this.request("DELETE", `/tokens/${encodeURIComponent(id)}`, null);
+  }
+
+  /** The audit log, newest first: everything for admins, your own for users. */
+  audit(filter: AuditFilter = {}): Promise<Schemas["AuditList"]> {
+    return this.request("GET", `/audit${query({ ...filter })}`, "AuditList");
   }
 
   usage(name: string, since?: string, until?: string): Promise<Usage> {

@@ -1,9 +1,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { Api, type User } from "./api";
+import { Account } from "./pages/account";
+import { Audit } from "./pages/audit";
 import { ExecutionPage } from "./pages/execution";
 import { FunctionPage } from "./pages/function";
 import { Functions } from "./pages/functions";
 import { Login } from "./pages/login";
+import { Users } from "./pages/users";
 import { href, parse, type Route } from "./router";
 import { asApiError, ErrorNote } from "./ui/common";
 
@@ -53,7 +56,14 @@ export function App() {
         <a class="brand" href={href({ page: "functions" })}>
           Olincloud
         </a>
-        <span class="who">{user.username}</span>
+        <nav class="main">
+          <a href={href({ page: "functions" })}>Functions</a>
+          <a href={href({ page: "audit" })}>Audit log</a>
+          {user.role === "admin" ? <a href={href({ page: "users" })}>Users</a> : null}
+        </nav>
+        <a class="who" href={href({ page: "account" })}>
+          {user.username}
+        </a>
         <button
           onClick={() =>
             void api.logout().then(() => {
@@ -69,6 +79,18 @@ export function App() {
       {route.page === "functions" ? <Functions api={api} /> : null}
       {route.page === "function" ? <FunctionPage api={api} name={route.name} tab={route.tab} /> : null}
       {route.page === "execution" ? <ExecutionPage api={api} id={route.id} /> : null}
+      {route.page === "users" ? (
+        user.role === "admin" ? (
+          <Users api={api} me={user} />
+        ) : (
+          <main>
+            <h1>Users</h1>
+            <p class="error">Managing users needs the admin role.</p>
+          </main>
+        )
+      ) : null}
+      {route.page === "audit" ? <Audit api={api} /> : null}
+      {route.page === "account" ? <Account api={api} me={user} /> : null}
       {route.page === "not-found" ? (
         <main>
           <h1>Not found</h1>

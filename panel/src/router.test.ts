@@ -11,6 +11,9 @@ describe("router", () => {
       { page: "function", name: "hello", tab: "usage" },
       { page: "function", name: "hello", tab: "settings" },
       { page: "execution", id: "0190abcd-0000-7000-8000-000000000001" },
+      { page: "users" },
+      { page: "audit" },
+      { page: "account" },
     ];
     for (const r of routes) expect(parse(href(r))).toEqual(r);
   });
@@ -20,5 +23,6 @@ describe("router", () => {
     expect(parse("#/")).toEqual({ page: "functions" });
     expect(parse("#/nowhere")).toEqual({ page: "not-found", path: "/nowhere" });
     expect(parse("#/functions/a/b/c")).toEqual({ page: "not-found", path: "/functions/a/b/c" });
+    expect(parse("#/users/x")).toEqual({ page: "not-found", path: "/users/x" });
   });
 });

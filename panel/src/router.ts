@@ -1,12 +1,15 @@
 // Hash routes, so control serves one page at `/` and never needs to know the
 // panel's paths: #/functions, #/functions/<name>, #/functions/<name>/executions,
-// #/executions/<id>, #/login.
+// #/executions/<id>, #/users, #/audit, #/account, #/login.
 
 export type Route =
   | { page: "login" }
   | { page: "functions" }
   | { page: "function"; name: string; tab: "overview" | "executions" | "usage" | "settings" }
   | { page: "execution"; id: string }
+  | { page: "users" }
+  | { page: "audit" }
+  | { page: "account" }
   | { page: "not-found"; path: string };
 
 export function parse(hash: string): Route {
@@ -15,7 +18,11 @@ export function parse(hash: string): Route {
   if (parts.length === 0) return { page: "functions" };
   switch (parts[0]) {
     case "login":
-      return { page: "login" };
+    case "users":
+    case "audit":
+    case "account":
+      if (parts.length === 1) return { page: parts[0] };
+      break;
     case "functions":
       if (parts.length === 1) return { page: "functions" };
       if (parts.length === 2) return { page: "function", name: parts[1], tab: "overview" };
@@ -33,7 +40,10 @@ export function parse(hash: string): Route {
 export function href(route: Route): string {
   switch (route.page) {
     case "login":
-      return "#/login";
+    case "users":
+    case "audit":
+    case "account":
+      return `#/${route.page}`;
     case "functions":
       return "#/functions";
     case "function":

@@ -112,8 +112,11 @@ async fn the_panel_works_in_a_browser() {
         "07-rolled-back",
         "08-usage",
         "09-settings-phone",
+        "09a-users",
+        "09b-audit",
         "10-isolation-function",
         "11-isolation-execution",
+        "12-account",
     ] {
         assert!(artifacts.join(format!("{shot}.png")).exists(), "no screenshot {shot}");
     }
