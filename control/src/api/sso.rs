@@ -135,6 +135,36 @@ struct CallbackQuery {
     responses((status = 303, description = "Signed in: to `return_to`"),
         (status = 401, description = "`sso_state`, or the ID token refused (`id_token_*`)", body = olin_api::ErrorBody)))]
 pub(super) async fn callback(api: &Api, params: &[String], req: Request) -> Result<Response, ApiError> {
+    let browser = req
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    match finish(api, params, &req).await {
+        // A person in a browser gets a page that says what went wrong and
+        // leads back to the sign-in, with the same status and code.
+        Err(err) if browser => Ok(error_page(&err)),
+        answer => answer,
+    }
+}
+
+/// A refused sign-in as a page.
+fn error_page(err: &ApiError) -> Response {
+    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let body = format!(
+        "<!doctype html><meta charset=utf-8><title>Sign-in refused</title>\
+         <h1>Sign-in refused</h1><p>{}</p><p><code>{}</code></p><p><a href=\"/#/login\">Back to the sign-in page</a></p>",
+        escape(&err.message),
+        err.code.as_str()
+    );
+    let mut resp = err.response();
+    *resp.body_mut() = body.into();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    resp
+}
+
+/// The callback's work: the sign-in checked and the session started.
+async fn finish(api: &Api, params: &[String], req: &Request) -> Result<Response, ApiError> {
     let p = api.sso.provider(params.first().map(String::as_str).unwrap_or_default())?;
     let q: CallbackQuery = req.query()?;
     let now = api.clock.now();
@@ -144,7 +174,7 @@ pub(super) async fn callback(api: &Api, params: &[String], req: Request) -> Resu
             "this sign-in was not started in this browser, or is over 10 minutes old: start again",
         )
     };
-    let sign_in = cookie(&req, SIGN_IN_COOKIE)
+    let sign_in = cookie(req, SIGN_IN_COOKIE)
         .and_then(|c| api.keys.verify_claims::<SignIn>(&c, &["exp"]))
         .filter(|s| s.typ == "sso" && s.exp > now.timestamp() && s.provider == p.cfg.id)
         .ok_or_else(stale)?;
@@ -158,7 +188,7 @@ pub(super) async fn callback(api: &Api, params: &[String], req: Request) -> Resu
     }
     let code = q.code.ok_or_else(|| ApiError::bad_request("the provider sent neither a code nor an error"))?;
     let identity = api.sso.exchange_code(p, &code, &sign_in.verifier, &sign_in.nonce, now).await?;
-    let user = signed_in(api, &req, &identity).await?;
+    let user = signed_in(api, req, &identity).await?;
     let clear = Cookie::cleared(SIGN_IN_COOKIE, "/v1/auth/sso/", api.sso.secure_cookies());
     match Destination::parse(&sign_in.return_to)? {
         Destination::Site(path) => {

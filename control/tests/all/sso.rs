@@ -197,6 +197,18 @@ async fn tampered_id_tokens_and_forged_callbacks_are_refused() {
     let stranger = Browser::new();
     let l = stranger.send(Method::GET, &e.control.v1("/auth/sso/corp/callback?code=x&state=y"), None).await;
     assert_eq!((l.status, code(&serde_json::from_str(&l.body).unwrap())), (StatusCode::UNAUTHORIZED, "sso_state"));
+    // A person's browser gets a page saying so, with the same status.
+    let page = e
+        .http
+        .get(e.control.v1("/auth/sso/corp/callback?code=x&state=y"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<code>sso_state</code>") && html.contains("href=\"/#/login\""), "{html}");
     let browser = Browser::new();
     let l = browser.send(Method::GET, &e.control.v1("/auth/sso/corp/login"), None).await;
     assert_eq!(l.status, StatusCode::SEE_OTHER);
