@@ -167,14 +167,7 @@ impl Keys {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<String, ApiError> {
-        let claims = Claims {
-            sub: user_id.to_owned(),
-            jti: jti.to_owned(),
-            exp: expires_at.timestamp(),
-            iat: now.timestamp(),
-            typ: None,
-        };
-        self.sign_claims(&claims)
+        self.sign_row(user_id, jti, now, expires_at, None)
     }
 
     /// Signs the refresh token of the browser session `jti` of `user_id`:
@@ -187,12 +180,24 @@ impl Keys {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<String, ApiError> {
+        self.sign_row(user_id, jti, now, expires_at, Some(REFRESH))
+    }
+
+    /// Signs a token of row `jti`, of the kind `typ` names.
+    fn sign_row(
+        &self,
+        user_id: &str,
+        jti: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        typ: Option<&str>,
+    ) -> Result<String, ApiError> {
         let claims = Claims {
             sub: user_id.to_owned(),
             jti: jti.to_owned(),
             exp: expires_at.timestamp(),
             iat: now.timestamp(),
-            typ: Some(REFRESH.to_owned()),
+            typ: typ.map(str::to_owned),
         };
         self.sign_claims(&claims)
     }

@@ -265,16 +265,7 @@ pub(super) async fn end(api: &Api, _: &[String], req: Request) -> Result<Respons
 pub(super) async fn start_session(api: &Api, user: &users::Model) -> Result<(Token, Cookie), ApiError> {
     let now = api.clock.now();
     let expires_at = now + Duration::from_std(api.sessions.session).unwrap_or(Duration::hours(12));
-    let id = new_id();
-    api_tokens::ActiveModel {
-        id: Set(id.clone()),
-        user_id: Set(user.id.clone()),
-        expires_at: Set(expires_at),
-        revoked_at: Set(None),
-        ..Default::default()
-    }
-    .insert(&api.db)
-    .await?;
+    let id = super::tokens::token_row(api, user, expires_at).await?;
     let cookie = Cookie {
         name: SESSION_COOKIE,
         value: api.keys.sign_refresh(&user.id, &id, now, expires_at)?,

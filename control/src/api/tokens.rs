@@ -65,6 +65,18 @@ pub(super) async fn create(api: &Api, _: &[String], req: Request) -> Result<Resp
 pub(super) async fn issue(api: &Api, user: &users::Model, ttl: u64) -> Result<Token, ApiError> {
     let now = api.clock.now();
     let expires_at = now + Duration::seconds(i64::try_from(ttl).unwrap_or(i64::MAX / 2));
+    let id = token_row(api, user, expires_at).await?;
+    let token = api.keys.sign(&user.id, &id, now, expires_at)?;
+    Ok(Token { token, id, expires_at, user: user_json(user) })
+}
+
+/// A new row of `api_tokens` for `user` (a token or a browser session),
+/// live until `expires_at`; its id.
+pub(super) async fn token_row(
+    api: &Api,
+    user: &users::Model,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Result<String, ApiError> {
     let id = new_id();
     api_tokens::ActiveModel {
         id: Set(id.clone()),
@@ -75,8 +87,7 @@ pub(super) async fn issue(api: &Api, user: &users::Model, ttl: u64) -> Result<To
     }
     .insert(&api.db)
     .await?;
-    let token = api.keys.sign(&user.id, &id, now, expires_at)?;
-    Ok(Token { token, id, expires_at, user: user_json(user) })
+    Ok(id)
 }
 
 /// `GET /v1/tokens`: the caller's tokens (never the secrets).

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { Api, AuditEntry, AuditFilter } from "../api";
 import { time } from "../format";
-import { DataTable, ErrorNote, Loading, useLoad } from "../ui/common";
+import { DataTable, ErrorNote, Loading, Pager, useLoad } from "../ui/common";
 
 /** The audit log: everything for admins, your own actions and those on your things otherwise. */
 export function Audit({ api }: { api: Api }) {
@@ -49,10 +49,7 @@ export function Audit({ api }: { api: Api }) {
           </tr>
         )}
       />
-      <nav class="pager">
-        {after !== undefined ? <button onClick={() => setAfter(undefined)}>Newest</button> : null}
-        {page.data?.next ? <button onClick={() => setAfter(page.data?.next ?? undefined)}>Older</button> : null}
-      </nav>
+      <Pager after={after} next={page.data?.next} onPage={setAfter} labels={["Newest", "Older"]} />
     </main>
   );
 }

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import type { Api, Fn, Quota } from "../api";
 import { count, deployed, rate, time } from "../format";
 import { href } from "../router";
-import { DataTable, ErrorNote, Loading, useAction, useLoad } from "../ui/common";
+import { DataTable, ErrorNote, Loading, Pager, useAction, useLoad } from "../ui/common";
 
 export function Functions({ api }: { api: Api }) {
   const [after, setAfter] = useState<string | undefined>(undefined);
@@ -59,10 +59,7 @@ export function Functions({ api }: { api: Api }) {
           </tr>
         )}
       />
-      <nav class="pager">
-        {after !== undefined ? <button onClick={() => setAfter(undefined)}>First page</button> : null}
-        {page.data?.next ? <button onClick={() => setAfter(page.data?.next ?? undefined)}>Next page</button> : null}
-      </nav>
+      <Pager after={after} next={page.data?.next} onPage={setAfter} />
     </main>
   );
 }

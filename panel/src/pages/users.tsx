@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { Api, Role, User } from "../api";
 import { time } from "../format";
-import { DataTable, ErrorNote, Loading, useAction, useLoad } from "../ui/common";
+import { DataTable, ErrorNote, Loading, Pager, useAction, useLoad } from "../ui/common";
 
 /** Admins: the users, and what can be done to each. */
 export function Users({ api, me }: { api: Api; me: User }) {
@@ -84,10 +84,7 @@ export function Users({ api, me }: { api: Api; me: User }) {
           </tr>
         )}
       />
-      <nav class="pager">
-        {after !== undefined ? <button onClick={() => setAfter(undefined)}>First page</button> : null}
-        {page.data?.next ? <button onClick={() => setAfter(page.data?.next ?? undefined)}>Next page</button> : null}
-      </nav>
+      <Pager after={after} next={page.data?.next} onPage={setAfter} />
     </main>
   );
 }

@@ -150,3 +150,23 @@ export function HeaderTable({ headers, empty }: { headers: Header[]; empty: Comp
     />
   );
 }
+
+/** Paging of a listing: back to its first page, and on to the next (`next`: the listing's cursor). */
+export function Pager({
+  after,
+  next,
+  onPage,
+  labels = ["First page", "Next page"],
+}: {
+  after: string | undefined;
+  next: string | null | undefined;
+  onPage: (after: string | undefined) => void;
+  labels?: [string, string];
+}) {
+  return (
+    <nav class="pager">
+      {after !== undefined ? <button onClick={() => onPage(undefined)}>{labels[0]}</button> : null}
+      {next ? <button onClick={() => onPage(next)}>{labels[1]}</button> : null}
+    </nav>
+  );
+}

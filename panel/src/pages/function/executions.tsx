@@ -3,7 +3,7 @@ import { useState } from "preact/hooks";
 import type { Api, Execution, Fn } from "../../api";
 import { count, micros, outcome, time } from "../../format";
 import { href } from "../../router";
-import { DataTable, ErrorNote, Loading, useLoad } from "../../ui/common";
+import { DataTable, ErrorNote, Loading, Pager, useLoad } from "../../ui/common";
 
 const OUTCOMES = ["", "OK", "GUEST_ERROR", "TIMEOUT", "FUEL_EXHAUSTED", "MEMORY_EXCEEDED", "OUTPUT_TOO_LARGE", "BAD_CGI_OUTPUT", "MODULE_UNAVAILABLE", "INTERNAL"];
 
@@ -67,10 +67,7 @@ export function Executions({ api, fn }: { api: Api; fn: Fn }) {
           </tr>
         )}
       />
-      <nav class="pager">
-        {after !== undefined ? <button onClick={() => setAfter(undefined)}>Newest</button> : null}
-        {page.data?.next ? <button onClick={() => setAfter(page.data?.next ?? undefined)}>Older</button> : null}
-      </nav>
+      <Pager after={after} next={page.data?.next} onPage={setAfter} labels={["Newest", "Older"]} />
     </>
   );
 }
