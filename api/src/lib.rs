@@ -53,7 +53,7 @@ pub use functions::{
 pub use invoke::{Header, HeaderInput, TryIt, TryItMethod, TryItResult};
 pub use keys::{InvokeKey, InvokeKeyList, NewKey};
 pub use list::{Listing, Page};
-pub use sso::{DevicePoll, DeviceStart, SignInMethods, SsoProvider};
+pub use sso::{DevicePoll, DeviceStart, LoopbackExchange, SignInMethods, SsoProvider};
 pub use users::{
     Login, Me, NewUser, PasswordChange, PasswordReset, QuotaPatch, Revoked, Role, Token, TokenInfo, TokenList, User,
     UserDelete, UserList, UserPatch, UserQuota,

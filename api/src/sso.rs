@@ -54,3 +54,14 @@ pub struct DevicePoll {
     /// The `device_code` of [`DeviceStart`].
     pub device_code: String,
 }
+
+/// `POST /v1/auth/sso/exchange`: the code a loopback sign-in received, and
+/// the verifier whose SHA-256 (base64url) was its `challenge`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoopbackExchange {
+    /// The `code` the loopback address received (valid for a minute).
+    pub code: String,
+    /// The secret only the program that started the sign-in knows.
+    pub verifier: String,
+}

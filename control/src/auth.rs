@@ -312,6 +312,12 @@ pub(crate) async fn live(
     Ok(Some(Caller { user, token_id: row.id }))
 }
 
+/// Whether `a` and `b` are equal, in a time that does not depend on where
+/// they differ.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The answer to a disabled user, whatever their credentials.
 pub(crate) fn disabled() -> ApiError {
     ApiError::unauthorized("this account is disabled: ask an admin")

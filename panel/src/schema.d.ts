@@ -53,6 +53,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/auth/sso/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Exchange a loopback sign-in's code, with its secret, for a token (olinctl) */
+        post: operations["post_v1_auth_sso_exchange"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/sso/{provider}/callback": {
         parameters: {
             query?: never;
@@ -1030,6 +1047,16 @@ export interface components {
             /** @description Who logs in. */
             username: string;
         };
+        /**
+         * @description `POST /v1/auth/sso/exchange`: the code a loopback sign-in received, and
+         *     the verifier whose SHA-256 (base64url) was its `challenge`.
+         */
+        LoopbackExchange: {
+            /** @description The `code` the loopback address received (valid for a minute). */
+            code: string;
+            /** @description The secret only the program that started the sign-in knows. */
+            verifier: string;
+        };
         /** @description `GET /v1/me`: the user a token belongs to, and the token's id. */
         Me: components["schemas"]["User"] & {
             /** @description The id of the token of this request. */
@@ -1672,6 +1699,47 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_v1_auth_sso_exchange: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LoopbackExchange"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description A wrong, used-up or old code, or the wrong secret */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description error */
             default: {

@@ -1,8 +1,9 @@
 //! `olinctl login --sso`: signing in through the organisation's OpenID
 //! provider. With the provider's device flow, olinctl prints a URL and a
 //! code, the person signs in anywhere, and olinctl polls control until it
-//! hands out a token; without one, olinctl listens on a loopback port and
-//! the browser comes back to it with the token.
+//! hands out a token; without one, olinctl listens on a loopback port, the
+//! browser comes back to it with a code good for a minute, and olinctl
+//! exchanges the code, with a secret only it knows, for a token.
 
 use std::time::{Duration, Instant};
 
@@ -92,9 +93,20 @@ async fn loopback(url: &str, id: &str) -> Result<Token> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| CliError::Other(e.into()))?;
     let port = listener.local_addr().map_err(|e| CliError::Other(e.into()))?.port();
     let back = format!("http://127.0.0.1:{port}/callback");
+    // The code the browser brings back is worth nothing without this.
+    let verifier = {
+        use base64::Engine as _;
+        let bytes: [u8; 32] = rand::random();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let challenge = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+    };
     let start = reqwest::Url::parse_with_params(
         &format!("{}/v1/auth/sso/{id}/login", url.trim_end_matches('/')),
-        [("return_to", back.as_str())],
+        [("return_to", back.as_str()), ("challenge", challenge.as_str())],
     )
     .map_err(|e| CliError::Other(e.into()))?;
     eprintln!("To sign in, open this URL in a browser on this machine:\n{start}");
@@ -116,9 +128,8 @@ async fn loopback(url: &str, id: &str) -> Result<Token> {
         let head = String::from_utf8_lossy(&buf[..len]);
         let target = head.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or_default();
         let query = reqwest::Url::parse(&format!("http://127.0.0.1{target}")).ok().filter(|u| u.path() == "/callback");
-        let token =
-            query.as_ref().and_then(|u| u.query_pairs().find(|(k, _)| k == "token").map(|(_, v)| v.into_owned()));
-        let (status, page) = match &token {
+        let code = query.as_ref().and_then(|u| u.query_pairs().find(|(k, _)| k == "code").map(|(_, v)| v.into_owned()));
+        let (status, page) = match &code {
             Some(_) => ("200 OK", "Signed in to Olincloud: you can close this tab and go back to the terminal."),
             None => ("404 Not Found", "Not an Olincloud sign-in."),
         };
@@ -127,17 +138,9 @@ async fn loopback(url: &str, id: &str) -> Result<Token> {
             page.len()
         );
         let _ = conn.write_all(answer.as_bytes()).await;
-        if let Some(token) = token {
-            // What the token is: who, its id and expiry.
-            let me: olin_api::Me = Client::new(url, Some(token.clone()))?.get("/me").await?;
-            let info: Vec<olin_api::TokenInfo> =
-                Client::new(url, Some(token.clone()))?.all::<olin_api::TokenList>("/tokens", 1000).await?;
-            let expires_at = info
-                .iter()
-                .find(|t| t.id == me.token_id)
-                .map(|t| t.expires_at)
-                .unwrap_or_else(|| chrono::Utc::now() + chrono::Duration::days(30));
-            return Ok(Token { token, id: me.token_id, expires_at, user: me.user });
+        if let Some(code) = code {
+            let ask = olin_api::LoopbackExchange { code, verifier: verifier.clone() };
+            return Client::new(url, None)?.call(Method::POST, "/auth/sso/exchange", &ask).await;
         }
     }
 }

@@ -465,7 +465,7 @@ async fn olinctl_signs_in_through_the_organisations_provider() {
     let browser = olin_test_support::Browser::new();
     let back = browser.sign_in(&url, &provider.issuer, "web-user", None).await;
     let location = back.location.clone().unwrap_or_else(|| panic!("{back:?}"));
-    assert!(location.starts_with("http://127.0.0.1:") && location.contains("/callback?token="), "{location}");
+    assert!(location.starts_with("http://127.0.0.1:") && location.contains("/callback?code="), "{location}");
     let answer = browser.send(reqwest::Method::GET, &location, None).await;
     assert_eq!(answer.status, reqwest::StatusCode::OK);
     let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.unwrap().unwrap();

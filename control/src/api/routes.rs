@@ -52,6 +52,7 @@ async fn openapi(api: &Api, _: &[String], _: Request) -> Result<Response, ApiErr
         sso::providers,
         sso::login,
         sso::callback,
+        sso::exchange,
         sso::device_start,
         sso::device_token,
         sso::refresh,
@@ -111,6 +112,7 @@ pub(crate) fn table() -> Vec<Route> {
         (Method::GET, "/v1/auth/providers", h!(sso::providers)),
         (Method::GET, "/v1/auth/sso/{provider}/login", h!(sso::login)),
         (Method::GET, "/v1/auth/sso/{provider}/callback", h!(sso::callback)),
+        (Method::POST, "/v1/auth/sso/exchange", h!(sso::exchange)),
         (Method::POST, "/v1/auth/sso/{provider}/device", h!(sso::device_start)),
         (Method::POST, "/v1/auth/sso/{provider}/device/token", h!(sso::device_token)),
         (Method::POST, "/v1/auth/session", h!(sso::refresh)),
@@ -257,6 +259,7 @@ pub(crate) const ANONYMOUS: &[(Method, &str)] = &[
     (Method::GET, "/v1/auth/providers"),
     (Method::GET, "/v1/auth/sso/{provider}/login"),
     (Method::GET, "/v1/auth/sso/{provider}/callback"),
+    (Method::POST, "/v1/auth/sso/exchange"),
     (Method::POST, "/v1/auth/sso/{provider}/device"),
     (Method::POST, "/v1/auth/sso/{provider}/device/token"),
     // A browser session's cookie authenticates these.

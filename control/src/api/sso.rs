@@ -15,11 +15,15 @@
 //!
 //! `olinctl login --sso` uses the provider's device flow through
 //! `.../device` and `.../device/token` (control holds the client secret),
-//! or, without one, the browser flow with a loopback `return_to`, which
-//! receives a token in its query.
+//! or, without one, the browser flow with a loopback `return_to` and a
+//! `challenge` (the SHA-256 of a secret only olinctl knows): the loopback
+//! address receives a code good for a minute, which buys a token only with
+//! that secret (`POST /v1/auth/sso/exchange`). A page that sends someone's
+//! browser through a sign-in towards a port of their machine gets nothing,
+//! and no token ever sits in a URL.
 
 use chrono::{DateTime, Duration, Utc};
-use olin_api::{DevicePoll, DeviceStart, SignInMethods, SsoProvider, Token};
+use olin_api::{DevicePoll, DeviceStart, LoopbackExchange, SignInMethods, SsoProvider, Token};
 use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
@@ -40,6 +44,8 @@ const SIGN_IN_COOKIE: &str = "olin_sso";
 const SESSION_COOKIE: &str = "olin_session";
 /// How long a sign-in may take at the provider.
 const SIGN_IN_TTL: i64 = 600;
+/// How long a loopback sign-in's code may wait to be exchanged.
+const HANDOFF_TTL: i64 = 60;
 
 /// What the sign-in cookie holds, signed with the token keys.
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,6 +58,21 @@ struct SignIn {
     nonce: String,
     verifier: String,
     return_to: String,
+    /// A loopback sign-in's challenge: SHA-256 (base64url) of the secret
+    /// its code is exchanged with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    challenge: Option<String>,
+}
+
+/// What a loopback sign-in's code holds, signed with the token keys.
+#[derive(Debug, Serialize, Deserialize)]
+struct Handoff {
+    /// Always `loopback`.
+    typ: String,
+    exp: i64,
+    /// The user signed in.
+    sub: String,
+    challenge: String,
 }
 
 /// `GET /v1/auth/providers`: how one may sign in here.
@@ -78,6 +99,8 @@ pub(super) async fn providers(api: &Api, _: &[String], _: Request) -> Result<Res
 struct LoginQuery {
     #[serde(default)]
     return_to: Option<String>,
+    #[serde(default)]
+    challenge: Option<String>,
 }
 
 /// `GET /v1/auth/sso/{provider}/login`: sends the browser to the provider.
@@ -90,7 +113,13 @@ pub(super) async fn login(api: &Api, params: &[String], req: Request) -> Result<
     let p = api.sso.provider(params.first().map(String::as_str).unwrap_or_default())?;
     let q: LoginQuery = req.query()?;
     let return_to = q.return_to.unwrap_or_else(|| "/".to_owned());
-    Destination::parse(&return_to)?;
+    let loopback = matches!(Destination::parse(&return_to)?, Destination::Loopback(_));
+    let challenge_ok = q.challenge.as_ref().is_some_and(|c| c.len() == 43 && c.bytes().all(is_base64url));
+    if loopback && !challenge_ok {
+        return Err(ApiError::bad_request(
+            "a loopback return_to needs challenge: the base64url SHA-256 (43 characters) of a secret of yours",
+        ));
+    }
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (state, nonce) = (CsrfToken::new_random().secret().clone(), Nonce::new_random().secret().clone());
     let url = api.sso.authorize_url(p, &state, &nonce, challenge.as_str()).await?;
@@ -102,6 +131,7 @@ pub(super) async fn login(api: &Api, params: &[String], req: Request) -> Result<
         nonce,
         verifier: verifier.secret().clone(),
         return_to,
+        challenge: q.challenge.filter(|_| loopback),
     };
     let cookie = Cookie {
         name: SIGN_IN_COOKIE,
@@ -196,11 +226,50 @@ async fn finish(api: &Api, params: &[String], req: &Request) -> Result<Response,
             with_cookie(with_cookie(redirect(&path)?, &clear)?, &session)
         }
         Destination::Loopback(mut url) => {
-            let token = super::tokens::issue(api, &user, api.token_ttl_secs).await?;
-            url.query_pairs_mut().append_pair("token", &token.token);
+            let challenge = sign_in.challenge.ok_or_else(stale)?;
+            let handoff = Handoff {
+                typ: "loopback".into(),
+                exp: (now + Duration::seconds(HANDOFF_TTL)).timestamp(),
+                sub: user.id.clone(),
+                challenge,
+            };
+            url.query_pairs_mut().append_pair("code", &api.keys.sign_claims(&handoff)?);
             with_cookie(redirect(url.as_str())?, &clear)
         }
     }
+}
+
+/// `POST /v1/auth/sso/exchange`: a loopback sign-in's code and secret for a token.
+#[utoipa::path(post, path = "/v1/auth/sso/exchange",
+    summary = "Exchange a loopback sign-in's code, with its secret, for a token (olinctl)",
+    request_body = LoopbackExchange,
+    responses((status = 201, body = Token), (status = 401, description = "A wrong, used-up or old code, or the wrong secret", body = olin_api::ErrorBody)))]
+pub(super) async fn exchange(api: &Api, _: &[String], req: Request) -> Result<Response, ApiError> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let ask: LoopbackExchange = req.json()?;
+    let now = api.clock.now();
+    let refused =
+        || ApiError::unauthorized("this sign-in code is wrong, over a minute old, or not yours: sign in again");
+    let handoff = api
+        .keys
+        .verify_claims::<Handoff>(&ask.code, &["exp", "sub"])
+        .filter(|h| h.typ == "loopback" && h.exp > now.timestamp())
+        .ok_or_else(refused)?;
+    let digest = sha2::Sha256::digest(ask.verifier.as_bytes());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    if !crate::auth::same(challenge.as_bytes(), handoff.challenge.as_bytes()) {
+        return Err(refused());
+    }
+    let user = users::Entity::find_by_id(handoff.sub).one(&api.db).await?.ok_or_else(refused)?;
+    if user.disabled_at.is_some() {
+        return Err(auth::disabled());
+    }
+    created(&super::tokens::issue(api, &user, api.token_ttl_secs).await?)
+}
+
+fn is_base64url(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-' || c == b'_'
 }
 
 /// `POST /v1/auth/sso/{provider}/device`: starts a device sign-in.

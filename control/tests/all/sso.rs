@@ -284,3 +284,41 @@ async fn password_logins_can_be_turned_off() {
 fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+#[tokio::test]
+async fn a_loopback_sign_in_pays_out_only_to_the_program_that_started_it() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let e = env(|_| {}).await;
+    let login = e.control.v1("/auth/sso/corp/login");
+    let back = "http://127.0.0.1:9/callback";
+    // A loopback return_to without a challenge is refused before anything.
+    let url = format!("{login}?return_to={}", urlencode(back));
+    assert_eq!(e.call("GET", &url[e.control.v1("").len()..], None, None).await.0, StatusCode::BAD_REQUEST);
+
+    let verifier = "a-secret-only-olinctl-knows-0123456789abcdef";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let url = format!("{login}?return_to={}&challenge={challenge}", urlencode(back));
+    let browser = Browser::new();
+    let landing = browser.sign_in(&url, &e.provider.issuer, "loop", None).await;
+    let location = reqwest::Url::parse(landing.location.as_deref().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(back), "{location}");
+    let pairs: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert!(!pairs.contains_key("token"), "no token in a URL: {location}");
+    let code = pairs["code"].clone();
+
+    // The code is worth nothing without the secret, or as a bearer token.
+    assert_eq!(e.call("GET", "/me", Some(&code), None).await.0, StatusCode::UNAUTHORIZED);
+    let (s, _) = e
+        .call("POST", "/auth/sso/exchange", None, Some(json!({"code": code, "verifier": "a guess at the secret"})))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, t) = e.call("POST", "/auth/sso/exchange", None, Some(json!({"code": code, "verifier": verifier}))).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let (_, me) = e.call("GET", "/me", Some(t["token"].as_str().unwrap()), None).await;
+    assert_eq!(me["username"], "loop");
+    // A minute later the code is spent.
+    e.control.advance_clock(std::time::Duration::from_secs(61));
+    let (s, _) = e.call("POST", "/auth/sso/exchange", None, Some(json!({"code": code, "verifier": verifier}))).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
