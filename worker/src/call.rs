@@ -166,22 +166,19 @@ impl Event {
     }
 }
 
-/// Events of direct calls waiting for JetStream's confirmation at most, per
-/// worker: past that a slot waits before its next call, so a stream that
-/// stores nothing for a while (a leader being elected) slows the worker
-/// down rather than filling its memory (an event is a few hundred bytes).
-pub(crate) const UNCONFIRMED_EVENTS: usize = 4096;
-
 /// Confirms a published event in the background ([`Event::stored`]), one
-/// of at most [`UNCONFIRMED_EVENTS`]; drain waits for them.
+/// of at most `WORKER_MAX_UNCONFIRMED_EVENTS` (past it, this waits: the
+/// slot's next call with it); drain waits for them.
 pub(crate) async fn confirm_in_background(ctx: &Arc<Ctx>, event: Event) {
     let Ok(permit) = ctx.unconfirmed_events.clone().acquire_owned().await else {
         // Closed only when the worker is gone.
         return event.stored(ctx).await;
     };
+    ctx.stats.events_unconfirmed.fetch_add(1, Ordering::Relaxed);
     let ctx2 = ctx.clone();
     ctx.background.spawn(async move {
         event.stored(&ctx2).await;
+        ctx2.stats.events_unconfirmed.fetch_sub(1, Ordering::Relaxed);
         drop(permit);
     });
 }

@@ -89,6 +89,13 @@ pub struct Config {
     /// Memory budget of compiled modules, in MiB (least recently used are evicted).
     #[arg(long, env = "WORKER_CACHE_MEMORY_MIB", default_value_t = 512)]
     pub cache_memory_mib: u64,
+    /// Execution events of direct calls waiting for JetStream to confirm
+    /// them, at most: past it a slot waits before its next call, so a
+    /// stream that stores nothing for a while (a leader being elected)
+    /// slows the worker down instead of filling its memory (an event is a
+    /// few hundred bytes).
+    #[arg(long, env = "WORKER_MAX_UNCONFIRMED_EVENTS", default_value_t = 4096)]
+    pub max_unconfirmed_events: usize,
     /// How often the consumer backlog exported at `/metrics`
     /// (`olin_worker_consumer_pending`, for autoscalers) is refreshed, in ms.
     #[arg(long, env = "WORKER_BACKLOG_INTERVAL_MS", default_value_t = 5000)]
@@ -157,6 +164,7 @@ impl Config {
             egress_allow_cidrs: String::new(),
             egress_hosts: None,
             secrets_keys: None,
+            max_unconfirmed_events: 4096,
             backlog_interval_ms: 5000,
             sweep_interval_ms: 30_000,
             log_format: "text".to_owned(),

@@ -63,6 +63,12 @@ impl prometheus_client::collector::Collector for Scrape {
         let s = &ctx.stats;
         let e = &mut encoder;
         gauge(e, "in_flight", "Calls running now.", s.in_flight.load(Ordering::Relaxed))?;
+        gauge(
+            e,
+            "events_unconfirmed",
+            "Execution events of direct calls waiting for JetStream to store them (bounded by WORKER_MAX_UNCONFIRMED_EVENTS).",
+            s.events_unconfirmed.load(Ordering::Relaxed),
+        )?;
         if s.backlog_known.load(Ordering::Relaxed) {
             gauge(
                 e,

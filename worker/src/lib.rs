@@ -159,6 +159,9 @@ pub struct Stats {
     pub replies_replayed: AtomicU64,
     /// Execution events JetStream did not store within their retry time.
     pub events_lost: AtomicU64,
+    /// Execution events of direct calls waiting for JetStream's
+    /// confirmation now (at most `WORKER_MAX_UNCONFIRMED_EVENTS`).
+    pub events_unconfirmed: AtomicU64,
 }
 
 /// What every task of a worker shares.
@@ -283,7 +286,7 @@ impl Worker {
             maxima,
             admission: Arc::new(admission::Admission::new(budget)),
             background: tokio_util::task::TaskTracker::new(),
-            unconfirmed_events: Arc::new(tokio::sync::Semaphore::new(call::UNCONFIRMED_EVENTS)),
+            unconfirmed_events: Arc::new(tokio::sync::Semaphore::new(cfg.max_unconfirmed_events.max(1))),
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats,
