@@ -67,6 +67,8 @@ pub(crate) struct Api {
     pub(crate) local_passwords: bool,
     /// How long browser sessions and their tokens last.
     pub(crate) sessions: SessionTtl,
+    /// How long a deploy waits for a worker to have its module ready.
+    pub(crate) prewarm_wait: std::time::Duration,
     pub(crate) max_module_bytes: u64,
     pub(crate) max_memory_pages: u32,
     pub(crate) gateway_url: String,

@@ -131,6 +131,11 @@ pub struct Config {
     /// (`POST /v1/tokens`); off when everyone signs in through a provider.
     #[arg(long, env = "CONTROL_LOCAL_PASSWORDS", default_value_t = true, action = clap::ArgAction::Set)]
     pub local_passwords: bool,
+    /// How long a deploy waits for the first worker to have its module
+    /// fetched and compiled before it points the route at it, in ms (at
+    /// once when no worker listens; past it, the first call loads it).
+    #[arg(long, env = "CONTROL_PREWARM_WAIT_MS", default_value_t = 10_000)]
+    pub prewarm_wait_ms: u64,
     /// How long a browser session lasts: its refresh cookie, which buys
     /// short-lived tokens until then.
     #[arg(long, env = "CONTROL_SESSION_TTL", default_value = "12h", value_parser = duration)]
@@ -203,6 +208,7 @@ impl Config {
             public_url: None,
             oidc_config: None,
             local_passwords: true,
+            prewarm_wait_ms: 10_000,
             session_ttl: std::time::Duration::from_secs(12 * 3600),
             session_token_ttl: std::time::Duration::from_secs(15 * 60),
             log_format: "text".to_owned(),

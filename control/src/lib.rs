@@ -161,6 +161,7 @@ impl Control {
             sso,
             local_passwords: cfg.local_passwords,
             sessions: api::SessionTtl { session: cfg.session_ttl, token: cfg.session_token_ttl },
+            prewarm_wait: std::time::Duration::from_millis(cfg.prewarm_wait_ms),
             max_module_bytes: cfg.max_module_bytes,
             max_memory_pages: cfg.max_memory_pages(),
             gateway_url: cfg.gateway_url.clone(),

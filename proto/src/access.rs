@@ -176,6 +176,8 @@ fn gateway() -> Permissions {
 fn worker() -> Permissions {
     let mut p = vec![
         crate::subject::reply_subscriptions(),
+        // Answering control's prewarm requests: the module is ready.
+        crate::subject::warm_replies(),
         crate::subject::event_subjects(),
         crate::subject::dead_subjects(),
         kv_keys(KV_WORKERS),
@@ -216,7 +218,8 @@ fn control() -> Permissions {
     read_bucket(&mut p, KV_ROUTES);
     stream(&mut p, STREAM_EVENTS, Use::Use);
     durable(&mut p, STREAM_EVENTS, CONSUMER_CONTROL);
-    Permissions { publish: p, subscribe: vec![format!("{}.>", Role::Control.inbox_prefix())] }
+    let subscribe = vec![format!("{}.>", Role::Control.inbox_prefix()), crate::subject::warm_replies()];
+    Permissions { publish: p, subscribe }
 }
 
 /// Where a role's password comes from in a rendered server config.

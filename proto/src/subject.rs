@@ -85,6 +85,7 @@ const EVENT_PREFIX: &str = "olin.event";
 const DEAD_PREFIX: &str = "olin.dead";
 const REPLY_PREFIX: &str = "olin.reply";
 const CTL_PREFIX: &str = "olin.ctl";
+const WARM_PREFIX: &str = "olin.warm";
 const REPLAY_PREFIX: &str = "olin.replay";
 
 /// A name that cannot be used as a NATS subject token.
@@ -268,6 +269,21 @@ pub fn ctl_prewarm() -> String {
     format!("{CTL_PREFIX}.prewarm")
 }
 
+/// Where a worker answers a prewarm request: the module is ready (`ok`)
+/// or could not be made so (`error: ...`). `token` is control's own
+/// (a fresh id per request), so replies never cross.
+///
+/// # Errors
+/// A token that is not one subject token.
+pub fn warm_reply(token: &str) -> Result<String, NameError> {
+    Ok(format!("{WARM_PREFIX}.{}", id_token(token)?))
+}
+
+/// Every prewarm reply subject (workers publish, control subscribes).
+pub fn warm_replies() -> String {
+    format!("{WARM_PREFIX}.>")
+}
+
 /// Core NATS subject on which control asks workers to evict a module.
 pub fn ctl_evict() -> String {
     format!("{CTL_PREFIX}.evict")
@@ -351,6 +367,9 @@ mod tests {
         assert!(matches!(invoke_subject("a.>"), Err(NameError::Function { .. })));
         assert!(event_subject("*").is_err());
         assert_eq!(ctl_prewarm(), "olin.ctl.prewarm");
+        assert_eq!(warm_reply("0193-ab").unwrap(), "olin.warm.0193-ab");
+        assert!(warm_reply("a.b").is_err() && warm_reply("*").is_err());
+        assert_eq!(warm_replies(), "olin.warm.>");
         assert_eq!(max_deliveries_advisory(), "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.OLIN_INVOCATIONS.workers");
         assert_eq!(ctl_evict(), "olin.ctl.evict");
         assert_eq!(module_object_key("ab12"), "modules/ab12.wasm");

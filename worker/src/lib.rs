@@ -494,9 +494,22 @@ async fn prewarm(ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
         let Ok(sha256) = std::str::from_utf8(&msg.payload).map(str::to_owned) else { continue };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            match ctx.modules.prewarm(&sha256).await {
-                Ok(()) => info!(module = %sha256, "prewarmed"),
-                Err(err) => warn!(%err, module = %sha256, "prewarm failed; the first call will retry"),
+            let answer = match ctx.modules.prewarm(&sha256).await {
+                Ok(()) => {
+                    info!(module = %sha256, "prewarmed");
+                    "ok".to_owned()
+                }
+                Err(err) => {
+                    warn!(%err, module = %sha256, "prewarm failed; the first call will retry");
+                    format!("error: {err}")
+                }
+            };
+            // Control waits for the first worker to have it ready before it
+            // points the route at it.
+            if let Some(reply) = msg.reply
+                && let Err(err) = ctx.nats.publish(reply, answer.into()).await
+            {
+                debug!(%err, "prewarm answer not sent");
             }
         });
     }

@@ -71,13 +71,50 @@ async fn activate(
     .insert(&txn)
     .await?;
     txn.commit().await?;
+    let shas: Vec<&str> =
+        std::iter::once(&version.sha256).chain(canary.map(|(v, _)| &v.sha256)).map(String::as_str).collect();
+    futures::future::join_all(shas.into_iter().map(|sha| prewarm(api, sha))).await;
     publish_route(api, f).await?;
-    for sha in std::iter::once(&version.sha256).chain(canary.map(|(v, _)| &v.sha256)) {
-        if let Err(err) = api.nats.publish(olin_proto::subject::ctl_prewarm(), sha.clone().into()).await {
-            tracing::warn!(%err, "prewarm broadcast failed; workers will load the module on its first call");
-        }
-    }
     Ok(row)
+}
+
+/// Asks the workers to fetch and compile module `sha`, and waits until the
+/// first has it ready (at most `CONTROL_PREWARM_WAIT_MS`; at once when no
+/// worker listens), so that the route published next points at a module a
+/// worker runs without compiling: the deploy takes the compile, not its
+/// first call. A worker that cannot load it, or none in time, only means
+/// the first call loads it.
+async fn prewarm(api: &Api, sha: &str) {
+    use futures::StreamExt as _;
+    let broadcast = |why: &str| {
+        tracing::warn!(why, module = sha, "not waiting for a worker to prewarm the module");
+    };
+    let Ok(reply) = olin_proto::subject::warm_reply(&new_id()) else { return };
+    let mut answers = match api.nats.subscribe(reply.clone()).await {
+        Ok(sub) => sub,
+        Err(err) => {
+            broadcast(&err.to_string());
+            let _ = api.nats.publish(olin_proto::subject::ctl_prewarm(), sha.to_owned().into()).await;
+            return;
+        }
+    };
+    if let Err(err) =
+        api.nats.publish_with_reply(olin_proto::subject::ctl_prewarm(), reply, sha.to_owned().into()).await
+    {
+        broadcast(&err.to_string());
+        return;
+    }
+    match tokio::time::timeout(api.prewarm_wait, answers.next()).await {
+        // No worker listens: nothing to wait for.
+        Ok(Some(m)) if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) => {}
+        Ok(Some(m)) if &m.payload[..] == b"ok" => tracing::debug!(module = sha, "a worker has the module ready"),
+        Ok(Some(m)) => {
+            tracing::warn!(module = sha, answer = %String::from_utf8_lossy(&m.payload), "prewarm failed on a worker");
+        }
+        Ok(None) => {}
+        Err(_) => tracing::warn!(module = sha, wait = ?api.prewarm_wait, "no worker had the module ready in time"),
+    }
+    let _ = answers.unsubscribe().await;
 }
 
 /// Rebuilds function `f`'s `RouteRecord` from the database and publishes it

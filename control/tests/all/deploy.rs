@@ -40,6 +40,10 @@ async fn until_served(http: &reqwest::Client, url: &str, want: &str) {
 async fn deploy_rollback_canary_and_private_functions() {
     let s = Stack::start(4).await;
     let (control, gateway, http) = (&s.control, &s.gateway, s.http.clone());
+    let compiles = {
+        let cache = s.worker.cache.clone();
+        move || cache.compiles.load(std::sync::atomic::Ordering::SeqCst)
+    };
     let admin = Api { http: http.clone(), base: control.v1(""), token: s.login("admin", ADMIN_PASSWORD).await };
     assert_eq!(
         admin.call("POST", "/users", Some(json!({"username": "ada", "password": "password-1"}))).await.0,
@@ -53,9 +57,14 @@ async fn deploy_rollback_canary_and_private_functions() {
 
     // Nothing deployed: the gateway does not know the function.
     assert_eq!(http.get(&url).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(compiles(), 0);
     let (s, d) = ada.call("POST", "/functions/svc/deployments", Some(json!({"version": v1}))).await;
     assert_eq!(s, StatusCode::CREATED, "{d}");
+    // The deploy returned once the worker had the module compiled: the
+    // first call does not wait for a compile.
+    assert_eq!(compiles(), 1, "the deploy waited for the prewarm");
     until_served(&http, &url, "hello").await;
+    assert_eq!(compiles(), 1, "the first call compiled nothing");
     assert_eq!(
         ada.call("POST", "/functions/svc/deployments", Some(json!({"version": v2}))).await.0,
         StatusCode::CREATED
