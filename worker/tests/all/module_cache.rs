@@ -299,6 +299,9 @@ async fn compiled_artifacts_are_shared_through_the_module_store_and_authenticate
     let small = ModuleCache::new(runtime(), objects.clone(), None, 1 << 30).with_shared(shared("a", 1024));
     small.get(&hello).await.unwrap();
     assert_eq!(counters(&small), (0, 1, 1, 1));
+    // It shares what it compiled, in the background: let that land before
+    // the artifact is tampered with below, or it would overwrite the flip.
+    shared_stores(&small, 1).await;
 
     // A flipped byte in the code: never run; compiled and shared again.
     let mut flipped = good.clone();
@@ -323,6 +326,7 @@ async fn compiled_artifacts_are_shared_through_the_module_store_and_authenticate
     let c = open("a");
     c.get(&hello).await.unwrap();
     assert_eq!(counters(&c), (0, 1, 1, 1));
+    shared_stores(&c, 1).await;
 
     // Another module's authentic artifact under this module's name.
     let echo = put_module(objects.as_ref(), Bytes::from_static(ECHO)).await.unwrap();
