@@ -929,3 +929,28 @@ async fn the_audit_log_is_filtered_paged_and_shows_each_user_their_own() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
 }
+
+/// A stolen token is no faster a way to guess its owner's password than
+/// logging in: `PUT /v1/me/password` counts wrong current passwords in the
+/// login throttle, and past it refuses even the right one.
+#[tokio::test]
+async fn changing_a_password_with_a_stolen_token_is_throttled_like_a_login() {
+    let e = env().await;
+    let admin = e.login("admin", ADMIN_PASSWORD).await;
+    let ada = e.user(&admin, "ada").await;
+    let change = |current: &str| json!({"current_password": current, "new_password": "a-new-password"});
+    for i in 0..10 {
+        let (s, body) = e.call("PUT", "/me/password", Some(&ada), Some(change(&format!("guess-{i}")))).await;
+        assert_eq!((s, error_code(&body)), (StatusCode::FORBIDDEN, "forbidden"), "guess {i}");
+    }
+    let r =
+        e.http.put(e.control.v1("/me/password")).bearer_auth(&ada).json(&change("password-1")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the right password too, once throttled");
+    assert!(r.headers().get("retry-after").is_some());
+    // The same bucket as logins by name: logging in is throttled too, and
+    // the password is unchanged.
+    let (s, _) = e.call("POST", "/tokens", None, Some(json!({"username": "ada", "password": "password-1"}))).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+    let (s, _) = e.call("GET", "/me", Some(&ada), None).await;
+    assert_eq!(s, StatusCode::OK, "the token still works: nothing changed");
+}
