@@ -287,11 +287,12 @@ pub async fn authenticate(
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
     let invalid = || ApiError::unauthorized("the token is invalid, expired or revoked: log in again");
     let claims = keys.verify(token.trim(), now).ok_or_else(invalid)?;
-    live(db, &claims.sub, &claims.jti, now).await?.ok_or_else(invalid)
+    live(db, &claims.sub, &claims.jti, now).await?.map(|(caller, _)| caller).ok_or_else(invalid)
 }
 
-/// The caller holding token row `jti` of user `user_id`, if that row is
-/// neither revoked nor expired at `now` (`None`), and the user is enabled.
+/// The caller holding token row `jti` of user `user_id`, and when the row
+/// expires, if it is neither revoked nor expired at `now` (`None`), and the
+/// user is enabled.
 ///
 /// # Errors
 /// The database's, or [`disabled`].
@@ -300,7 +301,7 @@ pub(crate) async fn live(
     user_id: &str,
     jti: &str,
     now: DateTime<Utc>,
-) -> Result<Option<Caller>, ApiError> {
+) -> Result<Option<(Caller, DateTime<Utc>)>, ApiError> {
     let Some(row) = api_tokens::Entity::find_by_id(jti.to_owned()).one(db).await? else { return Ok(None) };
     if row.revoked_at.is_some() || row.expires_at <= now || row.user_id != user_id {
         return Ok(None);
@@ -309,7 +310,7 @@ pub(crate) async fn live(
     if user.disabled_at.is_some() {
         return Err(disabled());
     }
-    Ok(Some(Caller { user, token_id: row.id }))
+    Ok(Some((Caller { user, token_id: row.id }, row.expires_at)))
 }
 
 /// Whether `a` and `b` are equal, in a time that does not depend on where

@@ -306,9 +306,8 @@ pub(super) async fn refresh(api: &Api, _: &[String], req: Request) -> Result<Res
     let none = || ApiError::unauthorized("no live browser session: sign in");
     let (user_id, jti) =
         cookie(&req, SESSION_COOKIE).and_then(|c| api.keys.verify_refresh(&c, now)).ok_or_else(none)?;
-    let caller = auth::live(&api.db, &user_id, &jti, now).await?.ok_or_else(none)?;
-    let row = api_tokens::Entity::find_by_id(jti).one(&api.db).await?.ok_or_else(none)?;
-    created(&session_token(api, &caller.user, &row.id, row.expires_at, now)?)
+    let (caller, ends) = auth::live(&api.db, &user_id, &jti, now).await?.ok_or_else(none)?;
+    created(&session_token(api, &caller.user, &caller.token_id, ends, now)?)
 }
 
 /// `DELETE /v1/auth/session`: ends this browser's session (and every
