@@ -33,17 +33,7 @@ impl Env {
     }
 
     async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.http.request(method.parse().unwrap(), self.control.v1(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+        crate::client::call(&self.http, &self.control, method, path, token, body).await
     }
 
     async fn raw(&self, method: &str, path: &str, token: &str, ctype: &str, body: Vec<u8>) -> (StatusCode, Value) {

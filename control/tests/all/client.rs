@@ -5,6 +5,29 @@ use olin_test_support::ControlHandle;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// `method` `/v1<path>` at `control`, with `token` if given and a JSON
+/// body if given; the answer as JSON (null if empty, a string if not JSON).
+pub(crate) async fn call(
+    http: &reqwest::Client,
+    control: &ControlHandle,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = http.request(method.parse().unwrap(), control.v1(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+}
+
 /// One user's view of the API.
 pub(crate) struct Api {
     pub(crate) http: reqwest::Client,
