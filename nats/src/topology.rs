@@ -390,19 +390,41 @@ pub async fn ensure_dead(js: &jetstream::Context, cfg: &TopologyConfig) -> Resul
     stream_as(js, config, "stream OLIN_DEAD", Mode::Own).await
 }
 
+/// How long a service keeps asking for a stream while JetStream times out
+/// or is not available yet: a cluster still electing its leaders (or a
+/// loaded machine) answers later, and a service that gave up at the first
+/// timeout would fail to start (seen once for `olinctl dev --cluster` on a
+/// busy 2-core machine).
+const STREAM_SETUP_WAIT: Duration = Duration::from_secs(30);
+
 async fn stream_as(
     js: &jetstream::Context,
     config: stream::Config,
     what: &'static str,
     mode: Mode,
 ) -> Result<stream::Stream, TopologyError> {
-    match mode {
-        Mode::Own => {
-            let name = config.name.clone();
-            js.create_or_update_stream(config).await.map_err(err(what))?;
-            js.get_stream(name).await.map_err(err(what))
+    let deadline = tokio::time::Instant::now() + STREAM_SETUP_WAIT;
+    loop {
+        let refused = match mode {
+            Mode::Own => match js.create_or_update_stream(config.clone()).await {
+                Ok(_) => return js.get_stream(&config.name).await.map_err(err(what)),
+                Err(e) => e,
+            },
+            Mode::Use => match js.get_or_create_stream(config.clone()).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => e,
+            },
+        };
+        let transient = matches!(
+            refused.kind(),
+            jetstream::context::CreateStreamErrorKind::TimedOut
+                | jetstream::context::CreateStreamErrorKind::JetStreamUnavailable
+        );
+        if !transient || tokio::time::Instant::now() >= deadline {
+            return Err(err(what)(refused));
         }
-        Mode::Use => js.get_or_create_stream(config).await.map_err(err(what)),
+        tracing::warn!(err = %refused, stream = %config.name, "JetStream not answering yet; asking again");
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
