@@ -14,79 +14,221 @@ pub const SERVER_SOFTWARE: &str = concat!("Olincloud/", env!("CARGO_PKG_VERSION"
 /// Most bytes of header block a guest may print before its body.
 pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
 
+/// A call's environment, laid out as a C `environ` block: `KEY=VALUE\0`
+/// entries back to back in one buffer, with where each starts.
+///
+/// One buffer instead of two strings per variable: building it costs a few
+/// allocations whatever the request holds, and WASI's `environ_get` copies
+/// it into the guest in one write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    block: Vec<u8>,
+    /// (start of the entry, length of its key, length of the entry without its NUL).
+    entries: Vec<(u32, u32, u32)>,
+}
+
+impl Environment {
+    fn with_capacity(entries: usize, bytes: usize) -> Self {
+        Environment { block: Vec::with_capacity(bytes), entries: Vec::with_capacity(entries) }
+    }
+
+    /// Appends `key=` followed by each of `parts`.
+    fn push(&mut self, key: &str, parts: &[&str]) {
+        let start = self.begin(key.as_bytes());
+        for part in parts {
+            self.extend(part.as_bytes());
+        }
+        self.end(start, key.len());
+    }
+
+    /// Starts an entry `key=` to be continued with [`Environment::extend`]
+    /// and ended with [`Environment::end`].
+    fn begin(&mut self, key: &[u8]) -> usize {
+        let start = self.block.len();
+        self.block.extend_from_slice(key);
+        self.block.push(b'=');
+        start
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        self.block.extend_from_slice(bytes);
+    }
+
+    fn end(&mut self, start: usize, key_len: usize) {
+        let len = self.block.len() - start;
+        self.block.push(0);
+        // The block is bounded by the request (a few MiB at most): u32 holds it.
+        self.entries.push((start as u32, key_len as u32, len as u32));
+    }
+
+    /// Appends `key=` and `n` in decimal, without going through `fmt`.
+    fn push_number(&mut self, key: &str, n: u64) {
+        let start = self.begin(key.as_bytes());
+        self.decimal(n);
+        self.end(start, key.len());
+    }
+
+    fn decimal(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.block.extend_from_slice(&digits[at..]);
+    }
+
+    /// Appends `key=` and `ip` (dotted quad written by hand: `Display` for
+    /// addresses is slow, and every call has one).
+    fn push_ip(&mut self, key: &str, ip: std::net::IpAddr) {
+        match ip {
+            std::net::IpAddr::V4(v4) => {
+                let start = self.begin(key.as_bytes());
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        self.block.push(b'.');
+                    }
+                    self.decimal(u64::from(octet));
+                }
+                self.end(start, key.len());
+            }
+            std::net::IpAddr::V6(v6) => self.push(key, &[&v6.to_string()]),
+        }
+    }
+
+    fn entry(&self, (start, key_len, len): (u32, u32, u32)) -> (&str, &str) {
+        let (start, key_len, len) = (start as usize, key_len as usize, len as usize);
+        let text = |from: usize, to: usize| {
+            // Every entry was written from `str`s, split at ASCII `=`.
+            self.block.get(from..to).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or_default()
+        };
+        (text(start, start + key_len), text(start + key_len + 1, start + len))
+    }
+
+    /// Every variable, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.entries.iter().map(|e| self.entry(*e))
+    }
+
+    /// The value of `key`, if set (keys compared as bytes, so a lookup
+    /// checks the UTF-8 of the value it finds only).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let named = |(start, key_len, _): &(u32, u32, u32)| {
+            self.block.get(*start as usize..(*start + *key_len) as usize) == Some(key.as_bytes())
+        };
+        self.entries.iter().find(|e| named(e)).map(|e| self.entry(*e).1)
+    }
+
+    /// The longest key's length.
+    pub fn max_key_len(&self) -> usize {
+        self.entries.iter().map(|(_, k, _)| *k as usize).max().unwrap_or(0)
+    }
+
+    /// How many variables there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The `KEY=VALUE\0` entries back to back.
+    pub fn block(&self) -> &[u8] {
+        &self.block
+    }
+
+    /// Where each entry starts in [`Environment::block`].
+    pub fn offsets(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries.iter().map(|(start, _, _)| *start)
+    }
+}
+
 /// Builds the RFC 3875 environment for `req`: the meta-variables, one
 /// `HTTP_*` per request header (never `HTTP_PROXY`), `RUN_ID`, `WORKER_ID`,
 /// then the function's own configuration, which cannot shadow any of those.
 /// Nothing of the worker's own environment is included.
-pub fn environment(req: &InvocationRequest, worker_id: &str) -> Vec<(String, String)> {
-    let script_name = format!("/f/{}", req.function);
-    let mut env: Vec<(String, String)> = Vec::with_capacity(24 + req.headers.len() + req.env.len());
-    let mut set = |k: &str, v: String| env.push((k.to_owned(), v));
+pub fn environment(req: &InvocationRequest, worker_id: &str) -> Environment {
+    let guess = 512
+        + req.path.len() * 2
+        + req.query.len() * 2
+        + req.headers.iter().map(|h| h.name.len() + h.value.len() + 8).sum::<usize>()
+        + req.env.iter().map(|v| v.name.len() + v.value.len() + 2).sum::<usize>();
+    let mut env = Environment::with_capacity(24 + req.headers.len() + req.env.len(), guess);
 
-    set("GATEWAY_INTERFACE", "CGI/1.1".to_owned());
-    set("SERVER_SOFTWARE", SERVER_SOFTWARE.to_owned());
-    set("SERVER_PROTOCOL", "HTTP/1.1".to_owned());
-    set("SERVER_NAME", req.host.clone());
-    set("SERVER_PORT", req.server_port.to_string());
-    set("REQUEST_METHOD", req.method.clone());
-    set("REQUEST_SCHEME", if req.scheme.is_empty() { "http".to_owned() } else { req.scheme.clone() });
+    env.push("GATEWAY_INTERFACE", &["CGI/1.1"]);
+    env.push("SERVER_SOFTWARE", &[SERVER_SOFTWARE]);
+    env.push("SERVER_PROTOCOL", &["HTTP/1.1"]);
+    env.push("SERVER_NAME", &[&req.host]);
+    env.push_number("SERVER_PORT", u64::from(req.server_port));
+    env.push("REQUEST_METHOD", &[&req.method]);
+    env.push("REQUEST_SCHEME", &[if req.scheme.is_empty() { "http" } else { &req.scheme }]);
     if req.scheme == "https" {
-        set("HTTPS", "on".to_owned());
+        env.push("HTTPS", &["on"]);
     }
-    let uri = if req.query.is_empty() {
-        format!("{script_name}{}", req.path)
+    if req.query.is_empty() {
+        env.push("REQUEST_URI", &["/f/", &req.function, &req.path]);
     } else {
-        format!("{script_name}{}?{}", req.path, req.query)
-    };
-    set("REQUEST_URI", uri);
-    set("SCRIPT_NAME", script_name);
-    set("PATH_INFO", percent_decode(&req.path));
-    set("QUERY_STRING", req.query.clone());
+        env.push("REQUEST_URI", &["/f/", &req.function, &req.path, "?", &req.query]);
+    }
+    env.push("SCRIPT_NAME", &["/f/", &req.function]);
+    env.push("PATH_INFO", &[&percent_decode(&req.path)]);
+    env.push("QUERY_STRING", &[&req.query]);
     // The gateway sends a socket address (`1.2.3.4:5678`, `[::1]:5678`); a
     // bare address, or anything else a hand-made request carries, passes as is.
     match req.remote_addr.parse::<std::net::SocketAddr>() {
         Ok(sock) => {
-            set("REMOTE_ADDR", sock.ip().to_string());
-            set("REMOTE_PORT", sock.port().to_string());
+            env.push_ip("REMOTE_ADDR", sock.ip());
+            env.push_number("REMOTE_PORT", u64::from(sock.port()));
         }
-        Err(_) => set("REMOTE_ADDR", req.remote_addr.clone()),
+        Err(_) => env.push("REMOTE_ADDR", &[&req.remote_addr]),
     }
     if !req.body.is_empty() || header(&req.headers, "content-length").is_some() {
-        set("CONTENT_LENGTH", req.body.len().to_string());
+        env.push_number("CONTENT_LENGTH", req.body.len() as u64);
     }
     if let Some(ct) = header(&req.headers, "content-type") {
-        set("CONTENT_TYPE", String::from_utf8_lossy(ct).into_owned());
+        env.push("CONTENT_TYPE", &[&String::from_utf8_lossy(ct)]);
     }
-    set("RUN_ID", req.invocation_id.clone());
-    set("WORKER_ID", worker_id.to_owned());
-
-    for h in &req.headers {
-        let Some(name) = http_var_name(&h.name) else {
-            continue;
-        };
-        if name == "HTTP_PROXY" || name == "HTTP_CONTENT_TYPE" || name == "HTTP_CONTENT_LENGTH" {
-            continue;
-        }
-        if h.value.contains(&0) {
-            continue;
-        }
-        let value = String::from_utf8_lossy(&h.value);
-        match env.iter_mut().find(|(k, _)| *k == name) {
-            // Repeated headers are folded into one list, as RFC 9110 allows.
-            Some((_, v)) => {
-                let sep = if name == "HTTP_COOKIE" { "; " } else { ", " };
-                v.push_str(sep);
-                v.push_str(&value);
-            }
-            None => env.push((name, value.into_owned())),
-        }
-    }
+    env.push("RUN_ID", &[&req.invocation_id]);
+    env.push("WORKER_ID", &[worker_id]);
     let platform_len = env.len();
+
+    // Repeated headers are folded into the first one's variable, as RFC
+    // 9110 allows. Names compare without case (a name with `_` never
+    // passes, so equal names are equal variables); the gateway caps the
+    // header count, which bounds this quadratic scan.
+    let mut name = Vec::with_capacity(64);
+    for (i, h) in req.headers.iter().enumerate() {
+        if !http_var_name(&h.name, &mut name) || h.value.contains(&0) {
+            continue;
+        }
+        if name == b"HTTP_PROXY" || name == b"HTTP_CONTENT_TYPE" || name == b"HTTP_CONTENT_LENGTH" {
+            continue;
+        }
+        let same = |o: &Header| o.name.eq_ignore_ascii_case(&h.name) && !o.value.contains(&0);
+        if req.headers[..i].iter().any(same) {
+            continue;
+        }
+        let sep: &[u8] = if name == b"HTTP_COOKIE" { b"; " } else { b", " };
+        let start = env.begin(&name);
+        env.extend(String::from_utf8_lossy(&h.value).as_bytes());
+        for more in req.headers[i + 1..].iter().filter(|o| same(o)) {
+            env.extend(sep);
+            env.extend(String::from_utf8_lossy(&more.value).as_bytes());
+        }
+        env.end(start, name.len());
+    }
     // A sealed secret (key_id set) reaches a guest only opened by the worker.
     for var in req.env.iter().filter(|v| v.key_id.is_empty()) {
-        let reserved = var.name.starts_with("HTTP_") || env[..platform_len].iter().any(|(k, _)| *k == var.name);
+        let reserved =
+            var.name.starts_with("HTTP_") || env.iter().take(platform_len).any(|(k, _)| k == var.name.as_str());
         if !reserved && !var.name.is_empty() && !var.name.contains(['=', '\0']) && !var.value.contains('\0') {
-            env.push((var.name.clone(), var.value.clone()));
+            env.push(&var.name, &[&var.value]);
         }
     }
     env
@@ -96,20 +238,19 @@ fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a [u8]> {
     headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.as_ref())
 }
 
-/// `User-Agent` -> `HTTP_USER_AGENT`; `None` if the name is not an HTTP
-/// token, or holds `_`: `X_Forwarded_For` would become the same variable as
-/// `X-Forwarded-For`, so a client could pass off its own value as the one a
-/// proxy set (nginx and Apache drop such headers for CGI too).
-fn http_var_name(name: &str) -> Option<String> {
+/// `User-Agent` -> `HTTP_USER_AGENT`, written into `out`; false if the
+/// name is not an HTTP token, or holds `_`: `X_Forwarded_For` would become
+/// the same variable as `X-Forwarded-For`, so a client could pass off its
+/// own value as the one a proxy set (nginx and Apache drop such headers for
+/// CGI too).
+fn http_var_name(name: &str, out: &mut Vec<u8>) -> bool {
     if name.is_empty() || name.contains('_') || !name.bytes().all(is_token_char) {
-        return None;
+        return false;
     }
-    let mut out = String::with_capacity(5 + name.len());
-    out.push_str("HTTP_");
-    for c in name.chars() {
-        out.push(if c == '-' { '_' } else { c.to_ascii_uppercase() });
-    }
-    Some(out)
+    out.clear();
+    out.extend_from_slice(b"HTTP_");
+    out.extend(name.bytes().map(|c| if c == b'-' { b'_' } else { c.to_ascii_uppercase() }));
+    true
 }
 
 fn is_token_char(c: u8) -> bool {
@@ -294,8 +435,8 @@ mod tests {
         }
     }
 
-    fn get<'a>(env: &'a [(String, String)], k: &str) -> Option<&'a str> {
-        env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    fn get<'a>(env: &'a Environment, k: &str) -> Option<&'a str> {
+        env.get(k)
     }
 
     #[test]
@@ -342,7 +483,7 @@ mod tests {
     fn function_env_cannot_shadow_platform_variables() {
         let env = environment(&request(), "w1");
         assert_eq!(get(&env, "GREETING"), Some("hi"));
-        assert_eq!(env.iter().filter(|(k, _)| k == "REQUEST_METHOD").count(), 1);
+        assert_eq!(env.iter().filter(|(k, _)| *k == "REQUEST_METHOD").count(), 1);
         assert_eq!(get(&env, "REQUEST_METHOD"), Some("POST"));
         assert_eq!(get(&env, "HTTP_HOST"), None);
     }
@@ -356,6 +497,12 @@ mod tests {
         assert_eq!(get(&env, "REQUEST_SCHEME"), Some("http"));
         assert_eq!(get(&env, "REMOTE_ADDR"), Some("::1"));
         assert_eq!(get(&env, "PATH_INFO"), Some(""));
+        let req = InvocationRequest { remote_addr: "0.10.200.255:0".into(), body: vec![7; 1234].into(), ..req };
+        let env = environment(&req, "w");
+        assert_eq!(get(&env, "REMOTE_ADDR"), Some("0.10.200.255"));
+        assert_eq!(get(&env, "REMOTE_PORT"), Some("0"));
+        assert_eq!(get(&env, "CONTENT_LENGTH"), Some("1234"));
+        assert_eq!(get(&env, "SERVER_PORT"), Some("0"));
     }
 
     #[test]
@@ -478,6 +625,11 @@ mod tests {
             };
             let env = environment(&req, "w");
             proptest::prop_assert!(env.iter().all(|(k, _)| !k.contains('=')));
+            // The block is exactly the entries, each ended by a NUL.
+            let rebuilt: Vec<u8> = env.iter().flat_map(|(k, v)| [k.as_bytes(), b"=", v.as_bytes(), b"\0"].concat()).collect();
+            proptest::prop_assert_eq!(env.block(), &rebuilt[..]);
+            let offsets: Vec<u32> = env.offsets().collect();
+            proptest::prop_assert_eq!(offsets.len(), env.len());
         }
     }
 }

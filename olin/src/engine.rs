@@ -21,6 +21,7 @@ use wasmer::{Engine, ExternType, MemoryError, MemoryStyle, MemoryType, Pages, Ta
 use wasmer_middlewares::Metering;
 
 use crate::interrupt::Interrupt;
+use crate::pool::{MemoryPool, PoolConfig, PoolStats, PooledMemory};
 use crate::validate::{self, MAX_TABLE_ELEMENTS, START_EXPORT};
 use crate::{abi, features, start, wasi};
 
@@ -144,6 +145,8 @@ impl Drop for MemoryCapGuard {
 /// entries fails the same way.
 pub struct LimitingTunables {
     base: BaseTunables,
+    /// Where instances' memories come from; `None` maps each afresh.
+    pool: Option<Arc<MemoryPool>>,
 }
 
 /// `ty` with its maximum clamped to [`MAX_TABLE_ELEMENTS`]; a larger minimum
@@ -188,8 +191,18 @@ impl Tunables for LimitingTunables {
         vm_definition_location: NonNull<VMMemoryDefinition>,
     ) -> Result<VMMemory, MemoryError> {
         let ty = self.clamp(ty)?;
-        // SAFETY: forwarded unchanged from the caller, who upholds the contract.
-        unsafe { self.base.create_vm_memory(&ty, style, vm_definition_location) }
+        match &self.pool {
+            // Compiled code assumes the static style's reservation, which a
+            // pooled region has; anything else is mapped as Wasmer does.
+            Some(pool) if !ty.shared && *style == MemoryStyle::Static => {
+                // SAFETY: the caller guarantees the location is valid for
+                // the memory's life.
+                let memory = unsafe { PooledMemory::new(pool, &ty, vm_definition_location) }?;
+                Ok(VMMemory(Box::new(memory)))
+            }
+            // SAFETY: forwarded unchanged from the caller, who upholds the contract.
+            _ => unsafe { self.base.create_vm_memory(&ty, style, vm_definition_location) },
+        }
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
@@ -293,15 +306,17 @@ struct Generation {
 #[derive(Clone)]
 pub struct Runtime {
     current: Arc<Mutex<Generation>>,
+    /// Linear memories reused between calls, shared by every generation.
+    pool: Option<Arc<MemoryPool>>,
     generation: Arc<AtomicU64>,
     generation_bytes: u64,
     max_memory_pages: u32,
     metering: bool,
 }
 
-fn fresh_engine() -> Engine {
+fn fresh_engine(pool: Option<Arc<MemoryPool>>) -> Engine {
     let mut engine = Engine::headless();
-    engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
+    engine.set_tunables(LimitingTunables { base: BaseTunables::new(), pool });
     engine
 }
 
@@ -309,8 +324,16 @@ impl Runtime {
     /// Creates the engine. `max_memory_pages` is the server maximum, used to
     /// reject modules that declare more.
     pub fn new(max_memory_pages: u32) -> Self {
+        Runtime::with_pool(max_memory_pages, Some(PoolConfig::default()))
+    }
+
+    /// Creates the engine with linear memories pooled as `pool` says, or
+    /// mapped afresh for every call with `None`.
+    pub fn with_pool(max_memory_pages: u32, pool: Option<PoolConfig>) -> Self {
+        let pool = pool.map(MemoryPool::new);
         Runtime {
-            current: Arc::new(Mutex::new(Generation { engine: fresh_engine(), id: 0, loaded: 0 })),
+            current: Arc::new(Mutex::new(Generation { engine: fresh_engine(pool.clone()), id: 0, loaded: 0 })),
+            pool,
             generation: Arc::default(),
             generation_bytes: DEFAULT_GENERATION_BYTES,
             max_memory_pages,
@@ -322,6 +345,11 @@ impl Runtime {
     /// uses its module cache's memory budget).
     pub fn with_generation_bytes(self, bytes: u64) -> Self {
         Runtime { generation_bytes: bytes.max(1), ..self }
+    }
+
+    /// The memory pool's counters (`None` without a pool).
+    pub fn pool_stats(&self) -> Option<&PoolStats> {
+        self.pool.as_deref().map(MemoryPool::stats)
     }
 
     /// The current engine generation: a module of an older one should be
@@ -375,7 +403,7 @@ impl Runtime {
         // After metering, so its checks are not metered as operators.
         config.push_middleware(Arc::new(Interrupt::default()));
         let mut compile_engine = Engine::from(EngineBuilder::new(config).set_features(Some(features::engine())));
-        compile_engine.set_tunables(LimitingTunables { base: BaseTunables::new() });
+        compile_engine.set_tunables(LimitingTunables { base: BaseTunables::new(), pool: None });
         let compiled = wasmer::Module::new(&compile_engine, wasm).map_err(|e| CompileError::Invalid(e.to_string()))?;
         let artifact = compiled.serialize().map_err(|e| CompileError::Artifact(e.to_string()))?;
         // SAFETY: the artifact was serialized by this function a moment ago.
@@ -409,7 +437,7 @@ impl Runtime {
         let mut current = self.current.lock();
         if current.loaded > 0 && current.loaded.saturating_add(bytes) > self.generation_bytes {
             let id = current.id + 1;
-            *current = Generation { engine: fresh_engine(), id, loaded: 0 };
+            *current = Generation { engine: fresh_engine(self.pool.clone()), id, loaded: 0 };
             self.generation.store(id, Ordering::Release);
             tracing::debug!(generation = id, "a new engine generation");
         }

@@ -15,6 +15,7 @@
 //!   (every host function's type) and `start` (start sections run under
 //!   the call's limits) serve it; `interrupt` is how the wall clock
 //!   reaches running guest code.
+//! - [`pool`]: linear memories reused between calls, zeroed in between.
 //! - `process`, `fd`, `memory`, `errno`, `watchdog`: per-call state, its fd
 //!   table, bounds-checked guest memory, result codes, wall-clock deadlines.
 #![warn(missing_docs)]
@@ -29,6 +30,7 @@ mod features;
 mod interrupt;
 pub mod limits;
 mod memory;
+pub mod pool;
 mod process;
 mod run;
 mod signature;
@@ -41,4 +43,5 @@ pub use egress::{Egress, EgressError, EgressRequest, EgressResponse};
 pub use engine::{CompileError, Module, Runtime};
 pub use limits::Limits;
 pub use olin_proto::v1::Abi;
+pub use pool::{PoolConfig, PoolStats};
 pub use run::RunContext;

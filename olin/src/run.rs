@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use olin_proto::v1::{HostCall, InvocationRequest, InvocationResponse, Outcome, Usage};
-use wasmer::{Function, FunctionEnv, Imports, Instance, Store, TypedFunction};
+use wasmer::{Extern, FunctionEnv, Instance, Store, TypedFunction};
 use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
 
 use crate::egress::Egress;
 use crate::engine::{Link, MemoryCapGuard, Module, Runtime};
 use crate::fd::Resources;
 use crate::limits::{Limits, PAGE};
-use crate::process::{Budget, Process, Stop, Tail, UrlLog};
+use crate::process::{Budget, Halted, Process, Stop, Tail, UrlLog};
 use crate::validate::START_EXPORT;
 use crate::watchdog::{Deadline, Flag};
 use crate::{abi, cgi, wasi};
@@ -70,16 +70,20 @@ impl Runtime {
             deadline: started + limits.wall,
             egress: ctx.egress.clone(),
             egress_allow: req.egress_allow.clone(),
+            stop: None,
         };
         let env = FunctionEnv::new(&mut store, process);
         let imports = link(&mut store, &env, module);
 
-        let (ended, instance) = {
-            let cap = MemoryCapGuard::set(limits.memory_pages());
-            match Instance::new(&mut store, &module.inner, &imports) {
-                Ok(instance) => (None, Some(instance)),
-                Err(e) if cap.refused() => (Some(Ended::Memory(e.to_string())), None),
-                Err(e) => (Some(Ended::Trap(format!("instantiation failed: {e}"))), None),
+        let (ended, instance) = match imports {
+            Err(e) => (Some(Ended::Trap(format!("instantiation failed: {e}"))), None),
+            Ok(imports) => {
+                let cap = MemoryCapGuard::set(limits.memory_pages());
+                match Instance::new_by_index(&mut store, &module.inner, &imports) {
+                    Ok(instance) => (None, Some(instance)),
+                    Err(e) if cap.refused() => (Some(Ended::Memory(e.to_string())), None),
+                    Err(e) => (Some(Ended::Trap(format!("instantiation failed: {e}"))), None),
+                }
             }
         };
         let mut fuel_used = 0;
@@ -100,11 +104,11 @@ impl Runtime {
                 let flag = Flag::of(&mut store, instance);
                 let armed = deadline.insert(Deadline::arm(flag, started + limits.wall));
                 let ended = match module.start {
-                    true => match call(&mut store, instance, START_EXPORT, armed) {
-                        None => call(&mut store, instance, "_start", armed),
+                    true => match call(&mut store, &env, instance, START_EXPORT, armed) {
+                        None => call(&mut store, &env, instance, "_start", armed),
                         stopped => stopped,
                     },
-                    false => call(&mut store, instance, "_start", armed),
+                    false => call(&mut store, &env, instance, "_start", armed),
                 }
                 .unwrap_or(Ended::Exit(0));
                 if module.metered {
@@ -135,47 +139,47 @@ impl Runtime {
     }
 }
 
-/// Builds the imports the module asks for, one host function per distinct
-/// name (a function imported twice, or under both `env` and `cwa`, is built
-/// once).
-fn link(store: &mut Store, env: &FunctionEnv<Process>, module: &Module) -> Imports {
-    let mut imports = Imports::new();
-    let mut built: Vec<(Link, &str, Function)> = Vec::with_capacity(module.imports.len());
-    for import in module.imports.iter() {
-        let func = match built.iter().find(|(l, n, _)| *l == import.link && *n == import.name) {
-            Some((_, _, f)) => Some(f.clone()),
-            None => {
-                let f = match import.link {
-                    Link::Olin => abi::function(store, env, &import.name),
-                    Link::Wasi => wasi::function(store, env, &import.name),
-                };
-                if let Some(f) = &f {
-                    built.push((import.link, &import.name, f.clone()));
-                }
-                f
+/// Builds the imports the module asks for, in its import order (so no
+/// name lookups at instantiation), one host function per distinct name (a
+/// function imported twice, or under both `env` and `cwa`, is built once).
+fn link(store: &mut Store, env: &FunctionEnv<Process>, module: &Module) -> Result<Vec<Extern>, String> {
+    let mut externs: Vec<Extern> = Vec::with_capacity(module.imports.len());
+    for (i, import) in module.imports.iter().enumerate() {
+        let earlier = module.imports[..i].iter().position(|o| o.link == import.link && o.name == import.name);
+        let func = match earlier.and_then(|at| externs.get(at)) {
+            Some(Extern::Function(f)) => f.clone(),
+            _ => match import.link {
+                Link::Olin => abi::function(store, env, &import.name),
+                Link::Wasi => wasi::function(store, env, &import.name),
             }
+            .ok_or_else(|| format!("no host function {}::{}", import.module, import.name))?,
         };
-        if let Some(func) = func {
-            imports.define(&import.module, &import.name, func);
-        }
+        externs.push(Extern::Function(func));
     }
-    imports
+    Ok(externs)
 }
 
 /// Calls the export `name: () -> ()`; `None` if it returned normally.
-fn call(store: &mut Store, instance: &Instance, name: &str, deadline: &Deadline) -> Option<Ended> {
+fn call(
+    store: &mut Store,
+    env: &FunctionEnv<Process>,
+    instance: &Instance,
+    name: &str,
+    deadline: &Deadline,
+) -> Option<Ended> {
     let func: TypedFunction<(), ()> = match instance.exports.get_typed_function(store, name) {
         Ok(f) => f,
         Err(e) => return Some(Ended::Trap(format!("no {name}: {e}"))),
     };
     let err = func.call(store).err()?;
-    Some(match err.downcast::<Stop>() {
-        Ok(Stop::Exit(code)) => Ended::Exit(code),
-        Ok(Stop::OutputTooLarge { cap }) => Ended::OutputTooLarge(cap),
-        Ok(Stop::Timeout) => Ended::Timeout,
-        Ok(stop @ Stop::HostBudget { .. }) => Ended::HostBudget(stop.to_string()),
-        Err(_) if deadline.fired() => Ended::Timeout,
-        Err(err) => Ended::Trap(err.message()),
+    let stop = if err.is::<Halted>() { env.as_mut(store).stop.take() } else { None };
+    Some(match stop {
+        Some(Stop::Exit(code)) => Ended::Exit(code),
+        Some(Stop::OutputTooLarge { cap }) => Ended::OutputTooLarge(cap),
+        Some(Stop::Timeout) => Ended::Timeout,
+        Some(stop @ Stop::HostBudget { .. }) => Ended::HostBudget(stop.to_string()),
+        None if deadline.fired() => Ended::Timeout,
+        None => Ended::Trap(err.message()),
     })
 }
 

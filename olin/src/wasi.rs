@@ -15,11 +15,11 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
-use wasmer::{Function, FunctionEnv, FunctionEnvMut, Store, Type, Value};
+use wasmer::{Function, FunctionEnv, FunctionEnvMut, RuntimeError, Store, Type, Value};
 
 use crate::errno::{Errno, wasi};
 use crate::memory::{self, Fault};
-use crate::process::{Process, Stop, with_guest};
+use crate::process::{Process, Stop, with_guest, with_guest_or_stop};
 use crate::signature::Sig;
 use crate::signature::short::*;
 
@@ -111,10 +111,6 @@ fn write_strings(
     Ok(())
 }
 
-fn env_entries(p: &Process) -> impl Iterator<Item = Vec<u8>> + '_ {
-    p.env.iter().map(|(k, v)| format!("{k}={v}").into_bytes())
-}
-
 fn args_get(mut env: FunctionEnvMut<'_, Process>, argv: i32, argv_buf: i32) -> i32 {
     with_guest(&mut env, "args_get", |p, mem| {
         wasi(write_strings(mem, p.args.iter().map(|a| a.clone().into_bytes()), argv, argv_buf))
@@ -132,12 +128,21 @@ fn args_sizes_get(mut env: FunctionEnvMut<'_, Process>, argc: i32, size: i32) ->
 }
 
 fn environ_get(mut env: FunctionEnvMut<'_, Process>, environ: i32, environ_buf: i32) -> i32 {
-    with_guest(&mut env, "environ_get", |p, mem| wasi(write_strings(mem, env_entries(p), environ, environ_buf)))
+    with_guest(&mut env, "environ_get", |p, mem| {
+        // The block is already laid out as C strings: one copy, then the
+        // pointers, also in one write.
+        let buf = memory::u(environ_buf);
+        let ptrs: Vec<u8> = p.env.offsets().flat_map(|at| (buf as u32).wrapping_add(at).to_le_bytes()).collect();
+        wasi((|| {
+            memory::write(mem, buf, p.env.block()).map_err(fault)?;
+            memory::write(mem, memory::u(environ), &ptrs).map_err(fault)
+        })())
+    })
 }
 
 fn environ_sizes_get(mut env: FunctionEnvMut<'_, Process>, count: i32, size: i32) -> i32 {
     with_guest(&mut env, "environ_sizes_get", |p, mem| {
-        let total: usize = p.env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let total = p.env.block().len();
         wasi((|| {
             memory::write_u32(mem, memory::u(count), p.env.len() as u32).map_err(fault)?;
             memory::write_u32(mem, memory::u(size), total as u32).map_err(fault)
@@ -165,8 +170,14 @@ fn iovecs(mem: Option<&wasmer::MemoryView<'_>>, iovs: i32, n: i32) -> Result<Vec
 /// stdout cap for the whole write; only then are bytes copied, straight into
 /// stdout or (only the kept tail) into stderr. Nothing guest-sized is
 /// buffered on the way.
-fn fd_write(mut env: FunctionEnvMut<'_, Process>, fd: i32, iovs: i32, n: i32, nwritten: i32) -> Result<i32, Stop> {
-    with_guest(&mut env, "fd_write", |p, mem| {
+fn fd_write(
+    mut env: FunctionEnvMut<'_, Process>,
+    fd: i32,
+    iovs: i32,
+    n: i32,
+    nwritten: i32,
+) -> Result<i32, RuntimeError> {
+    with_guest_or_stop(&mut env, "fd_write", |p, mem| {
         if fd != 1 && fd != 2 {
             return Ok(Errno::Badf.code());
         }
@@ -242,8 +253,8 @@ fn fd_prestat_dir_name(mut env: FunctionEnvMut<'_, Process>, _fd: i32, _path: i3
     with_guest(&mut env, "fd_prestat_dir_name", |_, _| wasi(Err(Errno::Badf)))
 }
 
-fn proc_exit(mut env: FunctionEnvMut<'_, Process>, code: i32) -> Result<(), Stop> {
-    with_guest(&mut env, "proc_exit", |_, _| Err(Stop::Exit(code)))
+fn proc_exit(mut env: FunctionEnvMut<'_, Process>, code: i32) -> Result<(), RuntimeError> {
+    with_guest_or_stop(&mut env, "proc_exit", |_, _| Err(Stop::Exit(code)))
 }
 
 /// `clock_time_get`: realtime is the wall clock; the monotonic, process

@@ -30,6 +30,12 @@ pub struct Config {
     /// the queue's round trips; wall-clock limits still bound every run.
     #[arg(long, env = "WORKER_CONCURRENCY")]
     pub concurrency: Option<usize>,
+    /// Bytes of a guest's linear memory kept resident between calls, in KiB:
+    /// each slot keeps its memory's reservation for the next call, zeroes
+    /// up to this much in place and hands the rest back to the kernel.
+    /// 0 hands every page back (each call then faults its pages in afresh).
+    #[arg(long, env = "WORKER_MEMORY_POOL_RESIDENT_KIB", default_value_t = 1024)]
+    pub memory_pool_resident_kib: u64,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "WORKER_LISTEN", default_value = "0.0.0.0:9091")]
     pub listen: SocketAddr,
@@ -145,6 +151,7 @@ impl Config {
             nats: olin_nats::connect::NatsArgs::new(nats_url),
             worker_id: None,
             concurrency: None,
+            memory_pool_resident_kib: 1024,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             default_fuel: Limits::DEFAULT.fuel,
             default_memory_mib: Limits::DEFAULT.memory_bytes >> 20,

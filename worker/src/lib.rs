@@ -252,7 +252,12 @@ impl Worker {
             }
             None => Default::default(),
         };
-        let runtime = Runtime::new(maxima.memory_pages()).with_generation_bytes(cfg.cache_memory_mib << 20);
+        let pool = olin::PoolConfig {
+            max_free: cfg.concurrency(),
+            keep_resident_bytes: usize::try_from(cfg.memory_pool_resident_kib << 10).unwrap_or(usize::MAX),
+        };
+        let runtime =
+            Runtime::with_pool(maxima.memory_pages(), Some(pool)).with_generation_bytes(cfg.cache_memory_mib << 20);
         let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let stats = Arc::<Stats>::default();
         let outbox = Arc::new(reply::Outbox::new(deps.nats.clone(), stats.clone()));

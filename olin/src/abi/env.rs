@@ -13,11 +13,11 @@ pub(crate) fn get(mut env: FunctionEnvMut<'_, Process>, key_ptr: i32, key_len: i
         olin((|| {
             memory::check(mem, key_ptr, key_len).map_err(|_| OlinError::InvalidArgument)?;
             // A key longer than every key is missing: never read a guest-sized key.
-            if p.env.iter().all(|(k, _)| (k.len() as u64) < memory::u(key_len)) {
+            if (p.env.max_key_len() as u64) < memory::u(key_len) {
                 return Err(OlinError::NotFound);
             }
             let key = memory::read_str(mem, key_ptr, key_len).map_err(|_| OlinError::InvalidArgument)?;
-            let value = p.env.iter().find(|(k, _)| *k == key).map(|(_, v)| v).ok_or(OlinError::NotFound)?;
+            let value = p.env.get(&key).ok_or(OlinError::NotFound)?;
             let n = i32::try_from(value.len()).map_err(|_| OlinError::Unknown)?;
             if memory::u(val_len) >= value.len() as u64 {
                 memory::check(mem, val_ptr, n).map_err(|_| OlinError::InvalidArgument)?;

@@ -13,14 +13,14 @@
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
-use wasmer::FunctionEnvMut;
+use wasmer::{FunctionEnvMut, RuntimeError};
 
 use crate::abi::log;
 use crate::egress::{self, Egress, EgressError, EgressRequest, EgressResponse, Origin};
 use crate::errno::{OlinError, olin};
 use crate::fd::Resource;
 use crate::memory;
-use crate::process::{Budget, Process, Stop, with_guest};
+use crate::process::{Budget, Process, Stop, with_guest, with_guest_or_stop};
 
 /// fd of the call's stdin (the request body).
 pub(crate) const STDIN: i32 = 0;
@@ -150,8 +150,8 @@ pub(crate) fn read(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len:
 /// past the call's host budget. Bytes are copied only where they are kept,
 /// after the caps are checked: a bad fd or a `null://` write copies nothing,
 /// stderr copies only its tail, a log line only its head.
-pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len: i32) -> Result<i32, Stop> {
-    with_guest(&mut env, "resource_write", |p, mem| {
+pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len: i32) -> Result<i32, RuntimeError> {
+    with_guest_or_stop(&mut env, "resource_write", |p, mem| {
         let range = [(memory::u(ptr), memory::u(len))];
         if memory::ranges(mem, &range).is_err() {
             return Ok(OlinError::InvalidArgument.code());
@@ -203,8 +203,8 @@ pub(crate) fn write(mut env: FunctionEnvMut<'_, Process>, fd: i32, ptr: i32, len
 /// receive at most what the budget has left (and at most
 /// [`MAX_HTTP_RESPONSE`]); a response larger than what is left stops the
 /// call (`MEMORY_EXCEEDED`, naming the budget).
-pub(crate) fn flush(mut env: FunctionEnvMut<'_, Process>, fd: i32) -> Result<i32, Stop> {
-    with_guest(&mut env, "resource_flush", |p, _| {
+pub(crate) fn flush(mut env: FunctionEnvMut<'_, Process>, fd: i32) -> Result<i32, RuntimeError> {
+    with_guest_or_stop(&mut env, "resource_flush", |p, _| {
         if (STDIN..=STDERR).contains(&fd) {
             return Ok(0);
         }

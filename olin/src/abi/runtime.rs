@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use wasmer::FunctionEnvMut;
+use wasmer::{FunctionEnvMut, RuntimeError};
 
 use crate::errno::{OlinError, olin};
 use crate::memory;
-use crate::process::{Process, Stop, with_guest};
+use crate::process::{Process, Stop, with_guest, with_guest_or_stop};
 
 /// The name `runtime_name` reports.
 pub(crate) const NAME: &str = "olincloud";
@@ -15,8 +15,8 @@ pub(crate) const NAME: &str = "olincloud";
 const MAX_SLEEP: Duration = Duration::from_secs(10);
 
 /// `runtime_exit(code)`: never returns; the host recovers the code.
-pub(crate) fn exit(mut env: FunctionEnvMut<'_, Process>, code: i32) -> Result<(), Stop> {
-    with_guest(&mut env, "runtime_exit", |_, _| Err(Stop::Exit(code)))
+pub(crate) fn exit(mut env: FunctionEnvMut<'_, Process>, code: i32) -> Result<(), RuntimeError> {
+    with_guest_or_stop(&mut env, "runtime_exit", |_, _| Err(Stop::Exit(code)))
 }
 
 /// `runtime_name(ptr, len) -> i32`: the name's length; written only if it fits.
@@ -46,8 +46,8 @@ pub(crate) fn spec_minor(mut env: FunctionEnvMut<'_, Process>) -> i32 {
 /// nor longer than ten seconds at once. A sleep that reaches the deadline
 /// ends the run (TIMEOUT) from inside the host, so a guest that sleeps in a
 /// loop is stopped without interrupting it.
-pub(crate) fn msleep(mut env: FunctionEnvMut<'_, Process>, ms: i32) -> Result<(), Stop> {
-    with_guest(&mut env, "runtime_msleep", |p, _| {
+pub(crate) fn msleep(mut env: FunctionEnvMut<'_, Process>, ms: i32) -> Result<(), RuntimeError> {
+    with_guest_or_stop(&mut env, "runtime_msleep", |p, _| {
         let wanted = Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(MAX_SLEEP);
         let left = p.deadline.saturating_duration_since(Instant::now());
         std::thread::sleep(wanted.min(left));

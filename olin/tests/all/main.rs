@@ -4,4 +4,5 @@
 
 mod abi;
 mod hostile;
+mod pool;
 mod run;
