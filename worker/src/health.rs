@@ -143,6 +143,20 @@ impl prometheus_client::collector::Collector for Scrape {
         ] {
             counter(e, name, help, v.load(Ordering::Relaxed))?;
         }
+        if let Some(pool) = ctx.runtime.pool_stats() {
+            for (name, help, v) in [
+                ("memory_pool_reserved", "Linear-memory regions reserved (mmap) for the pool.", &pool.reserved),
+                ("memory_pool_reused", "Calls whose linear memory was a pooled region.", &pool.reused),
+                ("memory_pool_zeroed", "Pooled memories cleaned by zeroing their touched pages.", &pool.zeroed),
+                (
+                    "memory_pool_discarded",
+                    "Pooled memories cleaned by handing their pages back to the kernel (above WORKER_MEMORY_POOL_RESIDENT_KIB).",
+                    &pool.discarded,
+                ),
+            ] {
+                counter(e, name, help, v.load(Ordering::Relaxed))?;
+            }
+        }
         gauge(e, "module_disk_bytes", "Bytes of compiled artifacts on disk.", ctx.modules.disk_bytes())?;
         let (budget, reserved, peak, waiting) = ctx.admission.snapshot();
         for (name, help, v) in [

@@ -258,7 +258,9 @@ async fn calls_wait_for_memory_instead_of_risking_the_worker() {
     gateway.wait_for_route(&http, "touch").await;
 
     let scrape = || async { http.get(format!("http://{listen}/metrics")).send().await.unwrap().text().await.unwrap() };
-    let ran_before = metric(&scrape().await, "olin_worker_executions_total");
+    let text = scrape().await;
+    let ran_before = metric(&text, "olin_worker_executions_total");
+    let discarded_before = metric(&text, "olin_worker_memory_pool_discarded_total");
     reset_peak(worker.pid());
     let (before, _) = rss(worker.pid());
     let started = Instant::now();
@@ -291,4 +293,10 @@ async fn calls_wait_for_memory_instead_of_risking_the_worker() {
     assert!(peak.saturating_sub(before) <= budget, "the worker grew by {} MiB", peak.saturating_sub(before) >> 20);
     assert_eq!(metric(&text, "olin_worker_memory_reserved_bytes"), 0);
     assert_eq!(metric(&text, "olin_worker_executions_total") - ran_before, 16);
+    // Each 512 MiB memory went back to the kernel, not kept resident in the
+    // pool, whose regions were reused (at most one per slot was reserved).
+    assert_eq!(metric(&text, "olin_worker_memory_pool_discarded_total") - discarded_before, 16);
+    let reserved = metric(&text, "olin_worker_memory_pool_reserved_total");
+    assert!(reserved <= 8, "{reserved} regions for 8 slots");
+    assert!(metric(&text, "olin_worker_memory_pool_reused_total") >= 16 - reserved);
 }
