@@ -48,8 +48,17 @@ fn guest<'a>(rt: &'a Runtime, wasm: &[u8]) -> anyhow::Result<Case<'a>> {
     let ctx = RunContext { worker_id: "bench", defaults: &Limits::DEFAULT, maxima: &Limits::MAXIMUM, egress: None };
     let first = rt.run(&module, &req, &ctx);
     anyhow::ensure!(first.outcome() == Outcome::Ok, "guest failed: {}", first.error);
+    let expected = first.body.len();
     Ok(Box::new(move || {
-        black_box(rt.run(&module, &req, &ctx));
+        // Every call is checked: a call that failed fast (a refused memory,
+        // say) would otherwise pass for a fast one.
+        let resp = black_box(rt.run(&module, &req, &ctx));
+        anyhow::ensure!(
+            resp.outcome() == Outcome::Ok && resp.body.len() == expected,
+            "guest failed: {} ({} body bytes)",
+            resp.error,
+            resp.body.len()
+        );
         Ok(())
     }))
 }
@@ -125,7 +134,10 @@ fn main() -> anyhow::Result<()> {
          - date: {}\n- machine: {}\n- command: `cargo run --release -p olin-bench --bin runtime -- {iterations}`\n\
          - what: fresh Store + host state + instance + `_start` + CGI env build + output parse, per call; \
          {ROUNDS} interleaved rounds of {} calls per case (after {} warm-up calls each); each figure is the \
-         median over the rounds, each ratio the median of the ratios taken within a round\n\n\
+         median over the rounds, each ratio the median of the ratios taken within a round; every call's \
+         outcome and body length are checked\n\
+         - the floor maps, faults in and unmaps a fresh memory per call (Wasmer's default tunables); the olin \
+         cases take theirs from the memory pool (`olin::pool`), which is how they can come in under it\n\n\
          | case | mean µs | p50 µs | p99 µs | mean / floor mean |\n|---|---|---|---|---|\n",
         today(),
         machine(),
