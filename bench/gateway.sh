@@ -91,6 +91,20 @@ for name in "${order[@]}"; do
   curl -fs -o /dev/null "${urls[$name]}" || { echo "$name is not answering at ${urls[$name]}" >&2; exit 1; }
 done
 
+# CPU time (user + system, with reaped children: lighttpd's CGI processes) of
+# every process the benchmark started, wrk excluded, in clock ticks.
+cpu_ticks() {
+  local total=0 p f
+  for p in "${pids[@]}"; do
+    # Fields after the command name (which may hold spaces): 12-15 of the rest are utime stime cutime cstime.
+    f="$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null)" || continue
+    read -r -a f <<<"$f"
+    total=$((total + f[11] + f[12] + f[13] + f[14]))
+  done
+  echo "$total"
+}
+export OLIN_BENCH_CLK_TCK="$(getconf CLK_TCK)"
+
 mkdir -p "$tmp/wrk"
 for name in "${order[@]}"; do wrk -t2 -c16 -d2s "${urls[$name]}" >/dev/null; done   # warm-up
 # Interleaved rounds: every target at one connection count runs back to back,
@@ -100,7 +114,9 @@ for r in $(seq "$rounds"); do
     t=2; [ "$c" = 1 ] && t=1
     for name in "${order[@]}"; do
       echo "==> round $r/$rounds: $name, $c connection(s)"
+      before="$(cpu_ticks)"
       wrk -t"$t" -c"$c" -d"${dur}s" --latency "${urls[$name]}" >"$tmp/wrk/$name.$c.$r.txt"
+      echo $(($(cpu_ticks) - before)) >"$tmp/wrk/$name.$c.$r.cpu"
     done
   done
 done

@@ -11,6 +11,7 @@ apart, so slow drift of the machine cancels), with its range.
 import datetime, json, os, re, statistics, sys
 
 d, dur, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+CLK_TCK = int(os.environ.get("OLIN_BENCH_CLK_TCK", "100"))
 
 
 def ms(v):
@@ -27,7 +28,11 @@ def run(name, c, r):
     if "Requests/sec" not in text:
         raise SystemExit(f"wrk failed for {name} at {c} connections, round {r}:\n{text}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    calls = int(re.search(r"(\d+) requests in", text).group(1))
+    # CPU of every started process but wrk during the run (bench/gateway.sh cpu_ticks).
+    ticks = int(open(os.path.join(d, f"{name}.{c}.{r}.cpu")).read())
     return {
+        "cpu_us": ticks * 1e6 / CLK_TCK / max(calls, 1),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
         "p50": ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1)),
         "p99": ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1)),
@@ -40,10 +45,11 @@ order = ["gateway_echo", "gateway_hello", "queued_echo", "queued_hello", "floor_
 runs = {(n, c): [run(n, c, r) for r in range(1, rounds + 1)] for n in order for c in (1, 16, 64)}
 rows, metrics = [], {"rounds": rounds, "seconds_per_run": float(dur)}
 for (name, c), rs in runs.items():
-    med = {k: statistics.median(x[k] for x in rs) for k in ("rps", "p50", "p99")}
+    med = {k: statistics.median(x[k] for x in rs) for k in ("rps", "p50", "p99", "cpu_us")}
     errs = sum(x["errs"] for x in rs)
     lo, hi = min(x["rps"] for x in rs), max(x["rps"] for x in rs)
-    rows.append((name, c, med["rps"], lo, hi, med["p50"], med["p99"], errs))
+    rows.append((name, c, med["rps"], lo, hi, med["p50"], med["p99"], med["cpu_us"], errs))
+    metrics[f"{name}_c{c}_cpu_us_per_call"] = med["cpu_us"]
     metrics[f"{name}_c{c}_rps"] = med["rps"]
     metrics[f"{name}_c{c}_p50_ms"] = med["p50"]
     metrics[f"{name}_c{c}_p99_ms"] = med["p99"]
@@ -64,6 +70,8 @@ ratio("queued_hello_over_floor_c16", "queued_hello", "floor_hello")
 ratio("gateway_echo_over_queued_echo_c16", "gateway_echo", "queued_echo")
 ratio("direct_floor_over_jetstream_floor_c16", "direct_floor", "jetstream_floor")
 ratio("gateway_hello_over_lighttpd_c16", "gateway_hello", "lighttpd_hello")
+ratio("gateway_echo_cpu_over_floor_c16", "gateway_echo", "floor_echo", field="cpu_us")
+ratio("gateway_hello_cpu_over_floor_c16", "gateway_hello", "floor_hello", field="cpu_us")
 
 
 ratio("direct_floor_over_jetstream_floor_p50_c1", "direct_floor", "jetstream_floor", c=1, field="p50")
@@ -87,10 +95,12 @@ md = ["# gateway: the direct path and the queue against their floors", "",
       "no wasm; direct floor: core NATS to a queue-group subscriber and back, no wasm;",
       "  lighttpd: the same hello.c compiled natively, fork/exec per request (mod_cgi)",
       "- each figure is the median over the rounds (req/s range in brackets); a ratio is the median of the",
-      "  per-round ratios, whose two runs were seconds apart", "",
-      "| target | conns | req/s (range) | p50 ms | p99 ms | non-2xx |", "|---|---|---|---|---|---|"]
-for name, c, rps, lo, hi, p50, p99, errs in rows:
-    md.append(f"| {name} | {c} | {rps:.0f} ({lo:.0f}-{hi:.0f}) | {p50:.2f} | {p99:.2f} | {errs} |")
+      "  per-round ratios, whose two runs were seconds apart",
+      "- CPU µs/call: user + system time of every process the run started (gateways, worker, nats-server, floors,",
+      "  lighttpd and its CGI children; wrk excluded), over the run's calls; idle services add a little to each", "",
+      "| target | conns | req/s (range) | p50 ms | p99 ms | CPU µs/call | non-2xx |", "|---|---|---|---|---|---|---|"]
+for name, c, rps, lo, hi, p50, p99, cpu_us, errs in rows:
+    md.append(f"| {name} | {c} | {rps:.0f} ({lo:.0f}-{hi:.0f}) | {p50:.2f} | {p99:.2f} | {cpu_us:.0f} | {errs} |")
 ok = lambda b: "met" if b else "not met"
 
 
@@ -114,6 +124,8 @@ md += ["", "| ratio | median (range) | target |", "|---|---|---|",
        line("c16: queued echo / in-process floor echo", "queued_echo_over_floor_c16"),
        line("c16: queued hello / in-process floor hello", "queued_hello_over_floor_c16"),
        line("c16: gateway hello (C WASI) / lighttpd native CGI", "gateway_hello_over_lighttpd_c16", 2.0),
+       line("c16: CPU per call, gateway echo / in-process floor echo", "gateway_echo_cpu_over_floor_c16"),
+       line("c16: CPU per call, gateway hello / in-process floor hello", "gateway_hello_cpu_over_floor_c16"),
        ""]
 for guest in ("echo", "hello"):
     v = metrics[f"gateway_{guest}_p50_c1_over_budget"]
