@@ -40,9 +40,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-nats_port=14222 gw_port=18180 floor_port=18181 js_port=18182 cgi_port=18183 queue_gw_port=18184 direct_port=18185
+nats_port=14222 gw_port=18180 floor_port=18181 js_port=18182 cgi_port=18183 queue_gw_port=18184 direct_port=18185 nats_mon_port=18186
 printf 'max_payload: 16777216\n' >"$tmp/nats.conf"
-nats-server -a 127.0.0.1 -p "$nats_port" -js -sd "$tmp/js" -c "$tmp/nats.conf" 2>"$tmp/nats.log" & pids+=($!)
+nats-server -a 127.0.0.1 -p "$nats_port" -m "$nats_mon_port" -js -sd "$tmp/js" -c "$tmp/nats.conf" 2>"$tmp/nats.log" & pids+=($!)
 nats="nats://127.0.0.1:$nats_port"
 for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
 
@@ -91,17 +91,26 @@ for name in "${order[@]}"; do
   curl -fs -o /dev/null "${urls[$name]}" || { echo "$name is not answering at ${urls[$name]}" >&2; exit 1; }
 done
 
-# CPU time (user + system, with reaped children: lighttpd's CGI processes) of
-# every process the benchmark started, wrk excluded, in clock ticks.
-cpu_ticks() {
-  local total=0 p f
+# What every process the benchmark started (wrk excluded) has spent: a
+# "cpu command ticks" line per process, its CPU time in clock ticks (user +
+# system, with reaped children: lighttpd's CGI processes), a "switches tid N"
+# line per thread (context switches), and "nats-messages N", the messages
+# nats-server has taken in and sent out.
+usage_now() {
+  local p f t
   for p in "${pids[@]}"; do
     # Fields after the command name (which may hold spaces): 12-15 of the rest are utime stime cutime cstime.
     f="$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null)" || continue
     read -r -a f <<<"$f"
-    total=$((total + f[11] + f[12] + f[13] + f[14]))
+    echo "cpu $(cat "/proc/$p/comm") $((f[11] + f[12] + f[13] + f[14]))"
+    # Per thread, so that a thread that ends between two readings drops out
+    # instead of taking its switches with it.
+    for t in /proc/"$p"/task/*; do
+      awk -v t="${t##*/}" '/ctxt_switches/ { n += $2 } END { print "switches", t, n + 0 }' "$t/status" 2>/dev/null || true
+    done
   done
-  echo "$total"
+  curl -fs "http://127.0.0.1:$nats_mon_port/varz" | python3 -c \
+    'import json, sys; v = json.load(sys.stdin); print("nats-messages", v["in_msgs"] + v["out_msgs"])'
 }
 export OLIN_BENCH_CLK_TCK="$(getconf CLK_TCK)"
 
@@ -114,9 +123,9 @@ for r in $(seq "$rounds"); do
     t=2; [ "$c" = 1 ] && t=1
     for name in "${order[@]}"; do
       echo "==> round $r/$rounds: $name, $c connection(s)"
-      before="$(cpu_ticks)"
+      usage_now >"$tmp/wrk/$name.$c.$r.use0"
       wrk -t"$t" -c"$c" -d"${dur}s" --latency "${urls[$name]}" >"$tmp/wrk/$name.$c.$r.txt"
-      echo $(($(cpu_ticks) - before)) >"$tmp/wrk/$name.$c.$r.cpu"
+      usage_now >"$tmp/wrk/$name.$c.$r.use1"
     done
   done
 done

@@ -29,10 +29,28 @@ def run(name, c, r):
         raise SystemExit(f"wrk failed for {name} at {c} connections, round {r}:\n{text}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     calls = int(re.search(r"(\d+) requests in", text).group(1))
-    # CPU of every started process but wrk during the run (bench/gateway.sh cpu_ticks).
-    ticks = int(open(os.path.join(d, f"{name}.{c}.{r}.cpu")).read())
+    # What every started process but wrk spent during the run (bench/gateway.sh
+    # usage_now: "command ticks switches" lines and "nats-messages N", before and after).
+    ticks, messages, switches = {}, 0, ({}, {})
+    for i, (suffix, sign) in enumerate((("use0", -1), ("use1", 1))):
+        for l in open(os.path.join(d, f"{name}.{c}.{r}.{suffix}")):
+            kind, rest = l.split(None, 1)
+            if kind == "nats-messages":
+                messages += sign * int(rest)
+            elif kind == "switches":
+                tid, n = rest.split()
+                switches[i][tid] = int(n)
+            else:
+                comm, t = rest.rsplit(None, 1)
+                ticks[comm] = ticks.get(comm, 0) + sign * int(t)
+    # Threads alive at both readings (one that ended took its count along).
+    switched = sum(n - switches[0][tid] for tid, n in switches[1].items() if tid in switches[0])
+    per_call = {comm: t * 1e6 / CLK_TCK / max(calls, 1) for comm, t in ticks.items()}
     return {
-        "cpu_us": ticks * 1e6 / CLK_TCK / max(calls, 1),
+        "cpu_us": sum(per_call.values()),
+        "switches": switched / max(calls, 1),
+        "messages": messages / max(calls, 1),
+        "cpu_by": per_call,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
         "p50": ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1)),
         "p99": ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1)),
@@ -45,11 +63,14 @@ order = ["gateway_echo", "gateway_hello", "queued_echo", "queued_hello", "floor_
 runs = {(n, c): [run(n, c, r) for r in range(1, rounds + 1)] for n in order for c in (1, 16, 64)}
 rows, metrics = [], {"rounds": rounds, "seconds_per_run": float(dur)}
 for (name, c), rs in runs.items():
-    med = {k: statistics.median(x[k] for x in rs) for k in ("rps", "p50", "p99", "cpu_us")}
+    med = {k: statistics.median(x[k] for x in rs) for k in ("rps", "p50", "p99", "cpu_us", "switches", "messages")}
     errs = sum(x["errs"] for x in rs)
     lo, hi = min(x["rps"] for x in rs), max(x["rps"] for x in rs)
-    rows.append((name, c, med["rps"], lo, hi, med["p50"], med["p99"], med["cpu_us"], errs))
+    rows.append((name, c, med["rps"], lo, hi, med["p50"], med["p99"], med["cpu_us"], med["switches"], med["messages"],
+                 errs))
     metrics[f"{name}_c{c}_cpu_us_per_call"] = med["cpu_us"]
+    metrics[f"{name}_c{c}_context_switches_per_call"] = med["switches"]
+    metrics[f"{name}_c{c}_nats_messages_per_call"] = med["messages"]
     metrics[f"{name}_c{c}_rps"] = med["rps"]
     metrics[f"{name}_c{c}_p50_ms"] = med["p50"]
     metrics[f"{name}_c{c}_p99_ms"] = med["p99"]
@@ -70,6 +91,15 @@ ratio("queued_hello_over_floor_c16", "queued_hello", "floor_hello")
 ratio("gateway_echo_over_queued_echo_c16", "gateway_echo", "queued_echo")
 ratio("direct_floor_over_jetstream_floor_c16", "direct_floor", "jetstream_floor")
 ratio("gateway_hello_over_lighttpd_c16", "gateway_hello", "lighttpd_hello")
+# Where the CPU goes, per process, at 16 connections (medians over rounds).
+cpu_split = {}
+for name in order:
+    rs = runs[(name, 16)]
+    comms = sorted({k for x in rs for k in x["cpu_by"]})
+    split = {k: statistics.median(x["cpu_by"].get(k, 0.0) for x in rs) for k in comms}
+    cpu_split[name] = {k: v for k, v in split.items() if v >= 1.0}
+    for k, v in cpu_split[name].items():
+        metrics[f"{name}_c16_cpu_us_per_call_{k.replace('-', '_')}"] = v
 ratio("gateway_echo_cpu_over_floor_c16", "gateway_echo", "floor_echo", field="cpu_us")
 ratio("gateway_hello_cpu_over_floor_c16", "gateway_hello", "floor_hello", field="cpu_us")
 
@@ -97,10 +127,14 @@ md = ["# gateway: the direct path and the queue against their floors", "",
       "- each figure is the median over the rounds (req/s range in brackets); a ratio is the median of the",
       "  per-round ratios, whose two runs were seconds apart",
       "- CPU µs/call: user + system time of every process the run started (gateways, worker, nats-server, floors,",
-      "  lighttpd and its CGI children; wrk excluded), over the run's calls; idle services add a little to each", "",
-      "| target | conns | req/s (range) | p50 ms | p99 ms | CPU µs/call | non-2xx |", "|---|---|---|---|---|---|---|"]
-for name, c, rps, lo, hi, p50, p99, cpu_us, errs in rows:
-    md.append(f"| {name} | {c} | {rps:.0f} ({lo:.0f}-{hi:.0f}) | {p50:.2f} | {p99:.2f} | {cpu_us:.0f} | {errs} |")
+      "  lighttpd and its CGI children; wrk excluded), over the run's calls; idle services add a little to each;",
+      "  switches/call: context switches of those processes' threads (alive through the run); msgs/call: messages nats-server took in",
+      "  plus those it sent out (a message through it counts twice)", "",
+      "| target | conns | req/s (range) | p50 ms | p99 ms | CPU µs/call | switches/call | msgs/call | non-2xx |",
+      "|---|---|---|---|---|---|---|---|---|"]
+for name, c, rps, lo, hi, p50, p99, cpu_us, sw, msgs, errs in rows:
+    md.append(f"| {name} | {c} | {rps:.0f} ({lo:.0f}-{hi:.0f}) | {p50:.2f} | {p99:.2f} | {cpu_us:.0f} | {sw:.1f} | "
+              f"{msgs:.1f} | {errs} |")
 ok = lambda b: "met" if b else "not met"
 
 
@@ -127,6 +161,10 @@ md += ["", "| ratio | median (range) | target |", "|---|---|---|",
        line("c16: CPU per call, gateway echo / in-process floor echo", "gateway_echo_cpu_over_floor_c16"),
        line("c16: CPU per call, gateway hello / in-process floor hello", "gateway_hello_cpu_over_floor_c16"),
        ""]
+md += ["CPU µs per call at 16 connections, by process (processes under 1 µs left out):", ""]
+for name in order:
+    md.append(f"- {name}: " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(cpu_split[name].items(), key=lambda kv: -kv[1])))
+md.append("")
 for guest in ("echo", "hello"):
     v = metrics[f"gateway_{guest}_p50_c1_over_budget"]
     md.append(f"p50 of `{guest}` through the gateway at 1 connection over 1.1 x (in-process floor p50 + direct floor "
