@@ -13,8 +13,9 @@ use crate::egress::Egress;
 use crate::fd::Resources;
 use crate::memory::{self, Fault};
 
-/// Why the host stopped a guest from inside a host function. Carried through
-/// Wasmer as a user error and recovered by `downcast` after the call.
+/// Why the host stopped a guest from inside a host function. Kept in
+/// [`Process::stop`] while the guest unwinds with [`Halted`], and read back
+/// after the call.
 #[derive(Debug, Error)]
 pub(crate) enum Stop {
     /// The guest called `runtime_exit` or `proc_exit`.

@@ -140,11 +140,10 @@ impl prometheus_client::collector::Collector for Scrape {
             ("module_shared_stores", "Compiled artifacts written to the module store for the fleet.", &c.shared_stores),
             ("module_evictions", "Modules evicted from memory.", &c.evictions),
             ("module_disk_evictions", "Artifacts evicted from disk.", &c.disk_evictions),
-        ] {
-            counter(e, name, help, v.load(Ordering::Relaxed))?;
-        }
-        if let Some(pool) = ctx.runtime.pool_stats() {
-            for (name, help, v) in [
+        ]
+        .into_iter()
+        .chain(ctx.runtime.pool_stats().into_iter().flat_map(|pool| {
+            [
                 ("memory_pool_reserved", "Linear-memory regions reserved (mmap) for the pool.", &pool.reserved),
                 ("memory_pool_reused", "Calls whose linear memory was a pooled region.", &pool.reused),
                 ("memory_pool_zeroed", "Pooled memories cleaned by zeroing their touched pages.", &pool.zeroed),
@@ -153,9 +152,9 @@ impl prometheus_client::collector::Collector for Scrape {
                     "Pooled memories cleaned by handing their pages back to the kernel (above WORKER_MEMORY_POOL_RESIDENT_KIB).",
                     &pool.discarded,
                 ),
-            ] {
-                counter(e, name, help, v.load(Ordering::Relaxed))?;
-            }
+            ]
+        })) {
+            counter(e, name, help, v.load(Ordering::Relaxed))?;
         }
         gauge(e, "module_disk_bytes", "Bytes of compiled artifacts on disk.", ctx.modules.disk_bytes())?;
         let (budget, reserved, peak, waiting) = ctx.admission.snapshot();
