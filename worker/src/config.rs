@@ -191,10 +191,10 @@ impl Config {
     /// memory the worker may use ([`admission::detect_memory`]).
     pub fn memory_budget(&self) -> u64 {
         match self.memory_budget_mib {
-            Some(mib) => mib << 20,
+            Some(n) => mib(n),
             None => {
                 let total = admission::detect_memory().unwrap_or(4 << 30);
-                total.saturating_sub((self.cache_memory_mib << 20) + admission::PROCESS_OVERHEAD)
+                total.saturating_sub(mib(self.cache_memory_mib).saturating_add(admission::PROCESS_OVERHEAD))
             }
         }
     }
@@ -204,9 +204,9 @@ impl Config {
         let max = self.maxima();
         Limits {
             fuel: self.default_fuel.min(max.fuel),
-            memory_bytes: (self.default_memory_mib << 20).min(max.memory_bytes),
+            memory_bytes: mib(self.default_memory_mib).min(max.memory_bytes),
             wall: Duration::from_millis(self.default_wall_ms).min(max.wall),
-            host_budget_bytes: (self.default_host_budget_mib << 20).min(max.host_budget_bytes),
+            host_budget_bytes: mib(self.default_host_budget_mib).min(max.host_budget_bytes),
             ..Limits::DEFAULT
         }
     }
@@ -214,20 +214,25 @@ impl Config {
     /// Server maxima.
     pub fn maxima(&self) -> Limits {
         Limits {
-            memory_bytes: self.max_memory_mib << 20,
+            memory_bytes: mib(self.max_memory_mib),
             wall: Duration::from_millis(self.max_wall_ms),
-            host_budget_bytes: self.max_host_budget_mib << 20,
+            host_budget_bytes: mib(self.max_host_budget_mib),
             ..Limits::MAXIMUM
         }
     }
+}
+
+/// `n` MiB in bytes; a count past `u64` saturates instead of wrapping to a
+/// small size.
+pub(crate) fn mib(n: u64) -> u64 {
+    n.saturating_mul(1 << 20)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn concurrency_defaults_to_four_slots_per_core() {
+    fn config() -> Config {
         let store = ModuleStoreArgs {
             url: "file:///tmp/modules".into(),
             s3_endpoint: None,
@@ -236,12 +241,29 @@ mod tests {
             s3_secret_access_key: None,
             s3_allow_http: false,
         };
-        let mut cfg = Config::new("nats://127.0.0.1:4222", store);
+        Config::new("nats://127.0.0.1:4222", store)
+    }
+
+    #[test]
+    fn concurrency_defaults_to_four_slots_per_core() {
+        let mut cfg = config();
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         assert_eq!(cfg.concurrency(), SLOTS_PER_CORE * cores);
         cfg.concurrency = Some(3);
         assert_eq!(cfg.concurrency(), 3);
         cfg.concurrency = Some(0);
         assert_eq!(cfg.concurrency(), 1, "at least one slot");
+    }
+
+    #[test]
+    fn sizes_in_mib_saturate_instead_of_wrapping() {
+        assert_eq!(mib(3), 3 << 20);
+        // 2^44 + 1 MiB is 2^64 + 1 MiB: shifted, it wrapped to 1 MiB.
+        assert_eq!(mib((1 << 44) + 1), u64::MAX);
+        let mut cfg = config();
+        cfg.max_memory_mib = (1 << 44) + 1;
+        cfg.memory_budget_mib = Some(u64::MAX);
+        assert_eq!(cfg.maxima().memory_bytes, u64::MAX);
+        assert_eq!(cfg.memory_budget(), u64::MAX);
     }
 }

@@ -107,7 +107,7 @@ fn disk_options(cfg: &Config) -> Result<Option<module_cache::DiskOptions>, Worke
             module_cache::ArtifactKey::random()
         }
     }?;
-    Ok(Some(module_cache::DiskOptions { dir, budget: cfg.cache_disk_mib << 20, key }))
+    Ok(Some(module_cache::DiskOptions { dir, budget: config::mib(cfg.cache_disk_mib), key }))
 }
 
 /// The shared tier of the module cache, as configured: only with
@@ -117,7 +117,7 @@ fn shared_options(cfg: &Config) -> Result<Option<module_cache::SharedOptions>, W
     match (&cfg.cache_key, cfg.shared_artifacts) {
         (Some(key), true) => Ok(Some(module_cache::SharedOptions {
             key: module_cache::ArtifactKey::new(key.as_bytes())?,
-            max_bytes: cfg.shared_artifact_max_mib << 20,
+            max_bytes: config::mib(cfg.shared_artifact_max_mib),
         })),
         (None, true) => {
             info!("WORKER_CACHE_KEY is not set: compiled artifacts are not shared with other workers");
@@ -254,10 +254,11 @@ impl Worker {
         };
         let pool = olin::PoolConfig {
             max_free: cfg.concurrency(),
-            keep_resident_bytes: usize::try_from(cfg.memory_pool_resident_kib << 10).unwrap_or(usize::MAX),
+            keep_resident_bytes: usize::try_from(cfg.memory_pool_resident_kib.saturating_mul(1024))
+                .unwrap_or(usize::MAX),
         };
-        let runtime =
-            Runtime::with_pool(maxima.memory_pages(), Some(pool)).with_generation_bytes(cfg.cache_memory_mib << 20);
+        let runtime = Runtime::with_pool(maxima.memory_pages(), Some(pool))
+            .with_generation_bytes(config::mib(cfg.cache_memory_mib));
         let worker_id = cfg.worker_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let stats = Arc::<Stats>::default();
         let outbox = Arc::new(reply::Outbox::new(deps.nats.clone(), stats.clone()));
@@ -279,8 +280,12 @@ impl Worker {
             nats: deps.nats,
             js,
             modules: {
-                let cache =
-                    ModuleCache::new(runtime.clone(), deps.store, disk_options(cfg)?, cfg.cache_memory_mib << 20);
+                let cache = ModuleCache::new(
+                    runtime.clone(),
+                    deps.store,
+                    disk_options(cfg)?,
+                    config::mib(cfg.cache_memory_mib),
+                );
                 match shared_options(cfg)? {
                     Some(shared) => cache.with_shared(shared),
                     None => cache,
