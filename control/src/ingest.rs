@@ -1,5 +1,6 @@
 //! Execution records: a durable pull consumer (`control`) on `OLIN_EVENTS`
-//! turns each `ExecutionEvent` into an `executions` row (a call's first
+//! turns each `ExecutionEvent` (workers send several to a message, as an
+//! `ExecutionEventBatch`) into an `executions` row (a call's first
 //! run) or an `execution_attempts` row (a later run of it), and adds it to
 //! the per-minute rollups. Batches are stored in one transaction,
 //! idempotent on the run (invocation id, worker, start), and acked only
@@ -26,9 +27,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::PullConsumer};
 use futures::StreamExt as _;
-use olin_proto::Message as _;
 use olin_proto::backoff::Backoff;
-use olin_proto::v1::ExecutionEvent;
+use olin_proto::v1::ExecutionEventBatch;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
@@ -38,7 +38,8 @@ use record::Owners;
 pub use record::row;
 pub use store::insert;
 
-/// Events per insert at most.
+/// Messages per fetch, and events per insert, at most (a message of a
+/// worker holds one or more events: see `ExecutionEventBatch`).
 const BATCH: usize = 1000;
 
 /// A decoded batch on its way to the writer, with the messages to ack once
@@ -111,9 +112,9 @@ async fn read(
             if let Ok(info) = msg.info() {
                 metrics.events_pending.set(i64::try_from(info.pending).unwrap_or(i64::MAX));
             }
-            match ExecutionEvent::decode(msg.payload.clone()) {
-                Ok(e) if !e.invocation_id.is_empty() => {
-                    events.push(e);
+            match ExecutionEventBatch::events_in(&msg.payload) {
+                Ok(found) if !found.is_empty() => {
+                    events.extend(found);
                     messages.push(msg);
                 }
                 _ => {
@@ -177,15 +178,19 @@ async fn write(
     let mut backoff = BACKOFF;
     while let Some(Batch { rows, messages }) = rx.recv().await {
         let count = rows.len();
-        loop {
-            match insert(&db, &rows).await {
-                Ok(()) => break,
-                Err(err) => {
-                    metrics.ingest_failures.inc();
-                    warn!(%err, count, "storing execution rows failed; retrying");
-                    if !pause(&mut backoff, &mut stop).await {
-                        // Unacked: the events come again to whoever runs next.
-                        return;
+        // Idempotent on the run: a part stored before a later one fails
+        // conflicts away when the unacked messages come again.
+        for part in rows.chunks(BATCH) {
+            loop {
+                match insert(&db, part).await {
+                    Ok(()) => break,
+                    Err(err) => {
+                        metrics.ingest_failures.inc();
+                        warn!(%err, count = part.len(), "storing execution rows failed; retrying");
+                        if !pause(&mut backoff, &mut stop).await {
+                            // Unacked: the events come again to whoever runs next.
+                            return;
+                        }
                     }
                 }
             }

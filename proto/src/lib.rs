@@ -85,6 +85,20 @@ impl v1::RouteRecord {
     }
 }
 
+impl v1::ExecutionEventBatch {
+    /// The execution events an `OLIN_EVENTS` message holds: those of a
+    /// batch, or the one bare `ExecutionEvent` of an older publisher. Events
+    /// without an invocation id are left out (they cannot be recorded).
+    ///
+    /// # Errors
+    /// If the payload is neither message.
+    pub fn events_in(payload: &[u8]) -> Result<Vec<v1::ExecutionEvent>, prost::DecodeError> {
+        let batch = v1::ExecutionEventBatch::decode(payload)?;
+        let events = if batch.events.is_empty() { vec![v1::ExecutionEvent::decode(payload)?] } else { batch.events };
+        Ok(events.into_iter().filter(|e| !e.invocation_id.is_empty()).collect())
+    }
+}
+
 impl v1::EnvVar {
     /// A plain (not secret) value.
     pub fn plain(name: impl Into<String>, value: impl Into<String>) -> v1::EnvVar {
@@ -94,7 +108,25 @@ impl v1::EnvVar {
 
 #[cfg(test)]
 mod tests {
-    use super::v1::Outcome;
+    use super::Message as _;
+    use super::v1::{ExecutionEvent, ExecutionEventBatch, Outcome};
+
+    fn event(id: &str) -> ExecutionEvent {
+        ExecutionEvent { invocation_id: id.into(), function: "f".into(), path: "/p".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_batch_and_a_bare_event_are_told_apart() {
+        let batch = ExecutionEventBatch { events: vec![event("a"), event("b"), event("")] };
+        let ids = |events: Vec<ExecutionEvent>| events.into_iter().map(|e| e.invocation_id).collect::<Vec<_>>();
+        assert_eq!(ids(ExecutionEventBatch::events_in(&batch.encode_to_vec()).unwrap()), ["a", "b"]);
+        assert_eq!(ids(ExecutionEventBatch::events_in(&event("c").encode_to_vec()).unwrap()), ["c"]);
+        // Neither reader sees the other's fields.
+        assert_eq!(ExecutionEvent::decode(batch.encode_to_vec().as_slice()).unwrap(), ExecutionEvent::default());
+        assert!(ExecutionEventBatch::decode(event("c").encode_to_vec().as_slice()).unwrap().events.is_empty());
+        assert!(ExecutionEventBatch::events_in(b"").unwrap().is_empty());
+        assert!(ExecutionEventBatch::events_in(&[0xff, 0xff, 0xff]).is_err());
+    }
 
     #[test]
     fn outcome_statuses_and_names() {

@@ -14,6 +14,7 @@
 //! - [`oidc`]: a real OpenID provider (Node.js) and a [`Browser`] that
 //!   signs in through its pages.
 //! - [`wait`]: waiting for an event instead of sleeping.
+//! - [`stream`]: what a JetStream stream holds (calls, execution events).
 //! - [`slow_client`]: clients that hold connections open; [`SlowLink`]: a
 //!   connection whose server answers late.
 //!
@@ -32,6 +33,7 @@ mod s3;
 pub mod slow_client;
 mod slow_link;
 mod stack;
+pub mod stream;
 mod tls;
 pub mod wait;
 mod worker;

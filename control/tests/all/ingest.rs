@@ -1,12 +1,13 @@
 //! Ingestion survives a control-plane restart: 10,000 execution events,
-//! control stopped part-way and started again, end as exactly 10,000 rows.
+//! control stopped part-way and started again, end as exactly 10,000 rows,
+//! whether they come one to a message (older workers) or in batches.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
 use futures::StreamExt as _;
 use olin_proto::Message as _;
-use olin_proto::v1::{ExecutionEvent, Outcome, Usage};
+use olin_proto::v1::{ExecutionEvent, ExecutionEventBatch, Outcome, Usage};
 use olin_test_support::{NatsServer, S3Server, TestDb, spawn_control, wait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
@@ -63,13 +64,28 @@ async fn ten_thousand_events_across_a_restart_are_ten_thousand_rows() {
                 .await;
         }
     };
-    publish(0..EVENTS / 2).await;
+    // Batches of `size` events, `range` in order, in messages of their own.
+    let publish_batches = |range: std::ops::Range<usize>, size: usize| {
+        let js = js.clone();
+        async move {
+            let all: Vec<usize> = range.collect();
+            for chunk in all.chunks(size) {
+                let batch = ExecutionEventBatch { events: chunk.iter().map(|&i| event(i)).collect() };
+                let subject = olin_proto::subject::event_subject("load").unwrap();
+                js.publish(subject, batch.encode_to_vec().into()).await.unwrap().await.unwrap();
+            }
+        }
+    };
+    publish(0..EVENTS / 4).await;
+    publish_batches(EVENTS / 4..EVENTS / 2, 37).await;
     // Stop control part-way through ingesting, then start it again.
     wait::until_true("1000 rows are stored", Duration::from_secs(20), || async { rows(&db).await >= 1000 }).await;
     control.stop().await;
     let at_stop = rows(&db).await;
-    publish(EVENTS / 2..EVENTS).await;
+    publish_batches(EVENTS / 2..EVENTS, 64).await;
     publish(0..EVENTS / 10).await;
+    // Again, in one message of more events than one insert takes.
+    publish_batches(EVENTS / 10..EVENTS / 10 + 1_500, 1_500).await;
     let control = spawn_control(test_db.url(), &nats.url(), s3.store_args(), keep_old).await;
     wait::until_true(&format!("{EVENTS} rows (had {at_stop} at the restart)"), Duration::from_secs(60), || async {
         let n = rows(&db).await;

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use olin_nats::topology::{self, TopologyConfig};
 use olin_proto::subject;
-use olin_proto::v1::{ExecutionEvent, InvocationRequest};
+use olin_proto::v1::InvocationRequest;
 use olin_test_support::{
-    GatewayBuilder, GatewayHandle, NatsCluster, S3Server, SyncPath, WorkerBuilder, deploy, fixtures, test_topology,
+    GatewayBuilder, GatewayHandle, NatsCluster, S3Server, SyncPath, WorkerBuilder, deploy, fixtures, stream,
+    test_topology,
 };
 
 /// What every call got.
@@ -117,55 +118,10 @@ async fn recovery(gateway: &GatewayHandle, http: &reqwest::Client) -> (Duration,
     }
 }
 
-/// Every message stored in `stream`, decoded as an `M`.
-async fn stored<M: olin_proto::Message + Default>(js: &async_nats::jetstream::Context, stream: &str) -> Vec<M> {
-    let mut stream = js.get_stream(stream).await.unwrap();
-    let (first, last, messages) = {
-        let info = stream.info().await.unwrap();
-        (info.state.first_sequence, info.state.last_sequence, info.state.messages)
-    };
-    let mut all = Vec::new();
-    if messages == 0 {
-        return all;
-    }
-    for seq in first..=last {
-        if let Some(m) = read_message(&stream, seq).await {
-            all.push(M::decode(m.payload).unwrap());
-        }
-    }
-    all
-}
-
-/// Message `seq` of `stream`, or `None` if there is none (a work queue's
-/// acked message). Any other error is tried again: a read that failed must
-/// not pass for a missing execution event.
-async fn read_message(
-    stream: &async_nats::jetstream::stream::Stream,
-    seq: u64,
-) -> Option<async_nats::jetstream::message::StreamMessage> {
-    use async_nats::jetstream::stream::RawMessageErrorKind;
-    let mut tries = 0;
-    loop {
-        match stream.get_raw_message(seq).await {
-            Ok(m) => return Some(m),
-            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => return None,
-            Err(e) if matches!(e.kind(), RawMessageErrorKind::JetStream(ref js) if js.error_code() == async_nats::jetstream::ErrorCode::NO_MESSAGE_FOUND) =>
-            {
-                return None;
-            }
-            Err(e) => {
-                tries += 1;
-                assert!(tries < 10, "message {seq} could not be read: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-}
-
 /// The calls stored in `stream` (an invocation stream or `OLIN_DEAD`), by
 /// the path they were called with.
 async fn stored_calls(js: &async_nats::jetstream::Context, stream: &str) -> Vec<String> {
-    let calls: Vec<InvocationRequest> = stored(js, stream).await;
+    let calls: Vec<InvocationRequest> = stream::stored(js, stream).await;
     calls.into_iter().map(|r| r.path.trim_start_matches('/').to_owned()).collect()
 }
 
@@ -173,7 +129,7 @@ async fn stored_calls(js: &async_nats::jetstream::Context, stream: &str) -> Vec<
 /// execution events).
 async fn runs(js: &async_nats::jetstream::Context) -> HashMap<String, usize> {
     let mut runs = HashMap::new();
-    for e in stored::<ExecutionEvent>(js, subject::STREAM_EVENTS).await {
+    for e in stream::events(js).await {
         *runs.entry(e.path.trim_start_matches('/').to_owned()).or_default() += 1;
     }
     runs

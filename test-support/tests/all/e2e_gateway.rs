@@ -306,12 +306,13 @@ async fn the_response_header_policy() {
     assert_eq!(h["x-mine"], "yes");
     assert_eq!(r.text().await.unwrap(), "", "the invoke key and proxy credentials never reach the guest");
     // The execution record says what was dropped, and why.
-    let event = loop {
+    let event = 'found: loop {
         let msg =
             tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut events)).await.unwrap().unwrap();
-        let event = <olin_proto::v1::ExecutionEvent as olin_proto::Message>::decode(msg.payload).unwrap();
-        if event.path == "/" {
-            break event;
+        for event in olin_proto::v1::ExecutionEventBatch::events_in(&msg.payload).unwrap() {
+            if event.path == "/" {
+                break 'found event;
+            }
         }
     };
     let log = String::from_utf8_lossy(&event.stderr_tail).into_owned();
@@ -552,7 +553,6 @@ async fn a_rate_limit_holds_across_two_gateways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_concurrency_limit_holds_across_two_gateways() {
-    use olin_proto::Message as _;
     let nats = NatsServer::start();
     let s3 = S3Server::start().await;
     let client = nats.client().await;
@@ -599,8 +599,9 @@ async fn a_concurrency_limit_holds_across_two_gateways() {
     while spans.len() < runs {
         let next = futures::StreamExt::next(&mut events);
         let msg = tokio::time::timeout(Duration::from_secs(10), next).await.unwrap().unwrap();
-        let e = olin_proto::v1::ExecutionEvent::decode(msg.payload).unwrap();
-        spans.push((e.started_unix_ms, e.finished_unix_ms));
+        for e in olin_proto::v1::ExecutionEventBatch::events_in(&msg.payload).unwrap() {
+            spans.push((e.started_unix_ms, e.finished_unix_ms));
+        }
     }
     let mut edges: Vec<(u64, i32)> = spans.iter().flat_map(|(s, f)| [(*s, 1), (*f, -1)]).collect();
     // An end and a start in the same millisecond: the end first.
@@ -617,7 +618,6 @@ async fn a_concurrency_limit_holds_across_two_gateways() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_guest_that_starts_late_stops_at_its_callers_deadline() {
-    use olin_proto::Message as _;
     // `slow` runs through its whole wall time (2 s); the caller waits 2.5 s.
     let (nats, s3, client) = with_slow_function(2_000).await;
     let _worker = WorkerBuilder::new(&nats.url(), s3.store_args()).slots(1).start().await;
@@ -638,10 +638,11 @@ async fn a_guest_that_starts_late_stops_at_its_callers_deadline() {
         assert_eq!(call.await.unwrap(), 504);
     }
     let mut runs = Vec::new();
-    for _ in 0..2 {
+    while runs.len() < 2 {
         let msg = tokio::time::timeout(Duration::from_secs(10), futures::StreamExt::next(&mut events)).await;
-        let e = olin_proto::v1::ExecutionEvent::decode(msg.unwrap().unwrap().payload).unwrap();
-        runs.push(e.finished_unix_ms - e.started_unix_ms);
+        for e in olin_proto::v1::ExecutionEventBatch::events_in(&msg.unwrap().unwrap().payload).unwrap() {
+            runs.push(e.finished_unix_ms - e.started_unix_ms);
+        }
     }
     runs.sort_unstable();
     println!("runs took {runs:?} ms");

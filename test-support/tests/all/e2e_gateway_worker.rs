@@ -124,10 +124,9 @@ async fn each_call_runs_exactly_once_across_two_workers() {
 
     // Every run left its execution event in OLIN_EVENTS.
     let js = async_nats::jetstream::new(s._nats.client().await);
-    let mut events = js.get_stream(olin_proto::subject::STREAM_EVENTS).await.unwrap();
     let mut stored = 0;
     for _ in 0..100 {
-        stored = events.info().await.unwrap().state.messages;
+        stored = olin_test_support::stream::events(&js).await.len() as u64;
         if stored >= after {
             break;
         }
