@@ -78,28 +78,32 @@ pub(crate) struct Reply {
     pub(crate) deadline_ms: u64,
 }
 
-/// What the recorder of an event can wait for.
+/// How an event and the reply given with it ended.
+pub(crate) struct Settled {
+    /// Stored in `OLIN_EVENTS` (false: given up after [`RETRY`]).
+    pub(crate) stored: bool,
+    /// The reply was sent (or there was none); an error if the client
+    /// could not queue it (it is closed).
+    pub(crate) replied: Result<(), async_nats::PublishError>,
+}
+
+/// What the recorder of an event can wait for: one wake-up, once its batch
+/// is stored (the reply went out before that).
 pub(crate) struct Ticket {
-    replied: Option<oneshot::Receiver<Result<(), async_nats::PublishError>>>,
-    stored: oneshot::Receiver<bool>,
+    settled: oneshot::Receiver<Settled>,
 }
 
 impl Ticket {
-    /// Waits until the reply given with the event was sent (or could not be).
-    ///
-    /// # Errors
-    /// If the client could not queue the reply (it is closed).
-    pub(crate) async fn replied(&mut self) -> Result<(), async_nats::PublishError> {
-        match self.replied.take() {
-            Some(rx) => rx.await.unwrap_or(Ok(())),
-            None => Ok(()),
-        }
+    /// Waits until the event is stored or given up.
+    pub(crate) async fn settled(self) -> Settled {
+        self.settled.await.unwrap_or(Settled { stored: false, replied: Ok(()) })
     }
+}
 
-    /// Waits until the event is stored (true) or given up (false).
-    pub(crate) async fn stored(self) -> bool {
-        self.stored.await.unwrap_or(false)
-    }
+/// A recorder waiting on a batch, and what became of its reply.
+struct Waiter {
+    tx: oneshot::Sender<Settled>,
+    replied: Result<(), async_nats::PublishError>,
 }
 
 /// One event waiting for its batch.
@@ -110,8 +114,8 @@ struct Pending {
     id: String,
     event: ExecutionEvent,
     len: usize,
-    reply: Option<(Reply, oneshot::Sender<Result<(), async_nats::PublishError>>)>,
-    stored: oneshot::Sender<bool>,
+    reply: Option<Reply>,
+    settled: oneshot::Sender<Settled>,
 }
 
 /// The events of one message, and what waits on them.
@@ -120,8 +124,9 @@ struct Batch {
     id: String,
     payload: Bytes,
     events: usize,
-    replies: Vec<(Reply, oneshot::Sender<Result<(), async_nats::PublishError>>)>,
-    waiters: Vec<oneshot::Sender<bool>>,
+    /// Each with the index of its waiter.
+    replies: Vec<(usize, Reply)>,
+    waiters: Vec<Waiter>,
 }
 
 type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
@@ -175,35 +180,26 @@ impl Events {
     /// `WORKER_MAX_UNCONFIRMED_EVENTS`, once there is room again (its reply
     /// goes out meanwhile). Must be called within the runtime.
     pub(crate) async fn record(self: &Arc<Self>, event: ExecutionEvent, reply: Option<Reply>) -> Ticket {
-        let (stored_tx, stored) = oneshot::channel();
+        let (settled_tx, settled) = oneshot::channel();
         let Ok(name) = subject::event_subject(&event.function) else {
             // Not a function name (the gateway routes none such): nothing
             // can be recorded under it, but its caller is answered.
             warn!(function = %event.function, "an execution event of an unnamable function was dropped");
             let replied = match reply {
-                Some(r) => Some(self.outbox.send(&r.to, r.payload, r.deadline_ms).await),
-                None => None,
+                Some(r) => self.outbox.send(&r.to, r.payload, r.deadline_ms).await,
+                None => Ok(()),
             };
-            let (told, replied_rx) = oneshot::channel();
-            let _ = told.send(replied.unwrap_or(Ok(())));
-            let _ = stored_tx.send(false);
-            return Ticket { replied: Some(replied_rx), stored };
+            let _ = settled_tx.send(Settled { stored: false, replied });
+            return Ticket { settled };
         };
         self.stats.events_unconfirmed.fetch_add(1, Ordering::Relaxed);
-        let (reply, replied) = match reply {
-            Some(r) => {
-                let (tx, rx) = oneshot::channel();
-                (Some((r, tx)), Some(rx))
-            }
-            None => (None, None),
-        };
         let pending = Pending {
             id: format!("{}.{}.{}", event.invocation_id, event.worker_id, event.started_unix_ms),
             subject: Subject::from(name),
             len: event.encoded_len(),
             event,
             reply,
-            stored: stored_tx,
+            settled: settled_tx,
         };
         let start = {
             let mut state = self.state.lock();
@@ -214,7 +210,7 @@ impl Events {
             self.tasks.spawn(self.clone().flush());
         }
         self.room_for_more().await;
-        Ticket { replied, stored }
+        Ticket { settled }
     }
 
     /// Waits until fewer than the bound of events are unconfirmed.
@@ -245,12 +241,14 @@ impl Events {
             let mut sent = Vec::new();
             for mut batch in batches(round, max_bytes) {
                 let ack = self.hand_over(&batch).await;
-                for (reply, told) in std::mem::take(&mut batch.replies) {
+                for (waiter, reply) in std::mem::take(&mut batch.replies) {
                     let sent = self.outbox.send(&reply.to, reply.payload, reply.deadline_ms).await;
                     if let Err(err) = &sent {
                         warn!(%err, "a reply could not be sent; a queued call is redelivered, a direct one queued by its gateway");
                     }
-                    let _ = told.send(sent);
+                    if let Some(w) = batch.waiters.get_mut(waiter) {
+                        w.replied = sent;
+                    }
                 }
                 sent.push((batch, ack));
             }
@@ -333,8 +331,8 @@ impl Events {
     fn done(&self, batch: Batch, stored: bool) {
         self.stats.events_unconfirmed.fetch_sub(batch.events as u64, Ordering::Relaxed);
         self.freed.notify_waiters();
-        for waiter in batch.waiters {
-            let _ = waiter.send(stored);
+        for w in batch.waiters {
+            let _ = w.tx.send(Settled { stored, replied: w.replied });
         }
     }
 }
@@ -349,8 +347,8 @@ fn batches(round: Vec<Pending>, max_bytes: usize) -> Vec<Batch> {
         id: String,
         events: Vec<ExecutionEvent>,
         bytes: usize,
-        replies: Vec<(Reply, oneshot::Sender<Result<(), async_nats::PublishError>>)>,
-        waiters: Vec<oneshot::Sender<bool>>,
+        replies: Vec<(usize, Reply)>,
+        waiters: Vec<Waiter>,
     }
     fn close(open: Open) -> Batch {
         let events = open.events.len();
@@ -391,9 +389,9 @@ fn batches(round: Vec<Pending>, max_bytes: usize) -> Vec<Batch> {
         o.bytes += size;
         o.events.push(p.event);
         if let Some(reply) = p.reply {
-            o.replies.push(reply);
+            o.replies.push((o.waiters.len(), reply));
         }
-        o.waiters.push(p.stored);
+        o.waiters.push(Waiter { tx: p.settled, replied: Ok(()) });
     }
     done.extend(open.into_iter().map(close));
     done
@@ -424,7 +422,7 @@ mod tests {
             len: e.encoded_len(),
             event: e,
             reply: None,
-            stored: oneshot::channel().0,
+            settled: oneshot::channel().0,
         }
     }
 
@@ -491,9 +489,10 @@ mod tests {
                 Reply { to: format!("olin.test.reply.{i}"), payload: Bytes::from(format!("{i}")), deadline_ms: 0 };
             tickets.push(events.record(event(function, i), Some(reply)).await);
         }
-        for mut t in tickets {
-            t.replied().await.unwrap();
-            assert!(t.stored().await, "stored");
+        for t in tickets {
+            let settled = t.settled().await;
+            settled.replied.unwrap();
+            assert!(settled.stored, "stored");
         }
         assert_eq!(stats.event_messages.load(Ordering::Relaxed), 2, "one message per function");
         assert_eq!(stats.events_unconfirmed.load(Ordering::Relaxed), 0);
