@@ -8,7 +8,9 @@
 //!   1,000 rows (sea-orm's `insert_many`), what ingestion used before;
 //! - ingestion: the events published to `OLIN_EVENTS` first, then a control
 //!   plane started on an empty database, timed from start until the last
-//!   row is in (decode, owner lookup, batch insert, ack).
+//!   row is in (decode, owner lookup, batch insert, ack); once with one
+//!   event to a message, once with 16 (`ExecutionEventBatch`, as a busy
+//!   worker sends them).
 //!
 //! `ingest <nats-url> <postgres-admin-url> [events]`; prints JSON metrics.
 
@@ -18,7 +20,7 @@ use anyhow::Context as _;
 use futures::StreamExt as _;
 use olin_control::entity::executions;
 use olin_proto::Message as _;
-use olin_proto::v1::{ExecutionEvent, Outcome, Usage};
+use olin_proto::v1::{ExecutionEvent, ExecutionEventBatch, Outcome, Usage};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, EntityTrait, IntoActiveModel as _, NotSet, PaginatorTrait,
@@ -115,26 +117,66 @@ async fn main() -> anyhow::Result<()> {
     let values = started.elapsed();
     anyhow::ensure!(executions::Entity::find().count(&values_db).await? == n as u64, "reference rows missing");
 
-    // Ingestion: events waiting in OLIN_EVENTS, then control starts.
-    let nats = async_nats::connect(nats_url.as_str()).await?;
+    // Ingestion: events waiting in OLIN_EVENTS, then control starts; once
+    // one to a message (older workers), once in batches (a busy worker).
+    let ingest = ingestion(&nats_url, &admin_url, n, 1, "olin_bench_ingest").await?;
+    let ingest_batched = ingestion(&nats_url, &admin_url, n, BATCH, "olin_bench_ingest_batched").await?;
+
+    let floor_rate = n as f64 / floor.as_secs_f64();
+    let ingest_rate = n as f64 / ingest.as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "events": n,
+            "floor_insert_events_per_s": floor_rate.round(),
+            "values_insert_events_per_s": (n as f64 / values.as_secs_f64()).round(),
+            "ingest_events_per_s": ingest_rate.round(),
+            "ingest_over_floor": (ingest_rate / floor_rate * 100.0).round() / 100.0,
+            "ingest_batched_events_per_s": (n as f64 / ingest_batched.as_secs_f64()).round(),
+            "events_per_message_batched": BATCH,
+        })
+    );
+    Ok(())
+}
+
+/// Events per message in the batched ingestion run.
+const BATCH: usize = 16;
+
+/// Publishes `n` events to `OLIN_EVENTS`, `per_message` to a message, then
+/// times a control plane started on the fresh database `name` until every
+/// row is in.
+async fn ingestion(
+    nats_url: &str,
+    admin_url: &str,
+    n: usize,
+    per_message: usize,
+    name: &str,
+) -> anyhow::Result<Duration> {
+    let nats = async_nats::connect(nats_url).await?;
     let js = async_nats::jetstream::new(nats.clone());
     let topology = olin_nats::topology::TopologyConfig::default();
     olin_nats::topology::ensure_events(&js, &topology).await?;
     let subject = olin_proto::subject::event_subject("bench")?;
-    futures::stream::iter(0..n)
-        .map(|i| {
+    let starts: Vec<usize> = (0..n).step_by(per_message.max(1)).collect();
+    futures::stream::iter(starts)
+        .map(|first| {
             let (js, subject) = (js.clone(), subject.clone());
-            async move { js.publish(subject, event(i).encode_to_vec().into()).await?.await.map(|_| ()) }
+            let events = (first..(first + per_message).min(n)).map(event).collect::<Vec<_>>();
+            let payload = match <[ExecutionEvent; 1]>::try_from(events) {
+                Ok([one]) => one.encode_to_vec(),
+                Err(events) => ExecutionEventBatch { events }.encode_to_vec(),
+            };
+            async move { js.publish(subject, payload.into()).await?.await.map(|_| ()) }
         })
         .buffer_unordered(512)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-    let (db, url) = fresh_db(&admin_url, "olin_bench_ingest").await?;
+    let (db, url) = fresh_db(admin_url, name).await?;
     let dir = tempfile::tempdir()?;
     let store = olin_module_store::ModuleStoreArgs::local(dir.path());
-    let cfg = olin_control::Config::new(&url, &nats_url, store.clone(), "bench-secret-bench-secret-bench-secret!!");
+    let cfg = olin_control::Config::new(&url, nats_url, store.clone(), "bench-secret-bench-secret-bench-secret!!");
     let deps = olin_control::Deps {
         db: Database::connect(&url).await?,
         nats,
@@ -159,21 +201,8 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "ingestion did not finish");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let ingest = started.elapsed();
+    let took = started.elapsed();
     let _ = tx.send(());
     let _ = serving.await;
-
-    let floor_rate = n as f64 / floor.as_secs_f64();
-    let ingest_rate = n as f64 / ingest.as_secs_f64();
-    println!(
-        "{}",
-        serde_json::json!({
-            "events": n,
-            "floor_insert_events_per_s": floor_rate.round(),
-            "values_insert_events_per_s": (n as f64 / values.as_secs_f64()).round(),
-            "ingest_events_per_s": ingest_rate.round(),
-            "ingest_over_floor": (ingest_rate / floor_rate * 100.0).round() / 100.0,
-        })
-    );
-    Ok(())
+    Ok(took)
 }
