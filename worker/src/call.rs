@@ -64,5 +64,5 @@ pub(crate) fn event_of(req: &InvocationRequest, resp: &InvocationResponse, start
 /// Stores an execution event in `OLIN_EVENTS` and waits until it is (or
 /// is given up, see `events`).
 pub(crate) async fn publish_event(ctx: &Ctx, event: ExecutionEvent) {
-    ctx.events.record(event, None).await.settled().await;
+    ctx.events.record(event, None).await.stored().await;
 }

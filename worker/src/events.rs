@@ -78,32 +78,28 @@ pub(crate) struct Reply {
     pub(crate) deadline_ms: u64,
 }
 
-/// How an event and the reply given with it ended.
-pub(crate) struct Settled {
-    /// Stored in `OLIN_EVENTS` (false: given up after [`RETRY`]).
-    pub(crate) stored: bool,
-    /// The reply was sent (or there was none); an error if the client
-    /// could not queue it (it is closed).
-    pub(crate) replied: Result<(), async_nats::PublishError>,
-}
-
-/// What the recorder of an event can wait for: one wake-up, once its batch
-/// is stored (the reply went out before that).
+/// What the recorder of an event can wait for.
 pub(crate) struct Ticket {
-    settled: oneshot::Receiver<Settled>,
+    replied: Option<oneshot::Receiver<Result<(), async_nats::PublishError>>>,
+    stored: oneshot::Receiver<bool>,
 }
 
 impl Ticket {
-    /// Waits until the event is stored or given up.
-    pub(crate) async fn settled(self) -> Settled {
-        self.settled.await.unwrap_or(Settled { stored: false, replied: Ok(()) })
+    /// Waits until the reply given with the event was sent (or could not be).
+    ///
+    /// # Errors
+    /// If the client could not queue the reply (it is closed).
+    pub(crate) async fn replied(&mut self) -> Result<(), async_nats::PublishError> {
+        match self.replied.take() {
+            Some(rx) => rx.await.unwrap_or(Ok(())),
+            None => Ok(()),
+        }
     }
-}
 
-/// A recorder waiting on a batch, and what became of its reply.
-struct Waiter {
-    tx: oneshot::Sender<Settled>,
-    replied: Result<(), async_nats::PublishError>,
+    /// Waits until the event is stored (true) or given up (false).
+    pub(crate) async fn stored(self) -> bool {
+        self.stored.await.unwrap_or(false)
+    }
 }
 
 /// One event waiting for its batch.
@@ -114,8 +110,8 @@ struct Pending {
     id: String,
     event: ExecutionEvent,
     len: usize,
-    reply: Option<Reply>,
-    settled: oneshot::Sender<Settled>,
+    reply: Option<(Reply, oneshot::Sender<Result<(), async_nats::PublishError>>)>,
+    stored: oneshot::Sender<bool>,
 }
 
 /// The events of one message, and what waits on them.
@@ -124,9 +120,8 @@ struct Batch {
     id: String,
     payload: Bytes,
     events: usize,
-    /// Each with the index of its waiter.
-    replies: Vec<(usize, Reply)>,
-    waiters: Vec<Waiter>,
+    replies: Vec<(Reply, oneshot::Sender<Result<(), async_nats::PublishError>>)>,
+    waiters: Vec<oneshot::Sender<bool>>,
 }
 
 type AckFuture = Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>;
@@ -180,26 +175,35 @@ impl Events {
     /// `WORKER_MAX_UNCONFIRMED_EVENTS`, once there is room again (its reply
     /// goes out meanwhile). Must be called within the runtime.
     pub(crate) async fn record(self: &Arc<Self>, event: ExecutionEvent, reply: Option<Reply>) -> Ticket {
-        let (settled_tx, settled) = oneshot::channel();
+        let (stored_tx, stored) = oneshot::channel();
         let Ok(name) = subject::event_subject(&event.function) else {
             // Not a function name (the gateway routes none such): nothing
             // can be recorded under it, but its caller is answered.
             warn!(function = %event.function, "an execution event of an unnamable function was dropped");
             let replied = match reply {
-                Some(r) => self.outbox.send(&r.to, r.payload, r.deadline_ms).await,
-                None => Ok(()),
+                Some(r) => Some(self.outbox.send(&r.to, r.payload, r.deadline_ms).await),
+                None => None,
             };
-            let _ = settled_tx.send(Settled { stored: false, replied });
-            return Ticket { settled };
+            let (told, replied_rx) = oneshot::channel();
+            let _ = told.send(replied.unwrap_or(Ok(())));
+            let _ = stored_tx.send(false);
+            return Ticket { replied: Some(replied_rx), stored };
         };
         self.stats.events_unconfirmed.fetch_add(1, Ordering::Relaxed);
+        let (reply, replied) = match reply {
+            Some(r) => {
+                let (tx, rx) = oneshot::channel();
+                (Some((r, tx)), Some(rx))
+            }
+            None => (None, None),
+        };
         let pending = Pending {
             id: format!("{}.{}.{}", event.invocation_id, event.worker_id, event.started_unix_ms),
             subject: Subject::from(name),
             len: event.encoded_len(),
             event,
             reply,
-            settled: settled_tx,
+            stored: stored_tx,
         };
         let start = {
             let mut state = self.state.lock();
@@ -210,7 +214,7 @@ impl Events {
             self.tasks.spawn(self.clone().flush());
         }
         self.room_for_more().await;
-        Ticket { settled }
+        Ticket { replied, stored }
     }
 
     /// Waits until fewer than the bound of events are unconfirmed.
@@ -241,14 +245,12 @@ impl Events {
             let mut sent = Vec::new();
             for mut batch in batches(round, max_bytes) {
                 let ack = self.hand_over(&batch).await;
-                for (waiter, reply) in std::mem::take(&mut batch.replies) {
+                for (reply, told) in std::mem::take(&mut batch.replies) {
                     let sent = self.outbox.send(&reply.to, reply.payload, reply.deadline_ms).await;
                     if let Err(err) = &sent {
                         warn!(%err, "a reply could not be sent; a queued call is redelivered, a direct one queued by its gateway");
                     }
-                    if let Some(w) = batch.waiters.get_mut(waiter) {
-                        w.replied = sent;
-                    }
+                    let _ = told.send(sent);
                 }
                 sent.push((batch, ack));
             }
@@ -331,8 +333,8 @@ impl Events {
     fn done(&self, batch: Batch, stored: bool) {
         self.stats.events_unconfirmed.fetch_sub(batch.events as u64, Ordering::Relaxed);
         self.freed.notify_waiters();
-        for w in batch.waiters {
-            let _ = w.tx.send(Settled { stored, replied: w.replied });
+        for waiter in batch.waiters {
+            let _ = waiter.send(stored);
         }
     }
 }
@@ -347,8 +349,8 @@ fn batches(round: Vec<Pending>, max_bytes: usize) -> Vec<Batch> {
         id: String,
         events: Vec<ExecutionEvent>,
         bytes: usize,
-        replies: Vec<(usize, Reply)>,
-        waiters: Vec<Waiter>,
+        replies: Vec<(Reply, oneshot::Sender<Result<(), async_nats::PublishError>>)>,
+        waiters: Vec<oneshot::Sender<bool>>,
     }
     fn close(open: Open) -> Batch {
         let events = open.events.len();
@@ -389,9 +391,9 @@ fn batches(round: Vec<Pending>, max_bytes: usize) -> Vec<Batch> {
         o.bytes += size;
         o.events.push(p.event);
         if let Some(reply) = p.reply {
-            o.replies.push((o.waiters.len(), reply));
+            o.replies.push(reply);
         }
-        o.waiters.push(Waiter { tx: p.settled, replied: Ok(()) });
+        o.waiters.push(p.stored);
     }
     done.extend(open.into_iter().map(close));
     done
@@ -422,7 +424,7 @@ mod tests {
             len: e.encoded_len(),
             event: e,
             reply: None,
-            settled: oneshot::channel().0,
+            stored: oneshot::channel().0,
         }
     }
 
@@ -489,10 +491,9 @@ mod tests {
                 Reply { to: format!("olin.test.reply.{i}"), payload: Bytes::from(format!("{i}")), deadline_ms: 0 };
             tickets.push(events.record(event(function, i), Some(reply)).await);
         }
-        for t in tickets {
-            let settled = t.settled().await;
-            settled.replied.unwrap();
-            assert!(settled.stored, "stored");
+        for mut t in tickets {
+            t.replied().await.unwrap();
+            assert!(t.stored().await, "stored");
         }
         assert_eq!(stats.event_messages.load(Ordering::Relaxed), 2, "one message per function");
         assert_eq!(stats.events_unconfirmed.load(Ordering::Relaxed), 0);

@@ -11,7 +11,7 @@ use olin_proto::Message as _;
 use olin_proto::backoff::Backoff;
 use olin_proto::subject;
 use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::call::{deliveries, event_of, release_lease};
 use crate::consumer::Pulls;
@@ -191,23 +191,18 @@ pub(super) async fn finish(ctx: &Arc<Ctx>, pulls: &Pulls, call: &Call<'_>, resp:
         payload: resp.encode_to_vec().into(),
         deadline_ms: call.deadline_ms,
     });
-    let ticket = ctx.events.record(event, reply).await;
+    let mut ticket = ctx.events.record(event, reply).await;
     let Source::Queued(msg) = call.source else {
         // A direct call's reply goes out behind its event; if it is lost
         // the gateway hears nothing more and queues the call.
         return false;
     };
-    // One wake-up: the reply went out before the event was stored.
-    let settled = ticket.settled().await;
-    if settled.replied.is_err() {
+    if ticket.replied().await.is_err() {
         // Not acked: the call is redelivered and answered again.
         nak(msg, Duration::from_millis(100)).await;
         return false;
     }
-    if !settled.stored {
-        // Counted in events_lost; running the call again would not bring it back.
-        debug!("acking a call whose execution event was given up");
-    }
+    ticket.stored().await;
     pulls.ack(ctx, msg).await
 }
 
