@@ -50,7 +50,7 @@ pub(crate) async fn finish(
     event: ExecutionEvent,
     delivered: i64,
 ) {
-    publish_event(ctx, event).await;
+    publish_event(ctx, &event).await;
     let outcome = resp.outcome();
     let attempts = if req.async_max_attempts == 0 { DEFAULT_ATTEMPTS } else { req.async_max_attempts };
     let attempts = i64::from(attempts).min(ctx.max_deliver).max(1);

@@ -95,7 +95,7 @@ pub struct Config {
     /// Memory budget of compiled modules, in MiB (least recently used are evicted).
     #[arg(long, env = "WORKER_CACHE_MEMORY_MIB", default_value_t = 512)]
     pub cache_memory_mib: u64,
-    /// Execution events waiting for JetStream to confirm
+    /// Execution events of direct calls waiting for JetStream to confirm
     /// them, at most: past it a slot waits before its next call, so a
     /// stream that stores nothing for a while (a leader being elected)
     /// slows the worker down instead of filling its memory (an event is a

@@ -66,7 +66,7 @@ impl prometheus_client::collector::Collector for Scrape {
         gauge(
             e,
             "events_unconfirmed",
-            "Execution events waiting for JetStream to store them (bounded by WORKER_MAX_UNCONFIRMED_EVENTS).",
+            "Execution events of direct calls waiting for JetStream to store them (bounded by WORKER_MAX_UNCONFIRMED_EVENTS).",
             s.events_unconfirmed.load(Ordering::Relaxed),
         )?;
         if s.backlog_known.load(Ordering::Relaxed) {
@@ -113,11 +113,6 @@ impl prometheus_client::collector::Collector for Scrape {
                 &s.replies_replayed,
             ),
             ("events_lost", "Execution events JetStream did not store within 30 s of retries.", &s.events_lost),
-            (
-                "event_messages",
-                "Messages published to OLIN_EVENTS, each holding one or more execution events.",
-                &s.event_messages,
-            ),
             ("module_memory_hits", "Module lookups served from memory.", &c.memory_hits),
             ("module_disk_loads", "Modules loaded from a disk artifact.", &c.disk_loads),
             ("modules_compiled", "Modules compiled from the module store.", &c.compiles),

@@ -7,8 +7,6 @@
 //!   slots (a thread each): run, reply, event, ack.
 //! - `call`: what every path that finishes a call needs: its deadline, its
 //!   lease given back, its execution event.
-//! - `events`: execution events on their way to `OLIN_EVENTS`, several to a
-//!   message, and the replies that follow them.
 //! - [`module_cache`]: compiled modules by sha256, compiled once.
 //! - [`admission`]: the worker's memory budget, reserved by each call.
 //! - `health`: `/healthz`, `/readyz`, `/metrics`.
@@ -20,7 +18,6 @@ pub mod config;
 mod consumer;
 mod dead_letter;
 mod egress;
-mod events;
 pub use egress::{BadHostsLine, EgressSetupError};
 mod health;
 pub mod module_cache;
@@ -162,12 +159,9 @@ pub struct Stats {
     pub replies_replayed: AtomicU64,
     /// Execution events JetStream did not store within their retry time.
     pub events_lost: AtomicU64,
-    /// Execution events waiting for JetStream's confirmation now (at most
-    /// `WORKER_MAX_UNCONFIRMED_EVENTS`).
+    /// Execution events of direct calls waiting for JetStream's
+    /// confirmation now (at most `WORKER_MAX_UNCONFIRMED_EVENTS`).
     pub events_unconfirmed: AtomicU64,
-    /// Messages published to `OLIN_EVENTS` (first tries), each holding one
-    /// or more execution events.
-    pub event_messages: AtomicU64,
 }
 
 /// What every task of a worker shares.
@@ -194,9 +188,9 @@ pub(crate) struct Ctx {
     /// Work that outlives its call (callback deliveries): drain waits for
     /// it, up to [`DRAIN_BACKGROUND`].
     pub(crate) background: tokio_util::task::TaskTracker,
-    /// Execution events on their way to `OLIN_EVENTS`, and the replies
-    /// that follow them.
-    pub(crate) events: Arc<events::Events>,
+    /// Room for direct calls' events not yet confirmed stored
+    /// (`call::confirm_in_background`).
+    pub(crate) unconfirmed_events: Arc<tokio::sync::Semaphore>,
 }
 
 /// The longest drain waits for callback deliveries and reply resends.
@@ -281,15 +275,6 @@ impl Worker {
             .subscribe(replays_subject.clone())
             .await
             .map_err(|source| WorkerError::Subscribe { subject: replays_subject, source })?;
-        let background = tokio_util::task::TaskTracker::new();
-        let events = Arc::new(events::Events::new(
-            deps.nats.clone(),
-            js.clone(),
-            outbox.clone(),
-            stats.clone(),
-            cfg.max_unconfirmed_events,
-            background.clone(),
-        ));
         let ctx = Ctx {
             worker_id,
             nats: deps.nats,
@@ -310,8 +295,8 @@ impl Worker {
             defaults,
             maxima,
             admission: Arc::new(admission::Admission::new(budget)),
-            background,
-            events,
+            background: tokio_util::task::TaskTracker::new(),
+            unconfirmed_events: Arc::new(tokio::sync::Semaphore::new(cfg.max_unconfirmed_events.max(1))),
             ack_wait: deps.topology.ack_wait,
             max_deliver: deps.topology.max_deliver,
             stats,

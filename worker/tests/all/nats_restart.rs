@@ -118,8 +118,8 @@ async fn events_jetstream_cannot_store_are_bounded_and_none_is_lost() {
     tokio::time::timeout(Duration::from_secs(30), calls).await.expect("the calls resume").unwrap();
     unconfirmed_becomes(&stats, 0, "every event stored", Duration::from_secs(30)).await;
     assert_eq!(stats.events_lost.load(std::sync::atomic::Ordering::Relaxed), 0);
-    let events = olin_test_support::stream::events(&fleet.js).await;
-    assert_eq!(events.len(), 5, "one event per call, none lost or doubled");
+    let mut stream = fleet.js.get_stream(olin_proto::subject::STREAM_EVENTS).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 5, "one event per call, none lost or doubled");
 }
 
 /// Waits until the worker's unconfirmed events number `n`.

@@ -141,12 +141,11 @@ async fn work_is_spread_fairly() {
     let counter = tokio::spawn(async move {
         let mut by_worker: HashMap<String, usize> = HashMap::new();
         while let Some(m) = events.next().await {
-            for e in olin_proto::v1::ExecutionEventBatch::events_in(&m.payload).unwrap() {
-                if e.worker_id == "done" {
-                    return by_worker;
-                }
-                *by_worker.entry(e.worker_id).or_default() += 1;
+            let e = olin_proto::v1::ExecutionEvent::decode(m.payload).unwrap();
+            if e.worker_id == "done" {
+                break;
             }
+            *by_worker.entry(e.worker_id).or_default() += 1;
         }
         by_worker
     });

@@ -13,9 +13,8 @@ use olin_proto::subject;
 use olin_proto::v1::{InvocationRequest, InvocationResponse, Outcome};
 use tracing::{info, warn};
 
-use crate::call::{deliveries, event_of, release_lease};
+use crate::call::{Event, deliveries, event_of, release_lease};
 use crate::consumer::Pulls;
-use crate::events::Reply;
 use crate::{Ctx, async_call};
 
 /// Clips the call's wall time to what is left before its deadline: a guest
@@ -184,25 +183,35 @@ pub(super) async fn finish(ctx: &Arc<Ctx>, pulls: &Pulls, call: &Call<'_>, resp:
     // its lease free, and its idempotent retry the answer.
     release_lease(ctx, req).await;
     async_call::store_idempotent(ctx, req, &resp).await;
-    // The reply follows the event's hand-over; a queued call's ack waits
-    // until the event is stored (see `events`).
-    let reply = call.reply_to.map(|to| Reply {
-        to: to.to_owned(),
-        payload: resp.encode_to_vec().into(),
-        deadline_ms: call.deadline_ms,
-    });
-    let mut ticket = ctx.events.record(event, reply).await;
-    let Source::Queued(msg) = call.source else {
-        // A direct call's reply goes out behind its event; if it is lost
-        // the gateway hears nothing more and queues the call.
-        return false;
+    // The event is on its way while the reply goes out; the ack waits for
+    // both (see `call::Event`).
+    let event = Event::publish(ctx, &event).await;
+    let replied = match call.reply_to {
+        Some(reply_to) => ctx.outbox.send(reply_to, resp.encode_to_vec().into(), call.deadline_ms).await,
+        None => Ok(()),
     };
-    if ticket.replied().await.is_err() {
+    let msg = match call.source {
+        Source::Queued(msg) => msg,
+        Source::Direct => {
+            if let Err(err) = replied {
+                // The gateway hears nothing more and queues the call.
+                warn!(%err, "reply to a direct call failed; its caller queues it again");
+            }
+            if let Some(event) = event {
+                crate::call::confirm_in_background(ctx, event).await;
+            }
+            return false;
+        }
+    };
+    if let Err(err) = replied {
         // Not acked: the call is redelivered and answered again.
+        warn!(%err, "reply failed; nak");
         nak(msg, Duration::from_millis(100)).await;
         return false;
     }
-    ticket.stored().await;
+    if let Some(event) = event {
+        event.stored(ctx).await;
+    }
     pulls.ack(ctx, msg).await
 }
 
