@@ -1,6 +1,6 @@
 //! Execution records: a durable pull consumer (`control`) on `OLIN_EVENTS`
-//! turns each `ExecutionEvent` (workers send several to a message, as an
-//! `ExecutionEventBatch`) into an `executions` row (a call's first
+//! turns each `ExecutionEvent` (one to a message, as workers send them, or
+//! several in an `ExecutionEventBatch`) into an `executions` row (a call's first
 //! run) or an `execution_attempts` row (a later run of it), and adds it to
 //! the per-minute rollups. Batches are stored in one transaction,
 //! idempotent on the run (invocation id, worker, start), and acked only
@@ -38,8 +38,8 @@ use record::Owners;
 pub use record::row;
 pub use store::insert;
 
-/// Messages per fetch, and events per insert, at most (a message of a
-/// worker holds one or more events: see `ExecutionEventBatch`).
+/// Messages per fetch, and events per insert, at most (a message holds one
+/// event or, as an `ExecutionEventBatch`, several).
 const BATCH: usize = 1000;
 
 /// A decoded batch on its way to the writer, with the messages to ack once

@@ -87,7 +87,7 @@ impl v1::RouteRecord {
 
 impl v1::ExecutionEventBatch {
     /// The execution events an `OLIN_EVENTS` message holds: those of a
-    /// batch, or the one bare `ExecutionEvent` of an older publisher. Events
+    /// batch, or the one bare `ExecutionEvent` a worker sends. Events
     /// without an invocation id are left out (they cannot be recorded).
     ///
     /// # Errors

@@ -9,8 +9,7 @@
 //! - ingestion: the events published to `OLIN_EVENTS` first, then a control
 //!   plane started on an empty database, timed from start until the last
 //!   row is in (decode, owner lookup, batch insert, ack); once with one
-//!   event to a message, once with 16 (`ExecutionEventBatch`, as a busy
-//!   worker sends them).
+//!   event to a message, once with 16 (`ExecutionEventBatch`).
 //!
 //! `ingest <nats-url> <postgres-admin-url> [events]`; prints JSON metrics.
 
@@ -118,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
     anyhow::ensure!(executions::Entity::find().count(&values_db).await? == n as u64, "reference rows missing");
 
     // Ingestion: events waiting in OLIN_EVENTS, then control starts; once
-    // one to a message (older workers), once in batches (a busy worker).
+    // one to a message (as workers send them), once 16 to a message.
     let ingest = ingestion(&nats_url, &admin_url, n, 1, "olin_bench_ingest").await?;
     let ingest_batched = ingestion(&nats_url, &admin_url, n, BATCH, "olin_bench_ingest_batched").await?;
 
